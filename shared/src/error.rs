@@ -1,0 +1,101 @@
+//! The one error type of the ingress path and its single mapping to HTTP.
+//!
+//! Every variant says exactly why a request was refused, in words that are
+//! safe to return to the caller and to log: no variant ever carries a secret.
+
+use http::StatusCode;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngressError {
+    #[error("request body is {size} bytes, over the {limit}-byte limit")]
+    BodyTooLarge { size: usize, limit: usize },
+    #[error("source address {0} is not allowed")]
+    AddressNotAllowed(String),
+    #[error("source address is unknown and an allowlist is configured")]
+    AddressUnknown,
+    #[error("sender {0} is not allowed")]
+    SenderNotAllowed(String),
+    #[error("missing {0}")]
+    MissingCredential(&'static str),
+    #[error("{0} does not match any configured secret")]
+    BadCredential(&'static str),
+    #[error("timestamp {timestamp} is outside the allowed window of {tolerance_secs} s")]
+    StaleTimestamp { timestamp: String, tolerance_secs: u64 },
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("cannot decrypt body: {0}")]
+    Undecryptable(&'static str),
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("method {0} not allowed")]
+    MethodNotAllowed(String),
+    #[error("event is {size} bytes, over the queue's {limit}-byte message limit")]
+    EventTooLarge { size: usize, limit: usize },
+    #[error("the event queue is unavailable")]
+    QueueUnavailable,
+}
+
+impl IngressError {
+    /// The one place where refusals become HTTP statuses.
+    ///
+    /// 5xx is reserved for failures a retry can cure (the queue), so platforms
+    /// that retry on 5xx keep the event, and those that stop on 4xx stop.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngressError::BodyTooLarge { .. } | IngressError::EventTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            IngressError::AddressNotAllowed(_)
+            | IngressError::AddressUnknown
+            | IngressError::SenderNotAllowed(_) => StatusCode::FORBIDDEN,
+            IngressError::MissingCredential(_)
+            | IngressError::BadCredential(_)
+            | IngressError::StaleTimestamp { .. } => StatusCode::UNAUTHORIZED,
+            IngressError::Malformed(_) | IngressError::Undecryptable(_) => StatusCode::BAD_REQUEST,
+            IngressError::NotFound(_) => StatusCode::NOT_FOUND,
+            IngressError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            IngressError::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn malformed(reason: impl Into<String>) -> Self {
+        IngressError::Malformed(reason.into())
+    }
+}
+
+/// A configuration value that cannot be used. Functions fail at start-up
+/// with this rather than answering requests half-configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting {name}: {reason}")]
+pub struct ConfigError {
+    pub name: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &str, reason: impl Into<String>) -> Self {
+        ConfigError { name: name.to_string(), reason: reason.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_mistakes_are_4xx_and_only_the_queue_is_5xx() {
+        let cases = [
+            (IngressError::BodyTooLarge { size: 2, limit: 1 }, 413),
+            (IngressError::AddressNotAllowed("1.2.3.4".into()), 403),
+            (IngressError::MissingCredential("X-Lark-Signature"), 401),
+            (IngressError::BadCredential("X-Lark-Signature"), 401),
+            (IngressError::StaleTimestamp { timestamp: "1".into(), tolerance_secs: 300 }, 401),
+            (IngressError::malformed("not JSON"), 400),
+            (IngressError::Undecryptable("bad padding"), 400),
+            (IngressError::QueueUnavailable, 503),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Everything two inlet functions would otherwise repeat: the Envelope, request
+//! verification, the common ingress flow, the queue and dedup adapters, and
+//! configuration read once from the environment.
+
+pub mod config;
+pub mod dedup;
+pub mod envelope;
+pub mod error;
+pub mod ingress;
+pub mod sink;
+pub mod queue;
+pub mod telemetry;
+pub mod verify;
+
+pub use envelope::Envelope;
+pub use error::IngressError;

@@ -1,0 +1,228 @@
+//! Signature and crypto primitives shared by every provider: constant-time
+//! comparison, timestamp windows, and lists of secrets for rotation.
+//!
+//! Everything here takes bytes, strings and a clock; nothing knows about HTTP
+//! frameworks, so each scheme is tested with the platforms' public vectors.
+
+pub mod lark;
+
+use std::fmt;
+
+use hmac::{KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::{ConfigError, IngressError};
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Lowercase hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Raw HMAC-SHA256 of the concatenation of `parts` under `key`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// A secret value whose `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// One configured secret and the name the Envelope records when it matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedSecret {
+    pub name: String,
+    pub value: Secret,
+}
+
+/// The secrets of one setting, in order. Several entries let an operator
+/// rotate a secret without downtime: add the new one, switch the platform,
+/// remove the old one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretList {
+    entries: Vec<NamedSecret>,
+}
+
+impl SecretList {
+    /// Parses a comma-separated list. Entries are named `SETTING#1`,
+    /// `SETTING#2`, … by position, so the name reveals nothing of the value.
+    pub fn parse(setting: &str, raw: &str) -> Self {
+        let entries = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .enumerate()
+            .map(|(index, value)| NamedSecret {
+                name: format!("{setting}#{}", index + 1),
+                value: Secret::new(value),
+            })
+            .collect();
+        SecretList { entries }
+    }
+
+    /// Parses `label=secret` pairs, named `SETTING:label`.
+    pub fn parse_labelled(setting: &str, raw: &str) -> Result<Self, ConfigError> {
+        let mut entries = Vec::new();
+        for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (label, value) = pair
+                .split_once('=')
+                .ok_or_else(|| ConfigError::new(setting, "each entry must be label=secret"))?;
+            let (label, value) = (label.trim(), value.trim());
+            if label.is_empty() || value.is_empty() {
+                return Err(ConfigError::new(setting, "each entry must be label=secret, both non-empty"));
+            }
+            entries.push(NamedSecret { name: format!("{setting}:{label}"), value: Secret::new(value) });
+        }
+        Ok(SecretList { entries })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &NamedSecret> {
+        self.entries.iter()
+    }
+
+    /// Finds the entry whose value equals `presented`, comparing in constant
+    /// time against every entry so the position of a match does not leak.
+    pub fn find_equal(&self, presented: &[u8]) -> Option<&NamedSecret> {
+        let mut found = None;
+        for entry in &self.entries {
+            if constant_time_eq(entry.value.expose().as_bytes(), presented) && found.is_none() {
+                found = Some(entry);
+            }
+        }
+        found
+    }
+
+    /// Finds the first entry for which `matches` holds (for signature
+    /// schemes, where each secret yields a different expected signature).
+    pub fn find(&self, mut matches: impl FnMut(&Secret) -> bool) -> Option<&NamedSecret> {
+        self.entries.iter().find(|entry| matches(&entry.value))
+    }
+}
+
+/// How far a signed timestamp may stray from the receiver's clock, both ways.
+/// Signatures over old timestamps are how replayed requests are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampWindow {
+    pub tolerance_secs: u64,
+}
+
+impl TimestampWindow {
+    pub const DEFAULT_SECS: u64 = 300;
+
+    /// Checks a decimal Unix timestamp in seconds against `now_unix`.
+    pub fn check(&self, timestamp: &str, now_unix: i64) -> Result<i64, IngressError> {
+        let stale = || IngressError::StaleTimestamp {
+            timestamp: truncate_for_log(timestamp),
+            tolerance_secs: self.tolerance_secs,
+        };
+        let seconds: i64 = timestamp.trim().parse().map_err(|_| stale())?;
+        if seconds.abs_diff(now_unix) > self.tolerance_secs {
+            return Err(stale());
+        }
+        Ok(seconds)
+    }
+}
+
+impl Default for TimestampWindow {
+    fn default() -> Self {
+        TimestampWindow { tolerance_secs: Self::DEFAULT_SECS }
+    }
+}
+
+/// Client-supplied text echoed into an error is cut short so a refusal
+/// can never be used to make log lines of arbitrary size.
+pub fn truncate_for_log(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_requires_same_length_and_bytes() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn secret_list_names_entries_by_position_and_skips_blanks() {
+        let list = SecretList::parse("TOKEN", " old , ,new,");
+        let names: Vec<_> = list.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["TOKEN#1", "TOKEN#2"]);
+        assert_eq!(list.find_equal(b"new").map(|e| e.name.as_str()), Some("TOKEN#2"));
+        assert_eq!(list.find_equal(b"old").map(|e| e.name.as_str()), Some("TOKEN#1"));
+        assert!(list.find_equal(b"ne").is_none());
+        assert!(SecretList::parse("TOKEN", "").is_empty());
+    }
+
+    #[test]
+    fn labelled_secret_list_requires_pairs() {
+        let list = SecretList::parse_labelled("T", "a=1, b=2").unwrap();
+        assert_eq!(list.find_equal(b"2").map(|e| e.name.as_str()), Some("T:b"));
+        assert!(SecretList::parse_labelled("T", "a").is_err());
+        assert!(SecretList::parse_labelled("T", "=x").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let list = SecretList::parse("TOKEN", "hunter2");
+        assert!(!format!("{list:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn timestamp_window_accepts_inside_and_refuses_outside_both_ways() {
+        let window = TimestampWindow { tolerance_secs: 300 };
+        assert!(window.check("1700000000", 1_700_000_300).is_ok());
+        assert!(window.check("1700000300", 1_700_000_000).is_ok());
+        assert!(window.check("1700000000", 1_700_000_301).is_err());
+        assert!(window.check("1700000301", 1_700_000_000).is_err());
+        assert!(matches!(window.check("soon", 0), Err(IngressError::StaleTimestamp { .. })));
+    }
+
+    #[test]
+    fn hmac_matches_github_vector() {
+        let mac = hmac_sha256(b"It's a Secret to Everybody", &[b"Hello, World!"]);
+        assert_eq!(hex::encode(mac), "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
+    }
+
+    #[test]
+    fn long_client_text_is_truncated_in_errors() {
+        let long = "x".repeat(1000);
+        assert!(truncate_for_log(&long).chars().count() <= 41);
+    }
+}
