@@ -9,6 +9,8 @@ pub mod error;
 pub mod ingress;
 pub mod sink;
 pub mod queue;
+pub mod runtime;
+pub mod samples;
 pub mod telemetry;
 pub mod verify;
 

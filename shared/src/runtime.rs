@@ -1,0 +1,42 @@
+//! What every provider's `main` would otherwise repeat: logging, reading the
+//! queue settings, building the SQS client once, and serving HTTP events.
+
+use std::future::Future;
+
+use aws_config::BehaviorVersion;
+use lambda_http::{service_fn, Body, Response};
+use time::OffsetDateTime;
+
+use crate::config::{ProcessEnv, QueueSettings};
+use crate::ingress::{lambda, IncomingRequest, Reply};
+use crate::queue::{Publisher, SqsPublisher};
+
+/// A provider's request handler: verification, normalization and the
+/// answer, with its dependencies passed in so tests can swap them.
+pub trait HttpFunction: Send + Sync {
+    fn handle<'a>(
+        &'a self,
+        publisher: &'a dyn Publisher,
+        request: &'a IncomingRequest,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Reply> + Send + 'a;
+}
+
+/// Loads the AWS configuration the way every function does.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Serves `function` on the Lambda runtime with an SQS publisher built once.
+pub async fn serve_http<F: HttpFunction>(function: F) -> Result<(), lambda_http::Error> {
+    let queue = QueueSettings::from_env(&ProcessEnv)?;
+    let sdk = aws_sdk_config().await;
+    let publisher = SqsPublisher::new(SqsPublisher::client_with_timeout(&sdk, queue.timeout), queue.queue_url);
+    let (function, publisher) = (&function, &publisher);
+    lambda_http::run(service_fn(move |request: lambda_http::Request| async move {
+        let incoming = lambda::incoming(request);
+        let reply = function.handle(publisher, &incoming, OffsetDateTime::now_utc()).await;
+        Ok::<Response<Body>, std::convert::Infallible>(lambda::response(reply))
+    }))
+    .await
+}
