@@ -1,1 +1,176 @@
-fn main() {}
+//! `inlet`: the local tool. Run `inlet help` for the commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use inlet_cli::{dev, samples};
+use inlet_shared::config::{load_env_file, load_env_file_with_overrides};
+use inlet_shared::dedup::DynamoDbStore;
+
+const USAGE: &str = "\
+inlet — local tool for the inlet webhook receivers
+
+USAGE:
+  inlet dev                          run the local stack (moto, functions, queue pump)
+  inlet samples                      list the signed samples `send` knows
+  inlet send <sample> [--unique ID] [--times N]
+                                     sign a sample with the configured secrets and POST it
+                                     to the local API (API_URL, default http://127.0.0.1:$API_PORT)
+  inlet inbox [--limit N] [--json]   list processed events from the local table
+  inlet gen-events [--now] [--out DIR]
+                                     write events/*.json (API Gateway v2 and SQS events)
+
+Settings come from events/env.json (INLET_ENV_FILE), each overridable by an
+environment variable of the same name. MOTO_PORT (5000) and API_PORT (9000)
+choose the local ports.";
+
+/// The fixed signing time of committed `events/` files; handler tests use
+/// it as their clock.
+pub const EVENTS_TIMESTAMP: i64 = 1_700_000_000;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => runtime().and_then(|rt| rt.block_on(async { dev::run(dev::DevOptions::from_env(root())?).await })),
+        Some("samples") => list_samples(),
+        Some("send") => send(&args[1..]),
+        Some("inbox") => runtime().and_then(|rt| rt.block_on(inbox(&args[1..]))),
+        Some("gen-events") => runtime().and_then(|rt| rt.block_on(gen_events(&args[1..]))),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("inlet: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())
+}
+
+/// The repository root: INLET_ROOT, else the nearest ancestor of the
+/// current directory with events/env.json.
+fn root() -> PathBuf {
+    if let Ok(root) = std::env::var("INLET_ROOT") {
+        return PathBuf::from(root);
+    }
+    let mut dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    loop {
+        if dir.join("events/env.json").is_file() {
+            return dir;
+        }
+        if !dir.pop() {
+            return PathBuf::from(".");
+        }
+    }
+}
+
+fn env_file() -> PathBuf {
+    std::env::var("INLET_ENV_FILE").map(PathBuf::from).unwrap_or_else(|_| root().join("events/env.json"))
+}
+
+fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn list_samples() -> Result<(), String> {
+    let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
+    for name in samples::names() {
+        let description = samples::build(name, &settings, now_unix(), "x").map(|s| s.description).unwrap_or_else(|| {
+            "(not available with the current settings)".into()
+        });
+        println!("{name:28} {description}");
+    }
+    Ok(())
+}
+
+fn send(args: &[String]) -> Result<(), String> {
+    let name = args.first().filter(|a| !a.starts_with("--")).ok_or("send needs a sample name (see `inlet samples`)")?;
+    let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
+    let unique = option(args, "--unique").map(str::to_string).unwrap_or_else(|| {
+        format!("{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos())
+    });
+    let times: usize = option(args, "--times").unwrap_or("1").parse().map_err(|_| "--times takes a number")?;
+    let api = std::env::var("API_URL").unwrap_or_else(|_| {
+        format!("http://127.0.0.1:{}", std::env::var("API_PORT").unwrap_or_else(|_| "9000".into()))
+    });
+    let sample = samples::build(name, &settings, now_unix(), &unique)
+        .ok_or_else(|| format!("no sample {name:?} (or it needs a setting that is empty); see `inlet samples`"))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    for _ in 0..times {
+        let url = format!("{api}{}", sample.path);
+        let mut request = agent.post(&url);
+        for (header, value) in &sample.headers {
+            request = request.header(header, value);
+        }
+        let mut response = request.send(&sample.body[..]).map_err(|e| format!("POST {url}: {e} (is `make dev` running?)"))?;
+        let status = response.status();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        println!("{} {url} → {} {body}", sample.name, status.as_u16());
+    }
+    Ok(())
+}
+
+async fn inbox(args: &[String]) -> Result<(), String> {
+    let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
+    let limit: usize = option(args, "--limit").unwrap_or("20").parse().map_err(|_| "--limit takes a number")?;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .unwrap_or_else(|_| format!("http://127.0.0.1:{}", std::env::var("MOTO_PORT").unwrap_or_else(|_| "5000".into())));
+    let sdk = inlet_shared::runtime::local_sdk_config(&endpoint).await;
+    let dedup = inlet_shared::config::DedupSettings::from_env(&settings).map_err(|e| e.to_string())?;
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &dedup);
+    let entries = store.list(limit).await.map_err(|e| format!("{e} (is `make dev` running?)"))?;
+    if args.iter().any(|a| a == "--json") {
+        println!("{}", serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("inbox is empty");
+    }
+    for entry in entries {
+        let summary = entry
+            .envelope
+            .as_ref()
+            .and_then(|e| {
+                e.pointer("/message/text").or_else(|| e.pointer("/alert/name")).and_then(|v| v.as_str()).map(str::to_string)
+            })
+            .unwrap_or_default();
+        println!(
+            "{:25} {:11} {:28} {:48} {}",
+            entry.received_at.unwrap_or_default(),
+            entry.status,
+            entry.kind.unwrap_or_default(),
+            entry.id,
+            summary
+        );
+    }
+    Ok(())
+}
+
+async fn gen_events(args: &[String]) -> Result<(), String> {
+    // Committed files are signed with events/env.json as written (no
+    // overrides) at a fixed time, so they are reproducible.
+    let settings = load_env_file(&env_file()).map_err(|e| e.to_string())?;
+    let timestamp = if args.iter().any(|a| a == "--now") { now_unix() } else { EVENTS_TIMESTAMP };
+    let out = option(args, "--out").map(PathBuf::from).unwrap_or_else(|| root().join("events"));
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let written = inlet_cli::samples::write_events(&settings, timestamp, &out).await?;
+    println!("wrote {written} events to {}", out.display());
+    Ok(())
+}

@@ -40,3 +40,14 @@ pub async fn serve_http<F: HttpFunction>(function: F) -> Result<(), lambda_http:
     }))
     .await
 }
+
+/// AWS configuration for a local emulator (moto): fixed region and dummy
+/// credentials, so no AWS account or profile is ever consulted.
+pub async fn local_sdk_config(endpoint_url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint_url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "inlet-local"))
+        .load()
+        .await
+}

@@ -1,0 +1,153 @@
+//! Feeds SQS batches to the processor the way Lambda's event source mapping
+//! does: up to 10 records a batch, delete only what succeeded, leave the
+//! reported failures for redelivery after the visibility timeout, and let
+//! the queue's redrive policy move a record to the DLQ after
+//! maxReceiveCount receives.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+
+use crate::local::sdk_error;
+
+/// Something that runs the processor on a batch.
+#[async_trait]
+pub trait Invoker: Send + Sync {
+    async fn invoke(&self, event: &SqsEvent) -> Result<SqsBatchResponse, String>;
+}
+
+/// Invokes the processor through `cargo lambda watch`'s Invoke API.
+pub struct HttpInvoker {
+    pub url: String,
+}
+
+impl HttpInvoker {
+    pub fn for_function(api_base: &str, function: &str) -> Self {
+        HttpInvoker { url: format!("{api_base}/2015-03-31/functions/{function}/invocations") }
+    }
+}
+
+#[async_trait]
+impl Invoker for HttpInvoker {
+    async fn invoke(&self, event: &SqsEvent) -> Result<SqsBatchResponse, String> {
+        let url = self.url.clone();
+        let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(600)))
+                .build()
+                .into();
+            let mut response = agent
+                .post(&url)
+                .header("content-type", "application/json")
+                .send(&body[..])
+                .map_err(|e| format!("invoke {url}: {e}"))?;
+            let status = response.status();
+            let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
+            if !status.is_success() || text.contains("\"errorType\"") {
+                return Err(format!("processor failed ({status}): {text}"));
+            }
+            serde_json::from_str(&text).map_err(|e| format!("processor answered {text:?}: {e}"))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+/// What one pump cycle did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PumpStats {
+    pub received: usize,
+    pub deleted: usize,
+    pub left_for_retry: usize,
+}
+
+/// Receives one batch (long-polling up to `wait`), invokes, deletes successes.
+pub async fn pump_once(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    queue_arn: &str,
+    invoker: &dyn Invoker,
+    wait: Duration,
+) -> Result<PumpStats, String> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait.as_secs() as i32)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    let messages = received.messages.unwrap_or_default();
+    if messages.is_empty() {
+        return Ok(PumpStats::default());
+    }
+    let mut event = SqsEvent::default();
+    event.records = messages.iter().map(|m| to_lambda_record(m, queue_arn)).collect();
+    let failed: Vec<String> = match invoker.invoke(&event).await {
+        Ok(response) => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+        // A failed invocation fails the whole batch, as with Lambda.
+        Err(reason) => {
+            eprintln!("pump: processor invocation failed, whole batch left for retry: {reason}");
+            messages.iter().filter_map(|m| m.message_id.clone()).collect()
+        }
+    };
+    let to_delete: Vec<DeleteMessageBatchRequestEntry> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle.clone()?)
+                .build()
+                .ok()
+        })
+        .collect();
+    let deleted = to_delete.len();
+    if !to_delete.is_empty() {
+        sqs.delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(to_delete))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+    }
+    Ok(PumpStats { received: messages.len(), deleted, left_for_retry: messages.len() - deleted })
+}
+
+fn to_lambda_record(message: &aws_sdk_sqs::types::Message, queue_arn: &str) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = message.message_id.clone();
+    record.receipt_handle = message.receipt_handle.clone();
+    record.body = message.body.clone();
+    record.md5_of_body = message.md5_of_body.clone();
+    record.attributes = message
+        .attributes
+        .as_ref()
+        .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
+        .unwrap_or_else(HashMap::new);
+    record.event_source = Some("aws:sqs".into());
+    record.event_source_arn = Some(queue_arn.to_string());
+    record.aws_region = Some("us-east-1".into());
+    record
+}
+
+/// The ARN of a queue, for the records' `eventSourceARN`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<String, String> {
+    sqs.get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(sdk_error)?
+        .attributes
+        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .ok_or_else(|| "queue has no ARN".to_string())
+}
