@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use criterion::{criterion_group, criterion_main, Criterion};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use lark::samples::{sample, LarkSecrets};
+use lark::samples::sample;
 use lark::LarkFunction;
 use time::OffsetDateTime;
 
@@ -18,19 +18,18 @@ fn bench(c: &mut Criterion) {
     let env: HashMap<&str, &str> =
         [("LARK_VERIFICATION_TOKEN", "bench-token"), ("LARK_ENCRYPT_KEY", "bench-encrypt-key")].into();
     let function = LarkFunction::from_env(&env).expect("valid settings");
-    let secrets = LarkSecrets::from_env(&env);
     let now = OffsetDateTime::from_unix_timestamp(NOW).expect("valid time");
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let publisher = MemoryPublisher::new();
 
     for name in ["lark-challenge-encrypted", "lark-message", "lark-card-legacy"] {
-        let request = sample(name, &secrets, NOW, "bench").expect("known sample").to_incoming();
+        let request = sample(name, &env, NOW, "bench").expect("known sample").to_incoming();
         c.bench_function(&format!("handle {name}"), |b| {
             b.iter(|| runtime.block_on(function.handle(&publisher, &request, now)))
         });
     }
 
-    let mut forged = sample("lark-message", &secrets, NOW, "bench").expect("known sample").to_incoming();
+    let mut forged = sample("lark-message", &env, NOW, "bench").expect("known sample").to_incoming();
     forged.headers.insert("x-lark-signature", "0".repeat(64).parse().expect("header value"));
     c.bench_function("refuse forged lark-message", |b| {
         b.iter(|| runtime.block_on(function.handle(&publisher, &forged, now)))

@@ -29,7 +29,8 @@ pub const NAMES: [&str; 6] =
 
 /// Builds the named sample. `unique` makes event ids (pass the same value
 /// to send the same event again); `timestamp` is the signing time.
-pub fn sample(name: &str, secrets: &LarkSecrets, timestamp: i64, unique: &str) -> Option<SampleRequest> {
+pub fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
+    let secrets = &LarkSecrets::from_env(env);
     let token = secrets.verification_token.as_str();
     let nonce = &sha256_hex(unique.as_bytes())[..16];
     let sample = match name {
