@@ -72,6 +72,7 @@ pub struct InboxEntry {
     pub kind: Option<String>,
     pub received_at: Option<String>,
     pub completed_at: Option<i64>,
+    pub inbox_writes: Option<i64>,
     pub envelope: Option<serde_json::Value>,
 }
 
@@ -151,6 +152,7 @@ fn inbox_entry(item: &HashMap<String, AttributeValue>) -> InboxEntry {
         kind: string_attr(item, "kind"),
         received_at: string_attr(item, "received_at"),
         completed_at: number_attr(item, "completed_at"),
+        inbox_writes: number_attr(item, "inbox_writes"),
         envelope: string_attr(item, "envelope").and_then(|text| serde_json::from_str(&text).ok()),
     }
 }
@@ -279,10 +281,14 @@ impl Sink for InboxSink {
             .update_item()
             .table_name(&self.table)
             .key("id", AttributeValue::S(envelope.id.clone()))
-            .update_expression("SET envelope = :envelope")
+            // inbox_writes counts how often sinks ran for this id: more than
+            // one means a redelivery re-ran them (a later sink failed, or a
+            // lease expired mid-run).
+            .update_expression("SET envelope = :envelope ADD inbox_writes :one")
             .condition_expression("attribute_exists(#id)")
             .expression_attribute_names("#id", "id")
             .expression_attribute_values(":envelope", AttributeValue::S(json))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await
             .map_err(|e| {

@@ -62,6 +62,8 @@ impl LarkFunction {
                 .ok_or_else(|| IngressError::malformed("url_verification without a challenge string"))?;
             return Ok(Decision::Answer(Reply::ok_json(json!({ "challenge": challenge }))));
         }
+        let mut opened = opened;
+        redact_verification_token(&mut opened.json);
         let envelope = match route {
             Route::Event => event_envelope(opened, now)?,
             Route::CardAction => card_envelope(opened, &request.body, now)?,
@@ -185,6 +187,22 @@ impl Opened {
         let names: Vec<&str> = matched.iter().flatten().map(|s| s.name.as_str()).collect();
         let matched = (!names.is_empty()).then(|| names.join(","));
         Opened { json, verification: Verification { scheme: scheme.to_string(), matched } }
+    }
+}
+
+/// Lark repeats the Verification Token inside every v1 and v2 body. It is a
+/// secret, and the Envelope never carries secrets, so the payload loses
+/// exactly that field. (Card callbacks' own `token` fields are the card's
+/// update token, which a sink needs, and stay.)
+fn redact_verification_token(json: &mut Value) {
+    if is_schema_v2(json) {
+        if let Some(header) = json.get_mut("header").and_then(Value::as_object_mut) {
+            header.remove("token");
+        }
+    } else if json.get("type").and_then(Value::as_str) == Some("event_callback") {
+        if let Some(body) = json.as_object_mut() {
+            body.remove("token");
+        }
     }
 }
 
