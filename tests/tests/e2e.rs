@@ -1,0 +1,119 @@
+//! End to end through the local stack (`inlet dev`, started by `make test`):
+//! a signed HTTP request becomes a processed record in the table, and the
+//! same event sent three times is processed once.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use inlet_shared::config::{load_env_file_with_overrides, DedupSettings};
+use inlet_shared::dedup::{DynamoDbStore, InboxEntry};
+use inlet_tests::unique;
+
+struct Stack {
+    api: String,
+    settings: HashMap<String, String>,
+    store: DynamoDbStore,
+}
+
+async fn stack() -> Stack {
+    let api = std::env::var("INLET_E2E_API")
+        .unwrap_or_else(|_| panic!("INLET_E2E_API is not set: run `make test`, which starts the local stack"));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let settings = load_env_file_with_overrides(&root.join("events/env.json")).expect("events/env.json");
+    let sdk = inlet_shared::runtime::local_sdk_config(&inlet_tests::aws_endpoint()).await;
+    let dedup = DedupSettings::from_env(&settings).expect("dedup settings");
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &dedup);
+    Stack { api, settings, store }
+}
+
+/// Sends a sample built with the configured secrets and returns (status, body).
+fn send(stack: &Stack, name: &str, unique: &str) -> (u16, String) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sample = inlet_cli::samples::build(name, &stack.settings, now, unique).unwrap_or_else(|| panic!("sample {name}"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut request = agent.post(format!("{}{}", stack.api, sample.path));
+    for (header, value) in &sample.headers {
+        request = request.header(header, value);
+    }
+    let mut response = request.send(&sample.body[..]).expect("local API answers");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap_or_default())
+}
+
+async fn records(stack: &Stack) -> HashMap<String, InboxEntry> {
+    stack.store.list(usize::MAX).await.expect("scan").into_iter().map(|e| (e.id.clone(), e)).collect()
+}
+
+/// Sends `name` three times as the same event and checks that it ends up as
+/// `expected_records` completed records whose sinks ran exactly once.
+async fn assert_processed_once(stack: &Stack, name: &str, expected_records: usize) {
+    let before: HashSet<String> = records(stack).await.into_keys().collect();
+    let same_event = unique(name);
+    for attempt in 0..3 {
+        let (status, body) = send(stack, name, &same_event);
+        assert!((200..300).contains(&status), "{name} attempt {attempt}: {status} {body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let new = loop {
+        let now: Vec<InboxEntry> =
+            records(stack).await.into_values().filter(|e| !before.contains(&e.id)).collect();
+        let done = now.len() >= expected_records && now.iter().all(|e| e.status == "COMPLETED");
+        if done || Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // Give the duplicates time to pass through the pump too.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after: Vec<InboxEntry> = records(stack).await.into_values().filter(|e| !before.contains(&e.id)).collect();
+    assert_eq!(new.len(), expected_records, "{name}: records {:?}", new.iter().map(|e| &e.id).collect::<Vec<_>>());
+    assert_eq!(after.len(), expected_records, "{name}: duplicates made new records");
+    for entry in &after {
+        assert_eq!(entry.status, "COMPLETED", "{name}: {}", entry.id);
+        assert_eq!(entry.inbox_writes, Some(1), "{name}: sinks ran {:?} times for {}", entry.inbox_writes, entry.id);
+        assert!(entry.envelope.is_some(), "{name}: the Envelope is stored in the record");
+    }
+}
+
+/// Sends a sample that must be answered without enqueueing anything.
+async fn assert_answered_without_enqueue(stack: &Stack, name: &str, expected_status: u16, body_part: &str) {
+    let before = records(stack).await.len();
+    let (status, body) = send(stack, name, &unique(name));
+    assert_eq!(status, expected_status, "{name}: {body}");
+    assert!(body.contains(body_part), "{name}: {body:?} should contain {body_part:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(records(stack).await.len(), before, "{name} must not enqueue");
+}
+
+#[tokio::test]
+async fn lark_through_the_local_stack() {
+    let stack = stack().await;
+    assert_answered_without_enqueue(&stack, "lark-challenge", 200, "\"challenge\"").await;
+    assert_answered_without_enqueue(&stack, "lark-challenge-encrypted", 200, "\"challenge\"").await;
+    for name in ["lark-message", "lark-v1-event", "lark-card", "lark-card-legacy"] {
+        assert_processed_once(&stack, name, 1).await;
+    }
+}
+
+#[tokio::test]
+async fn forged_request_through_the_local_stack_is_refused_and_changes_nothing() {
+    let stack = stack().await;
+    let before = records(&stack).await.len();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sample = inlet_cli::samples::build("lark-message", &stack.settings, now, &unique("forged")).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut request = agent.post(format!("{}{}", stack.api, sample.path));
+    for (header, value) in &sample.headers {
+        let value = if header == "x-lark-signature" { "0".repeat(64) } else { value.clone() };
+        request = request.header(header, value);
+    }
+    let mut response = request.send(&sample.body[..]).unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(response.body_mut().read_to_string().unwrap().contains("X-Lark-Signature"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(records(&stack).await.len(), before);
+}

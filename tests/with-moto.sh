@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Usage: tests/with-moto.sh PORT COMMAND...
+# Starts moto's server on 127.0.0.1:PORT, runs COMMAND, stops the server,
+# and exits with COMMAND's status.
+set -euo pipefail
+port=$1; shift
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$root/.dev"
+log="$root/.dev/moto-$port.log"
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "port $port is already in use; set TEST_MOTO_PORT" >&2; exit 1
+fi
+"$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+moto=$!
+trap 'kill $moto 2>/dev/null || true; wait $moto 2>/dev/null || true' EXIT
+for _ in $(seq 1 200); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  kill -0 $moto 2>/dev/null || { echo "moto_server died:" >&2; cat "$log" >&2; exit 1; }
+  sleep 0.1
+done
+"$@"
