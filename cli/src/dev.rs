@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use inlet_shared::config::load_env_file_with_overrides;
 use tokio::process::{Child, Command};
 
-use crate::local::{create_resources, QueueShape};
-use crate::pump::{pump_once, queue_arn, HttpInvoker};
+use crate::local::{QueueShape, create_resources};
+use crate::pump::{HttpInvoker, pump_once, queue_arn};
 
 pub struct DevOptions {
     pub root: PathBuf,
@@ -37,7 +37,9 @@ impl DevOptions {
         Ok(DevOptions {
             moto_port: port("MOTO_PORT", 5000)?,
             api_port: port("API_PORT", 9000)?,
-            env_file: std::env::var("INLET_ENV_FILE").map(PathBuf::from).unwrap_or_else(|_| root.join("events/env.json")),
+            env_file: std::env::var("INLET_ENV_FILE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| root.join("events/env.json")),
             venv_bin: std::env::var("INLET_VENV_BIN").map(PathBuf::from).unwrap_or_else(|_| root.join(".venv/bin")),
             root,
         })
@@ -59,7 +61,8 @@ pub fn read_router(cargo_toml: &Path) -> Result<BTreeMap<String, String>, String
         if !in_router || line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (path, function) = line.split_once('=').ok_or_else(|| format!("router line {line:?} is not \"path\" = \"function\""))?;
+        let (path, function) =
+            line.split_once('=').ok_or_else(|| format!("router line {line:?} is not \"path\" = \"function\""))?;
         routes.insert(path.trim().trim_matches('"').to_string(), function.trim().trim_matches('"').to_string());
     }
     if routes.is_empty() {
@@ -135,7 +138,12 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start moto_server from {} ({e}); run `make dev`, which installs it", options.venv_bin.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot start moto_server from {} ({e}); run `make dev`, which installs it",
+                options.venv_bin.display()
+            )
+        })?;
     let result = run_with_moto(&options, &routes, &mut settings, &mut moto, started).await;
     stop(&mut moto).await;
     result
@@ -185,7 +193,12 @@ async fn run_with_moto(
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start cargo-lambda from {} ({e}); run `make dev`, which installs it", options.venv_bin.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot start cargo-lambda from {} ({e}); run `make dev`, which installs it",
+                options.venv_bin.display()
+            )
+        })?;
     let result = serve(options, routes, &sqs, &resources, &arn, &mut watch, started).await;
     stop(&mut watch).await;
     result
@@ -215,16 +228,15 @@ async fn serve(
             continue;
         }
         let url = format!("{api}{}", path.replace('{', "").replace('}', ""));
-        let status = tokio::task::spawn_blocking(move || post_status(&url, "{}")).await.map_err(|e| e.to_string())??;
+        let status =
+            tokio::task::spawn_blocking(move || post_status(&url, "{}")).await.map_err(|e| e.to_string())??;
         if status >= 500 && status != 503 {
             return Err(format!("function {function} failed to start (HTTP {status}); see its log above"));
         }
     }
     let invoker = HttpInvoker::for_function(&api, "processor");
     let empty = aws_lambda_events::sqs::SqsEvent::default();
-    crate::pump::Invoker::invoke(&invoker, &empty)
-        .await
-        .map_err(|e| format!("processor failed to start: {e}"))?;
+    crate::pump::Invoker::invoke(&invoker, &empty).await.map_err(|e| format!("processor failed to start: {e}"))?;
 
     let route_list: Vec<&str> = routes.keys().map(String::as_str).collect();
     println!(
@@ -237,7 +249,8 @@ async fn serve(
     );
 
     // 4. pump until Ctrl-C / SIGTERM or a child dies.
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,

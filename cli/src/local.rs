@@ -30,7 +30,9 @@ impl Default for QueueShape {
     }
 }
 
-pub fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(error: aws_sdk_sqs::error::SdkError<E, R>) -> String {
+pub fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    error: aws_sdk_sqs::error::SdkError<E, R>,
+) -> String {
     aws_sdk_sqs::error::DisplayErrorContext(error).to_string()
 }
 
@@ -84,7 +86,11 @@ pub async fn create_resources(
                 .map_err(|e| e.to_string())?,
         )
         .key_schema(
-            KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().map_err(|e| e.to_string())?,
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| e.to_string())?,
         )
         .send()
         .await;

@@ -32,7 +32,9 @@ pub const EVENTS_TIMESTAMP: i64 = 1_700_000_000;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("dev") => runtime().and_then(|rt| rt.block_on(async { dev::run(dev::DevOptions::from_env(root())?).await })),
+        Some("dev") => {
+            runtime().and_then(|rt| rt.block_on(async { dev::run(dev::DevOptions::from_env(root())?).await }))
+        }
         Some("samples") => list_samples(),
         Some("send") => send(&args[1..]),
         Some("inbox") => runtime().and_then(|rt| rt.block_on(inbox(&args[1..]))),
@@ -88,9 +90,9 @@ fn now_unix() -> i64 {
 fn list_samples() -> Result<(), String> {
     let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
     for name in samples::names() {
-        let description = samples::build(name, &settings, now_unix(), "x").map(|s| s.description).unwrap_or_else(|| {
-            "(not available with the current settings)".into()
-        });
+        let description = samples::build(name, &settings, now_unix(), "x")
+            .map(|s| s.description)
+            .unwrap_or_else(|| "(not available with the current settings)".into());
         println!("{name:28} {description}");
     }
     Ok(())
@@ -99,9 +101,9 @@ fn list_samples() -> Result<(), String> {
 fn send(args: &[String]) -> Result<(), String> {
     let name = args.first().filter(|a| !a.starts_with("--")).ok_or("send needs a sample name (see `inlet samples`)")?;
     let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
-    let unique = option(args, "--unique").map(str::to_string).unwrap_or_else(|| {
-        format!("{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos())
-    });
+    let unique = option(args, "--unique")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos()));
     let times: usize = option(args, "--times").unwrap_or("1").parse().map_err(|_| "--times takes a number")?;
     let api = std::env::var("API_URL").unwrap_or_else(|_| {
         format!("http://127.0.0.1:{}", std::env::var("API_PORT").unwrap_or_else(|_| "9000".into()))
@@ -119,7 +121,8 @@ fn send(args: &[String]) -> Result<(), String> {
         for (header, value) in &sample.headers {
             request = request.header(header, value);
         }
-        let mut response = request.send(&sample.body[..]).map_err(|e| format!("POST {url}: {e} (is `make dev` running?)"))?;
+        let mut response =
+            request.send(&sample.body[..]).map_err(|e| format!("POST {url}: {e} (is `make dev` running?)"))?;
         let status = response.status();
         let body = response.body_mut().read_to_string().unwrap_or_default();
         println!("{} {url} → {} {body}", sample.name, status.as_u16());
@@ -130,8 +133,9 @@ fn send(args: &[String]) -> Result<(), String> {
 async fn inbox(args: &[String]) -> Result<(), String> {
     let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
     let limit: usize = option(args, "--limit").unwrap_or("20").parse().map_err(|_| "--limit takes a number")?;
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .unwrap_or_else(|_| format!("http://127.0.0.1:{}", std::env::var("MOTO_PORT").unwrap_or_else(|_| "5000".into())));
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        format!("http://127.0.0.1:{}", std::env::var("MOTO_PORT").unwrap_or_else(|_| "5000".into()))
+    });
     let sdk = inlet_shared::runtime::local_sdk_config(&endpoint).await;
     let dedup = inlet_shared::config::DedupSettings::from_env(&settings).map_err(|e| e.to_string())?;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &dedup);
@@ -148,7 +152,10 @@ async fn inbox(args: &[String]) -> Result<(), String> {
             .envelope
             .as_ref()
             .and_then(|e| {
-                e.pointer("/message/text").or_else(|| e.pointer("/alert/name")).and_then(|v| v.as_str()).map(str::to_string)
+                e.pointer("/message/text")
+                    .or_else(|| e.pointer("/alert/name"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
             })
             .unwrap_or_default();
         println!(

@@ -112,12 +112,7 @@ pub async fn pump_once(
         .collect();
     let deleted = to_delete.len();
     if !to_delete.is_empty() {
-        sqs.delete_message_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(to_delete))
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        sqs.delete_message_batch().queue_url(queue_url).set_entries(Some(to_delete)).send().await.map_err(sdk_error)?;
     }
     Ok(PumpStats { received: messages.len(), deleted, left_for_retry: messages.len() - deleted })
 }

@@ -335,8 +335,8 @@ impl IdempotencyStore for MemoryStore {
         let payload_hash = envelope.payload_hash();
         let mut records = self.lock()?;
         if let Some(old) = records.get(&envelope.id) {
-            let takeable = old.expiration < now.secs()
-                || (old.status == STATUS_IN_PROGRESS && old.in_progress_expiration < now.0);
+            let takeable =
+                old.expiration < now.secs() || (old.status == STATUS_IN_PROGRESS && old.in_progress_expiration < now.0);
             if !takeable {
                 return Ok(if old.status == STATUS_COMPLETED {
                     Claim::Completed { same_payload: old.payload_hash == payload_hash }
@@ -380,7 +380,14 @@ mod tests {
     use serde_json::json;
 
     fn envelope(payload: serde_json::Value) -> Envelope {
-        Envelope::new("t", "1", "k", time::OffsetDateTime::UNIX_EPOCH, Verification { scheme: "none".into(), matched: None }, payload)
+        Envelope::new(
+            "t",
+            "1",
+            "k",
+            time::OffsetDateTime::UNIX_EPOCH,
+            Verification { scheme: "none".into(), matched: None },
+            payload,
+        )
     }
 
     #[tokio::test]
@@ -392,10 +399,7 @@ mod tests {
         assert_eq!(store.claim(&event, NowMs(t0.0 + 500)).await.unwrap(), Claim::InProgress, "live lease");
         assert_eq!(store.claim(&event, NowMs(t0.0 + 1001)).await.unwrap(), Claim::Acquired, "lease expired");
         store.complete(&event.id, t0).await.unwrap();
-        assert_eq!(
-            store.claim(&event, NowMs(t0.0 + 5000)).await.unwrap(),
-            Claim::Completed { same_payload: true }
-        );
+        assert_eq!(store.claim(&event, NowMs(t0.0 + 5000)).await.unwrap(), Claim::Completed { same_payload: true });
         assert_eq!(
             store.claim(&envelope(json!({"a": 2})), NowMs(t0.0 + 5000)).await.unwrap(),
             Claim::Completed { same_payload: false }

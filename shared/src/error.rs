@@ -42,12 +42,10 @@ impl IngressError {
     /// that retry on 5xx keep the event, and those that stop on 4xx stop.
     pub fn status(&self) -> StatusCode {
         match self {
-            IngressError::BodyTooLarge { .. } | IngressError::EventTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
+            IngressError::BodyTooLarge { .. } | IngressError::EventTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngressError::AddressNotAllowed(_) | IngressError::AddressUnknown | IngressError::SenderNotAllowed(_) => {
+                StatusCode::FORBIDDEN
             }
-            IngressError::AddressNotAllowed(_)
-            | IngressError::AddressUnknown
-            | IngressError::SenderNotAllowed(_) => StatusCode::FORBIDDEN,
             IngressError::MissingCredential(_)
             | IngressError::BadCredential(_)
             | IngressError::StaleTimestamp { .. } => StatusCode::UNAUTHORIZED,

@@ -276,7 +276,14 @@ mod tests {
     use time::OffsetDateTime;
 
     fn envelope() -> Envelope {
-        Envelope::new("test", "1", "k", OffsetDateTime::UNIX_EPOCH, Verification { scheme: "none".into(), matched: None }, json!({}))
+        Envelope::new(
+            "test",
+            "1",
+            "k",
+            OffsetDateTime::UNIX_EPOCH,
+            Verification { scheme: "none".into(), matched: None },
+            json!({}),
+        )
     }
 
     fn accept(_: &IncomingRequest) -> Result<Decision, IngressError> {
@@ -305,8 +312,7 @@ mod tests {
     #[tokio::test]
     async fn allowlist_refuses_other_and_unknown_addresses() {
         let publisher = MemoryPublisher::new();
-        let settings =
-            IngressSettings { allowed_cidrs: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
+        let settings = IngressSettings { allowed_cidrs: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
         let mut request = IncomingRequest::new(Method::POST, "/x", "{}");
         let reply = run_ingress("test", &settings, &publisher, &request, accept).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "unknown address");

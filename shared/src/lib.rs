@@ -7,10 +7,10 @@ pub mod dedup;
 pub mod envelope;
 pub mod error;
 pub mod ingress;
-pub mod sink;
 pub mod queue;
 pub mod runtime;
 pub mod samples;
+pub mod sink;
 pub mod telemetry;
 pub mod verify;
 

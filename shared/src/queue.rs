@@ -63,11 +63,7 @@ impl SqsPublisher {
     }
 
     fn attribute(value: &str) -> MessageAttributeValue {
-        MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .expect("data_type is set")
+        MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data_type is set")
     }
 }
 

@@ -4,11 +4,11 @@
 use std::future::Future;
 
 use aws_config::BehaviorVersion;
-use lambda_http::{service_fn, Body, Response};
+use lambda_http::{Body, Response, service_fn};
 use time::OffsetDateTime;
 
 use crate::config::{ProcessEnv, QueueSettings};
-use crate::ingress::{lambda, IncomingRequest, Reply};
+use crate::ingress::{IncomingRequest, Reply, lambda};
 use crate::queue::{Publisher, SqsPublisher};
 
 /// A provider's request handler: verification, normalization and the

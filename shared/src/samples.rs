@@ -2,7 +2,7 @@
 //! against. The CLI's `send`, the committed `events/` files, handler tests
 //! and benches all come from here, so they cannot drift apart.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::ingress::IncomingRequest;
 
@@ -131,8 +131,7 @@ pub fn incoming_from_apigw_v2_event(event: &Value) -> Option<IncomingRequest> {
         }
     }
     if let Some(params) = event.get("pathParameters").and_then(Value::as_object) {
-        request.path_params =
-            params.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();
+        request.path_params = params.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();
     }
     if let Some(query) = event.get("queryStringParameters").and_then(Value::as_object) {
         request.query = query.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();

@@ -10,9 +10,5 @@ pub fn init() {
         && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
         && std::env::var_os("INLET_LOCAL").is_none();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let _ = if in_lambda {
-        builder.json().without_time().try_init()
-    } else {
-        builder.with_ansi(false).try_init()
-    };
+    let _ = if in_lambda { builder.json().without_time().try_init() } else { builder.with_ansi(false).try_init() };
 }

@@ -1,15 +1,15 @@
 //! The SQS and DynamoDB adapters, the processor and the local pump against
 //! moto's server: the same SDK calls and wire protocol as production.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
-use inlet_cli::local::{create_resources, QueueShape};
-use inlet_cli::pump::{pump_once, queue_arn, Invoker};
+use inlet_cli::local::{QueueShape, create_resources};
+use inlet_cli::pump::{Invoker, pump_once, queue_arn};
 use inlet_shared::config::DedupSettings;
 use inlet_shared::dedup::{Claim, DynamoDbStore, IdempotencyStore, InboxSink, NowMs};
 use inlet_shared::envelope::{Envelope, Verification};
@@ -42,7 +42,8 @@ async fn fixture(shape: QueueShape) -> Fixture {
     let table = unique("table");
     let shape = QueueShape { queue_name: unique("queue"), ..shape };
     let resources = create_resources(&sqs, &dynamodb, &shape, &table).await.expect("create resources on moto");
-    let settings = DedupSettings { table_name: table, window: Duration::from_secs(3600), lease: Duration::from_secs(60) };
+    let settings =
+        DedupSettings { table_name: table, window: Duration::from_secs(3600), lease: Duration::from_secs(60) };
     Fixture { sqs, dynamodb, queue_url: resources.queue_url, dlq_url: resources.dlq_url, settings }
 }
 
@@ -228,15 +229,20 @@ async fn crash_between_lock_and_completion_is_taken_over_after_the_lease() {
     let f = fixture(QueueShape::default()).await;
     let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
     let calls = Arc::new(AtomicUsize::new(0));
-    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(CountingSink { calls: calls.clone(), fail_id: None, delay: Duration::ZERO })];
+    let sinks: Vec<Box<dyn Sink>> =
+        vec![Box::new(CountingSink { calls: calls.clone(), fail_id: None, delay: Duration::ZERO })];
     let event = envelope("crash", json!({}));
     let crashed_at = NowMs::system();
     // The crashed attempt took the lock and never completed.
     assert_eq!(store.claim(&event, crashed_at).await.unwrap(), Claim::Acquired);
-    let during = processor::process_batch(batch(vec![record("m", &event)]), &store, &sinks, || NowMs(crashed_at.0 + 59_000)).await;
+    let during =
+        processor::process_batch(batch(vec![record("m", &event)]), &store, &sinks, || NowMs(crashed_at.0 + 59_000))
+            .await;
     assert_eq!(failures(&during), ["m"]);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    let after = processor::process_batch(batch(vec![record("m", &event)]), &store, &sinks, || NowMs(crashed_at.0 + 60_001)).await;
+    let after =
+        processor::process_batch(batch(vec![record("m", &event)]), &store, &sinks, || NowMs(crashed_at.0 + 60_001))
+            .await;
     assert!(failures(&after).is_empty());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(item(&f, "test:crash").await.unwrap()["status"].as_s().unwrap(), "COMPLETED");
@@ -254,7 +260,8 @@ async fn sink_failure_reports_that_record_alone_and_releases_its_lock() {
     let good = envelope("good", json!({}));
     let bad = envelope("bad", json!({}));
     let response =
-        processor::process_batch(batch(vec![record("g", &good), record("b", &bad)]), &store, &sinks, NowMs::system).await;
+        processor::process_batch(batch(vec![record("g", &good), record("b", &bad)]), &store, &sinks, NowMs::system)
+            .await;
     assert_eq!(failures(&response), ["b"]);
     assert!(item(&f, "test:bad").await.is_none(), "lock released: the retry need not wait for the lease");
     let stored = item(&f, "test:good").await.expect("good record");
@@ -287,7 +294,11 @@ async fn pump_deletes_successes_and_leaves_failures_until_the_dlq_takes_them() {
     let calls = Arc::new(AtomicUsize::new(0));
     let invoker = InProcess {
         store: DynamoDbStore::new(f.dynamodb.clone(), &f.settings),
-        sinks: vec![Box::new(CountingSink { calls: calls.clone(), fail_id: Some("test:poison".into()), delay: Duration::ZERO })],
+        sinks: vec![Box::new(CountingSink {
+            calls: calls.clone(),
+            fail_id: Some("test:poison".into()),
+            delay: Duration::ZERO,
+        })],
     };
     let publisher = SqsPublisher::new(f.sqs.clone(), f.queue_url.clone());
     publisher.publish(&[envelope("fine", json!({})), envelope("poison", json!({}))]).await.unwrap();

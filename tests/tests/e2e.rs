@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use inlet_shared::config::{load_env_file_with_overrides, DedupSettings};
+use inlet_shared::config::{DedupSettings, load_env_file_with_overrides};
 use inlet_shared::dedup::{DynamoDbStore, InboxEntry};
 use inlet_tests::unique;
 
@@ -29,7 +29,8 @@ async fn stack() -> Stack {
 /// Sends a sample built with the configured secrets and returns (status, body).
 fn send(stack: &Stack, name: &str, unique: &str) -> (u16, String) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let sample = inlet_cli::samples::build(name, &stack.settings, now, unique).unwrap_or_else(|| panic!("sample {name}"));
+    let sample =
+        inlet_cli::samples::build(name, &stack.settings, now, unique).unwrap_or_else(|| panic!("sample {name}"));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
@@ -59,8 +60,7 @@ async fn assert_processed_once(stack: &Stack, name: &str, expected_records: usiz
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let new = loop {
-        let now: Vec<InboxEntry> =
-            records(stack).await.into_values().filter(|e| !before.contains(&e.id)).collect();
+        let now: Vec<InboxEntry> = records(stack).await.into_values().filter(|e| !before.contains(&e.id)).collect();
         let done = now.len() >= expected_records && now.iter().all(|e| e.status == "COMPLETED");
         if done || Instant::now() > deadline {
             break now;

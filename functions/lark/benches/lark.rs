@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use lark::samples::sample;
 use lark::LarkFunction;
+use lark::samples::sample;
 use time::OffsetDateTime;
 
 const NOW: i64 = 1_700_000_000;

@@ -8,12 +8,12 @@ use http::Method;
 use inlet_shared::config::{self, EnvSource, IngressSettings};
 use inlet_shared::envelope::{Envelope, MessageView, Verification};
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{parse_json, run_ingress, Decision, IncomingRequest, Reply};
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply, parse_json, run_ingress};
 use inlet_shared::queue::Publisher;
 use inlet_shared::runtime::HttpFunction;
 use inlet_shared::verify::lark::{decrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
 use inlet_shared::verify::{NamedSecret, SecretList};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 pub const PROVIDER: &str = "lark";
@@ -33,7 +33,10 @@ impl LarkFunction {
         let verification_tokens = config::secrets(env, "LARK_VERIFICATION_TOKEN");
         if verification_tokens.is_empty() {
             // Every request is checked against it; without one nothing could pass.
-            return Err(ConfigError::new("LARK_VERIFICATION_TOKEN", "is required (Lark console → Events & Callbacks → Verification Token)"));
+            return Err(ConfigError::new(
+                "LARK_VERIFICATION_TOKEN",
+                "is required (Lark console → Events & Callbacks → Verification Token)",
+            ));
         }
         Ok(LarkFunction {
             verification_tokens,
@@ -138,8 +141,8 @@ impl LarkFunction {
             None => outer,
         };
         let is_challenge = json.get("type").and_then(Value::as_str) == Some("url_verification");
-        let unsigned_allowed = is_challenge
-            || (self.encrypt_keys.is_empty() && (route == Route::Event || is_schema_v2(&json)));
+        let unsigned_allowed =
+            is_challenge || (self.encrypt_keys.is_empty() && (route == Route::Event || is_schema_v2(&json)));
         if !unsigned_allowed {
             return Err(IngressError::MissingCredential("X-Lark-Signature"));
         }
@@ -150,13 +153,9 @@ impl LarkFunction {
     /// Checks the Verification Token carried in the body: `header.token` in
     /// v2, top-level `token` in v1 and in the challenge. Missing is refused.
     fn check_token(&self, json: &Value) -> Result<Option<&NamedSecret>, IngressError> {
-        let presented = if is_schema_v2(json) {
-            json.pointer("/header/token")
-        } else {
-            json.get("token")
-        }
-        .and_then(Value::as_str)
-        .ok_or(IngressError::MissingCredential("verification token"))?;
+        let presented = if is_schema_v2(json) { json.pointer("/header/token") } else { json.get("token") }
+            .and_then(Value::as_str)
+            .ok_or(IngressError::MissingCredential("verification token"))?;
         self.verification_tokens
             .find_equal(presented.as_bytes())
             .map(Some)
@@ -312,11 +311,8 @@ pub fn message_text(message_type: &str, content: &str) -> Option<String> {
         "text" => content.get("text").and_then(Value::as_str).map(str::to_string),
         "post" => {
             // Posts arrive either bare or keyed by language (zh_cn, en_us…).
-            let post = if content.get("content").is_some() {
-                &content
-            } else {
-                content.as_object()?.values().next()?
-            };
+            let post =
+                if content.get("content").is_some() { &content } else { content.as_object()?.values().next()? };
             let mut lines: Vec<String> = Vec::new();
             if let Some(title) = post.get("title").and_then(Value::as_str).filter(|t| !t.is_empty()) {
                 lines.push(title.to_string());

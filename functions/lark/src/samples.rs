@@ -4,7 +4,7 @@ use inlet_shared::config::{self, EnvSource};
 use inlet_shared::samples::SampleRequest;
 use inlet_shared::verify::lark::{encrypt_lark_body, lark_card_signature_v1, lark_signature};
 use inlet_shared::verify::sha256_hex;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::{NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -119,10 +119,15 @@ pub fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> 
             .to_string();
             let ts = timestamp.to_string();
             let signature = lark_card_signature_v1(&ts, nonce, token, body.as_bytes());
-            SampleRequest::post_json(name, "old-style card callback, SHA-1 signed with the Verification Token", "/lark/card/action", body)
-                .with_header(TIMESTAMP_HEADER, ts)
-                .with_header(NONCE_HEADER, nonce)
-                .with_header(SIGNATURE_HEADER, signature)
+            SampleRequest::post_json(
+                name,
+                "old-style card callback, SHA-1 signed with the Verification Token",
+                "/lark/card/action",
+                body,
+            )
+            .with_header(TIMESTAMP_HEADER, ts)
+            .with_header(NONCE_HEADER, nonce)
+            .with_header(SIGNATURE_HEADER, signature)
         }
         _ => return None,
     };
@@ -171,7 +176,14 @@ fn encrypted_body(key: &str, plain: &Value, unique: &str) -> String {
 
 /// Encrypts and signs the body when an Encrypt Key is configured (as Lark
 /// does); otherwise sends it plain, with the Verification Token as proof.
-fn seal(mut sample: SampleRequest, secrets: &LarkSecrets, plain: &Value, timestamp: i64, nonce: &str, unique: &str) -> SampleRequest {
+fn seal(
+    mut sample: SampleRequest,
+    secrets: &LarkSecrets,
+    plain: &Value,
+    timestamp: i64,
+    nonce: &str,
+    unique: &str,
+) -> SampleRequest {
     match secrets.encrypt_key.as_deref() {
         Some(key) => {
             let body = encrypted_body(key, plain, unique);

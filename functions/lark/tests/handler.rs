@@ -9,9 +9,9 @@ use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
 use inlet_shared::samples::incoming_from_apigw_v2_event;
 use inlet_shared::verify::lark::{encrypt_lark_body, lark_signature};
-use lark::samples::{message_v2, sample};
 use lark::LarkFunction;
-use serde_json::{json, Value};
+use lark::samples::{message_v2, sample};
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 const NOW: i64 = 1_700_000_000;

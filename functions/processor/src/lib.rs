@@ -90,7 +90,10 @@ pub async fn process_record(
         Ok(Claim::Acquired) => {}
         Ok(Claim::Completed { same_payload }) => {
             if !same_payload {
-                warn!(id, "DUPLICATE ID WITH A DIFFERENT PAYLOAD: the provider reused an event id; the first payload was kept");
+                warn!(
+                    id,
+                    "DUPLICATE ID WITH A DIFFERENT PAYLOAD: the provider reused an event id; the first payload was kept"
+                );
             }
             info!(id, "duplicate skipped");
             return RecordOutcome::Duplicate;

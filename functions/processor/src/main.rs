@@ -1,6 +1,6 @@
 use inlet_shared::config::{DedupSettings, ProcessEnv};
 use inlet_shared::dedup::{DynamoDbStore, NowMs};
-use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

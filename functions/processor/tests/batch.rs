@@ -1,8 +1,8 @@
 //! The processor's batch semantics with the in-memory store; the same paths
 //! against DynamoDB (moto) live in the workspace `tests/` crate.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -69,8 +69,10 @@ async fn duplicate_inside_one_batch_runs_the_sinks_once() {
     let calls = Arc::new(AtomicUsize::new(0));
     let body = serde_json::to_string(&envelope("a")).unwrap();
     let response =
-        process_batch(batch(vec![record("m1", body.clone()), record("m2", body)]), &store, &sinks(&calls, &[]), || NowMs(1000))
-            .await;
+        process_batch(batch(vec![record("m1", body.clone()), record("m2", body)]), &store, &sinks(&calls, &[]), || {
+            NowMs(1000)
+        })
+        .await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // The second copy either saw the first's live lease (and is retried) or
     // found it completed (and is acknowledged); it never runs the sinks.
@@ -121,7 +123,8 @@ async fn crashed_attempt_is_taken_over_after_its_lease() {
     // A crash between lock and completion leaves an IN_PROGRESS record.
     inlet_shared::dedup::IdempotencyStore::claim(&store, &event, NowMs(1000)).await.unwrap();
     let body = serde_json::to_string(&event).unwrap();
-    let early = process_batch(batch(vec![record("m", body.clone())]), &store, &sinks(&calls, &[]), || NowMs(30_000)).await;
+    let early =
+        process_batch(batch(vec![record("m", body.clone())]), &store, &sinks(&calls, &[]), || NowMs(30_000)).await;
     assert_eq!(failures(&early), ["m"], "lease still live");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     let late = process_batch(batch(vec![record("m", body)]), &store, &sinks(&calls, &[]), || NowMs(61_001)).await;

@@ -14,9 +14,8 @@ use crate::error::IngressError;
 /// Why an encrypted Lark body could not be opened. The reasons are fixed
 /// strings so that nothing derived from the key reaches a log.
 pub fn decrypt_lark_body(encrypt_key: &str, ciphertext_b64: &str) -> Result<Vec<u8>, IngressError> {
-    let raw = BASE64
-        .decode(ciphertext_b64.trim())
-        .map_err(|_| IngressError::Undecryptable("encrypt is not valid base64"))?;
+    let raw =
+        BASE64.decode(ciphertext_b64.trim()).map_err(|_| IngressError::Undecryptable("encrypt is not valid base64"))?;
     if raw.len() < 32 || raw.len() % 16 != 0 {
         return Err(IngressError::Undecryptable("ciphertext length is not a whole number of AES blocks"));
     }

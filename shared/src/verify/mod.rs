@@ -76,10 +76,7 @@ impl SecretList {
             .map(str::trim)
             .filter(|value| !value.is_empty())
             .enumerate()
-            .map(|(index, value)| NamedSecret {
-                name: format!("{setting}#{}", index + 1),
-                value: Secret::new(value),
-            })
+            .map(|(index, value)| NamedSecret { name: format!("{setting}#{}", index + 1), value: Secret::new(value) })
             .collect();
         SecretList { entries }
     }
@@ -88,9 +85,8 @@ impl SecretList {
     pub fn parse_labelled(setting: &str, raw: &str) -> Result<Self, ConfigError> {
         let mut entries = Vec::new();
         for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (label, value) = pair
-                .split_once('=')
-                .ok_or_else(|| ConfigError::new(setting, "each entry must be label=secret"))?;
+            let (label, value) =
+                pair.split_once('=').ok_or_else(|| ConfigError::new(setting, "each entry must be label=secret"))?;
             let (label, value) = (label.trim(), value.trim());
             if label.is_empty() || value.is_empty() {
                 return Err(ConfigError::new(setting, "each entry must be label=secret, both non-empty"));
