@@ -90,15 +90,17 @@ async fn wait_for_port(port: u16, what: &str, limit: Duration, child: &mut Child
 }
 
 /// Stops a child and everything it started (cargo lambda runs cargo, which
-/// runs the functions), by signalling its process group.
+/// runs the functions), by signalling its process group; never waits forever.
 async fn stop(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
-        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
-            let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
-            let _ = child.wait().await;
+    let Some(pid) = child.id() else { return };
+    let group = format!("-{pid}");
+    for signal in ["TERM", "KILL"] {
+        let _ = std::process::Command::new("kill").args(["-s", signal, "--", &group]).status();
+        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_ok() {
+            return;
         }
     }
+    let _ = child.start_kill();
 }
 
 /// POSTs to a URL and returns the status, waiting as long as a first
