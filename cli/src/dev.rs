@@ -229,7 +229,7 @@ async fn serve(
         if !warmed.insert(function.clone()) {
             continue;
         }
-        let url = format!("{api}{}", path.replace('{', "").replace('}', ""));
+        let url = format!("{api}{}", path.replace(['{', '}'], ""));
         let status =
             tokio::task::spawn_blocking(move || post_status(&url, "{}")).await.map_err(|e| e.to_string())??;
         if status >= 500 && status != 503 {

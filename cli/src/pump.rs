@@ -4,7 +4,6 @@
 //! the queue's redrive policy move a record to the DLQ after
 //! maxReceiveCount receives.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -127,7 +126,7 @@ fn to_lambda_record(message: &aws_sdk_sqs::types::Message, queue_arn: &str) -> S
         .attributes
         .as_ref()
         .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
-        .unwrap_or_else(HashMap::new);
+        .unwrap_or_default();
     record.event_source = Some("aws:sqs".into());
     record.event_source_arn = Some(queue_arn.to_string());
     record.aws_region = Some("us-east-1".into());

@@ -167,6 +167,35 @@ impl DedupSettings {
     }
 }
 
+/// Reads SAM's `--env-vars` file (`{"Parameters": {"NAME": "value"}}`), the
+/// one place dev settings live, then lets the process environment override
+/// any entry of the same name.
+pub fn load_env_file_with_overrides(path: &std::path::Path) -> Result<HashMap<String, String>, ConfigError> {
+    let mut settings = load_env_file(path)?;
+    for (name, value) in settings.iter_mut() {
+        if let Ok(overridden) = std::env::var(name) {
+            *value = overridden;
+        }
+    }
+    Ok(settings)
+}
+
+/// Reads SAM's `--env-vars` file without overrides.
+pub fn load_env_file(path: &std::path::Path) -> Result<HashMap<String, String>, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&name, e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ConfigError::new(&name, format!("not JSON: {e}")))?;
+    let parameters = json
+        .get("Parameters")
+        .and_then(serde_json::Value::as_object)
+        .ok_or_else(|| ConfigError::new(&name, "has no \"Parameters\" object"))?;
+    Ok(parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,33 +245,4 @@ mod tests {
         assert!(!flag(&env(&[("F", "0")]), "F", true).unwrap());
         assert!(flag(&env(&[("F", "maybe")]), "F", true).is_err());
     }
-}
-
-/// Reads SAM's `--env-vars` file (`{"Parameters": {"NAME": "value"}}`), the
-/// one place dev settings live, then lets the process environment override
-/// any entry of the same name.
-pub fn load_env_file_with_overrides(path: &std::path::Path) -> Result<HashMap<String, String>, ConfigError> {
-    let mut settings = load_env_file(path)?;
-    for (name, value) in settings.iter_mut() {
-        if let Ok(overridden) = std::env::var(name) {
-            *value = overridden;
-        }
-    }
-    Ok(settings)
-}
-
-/// Reads SAM's `--env-vars` file without overrides.
-pub fn load_env_file(path: &std::path::Path) -> Result<HashMap<String, String>, ConfigError> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&name, e.to_string()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ConfigError::new(&name, format!("not JSON: {e}")))?;
-    let parameters = json
-        .get("Parameters")
-        .and_then(serde_json::Value::as_object)
-        .ok_or_else(|| ConfigError::new(&name, "has no \"Parameters\" object"))?;
-    Ok(parameters
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-        .collect())
 }

@@ -157,9 +157,9 @@ fn inbox_entry(item: &HashMap<String, AttributeValue>) -> InboxEntry {
     }
 }
 
-fn store_error<E: std::error::Error + 'static>(error: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+fn store_error<E>(error: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
 where
-    E: std::fmt::Debug,
+    E: std::error::Error + std::fmt::Debug + 'static,
 {
     StoreError(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
 }

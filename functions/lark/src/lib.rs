@@ -103,18 +103,21 @@ impl LarkFunction {
                 let token = self.check_token(&json)?;
                 return Ok(Opened::new(json, "lark-signature", [Some(key), token]));
             }
-            if route == Route::CardAction {
-                if let Some(token) = self.verification_tokens.find(|token| {
-                    signature_matches(&lark_card_signature_v1(timestamp, nonce, token.expose(), body), signature)
-                }) {
-                    let json = parse_json(body)?;
-                    if encrypted_field(&json)?.is_some() {
-                        return Err(IngressError::malformed("encrypted body signed with the old-style card scheme"));
-                    }
-                    // Old-style bodies carry the card's update token, not the
-                    // Verification Token: the signature is the proof.
-                    return Ok(Opened::new(json, "lark-card-signature-v1", [Some(token), None]));
+            let old_style_card_token = (route == Route::CardAction)
+                .then(|| {
+                    self.verification_tokens.find(|token| {
+                        signature_matches(&lark_card_signature_v1(timestamp, nonce, token.expose(), body), signature)
+                    })
+                })
+                .flatten();
+            if let Some(token) = old_style_card_token {
+                let json = parse_json(body)?;
+                if encrypted_field(&json)?.is_some() {
+                    return Err(IngressError::malformed("encrypted body signed with the old-style card scheme"));
                 }
+                // Old-style bodies carry the card's update token, not the
+                // Verification Token: the signature is the proof.
+                return Ok(Opened::new(json, "lark-card-signature-v1", [Some(token), None]));
             }
             return Err(IngressError::BadCredential("X-Lark-Signature"));
         }
@@ -198,10 +201,10 @@ fn redact_verification_token(json: &mut Value) {
         if let Some(header) = json.get_mut("header").and_then(Value::as_object_mut) {
             header.remove("token");
         }
-    } else if json.get("type").and_then(Value::as_str) == Some("event_callback") {
-        if let Some(body) = json.as_object_mut() {
-            body.remove("token");
-        }
+    } else if json.get("type").and_then(Value::as_str) == Some("event_callback")
+        && let Some(body) = json.as_object_mut()
+    {
+        body.remove("token");
     }
 }
 
