@@ -16,7 +16,8 @@ USAGE:
   inlet samples                      list the signed samples `send` knows
   inlet send <sample> [--unique ID] [--times N]
                                      sign a sample with the configured secrets and POST it
-                                     to the local API (API_URL, default http://127.0.0.1:$API_PORT)
+                                     to the local API (API_URL, default http://127.0.0.1:$API_PORT);
+                                     with --times N > 1 also prints latency percentiles
   inlet inbox [--limit N] [--json]   list processed events from the local table
   inlet gen-events [--now] [--out DIR]
                                      write events/*.json (API Gateway v2 and SQS events)
@@ -115,17 +116,37 @@ fn send(args: &[String]) -> Result<(), String> {
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into();
-    for _ in 0..times {
+    let mut latencies = Vec::with_capacity(times);
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for attempt in 0..times {
         let url = format!("{api}{}", sample.path);
         let mut request = agent.post(&url);
         for (header, value) in &sample.headers {
             request = request.header(header, value);
         }
+        let started = std::time::Instant::now();
         let mut response =
             request.send(&sample.body[..]).map_err(|e| format!("POST {url}: {e} (is `make dev` running?)"))?;
-        let status = response.status();
+        let status = response.status().as_u16();
         let body = response.body_mut().read_to_string().unwrap_or_default();
-        println!("{} {url} → {} {body}", sample.name, status.as_u16());
+        latencies.push(started.elapsed());
+        *statuses.entry(status).or_default() += 1;
+        // Print every answer for a few sends, a summary for many.
+        if times <= 10 || attempt == 0 {
+            println!("{} {url} → {status} {body}", sample.name);
+        }
+    }
+    if times > 1 {
+        latencies.sort();
+        let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+        println!(
+            "{times} requests, statuses {statuses:?}, latency ms: min {:.2} p50 {:.2} p95 {:.2} p99 {:.2} max {:.2}",
+            at(0.0),
+            at(0.5),
+            at(0.95),
+            at(0.99),
+            at(1.0)
+        );
     }
     Ok(())
 }

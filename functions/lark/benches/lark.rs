@@ -24,6 +24,9 @@ fn bench(c: &mut Criterion) {
 
     for name in ["lark-challenge-encrypted", "lark-message", "lark-card-legacy"] {
         let request = sample(name, &env, NOW, "bench").expect("known sample").to_incoming();
+        // Benchmark the success path, not a refusal.
+        let reply = runtime.block_on(function.handle(&publisher, &request, now));
+        assert_eq!(reply.status, 200, "{name}: {}", String::from_utf8_lossy(&reply.body));
         c.bench_function(&format!("handle {name}"), |b| {
             b.iter(|| runtime.block_on(function.handle(&publisher, &request, now)))
         });
@@ -31,6 +34,8 @@ fn bench(c: &mut Criterion) {
 
     let mut forged = sample("lark-message", &env, NOW, "bench").expect("known sample").to_incoming();
     forged.headers.insert("x-lark-signature", "0".repeat(64).parse().expect("header value"));
+    let reply = runtime.block_on(function.handle(&publisher, &forged, now));
+    assert_eq!(reply.status, 401);
     c.bench_function("refuse forged lark-message", |b| {
         b.iter(|| runtime.block_on(function.handle(&publisher, &forged, now)))
     });
