@@ -7,6 +7,9 @@ use inlet_shared::samples::SampleRequest;
 pub fn names() -> Vec<&'static str> {
     [
         lark::samples::NAMES.as_slice(),
+        alertmanager::samples::NAMES.as_slice(),
+        grafana::samples::NAMES.as_slice(),
+        alert_api::samples::NAMES.as_slice(),
         // more providers: one line each, `<crate>::samples::NAMES.as_slice(),`
     ]
     .concat()
@@ -15,6 +18,9 @@ pub fn names() -> Vec<&'static str> {
 /// Builds the named sample signed with the settings in `env`.
 pub fn build(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
     None.or_else(|| lark::samples::sample(name, env, timestamp, unique))
+        .or_else(|| alertmanager::samples::sample(name, env, timestamp, unique))
+        .or_else(|| grafana::samples::sample(name, env, timestamp, unique))
+        .or_else(|| alert_api::samples::sample(name, env, timestamp, unique))
     // more providers: one line each, `.or_else(|| <crate>::samples::sample(name, env, timestamp, unique))`
 }
 

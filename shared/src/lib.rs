@@ -2,6 +2,7 @@
 //! verification, the common ingress flow, the queue and dedup adapters, and
 //! configuration read once from the environment.
 
+pub mod alerts;
 pub mod config;
 pub mod dedup;
 pub mod envelope;

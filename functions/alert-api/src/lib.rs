@@ -1,0 +1,199 @@
+//! Custom alerts: `POST /api/alert`.
+//!
+//! Any script or service can raise an alert with an API key:
+//! `Authorization: Bearer <key>` and a body
+//! `{"message", "sender_id", "chat_id"?, "timestamp"?, "metadata"?}` whose
+//! `sender_id` is on the allowlist. An `Idempotency-Key` header makes
+//! retries safe. Protocol facts: PROVIDERS.md, "Custom alerts".
+
+use std::collections::HashSet;
+
+use http::{Method, StatusCode};
+use inlet_shared::config::{self, EnvSource, IngressSettings};
+use inlet_shared::envelope::{AlertView, Envelope, MessageView, Verification, rfc3339};
+use inlet_shared::error::{ConfigError, IngressError};
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
+use inlet_shared::queue::Publisher;
+use inlet_shared::runtime::HttpFunction;
+use inlet_shared::verify::http_auth::{AUTHORIZATION, HttpCredentials, TokenSchemes};
+use inlet_shared::verify::{SecretList, truncate_for_log};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+pub const PROVIDER: &str = "alert-api";
+pub const PATH: &str = "/api/alert";
+/// The Envelope `kind` of every custom alert.
+pub const KIND: &str = "custom-alert";
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+pub const API_KEYS_SETTING: &str = "ALERT_API_KEYS";
+pub const BOT_IDS_SETTING: &str = "ALERT_BOT_IDS";
+
+/// Settings, read once at start-up.
+pub struct AlertApiFunction {
+    /// `ALERT_API_KEYS`, accepted as `Authorization: Bearer <key>`.
+    pub credentials: HttpCredentials,
+    /// `ALERT_BOT_IDS`: the `sender_id` values allowed to post.
+    pub bot_ids: HashSet<String>,
+    pub ingress: IngressSettings,
+}
+
+impl AlertApiFunction {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let api_keys = config::secrets(env, API_KEYS_SETTING);
+        if api_keys.is_empty() {
+            return Err(ConfigError::new(API_KEYS_SETTING, "is required (comma-separated API keys)"));
+        }
+        let bot_ids: HashSet<String> = env
+            .get(BOT_IDS_SETTING)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .collect();
+        if bot_ids.is_empty() {
+            // An empty allowlist would refuse every request: say so at start-up instead.
+            return Err(ConfigError::new(BOT_IDS_SETTING, "is required (comma-separated sender_id values)"));
+        }
+        Ok(AlertApiFunction {
+            credentials: HttpCredentials {
+                basic: SecretList::default(),
+                tokens: api_keys,
+                token_schemes: TokenSchemes::BearerOnly,
+            },
+            bot_ids,
+            ingress: IngressSettings::from_env(env, "ALERT_API")?,
+        })
+    }
+
+    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
+        if !request.path.ends_with(PATH) {
+            return Err(IngressError::NotFound(request.path.clone()));
+        }
+        if request.method != Method::POST {
+            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
+        }
+        let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
+        let verification = Verification { scheme: auth.scheme.to_string(), matched: Some(auth.matched.name.clone()) };
+        let idempotency_key = idempotency_key(request)?;
+        let json = request.json_body()?;
+        let alert = CustomAlert::parse(&json)?;
+        if !self.bot_ids.contains(&alert.sender_id) {
+            return Err(IngressError::SenderNotAllowed(truncate_for_log(&alert.sender_id)));
+        }
+        let event_id = match idempotency_key {
+            Some(key) => key.to_string(),
+            None => Envelope::body_hash_id(&request.body),
+        };
+        let mut envelope = Envelope::new(PROVIDER, &event_id, KIND, now, verification, json.clone());
+        envelope.tenant = Some(alert.sender_id.clone());
+        envelope.alert = Some(alert.alert_view());
+        envelope.message = Some(alert.message_view());
+        let ack = Reply::json(StatusCode::ACCEPTED, &json!({ "id": envelope.id }));
+        Ok(Decision::enqueue(vec![envelope], ack))
+    }
+}
+
+impl HttpFunction for AlertApiFunction {
+    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
+        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+    }
+}
+
+/// The `Idempotency-Key` header, when sent: 1–255 printable ASCII
+/// characters (it becomes part of the dedup-table key), else 400.
+fn idempotency_key(request: &IncomingRequest) -> Result<Option<&str>, IngressError> {
+    let Some(value) = request.headers.get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        IngressError::malformed(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters"
+        ))
+    };
+    let key = value.to_str().map_err(|_| invalid())?.trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_CHARS || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(invalid());
+    }
+    Ok(Some(key))
+}
+
+/// The fields of a custom alert body, checked.
+struct CustomAlert {
+    message: String,
+    sender_id: String,
+    chat_id: Option<String>,
+    starts_at: Option<String>,
+    metadata: Map<String, Value>,
+}
+
+impl CustomAlert {
+    fn parse(json: &Value) -> Result<Self, IngressError> {
+        let body = json.as_object().ok_or_else(|| IngressError::malformed("body must be a JSON object"))?;
+        let message = match body.get("message") {
+            Some(Value::String(text)) if !text.trim().is_empty() => text.clone(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err(IngressError::malformed("message is required and must not be empty"));
+            }
+            Some(_) => return Err(IngressError::malformed("message must be a string")),
+        };
+        let sender_id = id_field(body, "sender_id")?.ok_or_else(|| IngressError::malformed("sender_id is required"))?;
+        let chat_id = id_field(body, "chat_id")?;
+        let starts_at = match body.get("timestamp") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(Value::Number(n)) => {
+                let seconds = n.as_i64().ok_or_else(|| IngressError::malformed("timestamp must be whole seconds"))?;
+                let at = OffsetDateTime::from_unix_timestamp(seconds)
+                    .map_err(|_| IngressError::malformed("timestamp is out of range"))?;
+                Some(rfc3339(at))
+            }
+            Some(_) => return Err(IngressError::malformed("timestamp must be Unix seconds or a string")),
+        };
+        let metadata = match body.get("metadata") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(metadata)) => metadata.clone(),
+            Some(_) => return Err(IngressError::malformed("metadata must be an object")),
+        };
+        Ok(CustomAlert { message, sender_id, chat_id, starts_at, metadata })
+    }
+
+    fn message_view(&self) -> MessageView {
+        MessageView {
+            chat_id: self.chat_id.clone(),
+            sender_id: Some(self.sender_id.clone()),
+            text: Some(self.message.clone()),
+            reply_handle: self.chat_id.as_ref().map(|chat_id| json!({ "chat_id": chat_id })),
+            ..MessageView::default()
+        }
+    }
+
+    /// The alert view, from optional `metadata` conventions: `alertname`
+    /// (default `custom`), `status` (default `firing`), `severity`, `labels`.
+    fn alert_view(&self) -> AlertView {
+        let text = |key: &str| self.metadata.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+        AlertView {
+            name: text("alertname").unwrap_or("custom").to_string(),
+            status: text("status").unwrap_or("firing").to_string(),
+            severity: text("severity").map(str::to_string),
+            labels: self.metadata.get("labels").and_then(Value::as_object).cloned().unwrap_or_default(),
+            summary: Some(self.message.clone()),
+            starts_at: self.starts_at.clone(),
+            ..AlertView::default()
+        }
+    }
+}
+
+/// An id that may arrive as a string or a number (chat platforms use both).
+fn id_field(body: &Map<String, Value>, key: &str) -> Result<Option<String>, IngressError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) if !id.trim().is_empty() => Ok(Some(id.trim().to_string())),
+        Some(Value::Number(id)) => Ok(Some(id.to_string())),
+        Some(_) => Err(IngressError::malformed(format!("{key} must be a non-empty string or a number"))),
+    }
+}
+
+pub mod samples;

@@ -1,0 +1,80 @@
+//! Prometheus Alertmanager: `POST /alerts/alertmanager`.
+//!
+//! Receives the `webhook_configs` notification (payload version 4), checks
+//! the `Authorization` header that `http_config.basic_auth` or
+//! `http_config.authorization` adds, and enqueues one Envelope per alert.
+//! Protocol facts: PROVIDERS.md, "Prometheus Alertmanager".
+//!
+//! Alertmanager retries 5xx and connection errors and gives up on 4xx, so
+//! only a queue outage answers 5xx (503); every mistake in the request is 4xx.
+
+use http::Method;
+use inlet_shared::alerts::{check_version, split_notification};
+use inlet_shared::config::{self, EnvSource, IngressSettings};
+use inlet_shared::envelope::Verification;
+use inlet_shared::error::{ConfigError, IngressError};
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
+use inlet_shared::queue::Publisher;
+use inlet_shared::runtime::HttpFunction;
+use inlet_shared::verify::http_auth::{self, AUTHORIZATION, HttpCredentials, TokenSchemes};
+use serde_json::json;
+use time::OffsetDateTime;
+
+pub const PROVIDER: &str = "alertmanager";
+pub const PATH: &str = "/alerts/alertmanager";
+/// The Envelope `kind` of every alert.
+pub const KIND: &str = "alert";
+/// The webhook payload version this parser was written for.
+pub const PAYLOAD_VERSION: &str = "4";
+
+pub const BASIC_AUTH_SETTING: &str = "ALERTMANAGER_BASIC_AUTH";
+pub const BEARER_TOKENS_SETTING: &str = "ALERTMANAGER_BEARER_TOKENS";
+
+/// Settings, read once at start-up.
+pub struct AlertmanagerFunction {
+    pub credentials: HttpCredentials,
+    pub ingress: IngressSettings,
+}
+
+impl AlertmanagerFunction {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let credentials = HttpCredentials {
+            basic: http_auth::basic_auth_list(env, BASIC_AUTH_SETTING)?,
+            tokens: config::secrets(env, BEARER_TOKENS_SETTING),
+            // `authorization.type` defaults to Bearer but may be any scheme.
+            token_schemes: TokenSchemes::AnyButBasic,
+        };
+        if credentials.is_empty() {
+            // Alertmanager has no signature: without credentials anyone could post alerts.
+            return Err(ConfigError::new(
+                &format!("{BASIC_AUTH_SETTING}/{BEARER_TOKENS_SETTING}"),
+                "at least one is required (http_config.basic_auth or http_config.authorization)",
+            ));
+        }
+        Ok(AlertmanagerFunction { credentials, ingress: IngressSettings::from_env(env, "ALERTMANAGER")? })
+    }
+
+    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
+        if !request.path.ends_with(PATH) {
+            return Err(IngressError::NotFound(request.path.clone()));
+        }
+        if request.method != Method::POST {
+            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
+        }
+        let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
+        let verification = Verification { scheme: auth.scheme.to_string(), matched: Some(auth.matched.name.clone()) };
+        let notification = request.json_body()?;
+        check_version(&notification, PAYLOAD_VERSION)?;
+        let envelopes = split_notification(PROVIDER, KIND, &notification, now, &verification)?;
+        let ack = Reply::ok_json(json!({ "accepted": envelopes.len() }));
+        Ok(Decision::enqueue(envelopes, ack))
+    }
+}
+
+impl HttpFunction for AlertmanagerFunction {
+    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
+        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+    }
+}
+
+pub mod samples;

@@ -1,0 +1,387 @@
+//! The Alertmanager handler driven by its samples, the committed `events/`
+//! files and hand-made requests, with a fixed clock.
+
+use std::collections::HashMap;
+
+use alertmanager::AlertmanagerFunction;
+use alertmanager::samples::{STARTS_AT, fingerprint, notification, sample};
+use http::{Method, StatusCode};
+use inlet_shared::Envelope;
+use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::queue::MemoryPublisher;
+use inlet_shared::runtime::HttpFunction;
+use inlet_shared::samples::incoming_from_apigw_v2_event;
+use inlet_shared::verify::http_auth::basic_header;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+const NOW: i64 = 1_700_000_000;
+const PASSWORD: &str = "test-password-Xq7";
+const TOKEN: &str = "test-token-Zr9";
+
+fn settings(extra: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+    let mut env: HashMap<&str, &str> =
+        [("ALERTMANAGER_BASIC_AUTH", "alertmanager:test-password-Xq7"), ("ALERTMANAGER_BEARER_TOKENS", TOKEN)].into();
+    env.extend(extra.iter().copied());
+    env
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(NOW).expect("valid time")
+}
+
+async fn handle_with(env: &HashMap<&str, &str>, request: &IncomingRequest) -> (Reply, MemoryPublisher) {
+    let function = AlertmanagerFunction::from_env(env).expect("valid settings");
+    let publisher = MemoryPublisher::new();
+    let reply = function.handle(&publisher, request, now()).await;
+    (reply, publisher)
+}
+
+async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
+    handle_with(&settings(&[]), request).await
+}
+
+fn sample_request(name: &str, unique: &str) -> IncomingRequest {
+    sample(name, &settings(&[]), NOW, unique).expect("known sample").to_incoming()
+}
+
+/// A POST to the route with `body` and, when given, an Authorization header.
+fn post(body: &str, authorization: Option<&str>) -> IncomingRequest {
+    let mut request = IncomingRequest::new(Method::POST, "/alerts/alertmanager", body.as_bytes().to_vec());
+    if let Some(value) = authorization {
+        request.headers.insert("authorization", value.parse().expect("header value"));
+    }
+    request
+}
+
+fn with_authorization(mut request: IncomingRequest, value: &str) -> IncomingRequest {
+    request.headers.insert("authorization", value.parse().expect("header value"));
+    request
+}
+
+fn basic() -> String {
+    basic_header(&format!("alertmanager:{PASSWORD}"))
+}
+
+fn assert_refused(reply: &Reply, publisher: &MemoryPublisher, status: StatusCode, reason_part: &str) {
+    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
+    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
+    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
+    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
+}
+
+fn ids(publisher: &MemoryPublisher) -> Vec<String> {
+    publisher.sent().into_iter().map(|e| e.id).collect()
+}
+
+// ---- accepted notifications ----
+
+#[tokio::test]
+async fn two_alert_notification_with_basic_auth_becomes_two_envelopes() {
+    let (reply, publisher) = handle(&sample_request("alertmanager-firing", "u1")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body_json().unwrap(), json!({"accepted": 2}));
+    let sent = publisher.sent();
+    assert_eq!(
+        ids(&publisher),
+        [
+            format!("alertmanager:{}:firing:{STARTS_AT}", fingerprint("u1", "disk-a")),
+            format!("alertmanager:{}:firing:{STARTS_AT}", fingerprint("u1", "disk-b")),
+        ]
+    );
+    for envelope in &sent {
+        assert_eq!(envelope.provider, "alertmanager");
+        assert_eq!(envelope.kind, "alert");
+        assert_eq!(envelope.tenant.as_deref(), Some("inlet"), "tenant is the receiver");
+        assert_eq!(envelope.received_at, "2023-11-14T22:13:20Z");
+        assert_eq!(envelope.verification.scheme, "basic-auth");
+        assert_eq!(envelope.verification.matched.as_deref(), Some("ALERTMANAGER_BASIC_AUTH#1"));
+        assert_eq!(envelope.payload["alerts"].as_array().unwrap().len(), 1, "each payload holds its own alert");
+        assert_eq!(envelope.payload["receiver"], "inlet");
+    }
+    let alert = sent[0].alert.as_ref().expect("alert view");
+    assert_eq!(alert.name, "DiskFull");
+    assert_eq!(alert.status, "firing");
+    assert_eq!(alert.severity.as_deref(), Some("critical"));
+    assert_eq!(alert.summary.as_deref(), Some("Disk almost full on disk-a"));
+    assert_eq!(alert.labels["instance"], "disk-a");
+    assert_eq!(alert.annotations["description"], "disk-a: less than 5% of / is free");
+    assert_eq!(alert.fingerprint.as_deref(), Some(fingerprint("u1", "disk-a").as_str()));
+    assert_eq!(alert.starts_at.as_deref(), Some(STARTS_AT));
+    assert_eq!(alert.ends_at, None, "a firing alert has not ended");
+    assert!(alert.generator_url.as_deref().unwrap().starts_with("http://prometheus.example:9090/"));
+    assert_eq!(alert.group_key.as_deref(), Some("{}/{severity=~\"warning|critical\"}:{alertname=\"DiskFull\"}"));
+    assert_eq!(sent[1].alert.as_ref().unwrap().severity.as_deref(), Some("warning"));
+    assert_eq!(sent[0].payload["alerts"][0]["labels"]["instance"], "disk-a");
+    assert_eq!(sent[1].payload["alerts"][0]["labels"]["instance"], "disk-b");
+}
+
+#[tokio::test]
+async fn resolved_notification_with_bearer_token_gets_its_own_id() {
+    let (reply, publisher) = handle(&sample_request("alertmanager-resolved", "u1")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body_json().unwrap(), json!({"accepted": 1}));
+    let sent = publisher.sent();
+    assert_eq!(sent[0].id, format!("alertmanager:{}:resolved:{STARTS_AT}", fingerprint("u1", "disk-a")));
+    assert_eq!(sent[0].verification.scheme, "bearer-token");
+    assert_eq!(sent[0].verification.matched.as_deref(), Some("ALERTMANAGER_BEARER_TOKENS#1"));
+    let alert = sent[0].alert.as_ref().unwrap();
+    assert_eq!(alert.status, "resolved");
+    assert_eq!(alert.ends_at.as_deref(), Some("2023-11-14T22:13:00.5Z"));
+}
+
+#[tokio::test]
+async fn ha_pair_duplicates_get_the_same_ids() {
+    // Each Alertmanager of an HA pair sends the group itself: same alerts,
+    // its own externalURL.
+    let mut second = notification("ha", "firing", &[("disk-a", "critical"), ("disk-b", "warning")]);
+    second["externalURL"] = json!("http://alertmanager-2.example:9093");
+    let (_, first_publisher) = handle(&sample_request("alertmanager-firing", "ha")).await;
+    let (reply, second_publisher) = handle(&post(&second.to_string(), Some(&basic()))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(ids(&first_publisher).len(), 2);
+    assert_eq!(ids(&first_publisher), ids(&second_publisher));
+}
+
+#[tokio::test]
+async fn the_same_unique_is_the_same_event_and_another_is_not() {
+    let (_, a) = handle(&sample_request("alertmanager-firing", "same")).await;
+    let (_, b) = handle(&sample_request("alertmanager-firing", "same")).await;
+    let (_, c) = handle(&sample_request("alertmanager-firing", "other")).await;
+    assert_eq!(ids(&a), ids(&b));
+    assert!(ids(&a).iter().all(|id| !ids(&c).contains(id)));
+}
+
+#[tokio::test]
+async fn refiring_after_resolution_is_a_new_event() {
+    let mut refired = notification("u1", "firing", &[("disk-a", "critical")]);
+    refired["alerts"][0]["startsAt"] = json!("2023-11-14T23:00:00Z");
+    let (_, first) = handle(&sample_request("alertmanager-firing", "u1")).await;
+    let (_, again) = handle(&post(&refired.to_string(), Some(&basic()))).await;
+    assert_eq!(ids(&again).len(), 1);
+    assert!(!ids(&first).contains(&ids(&again)[0]));
+}
+
+#[tokio::test]
+async fn authorization_type_other_than_bearer_is_accepted() {
+    // http_config.authorization.type may be any scheme but Basic.
+    let body = notification("t", "firing", &[("disk-a", "critical")]).to_string();
+    let (reply, publisher) = handle(&post(&body, Some(&format!("Token {TOKEN}")))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent()[0].verification.scheme, "authorization-token");
+    let (reply, _) = handle(&post(&body, Some(&format!("bearer {TOKEN}")))).await;
+    assert_eq!(reply.status, StatusCode::OK, "scheme is case-insensitive");
+}
+
+#[tokio::test]
+async fn rotated_entries_match_by_position() {
+    let env = settings(&[
+        ("ALERTMANAGER_BASIC_AUTH", "alertmanager:retired-password, alertmanager:test-password-Xq7"),
+        ("ALERTMANAGER_BEARER_TOKENS", "retired-token,test-token-Zr9"),
+    ]);
+    let (reply, publisher) = handle_with(&env, &sample_request("alertmanager-firing", "r")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent()[0].verification.matched.as_deref(), Some("ALERTMANAGER_BASIC_AUTH#2"));
+    let (reply, publisher) = handle_with(&env, &sample_request("alertmanager-resolved", "r")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent()[0].verification.matched.as_deref(), Some("ALERTMANAGER_BEARER_TOKENS#2"));
+}
+
+#[tokio::test]
+async fn basic_auth_alone_is_enough_configuration() {
+    let env: HashMap<&str, &str> = [("ALERTMANAGER_BASIC_AUTH", "alertmanager:test-password-Xq7")].into();
+    let (reply, _) = handle_with(&env, &sample_request("alertmanager-firing", "b")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let (reply, publisher) = handle_with(&env, &sample_request("alertmanager-resolved", "b")).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "Authorization header");
+}
+
+#[tokio::test]
+async fn missing_version_is_accepted_and_empty_alerts_enqueue_nothing() {
+    let mut body = notification("v", "firing", &[("disk-a", "critical")]);
+    body.as_object_mut().unwrap().remove("version");
+    let (reply, publisher) = handle(&post(&body.to_string(), Some(&basic()))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent().len(), 1);
+    body["alerts"] = json!([]);
+    let (reply, publisher) = handle(&post(&body.to_string(), Some(&basic()))).await;
+    assert_eq!(reply.body_json().unwrap(), json!({"accepted": 0}));
+    assert!(publisher.sent().is_empty());
+}
+
+// ---- the committed events/ files ----
+
+fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+#[tokio::test]
+async fn committed_events_match_the_samples_and_are_accepted_with_the_dev_settings() {
+    let env = inlet_shared::config::load_env_file(&events_dir().join("env.json")).expect("events/env.json");
+    let function = AlertmanagerFunction::from_env(&env).expect("dev settings are valid");
+    for name in alertmanager::samples::NAMES {
+        let path = events_dir().join(format!("{name}.json"));
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).unwrap();
+        let from_file = incoming_from_apigw_v2_event(&event).expect("API Gateway v2 event");
+        assert_eq!(from_file.body, sample(name, &env, NOW, "sample").unwrap().body, "{name}: run `make events`");
+        let publisher = MemoryPublisher::new();
+        let reply = function.handle(&publisher, &from_file, now()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}");
+        assert!(!publisher.sent().is_empty(), "{name}");
+    }
+}
+
+// ---- refused requests ----
+
+#[tokio::test]
+async fn wrong_password_is_401() {
+    let forged = with_authorization(sample_request("alertmanager-firing", "w"), &basic_header("alertmanager:guess"));
+    let (reply, publisher) = handle(&forged).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "Authorization header does not match");
+    let other_user =
+        with_authorization(sample_request("alertmanager-firing", "w"), &basic_header(&format!("admin:{PASSWORD}")));
+    let (reply, publisher) = handle(&other_user).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+}
+
+#[tokio::test]
+async fn wrong_bearer_token_is_401() {
+    let forged = with_authorization(sample_request("alertmanager-resolved", "w"), "Bearer test-token-Zr");
+    let (reply, publisher) = handle(&forged).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    // The password is not a token, nor the token a password.
+    let (reply, publisher) =
+        handle(&with_authorization(sample_request("alertmanager-resolved", "w"), &format!("Bearer {PASSWORD}"))).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    let (reply, publisher) = handle(&with_authorization(
+        sample_request("alertmanager-resolved", "w"),
+        &basic_header(&format!("alertmanager:{TOKEN}")),
+    ))
+    .await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+}
+
+#[tokio::test]
+async fn missing_or_malformed_authorization_is_401() {
+    let mut request = sample_request("alertmanager-firing", "n");
+    request.headers.remove("authorization");
+    let (reply, publisher) = handle(&request).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing Authorization header");
+    for value in [TOKEN, "Basic", "Basic !!!notbase64"] {
+        let (reply, publisher) = handle(&with_authorization(request.clone(), value)).await;
+        assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_checked_before_the_body_is_parsed() {
+    let (reply, publisher) = handle(&post("{not json", Some("Bearer nope"))).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let (reply, publisher) = handle(&post("{\"alerts\": [", Some(&basic()))).await;
+    assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "not valid JSON");
+}
+
+#[tokio::test]
+async fn alerts_that_are_not_an_array_are_400() {
+    for (body, reason) in [
+        (json!({"version": "4", "alerts": {"status": "firing"}}), "alerts must be an array"),
+        (json!({"version": "4", "status": "firing"}), "missing alerts array"),
+        (json!(["not", "an", "object"]), "JSON object"),
+        (json!({"version": 4, "alerts": []}), "version must be a string"),
+    ] {
+        let (reply, publisher) = handle(&post(&body.to_string(), Some(&basic()))).await;
+        assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, reason);
+    }
+}
+
+#[tokio::test]
+async fn one_bad_alert_refuses_the_whole_notification() {
+    let mut body = notification("bad", "firing", &[("disk-a", "critical"), ("disk-b", "warning")]);
+    body["alerts"][1].as_object_mut().unwrap().remove("startsAt");
+    let (reply, publisher) = handle(&post(&body.to_string(), Some(&basic()))).await;
+    assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "missing alerts[1].startsAt");
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let env = settings(&[("INLET_MAX_BODY_BYTES", "512")]);
+    let request = sample_request("alertmanager-firing", "big");
+    assert!(request.body.len() > 512);
+    let (reply, publisher) = handle_with(&env, &request).await;
+    assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "over the 512-byte limit");
+}
+
+#[tokio::test]
+async fn disallowed_source_address_is_403() {
+    let env = settings(&[("ALERTMANAGER_ALLOWED_CIDRS", "10.0.0.0/8")]);
+    let (reply, publisher) = handle_with(&env, &sample_request("alertmanager-firing", "ip")).await;
+    assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "127.0.0.1");
+    let mut inside = sample_request("alertmanager-firing", "ip");
+    inside.source_ip = Some("10.1.2.3".parse().unwrap());
+    let (reply, _) = handle_with(&env, &inside).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn queue_down_is_503_so_alertmanager_retries() {
+    let function = AlertmanagerFunction::from_env(&settings(&[])).unwrap();
+    let publisher = MemoryPublisher::down();
+    let reply = function.handle(&publisher, &sample_request("alertmanager-firing", "down"), now()).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body_json().unwrap(), json!({"error": "the event queue is unavailable"}));
+}
+
+#[tokio::test]
+async fn unknown_path_is_404_and_get_is_405() {
+    let mut request = sample_request("alertmanager-firing", "p");
+    request.path = "/alerts/nope".into();
+    let (reply, _) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let mut request = sample_request("alertmanager-firing", "p");
+    request.method = Method::GET;
+    let (reply, _) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[test]
+fn start_up_requires_credentials_and_well_formed_entries() {
+    let none: HashMap<&str, &str> = HashMap::new();
+    let error = AlertmanagerFunction::from_env(&none).err().expect("refused");
+    assert!(error.name.contains("ALERTMANAGER_BASIC_AUTH") && error.name.contains("ALERTMANAGER_BEARER_TOKENS"));
+    let blank: HashMap<&str, &str> = [("ALERTMANAGER_BASIC_AUTH", " , "), ("ALERTMANAGER_BEARER_TOKENS", "")].into();
+    assert!(AlertmanagerFunction::from_env(&blank).is_err());
+    let no_colon: HashMap<&str, &str> = [("ALERTMANAGER_BASIC_AUTH", "just-a-password")].into();
+    let error = AlertmanagerFunction::from_env(&no_colon).err().expect("refused");
+    assert_eq!(error.name, "ALERTMANAGER_BASIC_AUTH");
+    assert!(!error.to_string().contains("just-a-password"), "the value never appears in errors");
+    let bad_cidr = settings(&[("ALERTMANAGER_ALLOWED_CIDRS", "nope")]);
+    assert_eq!(AlertmanagerFunction::from_env(&bad_cidr).err().expect("refused").name, "ALERTMANAGER_ALLOWED_CIDRS");
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_replies_or_envelopes() {
+    let mut outputs = Vec::new();
+    let mut requests: Vec<IncomingRequest> =
+        alertmanager::samples::NAMES.iter().map(|name| sample_request(name, "secret-check")).collect();
+    requests.push(with_authorization(
+        sample_request("alertmanager-firing", "s"),
+        &basic_header("alertmanager:test-password-Xq"),
+    ));
+    requests.push(with_authorization(sample_request("alertmanager-firing", "s"), &format!("Bearer {TOKEN}x")));
+    requests.push(post("{oops", Some(&basic())));
+    for request in &requests {
+        let (reply, publisher) = handle(request).await;
+        outputs.push(String::from_utf8_lossy(&reply.body).to_string());
+        outputs.extend(publisher.sent().iter().map(|e: &Envelope| serde_json::to_string(e).unwrap()));
+    }
+    assert!(outputs.iter().any(|o| o.contains("\"verification\"")), "envelopes were checked");
+    for output in outputs {
+        for secret in [PASSWORD, TOKEN, "test-password-Xq", basic().as_str()] {
+            assert!(!output.contains(secret), "secret leaked: {output}");
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Grafana alerting: `POST /alerts/grafana` (or PUT, which the contact
+//! point may be set to use).
+//!
+//! Accepts both payloads: unified alerting (Grafana ≥ 8, one notification
+//! carrying `alerts[]`, split into one Envelope per alert) and legacy
+//! dashboard alerting (≤ v8, one alert per request). Authenticated by HTTP
+//! Basic, an `Authorization: <scheme> <credentials>` header, or the contact
+//! point's HMAC signature. Protocol facts: PROVIDERS.md, "Grafana".
+
+use http::{HeaderName, Method};
+use inlet_shared::alerts::{check_version, split_notification};
+use inlet_shared::config::{self, EnvSource, IngressSettings};
+use inlet_shared::envelope::{AlertView, Envelope, Verification};
+use inlet_shared::error::{ConfigError, IngressError};
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
+use inlet_shared::queue::Publisher;
+use inlet_shared::runtime::HttpFunction;
+use inlet_shared::verify::grafana::{FALLBACK_SIGNATURE_HEADER, SIGNATURE_HEADER, grafana_signature_matches};
+use inlet_shared::verify::http_auth::{self, AUTHORIZATION, HttpCredentials, TokenSchemes};
+use inlet_shared::verify::{NamedSecret, SecretList};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+pub const PROVIDER: &str = "grafana";
+pub const PATH: &str = "/alerts/grafana";
+/// The Envelope `kind` of a unified-alerting alert.
+pub const KIND: &str = "alert";
+/// The Envelope `kind` of a legacy (≤ v8) dashboard alert.
+pub const LEGACY_KIND: &str = "legacy-alert";
+/// The unified-alerting webhook payload version this parser was written for.
+pub const PAYLOAD_VERSION: &str = "1";
+
+pub const BASIC_AUTH_SETTING: &str = "GRAFANA_BASIC_AUTH";
+pub const BEARER_TOKENS_SETTING: &str = "GRAFANA_BEARER_TOKENS";
+pub const HMAC_SECRET_SETTING: &str = "GRAFANA_HMAC_SECRET";
+pub const HMAC_TIMESTAMP_HEADER_SETTING: &str = "GRAFANA_HMAC_TIMESTAMP_HEADER";
+pub const HMAC_SIGNATURE_HEADER_SETTING: &str = "GRAFANA_HMAC_SIGNATURE_HEADER";
+
+/// Settings, read once at start-up.
+pub struct GrafanaFunction {
+    pub credentials: HttpCredentials,
+    pub hmac_secrets: SecretList,
+    /// Where the signature is: the contact point's "Header" setting; by
+    /// default Grafana's documented name or the one its signer falls back to.
+    pub hmac_signature_headers: Vec<HeaderName>,
+    /// The contact point's "Timestamp Header" setting. When set, the
+    /// signature covers `timestamp:body` and the timestamp must be recent.
+    pub hmac_timestamp_header: Option<HeaderName>,
+    pub ingress: IngressSettings,
+}
+
+impl GrafanaFunction {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let credentials = HttpCredentials {
+            basic: http_auth::basic_auth_list(env, BASIC_AUTH_SETTING)?,
+            tokens: config::secrets(env, BEARER_TOKENS_SETTING),
+            // Grafana's "Authentication Header Scheme" is free text (default Bearer).
+            token_schemes: TokenSchemes::AnyButBasic,
+        };
+        let hmac_secrets = config::secrets(env, HMAC_SECRET_SETTING);
+        if credentials.is_empty() && hmac_secrets.is_empty() {
+            return Err(ConfigError::new(
+                &format!("{BASIC_AUTH_SETTING}/{BEARER_TOKENS_SETTING}/{HMAC_SECRET_SETTING}"),
+                "at least one is required (the contact point's Basic auth, Authorization header or HMAC signature)",
+            ));
+        }
+        let header_setting = |setting: &str| -> Result<Option<HeaderName>, ConfigError> {
+            match config::optional(env, setting) {
+                None => Ok(None),
+                Some(_) if hmac_secrets.is_empty() => {
+                    Err(ConfigError::new(setting, format!("is only used with {HMAC_SECRET_SETTING}, which is not set")))
+                }
+                Some(name) => HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                    .map(Some)
+                    .map_err(|_| ConfigError::new(setting, format!("{name:?} is not a valid header name"))),
+            }
+        };
+        let hmac_signature_headers = match header_setting(HMAC_SIGNATURE_HEADER_SETTING)? {
+            Some(name) => vec![name],
+            None => vec![HeaderName::from_static(SIGNATURE_HEADER), HeaderName::from_static(FALLBACK_SIGNATURE_HEADER)],
+        };
+        Ok(GrafanaFunction {
+            credentials,
+            hmac_signature_headers,
+            hmac_timestamp_header: header_setting(HMAC_TIMESTAMP_HEADER_SETTING)?,
+            hmac_secrets,
+            ingress: IngressSettings::from_env(env, "GRAFANA")?,
+        })
+    }
+
+    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
+        if !request.path.ends_with(PATH) {
+            return Err(IngressError::NotFound(request.path.clone()));
+        }
+        if request.method != Method::POST && request.method != Method::PUT {
+            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
+        }
+        let verification = self.authenticate(request, now.unix_timestamp())?;
+        let json = request.json_body()?;
+        let object = json.as_object().ok_or_else(|| IngressError::malformed("body must be a JSON object"))?;
+        let envelopes = if object.contains_key("alerts") {
+            check_version(&json, PAYLOAD_VERSION)?;
+            split_notification(PROVIDER, KIND, &json, now, &verification)?
+        } else if ["state", "ruleName", "ruleId", "evalMatches"].iter().any(|key| object.contains_key(*key)) {
+            vec![legacy_envelope(&json, &request.body, now, verification)?]
+        } else {
+            return Err(IngressError::malformed(
+                "neither a unified alerting notification (alerts) nor a legacy alert (state, ruleName)",
+            ));
+        };
+        let ack = Reply::ok_json(json!({ "accepted": envelopes.len() }));
+        Ok(Decision::enqueue(envelopes, ack))
+    }
+
+    /// Every configured method whose credential the request presents must
+    /// verify, and at least one must be presented. Credentials for methods
+    /// that are not configured are ignored (a contact point may send more
+    /// than this deployment checks).
+    fn authenticate(&self, request: &IncomingRequest, now_unix: i64) -> Result<Verification, IngressError> {
+        let mut passed: Vec<(&str, &NamedSecret)> = Vec::new();
+        if !self.hmac_secrets.is_empty()
+            && let Some(signature) = self.hmac_signature_headers.iter().find_map(|name| request.header(name.as_str()))
+        {
+            passed.push(("hmac-sha256", self.verify_signature(request, signature, now_unix)?));
+        }
+        if !self.credentials.is_empty() && request.header(AUTHORIZATION).is_some() {
+            let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
+            passed.push((auth.scheme, auth.matched));
+        }
+        if passed.is_empty() {
+            return Err(IngressError::MissingCredential(
+                match (self.hmac_secrets.is_empty(), self.credentials.is_empty()) {
+                    (false, true) => "X-Grafana-Alerting-Signature",
+                    (true, false) => "Authorization header",
+                    _ => "X-Grafana-Alerting-Signature or Authorization header",
+                },
+            ));
+        }
+        let schemes: Vec<&str> = passed.iter().map(|(scheme, _)| *scheme).collect();
+        let names: Vec<&str> = passed.iter().map(|(_, secret)| secret.name.as_str()).collect();
+        Ok(Verification { scheme: schemes.join("+"), matched: Some(names.join(",")) })
+    }
+
+    fn verify_signature(
+        &self,
+        request: &IncomingRequest,
+        signature: &str,
+        now_unix: i64,
+    ) -> Result<&NamedSecret, IngressError> {
+        let timestamp = match &self.hmac_timestamp_header {
+            Some(name) => {
+                let timestamp = request
+                    .header(name.as_str())
+                    .filter(|t| !t.is_empty())
+                    .ok_or(IngressError::MissingCredential("HMAC timestamp header"))?;
+                self.ingress.timestamp_window.check(timestamp, now_unix)?;
+                Some(timestamp)
+            }
+            None => None,
+        };
+        self.hmac_secrets
+            .find(|secret| grafana_signature_matches(secret.expose(), timestamp, &request.body, signature))
+            .ok_or(IngressError::BadCredential("X-Grafana-Alerting-Signature"))
+    }
+}
+
+impl HttpFunction for GrafanaFunction {
+    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
+        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+    }
+}
+
+/// One legacy dashboard alert. Its body has no event id and no time, and
+/// the same rule may fire, resolve and fire again with identical fields, so
+/// the id is the hash of the exact body (`grafana:sha256:<hex>`).
+fn legacy_envelope(
+    json: &Value,
+    raw_body: &[u8],
+    now: OffsetDateTime,
+    verification: Verification,
+) -> Result<Envelope, IngressError> {
+    let state = json
+        .get("state")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| IngressError::malformed("legacy alert without a state string"))?;
+    let tags = match json.get("tags") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(tags)) => tags.clone(),
+        Some(_) => return Err(IngressError::malformed("tags must be an object")),
+    };
+    if json.get("evalMatches").is_some_and(|m| !m.is_array() && !m.is_null()) {
+        return Err(IngressError::malformed("evalMatches must be an array"));
+    }
+    let text = |key: &str| json.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let view = AlertView {
+        name: text("ruleName").or_else(|| text("title")).unwrap_or_else(|| "unnamed".to_string()),
+        status: legacy_status(state).to_string(),
+        severity: tags.get("severity").and_then(Value::as_str).map(str::to_string),
+        summary: text("message").or_else(|| text("title")),
+        fingerprint: json.get("ruleId").filter(|id| id.is_number() || id.is_string()).map(|id| match id {
+            Value::String(id) => id.clone(),
+            other => other.to_string(),
+        }),
+        generator_url: text("ruleUrl"),
+        labels: tags,
+        ..AlertView::default()
+    };
+    let mut envelope =
+        Envelope::new(PROVIDER, &Envelope::body_hash_id(raw_body), LEGACY_KIND, now, verification, json.clone());
+    envelope.tenant = json.get("orgId").filter(|id| id.is_number()).map(Value::to_string);
+    envelope.alert = Some(view);
+    Ok(envelope)
+}
+
+/// Legacy states in the alert view's terms: `alerting` → `firing`, `ok` →
+/// `resolved`; the others (`no_data`, `pending`, `paused`) pass unchanged.
+pub fn legacy_status(state: &str) -> &str {
+    match state {
+        "alerting" => "firing",
+        "ok" => "resolved",
+        other => other,
+    }
+}
+
+pub mod samples;

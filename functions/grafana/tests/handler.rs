@@ -1,0 +1,485 @@
+//! The Grafana handler driven by its samples, the committed `events/` files
+//! and hand-made requests, with a fixed clock.
+
+use std::collections::HashMap;
+
+use grafana::GrafanaFunction;
+use grafana::samples::{STARTS_AT, fingerprint, legacy, sample, unified};
+use http::{Method, StatusCode};
+use inlet_shared::Envelope;
+use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::queue::MemoryPublisher;
+use inlet_shared::runtime::HttpFunction;
+use inlet_shared::samples::incoming_from_apigw_v2_event;
+use inlet_shared::verify::grafana::grafana_signature;
+use inlet_shared::verify::http_auth::basic_header;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+const NOW: i64 = 1_700_000_000;
+const PASSWORD: &str = "test-password-Gf1";
+const TOKEN: &str = "test-token-Gt2";
+const HMAC_SECRET: &str = "test-hmac-Gh3";
+const SIGNATURE: &str = "x-grafana-alerting-signature";
+const TIMESTAMP: &str = "x-grafana-alerting-timestamp";
+
+fn settings(extra: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+    let mut env: HashMap<&str, &str> = [
+        ("GRAFANA_BASIC_AUTH", "grafana:test-password-Gf1"),
+        ("GRAFANA_BEARER_TOKENS", TOKEN),
+        ("GRAFANA_HMAC_SECRET", HMAC_SECRET),
+        ("GRAFANA_HMAC_TIMESTAMP_HEADER", "X-Grafana-Alerting-Timestamp"),
+    ]
+    .into();
+    env.extend(extra.iter().copied());
+    env
+}
+
+fn at(unix: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix).expect("valid time")
+}
+
+async fn handle_at(env: &HashMap<&str, &str>, request: &IncomingRequest, now: i64) -> (Reply, MemoryPublisher) {
+    let function = GrafanaFunction::from_env(env).expect("valid settings");
+    let publisher = MemoryPublisher::new();
+    let reply = function.handle(&publisher, request, at(now)).await;
+    (reply, publisher)
+}
+
+async fn handle_with(env: &HashMap<&str, &str>, request: &IncomingRequest) -> (Reply, MemoryPublisher) {
+    handle_at(env, request, NOW).await
+}
+
+async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
+    handle_with(&settings(&[]), request).await
+}
+
+fn sample_request(name: &str, unique: &str) -> IncomingRequest {
+    sample(name, &settings(&[]), NOW, unique).expect("known sample").to_incoming()
+}
+
+fn post(body: &str, headers: &[(&str, &str)]) -> IncomingRequest {
+    let mut request = IncomingRequest::new(Method::POST, "/alerts/grafana", body.as_bytes().to_vec());
+    for (name, value) in headers {
+        request.headers.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            value.parse().expect("header value"),
+        );
+    }
+    request
+}
+
+/// `body` signed as Grafana signs it, with a timestamp header.
+fn signed(body: &str, secret: &str, timestamp: i64) -> IncomingRequest {
+    let ts = timestamp.to_string();
+    let signature = grafana_signature(secret, Some(&ts), body.as_bytes());
+    post(body, &[(TIMESTAMP, &ts), (SIGNATURE, &signature)])
+}
+
+fn with_header(mut request: IncomingRequest, name: &'static str, value: &str) -> IncomingRequest {
+    request.headers.insert(name, value.parse().expect("header value"));
+    request
+}
+
+fn basic() -> String {
+    basic_header(&format!("grafana:{PASSWORD}"))
+}
+
+fn assert_refused(reply: &Reply, publisher: &MemoryPublisher, status: StatusCode, reason_part: &str) {
+    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
+    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
+    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
+    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
+}
+
+fn ids(publisher: &MemoryPublisher) -> Vec<String> {
+    publisher.sent().into_iter().map(|e| e.id).collect()
+}
+
+// ---- accepted notifications ----
+
+#[tokio::test]
+async fn unified_notification_signed_with_timestamp_becomes_one_envelope_per_alert() {
+    let (reply, publisher) = handle(&sample_request("grafana-unified", "u1")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.body_json().unwrap(), json!({"accepted": 2}));
+    assert_eq!(
+        ids(&publisher),
+        [
+            format!("grafana:{}:firing:{STARTS_AT}", fingerprint("u1", "api-1")),
+            format!("grafana:{}:resolved:{STARTS_AT}", fingerprint("u1", "api-2")),
+        ]
+    );
+    let sent = publisher.sent();
+    for envelope in &sent {
+        assert_eq!(envelope.provider, "grafana");
+        assert_eq!(envelope.kind, "alert");
+        assert_eq!(envelope.tenant.as_deref(), Some("inlet"), "tenant is the receiver (contact point)");
+        assert_eq!(envelope.verification.scheme, "hmac-sha256");
+        assert_eq!(envelope.verification.matched.as_deref(), Some("GRAFANA_HMAC_SECRET#1"));
+        assert_eq!(envelope.payload["alerts"].as_array().unwrap().len(), 1);
+        assert_eq!(envelope.payload["orgId"], 1);
+    }
+    let firing = sent[0].alert.as_ref().expect("alert view");
+    assert_eq!(firing.name, "HighLatency");
+    assert_eq!(firing.status, "firing");
+    assert_eq!(firing.severity.as_deref(), Some("warning"));
+    assert_eq!(firing.summary.as_deref(), Some("p99 latency above 500 ms on api-1"));
+    assert_eq!(firing.labels["grafana_folder"], "Platform");
+    assert_eq!(firing.ends_at, None);
+    assert_eq!(
+        firing.generator_url.as_deref(),
+        Some("http://grafana.example:3000/alerting/grafana/latency/view?orgId=1")
+    );
+    assert_eq!(firing.group_key.as_deref(), Some("{}/{}:{alertname=\"HighLatency\", grafana_folder=\"Platform\"}"));
+    let resolved = sent[1].alert.as_ref().unwrap();
+    assert_eq!(resolved.status, "resolved");
+    assert_eq!(resolved.ends_at.as_deref(), Some("2023-11-14T22:10:00Z"));
+    assert_eq!(sent[1].payload["alerts"][0]["valueString"], "[ var='B' labels={instance=api-2} value=0.21 ]");
+}
+
+#[tokio::test]
+async fn unified_notification_with_authorization_header_any_scheme() {
+    let (reply, publisher) = handle(&sample_request("grafana-unified-token", "u1")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent().len(), 2);
+    assert_eq!(publisher.sent()[0].verification.scheme, "bearer-token");
+    assert_eq!(publisher.sent()[0].verification.matched.as_deref(), Some("GRAFANA_BEARER_TOKENS#1"));
+    // Grafana's "Authentication Header Scheme" is free text.
+    let custom = with_header(sample_request("grafana-unified-token", "u1"), "authorization", &format!("Token {TOKEN}"));
+    let (reply, publisher) = handle(&custom).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent()[0].verification.scheme, "authorization-token");
+}
+
+#[tokio::test]
+async fn legacy_alert_with_basic_auth_is_one_envelope_keyed_by_body_hash() {
+    let request = sample_request("grafana-legacy", "u1");
+    let (reply, publisher) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body_json().unwrap(), json!({"accepted": 1}));
+    let sent = publisher.sent();
+    assert_eq!(sent.len(), 1);
+    let envelope = &sent[0];
+    assert_eq!(envelope.id, format!("grafana:{}", Envelope::body_hash_id(&request.body)));
+    assert!(envelope.id.starts_with("grafana:sha256:"));
+    assert_eq!(envelope.kind, "legacy-alert");
+    assert_eq!(envelope.tenant.as_deref(), Some("1"), "tenant is the orgId");
+    assert_eq!(envelope.verification.scheme, "basic-auth");
+    assert_eq!(envelope.verification.matched.as_deref(), Some("GRAFANA_BASIC_AUTH#1"));
+    assert_eq!(envelope.payload, legacy("u1"));
+    let alert = envelope.alert.as_ref().expect("alert view");
+    assert_eq!(alert.name, "Error rate");
+    assert_eq!(alert.status, "firing", "legacy alerting → firing");
+    assert_eq!(alert.severity.as_deref(), Some("critical"));
+    assert_eq!(alert.labels["team"], "payments", "labels are the rule's tags");
+    assert_eq!(alert.summary.as_deref(), Some("Error rate above threshold (u1)"));
+    assert_eq!(alert.fingerprint.as_deref(), Some("7"), "the rule id");
+    assert!(alert.generator_url.as_deref().unwrap().contains("/d/errors"));
+}
+
+#[tokio::test]
+async fn legacy_ok_state_is_resolved_and_other_states_pass_through() {
+    for (state, status) in [("ok", "resolved"), ("no_data", "no_data")] {
+        let mut body = legacy("s");
+        body["state"] = json!(state);
+        let (reply, publisher) = handle(&post(&body.to_string(), &[("authorization", &basic())])).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(publisher.sent()[0].alert.as_ref().unwrap().status, status);
+    }
+}
+
+#[tokio::test]
+async fn ha_duplicates_and_resent_samples_get_the_same_ids() {
+    // Grafana HA peers each send the same alert group.
+    let mut second = unified("ha");
+    second["externalURL"] = json!("http://grafana-2.example:3000/");
+    let (_, first) = handle(&sample_request("grafana-unified", "ha")).await;
+    let (reply, again) = handle(&signed(&second.to_string(), HMAC_SECRET, NOW)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(ids(&first).len(), 2);
+    assert_eq!(ids(&first), ids(&again));
+    let (_, other) = handle(&sample_request("grafana-unified", "other")).await;
+    assert!(ids(&first).iter().all(|id| !ids(&other).contains(id)));
+}
+
+#[tokio::test]
+async fn hmac_without_a_timestamp_header_signs_the_body_alone() {
+    let env = settings(&[("GRAFANA_HMAC_TIMESTAMP_HEADER", "")]);
+    let request = sample("grafana-unified", &env, NOW, "nt").unwrap().to_incoming();
+    assert!(request.header(TIMESTAMP).is_none());
+    let (reply, publisher) = handle_with(&env, &request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent().len(), 2);
+    // The timestamp-bearing signature does not verify as a body-only one.
+    let (reply, publisher) = handle_with(&env, &sample_request("grafana-unified", "nt")).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Grafana-Alerting-Signature does not match");
+}
+
+#[tokio::test]
+async fn signature_header_falls_back_to_grafanas_signer_default_or_follows_the_setting() {
+    let mut request = sample_request("grafana-unified", "h");
+    let signature = request.headers.remove(SIGNATURE).unwrap();
+    request.headers.insert("x-grafana-alert-signature", signature.clone());
+    let (reply, _) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::OK, "Grafana's signer default header");
+
+    let env = settings(&[("GRAFANA_HMAC_SIGNATURE_HEADER", "X-Signature")]);
+    let (reply, publisher) = handle_with(&env, &sample_request("grafana-unified", "h")).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing");
+    let mut custom = sample_request("grafana-unified", "h");
+    custom.headers.remove(SIGNATURE);
+    custom.headers.insert("x-signature", signature);
+    let (reply, _) = handle_with(&env, &custom).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_presented_credential_must_verify() {
+    let both = with_header(sample_request("grafana-unified", "b"), "authorization", &basic());
+    let (reply, publisher) = handle(&both).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let verification = &publisher.sent()[0].verification;
+    assert_eq!(verification.scheme, "hmac-sha256+basic-auth");
+    assert_eq!(verification.matched.as_deref(), Some("GRAFANA_HMAC_SECRET#1,GRAFANA_BASIC_AUTH#1"));
+    // A valid signature does not excuse a wrong password, nor the reverse.
+    let wrong_password =
+        with_header(sample_request("grafana-unified", "b"), "authorization", &basic_header("grafana:guess"));
+    let (reply, publisher) = handle(&wrong_password).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "Authorization header does not match");
+    let forged = with_header(both, SIGNATURE, &"0".repeat(64));
+    let (reply, publisher) = handle(&forged).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Grafana-Alerting-Signature does not match");
+}
+
+#[tokio::test]
+async fn credentials_for_unconfigured_methods_are_ignored() {
+    let hmac_only: HashMap<&str, &str> =
+        [("GRAFANA_HMAC_SECRET", HMAC_SECRET), ("GRAFANA_HMAC_TIMESTAMP_HEADER", "X-Grafana-Alerting-Timestamp")]
+            .into();
+    let request = with_header(sample_request("grafana-unified", "o"), "authorization", "Bearer whatever");
+    let (reply, publisher) = handle_with(&hmac_only, &request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent()[0].verification.scheme, "hmac-sha256");
+    let (reply, publisher) = handle_with(&hmac_only, &sample_request("grafana-legacy", "o")).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing X-Grafana-Alerting-Signature");
+}
+
+#[tokio::test]
+async fn rotated_entries_match_by_position() {
+    let env = settings(&[
+        ("GRAFANA_HMAC_SECRET", "retired-hmac,test-hmac-Gh3"),
+        ("GRAFANA_BASIC_AUTH", "grafana:retired, grafana:test-password-Gf1"),
+        ("GRAFANA_BEARER_TOKENS", "retired-token,test-token-Gt2"),
+    ]);
+    for (name, matched) in [
+        ("grafana-unified", "GRAFANA_HMAC_SECRET#2"),
+        ("grafana-legacy", "GRAFANA_BASIC_AUTH#2"),
+        ("grafana-unified-token", "GRAFANA_BEARER_TOKENS#2"),
+    ] {
+        let (reply, publisher) = handle_with(&env, &sample_request(name, "r")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}");
+        assert_eq!(publisher.sent()[0].verification.matched.as_deref(), Some(matched), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn put_is_accepted_as_grafana_may_use_it() {
+    let mut request = sample_request("grafana-unified", "put");
+    request.method = Method::PUT;
+    let (reply, _) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+// ---- the committed events/ files ----
+
+fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+#[tokio::test]
+async fn committed_events_match_the_samples_and_are_accepted_with_the_dev_settings() {
+    let env = inlet_shared::config::load_env_file(&events_dir().join("env.json")).expect("events/env.json");
+    let function = GrafanaFunction::from_env(&env).expect("dev settings are valid");
+    for name in grafana::samples::NAMES {
+        let path = events_dir().join(format!("{name}.json"));
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).unwrap();
+        let from_file = incoming_from_apigw_v2_event(&event).expect("API Gateway v2 event");
+        assert_eq!(from_file.body, sample(name, &env, NOW, "sample").unwrap().body, "{name}: run `make events`");
+        let publisher = MemoryPublisher::new();
+        let reply = function.handle(&publisher, &from_file, at(NOW)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}");
+        assert!(!publisher.sent().is_empty(), "{name}");
+    }
+}
+
+// ---- refused requests ----
+
+#[tokio::test]
+async fn forged_or_tampered_hmac_is_401() {
+    let forged = with_header(sample_request("grafana-unified", "f"), SIGNATURE, &"a".repeat(64));
+    let (reply, publisher) = handle(&forged).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Grafana-Alerting-Signature does not match");
+    let mut tampered = sample_request("grafana-unified", "f");
+    tampered.body = String::from_utf8(tampered.body).unwrap().replace("api-1", "api-9").into_bytes();
+    let (reply, publisher) = handle(&tampered).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    let other_secret = signed(&unified("f").to_string(), "not-the-secret", NOW);
+    let (reply, publisher) = handle(&other_secret).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+}
+
+#[tokio::test]
+async fn stale_or_future_timestamp_is_401() {
+    let request = sample_request("grafana-unified", "t");
+    for now in [NOW + 301, NOW - 301] {
+        let (reply, publisher) = handle_at(&settings(&[]), &request, now).await;
+        assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "outside the allowed window");
+    }
+    let (reply, _) = handle_at(&settings(&[]), &request, NOW + 299).await;
+    assert_eq!(reply.status, StatusCode::OK, "inside the window");
+    // Moving the timestamp without re-signing breaks the signature.
+    let moved = with_header(request, TIMESTAMP, &(NOW + 1).to_string());
+    let (reply, publisher) = handle(&moved).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    let garbage = with_header(sample_request("grafana-unified", "t"), TIMESTAMP, "yesterday");
+    let (reply, publisher) = handle(&garbage).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "outside the allowed window");
+}
+
+#[tokio::test]
+async fn missing_timestamp_header_is_401_when_one_is_configured() {
+    let mut request = sample_request("grafana-unified", "m");
+    request.headers.remove(TIMESTAMP);
+    let (reply, publisher) = handle(&request).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing HMAC timestamp header");
+}
+
+#[tokio::test]
+async fn wrong_password_or_token_is_401() {
+    for value in [
+        basic_header("grafana:test-password-Gf"),
+        basic_header(&format!("admin:{PASSWORD}")),
+        format!("Bearer {PASSWORD}"),
+        "Bearer test-token-Gt".to_string(),
+        basic_header(&format!("grafana:{TOKEN}")),
+        TOKEN.to_string(),
+    ] {
+        let request = with_header(sample_request("grafana-legacy", "w"), "authorization", &value);
+        let (reply, publisher) = handle(&request).await;
+        assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "Authorization header does not match");
+    }
+}
+
+#[tokio::test]
+async fn no_credentials_is_401() {
+    let (reply, publisher) = handle(&post(&unified("n").to_string(), &[])).await;
+    assert_refused(
+        &reply,
+        &publisher,
+        StatusCode::UNAUTHORIZED,
+        "missing X-Grafana-Alerting-Signature or Authorization header",
+    );
+    // A timestamp alone proves nothing.
+    let (reply, publisher) = handle(&post(&unified("n").to_string(), &[(TIMESTAMP, "1700000000")])).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing");
+}
+
+#[tokio::test]
+async fn credentials_are_checked_before_the_body_is_parsed() {
+    let (reply, publisher) = handle(&post("{not json", &[("authorization", "Bearer nope")])).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400() {
+    for (body, reason) in [
+        ("{\"alerts\": [".to_string(), "not valid JSON"),
+        (json!({"alerts": "none", "version": "1"}).to_string(), "alerts must be an array"),
+        (json!([1, 2]).to_string(), "JSON object"),
+        (json!({"receiver": "x", "status": "firing"}).to_string(), "neither a unified alerting notification"),
+        (json!({"ruleName": "r", "ruleId": 1}).to_string(), "legacy alert without a state"),
+        (json!({"state": "alerting", "tags": ["a"]}).to_string(), "tags must be an object"),
+        (json!({"alerts": [{"status": "firing", "fingerprint": "f"}]}).to_string(), "missing alerts[0].startsAt"),
+    ] {
+        let (reply, publisher) = handle(&signed(&body, HMAC_SECRET, NOW)).await;
+        assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, reason);
+    }
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let env = settings(&[("INLET_MAX_BODY_BYTES", "1024")]);
+    let request = sample_request("grafana-unified", "big");
+    assert!(request.body.len() > 1024);
+    let (reply, publisher) = handle_with(&env, &request).await;
+    assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "over the 1024-byte limit");
+}
+
+#[tokio::test]
+async fn disallowed_source_address_is_403() {
+    let env = settings(&[("GRAFANA_ALLOWED_CIDRS", "192.0.2.0/24")]);
+    let (reply, publisher) = handle_with(&env, &sample_request("grafana-unified", "ip")).await;
+    assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "127.0.0.1");
+}
+
+#[tokio::test]
+async fn queue_down_is_503() {
+    let function = GrafanaFunction::from_env(&settings(&[])).unwrap();
+    let publisher = MemoryPublisher::down();
+    let reply = function.handle(&publisher, &sample_request("grafana-legacy", "down"), at(NOW)).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body_json().unwrap(), json!({"error": "the event queue is unavailable"}));
+}
+
+#[tokio::test]
+async fn unknown_path_is_404_and_get_is_405() {
+    let mut request = sample_request("grafana-unified", "p");
+    request.path = "/alerts/graphana".into();
+    let (reply, _) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let mut request = sample_request("grafana-unified", "p");
+    request.method = Method::GET;
+    let (reply, _) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[test]
+fn start_up_requires_a_method_and_valid_header_names() {
+    let none: HashMap<&str, &str> = HashMap::new();
+    let error = GrafanaFunction::from_env(&none).err().expect("refused");
+    assert!(error.name.contains("GRAFANA_HMAC_SECRET"));
+    let timestamp_without_secret: HashMap<&str, &str> =
+        [("GRAFANA_BEARER_TOKENS", TOKEN), ("GRAFANA_HMAC_TIMESTAMP_HEADER", "X-Ts")].into();
+    assert_eq!(
+        GrafanaFunction::from_env(&timestamp_without_secret).err().expect("refused").name,
+        "GRAFANA_HMAC_TIMESTAMP_HEADER"
+    );
+    let bad_name = settings(&[("GRAFANA_HMAC_TIMESTAMP_HEADER", "X Bad Header")]);
+    assert_eq!(GrafanaFunction::from_env(&bad_name).err().expect("refused").name, "GRAFANA_HMAC_TIMESTAMP_HEADER");
+    let bad_basic = settings(&[("GRAFANA_BASIC_AUTH", "nocolon")]);
+    assert_eq!(GrafanaFunction::from_env(&bad_basic).err().expect("refused").name, "GRAFANA_BASIC_AUTH");
+    let hmac_only: HashMap<&str, &str> = [("GRAFANA_HMAC_SECRET", HMAC_SECRET)].into();
+    assert!(GrafanaFunction::from_env(&hmac_only).is_ok());
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_replies_or_envelopes() {
+    let mut requests: Vec<IncomingRequest> =
+        grafana::samples::NAMES.iter().map(|name| sample_request(name, "secret-check")).collect();
+    requests.push(with_header(sample_request("grafana-legacy", "s"), "authorization", &basic_header("grafana:x")));
+    requests.push(with_header(sample_request("grafana-unified", "s"), SIGNATURE, &"b".repeat(64)));
+    requests.push(signed("{oops", HMAC_SECRET, NOW));
+    let mut outputs = Vec::new();
+    for request in &requests {
+        let (reply, publisher) = handle(request).await;
+        outputs.push(String::from_utf8_lossy(&reply.body).to_string());
+        outputs.extend(publisher.sent().iter().map(|e| serde_json::to_string(e).unwrap()));
+    }
+    assert!(outputs.iter().any(|o| o.contains("\"verification\"")), "envelopes were checked");
+    for output in outputs {
+        for secret in [PASSWORD, TOKEN, HMAC_SECRET, basic().as_str()] {
+            assert!(!output.contains(secret), "secret leaked: {output}");
+        }
+    }
+}
