@@ -10,6 +10,9 @@ pub fn names() -> Vec<&'static str> {
         alertmanager::samples::NAMES.as_slice(),
         grafana::samples::NAMES.as_slice(),
         alert_api::samples::NAMES.as_slice(),
+        discord::samples::NAMES.as_slice(),
+        telegram::samples::NAMES.as_slice(),
+        openim::samples::NAMES.as_slice(),
         // more providers: one line each, `<crate>::samples::NAMES.as_slice(),`
     ]
     .concat()
@@ -21,6 +24,9 @@ pub fn build(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> O
         .or_else(|| alertmanager::samples::sample(name, env, timestamp, unique))
         .or_else(|| grafana::samples::sample(name, env, timestamp, unique))
         .or_else(|| alert_api::samples::sample(name, env, timestamp, unique))
+        .or_else(|| discord::samples::sample(name, env, timestamp, unique))
+        .or_else(|| telegram::samples::sample(name, env, timestamp, unique))
+        .or_else(|| openim::samples::sample(name, env, timestamp, unique))
     // more providers: one line each, `.or_else(|| <crate>::samples::sample(name, env, timestamp, unique))`
 }
 

@@ -136,7 +136,7 @@ where
             reply
         }
         Ok(Outcome::QueueFailedFallback { reply, ids, reason }) => {
-            error!(provider, ids = ?ids, reason = %reason, "EVENT NOT CAPTURED: queue refused it; answered the platform's continue response as configured");
+            error!(provider, ids = ?ids, reason = %reason, status = reply.status.as_u16(), "EVENT NOT CAPTURED: the queue refused it; answered the provider's configured fallback");
             reply
         }
         Err(refusal) => {

@@ -4,6 +4,7 @@
 //! Everything here takes bytes, strings and a clock; nothing knows about HTTP
 //! frameworks, so each scheme is tested with the platforms' public vectors.
 
+pub mod ed25519;
 pub mod grafana;
 pub mod http_auth;
 pub mod lark;

@@ -1,0 +1,184 @@
+//! OpenIM server callbacks: `POST /openim/{command}`, or
+//! `POST /openim/{token}/{command}` when `OPENIM_PATH_TOKEN` is set.
+//!
+//! OpenIM signs nothing. The route is protected by the source-address
+//! allowlist (`OPENIM_ALLOWED_CIDRS`, from API Gateway's view of the caller)
+//! and/or a secret path segment; at least one must be configured.
+//! OpenIM reads only the response body: a before-callback is refused only
+//! by `actionCode == 0 && nextCode == 1`.
+
+use http::{Method, StatusCode};
+use inlet_shared::config::{self, EnvSource, IngressSettings};
+use inlet_shared::envelope::{Envelope, MessageView, Verification};
+use inlet_shared::error::{ConfigError, IngressError};
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
+use inlet_shared::queue::Publisher;
+use inlet_shared::runtime::HttpFunction;
+use inlet_shared::verify::SecretList;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+pub mod samples;
+
+pub const PROVIDER: &str = "openim";
+pub const OPERATION_ID_HEADER: &str = "operationid";
+
+pub struct OpenimFunction {
+    pub path_tokens: SecretList,
+    /// Refuse a before-callback (blocking the user's action) when the event
+    /// cannot be enqueued, instead of letting it continue uncaptured.
+    pub block_on_failure: bool,
+    pub ingress: IngressSettings,
+}
+
+/// The body that lets the user's action continue.
+pub fn continue_body() -> Value {
+    json!({"actionCode": 0, "errCode": 0, "errMsg": "", "errDlt": "", "nextCode": 0})
+}
+
+/// The body that stops a before-callback's action; OpenIM shows errMsg.
+pub fn refuse_body() -> Value {
+    json!({
+        "actionCode": 0,
+        "errCode": 5003,
+        "errMsg": "temporarily unavailable, please retry",
+        "errDlt": "inlet could not enqueue the callback",
+        "nextCode": 1
+    })
+}
+
+impl OpenimFunction {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let ingress = IngressSettings::from_env(env, "OPENIM")?;
+        let path_tokens = config::secrets(env, "OPENIM_PATH_TOKEN");
+        if ingress.allowed_cidrs.is_empty() && path_tokens.is_empty() {
+            return Err(ConfigError::new(
+                "OPENIM_ALLOWED_CIDRS/OPENIM_PATH_TOKEN",
+                "OpenIM callbacks are unsigned: set an address allowlist, a secret path token, or both",
+            ));
+        }
+        for token in path_tokens.iter() {
+            if !token.value.expose().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                return Err(ConfigError::new("OPENIM_PATH_TOKEN", "entries must be A-Za-z0-9_- (a path segment)"));
+            }
+        }
+        Ok(OpenimFunction {
+            path_tokens,
+            block_on_failure: config::flag(env, "OPENIM_BLOCK_ON_FAILURE", false)?,
+            ingress,
+        })
+    }
+
+    /// The callback command from the path, after the path token is checked.
+    fn command<'a>(&self, request: &'a IncomingRequest) -> Result<(&'a str, Option<String>), IngressError> {
+        let rest = request.path.split_once("/openim/").map(|(_, rest)| rest).unwrap_or_default();
+        let segments: Vec<&str> = rest.split('/').collect();
+        let (token, command) = match (self.path_tokens.is_empty(), segments.as_slice()) {
+            (true, [command]) => (None, *command),
+            (false, [token, command]) => (Some(*token), *command),
+            // With a token configured, the tokenless route is refused without
+            // saying why: guessing must look like a wrong token.
+            (false, [_]) => return Err(IngressError::MissingCredential("path token")),
+            _ => return Err(IngressError::NotFound(request.path.clone())),
+        };
+        let matched = match token {
+            Some(token) => Some(
+                self.path_tokens
+                    .find_equal(token.as_bytes())
+                    .map(|t| t.name.clone())
+                    .ok_or(IngressError::BadCredential("path token"))?,
+            ),
+            None => None,
+        };
+        let valid = command.starts_with("callback")
+            && command.len() <= 128
+            && command.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !valid {
+            return Err(IngressError::NotFound(request.path.clone()));
+        }
+        Ok((command, matched))
+    }
+
+    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
+        let (command, matched_token) = self.command(request)?;
+        if request.method != Method::POST {
+            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
+        }
+        let body = request.json_body()?;
+        match body.get("callbackCommand").and_then(Value::as_str) {
+            Some(in_body) if in_body == command => {}
+            Some(in_body) => {
+                return Err(IngressError::malformed(format!(
+                    "callbackCommand {:?} does not match the path's {command}",
+                    inlet_shared::verify::truncate_for_log(in_body)
+                )));
+            }
+            None => return Err(IngressError::malformed("missing callbackCommand")),
+        }
+        let operation_id = request.header(OPERATION_ID_HEADER).filter(|id| !id.is_empty());
+        let message_id = string_at(&body, "/serverMsgID").or_else(|| string_at(&body, "/clientMsgID"));
+        let event_id = match (operation_id, message_id) {
+            (Some(operation), Some(message)) => format!("{command}:{operation}:{message}"),
+            (None, Some(message)) => format!("{command}:{message}"),
+            _ => Envelope::body_hash_id(&request.body),
+        };
+        let scheme = if matched_token.is_some() { "openim-path-token" } else { "openim-source-address" };
+        let verification = Verification { scheme: scheme.into(), matched: matched_token };
+        let mut envelope = Envelope::new(PROVIDER, &event_id, command, now, verification, body.clone());
+        envelope.message = message_view(&body);
+        let before = command.contains("Before");
+        let ack = Reply::ok_json(continue_body());
+        let on_queue_failure = if !before {
+            // After-callbacks are not retried and their answer is ignored:
+            // 503 at least makes the loss visible to monitoring.
+            None
+        } else if self.block_on_failure {
+            Some(Reply::json(StatusCode::SERVICE_UNAVAILABLE, &refuse_body()))
+        } else {
+            // Blocking a user's message because inlet's queue blinked would do
+            // more harm than an uncaptured event; the loss is logged loudly.
+            Some(Reply::ok_json(continue_body()))
+        };
+        Ok(Decision::Enqueue { envelopes: vec![envelope], ack, on_queue_failure })
+    }
+}
+
+impl HttpFunction for OpenimFunction {
+    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
+        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+    }
+}
+
+fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
+    json.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// OpenIM's text content type.
+const TEXT: i64 = 101;
+
+/// The chat view of message callbacks (those with a `sendID`).
+fn message_view(body: &Value) -> Option<MessageView> {
+    let sender = string_at(body, "/sendID")?;
+    let group = string_at(body, "/groupID");
+    let chat_id = group.or_else(|| string_at(body, "/recvID")).map(str::to_string);
+    let content = string_at(body, "/content");
+    let text = match body.get("contentType").and_then(Value::as_i64) {
+        // Text content is itself JSON: {"content": "hi"}.
+        Some(TEXT) => content.and_then(|c| serde_json::from_str::<Value>(c).ok()).and_then(|c| {
+            c.get("content").or_else(|| c.get("text")).and_then(Value::as_str).map(str::to_string)
+        }),
+        _ => None,
+    };
+    Some(MessageView {
+        chat_type: Some(if group.is_some() { "group" } else { "single" }.to_string()),
+        sender_id: Some(sender.to_string()),
+        message_id: string_at(body, "/serverMsgID").or_else(|| string_at(body, "/clientMsgID")).map(str::to_string),
+        text,
+        reply_handle: Some(json!({
+            "recvID": string_at(body, "/recvID"),
+            "groupID": group,
+            "sessionType": body.get("sessionType"),
+        })),
+        chat_id,
+    })
+}
