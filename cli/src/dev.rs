@@ -178,10 +178,14 @@ async fn run_with_moto(
     let env_path = options.root.join(".dev/functions.env");
     let mut env_text = String::new();
     for (name, value) in settings.iter() {
-        if value.contains('\n') {
-            return Err(format!("setting {name} contains a newline"));
+        // cargo-lambda's env-file parser needs values quoted (a bare `=` in
+        // a value is a parse error) and has no escapes.
+        if value.contains(['\n', '"']) {
+            return Err(format!(
+                "setting {name} contains a newline or a double quote, which the local stack cannot pass"
+            ));
         }
-        env_text.push_str(&format!("{name}={value}\n"));
+        env_text.push_str(&format!("{name}=\"{value}\"\n"));
     }
     std::fs::write(&env_path, env_text).map_err(|e| e.to_string())?;
     let mut watch = Command::new(options.venv_bin.join("cargo-lambda"))

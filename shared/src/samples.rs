@@ -156,3 +156,21 @@ mod tests {
         assert_eq!(direct.query.get("key").map(String::as_str), Some("1"));
     }
 }
+
+/// Test support: the repository's `events/` folder.
+pub fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// Test support: the dev settings of `events/env.json`, without overrides.
+pub fn dev_settings() -> std::collections::HashMap<String, String> {
+    crate::config::load_env_file(&events_dir().join("env.json")).unwrap_or_else(|e| panic!("events/env.json: {e}"))
+}
+
+/// Test support: `events/<name>.json` as the handlers see it.
+pub fn event_request(name: &str) -> IncomingRequest {
+    let path = events_dir().join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make events`)", path.display()));
+    let event: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    incoming_from_apigw_v2_event(&event).unwrap_or_else(|| panic!("{} is not an API Gateway v2 event", path.display()))
+}

@@ -118,6 +118,28 @@ async fn alerting_sources_through_the_local_stack() {
 }
 
 #[tokio::test]
+async fn chat_platforms_through_the_local_stack() {
+    let stack = stack().await;
+    assert_answered_without_enqueue(&stack, "discord-ping", 200, r#"{"type":1}"#).await;
+    assert_answered_without_enqueue(&stack, "discord-autocomplete", 200, r#""choices":[]"#).await;
+    assert_answered_without_enqueue(&stack, "discord-events-ping", 204, "").await;
+    for name in [
+        "discord-command",
+        "discord-component",
+        "discord-modal",
+        "discord-event",
+        "telegram-message",
+        "telegram-edited-message",
+        "telegram-callback-query",
+        "openim-before-send-single",
+        "openim-after-send-group",
+        "openim-user-online",
+    ] {
+        assert_processed_once(&stack, name, 1).await;
+    }
+}
+
+#[tokio::test]
 async fn forged_request_through_the_local_stack_is_refused_and_changes_nothing() {
     let stack = stack().await;
     let before = records(&stack).await.len();

@@ -46,7 +46,11 @@ pub fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> 
         "discord-command" => (
             "/discord/interactions",
             "slash command /deploy (deferred, enqueued)",
-            interaction(2, unique, json!({"id": "1600000000000000001", "name": "deploy", "type": 1, "options": [{"name": "env", "type": 3, "value": "prod"}]})),
+            interaction(
+                2,
+                unique,
+                json!({"id": "1600000000000000001", "name": "deploy", "type": 1, "options": [{"name": "env", "type": 3, "value": "prod"}]}),
+            ),
         ),
         "discord-component" => (
             "/discord/interactions",
@@ -56,14 +60,22 @@ pub fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> 
         "discord-autocomplete" => (
             "/discord/interactions",
             "autocomplete (answered with no choices, never enqueued)",
-            interaction(4, unique, json!({"name": "deploy", "options": [{"name": "env", "type": 3, "value": "pr", "focused": true}]})),
+            interaction(
+                4,
+                unique,
+                json!({"name": "deploy", "options": [{"name": "env", "type": 3, "value": "pr", "focused": true}]}),
+            ),
         ),
         "discord-modal" => (
             "/discord/interactions",
             "modal submit (deferred, enqueued)",
             interaction(5, unique, json!({"custom_id": "feedback", "components": []})),
         ),
-        "discord-events-ping" => ("/discord/events", "webhook events PING (204, never enqueued)", json!({"version": 1, "application_id": "1100000000000000001", "type": 0})),
+        "discord-events-ping" => (
+            "/discord/events",
+            "webhook events PING (204, never enqueued)",
+            json!({"version": 1, "application_id": "1100000000000000001", "type": 0}),
+        ),
         "discord-event" => (
             "/discord/events",
             "webhook event APPLICATION_AUTHORIZED (204 after enqueue)",

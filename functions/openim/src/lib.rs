@@ -164,9 +164,9 @@ fn message_view(body: &Value) -> Option<MessageView> {
     let content = string_at(body, "/content");
     let text = match body.get("contentType").and_then(Value::as_i64) {
         // Text content is itself JSON: {"content": "hi"}.
-        Some(TEXT) => content.and_then(|c| serde_json::from_str::<Value>(c).ok()).and_then(|c| {
-            c.get("content").or_else(|| c.get("text")).and_then(Value::as_str).map(str::to_string)
-        }),
+        Some(TEXT) => content
+            .and_then(|c| serde_json::from_str::<Value>(c).ok())
+            .and_then(|c| c.get("content").or_else(|| c.get("text")).and_then(Value::as_str).map(str::to_string)),
         _ => None,
     };
     Some(MessageView {

@@ -1,0 +1,169 @@
+//! The OpenIM handler on the committed `events/` files, with a fixed clock.
+
+use std::collections::HashMap;
+
+use http::{Method, StatusCode};
+use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::queue::MemoryPublisher;
+use inlet_shared::runtime::HttpFunction;
+use inlet_shared::samples::{dev_settings, event_request};
+use openim::{OpenimFunction, continue_body, refuse_body};
+use time::OffsetDateTime;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
+}
+
+async fn handle_on(env: &HashMap<String, String>, publisher: &MemoryPublisher, request: &IncomingRequest) -> Reply {
+    OpenimFunction::from_env(env).expect("valid settings").handle(publisher, request, now()).await
+}
+
+async fn handle_with(env: &HashMap<String, String>, request: &IncomingRequest) -> (Reply, MemoryPublisher) {
+    let publisher = MemoryPublisher::new();
+    (handle_on(env, &publisher, request).await, publisher)
+}
+
+async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
+    handle_with(&dev_settings(), request).await
+}
+
+fn with_settings(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env = dev_settings();
+    for (k, v) in pairs {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+fn assert_refused(reply: &Reply, publisher: &MemoryPublisher, status: StatusCode, reason_part: &str) {
+    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
+    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
+    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
+    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
+}
+
+/// The same request at `/openim/<token>/<command>`.
+fn with_token(mut request: IncomingRequest, token: &str) -> IncomingRequest {
+    request.path = request.path.replacen("/openim/", &format!("/openim/{token}/"), 1);
+    request
+}
+
+#[tokio::test]
+async fn before_callback_is_enqueued_then_answered_continue() {
+    let (reply, publisher) = handle(&event_request("openim-before-send-single")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body_json().unwrap(), continue_body());
+    let sent = publisher.sent();
+    let envelope = &sent[0];
+    assert_eq!(envelope.id, "openim:callbackBeforeSendSingleMsgCommand:op-sample:client-sample");
+    assert_eq!(envelope.kind, "callbackBeforeSendSingleMsgCommand");
+    assert_eq!(envelope.verification.scheme, "openim-source-address");
+    let message = envelope.message.as_ref().unwrap();
+    assert_eq!(message.sender_id.as_deref(), Some("u-dev-alice"));
+    assert_eq!(message.chat_id.as_deref(), Some("u-dev-bob"));
+    assert_eq!(message.chat_type.as_deref(), Some("single"));
+    assert_eq!(message.text.as_deref(), Some("hello from OpenIM"));
+}
+
+#[tokio::test]
+async fn after_group_callback_is_keyed_by_operation_and_server_message_id() {
+    let (reply, publisher) = handle(&event_request("openim-after-send-group")).await;
+    assert_eq!(reply.body_json().unwrap(), continue_body());
+    let envelope = &publisher.sent()[0];
+    assert_eq!(envelope.id, "openim:callbackAfterSendGroupMsgCommand:op-sample:server-sample");
+    assert_eq!(envelope.message.as_ref().unwrap().chat_id.as_deref(), Some("g-dev-ops"));
+}
+
+#[tokio::test]
+async fn callback_without_message_id_is_keyed_by_body_hash() {
+    let request = event_request("openim-user-online");
+    let (_, publisher) = handle(&request).await;
+    let envelope = &publisher.sent()[0];
+    assert_eq!(envelope.id, format!("openim:{}", inlet_shared::Envelope::body_hash_id(&request.body)));
+    assert!(envelope.message.is_none());
+}
+
+#[tokio::test]
+async fn queue_down_before_callback_continues_by_default() {
+    let down = MemoryPublisher::down();
+    let reply = handle_on(&dev_settings(), &down, &event_request("openim-before-send-single")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body_json().unwrap(), continue_body(), "the user's message must not be blocked");
+}
+
+#[tokio::test]
+async fn queue_down_before_callback_refuses_when_configured_to_block() {
+    let env = with_settings(&[("OPENIM_BLOCK_ON_FAILURE", "true")]);
+    let reply = handle_on(&env, &MemoryPublisher::down(), &event_request("openim-before-send-single")).await;
+    let body = reply.body_json().unwrap();
+    assert_eq!(body, refuse_body());
+    assert_eq!((body["actionCode"].as_i64(), body["nextCode"].as_i64()), (Some(0), Some(1)), "OpenIM's refusal");
+}
+
+#[tokio::test]
+async fn queue_down_after_callback_is_503() {
+    let reply = handle_on(&dev_settings(), &MemoryPublisher::down(), &event_request("openim-after-send-group")).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn address_outside_the_allowlist_is_403() {
+    let env = with_settings(&[("OPENIM_ALLOWED_CIDRS", "10.0.0.0/8")]);
+    let (reply, publisher) = handle_with(&env, &event_request("openim-before-send-single")).await;
+    assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "not allowed");
+}
+
+#[tokio::test]
+async fn path_token_is_required_and_checked_when_configured() {
+    let env = with_settings(&[("OPENIM_PATH_TOKEN", "old-token,dev-path-token")]);
+    let plain = event_request("openim-after-send-group");
+    let (reply, publisher) = handle_with(&env, &plain).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "path token");
+    let (reply, publisher) = handle_with(&env, &with_token(plain.clone(), "wrong-token")).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "path token");
+    let (reply, publisher) = handle_with(&env, &with_token(plain, "dev-path-token")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let envelope = &publisher.sent()[0];
+    assert_eq!(envelope.verification.scheme, "openim-path-token");
+    assert_eq!(envelope.verification.matched.as_deref(), Some("OPENIM_PATH_TOKEN#2"));
+    assert!(!serde_json::to_string(envelope).unwrap().contains("dev-path-token"));
+}
+
+#[tokio::test]
+async fn command_must_match_the_body() {
+    let mut request = event_request("openim-before-send-single");
+    request.path = "/openim/callbackBeforeSendGroupMsgCommand".into();
+    let (reply, publisher) = handle(&request).await;
+    assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "does not match");
+    let mut request = event_request("openim-before-send-single");
+    request.body = br#"{"sendID":"x"}"#.to_vec();
+    let (reply, publisher) = handle(&request).await;
+    assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "callbackCommand");
+}
+
+#[tokio::test]
+async fn malformed_json_oversized_and_bad_paths() {
+    let mut request = event_request("openim-before-send-single");
+    request.body = b"{nope\n".to_vec();
+    let (reply, publisher) = handle(&request).await;
+    assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "not valid JSON");
+    let env = with_settings(&[("INLET_MAX_BODY_BYTES", "16")]);
+    let (reply, publisher) = handle_with(&env, &event_request("openim-before-send-single")).await;
+    assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "limit");
+    for path in ["/openim/notACallback", "/openim/a/b/c", "/openim/"] {
+        let mut request = IncomingRequest::new(Method::POST, path, "{}");
+        request.source_ip = Some("127.0.0.1".parse().unwrap());
+        let (reply, _) = handle(&request).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[test]
+fn an_unprotected_route_fails_start_up() {
+    let env: HashMap<&str, &str> = HashMap::new();
+    assert!(OpenimFunction::from_env(&env).is_err());
+    let env: HashMap<&str, &str> = [("OPENIM_PATH_TOKEN", "has/slash")].into();
+    assert!(OpenimFunction::from_env(&env).is_err());
+    let env: HashMap<&str, &str> = [("OPENIM_PATH_TOKEN", "ok-token")].into();
+    assert!(OpenimFunction::from_env(&env).is_ok());
+}

@@ -1,0 +1,163 @@
+//! The Telegram handler on the committed `events/` files, with a fixed clock.
+
+use std::collections::HashMap;
+
+use http::{Method, StatusCode};
+use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::queue::MemoryPublisher;
+use inlet_shared::runtime::HttpFunction;
+use inlet_shared::samples::{dev_settings, event_request};
+use telegram::TelegramFunction;
+use time::OffsetDateTime;
+
+const SECRET: &str = "dev-telegram-secret-NOT-A-SECRET";
+
+async fn handle_with(env: &HashMap<String, String>, request: &IncomingRequest) -> (Reply, MemoryPublisher) {
+    let function = TelegramFunction::from_env(env).expect("valid settings");
+    let publisher = MemoryPublisher::new();
+    let reply = function.handle(&publisher, request, OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()).await;
+    (reply, publisher)
+}
+
+async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
+    handle_with(&dev_settings(), request).await
+}
+
+fn with_settings(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env = dev_settings();
+    for (k, v) in pairs {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+fn assert_refused(reply: &Reply, publisher: &MemoryPublisher, status: StatusCode, reason_part: &str) {
+    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
+    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
+    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
+    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
+}
+
+#[tokio::test]
+async fn message_is_enqueued_per_bot_and_answered_with_an_empty_200() {
+    let (reply, publisher) = handle(&event_request("telegram-message")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.body.is_empty());
+    let sent = publisher.sent();
+    let envelope = &sent[0];
+    let update_id = envelope.payload["update_id"].as_i64().unwrap();
+    assert_eq!(envelope.id, format!("telegram:devbot:{update_id}"));
+    assert_eq!(envelope.kind, "message");
+    assert_eq!(envelope.tenant.as_deref(), Some("devbot"));
+    assert_eq!(envelope.verification.matched.as_deref(), Some("TELEGRAM_SECRET_TOKENS:devbot"));
+    let message = envelope.message.as_ref().unwrap();
+    assert_eq!(message.chat_id.as_deref(), Some("-1001234567890"));
+    assert_eq!(message.sender_id.as_deref(), Some("424242"));
+    assert_eq!(message.message_id.as_deref(), Some("77"));
+    assert_eq!(message.text.as_deref(), Some("/status prod"));
+}
+
+#[tokio::test]
+async fn edited_message_and_callback_query_get_message_views() {
+    let (_, publisher) = handle(&event_request("telegram-edited-message")).await;
+    assert_eq!(publisher.sent()[0].kind, "edited_message");
+    assert_eq!(publisher.sent()[0].message.as_ref().unwrap().text.as_deref(), Some("/status staging"));
+    let (_, publisher) = handle(&event_request("telegram-callback-query")).await;
+    let envelope = &publisher.sent()[0];
+    assert_eq!(envelope.kind, "callback_query");
+    let message = envelope.message.as_ref().unwrap();
+    assert_eq!(message.text.as_deref(), Some("ack:incident-7"));
+    assert_eq!(message.reply_handle.as_ref().unwrap()["callback_query_id"], "cb-sample");
+}
+
+#[tokio::test]
+async fn wrong_or_missing_secret_is_401() {
+    let mut request = event_request("telegram-message");
+    request.headers.insert("x-telegram-bot-api-secret-token", "guess".parse().unwrap());
+    let (reply, publisher) = handle(&request).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Telegram-Bot-Api-Secret-Token");
+    request.headers.remove("x-telegram-bot-api-secret-token");
+    let (reply, publisher) = handle(&request).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing");
+}
+
+#[tokio::test]
+async fn another_bots_secret_does_not_open_this_bot() {
+    let env = with_settings(&[("TELEGRAM_SECRET_TOKENS", &format!("devbot=devbot-own-secret,otherbot={SECRET}"))]);
+    let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Telegram-Bot-Api-Secret-Token");
+}
+
+#[tokio::test]
+async fn unknown_bot_is_refused_like_a_wrong_secret() {
+    let mut request = event_request("telegram-message");
+    request.path = "/telegram/nobot".into();
+    request.path_params.insert("bot".into(), "nobot".into());
+    let (reply, publisher) = handle(&request).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Telegram-Bot-Api-Secret-Token");
+}
+
+#[tokio::test]
+async fn rotation_accepts_either_secret_of_the_bot_and_names_it() {
+    let env = with_settings(&[("TELEGRAM_SECRET_TOKENS", &format!("devbot=new-secret,devbot={SECRET}"))]);
+    let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent()[0].verification.matched.as_deref(), Some("TELEGRAM_SECRET_TOKENS:devbot"));
+}
+
+#[tokio::test]
+async fn malformed_updates_are_400() {
+    for body in ["{oops", r#"{"message":{}}"#, r#"{"update_id":"7","message":{}}"#, r#"{"update_id":7}"#] {
+        let mut request = event_request("telegram-message");
+        request.body = body.as_bytes().to_vec();
+        let (reply, publisher) = handle(&request).await;
+        assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "malformed");
+    }
+}
+
+#[tokio::test]
+async fn oversized_disallowed_and_queue_down() {
+    let env = with_settings(&[("INLET_MAX_BODY_BYTES", "32")]);
+    let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
+    assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "limit");
+    let env = with_settings(&[("TELEGRAM_ALLOWED_CIDRS", "149.154.160.0/20,91.108.4.0/22")]);
+    let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
+    assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "not allowed");
+    let function = TelegramFunction::from_env(&dev_settings()).unwrap();
+    let reply = function
+        .handle(
+            &MemoryPublisher::down(),
+            &event_request("telegram-message"),
+            OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn wrong_path_is_404_and_get_is_405() {
+    let (reply, _) = handle(&IncomingRequest::new(Method::POST, "/telegram/a/b", "{}")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let mut request = event_request("telegram-message");
+    request.method = Method::GET;
+    let (reply, _) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn the_secret_never_appears_in_replies_or_envelopes() {
+    let (reply, publisher) = handle(&event_request("telegram-message")).await;
+    let text = format!("{}{}", String::from_utf8_lossy(&reply.body), serde_json::to_string(&publisher.sent()).unwrap());
+    assert!(!text.contains(SECRET));
+}
+
+#[test]
+fn secrets_breaking_telegrams_rule_fail_start_up() {
+    for bad in ["", "devbot", "devbot=has space", "devbot=ünïcode", "bad/bot=secret"] {
+        let env: HashMap<&str, &str> = [("TELEGRAM_SECRET_TOKENS", bad)].into();
+        assert!(TelegramFunction::from_env(&env).is_err(), "{bad:?} must be refused");
+    }
+    let long = format!("devbot={}", "a".repeat(257));
+    let env: HashMap<&str, &str> = [("TELEGRAM_SECRET_TOKENS", long.as_str())].into();
+    assert!(TelegramFunction::from_env(&env).is_err());
+}
