@@ -140,23 +140,6 @@ pub fn incoming_from_apigw_v2_event(event: &Value) -> Option<IncomingRequest> {
     Some(request)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn apigw_event_round_trips_to_the_same_request() {
-        let sample = SampleRequest::post_json("s", "d", "/x/y?key=1", r#"{"a":1}"#).with_header("X-Thing", "v");
-        let request = incoming_from_apigw_v2_event(&sample.to_apigw_v2_event(0)).unwrap();
-        assert_eq!(request.path, "/x/y");
-        assert_eq!(request.body, br#"{"a":1}"#);
-        assert_eq!(request.header("x-thing"), Some("v"));
-        assert_eq!(request.source_ip, Some("127.0.0.1".parse().unwrap()));
-        let direct = sample.to_incoming();
-        assert_eq!(direct.query.get("key").map(String::as_str), Some("1"));
-    }
-}
-
 /// Test support: the repository's `events/` folder.
 pub fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -173,4 +156,21 @@ pub fn event_request(name: &str) -> IncomingRequest {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make events`)", path.display()));
     let event: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     incoming_from_apigw_v2_event(&event).unwrap_or_else(|| panic!("{} is not an API Gateway v2 event", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apigw_event_round_trips_to_the_same_request() {
+        let sample = SampleRequest::post_json("s", "d", "/x/y?key=1", r#"{"a":1}"#).with_header("X-Thing", "v");
+        let request = incoming_from_apigw_v2_event(&sample.to_apigw_v2_event(0)).unwrap();
+        assert_eq!(request.path, "/x/y");
+        assert_eq!(request.body, br#"{"a":1}"#);
+        assert_eq!(request.header("x-thing"), Some("v"));
+        assert_eq!(request.source_ip, Some("127.0.0.1".parse().unwrap()));
+        let direct = sample.to_incoming();
+        assert_eq!(direct.query.get("key").map(String::as_str), Some("1"));
+    }
 }
