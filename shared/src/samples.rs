@@ -158,6 +158,29 @@ pub fn event_request(name: &str) -> IncomingRequest {
     incoming_from_apigw_v2_event(&event).unwrap_or_else(|| panic!("{} is not an API Gateway v2 event", path.display()))
 }
 
+/// Test support: `events/env.json`'s settings with some replaced.
+pub fn dev_settings_with(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    let mut settings = dev_settings();
+    for (name, value) in pairs {
+        settings.insert(name.to_string(), value.to_string());
+    }
+    settings
+}
+
+/// Test support: asserts that `reply` refused with `status`, that its
+/// reason mentions `reason_part`, and that nothing reached the queue.
+pub fn assert_refused(
+    reply: &crate::ingress::Reply,
+    publisher: &crate::queue::MemoryPublisher,
+    status: http::StatusCode,
+    reason_part: &str,
+) {
+    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
+    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
+    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
+    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

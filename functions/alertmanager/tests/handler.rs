@@ -10,7 +10,7 @@ use inlet_shared::Envelope;
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::incoming_from_apigw_v2_event;
+use inlet_shared::samples::{assert_refused, incoming_from_apigw_v2_event};
 use inlet_shared::verify::http_auth::basic_header;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -61,13 +61,6 @@ fn with_authorization(mut request: IncomingRequest, value: &str) -> IncomingRequ
 
 fn basic() -> String {
     basic_header(&format!("alertmanager:{PASSWORD}"))
-}
-
-fn assert_refused(reply: &Reply, publisher: &MemoryPublisher, status: StatusCode, reason_part: &str) {
-    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
-    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
-    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
-    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
 }
 
 fn ids(publisher: &MemoryPublisher) -> Vec<String> {

@@ -8,7 +8,7 @@ use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{dev_settings, event_request};
+use inlet_shared::samples::{assert_refused, dev_settings, event_request};
 use inlet_shared::verify::ed25519::{public_key_hex, sign_ed25519};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -36,13 +36,6 @@ fn signed(path: &str, body: &str, seed: &[u8; 32], timestamp: i64) -> IncomingRe
     request.headers.insert("x-signature-ed25519", sign_ed25519(seed, &ts, body.as_bytes()).parse().unwrap());
     request.headers.insert("x-signature-timestamp", ts.parse().unwrap());
     request
-}
-
-fn assert_refused(reply: &Reply, publisher: &MemoryPublisher, status: StatusCode, reason_part: &str) {
-    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
-    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
-    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
-    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::incoming_from_apigw_v2_event;
+use inlet_shared::samples::{assert_refused, dev_settings, dev_settings_with, event_request};
 use inlet_shared::verify::lark::{encrypt_lark_body, lark_signature};
 use lark::LarkFunction;
 use lark::samples::{message_v2, sample};
@@ -17,22 +17,6 @@ use time::OffsetDateTime;
 const NOW: i64 = 1_700_000_000;
 const TOKEN: &str = "dev-verification-token-NOT-A-SECRET";
 const KEY: &str = "dev-encrypt-key-NOT-A-SECRET";
-
-fn events_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
-}
-
-fn dev_settings() -> HashMap<String, String> {
-    inlet_shared::config::load_env_file(&events_dir().join("env.json")).expect("events/env.json")
-}
-
-fn settings(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env = dev_settings();
-    for (k, v) in pairs {
-        env.insert(k.to_string(), v.to_string());
-    }
-    env
-}
 
 fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).expect("valid time")
@@ -47,13 +31,6 @@ async fn handle_with(env: &HashMap<String, String>, request: &IncomingRequest, n
 
 async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
     handle_with(&dev_settings(), request, NOW).await
-}
-
-fn event_file(name: &str) -> IncomingRequest {
-    let path = events_dir().join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let event: Value = serde_json::from_str(&text).expect("event JSON");
-    incoming_from_apigw_v2_event(&event).expect("API Gateway v2 event")
 }
 
 /// A request signed the way Lark signs, over an arbitrary body.
@@ -71,18 +48,11 @@ fn encrypted(key: &str, plain: &Value) -> String {
     json!({"encrypt": encrypt_lark_body(key, [3; 16], plain.to_string().as_bytes())}).to_string()
 }
 
-fn assert_refused(reply: &Reply, publisher: &MemoryPublisher, status: StatusCode, reason_part: &str) {
-    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
-    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
-    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
-    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
-}
-
 // ---- the committed events/ files ----
 
 #[tokio::test]
 async fn plaintext_challenge_is_answered_and_not_enqueued() {
-    let (reply, publisher) = handle(&event_file("lark-challenge")).await;
+    let (reply, publisher) = handle(&event_request("lark-challenge")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body_json().unwrap(), json!({"challenge": "challenge-sample"}));
     assert!(publisher.sent().is_empty());
@@ -90,7 +60,7 @@ async fn plaintext_challenge_is_answered_and_not_enqueued() {
 
 #[tokio::test]
 async fn encrypted_challenge_is_answered_in_plaintext() {
-    let (reply, publisher) = handle(&event_file("lark-challenge-encrypted")).await;
+    let (reply, publisher) = handle(&event_request("lark-challenge-encrypted")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body_json().unwrap(), json!({"challenge": "challenge-sample"}));
     assert!(publisher.sent().is_empty());
@@ -98,7 +68,7 @@ async fn encrypted_challenge_is_answered_in_plaintext() {
 
 #[tokio::test]
 async fn signed_v2_message_is_enqueued_with_its_message_view() {
-    let (reply, publisher) = handle(&event_file("lark-message")).await;
+    let (reply, publisher) = handle(&event_request("lark-message")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body_json().unwrap(), json!({"msg": "success"}));
     let sent = publisher.sent();
@@ -119,7 +89,7 @@ async fn signed_v2_message_is_enqueued_with_its_message_view() {
 
 #[tokio::test]
 async fn v1_event_is_enqueued_under_its_uuid() {
-    let (reply, publisher) = handle(&event_file("lark-v1-event")).await;
+    let (reply, publisher) = handle(&event_request("lark-v1-event")).await;
     assert_eq!(reply.status, StatusCode::OK);
     let sent = publisher.sent();
     assert_eq!(sent.len(), 1);
@@ -129,7 +99,7 @@ async fn v1_event_is_enqueued_under_its_uuid() {
 
 #[tokio::test]
 async fn new_style_card_action_is_enqueued_and_answered_with_an_empty_object() {
-    let (reply, publisher) = handle(&event_file("lark-card")).await;
+    let (reply, publisher) = handle(&event_request("lark-card")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body_json().unwrap(), json!({}));
     let sent = publisher.sent();
@@ -139,7 +109,7 @@ async fn new_style_card_action_is_enqueued_and_answered_with_an_empty_object() {
 
 #[tokio::test]
 async fn old_style_card_action_is_verified_by_sha1_and_keyed_by_body_hash() {
-    let request = event_file("lark-card-legacy");
+    let request = event_request("lark-card-legacy");
     let (reply, publisher) = handle(&request).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body_json().unwrap(), json!({}));
@@ -156,7 +126,7 @@ async fn committed_events_match_what_the_samples_produce() {
     let env = dev_settings();
     for name in lark::samples::NAMES {
         let built = sample(name, &env, NOW, "sample").expect("sample");
-        let from_file = event_file(name);
+        let from_file = event_request(name);
         assert_eq!(from_file.body, built.body, "{name}: run `make events`");
     }
 }
@@ -165,7 +135,7 @@ async fn committed_events_match_what_the_samples_produce() {
 
 #[tokio::test]
 async fn forged_signature_is_401() {
-    let mut request = event_file("lark-message");
+    let mut request = event_request("lark-message");
     request.headers.insert("x-lark-signature", "0".repeat(64).parse().unwrap());
     let (reply, publisher) = handle(&request).await;
     assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Lark-Signature");
@@ -173,7 +143,7 @@ async fn forged_signature_is_401() {
 
 #[tokio::test]
 async fn tampered_body_is_401() {
-    let mut request = event_file("lark-message");
+    let mut request = event_request("lark-message");
     request.body.insert(1, b' ');
     let (reply, publisher) = handle(&request).await;
     assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Lark-Signature");
@@ -181,7 +151,7 @@ async fn tampered_body_is_401() {
 
 #[tokio::test]
 async fn stale_and_future_timestamps_are_401() {
-    let request = event_file("lark-message");
+    let request = event_request("lark-message");
     for now in [NOW + 301, NOW - 301] {
         let (reply, publisher) = handle_with(&dev_settings(), &request, now).await;
         assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "outside the allowed window");
@@ -193,7 +163,7 @@ async fn stale_and_future_timestamps_are_401() {
 #[tokio::test]
 async fn missing_timestamp_or_nonce_is_401() {
     for header in ["x-lark-request-timestamp", "x-lark-request-nonce"] {
-        let mut request = event_file("lark-message");
+        let mut request = event_request("lark-message");
         request.headers.remove(header);
         let (reply, publisher) = handle(&request).await;
         assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing");
@@ -202,7 +172,7 @@ async fn missing_timestamp_or_nonce_is_401() {
 
 #[tokio::test]
 async fn unsigned_event_is_401_when_an_encrypt_key_is_set() {
-    let mut request = event_file("lark-message");
+    let mut request = event_request("lark-message");
     request.headers.remove("x-lark-signature");
     let (reply, publisher) = handle(&request).await;
     assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing X-Lark-Signature");
@@ -262,8 +232,8 @@ async fn unsigned_garbage_is_400() {
 
 #[tokio::test]
 async fn oversized_body_is_413_before_any_crypto() {
-    let env = settings(&[("INLET_MAX_BODY_BYTES", "1024")]);
-    let mut request = event_file("lark-message");
+    let env = dev_settings_with(&[("INLET_MAX_BODY_BYTES", "1024")]);
+    let mut request = event_request("lark-message");
     request.body = vec![b' '; 1025];
     let (reply, publisher) = handle_with(&env, &request, NOW).await;
     assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "over the 1024-byte limit");
@@ -273,7 +243,7 @@ async fn oversized_body_is_413_before_any_crypto() {
 async fn queue_down_is_503_and_nothing_is_acknowledged() {
     let function = LarkFunction::from_env(&dev_settings()).unwrap();
     let publisher = MemoryPublisher::down();
-    let reply = function.handle(&publisher, &event_file("lark-message"), at(NOW)).await;
+    let reply = function.handle(&publisher, &event_request("lark-message"), at(NOW)).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_ne!(reply.body_json().unwrap(), json!({"msg": "success"}));
 }
@@ -281,14 +251,14 @@ async fn queue_down_is_503_and_nothing_is_acknowledged() {
 #[tokio::test]
 async fn challenge_is_answered_even_when_the_queue_is_down() {
     let function = LarkFunction::from_env(&dev_settings()).unwrap();
-    let reply = function.handle(&MemoryPublisher::down(), &event_file("lark-challenge-encrypted"), at(NOW)).await;
+    let reply = function.handle(&MemoryPublisher::down(), &event_request("lark-challenge-encrypted"), at(NOW)).await;
     assert_eq!(reply.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn disallowed_source_address_is_403() {
-    let env = settings(&[("LARK_ALLOWED_CIDRS", "10.0.0.0/8")]);
-    let (reply, publisher) = handle_with(&env, &event_file("lark-message"), NOW).await;
+    let env = dev_settings_with(&[("LARK_ALLOWED_CIDRS", "10.0.0.0/8")]);
+    let (reply, publisher) = handle_with(&env, &event_request("lark-message"), NOW).await;
     assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "127.0.0.1");
 }
 
@@ -310,7 +280,7 @@ async fn v2_event_without_event_id_is_400() {
 
 #[tokio::test]
 async fn old_style_card_without_signature_is_401() {
-    let mut request = event_file("lark-card-legacy");
+    let mut request = event_request("lark-card-legacy");
     request.headers.remove("x-lark-signature");
     let (reply, publisher) = handle(&request).await;
     assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Lark-Signature");
@@ -318,8 +288,8 @@ async fn old_style_card_without_signature_is_401() {
 
 #[tokio::test]
 async fn old_style_card_signed_with_another_token_is_401() {
-    let env = settings(&[("LARK_VERIFICATION_TOKEN", "a-different-token")]);
-    let (reply, publisher) = handle_with(&env, &event_file("lark-card-legacy"), NOW).await;
+    let env = dev_settings_with(&[("LARK_VERIFICATION_TOKEN", "a-different-token")]);
+    let (reply, publisher) = handle_with(&env, &event_request("lark-card-legacy"), NOW).await;
     assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Lark-Signature");
 }
 
@@ -327,11 +297,11 @@ async fn old_style_card_signed_with_another_token_is_401() {
 
 #[tokio::test]
 async fn rotated_secrets_match_by_position() {
-    let env = settings(&[
+    let env = dev_settings_with(&[
         ("LARK_ENCRYPT_KEY", &format!("retired-key,{KEY}")),
         ("LARK_VERIFICATION_TOKEN", &format!("retired-token,{TOKEN}")),
     ]);
-    let (reply, publisher) = handle_with(&env, &event_file("lark-message"), NOW).await;
+    let (reply, publisher) = handle_with(&env, &event_request("lark-message"), NOW).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         publisher.sent()[0].verification.matched.as_deref(),
@@ -341,7 +311,7 @@ async fn rotated_secrets_match_by_position() {
 
 #[tokio::test]
 async fn without_an_encrypt_key_plain_events_are_checked_by_token() {
-    let env = settings(&[("LARK_ENCRYPT_KEY", "")]);
+    let env = dev_settings_with(&[("LARK_ENCRYPT_KEY", "")]);
     let body = message_v2(TOKEN, "plain", NOW).to_string();
     let (reply, publisher) =
         handle_with(&env, &IncomingRequest::new(Method::POST, "/lark/event", body.clone()), NOW).await;
@@ -351,7 +321,7 @@ async fn without_an_encrypt_key_plain_events_are_checked_by_token() {
     let (reply, publisher) = handle_with(&env, &IncomingRequest::new(Method::POST, "/lark/event", forged), NOW).await;
     assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "verification token");
     // An encrypted body cannot be opened without a key.
-    let (reply, publisher) = handle_with(&env, &event_file("lark-challenge-encrypted"), NOW).await;
+    let (reply, publisher) = handle_with(&env, &event_request("lark-challenge-encrypted"), NOW).await;
     assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "LARK_ENCRYPT_KEY is not set");
 }
 
@@ -359,11 +329,11 @@ async fn without_an_encrypt_key_plain_events_are_checked_by_token() {
 async fn secrets_never_appear_in_replies_or_envelopes() {
     let mut outputs = Vec::new();
     for name in lark::samples::NAMES {
-        let (reply, publisher) = handle(&event_file(name)).await;
+        let (reply, publisher) = handle(&event_request(name)).await;
         outputs.push(String::from_utf8_lossy(&reply.body).to_string());
         outputs.extend(publisher.sent().iter().map(|e| serde_json::to_string(e).unwrap()));
     }
-    let mut forged = event_file("lark-message");
+    let mut forged = event_request("lark-message");
     forged.headers.insert("x-lark-signature", "f".repeat(64).parse().unwrap());
     outputs.push(String::from_utf8_lossy(&handle(&forged).await.0.body).to_string());
     for output in outputs {

@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{dev_settings, event_request};
+use inlet_shared::samples::{assert_refused, dev_settings, dev_settings_with, event_request};
 use openim::{OpenimFunction, continue_body, refuse_body};
 use time::OffsetDateTime;
 
@@ -25,21 +25,6 @@ async fn handle_with(env: &HashMap<String, String>, request: &IncomingRequest) -
 
 async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
     handle_with(&dev_settings(), request).await
-}
-
-fn with_settings(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env = dev_settings();
-    for (k, v) in pairs {
-        env.insert(k.to_string(), v.to_string());
-    }
-    env
-}
-
-fn assert_refused(reply: &Reply, publisher: &MemoryPublisher, status: StatusCode, reason_part: &str) {
-    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
-    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
-    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
-    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
 }
 
 /// The same request at `/openim/<token>/<command>`.
@@ -93,7 +78,7 @@ async fn queue_down_before_callback_continues_by_default() {
 
 #[tokio::test]
 async fn queue_down_before_callback_refuses_when_configured_to_block() {
-    let env = with_settings(&[("OPENIM_BLOCK_ON_FAILURE", "true")]);
+    let env = dev_settings_with(&[("OPENIM_BLOCK_ON_FAILURE", "true")]);
     let reply = handle_on(&env, &MemoryPublisher::down(), &event_request("openim-before-send-single")).await;
     let body = reply.body_json().unwrap();
     assert_eq!(body, refuse_body());
@@ -108,14 +93,14 @@ async fn queue_down_after_callback_is_503() {
 
 #[tokio::test]
 async fn address_outside_the_allowlist_is_403() {
-    let env = with_settings(&[("OPENIM_ALLOWED_CIDRS", "10.0.0.0/8")]);
+    let env = dev_settings_with(&[("OPENIM_ALLOWED_CIDRS", "10.0.0.0/8")]);
     let (reply, publisher) = handle_with(&env, &event_request("openim-before-send-single")).await;
     assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "not allowed");
 }
 
 #[tokio::test]
 async fn path_token_is_required_and_checked_when_configured() {
-    let env = with_settings(&[("OPENIM_PATH_TOKEN", "old-token,dev-path-token")]);
+    let env = dev_settings_with(&[("OPENIM_PATH_TOKEN", "old-token,dev-path-token")]);
     let plain = event_request("openim-after-send-group");
     let (reply, publisher) = handle_with(&env, &plain).await;
     assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "path token");
@@ -147,7 +132,7 @@ async fn malformed_json_oversized_and_bad_paths() {
     request.body = b"{nope\n".to_vec();
     let (reply, publisher) = handle(&request).await;
     assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "not valid JSON");
-    let env = with_settings(&[("INLET_MAX_BODY_BYTES", "16")]);
+    let env = dev_settings_with(&[("INLET_MAX_BODY_BYTES", "16")]);
     let (reply, publisher) = handle_with(&env, &event_request("openim-before-send-single")).await;
     assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "limit");
     for path in ["/openim/notACallback", "/openim/a/b/c", "/openim/"] {

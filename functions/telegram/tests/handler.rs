@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{dev_settings, event_request};
+use inlet_shared::samples::{assert_refused, dev_settings, dev_settings_with, event_request};
 use telegram::TelegramFunction;
 use time::OffsetDateTime;
 
@@ -21,21 +21,6 @@ async fn handle_with(env: &HashMap<String, String>, request: &IncomingRequest) -
 
 async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
     handle_with(&dev_settings(), request).await
-}
-
-fn with_settings(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env = dev_settings();
-    for (k, v) in pairs {
-        env.insert(k.to_string(), v.to_string());
-    }
-    env
-}
-
-fn assert_refused(reply: &Reply, publisher: &MemoryPublisher, status: StatusCode, reason_part: &str) {
-    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
-    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
-    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
-    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
 }
 
 #[tokio::test]
@@ -83,7 +68,7 @@ async fn wrong_or_missing_secret_is_401() {
 
 #[tokio::test]
 async fn another_bots_secret_does_not_open_this_bot() {
-    let env = with_settings(&[("TELEGRAM_SECRET_TOKENS", &format!("devbot=devbot-own-secret,otherbot={SECRET}"))]);
+    let env = dev_settings_with(&[("TELEGRAM_SECRET_TOKENS", &format!("devbot=devbot-own-secret,otherbot={SECRET}"))]);
     let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
     assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Telegram-Bot-Api-Secret-Token");
 }
@@ -99,7 +84,7 @@ async fn unknown_bot_is_refused_like_a_wrong_secret() {
 
 #[tokio::test]
 async fn rotation_accepts_either_secret_of_the_bot_and_names_it() {
-    let env = with_settings(&[("TELEGRAM_SECRET_TOKENS", &format!("devbot=new-secret,devbot={SECRET}"))]);
+    let env = dev_settings_with(&[("TELEGRAM_SECRET_TOKENS", &format!("devbot=new-secret,devbot={SECRET}"))]);
     let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(publisher.sent()[0].verification.matched.as_deref(), Some("TELEGRAM_SECRET_TOKENS:devbot"));
@@ -117,10 +102,10 @@ async fn malformed_updates_are_400() {
 
 #[tokio::test]
 async fn oversized_disallowed_and_queue_down() {
-    let env = with_settings(&[("INLET_MAX_BODY_BYTES", "32")]);
+    let env = dev_settings_with(&[("INLET_MAX_BODY_BYTES", "32")]);
     let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
     assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "limit");
-    let env = with_settings(&[("TELEGRAM_ALLOWED_CIDRS", "149.154.160.0/20,91.108.4.0/22")]);
+    let env = dev_settings_with(&[("TELEGRAM_ALLOWED_CIDRS", "149.154.160.0/20,91.108.4.0/22")]);
     let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
     assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "not allowed");
     let function = TelegramFunction::from_env(&dev_settings()).unwrap();
