@@ -74,7 +74,7 @@ test: lint unit e2e
 	@echo "make test: all checks passed"
 
 bench:
-	cargo bench -p lark
+	cargo bench --workspace --benches
 
 sam-build:
 	sam build
