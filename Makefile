@@ -12,7 +12,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0
+PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5
 VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
 
 MOTO_PORT ?= 5000
@@ -25,13 +25,15 @@ E2E_API_PORT ?= 9056
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help tools build dev events test lint unit integration e2e bench sam-build clean-dev
+.PHONY: help tools build dev events test lint unit integration e2e stack soak bench fuzz sam-build clean-dev
 
 help:
 	@echo "make dev      run the local stack: moto + every function at template.yaml's paths + queue pump"
 	@echo "make test     fmt, clippy, cfn-lint, unit, moto integration and end-to-end tests"
 	@echo "make events   regenerate events/*.json from events/env.json"
 	@echo "make bench    criterion benchmarks (results: BENCHMARKS.md)"
+	@echo "make soak     load and fault run against the local stack, then an audit (results: SOAK.md)"
+	@echo "make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 60) each (FUZZING.md)"
 	@echo "make tools    install moto, cargo-lambda and cfn-lint into $(VENV)/"
 
 $(VENV_STAMP):
@@ -63,18 +65,39 @@ unit: tools
 	  cargo test --workspace --all-targets --exclude inlet-tests
 	INLET_TEST_AWS_ENDPOINT=http://127.0.0.1:$(TEST_MOTO_PORT) \
 	  tests/with-moto.sh $(TEST_MOTO_PORT) \
-	  cargo test -p inlet-tests --test adapters --test layout
+	  cargo test -p inlet-tests --test adapters --test layout --test properties
 
 # The local stack exactly as `make dev` runs it, driven over HTTP.
 e2e: tools build
 	tests/with-stack.sh $(E2E_MOTO_PORT) $(E2E_API_PORT) \
 	  cargo test -p inlet-tests --test e2e -- --test-threads=1
 
-test: lint unit e2e
+# The local stack's own promises against real processes (restarts, timeouts,
+# Ctrl-C at any moment, private and separate state files) and the short soak;
+# each test starts stacks of its own on free ports.
+stack: tools build
+	cargo test -p inlet-tests --test local_stack --test soak -- --test-threads=1
+
+# Load and faults against a local stack of its own; the figures go to SOAK.md.
+soak: tools build
+	INLET_SOAK_COMMAND="make soak" ./target/debug/inlet soak --events 3000 --write SOAK.md
+
+test: lint unit e2e stack
 	@echo "make test: all checks passed"
 
 bench:
 	cargo bench --workspace --benches
+
+# Fuzzing, not part of `make test` (FUZZING.md): cargo-fuzz is installed into
+# a git-ignored project-local root; fuzz/run.sh seeds from events/ and runs
+# each target for FUZZ_SECONDS (or FUZZ_RUNS executions).
+FUZZ_ROOT := $(CURDIR)/fuzz/.tools
+fuzz: export PATH := $(FUZZ_ROOT)/bin:$(PATH)
+fuzz: $(FUZZ_ROOT)/bin/cargo-fuzz
+	fuzz/run.sh
+
+$(FUZZ_ROOT)/bin/cargo-fuzz:
+	cargo install cargo-fuzz --version 0.13.2 --locked --root $(FUZZ_ROOT)
 
 sam-build:
 	sam build

@@ -3,14 +3,24 @@
 # Starts the local stack (`inlet dev`, as `make dev` does) on the given
 # ports, waits for its ready line, runs COMMAND with INLET_E2E_API and
 # INLET_TEST_AWS_ENDPOINT set, then stops the stack (Ctrl-C semantics).
+# The stack's log goes into its own state directory, .dev/stack-API_PORT/,
+# so stacks on other ports never share a file.
 set -euo pipefail
 moto_port=$1 api_port=$2; shift 2
 root=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$root/.dev"
-log="$root/.dev/e2e-stack.log"
+state="$root/.dev/stack-$api_port"
+log="$state/with-stack.log"
+# Created readable by the user only; the command itself runs with the caller's umask.
+(umask 077 && mkdir -p "$state" && : >"$log")
 MOTO_PORT=$moto_port API_PORT=$api_port "$root/target/debug/inlet" dev >"$log" 2>&1 &
 stack=$!
-stop() { kill -INT $stack 2>/dev/null || true; wait $stack 2>/dev/null || true; }
+stop() {
+  kill -INT $stack 2>/dev/null || true
+  # `inlet dev` stops its children within seconds; never wait forever.
+  for _ in $(seq 1 300); do kill -0 $stack 2>/dev/null || break; sleep 0.1; done
+  kill -KILL $stack 2>/dev/null || true
+  wait $stack 2>/dev/null || true
+}
 trap stop EXIT
 deadline=$((SECONDS + 900))
 until grep -q "inlet ready" "$log"; do

@@ -1,22 +1,39 @@
 //! `inlet dev`: the whole project on one machine with no AWS account.
 //!
-//! Starts moto's server, creates the queue, DLQ and table on it, runs every
-//! function under `cargo lambda watch` at the paths of template.yaml, warms
-//! each one so the first real request is answered at once, pumps the queue
-//! into the processor, prints one line when ready, and stops everything it
-//! started on Ctrl-C.
+//! Starts moto's server and builds the functions, creates the queue, DLQ and
+//! table on moto, runs every function in the local Lambda emulator
+//! ([`crate::runtime_api`]) behind an API Gateway at template.yaml's paths
+//! ([`crate::api`]), warms each one so the first real request is answered at
+//! once, pumps the queue into the processor, prints one line when ready, and
+//! on Ctrl-C, SIGTERM or SIGHUP — at any moment, start-up included — stops
+//! everything it started.
+//!
+//! Each stack keeps its files in its own directory, `.dev/stack-<API_PORT>/`,
+//! readable by the user only: two stacks on different ports share nothing.
 
-use std::collections::BTreeMap;
-use std::net::TcpStream;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use inlet_shared::config::load_env_file_with_overrides;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
 
-use crate::local::{QueueShape, create_resources};
-use crate::pump::{HttpInvoker, pump_once, queue_arn};
+use crate::api::{Api, HttpCall};
+use crate::local::{
+    LocalResources, QueueShape, create_private_dir, create_resources, open_private_append, write_private_file,
+};
+use crate::process::{port_in_use, stop_group};
+use crate::pump::{FunctionInvoker, Invoker, pump_once, queue_arn};
+use crate::runtime_api::{Function, FunctionConfig, FunctionStatus};
+
+pub const ENV_FILE_NAME: &str = "functions.env";
+pub const PROCESSOR: &str = "processor";
 
 pub struct DevOptions {
     pub root: PathBuf,
@@ -44,6 +61,16 @@ impl DevOptions {
             root,
         })
     }
+
+    pub fn state_dir(&self) -> PathBuf {
+        state_dir(&self.root, self.api_port)
+    }
+}
+
+/// Where the stack serving `api_port` keeps its files. Only one stack can
+/// listen on a port, so no two running stacks share it.
+pub fn state_dir(root: &Path, api_port: u16) -> PathBuf {
+    root.join(".dev").join(format!("stack-{api_port}"))
 }
 
 /// `"/path" = "function"` pairs from `[workspace.metadata.lambda.watch.router]`
@@ -71,8 +98,261 @@ pub fn read_router(cargo_toml: &Path) -> Result<BTreeMap<String, String>, String
     Ok(routes)
 }
 
-fn port_in_use(port: u16) -> bool {
-    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+/// SIGINT, SIGTERM or SIGHUP, listened for from the very start so that no
+/// signal finds the default action (which would leave children running).
+pub struct Shutdown {
+    requested: watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    pub fn listen() -> Result<Shutdown, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        let (sender, requested) = watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+                _ = hangup.recv() => {}
+            }
+            let _ = sender.send(true);
+        });
+        Ok(Shutdown { requested })
+    }
+
+    pub async fn requested(&mut self) {
+        let _ = self.requested.wait_for(|requested| *requested).await;
+    }
+}
+
+/// Why the stack stopped early.
+enum Stop {
+    Interrupted,
+    Failed(String),
+}
+
+impl From<String> for Stop {
+    fn from(reason: String) -> Self {
+        Stop::Failed(reason)
+    }
+}
+
+impl From<&str> for Stop {
+    fn from(reason: &str) -> Self {
+        Stop::Failed(reason.to_string())
+    }
+}
+
+/// Runs `work` unless a stop is requested first.
+async fn interruptible<T, E: Into<Stop>>(
+    shutdown: &mut Shutdown,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, Stop> {
+    tokio::select! {
+        result = work => result.map_err(Into::into),
+        _ = shutdown.requested() => Err(Stop::Interrupted),
+    }
+}
+
+pub async fn run(options: DevOptions) -> Result<(), String> {
+    let mut shutdown = Shutdown::listen()?;
+    match start_and_serve(&options, &mut shutdown).await {
+        Ok(()) | Err(Stop::Interrupted) => {
+            println!("inlet: stopped");
+            Ok(())
+        }
+        Err(Stop::Failed(reason)) => Err(reason),
+    }
+}
+
+async fn start_and_serve(options: &DevOptions, shutdown: &mut Shutdown) -> Result<(), Stop> {
+    let started = Instant::now();
+    for (port, name) in [(options.moto_port, "MOTO_PORT"), (options.api_port, "API_PORT")] {
+        if port_in_use(port) {
+            return Err(
+                format!("port {port} is already in use (another `make dev`?); set {name} to another port").into()
+            );
+        }
+    }
+    let routes = read_router(&options.root.join("Cargo.toml"))?;
+    let settings = load_env_file_with_overrides(&options.env_file).map_err(|e| e.to_string())?;
+    let state = options.state_dir();
+    create_private_dir(&state)?;
+
+    println!("inlet: starting moto on 127.0.0.1:{}", options.moto_port);
+    let log_path = state.join("moto.log");
+    write_private_file(&log_path, b"")?;
+    let moto_log = open_private_append(&log_path)?;
+    let mut moto = Command::new(options.venv_bin.join("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &options.moto_port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(moto_log.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::from(moto_log))
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start moto_server from {} ({e}); run `make dev`, which installs it",
+                options.venv_bin.display()
+            )
+        })?;
+    let result = with_moto(options, &routes, settings, &state, &mut moto, shutdown, started).await;
+    stop_group(&mut moto, Duration::from_secs(5)).await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn with_moto(
+    options: &DevOptions,
+    routes: &BTreeMap<String, String>,
+    settings: HashMap<String, String>,
+    state: &Path,
+    moto: &mut Child,
+    shutdown: &mut Shutdown,
+    started: Instant,
+) -> Result<(), Stop> {
+    let names: BTreeSet<String> = routes.values().cloned().chain(std::iter::once(PROCESSOR.to_string())).collect();
+    println!("inlet: building the functions");
+    let binaries = build_functions(&options.root, &names, shutdown).await?;
+    interruptible(shutdown, wait_for_port(options.moto_port, "moto_server", Duration::from_secs(60), moto)).await?;
+
+    let endpoint = format!("http://127.0.0.1:{}", options.moto_port);
+    let sdk = inlet_shared::runtime::local_sdk_config(&endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = settings.get("INLET_TABLE_NAME").cloned().unwrap_or_else(|| "inlet-events".into());
+    let resources = interruptible(shutdown, create_resources(&sqs, &dynamodb, &QueueShape::default(), &table)).await?;
+    let arn = interruptible(shutdown, queue_arn(&sqs, &resources.queue_url)).await?;
+
+    let environment = function_environment(settings, &resources, &endpoint)?;
+    write_private_file(&state.join(ENV_FILE_NAME), env_file_text(&environment)?.as_bytes())?;
+    let functions: BTreeMap<String, Function> = names
+        .iter()
+        .filter_map(|name| binaries.get(name).map(|program| (name, program)))
+        .map(|(name, program)| (name.clone(), Function::start(function_config(name, program, &environment))))
+        .collect();
+    let stack = Stack {
+        options,
+        routes,
+        sqs: &sqs,
+        resources: &resources,
+        queue_arn: &arn,
+        functions: &functions,
+        moto_pid: moto.id(),
+        started,
+    };
+    let result = stack.serve(moto, shutdown).await;
+    for function in functions.values() {
+        function.shutdown().await;
+    }
+    result
+}
+
+/// What every function runs with: the settings of events/env.json (each
+/// overridable by an environment variable of the same name), the local AWS,
+/// and the queue's real visibility timeout for the processor's leases.
+pub fn function_environment(
+    mut settings: HashMap<String, String>,
+    resources: &LocalResources,
+    endpoint: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    settings.insert("INLET_QUEUE_URL".into(), resources.queue_url.clone());
+    settings.insert("INLET_TABLE_NAME".into(), resources.table_name.clone());
+    settings.insert("INLET_QUEUE_VISIBILITY_SECS".into(), crate::local::QUEUE_VISIBILITY_TIMEOUT_SECS.to_string());
+    settings.insert("AWS_ENDPOINT_URL".into(), endpoint.to_string());
+    settings.insert("AWS_REGION".into(), crate::runtime_api::REGION.into());
+    settings.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
+    settings.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    settings.insert("INLET_LOCAL".into(), "1".into());
+    Ok(settings.into_iter().collect())
+}
+
+/// The environment as an env file (`cargo lambda watch --env-file`,
+/// `sam local invoke` style), to run one function by hand exactly as the
+/// stack does.
+fn env_file_text(environment: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut text = String::new();
+    for (name, value) in environment {
+        // cargo-lambda's env-file parser needs values quoted (a bare `=` in
+        // a value is a parse error) and has no escapes.
+        if value.contains(['\n', '"']) {
+            return Err(format!(
+                "setting {name} contains a newline or a double quote, which the local stack cannot pass"
+            ));
+        }
+        text.push_str(&format!("{name}=\"{value}\"\n"));
+    }
+    Ok(text)
+}
+
+fn function_config(name: &str, program: &Path, environment: &BTreeMap<String, String>) -> FunctionConfig {
+    let mut config = FunctionConfig::new(name, program);
+    config.env = environment.clone();
+    config.memory_mb = crate::local::MEMORY_MB;
+    if name == PROCESSOR {
+        config.timeout = crate::local::PROCESSOR_TIMEOUT;
+        config.concurrency = crate::local::PROCESSOR_CONCURRENCY;
+    } else {
+        config.timeout = crate::local::RECEIVER_TIMEOUT;
+        config.concurrency = crate::local::RECEIVER_CONCURRENCY;
+    }
+    config
+}
+
+/// Builds the function binaries with cargo (a no-op when they are current)
+/// and returns where each is.
+async fn build_functions(
+    root: &Path,
+    names: &BTreeSet<String>,
+    shutdown: &mut Shutdown,
+) -> Result<BTreeMap<String, PathBuf>, Stop> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--message-format=json-render-diagnostics"]);
+    for name in names {
+        command.args(["--bin", name]);
+    }
+    let mut child = command
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let stdout = child.stdout.take().ok_or("cargo's output is not readable")?;
+    let artifacts = tokio::spawn(async move {
+        let mut executables = BTreeMap::new();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if let (Some(name), Some(executable)) =
+                (message.pointer("/target/name").and_then(|v| v.as_str()), message["executable"].as_str())
+            {
+                executables.insert(name.to_string(), PathBuf::from(executable));
+            }
+        }
+        executables
+    });
+    let status = tokio::select! {
+        status = child.wait() => status.map_err(|e| e.to_string())?,
+        _ = shutdown.requested() => {
+            stop_group(&mut child, Duration::from_secs(2)).await;
+            return Err(Stop::Interrupted);
+        }
+    };
+    let executables = artifacts.await.map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("cargo build failed ({status}); its errors are above").into());
+    }
+    let missing: Vec<&String> = names.iter().filter(|n| !executables.contains_key(*n)).collect();
+    if !missing.is_empty() {
+        return Err(format!("cargo build made no binary for {missing:?}").into());
+    }
+    Ok(executables)
 }
 
 async fn wait_for_port(port: u16, what: &str, limit: Duration, child: &mut Child) -> Result<(), String> {
@@ -89,192 +369,231 @@ async fn wait_for_port(port: u16, what: &str, limit: Duration, child: &mut Child
     Ok(())
 }
 
-/// Stops a child and everything it started (cargo lambda runs cargo, which
-/// runs the functions), by signalling its process group; never waits forever.
-async fn stop(child: &mut Child) {
-    let Some(pid) = child.id() else { return };
-    let group = format!("-{pid}");
-    for signal in ["TERM", "KILL"] {
-        let _ = std::process::Command::new("kill").args(["-s", signal, "--", &group]).status();
-        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_ok() {
-            return;
-        }
-    }
-    let _ = child.start_kill();
+/// What the pump has done, for `/_inlet/status`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PumpLog {
+    pub batches: u64,
+    pub records: u64,
+    pub deleted: u64,
+    pub failed_invocations: u64,
+    /// Envelope ids of the batches whose invoke failed (the first 100 000).
+    pub failed_batch_ids: Vec<String>,
 }
 
-/// POSTs to a URL and returns the status, waiting as long as a first
-/// compile may take.
-fn post_status(url: &str, body: &str) -> Result<u16, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(900)))
-        .build()
-        .into();
-    agent
-        .post(url)
-        .header("content-type", "application/json")
-        .send(body)
-        .map(|r| r.status().as_u16())
-        .map_err(|e| format!("{url}: {e}"))
+/// The document at `GET /_inlet/status`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StackStatus {
+    pub api: String,
+    pub moto_endpoint: String,
+    pub moto_pid: Option<u32>,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub table: String,
+    pub functions: BTreeMap<String, FunctionStatus>,
+    pub pump: PumpLog,
 }
 
-pub async fn run(options: DevOptions) -> Result<(), String> {
-    let started = Instant::now();
-    for (port, name) in [(options.moto_port, "MOTO_PORT"), (options.api_port, "API_PORT")] {
-        if port_in_use(port) {
-            return Err(format!("port {port} is already in use (another `make dev`?); set {name} to another port"));
-        }
-    }
-    let routes = read_router(&options.root.join("Cargo.toml"))?;
-    let mut settings = load_env_file_with_overrides(&options.env_file).map_err(|e| e.to_string())?;
-    let state_dir = options.root.join(".dev");
-    std::fs::create_dir_all(&state_dir).map_err(|e| e.to_string())?;
-
-    // 1. moto
-    let moto_log = std::fs::File::create(state_dir.join("moto.log")).map_err(|e| e.to_string())?;
-    let mut moto = Command::new(options.venv_bin.join("moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &options.moto_port.to_string()])
-        .stdout(Stdio::from(moto_log.try_clone().map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(moto_log))
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            format!(
-                "cannot start moto_server from {} ({e}); run `make dev`, which installs it",
-                options.venv_bin.display()
-            )
-        })?;
-    let result = run_with_moto(&options, &routes, &mut settings, &mut moto, started).await;
-    stop(&mut moto).await;
-    result
-}
-
-async fn run_with_moto(
-    options: &DevOptions,
-    routes: &BTreeMap<String, String>,
-    settings: &mut std::collections::HashMap<String, String>,
-    moto: &mut Child,
+struct Stack<'a> {
+    options: &'a DevOptions,
+    routes: &'a BTreeMap<String, String>,
+    sqs: &'a aws_sdk_sqs::Client,
+    resources: &'a LocalResources,
+    queue_arn: &'a str,
+    functions: &'a BTreeMap<String, Function>,
+    moto_pid: Option<u32>,
     started: Instant,
-) -> Result<(), String> {
-    wait_for_port(options.moto_port, "moto_server", Duration::from_secs(60), moto).await?;
-    let endpoint = format!("http://127.0.0.1:{}", options.moto_port);
-    let sdk = inlet_shared::runtime::local_sdk_config(&endpoint).await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = settings.get("INLET_TABLE_NAME").cloned().unwrap_or_else(|| "inlet-events".into());
-    let resources = create_resources(&sqs, &dynamodb, &QueueShape::default(), &table).await?;
-    let arn = queue_arn(&sqs, &resources.queue_url).await?;
-
-    // 2. functions, with the settings of events/env.json (each overridable
-    // by an environment variable of the same name) and the local AWS.
-    settings.insert("INLET_QUEUE_URL".into(), resources.queue_url.clone());
-    settings.insert("AWS_ENDPOINT_URL".into(), endpoint.clone());
-    settings.insert("AWS_REGION".into(), "us-east-1".into());
-    settings.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
-    settings.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
-    settings.insert("INLET_LOCAL".into(), "1".into());
-    let env_path = options.root.join(".dev/functions.env");
-    let mut env_text = String::new();
-    for (name, value) in settings.iter() {
-        // cargo-lambda's env-file parser needs values quoted (a bare `=` in
-        // a value is a parse error) and has no escapes.
-        if value.contains(['\n', '"']) {
-            return Err(format!(
-                "setting {name} contains a newline or a double quote, which the local stack cannot pass"
-            ));
-        }
-        env_text.push_str(&format!("{name}=\"{value}\"\n"));
-    }
-    std::fs::write(&env_path, env_text).map_err(|e| e.to_string())?;
-    let mut watch = Command::new(options.venv_bin.join("cargo-lambda"))
-        .args(["lambda", "watch", "--quiet", "--ignore-changes", "-A", "127.0.0.1", "-P"])
-        .arg(options.api_port.to_string())
-        .arg("--env-file")
-        .arg(&env_path)
-        .current_dir(&options.root)
-        .env("PATH", path_with_venv(&options.venv_bin))
-        .stdin(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            format!(
-                "cannot start cargo-lambda from {} ({e}); run `make dev`, which installs it",
-                options.venv_bin.display()
-            )
-        })?;
-    let result = serve(options, routes, &sqs, &resources, &arn, &mut watch, started).await;
-    stop(&mut watch).await;
-    result
 }
 
-fn path_with_venv(venv_bin: &Path) -> String {
-    format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default())
-}
-
-async fn serve(
-    options: &DevOptions,
-    routes: &BTreeMap<String, String>,
-    sqs: &aws_sdk_sqs::Client,
-    resources: &crate::local::LocalResources,
-    queue_arn: &str,
-    watch: &mut Child,
-    started: Instant,
-) -> Result<(), String> {
-    wait_for_port(options.api_port, "cargo lambda watch", Duration::from_secs(120), watch).await?;
-    let api = format!("http://127.0.0.1:{}", options.api_port);
-
-    // 3. warm every function: an empty POST starts it (and is refused
-    // without side effects); the processor gets an empty batch.
-    let mut warmed = std::collections::BTreeSet::new();
-    for (path, function) in routes {
-        if !warmed.insert(function.clone()) {
-            continue;
-        }
-        let url = format!("{api}{}", path.replace(['{', '}'], ""));
-        let status =
-            tokio::task::spawn_blocking(move || post_status(&url, "{}")).await.map_err(|e| e.to_string())??;
-        if status >= 500 && status != 503 {
-            return Err(format!("function {function} failed to start (HTTP {status}); see its log above"));
-        }
+impl Stack<'_> {
+    async fn serve(&self, moto: &mut Child, shutdown: &mut Shutdown) -> Result<(), Stop> {
+        let api_base = format!("http://127.0.0.1:{}", self.options.api_port);
+        let pump_log = Arc::new(Mutex::new(PumpLog::default()));
+        let status = {
+            let functions = self.functions.clone();
+            let pump_log = pump_log.clone();
+            let template = StackStatus {
+                api: api_base.clone(),
+                moto_endpoint: format!("http://127.0.0.1:{}", self.options.moto_port),
+                moto_pid: self.moto_pid,
+                queue_url: self.resources.queue_url.clone(),
+                dlq_url: self.resources.dlq_url.clone(),
+                table: self.resources.table_name.clone(),
+                ..StackStatus::default()
+            };
+            move || {
+                let mut status = template.clone();
+                status.functions = functions.iter().map(|(name, f)| (name.clone(), f.status())).collect();
+                status.pump = pump_log.lock().map(|p| p.clone()).unwrap_or_default();
+                serde_json::to_value(status).unwrap_or_default()
+            }
+        };
+        let api = Arc::new(Api::new(self.routes, self.functions.clone(), Box::new(status)));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.options.api_port))
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", self.options.api_port))?;
+        let server = tokio::spawn(crate::api::serve(listener, api.clone()));
+        let result = self.warm_and_pump(&api, &api_base, &pump_log, moto, shutdown).await;
+        server.abort();
+        let _ = server.await;
+        result
     }
-    let invoker = HttpInvoker::for_function(&api, "processor");
-    let empty = aws_lambda_events::sqs::SqsEvent::default();
-    crate::pump::Invoker::invoke(&invoker, &empty).await.map_err(|e| format!("processor failed to start: {e}"))?;
 
-    let route_list: Vec<&str> = routes.keys().map(String::as_str).collect();
-    println!(
-        "inlet ready in {:.1}s: API {api} ({}) · moto {} · queue {} · table {} · Ctrl-C stops everything",
-        started.elapsed().as_secs_f64(),
-        route_list.join(" "),
-        format_args!("http://127.0.0.1:{}", options.moto_port),
-        resources.queue_url,
-        resources.table_name
-    );
-
-    // 4. pump until Ctrl-C / SIGTERM or a child dies.
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
-            status = watch.wait() => return Err(format!("cargo lambda watch exited ({status:?})")),
-            result = pump_once(sqs, &resources.queue_url, queue_arn, &invoker, Duration::from_secs(1)) => match result {
-                Ok(stats) if stats.received > 0 => println!(
-                    "pump: {} received, {} done, {} left for retry",
-                    stats.received, stats.deleted, stats.left_for_retry
-                ),
-                Ok(_) => {}
-                Err(e) => {
-                    eprintln!("pump: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+    async fn warm_and_pump(
+        &self,
+        api: &Api,
+        api_base: &str,
+        pump_log: &Mutex<PumpLog>,
+        moto: &mut Child,
+        shutdown: &mut Shutdown,
+    ) -> Result<(), Stop> {
+        // Warm every function: an empty POST starts it (and is refused
+        // without side effects); the processor gets an empty batch.
+        println!("inlet: warming the functions");
+        let mut warmed = BTreeSet::new();
+        for (path, function) in self.routes {
+            if !warmed.insert(function.clone()) {
+                continue;
+            }
+            let path = path.replace(['{', '}'], "");
+            let call = HttpCall {
+                method: "POST",
+                path: &path,
+                query: "",
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: bytes::Bytes::from_static(b"{}"),
+                source_ip: "127.0.0.1".into(),
+            };
+            match interruptible(shutdown, async { Ok::<_, String>(api.call(call).await) }).await? {
+                Some(Ok(response)) if response.status().as_u16() < 500 || response.status().as_u16() == 503 => {}
+                Some(Ok(response)) => {
+                    return Err(format!(
+                        "function {function} failed to start (HTTP {}); see its log above",
+                        response.status()
+                    )
+                    .into());
                 }
-            },
+                Some(Err(error)) => {
+                    return Err(format!("function {function} failed to start: {error}; see its log above").into());
+                }
+                None => return Err(format!("no function {function} for route {path}").into()),
+            }
+        }
+        let processor = self.functions.get(PROCESSOR).ok_or("no processor function")?;
+        let invoker = FunctionInvoker { function: processor.clone() };
+        let empty = aws_lambda_events::sqs::SqsEvent::default();
+        interruptible(shutdown, async {
+            invoker.invoke(&empty).await.map_err(|e| format!("processor failed to start: {e}; see its log above"))
+        })
+        .await?;
+
+        let route_list: Vec<&str> = self.routes.keys().map(String::as_str).collect();
+        println!(
+            "inlet ready in {:.1}s: API {api_base} ({}) · moto http://127.0.0.1:{} · queue {} · table {} · \
+             state {} · Ctrl-C stops everything",
+            self.started.elapsed().as_secs_f64(),
+            route_list.join(" "),
+            self.options.moto_port,
+            self.resources.queue_url,
+            self.resources.table_name,
+            self.options.state_dir().display(),
+        );
+
+        loop {
+            tokio::select! {
+                _ = shutdown.requested() => return Err(Stop::Interrupted),
+                status = moto.wait() => return Err(format!("moto_server exited ({status:?})").into()),
+                result = pump_once(self.sqs, &self.resources.queue_url, self.queue_arn, &invoker, Duration::from_secs(1)) => match result {
+                    Ok(stats) => {
+                        if stats.received > 0 {
+                            println!(
+                                "pump: {} received, {} done, {} left for retry",
+                                stats.received, stats.deleted, stats.left_for_retry
+                            );
+                        }
+                        if let Ok(mut log) = pump_log.lock() {
+                            log.batches += u64::from(stats.received > 0);
+                            log.records += stats.received as u64;
+                            log.deleted += stats.deleted as u64;
+                            if stats.invoke_failed.is_some() {
+                                log.failed_invocations += 1;
+                                let room = 100_000usize.saturating_sub(log.failed_batch_ids.len());
+                                log.failed_batch_ids.extend(stats.failed_batch_ids.into_iter().take(room));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("pump: {e}");
+                        interruptible(shutdown, async {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            Ok::<_, String>(())
+                        })
+                        .await?;
+                    }
+                },
+            }
         }
     }
-    println!("inlet: stopping");
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inlet_shared::config::DedupSettings;
+    use inlet_shared::dedup::NowMs;
+
+    fn resources() -> LocalResources {
+        LocalResources {
+            queue_url: "http://127.0.0.1:5999/123456789012/inlet-events".into(),
+            dlq_url: "http://127.0.0.1:5999/123456789012/inlet-events-dlq".into(),
+            table_name: "inlet-events".into(),
+        }
+    }
+
+    fn committed_settings() -> HashMap<String, String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        inlet_shared::config::load_env_file(&root.join("events/env.json")).expect("events/env.json")
+    }
+
+    #[test]
+    fn the_processor_accepts_the_local_environment_and_its_leases_outlive_no_invocation() {
+        let environment = function_environment(committed_settings(), &resources(), "http://127.0.0.1:5999").unwrap();
+        let settings = DedupSettings::from_env(&environment.clone().into_iter().collect::<HashMap<_, _>>())
+            .expect("the processor starts with the local settings");
+        // An invocation runs until its deadline at most; its locks must last
+        // that long, or a live attempt could be taken over.
+        let now = NowMs(1_700_000_000_000);
+        let deadline = NowMs(now.0 + crate::local::PROCESSOR_TIMEOUT.as_millis() as i64);
+        assert!(!settings.lease.cuts_short(now, Some(deadline)));
+        assert_eq!(
+            environment["INLET_QUEUE_VISIBILITY_SECS"],
+            crate::local::QUEUE_VISIBILITY_TIMEOUT_SECS.to_string(),
+            "the processor is told the visibility timeout of the queue the stack creates"
+        );
+    }
+
+    #[test]
+    fn env_file_quotes_values_and_refuses_what_it_cannot_pass() {
+        let mut environment = BTreeMap::new();
+        environment.insert("A".to_string(), "x=y".to_string());
+        assert_eq!(env_file_text(&environment).unwrap(), "A=\"x=y\"\n");
+        environment.insert("B".to_string(), "a\"b".to_string());
+        assert!(env_file_text(&environment).unwrap_err().contains('B'));
+    }
+
+    #[test]
+    fn two_stacks_keep_their_files_apart() {
+        let root = Path::new("/repo");
+        assert_ne!(state_dir(root, 9000), state_dir(root, 9001));
+        assert!(state_dir(root, 9000).starts_with("/repo/.dev"));
+    }
+
+    #[test]
+    fn functions_get_lambda_timeouts_from_the_local_timings() {
+        let environment = BTreeMap::new();
+        let processor = function_config(PROCESSOR, Path::new("/bin/processor"), &environment);
+        assert_eq!(processor.timeout, crate::local::PROCESSOR_TIMEOUT);
+        assert_eq!(processor.concurrency, 1, "the pump invokes one batch at a time");
+        let lark = function_config("lark", Path::new("/bin/lark"), &environment);
+        assert_eq!(lark.timeout, crate::local::RECEIVER_TIMEOUT);
+    }
 }

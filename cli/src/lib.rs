@@ -1,8 +1,15 @@
-//! The local tool behind `inlet`: signed samples, the local stack (moto +
-//! `cargo lambda watch` + a queue pump), and the inbox listing. The
-//! integration tests reuse the resource set-up and the pump from here.
+//! The local tool behind `inlet`: signed samples, the local stack (moto, a
+//! local Lambda emulator behind an API Gateway, and a queue pump), the soak
+//! run, and the inbox listing. The integration tests reuse the resource
+//! set-up, the pump, the emulator and the stack launcher from here.
 
+pub mod api;
 pub mod dev;
+pub mod httpd;
 pub mod local;
+pub mod process;
 pub mod pump;
+pub mod runtime_api;
 pub mod samples;
+pub mod soak;
+pub mod stack;

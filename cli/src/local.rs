@@ -1,5 +1,11 @@
 //! The queue, dead-letter queue and table, created on the local emulator
-//! with the same shape as template.yaml.
+//! with the same shape as template.yaml; the local stack's timings; and the
+//! private files it writes.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
@@ -14,6 +20,29 @@ pub struct LocalResources {
     pub table_name: String,
 }
 
+/// The local stack's clock, in one place.
+///
+/// Lambda ends an invocation at the function's timeout, and the processor's
+/// locks last at most until then (its lease is the invocation's remaining
+/// time, capped below `INLET_QUEUE_VISIBILITY_SECS`); SQS hands a message out
+/// again only after the visibility timeout. So the processor's timeout must
+/// end well before the visibility timeout: then a killed or hung attempt's
+/// lock is always over when the redelivery comes, which takes the event over
+/// at once instead of finding it "in progress" until maxReceiveCount sends an
+/// acknowledged event to the DLQ. Deployed: 30 s and 180 s (template.yaml);
+/// locally short, so that a retry can be watched.
+pub const PROCESSOR_TIMEOUT: Duration = Duration::from_secs(6);
+pub const QUEUE_VISIBILITY_TIMEOUT_SECS: u32 = 10;
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// template.yaml's Globals: receivers answer within the platforms' 3 s and
+/// are cut off at 5 s.
+pub const RECEIVER_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MEMORY_MB: u32 = 256;
+/// Environments per receiver: enough for a platform's concurrent retries;
+/// the pump invokes the processor one batch at a time.
+pub const RECEIVER_CONCURRENCY: usize = 4;
+pub const PROCESSOR_CONCURRENCY: usize = 1;
+
 /// How the local queue redrives, mirroring template.yaml.
 #[derive(Clone, Debug)]
 pub struct QueueShape {
@@ -24,10 +53,55 @@ pub struct QueueShape {
 
 impl Default for QueueShape {
     fn default() -> Self {
-        // Locally a failed record comes back after 10 s rather than the
-        // deployed 180 s, so retries can be watched while developing.
-        QueueShape { queue_name: "inlet-events".into(), visibility_timeout_secs: 10, max_receive_count: 5 }
+        QueueShape {
+            queue_name: "inlet-events".into(),
+            visibility_timeout_secs: QUEUE_VISIBILITY_TIMEOUT_SECS,
+            max_receive_count: MAX_RECEIVE_COUNT,
+        }
     }
+}
+
+/// Creates `dir` (and missing parents) readable by the user only, or narrows
+/// an existing one to that before anything is written into it.
+pub fn create_private_dir(dir: &Path) -> Result<(), String> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mode = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `contents` to a new file readable by the user only. An older file
+/// is removed first, so its mode never carries over to the new contents.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(contents).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Opens a log for appending, created readable by the user only.
+pub fn open_private_append(path: &Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
@@ -114,4 +188,57 @@ pub async fn create_resources(
         Err(e) => return Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
     }
     Ok(LocalResources { queue_url, dlq_url, table_name: table_name.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("inlet-local-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn private_files_are_created_for_the_user_only_even_over_a_world_readable_one() {
+        let dir = scratch("files");
+        create_private_dir(&dir.join("stack")).unwrap();
+        assert_eq!(mode(&dir.join("stack")), 0o700);
+        let file = dir.join("stack/functions.env");
+        std::fs::write(&file, "old").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private_file(&file, b"SECRET=\"x\"\n").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "SECRET=\"x\"\n");
+        let log = dir.join("stack/moto.log");
+        drop(open_private_append(&log).unwrap());
+        assert_eq!(mode(&log), 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_existing_open_state_dir_is_narrowed_before_use() {
+        let dir = scratch("dir");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_processor_is_stopped_before_its_messages_come_back() {
+        // A lock taken at the start of an invocation lasts until its
+        // deadline; SQS's clock starts a little earlier, when it hands the
+        // message out. A second of slack covers the pump's receive and the
+        // invoke.
+        let visibility = Duration::from_secs(u64::from(QUEUE_VISIBILITY_TIMEOUT_SECS));
+        assert!(PROCESSOR_TIMEOUT + Duration::from_secs(1) < visibility);
+        assert_eq!(QueueShape::default().visibility_timeout_secs, QUEUE_VISIBILITY_TIMEOUT_SECS);
+    }
 }

@@ -21,6 +21,10 @@ USAGE:
   inlet inbox [--limit N] [--json]   list processed events from the local table
   inlet gen-events [--now] [--out DIR]
                                      write events/*.json (API Gateway v2 and SQS events)
+  inlet soak [--events N | --short] [--write FILE]
+                                     start a local stack of its own (SOAK_MOTO_PORT, SOAK_API_PORT),
+                                     send N events (3000) with redeliveries, queue outages and
+                                     processor kills, audit, print the figures (and write them)
 
 Settings come from events/env.json (INLET_ENV_FILE), each overridable by an
 environment variable of the same name. MOTO_PORT (5000) and API_PORT (9000)
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Some("send") => send(&args[1..]),
         Some("inbox") => runtime().and_then(|rt| rt.block_on(inbox(&args[1..]))),
         Some("gen-events") => runtime().and_then(|rt| rt.block_on(gen_events(&args[1..]))),
+        Some("soak") => runtime().and_then(|rt| rt.block_on(soak(&args[1..]))),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -180,9 +185,10 @@ async fn inbox(args: &[String]) -> Result<(), String> {
             })
             .unwrap_or_default();
         println!(
-            "{:25} {:11} {:28} {:48} {}",
+            "{:25} {:11} runs={:<3} {:28} {:48} {}",
             entry.received_at.unwrap_or_default(),
             entry.status,
+            entry.sink_runs.unwrap_or_default(),
             entry.kind.unwrap_or_default(),
             entry.id,
             summary
@@ -201,4 +207,56 @@ async fn gen_events(args: &[String]) -> Result<(), String> {
     let written = inlet_cli::samples::write_events(&settings, timestamp, &out).await?;
     println!("wrote {written} events to {}", out.display());
     Ok(())
+}
+
+async fn soak(args: &[String]) -> Result<(), String> {
+    let root = root();
+    let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
+    let mut config = if args.iter().any(|a| a == "--short") {
+        inlet_cli::soak::SoakConfig::short()
+    } else {
+        let events = option(args, "--events").unwrap_or("3000").parse().map_err(|_| "--events takes a number")?;
+        inlet_cli::soak::SoakConfig::full(events)
+    };
+    if let Some(seed) = option(args, "--seed") {
+        config.seed = u64::from_str_radix(seed, 16).map_err(|_| "--seed takes the hex seed a soak printed")?;
+    }
+    let port = |name: &str, default: u16| -> Result<u16, String> {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map_or(Ok(default), |v| v.parse().map_err(|_| format!("{name}={v:?} is not a port")))
+    };
+    let spec = inlet_cli::stack::StackSpec {
+        inlet: std::env::current_exe().map_err(|e| e.to_string())?,
+        root: root.clone(),
+        moto_port: port("SOAK_MOTO_PORT", 5058)?,
+        api_port: port("SOAK_API_PORT", 9058)?,
+        env: Vec::new(),
+    };
+    // The stack runs in a session of its own, out of reach of the terminal's
+    // Ctrl-C: an interrupted soak stops it (and resumes a paused moto) itself.
+    let mut shutdown = dev::Shutdown::listen()?;
+    println!("soak: starting a local stack on API port {} (log: {})", spec.api_port, spec.state_dir().display());
+    let mut stack = tokio::select! {
+        stack = inlet_cli::stack::DevStack::start(spec) => stack?,
+        _ = shutdown.requested() => return Err("interrupted".into()),
+    };
+    println!(
+        "soak: {} events, {} % redelivered, {} queue outage(s), {} processor kill(s), seed {:016x}",
+        config.events, config.redelivery_percent, config.outages, config.processor_kills, config.seed
+    );
+    let result = tokio::select! {
+        result = inlet_cli::soak::run(&stack, &settings, &config) => result,
+        _ = shutdown.requested() => Err("interrupted".into()),
+    };
+    stack.stop().await?;
+    let report = result?;
+    print!("{}", report.summary());
+    if let Some(path) = option(args, "--write") {
+        let command = std::env::var("INLET_SOAK_COMMAND").unwrap_or_else(|_| format!("inlet soak {}", args.join(" ")));
+        std::fs::write(root.join(path), report.markdown(&command)).map_err(|e| format!("{path}: {e}"))?;
+        println!("soak: figures written to {path}");
+    }
+    if report.passed() { Ok(()) } else { Err("soak audit failed".into()) }
 }

@@ -11,49 +11,37 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 
 use crate::local::sdk_error;
+use crate::runtime_api::Function;
 
 /// Something that runs the processor on a batch.
 #[async_trait]
 pub trait Invoker: Send + Sync {
     async fn invoke(&self, event: &SqsEvent) -> Result<SqsBatchResponse, String>;
-}
 
-/// Invokes the processor through `cargo lambda watch`'s Invoke API.
-pub struct HttpInvoker {
-    pub url: String,
-}
-
-impl HttpInvoker {
-    pub fn for_function(api_base: &str, function: &str) -> Self {
-        HttpInvoker { url: format!("{api_base}/2015-03-31/functions/{function}/invocations") }
+    /// How long an invoke may take before the pump counts it as failed: the
+    /// function's timeout, plus its start.
+    fn time_limit(&self) -> Duration {
+        Duration::from_secs(15 * 60)
     }
 }
 
+/// Invokes the processor in the local Lambda emulator.
+pub struct FunctionInvoker {
+    pub function: Function,
+}
+
 #[async_trait]
-impl Invoker for HttpInvoker {
+impl Invoker for FunctionInvoker {
     async fn invoke(&self, event: &SqsEvent) -> Result<SqsBatchResponse, String> {
-        let url = self.url.clone();
-        let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
-        tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(600)))
-                .build()
-                .into();
-            let mut response = agent
-                .post(&url)
-                .header("content-type", "application/json")
-                .send(&body[..])
-                .map_err(|e| format!("invoke {url}: {e}"))?;
-            let status = response.status();
-            let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
-            if !status.is_success() || text.contains("\"errorType\"") {
-                return Err(format!("processor failed ({status}): {text}"));
-            }
-            serde_json::from_str(&text).map_err(|e| format!("processor answered {text:?}: {e}"))
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        let payload = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+        let invoked = self.function.invoke(payload.into()).await.map_err(|e| e.to_string())?;
+        serde_json::from_slice(&invoked.payload)
+            .map_err(|e| format!("processor answered {:?}: {e}", String::from_utf8_lossy(&invoked.payload)))
+    }
+
+    fn time_limit(&self) -> Duration {
+        let config = self.function.config();
+        config.timeout + config.init_timeout + Duration::from_secs(1)
     }
 }
 
@@ -63,6 +51,10 @@ pub struct PumpStats {
     pub received: usize,
     pub deleted: usize,
     pub left_for_retry: usize,
+    /// Why the invoke failed, when it did (the whole batch is left for retry).
+    pub invoke_failed: Option<String>,
+    /// The Envelope ids of a batch whose invoke failed.
+    pub failed_batch_ids: Vec<String>,
 }
 
 /// Receives one batch (long-polling up to `wait`), invokes, deletes successes.
@@ -89,14 +81,24 @@ pub async fn pump_once(
     }
     let mut event = SqsEvent::default();
     event.records = messages.iter().map(|m| to_lambda_record(m, queue_arn)).collect();
-    let failed: Vec<String> = match invoker.invoke(&event).await {
+    // A failed, crashed or hung invoke fails the whole batch, as Lambda's
+    // event source mapping does; the records come back after the visibility
+    // timeout.
+    let limit = invoker.time_limit();
+    let outcome = match tokio::time::timeout(limit, invoker.invoke(&event)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("no answer within {limit:?}")),
+    };
+    let mut invoke_failed = None;
+    let failed: Vec<String> = match outcome {
         Ok(response) => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
-        // A failed invocation fails the whole batch, as with Lambda.
         Err(reason) => {
             eprintln!("pump: processor invocation failed, whole batch left for retry: {reason}");
+            invoke_failed = Some(reason);
             messages.iter().filter_map(|m| m.message_id.clone()).collect()
         }
     };
+    let failed_batch_ids = if invoke_failed.is_some() { envelope_ids(&messages) } else { Vec::new() };
     let to_delete: Vec<DeleteMessageBatchRequestEntry> = messages
         .iter()
         .enumerate()
@@ -113,7 +115,21 @@ pub async fn pump_once(
     if !to_delete.is_empty() {
         sqs.delete_message_batch().queue_url(queue_url).set_entries(Some(to_delete)).send().await.map_err(sdk_error)?;
     }
-    Ok(PumpStats { received: messages.len(), deleted, left_for_retry: messages.len() - deleted })
+    Ok(PumpStats {
+        received: messages.len(),
+        deleted,
+        left_for_retry: messages.len() - deleted,
+        invoke_failed,
+        failed_batch_ids,
+    })
+}
+
+fn envelope_ids(messages: &[aws_sdk_sqs::types::Message]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| serde_json::from_str::<serde_json::Value>(m.body.as_deref()?).ok())
+        .filter_map(|body| body.get("id")?.as_str().map(str::to_string))
+        .collect()
 }
 
 fn to_lambda_record(message: &aws_sdk_sqs::types::Message, queue_arn: &str) -> SqsMessage {

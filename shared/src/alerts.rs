@@ -12,6 +12,7 @@ use tracing::warn;
 
 use crate::envelope::{AlertView, Envelope, Verification};
 use crate::error::IngressError;
+use crate::ingress::EnvelopeSource;
 use crate::verify::{sha256_hex, truncate_for_log};
 
 /// Alertmanager's and Grafana's way of writing "not ended yet".
@@ -140,14 +141,107 @@ pub fn alert_view_from_prometheus_style(
     })
 }
 
-/// Splits a verified notification into one Envelope per alert, all or
-/// nothing: one bad alert refuses the whole request with 400, so a retry
-/// cannot enqueue half of it twice.
+/// A verified notification, split into one Envelope per alert on demand
+/// (see [`EnvelopeSource`]): all or nothing, since the flow builds every
+/// Envelope before it sends any, so one bad alert refuses the whole request
+/// with 400 and a retry cannot enqueue half of it twice.
 ///
 /// Each Envelope's id is `<provider>:<fingerprint>:<status>:<startsAt>`, its
 /// tenant the notification's `receiver`, and its payload the notification
 /// with `alerts` cut down to that one alert (the group fields stay; the other
 /// alerts would multiply the queue's bytes by the group's size).
+pub struct NotificationSplit {
+    provider: String,
+    kind: String,
+    alerts: Vec<Value>,
+    shared_fields: Map<String, Value>,
+    group_status: Option<String>,
+    group_key: Option<String>,
+    tenant: Option<String>,
+    received_at: OffsetDateTime,
+    verification: Verification,
+}
+
+impl NotificationSplit {
+    /// Takes the notification apart; refuses one without an `alerts` array.
+    pub fn new(
+        provider: &str,
+        kind: &str,
+        notification: Value,
+        received_at: OffsetDateTime,
+        verification: &Verification,
+    ) -> Result<Self, IngressError> {
+        alerts_array(&notification)?;
+        let Value::Object(mut shared_fields) = notification else {
+            return Err(IngressError::malformed("body must be a JSON object"));
+        };
+        let alerts = match shared_fields.remove("alerts") {
+            Some(Value::Array(alerts)) => alerts,
+            _ => return Err(IngressError::malformed("missing alerts array")),
+        };
+        let text =
+            |key: &str| shared_fields.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        Ok(NotificationSplit {
+            provider: provider.to_string(),
+            kind: kind.to_string(),
+            group_status: text("status"),
+            group_key: text("groupKey"),
+            tenant: text("receiver"),
+            alerts,
+            shared_fields,
+            received_at,
+            verification: verification.clone(),
+        })
+    }
+
+    /// Checks every alert as [`EnvelopeSource::envelope`] would, without
+    /// building the Envelopes.
+    pub fn check_alerts(&self) -> Result<(), IngressError> {
+        let group = GroupContext { status: self.group_status.as_deref(), group_key: self.group_key.as_deref() };
+        for (index, alert) in self.alerts.iter().enumerate() {
+            alert_view_from_prometheus_style(alert, index, &group)?;
+        }
+        Ok(())
+    }
+
+    /// Builds every Envelope now (for tests and tools; the ingress flow
+    /// builds them one batch at a time).
+    pub fn collect(&self) -> Result<Vec<Envelope>, IngressError> {
+        (0..self.len()).map(|index| self.envelope(index)).collect()
+    }
+}
+
+impl EnvelopeSource for NotificationSplit {
+    fn len(&self) -> usize {
+        self.alerts.len()
+    }
+
+    fn envelope(&self, index: usize) -> Result<Envelope, IngressError> {
+        let alert = self.alerts.get(index).ok_or_else(|| IngressError::malformed("no such alert"))?;
+        let group = GroupContext { status: self.group_status.as_deref(), group_key: self.group_key.as_deref() };
+        let view = alert_view_from_prometheus_style(alert, index, &group)?;
+        let key = alert_dedup_key(
+            view.fingerprint.as_deref().unwrap_or_default(),
+            &view.status,
+            view.starts_at.as_deref().unwrap_or_default(),
+        );
+        let mut payload = self.shared_fields.clone();
+        payload.insert("alerts".to_string(), Value::Array(vec![alert.clone()]));
+        let mut envelope = Envelope::new(
+            &self.provider,
+            &key,
+            &self.kind,
+            self.received_at,
+            self.verification.clone(),
+            Value::Object(payload),
+        );
+        envelope.tenant = self.tenant.clone();
+        envelope.alert = Some(view);
+        Ok(envelope)
+    }
+}
+
+/// Splits a verified notification into one Envelope per alert, all at once.
 pub fn split_notification(
     provider: &str,
     kind: &str,
@@ -155,30 +249,29 @@ pub fn split_notification(
     received_at: OffsetDateTime,
     verification: &Verification,
 ) -> Result<Vec<Envelope>, IngressError> {
-    let alerts = alerts_array(notification)?;
-    let group = GroupContext::of(notification);
-    let tenant = non_empty_str(notification, "receiver").map(str::to_string);
-    let mut shared_fields = notification.as_object().cloned().unwrap_or_default();
-    shared_fields.remove("alerts");
-    alerts
-        .iter()
-        .enumerate()
-        .map(|(index, alert)| {
-            let view = alert_view_from_prometheus_style(alert, index, &group)?;
-            let key = alert_dedup_key(
-                view.fingerprint.as_deref().unwrap_or_default(),
-                &view.status,
-                view.starts_at.as_deref().unwrap_or_default(),
-            );
-            let mut payload = shared_fields.clone();
-            payload.insert("alerts".to_string(), Value::Array(vec![alert.clone()]));
-            let mut envelope =
-                Envelope::new(provider, &key, kind, received_at, verification.clone(), Value::Object(payload));
-            envelope.tenant = tenant.clone();
-            envelope.alert = Some(view);
-            Ok(envelope)
-        })
-        .collect()
+    NotificationSplit::new(provider, kind, notification.clone(), received_at, verification)?.collect()
+}
+
+/// The Envelope `kind` of an authenticated notification that is valid JSON
+/// but not the sender's standard schema (a custom payload template, or a
+/// standard one that fails to parse).
+pub const RAW_KIND: &str = "raw";
+
+/// Alert senders with custom payload templates send any JSON they were
+/// told to, and never retry a 4xx: refusing it would lose the alert
+/// silently. So an authenticated body that is not the standard schema is
+/// kept whole as one `raw` event, with `id_part` as its event id, and the
+/// reason it did not parse is logged.
+pub fn raw_notification(
+    provider: &str,
+    id_part: &str,
+    json: Value,
+    why: &IngressError,
+    received_at: OffsetDateTime,
+    verification: Verification,
+) -> Envelope {
+    warn!(provider, reason = %why, "not the standard notification schema; kept as a raw event");
+    Envelope::new(provider, id_part, RAW_KIND, received_at, verification, json)
 }
 
 fn non_empty_str<'a>(json: &'a Value, key: &str) -> Option<&'a str> {
@@ -327,6 +420,15 @@ mod tests {
         }
         let long = json!({"alerts": [{"status": "firing", "startsAt": "t", "fingerprint": "f".repeat(129)}]});
         assert!(split_notification("am", "alert", &long, now(), &verification()).is_err());
+    }
+
+    #[test]
+    fn split_builds_each_envelope_on_demand_and_the_same_as_all_at_once() {
+        let split = NotificationSplit::new("am", "alert", notification(), now(), &verification()).unwrap();
+        assert_eq!(split.len(), 2);
+        let one_by_one: Vec<Envelope> = (0..2).map(|i| split.envelope(i).unwrap()).collect();
+        assert_eq!(one_by_one, split_notification("am", "alert", &notification(), now(), &verification()).unwrap());
+        assert!(split.envelope(2).is_err());
     }
 
     #[test]

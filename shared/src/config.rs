@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::dedup::LeasePolicy;
 use crate::error::ConfigError;
 use crate::verify::{SecretList, TimestampWindow};
 
@@ -88,6 +89,9 @@ pub struct IngressSettings {
     pub timestamp_window: TimestampWindow,
     /// Source networks allowed to call the route; empty allows all.
     pub allowed_cidrs: Vec<IpNet>,
+    /// How a request path is written to logs: a provider whose paths carry
+    /// a secret segment (OpenIM's path token) replaces it.
+    pub redact_path: fn(&str) -> String,
 }
 
 impl IngressSettings {
@@ -106,6 +110,7 @@ impl IngressSettings {
                 tolerance_secs: number(env, "INLET_TIMESTAMP_TOLERANCE_SECS", TimestampWindow::DEFAULT_SECS)?,
             },
             allowed_cidrs: cidrs(env, &format!("{provider_prefix}_ALLOWED_CIDRS"))?,
+            redact_path: str::to_string,
         })
     }
 }
@@ -116,6 +121,7 @@ impl Default for IngressSettings {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             timestamp_window: TimestampWindow::default(),
             allowed_cidrs: Vec::new(),
+            redact_path: str::to_string,
         }
     }
 }
@@ -127,43 +133,184 @@ impl Default for IngressSettings {
 pub struct QueueSettings {
     pub queue_url: String,
     pub timeout: Duration,
+    /// The queue's MaximumMessageSize: every Envelope is checked against it
+    /// before the request is acknowledged.
+    pub max_message_bytes: usize,
 }
 
 impl QueueSettings {
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let max_message_bytes = number(env, "INLET_QUEUE_MAX_MESSAGE_BYTES", crate::queue::DEFAULT_MAX_MESSAGE_BYTES)?;
+        if !(1024..=crate::queue::LARGEST_MAX_MESSAGE_BYTES).contains(&max_message_bytes) {
+            return Err(ConfigError::new(
+                "INLET_QUEUE_MAX_MESSAGE_BYTES",
+                "must be the queue's MaximumMessageSize, 1024 to 1048576 bytes",
+            ));
+        }
         Ok(QueueSettings {
             queue_url: required(env, "INLET_QUEUE_URL")?,
             timeout: Duration::from_millis(number(env, "INLET_QUEUE_TIMEOUT_MS", 2000u64)?),
+            max_message_bytes,
         })
     }
 }
 
-/// The dedup table and its windows, for the processor and the CLI.
+/// One row of the dedup window table: a provider, how long it may deliver an
+/// event again, and how long its ids are remembered by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DedupWindowDefault {
+    /// `Envelope.provider`.
+    pub provider: &'static str,
+    /// The sender's retry (or redelivery) horizon, as its documentation says.
+    pub retry_horizon: &'static str,
+    pub window_secs: u64,
+}
+
+/// Default dedup windows. Each outlasts its provider's retry horizon; where
+/// ids are body hashes (a repeat may be a real second event) it stays close
+/// to that horizon. Overrides: `<PROVIDER>_DEDUP_WINDOW_SECS` (provider
+/// upper-cased, `-` → `_`), then `INLET_DEDUP_WINDOW_SECS` for all.
+pub const DEDUP_WINDOWS: &[DedupWindowDefault] = &[
+    DedupWindowDefault { provider: "lark", retry_horizon: "~7 h (15 s, 5 min, 1 h, 6 h)", window_secs: 24 * 3600 },
+    DedupWindowDefault { provider: "telegram", retry_horizon: "~24 h (updates kept 24 h)", window_secs: 48 * 3600 },
+    DedupWindowDefault {
+        provider: "discord",
+        retry_horizon: "webhook events ~10 min; interactions none",
+        window_secs: 3600,
+    },
+    DedupWindowDefault { provider: "openim", retry_horizon: "none", window_secs: 3600 },
+    DedupWindowDefault {
+        provider: "alertmanager",
+        retry_horizon: "until the next group interval (default 5 min)",
+        window_secs: 3600,
+    },
+    DedupWindowDefault { provider: "grafana", retry_horizon: "none", window_secs: 600 },
+    DedupWindowDefault { provider: "alert-api", retry_horizon: "the client's own retries", window_secs: 3600 },
+    DedupWindowDefault { provider: "slack", retry_horizon: "3 retries over ~1 h", window_secs: 2 * 3600 },
+    DedupWindowDefault {
+        provider: "github",
+        retry_horizon: "none automatic; manual redelivery of the last 3 days",
+        window_secs: 3 * 24 * 3600,
+    },
+    DedupWindowDefault { provider: "stripe", retry_horizon: "up to 3 days", window_secs: 4 * 24 * 3600 },
+];
+
+/// How long a completed id is remembered, per `Envelope.provider`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DedupWindows {
+    by_provider: std::collections::BTreeMap<String, Duration>,
+    other: Duration,
+}
+
+impl DedupWindows {
+    /// The same window for every provider.
+    pub fn uniform(window: Duration) -> Self {
+        DedupWindows { by_provider: Default::default(), other: window }
+    }
+
+    pub fn with(mut self, provider: &str, window: Duration) -> Self {
+        self.by_provider.insert(provider.to_string(), window);
+        self
+    }
+
+    pub fn for_provider(&self, provider: &str) -> Duration {
+        self.by_provider.get(provider).copied().unwrap_or(self.other)
+    }
+
+    /// The setting that overrides `provider`'s window (`ALERT_API_DEDUP_WINDOW_SECS`).
+    pub fn setting_for(provider: &str) -> String {
+        format!("{}_DEDUP_WINDOW_SECS", provider.to_ascii_uppercase().replace('-', "_"))
+    }
+}
+
+/// The dedup table, its windows and the processor's lease.
 #[derive(Clone, Debug)]
 pub struct DedupSettings {
     pub table_name: String,
-    /// How long a completed event is remembered. Must outlast the longest
-    /// provider retry horizon (Lark: about 7 hours).
-    pub window: Duration,
-    /// How long an attempt holds its lock before another may take it over.
-    pub lease: Duration,
+    pub windows: DedupWindows,
+    /// Leases end before the queue redelivers a message (see [`LeasePolicy`]).
+    pub lease: LeasePolicy,
 }
 
 impl DedupSettings {
+    /// Window of providers missing from [`DEDUP_WINDOWS`]: as long as the
+    /// longest there, since their retries are unknown.
     pub const DEFAULT_WINDOW_SECS: u64 = 7 * 24 * 3600;
-    pub const DEFAULT_LEASE_SECS: u64 = 60;
+    /// SQS's own limit on the visibility timeout.
+    pub const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
 
+    /// What must pass between the end of a lease and the earliest redelivery:
+    /// SQS's visibility clock starts when it hands the message out, a little
+    /// before the claim. A tenth of the visibility timeout, at least 1 s.
+    pub fn lease_margin(visibility: Duration) -> Duration {
+        (visibility / 10).max(Duration::from_secs(1))
+    }
+
+    /// Reads and checks the processor's settings. Refuses to start when a
+    /// lease could outlast the visibility timeout or a dedup window is shorter
+    /// than the span in which a signed request is accepted (twice
+    /// `INLET_TIMESTAMP_TOLERANCE_SECS`): a replay must always be a duplicate.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let window = number(env, "INLET_DEDUP_WINDOW_SECS", Self::DEFAULT_WINDOW_SECS)?;
-        let lease = number(env, "INLET_LEASE_SECS", Self::DEFAULT_LEASE_SECS)?;
-        if window == 0 || lease == 0 {
-            return Err(ConfigError::new("INLET_DEDUP_WINDOW_SECS/INLET_LEASE_SECS", "must be greater than 0"));
+        let table_name = required(env, "INLET_TABLE_NAME")?;
+        let tolerance = number(env, "INLET_TIMESTAMP_TOLERANCE_SECS", TimestampWindow::DEFAULT_SECS)?;
+        let replay_span = tolerance.saturating_mul(2);
+
+        const VISIBILITY: &str = "INLET_QUEUE_VISIBILITY_SECS";
+        let visibility = required(env, VISIBILITY)?
+            .parse::<u64>()
+            .map_err(|_| ConfigError::new(VISIBILITY, "is not a whole number of seconds"))?;
+        if !(2..=Self::MAX_VISIBILITY_SECS).contains(&visibility) {
+            return Err(ConfigError::new(VISIBILITY, format!("must be 2 to {} seconds", Self::MAX_VISIBILITY_SECS)));
         }
-        Ok(DedupSettings {
-            table_name: required(env, "INLET_TABLE_NAME")?,
-            window: Duration::from_secs(window),
-            lease: Duration::from_secs(lease),
-        })
+        let visibility = Duration::from_secs(visibility);
+        let longest_lease = visibility - Self::lease_margin(visibility);
+        let lease = match optional(env, "INLET_LEASE_SECS") {
+            None => longest_lease,
+            Some(_) => {
+                let cap = Duration::from_secs(number(env, "INLET_LEASE_SECS", 0u64)?);
+                if cap.is_zero() || cap > longest_lease {
+                    return Err(ConfigError::new(
+                        "INLET_LEASE_SECS",
+                        format!(
+                            "must be 1 to {} s: a lease must end before the queue's visibility timeout \
+                             ({VISIBILITY} = {} s) redelivers the message",
+                            longest_lease.as_secs(),
+                            visibility.as_secs()
+                        ),
+                    ));
+                }
+                cap
+            }
+        };
+
+        // Table defaults rise to the replay span by themselves; a window set
+        // explicitly below it is refused rather than silently changed.
+        let explicit = |name: &str| -> Result<Option<Duration>, ConfigError> {
+            let Some(raw) = optional(env, name) else { return Ok(None) };
+            let secs: u64 =
+                raw.parse().map_err(|_| ConfigError::new(name, format!("{raw:?} is not a whole number of seconds")))?;
+            if secs == 0 || secs < replay_span {
+                return Err(ConfigError::new(
+                    name,
+                    format!(
+                        "{secs} s is shorter than twice INLET_TIMESTAMP_TOLERANCE_SECS ({replay_span} s): \
+                         a replayed request would be processed as a second event"
+                    ),
+                ));
+            }
+            Ok(Some(Duration::from_secs(secs)))
+        };
+        let global = explicit("INLET_DEDUP_WINDOW_SECS")?;
+        let at_least_replay_span = |secs: u64| Duration::from_secs(secs.max(replay_span));
+        let mut windows = DedupWindows::uniform(global.unwrap_or(at_least_replay_span(Self::DEFAULT_WINDOW_SECS)));
+        for row in DEDUP_WINDOWS {
+            let window = match explicit(&DedupWindows::setting_for(row.provider))? {
+                Some(window) => window,
+                None => global.unwrap_or(at_least_replay_span(row.window_secs)),
+            };
+            windows = windows.with(row.provider, window);
+        }
+        Ok(DedupSettings { table_name, windows, lease: LeasePolicy::new(lease) })
     }
 }
 
@@ -234,9 +381,119 @@ mod tests {
     }
 
     #[test]
-    fn dedup_defaults_to_seven_days() {
-        let settings = DedupSettings::from_env(&env(&[("INLET_TABLE_NAME", "t")])).unwrap();
-        assert_eq!(settings.window, Duration::from_secs(604_800));
+    fn queue_message_limit_defaults_to_sqs_default_and_must_be_a_size_sqs_allows() {
+        let settings = QueueSettings::from_env(&env(&[("INLET_QUEUE_URL", "q")])).unwrap();
+        assert_eq!(settings.max_message_bytes, 262_144);
+        for bad in ["0", "1048577"] {
+            let error =
+                QueueSettings::from_env(&env(&[("INLET_QUEUE_URL", "q"), ("INLET_QUEUE_MAX_MESSAGE_BYTES", bad)]));
+            assert_eq!(error.unwrap_err().name, "INLET_QUEUE_MAX_MESSAGE_BYTES");
+        }
+    }
+
+    const PROCESSOR: [(&str, &str); 2] = [("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", "180")];
+
+    fn processor_env(extra: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        PROCESSOR.iter().chain(extra).copied().collect()
+    }
+
+    #[test]
+    fn dedup_windows_default_per_provider_from_one_table() {
+        let settings = DedupSettings::from_env(&processor_env(&[])).unwrap();
+        for row in DEDUP_WINDOWS {
+            assert_eq!(settings.windows.for_provider(row.provider), Duration::from_secs(row.window_secs), "{row:?}");
+        }
+        assert_eq!(settings.windows.for_provider("lark"), Duration::from_secs(24 * 3600));
+        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(600));
+        assert_eq!(settings.windows.for_provider("someone-new"), Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn every_default_window_covers_the_default_replay_span() {
+        let span = 2 * TimestampWindow::DEFAULT_SECS;
+        assert!(DedupSettings::DEFAULT_WINDOW_SECS >= span);
+        for row in DEDUP_WINDOWS {
+            assert!(row.window_secs >= span, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn dedup_windows_are_overridden_per_provider_then_globally() {
+        let settings = DedupSettings::from_env(&processor_env(&[
+            ("INLET_DEDUP_WINDOW_SECS", "7200"),
+            ("ALERT_API_DEDUP_WINDOW_SECS", "900"),
+            ("LARK_DEDUP_WINDOW_SECS", "90000"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.windows.for_provider("alert-api"), Duration::from_secs(900));
+        assert_eq!(settings.windows.for_provider("lark"), Duration::from_secs(90_000));
+        assert_eq!(settings.windows.for_provider("telegram"), Duration::from_secs(7200), "global beats the table");
+        assert_eq!(settings.windows.for_provider("someone-new"), Duration::from_secs(7200));
+        assert_eq!(DedupWindows::setting_for("alert-api"), "ALERT_API_DEDUP_WINDOW_SECS");
+    }
+
+    #[test]
+    fn dedup_windows_shorter_than_twice_the_timestamp_tolerance_are_refused() {
+        let error = DedupSettings::from_env(&processor_env(&[("GRAFANA_DEDUP_WINDOW_SECS", "599")])).unwrap_err();
+        assert_eq!(error.name, "GRAFANA_DEDUP_WINDOW_SECS");
+        let error = DedupSettings::from_env(&processor_env(&[
+            ("INLET_TIMESTAMP_TOLERANCE_SECS", "1000"),
+            ("INLET_DEDUP_WINDOW_SECS", "1999"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.name, "INLET_DEDUP_WINDOW_SECS");
+        assert!(DedupSettings::from_env(&processor_env(&[("LARK_DEDUP_WINDOW_SECS", "0")])).is_err());
+        assert!(DedupSettings::from_env(&processor_env(&[("LARK_DEDUP_WINDOW_SECS", "a day")])).is_err());
+        // Exactly the replay span is enough.
+        let settings = DedupSettings::from_env(&processor_env(&[("GRAFANA_DEDUP_WINDOW_SECS", "600")])).unwrap();
+        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn default_windows_rise_to_a_longer_replay_span() {
+        let settings = DedupSettings::from_env(&processor_env(&[("INLET_TIMESTAMP_TOLERANCE_SECS", "900")])).unwrap();
+        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(1800));
+        assert_eq!(settings.windows.for_provider("lark"), Duration::from_secs(24 * 3600), "already longer");
+    }
+
+    #[test]
+    fn queue_visibility_is_required_and_caps_the_lease() {
+        let error = DedupSettings::from_env(&env(&[("INLET_TABLE_NAME", "t")])).unwrap_err();
+        assert_eq!(error.name, "INLET_QUEUE_VISIBILITY_SECS");
+        for bad in ["0", "1", "43201", "ten"] {
+            let error =
+                DedupSettings::from_env(&env(&[("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", bad)]))
+                    .unwrap_err();
+            assert_eq!(error.name, "INLET_QUEUE_VISIBILITY_SECS", "{bad}");
+        }
+        // Production: 180 s visibility, 30 s timeout.
+        let production = DedupSettings::from_env(&processor_env(&[])).unwrap();
+        assert_eq!(production.lease.max(), Duration::from_secs(162));
+        // The local stack: 10 s visibility.
+        let local =
+            DedupSettings::from_env(&env(&[("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", "10")])).unwrap();
+        assert_eq!(local.lease.max(), Duration::from_secs(9));
+        for visibility in [2u64, 3, 10, 11, 180, 43_200] {
+            let margin = DedupSettings::lease_margin(Duration::from_secs(visibility));
+            assert!(margin >= Duration::from_secs(1) && margin < Duration::from_secs(visibility));
+        }
+    }
+
+    #[test]
+    fn a_lease_cap_at_or_over_the_visibility_timeout_is_refused() {
+        // The local stack once had a 60 s lease and a 10 s visibility timeout:
+        // a crash sent acknowledged events to the dead-letter queue.
+        let error = DedupSettings::from_env(&env(&[
+            ("INLET_TABLE_NAME", "t"),
+            ("INLET_QUEUE_VISIBILITY_SECS", "10"),
+            ("INLET_LEASE_SECS", "60"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.name, "INLET_LEASE_SECS");
+        assert!(DedupSettings::from_env(&processor_env(&[("INLET_LEASE_SECS", "180")])).is_err());
+        assert!(DedupSettings::from_env(&processor_env(&[("INLET_LEASE_SECS", "0")])).is_err());
+        let capped = DedupSettings::from_env(&processor_env(&[("INLET_LEASE_SECS", "45")])).unwrap();
+        assert_eq!(capped.lease.max(), Duration::from_secs(45));
     }
 
     #[test]

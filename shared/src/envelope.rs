@@ -28,6 +28,10 @@ pub struct Envelope {
     pub message: Option<MessageView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertView>,
+    /// The provider's own event id when it was too long to be a dedup key
+    /// and `id` carries its SHA-256 instead (see [`Envelope::MAX_ID_BYTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_id: Option<String>,
     /// The provider's (decrypted) JSON, unchanged.
     pub payload: Value,
 }
@@ -88,6 +92,12 @@ pub struct AlertView {
 }
 
 impl Envelope {
+    /// Longest `id` kept as it is. DynamoDB refuses partition keys over 2048
+    /// bytes; longer provider ids become `<provider>:sha256:<hex of the id>`
+    /// (the same id always hashes the same, so dedup still holds) and the
+    /// original is kept in `original_id`.
+    pub const MAX_ID_BYTES: usize = 512;
+
     /// Starts an Envelope with the fields every provider fills.
     pub fn new(
         provider: &str,
@@ -97,8 +107,14 @@ impl Envelope {
         verification: Verification,
         payload: Value,
     ) -> Self {
+        let id = format!("{provider}:{event_id}");
+        let (id, original_id) = if id.len() <= Self::MAX_ID_BYTES {
+            (id, None)
+        } else {
+            (format!("{provider}:sha256:{}", sha256_hex(event_id.as_bytes())), Some(event_id.to_string()))
+        };
         Envelope {
-            id: format!("{provider}:{event_id}"),
+            id,
             provider: provider.to_string(),
             kind: kind.to_string(),
             tenant: None,
@@ -106,13 +122,60 @@ impl Envelope {
             verification,
             message: None,
             alert: None,
+            original_id,
             payload,
         }
     }
 
-    /// The event id used when a provider sends none: a hash of the exact body.
+    /// Decodes a queue message body: the processor's decoder, and the one the
+    /// ingress flow checks every Envelope against before acknowledging.
+    pub fn decode(body: &str) -> Result<Envelope, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+
+    /// The event id used when a provider sends none but repeats a delivery
+    /// byte for byte: a hash of the exact body. Only right for senders whose
+    /// retries are identical bytes and whose real events never are (the
+    /// processor remembers it for that provider's retry horizon).
     pub fn body_hash_id(body: &[u8]) -> String {
         format!("sha256:{}", sha256_hex(body))
+    }
+
+    /// The event id for a request that is its own event: senders that never
+    /// retry, or whose repeats are real new events (Grafana legacy alerts,
+    /// custom payloads, custom alerts without an Idempotency-Key). Never
+    /// merges two requests: API Gateway's request id when there is one,
+    /// else 128 random bits.
+    pub fn request_scoped_id(request_id: Option<&str>) -> String {
+        match request_id.filter(|id| !id.is_empty()) {
+            Some(id) => format!("request:{id}"),
+            None => {
+                let mut bytes = [0u8; 16];
+                // The OS generator does not fail on Lambda's or any test
+                // machine's Linux; if it ever did, the clock and a counter
+                // still keep ids apart within this process.
+                if getrandom::fill(&mut bytes).is_err() {
+                    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+                    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let seed = format!("{nanos}:{count}:{}", std::process::id());
+                    bytes.copy_from_slice(&crate::verify::sha256_bytes(seed.as_bytes())[..16]);
+                }
+                format!("request:{}", hex::encode(bytes))
+            }
+        }
+    }
+
+    /// The queue message body: JSON in which every character SQS refuses
+    /// (U+FFFE and U+FFFF; Rust strings hold no lone surrogates and JSON
+    /// escapes control characters) is written as a `\u` escape, so the
+    /// message is accepted and decodes to exactly the same Envelope.
+    pub fn encode(&self) -> Result<String, serde_json::Error> {
+        let mut out = Vec::with_capacity(512);
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, SqsSafeFormatter);
+        self.serialize(&mut serializer)?;
+        // The formatter writes only what serde_json would, plus ASCII escapes.
+        String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
     }
 
     /// SHA-256 of the canonical payload, stored with the dedup record so the
@@ -120,6 +183,33 @@ impl Envelope {
     pub fn payload_hash(&self) -> String {
         sha256_hex(self.payload.to_string().as_bytes())
     }
+}
+
+/// serde_json's compact output, except that characters SQS refuses in a
+/// message are escaped.
+struct SqsSafeFormatter;
+
+impl serde_json::ser::Formatter for SqsSafeFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(is_refused_by_sqs) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let c = rest[at..].chars().next().unwrap_or('\u{fffd}');
+            write!(writer, "\\u{:04x}", c as u32)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
+/// SQS accepts #x9 #xA #xD, #x20–#xD7FF, #xE000–#xFFFD and #x10000–#x10FFFF;
+/// of what a JSON string fragment can hold raw, only these two are outside.
+pub fn is_refused_by_sqs(c: char) -> bool {
+    matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 pub fn rfc3339(at: OffsetDateTime) -> String {
@@ -163,6 +253,45 @@ mod tests {
     fn body_hash_id_depends_on_every_byte() {
         assert_ne!(Envelope::body_hash_id(b"{}"), Envelope::body_hash_id(b"{} "));
         assert!(Envelope::body_hash_id(b"{}").starts_with("sha256:"));
+    }
+
+    #[test]
+    fn long_ids_are_hashed_to_fit_the_table_and_keep_the_original() {
+        let long = "x".repeat(3000);
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let verification = Verification { scheme: "s".into(), matched: None };
+        let envelope = Envelope::new("p", &long, "k", at, verification.clone(), json!({}));
+        assert!(envelope.id.len() <= Envelope::MAX_ID_BYTES, "{}", envelope.id.len());
+        assert!(envelope.id.starts_with("p:sha256:"));
+        assert_eq!(envelope.original_id.as_deref(), Some(long.as_str()));
+        let again = Envelope::new("p", &long, "k", at, verification.clone(), json!({}));
+        assert_eq!(envelope.id, again.id, "the same long id must still deduplicate");
+        let other = Envelope::new("p", &format!("{long}y"), "k", at, verification.clone(), json!({}));
+        assert_ne!(envelope.id, other.id);
+        let short = Envelope::new("p", "abc", "k", at, verification, json!({}));
+        assert_eq!((short.id.as_str(), short.original_id), ("p:abc", None));
+    }
+
+    #[test]
+    fn request_scoped_ids_never_repeat() {
+        assert_eq!(Envelope::request_scoped_id(Some("abc")), "request:abc");
+        let a = Envelope::request_scoped_id(None);
+        let b = Envelope::request_scoped_id(None);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "request:".len() + 32);
+    }
+
+    #[test]
+    fn encoding_escapes_what_sqs_refuses_and_decodes_to_the_same_envelope() {
+        let mut envelope = sample();
+        envelope.payload = json!({"text": "a\u{fffe}b\u{ffff}c\u{10ffff}\u{1}", "\u{ffff}key": 1});
+        envelope.kind = "kind\u{fffe}".into();
+        let body = envelope.encode().unwrap();
+        assert!(!body.contains(is_refused_by_sqs), "{body}");
+        assert!(body.contains("\\ufffe") && body.contains("\\uffff"));
+        assert_eq!(Envelope::decode(&body).unwrap(), envelope);
+        // Without those characters the encoding is serde_json's own.
+        assert_eq!(sample().encode().unwrap(), serde_json::to_string(&sample()).unwrap());
     }
 
     #[test]

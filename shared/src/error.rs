@@ -25,7 +25,9 @@ pub enum IngressError {
     Malformed(String),
     #[error("cannot decrypt body: {0}")]
     Undecryptable(&'static str),
-    #[error("no route for {0}")]
+    /// The path is not one of the function's routes. The path itself is not
+    /// repeated: it may hold a secret segment (the flow logs it redacted).
+    #[error("no route for this path")]
     NotFound(String),
     #[error("method {0} not allowed")]
     MethodNotAllowed(String),
@@ -33,6 +35,21 @@ pub enum IngressError {
     EventTooLarge { size: usize, limit: usize },
     #[error("the event queue is unavailable")]
     QueueUnavailable,
+    /// The event would fail a later step (the processor's decoder): refused
+    /// now rather than acknowledged and lost in the dead-letter queue.
+    #[error("event cannot be processed: {0}")]
+    NotProcessable(String),
+    /// The queue refused the event's content; retrying cannot help.
+    #[error("{0}")]
+    QueueRefused(String),
+    /// A request on an unauthenticated path (before any secret has proven
+    /// it genuine) that failed any check: undecodable, undecryptable, not
+    /// JSON after decryption, wrong or missing token, unsigned where a
+    /// signature is required. The reason is for the log only; the caller
+    /// always gets [`IngressError::UNAUTHENTICATED_BODY`], so the answers
+    /// cannot be told apart (no padding or parsing oracle).
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
 }
 
 impl IngressError {
@@ -48,8 +65,12 @@ impl IngressError {
             }
             IngressError::MissingCredential(_)
             | IngressError::BadCredential(_)
-            | IngressError::StaleTimestamp { .. } => StatusCode::UNAUTHORIZED,
-            IngressError::Malformed(_) | IngressError::Undecryptable(_) => StatusCode::BAD_REQUEST,
+            | IngressError::StaleTimestamp { .. }
+            | IngressError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            IngressError::Malformed(_)
+            | IngressError::Undecryptable(_)
+            | IngressError::NotProcessable(_)
+            | IngressError::QueueRefused(_) => StatusCode::BAD_REQUEST,
             IngressError::NotFound(_) => StatusCode::NOT_FOUND,
             IngressError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             IngressError::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -58,6 +79,22 @@ impl IngressError {
 
     pub fn malformed(reason: impl Into<String>) -> Self {
         IngressError::Malformed(reason.into())
+    }
+
+    /// The one body every unauthenticated-path failure answers.
+    pub const UNAUTHENTICATED_BODY: &'static str = "request could not be authenticated";
+
+    /// What the caller is told: the precise reason, except for
+    /// [`IngressError::Unauthenticated`], whose reason stays in the log.
+    pub fn public_reason(&self) -> String {
+        match self {
+            IngressError::Unauthenticated(_) => Self::UNAUTHENTICATED_BODY.to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn unauthenticated(reason: impl Into<String>) -> Self {
+        IngressError::Unauthenticated(reason.into())
     }
 }
 
@@ -91,9 +128,26 @@ mod tests {
             (IngressError::malformed("not JSON"), 400),
             (IngressError::Undecryptable("bad padding"), 400),
             (IngressError::QueueUnavailable, 503),
+            (IngressError::NotProcessable("too deep".into()), 400),
+            (IngressError::QueueRefused("bad characters".into()), 400),
+            (IngressError::unauthenticated("bad padding"), 401),
+            (IngressError::NotFound("/x".into()), 404),
         ];
         for (error, status) in cases {
             assert_eq!(error.status().as_u16(), status, "{error}");
         }
+    }
+
+    #[test]
+    fn unauthenticated_reasons_stay_out_of_the_answer() {
+        let reasons = ["bad padding", "not JSON", "missing signature", "wrong token"];
+        let answers: Vec<String> = reasons.iter().map(|r| IngressError::unauthenticated(*r).public_reason()).collect();
+        assert!(answers.iter().all(|a| a == IngressError::UNAUTHENTICATED_BODY), "{answers:?}");
+        assert!(IngressError::unauthenticated("bad padding").to_string().contains("bad padding"), "logged precisely");
+    }
+
+    #[test]
+    fn not_found_does_not_repeat_the_path() {
+        assert!(!IngressError::NotFound("/openim/s3cret/x".into()).public_reason().contains("s3cret"));
     }
 }

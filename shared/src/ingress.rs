@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 use crate::config::IngressSettings;
 use crate::envelope::Envelope;
 use crate::error::IngressError;
-use crate::queue::{PublishError, Publisher};
+use crate::queue::{PrepareError, PublishError, Publisher, QueueMessage, SQS_BATCH_LIMIT};
 use crate::verify::truncate_for_log;
 
 /// An HTTP request as the provider logic sees it: no framework types.
@@ -30,6 +30,8 @@ pub struct IncomingRequest {
     pub path_params: HashMap<String, String>,
     /// The caller's address as API Gateway saw it (never from a header).
     pub source_ip: Option<IpAddr>,
+    /// API Gateway's id of this request, unique per request.
+    pub request_id: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -42,8 +44,14 @@ impl IncomingRequest {
             query: HashMap::new(),
             path_params: HashMap::new(),
             source_ip: None,
+            request_id: None,
             body: body.into(),
         }
+    }
+
+    /// An event id that is this request's alone (see [`Envelope::request_scoped_id`]).
+    pub fn request_scoped_id(&self) -> String {
+        Envelope::request_scoped_id(self.request_id.as_deref())
     }
 
     /// A header's value when present and valid UTF-8.
@@ -94,24 +102,60 @@ impl Reply {
     /// The refusal every provider gets for a typed error: its status and a
     /// short reason in `{"error": ...}`.
     pub fn refusal(error: &IngressError) -> Self {
-        Self::json(error.status(), &json!({ "error": error.to_string() }))
+        Self::json(error.status(), &json!({ "error": error.public_reason() }))
+    }
+}
+
+/// The Envelopes a request produces, built on demand. A notification with
+/// tens of thousands of alerts is checked and published a batch at a time
+/// from this, so memory does not grow with the number of alerts times the
+/// size of what they share.
+pub trait EnvelopeSource: Send + Sync {
+    fn len(&self) -> usize;
+    /// Builds Envelope `index` (< `len()`); may refuse the whole request.
+    fn envelope(&self, index: usize) -> Result<Envelope, IngressError>;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl EnvelopeSource for Vec<Envelope> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn envelope(&self, index: usize) -> Result<Envelope, IngressError> {
+        self.get(index).cloned().ok_or_else(|| IngressError::malformed("no such event"))
     }
 }
 
 /// What the provider logic decided about a verified request.
-#[derive(Debug)]
 pub enum Decision {
     /// Answer now without enqueueing: URL checks, PINGs.
     Answer(Reply),
-    /// Enqueue these Envelopes, then answer `ack`. If the queue refuses,
+    /// Enqueue these Envelopes, then answer `ack`. If the queue is down,
     /// answer `on_queue_failure` when set (for platforms where an error
     /// would do more harm than a lost event), else the mapped error.
-    Enqueue { envelopes: Vec<Envelope>, ack: Reply, on_queue_failure: Option<Reply> },
+    Enqueue { envelopes: Box<dyn EnvelopeSource>, ack: Reply, on_queue_failure: Option<Reply> },
+}
+
+impl std::fmt::Debug for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decision::Answer(reply) => f.debug_tuple("Answer").field(reply).finish(),
+            Decision::Enqueue { envelopes, ack, .. } => {
+                f.debug_struct("Enqueue").field("events", &envelopes.len()).field("ack", ack).finish()
+            }
+        }
+    }
 }
 
 impl Decision {
     pub fn enqueue(envelopes: Vec<Envelope>, ack: Reply) -> Self {
-        Decision::Enqueue { envelopes, ack, on_queue_failure: None }
+        Decision::Enqueue { envelopes: Box::new(envelopes), ack, on_queue_failure: None }
+    }
+
+    pub fn enqueue_from(envelopes: impl EnvelopeSource + 'static, ack: Reply) -> Self {
+        Decision::Enqueue { envelopes: Box::new(envelopes), ack, on_queue_failure: None }
     }
 }
 
@@ -126,25 +170,27 @@ pub async fn run_ingress<F>(
 where
     F: FnOnce(&IncomingRequest) -> Result<Decision, IngressError>,
 {
+    // Paths may hold secrets (OpenIM's path token): only the redacted form is logged.
+    let path = (settings.redact_path)(&request.path);
     match run_steps(settings, publisher, request, verify_and_normalize).await {
         Ok(Outcome::Answered(reply)) => {
-            info!(provider, path = %request.path, status = reply.status.as_u16(), "answered without enqueue");
+            info!(provider, path = %path, status = reply.status.as_u16(), "answered without enqueue");
             reply
         }
-        Ok(Outcome::Enqueued { reply, ids, kind }) => {
-            info!(provider, kind, events = ids.len(), ids = ?ids, status = reply.status.as_u16(), "enqueued");
+        Ok(Outcome::Enqueued { reply, events, first_id, kind }) => {
+            info!(provider, kind, events, first_id, status = reply.status.as_u16(), "enqueued");
             reply
         }
-        Ok(Outcome::QueueFailedFallback { reply, ids, reason }) => {
-            error!(provider, ids = ?ids, reason = %reason, status = reply.status.as_u16(), "EVENT NOT CAPTURED: the queue refused it; answered the provider's configured fallback");
+        Ok(Outcome::QueueFailedFallback { reply, events, first_id, reason }) => {
+            error!(provider, events, first_id, reason = %reason, status = reply.status.as_u16(), "EVENT NOT CAPTURED: the queue refused it; answered the provider's configured fallback");
             reply
         }
         Err(refusal) => {
             let status = refusal.status().as_u16();
             if status >= 500 {
-                error!(provider, path = %request.path, status, reason = %refusal, "refused");
+                error!(provider, path = %path, status, reason = %refusal, "refused");
             } else {
-                warn!(provider, path = %request.path, status, reason = %refusal,
+                warn!(provider, path = %path, status, reason = %refusal,
                     source_ip = ?request.source_ip, "refused");
             }
             Reply::refusal(&refusal)
@@ -154,9 +200,13 @@ where
 
 enum Outcome {
     Answered(Reply),
-    Enqueued { reply: Reply, ids: Vec<String>, kind: String },
-    QueueFailedFallback { reply: Reply, ids: Vec<String>, reason: String },
+    Enqueued { reply: Reply, events: usize, first_id: String, kind: String },
+    QueueFailedFallback { reply: Reply, events: usize, first_id: String, reason: String },
 }
+
+/// Above this many bytes of prepared messages, the flow stops keeping them
+/// between checking and sending and builds them again instead.
+const KEEP_PREPARED_BYTES: usize = 4 * 1024 * 1024;
 
 async fn run_steps<F>(
     settings: &IngressSettings,
@@ -169,27 +219,80 @@ where
 {
     check_body_size(settings, request)?;
     check_source_address(settings, request.source_ip)?;
-    match verify_and_normalize(request)? {
-        Decision::Answer(reply) => Ok(Outcome::Answered(reply)),
-        Decision::Enqueue { envelopes, ack, on_queue_failure } => {
-            let ids: Vec<String> = envelopes.iter().map(|e| e.id.clone()).collect();
-            let kind = envelopes.first().map(|e| e.kind.clone()).unwrap_or_default();
-            if envelopes.is_empty() {
-                return Ok(Outcome::Enqueued { reply: ack, ids, kind });
-            }
-            match publisher.publish(&envelopes).await {
-                Ok(()) => Ok(Outcome::Enqueued { reply: ack, ids, kind }),
-                Err(PublishError::TooLarge { size, limit }) => Err(IngressError::EventTooLarge { size, limit }),
-                Err(PublishError::Unavailable(reason)) => match on_queue_failure {
-                    Some(reply) => Ok(Outcome::QueueFailedFallback { reply, ids, reason }),
-                    None => {
-                        error!(reason = %reason, ids = ?ids, "queue refused the event");
-                        Err(IngressError::QueueUnavailable)
-                    }
-                },
-            }
+    let (envelopes, ack, on_queue_failure) = match verify_and_normalize(request)? {
+        Decision::Answer(reply) => return Ok(Outcome::Answered(reply)),
+        Decision::Enqueue { envelopes, ack, on_queue_failure } => (envelopes, ack, on_queue_failure),
+    };
+    let events = envelopes.len();
+    // Pass 1: every Envelope is built and proven processable before any is
+    // sent, so a refusal changes nothing.
+    let limit = publisher.max_message_bytes();
+    let mut kept: Vec<QueueMessage> = Vec::new();
+    let (mut kept_bytes, mut keep) = (0usize, true);
+    let (mut first_id, mut kind) = (String::new(), String::new());
+    for index in 0..events {
+        let envelope = envelopes.envelope(index)?;
+        let message = prepare(&envelope, limit)?;
+        if index == 0 {
+            (first_id, kind) = (envelope.id.clone(), envelope.kind.clone());
+        }
+        kept_bytes += message.size();
+        keep = keep && kept_bytes <= KEEP_PREPARED_BYTES;
+        if keep {
+            kept.push(message);
+        } else {
+            kept = Vec::new();
         }
     }
+    if events == 0 {
+        return Ok(Outcome::Enqueued { reply: ack, events, first_id, kind });
+    }
+    // Pass 2: send, a batch at a time when the messages were not kept.
+    let sent = if keep {
+        publisher.publish(&kept).await
+    } else {
+        publish_rebuilding(envelopes.as_ref(), publisher, limit).await
+    };
+    match sent {
+        Ok(()) => Ok(Outcome::Enqueued { reply: ack, events, first_id, kind }),
+        Err(PublishError::TooLarge { size, limit }) => Err(IngressError::EventTooLarge { size, limit }),
+        Err(PublishError::Refused(reason)) => Err(IngressError::QueueRefused(reason)),
+        Err(PublishError::Unavailable(reason)) => match on_queue_failure {
+            Some(reply) => Ok(Outcome::QueueFailedFallback { reply, events, first_id, reason }),
+            None => {
+                error!(reason = %reason, first_id, events, "queue refused the event");
+                Err(IngressError::QueueUnavailable)
+            }
+        },
+    }
+}
+
+fn prepare(envelope: &Envelope, limit: usize) -> Result<QueueMessage, IngressError> {
+    QueueMessage::prepare(envelope, limit).map_err(|error| match error {
+        PrepareError::TooLarge { size, limit } => IngressError::EventTooLarge { size, limit },
+        PrepareError::NotDecodable(reason) => IngressError::NotProcessable(reason),
+    })
+}
+
+async fn publish_rebuilding(
+    envelopes: &dyn EnvelopeSource,
+    publisher: &dyn Publisher,
+    limit: usize,
+) -> Result<(), PublishError> {
+    let mut chunk = Vec::with_capacity(SQS_BATCH_LIMIT);
+    for index in 0..envelopes.len() {
+        // Pass 1 built and checked each of these: the same input cannot fail now.
+        let envelope = envelopes.envelope(index).map_err(|e| PublishError::Refused(e.to_string()))?;
+        chunk.push(QueueMessage::prepare(&envelope, limit).map_err(|e| PublishError::Refused(e.to_string()))?);
+        if chunk.len() == SQS_BATCH_LIMIT {
+            publisher.publish(&chunk).await?;
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        publisher.publish(&chunk).await?;
+    }
+    Ok(())
 }
 
 fn check_body_size(settings: &IngressSettings, request: &IncomingRequest) -> Result<(), IngressError> {
@@ -223,11 +326,12 @@ pub mod lambda {
     use lambda_http::{Body, RequestExt, Response};
 
     pub fn incoming(request: lambda_http::Request) -> IncomingRequest {
-        let source_ip = match request.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(context)) => {
-                context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
-            }
-            _ => None,
+        let (source_ip, request_id) = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => (
+                context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+                context.request_id.clone().filter(|id| !id.is_empty()),
+            ),
+            _ => (None, None),
         };
         let path = match request.raw_http_path() {
             "" => request.uri().path().to_string(),
@@ -248,7 +352,16 @@ pub mod lambda {
             Body::Binary(bytes) => bytes,
             _ => Vec::new(),
         };
-        IncomingRequest { method: parts.method, path, headers: parts.headers, query, path_params, source_ip, body }
+        IncomingRequest {
+            method: parts.method,
+            path,
+            headers: parts.headers,
+            query,
+            path_params,
+            source_ip,
+            request_id,
+            body,
+        }
     }
 
     pub fn response(reply: Reply) -> Response<Body> {
@@ -340,13 +453,126 @@ mod tests {
         let request = IncomingRequest::new(Method::POST, "/x", "{}");
         let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, |_| {
             Ok(Decision::Enqueue {
-                envelopes: vec![envelope()],
+                envelopes: Box::new(vec![envelope()]),
                 ack: Reply::ok_json(json!({"ok": true})),
                 on_queue_failure: Some(Reply::ok_json(json!({"continue": true}))),
             })
         })
         .await;
         assert_eq!(reply.body_json().unwrap(), json!({"continue": true}));
+    }
+
+    fn with_payload(id: &str, payload: Value) -> Envelope {
+        let mut envelope = envelope();
+        envelope.id = format!("test:{id}");
+        envelope.payload = payload;
+        envelope
+    }
+
+    fn nested(depth: usize) -> Value {
+        (0..depth).fold(json!("x"), |inner, _| json!({ "a": inner }))
+    }
+
+    #[tokio::test]
+    async fn an_event_the_processor_could_not_decode_is_refused_and_nothing_is_enqueued() {
+        let publisher = MemoryPublisher::new();
+        let request = IncomingRequest::new(Method::POST, "/x", "{}");
+        // The second event nests too deep for the processor's decoder once
+        // wrapped in the Envelope; the first, fine one must not be sent either.
+        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, |_| {
+            Ok(Decision::enqueue(
+                vec![with_payload("fine", json!({})), with_payload("deep", nested(128))],
+                Reply::ok_json(json!({})),
+            ))
+        })
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert!(reply.body_json().unwrap()["error"].as_str().unwrap().contains("cannot be processed"));
+        assert!(publisher.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_event_over_the_queue_limit_is_413_and_nothing_is_enqueued() {
+        let publisher = MemoryPublisher::new();
+        let request = IncomingRequest::new(Method::POST, "/x", "{}");
+        let big = json!("x".repeat(crate::queue::DEFAULT_MAX_MESSAGE_BYTES));
+        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, |_| {
+            Ok(Decision::enqueue(vec![with_payload("a", json!({})), with_payload("b", big)], Reply::ok_json(json!({}))))
+        })
+        .await;
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(publisher.sent().is_empty());
+    }
+
+    /// Many events that share a large part: built and sent a batch at a time.
+    struct Repeated {
+        count: usize,
+        shared: Value,
+        built: std::sync::atomic::AtomicUsize,
+    }
+
+    impl EnvelopeSource for Repeated {
+        fn len(&self) -> usize {
+            self.count
+        }
+        fn envelope(&self, index: usize) -> Result<Envelope, IngressError> {
+            self.built.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(with_payload(&index.to_string(), self.shared.clone()))
+        }
+    }
+
+    #[tokio::test]
+    async fn many_large_events_are_checked_then_sent_a_batch_at_a_time() {
+        let publisher = MemoryPublisher::new();
+        let request = IncomingRequest::new(Method::POST, "/x", "{}");
+        // 200 events of 50 KB: 10 MB in all, more than the flow keeps at once.
+        let source =
+            std::sync::Arc::new(Repeated { count: 200, shared: json!("y".repeat(50_000)), built: Default::default() });
+        struct Shared(std::sync::Arc<Repeated>);
+        impl EnvelopeSource for Shared {
+            fn len(&self) -> usize {
+                self.0.len()
+            }
+            fn envelope(&self, index: usize) -> Result<Envelope, IngressError> {
+                self.0.envelope(index)
+            }
+        }
+        let handle = Shared(source.clone());
+        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, move |_| {
+            Ok(Decision::enqueue_from(handle, Reply::ok_json(json!({}))))
+        })
+        .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(publisher.sent().len(), 200);
+        assert!(publisher.publish_calls().iter().all(|&n| n <= crate::queue::SQS_BATCH_LIMIT));
+        // Checked once, then built again for sending instead of being kept.
+        assert_eq!(source.built.load(std::sync::atomic::Ordering::SeqCst), 400);
+    }
+
+    #[tokio::test]
+    async fn a_few_small_events_are_sent_in_one_call() {
+        let publisher = MemoryPublisher::new();
+        let request = IncomingRequest::new(Method::POST, "/x", "{}");
+        let events: Vec<Envelope> = (0..3).map(|i| with_payload(&i.to_string(), json!({}))).collect();
+        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, |_| {
+            Ok(Decision::enqueue(events, Reply::ok_json(json!({}))))
+        })
+        .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(publisher.publish_calls(), [3]);
+    }
+
+    #[tokio::test]
+    async fn logged_paths_are_redacted_by_the_providers_rule() {
+        let settings = IngressSettings { redact_path: |_| "/redacted".to_string(), ..Default::default() };
+        assert_eq!((settings.redact_path)("/openim/secret/x"), "/redacted");
+        let request = IncomingRequest::new(Method::POST, "/openim/secret/x", "{}");
+        let reply = run_ingress("test", &settings, &MemoryPublisher::new(), &request, |r| {
+            Err(IngressError::NotFound(r.path.clone()))
+        })
+        .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert!(!String::from_utf8_lossy(&reply.body).contains("secret"));
     }
 
     #[tokio::test]

@@ -1,5 +1,10 @@
-//! Publishing Envelopes: the `Publisher` trait, its SQS adapter, and an
-//! in-memory adapter for handler tests.
+//! Publishing Envelopes: the checked queue message, the `Publisher` trait,
+//! its SQS adapter, and an in-memory adapter for handler tests.
+//!
+//! Every Envelope becomes a [`QueueMessage`] through [`QueueMessage::prepare`]
+//! before anything is sent: that is where "acknowledged means processable"
+//! is checked (the processor's decoder accepts it, it fits the queue's
+//! message limit, it holds no character SQS refuses).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,26 +12,144 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, is_refused_by_sqs};
 
 /// Why a publish failed. Either way nothing may be acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
+    /// The queue could not be reached or failed: a retry can help (503).
     #[error("queue unavailable: {0}")]
     Unavailable(String),
     #[error("event is {size} bytes, over the {limit}-byte message limit")]
     TooLarge { size: usize, limit: usize },
-}
-
-#[async_trait]
-pub trait Publisher: Send + Sync {
-    /// Returns only once the queue has durably accepted every Envelope.
-    async fn publish(&self, envelopes: &[Envelope]) -> Result<(), PublishError>;
+    /// The queue refused the message's content (its fault code says the
+    /// sender's): a retry of the same request cannot help.
+    #[error("the queue refused the event: {0}")]
+    Refused(String),
 }
 
 /// SQS's per-message limit for queues created with default attributes.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
-const SQS_BATCH_LIMIT: usize = 10;
+/// The largest message size a queue can be configured for.
+pub const LARGEST_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// SendMessageBatch takes at most ten entries…
+pub const SQS_BATCH_LIMIT: usize = 10;
+/// …and at most this many bytes in all (the sum of every entry's body and
+/// attributes). 256 KiB is the limit that holds for every queue; a message
+/// larger than that is sent on its own.
+pub const SQS_BATCH_BYTES: usize = 256 * 1024;
+/// Attribute values are routing hints (the body has the exact text): long
+/// or odd ones are cut and cleaned so they can never make a message invalid.
+const MAX_ATTRIBUTE_CHARS: usize = 256;
+const ATTRIBUTE_TYPE: &str = "String";
+
+/// One Envelope as the queue will carry it, already checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub id: String,
+    pub body: String,
+    /// `(name, value)` string attributes: `provider` and `kind`.
+    pub attributes: [(&'static str, String); 2],
+}
+
+impl QueueMessage {
+    /// Encodes `envelope` and proves it will pass every later step:
+    /// the processor's decoder accepts the exact bytes (JSON nesting depth
+    /// included), and body plus attributes fit `max_message_bytes`.
+    pub fn prepare(envelope: &Envelope, max_message_bytes: usize) -> Result<Self, PrepareError> {
+        let body = envelope.encode().map_err(|e| PrepareError::NotDecodable(e.to_string()))?;
+        // The processor's own decoder, on the bytes it will get.
+        Envelope::decode(&body).map_err(|e| PrepareError::NotDecodable(e.to_string()))?;
+        let message = QueueMessage {
+            id: envelope.id.clone(),
+            body,
+            attributes: [("provider", attribute_value(&envelope.provider)), ("kind", attribute_value(&envelope.kind))],
+        };
+        let size = message.size();
+        if size > max_message_bytes {
+            return Err(PrepareError::TooLarge { size, limit: max_message_bytes });
+        }
+        Ok(message)
+    }
+
+    /// The size SQS counts against its limits: the body and, per attribute,
+    /// its name, data type and value.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self.attributes.iter().map(|(name, value)| name.len() + ATTRIBUTE_TYPE.len() + value.len()).sum::<usize>()
+    }
+}
+
+/// Why an Envelope cannot be queued; each is the request's fault (4xx).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PrepareError {
+    #[error("the event would not decode in the processor: {0}")]
+    NotDecodable(String),
+    #[error("event is {size} bytes, over the queue's {limit}-byte message limit")]
+    TooLarge { size: usize, limit: usize },
+}
+
+fn attribute_value(text: &str) -> String {
+    let cleaned: String =
+        text.chars()
+            .take(MAX_ATTRIBUTE_CHARS)
+            .map(|c| {
+                if is_refused_by_sqs(c) || (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+    if cleaned.is_empty() { "-".to_string() } else { cleaned }
+}
+
+/// Groups messages into SendMessageBatch calls: at most
+/// [`SQS_BATCH_LIMIT`] entries and [`SQS_BATCH_BYTES`] bytes each (a message
+/// over the byte limit goes alone), keeping their order.
+pub fn batches(messages: &[QueueMessage]) -> Vec<&[QueueMessage]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, message) in messages.iter().enumerate() {
+        let size = message.size();
+        let full = index - start == SQS_BATCH_LIMIT || (index > start && bytes + size > SQS_BATCH_BYTES);
+        if full {
+            batches.push(&messages[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        batches.push(&messages[start..]);
+    }
+    batches
+}
+
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    /// Returns only once the queue has durably accepted every message.
+    async fn publish(&self, messages: &[QueueMessage]) -> Result<(), PublishError>;
+
+    /// The largest message the queue accepts, body and attributes together.
+    fn max_message_bytes(&self) -> usize {
+        DEFAULT_MAX_MESSAGE_BYTES
+    }
+
+    /// Prepares and publishes Envelopes (for tools and tests; the ingress
+    /// flow prepares them itself so it can refuse before sending anything).
+    async fn publish_envelopes(&self, envelopes: &[Envelope]) -> Result<(), PublishError> {
+        let messages = envelopes
+            .iter()
+            .map(|e| {
+                QueueMessage::prepare(e, self.max_message_bytes()).map_err(|error| match error {
+                    PrepareError::TooLarge { size, limit } => PublishError::TooLarge { size, limit },
+                    PrepareError::NotDecodable(reason) => PublishError::Refused(reason),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.publish(&messages).await
+    }
+}
 
 pub struct SqsPublisher {
     client: aws_sdk_sqs::Client,
@@ -37,6 +160,12 @@ pub struct SqsPublisher {
 impl SqsPublisher {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         SqsPublisher { client, queue_url: queue_url.into(), max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES }
+    }
+
+    /// For a queue whose MaximumMessageSize is not the default.
+    pub fn with_max_message_bytes(mut self, max_message_bytes: usize) -> Self {
+        self.max_message_bytes = max_message_bytes;
+        self
     }
 
     /// Builds an SQS client that gives up within `timeout` (with at most one
@@ -54,79 +183,92 @@ impl SqsPublisher {
         aws_sdk_sqs::Client::from_conf(config)
     }
 
-    fn encode(&self, envelope: &Envelope) -> Result<String, PublishError> {
-        let body = serde_json::to_string(envelope).map_err(|e| PublishError::Unavailable(e.to_string()))?;
-        if body.len() > self.max_message_bytes {
-            return Err(PublishError::TooLarge { size: body.len(), limit: self.max_message_bytes });
-        }
-        Ok(body)
-    }
-
     fn attribute(value: &str) -> MessageAttributeValue {
-        MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data_type is set")
+        MessageAttributeValue::builder()
+            .data_type(ATTRIBUTE_TYPE)
+            .string_value(value)
+            .build()
+            .expect("data_type is set")
     }
-}
 
-#[async_trait]
-impl Publisher for SqsPublisher {
-    async fn publish(&self, envelopes: &[Envelope]) -> Result<(), PublishError> {
-        // Encode everything first: an oversized event refuses the whole
-        // request before any part of it is enqueued.
-        let bodies = envelopes.iter().map(|e| self.encode(e)).collect::<Result<Vec<_>, _>>()?;
-        if let ([envelope], [body]) = (envelopes, bodies.as_slice()) {
-            self.client
-                .send_message()
-                .queue_url(&self.queue_url)
-                .message_body(body)
-                .message_attributes("provider", Self::attribute(&envelope.provider))
-                .message_attributes("kind", Self::attribute(&envelope.kind))
-                .send()
-                .await
-                .map_err(|e| PublishError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-            return Ok(());
+    async fn send_one(&self, message: &QueueMessage) -> Result<(), PublishError> {
+        let mut request = self.client.send_message().queue_url(&self.queue_url).message_body(&message.body);
+        for (name, value) in &message.attributes {
+            request = request.message_attributes(*name, Self::attribute(value));
         }
-        for (chunk_index, chunk) in envelopes.chunks(SQS_BATCH_LIMIT).enumerate() {
-            let offset = chunk_index * SQS_BATCH_LIMIT;
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, envelope)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(&bodies[offset + i])
-                        .message_attributes("provider", Self::attribute(&envelope.provider))
-                        .message_attributes("kind", Self::attribute(&envelope.kind))
-                        .build()
-                        .expect("id and body are set")
-                })
-                .collect::<Vec<_>>();
-            let output = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| PublishError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-            if let Some(failed) = output.failed().first() {
-                return Err(PublishError::Unavailable(format!(
-                    "{} of {} messages refused, first: {} {}",
-                    output.failed().len(),
-                    chunk.len(),
-                    failed.code(),
-                    failed.message().unwrap_or_default()
-                )));
-            }
+        request.send().await.map_err(|error| {
+            let refused = error
+                .as_service_error()
+                .is_some_and(|e| e.is_invalid_message_contents() || e.meta().code() == Some("InvalidParameterValue"));
+            let reason = aws_sdk_sqs::error::DisplayErrorContext(error).to_string();
+            if refused { PublishError::Refused(reason) } else { PublishError::Unavailable(reason) }
+        })?;
+        Ok(())
+    }
+
+    async fn send_batch(&self, batch: &[QueueMessage]) -> Result<(), PublishError> {
+        let entries = batch
+            .iter()
+            .enumerate()
+            .map(|(i, message)| {
+                let mut entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&message.body);
+                for (name, value) in &message.attributes {
+                    entry = entry.message_attributes(*name, Self::attribute(value));
+                }
+                entry.build().expect("id and body are set")
+            })
+            .collect::<Vec<_>>();
+        let output = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| PublishError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        if let Some(failed) = output.failed().first() {
+            let reason = format!(
+                "{} of {} messages refused, first: {} {}",
+                output.failed().len(),
+                batch.len(),
+                failed.code(),
+                failed.message().unwrap_or_default()
+            );
+            // Entries the queue refused for their content fail the same way
+            // on every retry; anything else (throttling, internal) may pass.
+            return Err(if output.failed().iter().all(|f| f.sender_fault()) {
+                PublishError::Refused(reason)
+            } else {
+                PublishError::Unavailable(reason)
+            });
         }
         Ok(())
     }
 }
 
-/// Keeps published Envelopes in memory; can be switched "down" to test the
+#[async_trait]
+impl Publisher for SqsPublisher {
+    async fn publish(&self, messages: &[QueueMessage]) -> Result<(), PublishError> {
+        for batch in batches(messages) {
+            match batch {
+                [one] => self.send_one(one).await?,
+                many => self.send_batch(many).await?,
+            }
+        }
+        Ok(())
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+}
+
+/// Keeps published messages in memory; can be switched "down" to test the
 /// queue-outage path.
 #[derive(Default)]
 pub struct MemoryPublisher {
-    sent: Mutex<Vec<Envelope>>,
+    sent: Mutex<Vec<QueueMessage>>,
+    calls: Mutex<Vec<usize>>,
     down: AtomicBool,
 }
 
@@ -139,19 +281,110 @@ impl MemoryPublisher {
         publisher.down.store(true, Ordering::SeqCst);
         publisher
     }
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+    /// The Envelopes sent, decoded from their messages with the processor's decoder.
     pub fn sent(&self) -> Vec<Envelope> {
+        self.sent_messages().iter().filter_map(|m| Envelope::decode(&m.body).ok()).collect()
+    }
+    pub fn sent_messages(&self) -> Vec<QueueMessage> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+    /// How many messages each `publish` call carried, in order.
+    pub fn publish_calls(&self) -> Vec<usize> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl Publisher for MemoryPublisher {
-    async fn publish(&self, envelopes: &[Envelope]) -> Result<(), PublishError> {
+    async fn publish(&self, messages: &[QueueMessage]) -> Result<(), PublishError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(PublishError::Unavailable("memory queue is down".into()));
         }
         let mut sent = self.sent.lock().map_err(|_| PublishError::Unavailable("poisoned".into()))?;
-        sent.extend_from_slice(envelopes);
+        sent.extend_from_slice(messages);
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(messages.len());
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Verification;
+    use serde_json::{Value, json};
+
+    fn envelope(id: &str, payload: Value) -> Envelope {
+        Envelope::new(
+            "test",
+            id,
+            "kind",
+            time::OffsetDateTime::UNIX_EPOCH,
+            Verification { scheme: "none".into(), matched: None },
+            payload,
+        )
+    }
+
+    fn nested(depth: usize) -> Value {
+        (0..depth).fold(json!(1), |inner, _| json!([inner]))
+    }
+
+    #[test]
+    fn an_envelope_the_processor_cannot_decode_is_refused_before_sending() {
+        // serde_json stops at 128 levels: a payload that parsed at the edge
+        // of that limit is too deep once it sits inside the Envelope.
+        let error = QueueMessage::prepare(&envelope("deep", nested(128)), DEFAULT_MAX_MESSAGE_BYTES).unwrap_err();
+        assert!(matches!(error, PrepareError::NotDecodable(_)), "{error}");
+        assert!(QueueMessage::prepare(&envelope("shallow", nested(100)), DEFAULT_MAX_MESSAGE_BYTES).is_ok());
+    }
+
+    #[test]
+    fn size_counts_body_and_attributes_against_the_limit() {
+        let message = QueueMessage::prepare(&envelope("a", json!({})), DEFAULT_MAX_MESSAGE_BYTES).unwrap();
+        let attributes = "provider".len() + "String".len() + "test".len() + "kind".len() + "String".len() + 4;
+        assert_eq!(message.size(), message.body.len() + attributes);
+        let error = QueueMessage::prepare(&envelope("a", json!({})), message.size() - 1).unwrap_err();
+        assert_eq!(error, PrepareError::TooLarge { size: message.size(), limit: message.size() - 1 });
+    }
+
+    #[test]
+    fn attributes_are_cleaned_of_what_sqs_refuses() {
+        let mut event = envelope("a", json!({}));
+        event.kind = format!("k\u{ffff}\u{0}{}", "x".repeat(1000));
+        let message = QueueMessage::prepare(&event, DEFAULT_MAX_MESSAGE_BYTES).unwrap();
+        let kind = &message.attributes[1].1;
+        assert!(kind.starts_with("k\u{fffd}\u{fffd}"));
+        assert_eq!(kind.chars().count(), MAX_ATTRIBUTE_CHARS);
+        event.kind = String::new();
+        assert_eq!(QueueMessage::prepare(&event, DEFAULT_MAX_MESSAGE_BYTES).unwrap().attributes[1].1, "-");
+    }
+
+    #[test]
+    fn batches_respect_count_and_total_bytes() {
+        let small = |i: usize| QueueMessage::prepare(&envelope(&i.to_string(), json!({})), DEFAULT_MAX_MESSAGE_BYTES);
+        let messages: Vec<_> = (0..25).map(|i| small(i).unwrap()).collect();
+        let sizes: Vec<usize> = batches(&messages).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+        // Five messages of 100 KiB: two fit in 256 KiB, so 2 + 2 + 1.
+        let big = |i: usize| {
+            QueueMessage::prepare(&envelope(&i.to_string(), json!("x".repeat(100 * 1024))), LARGEST_MAX_MESSAGE_BYTES)
+                .unwrap()
+        };
+        let messages: Vec<_> = (0..5).map(big).collect();
+        let grouped = batches(&messages);
+        assert_eq!(grouped.iter().map(|b| b.len()).collect::<Vec<_>>(), [2, 2, 1]);
+        for batch in &grouped {
+            assert!(batch.iter().map(QueueMessage::size).sum::<usize>() <= SQS_BATCH_BYTES);
+        }
+        // One message over the batch limit travels alone.
+        let huge =
+            QueueMessage::prepare(&envelope("h", json!("x".repeat(300 * 1024))), LARGEST_MAX_MESSAGE_BYTES).unwrap();
+        let mixed = vec![small(1).unwrap(), huge, small(2).unwrap()];
+        assert_eq!(batches(&mixed).iter().map(|b| b.len()).collect::<Vec<_>>(), [1, 1, 1]);
+        assert!(batches(&[]).is_empty());
     }
 }

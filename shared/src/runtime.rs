@@ -31,7 +31,8 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
 pub async fn serve_http<F: HttpFunction>(function: F) -> Result<(), lambda_http::Error> {
     let queue = QueueSettings::from_env(&ProcessEnv)?;
     let sdk = aws_sdk_config().await;
-    let publisher = SqsPublisher::new(SqsPublisher::client_with_timeout(&sdk, queue.timeout), queue.queue_url);
+    let publisher = SqsPublisher::new(SqsPublisher::client_with_timeout(&sdk, queue.timeout), queue.queue_url)
+        .with_max_message_bytes(queue.max_message_bytes);
     let (function, publisher) = (&function, &publisher);
     lambda_http::run(service_fn(move |request: lambda_http::Request| async move {
         let incoming = lambda::incoming(request);

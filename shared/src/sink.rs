@@ -20,7 +20,8 @@ impl SinkError {
 
 /// One step of handling an event. Sinks run in order for each new event; if
 /// one fails, the event's lock is released and the message is redelivered,
-/// so a sink must tolerate seeing an event again after a failure of a later one.
+/// so a sink must tolerate seeing an event again after a failure of a later
+/// one (or after a crash). The dedup record's `sink_runs` counts those runs.
 #[async_trait]
 pub trait Sink: Send + Sync {
     fn name(&self) -> &str;

@@ -7,15 +7,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use inlet_cli::local::{QueueShape, create_resources};
 use inlet_cli::pump::{Invoker, pump_once, queue_arn};
-use inlet_shared::config::DedupSettings;
-use inlet_shared::dedup::{Claim, DynamoDbStore, IdempotencyStore, InboxSink, NowMs};
+use inlet_shared::config::{DedupSettings, DedupWindows};
+use inlet_shared::dedup::{Claim, DynamoDbStore, IdempotencyStore, Lease, LeasePolicy, NowMs, Ownership};
 use inlet_shared::envelope::{Envelope, Verification};
 use inlet_shared::queue::{PublishError, Publisher, SqsPublisher};
 use inlet_shared::sink::{Sink, SinkError};
 use inlet_tests::{clients, unique};
+use processor::Invocation;
 use serde_json::json;
 
 fn envelope(id: &str, payload: serde_json::Value) -> Envelope {
@@ -28,6 +32,10 @@ fn envelope(id: &str, payload: serde_json::Value) -> Envelope {
         payload,
     )
 }
+
+/// The local stack's queue: 10 s visibility, so leases of at most 9 s.
+const VISIBILITY: Duration = Duration::from_secs(10);
+const MAX_LEASE: Duration = Duration::from_secs(9);
 
 struct Fixture {
     sqs: aws_sdk_sqs::Client,
@@ -42,8 +50,11 @@ async fn fixture(shape: QueueShape) -> Fixture {
     let table = unique("table");
     let shape = QueueShape { queue_name: unique("queue"), ..shape };
     let resources = create_resources(&sqs, &dynamodb, &shape, &table).await.expect("create resources on moto");
-    let settings =
-        DedupSettings { table_name: table, window: Duration::from_secs(3600), lease: Duration::from_secs(60) };
+    let settings = DedupSettings {
+        table_name: table,
+        windows: DedupWindows::uniform(Duration::from_secs(3600)),
+        lease: LeasePolicy::new(MAX_LEASE),
+    };
     Fixture { sqs, dynamodb, queue_url: resources.queue_url, dlq_url: resources.dlq_url, settings }
 }
 
@@ -124,10 +135,10 @@ async fn item(f: &Fixture, id: &str) -> Option<std::collections::HashMap<String,
 async fn sqs_publisher_delivers_single_and_batched_envelopes_with_attributes() {
     let f = fixture(QueueShape::default()).await;
     let publisher = SqsPublisher::new(f.sqs.clone(), f.queue_url.clone());
-    publisher.publish(&[envelope("one", json!({"n": 0}))]).await.expect("single publish");
+    publisher.publish_envelopes(&[envelope("one", json!({"n": 0}))]).await.expect("single publish");
     // 12 envelopes: two SendMessageBatch calls (10 + 2).
     let many: Vec<Envelope> = (1..=12).map(|n| envelope(&format!("m{n}"), json!({"n": n}))).collect();
-    publisher.publish(&many).await.expect("batch publish");
+    publisher.publish_envelopes(&many).await.expect("batch publish");
     let messages = receive_all(&f.sqs, &f.queue_url).await;
     assert_eq!(messages.len(), 13);
     let mut ids: Vec<String> = messages
@@ -146,7 +157,7 @@ async fn sqs_publisher_reports_a_missing_queue_as_unavailable() {
     let f = fixture(QueueShape::default()).await;
     let missing = f.queue_url.replace("queue-", "no-such-queue-");
     let publisher = SqsPublisher::new(f.sqs.clone(), missing);
-    let error = publisher.publish(&[envelope("x", json!({}))]).await.unwrap_err();
+    let error = publisher.publish_envelopes(&[envelope("x", json!({}))]).await.unwrap_err();
     assert!(matches!(error, PublishError::Unavailable(_)), "{error:?}");
 }
 
@@ -157,7 +168,7 @@ async fn sqs_publisher_gives_up_quickly_when_the_queue_is_unreachable() {
     let client = SqsPublisher::client_with_timeout(&sdk, Duration::from_millis(500));
     let publisher = SqsPublisher::new(client, "http://127.0.0.1:1/123456789012/q");
     let started = std::time::Instant::now();
-    let error = publisher.publish(&[envelope("x", json!({}))]).await.unwrap_err();
+    let error = publisher.publish_envelopes(&[envelope("x", json!({}))]).await.unwrap_err();
     assert!(matches!(error, PublishError::Unavailable(_)));
     assert!(started.elapsed() < Duration::from_secs(3), "must fail inside the platforms' 3 s deadline");
 }
@@ -167,41 +178,245 @@ async fn sqs_publisher_refuses_an_event_over_the_message_limit_before_sending() 
     let f = fixture(QueueShape::default()).await;
     let publisher = SqsPublisher::new(f.sqs.clone(), f.queue_url.clone());
     let big = envelope("big", json!({"blob": "x".repeat(300 * 1024)}));
-    let error = publisher.publish(&[envelope("small", json!({})), big]).await.unwrap_err();
+    let error = publisher.publish_envelopes(&[envelope("small", json!({})), big]).await.unwrap_err();
     assert!(matches!(error, PublishError::TooLarge { .. }), "{error:?}");
     assert!(receive_all(&f.sqs, &f.queue_url).await.is_empty(), "nothing of the request was enqueued");
 }
 
-// ---- DynamoDB store and processor ----
+#[tokio::test]
+async fn sqs_publisher_splits_batches_by_total_bytes() {
+    let f = fixture(QueueShape::default()).await;
+    let publisher = SqsPublisher::new(f.sqs.clone(), f.queue_url.clone());
+    // Six events of 100 KB: ten to a batch would be 600 KB, over the
+    // 256 KiB SendMessageBatch limit that the queue enforces.
+    let events: Vec<Envelope> =
+        (0..6).map(|n| envelope(&format!("b{n}"), json!({"blob": "x".repeat(100 * 1024)}))).collect();
+    publisher.publish_envelopes(&events).await.expect("batches split by bytes are accepted");
+    assert_eq!(receive_all(&f.sqs, &f.queue_url).await.len(), 6);
+}
 
 #[tokio::test]
-async fn lock_is_one_conditional_put_and_duplicates_are_classified() {
+async fn characters_sqs_refuses_are_escaped_and_the_envelope_arrives_unchanged() {
+    let f = fixture(QueueShape::default()).await;
+    let publisher = SqsPublisher::new(f.sqs.clone(), f.queue_url.clone());
+    let mut event = envelope("nonchar", json!({"text": "a\u{fffe}b\u{ffff}c", "\u{ffff}": "\u{10ffff}"}));
+    event.kind = "kind\u{ffff}".into();
+    publisher.publish_envelopes(std::slice::from_ref(&event)).await.expect("accepted by the queue");
+    let messages = receive_all(&f.sqs, &f.queue_url).await;
+    assert_eq!(messages.len(), 1);
+    let decoded = Envelope::decode(messages[0].body().unwrap()).expect("the processor's decoder accepts it");
+    assert_eq!(decoded, event);
+}
+
+// ---- DynamoDB store and processor ----
+
+/// The DynamoDB operations a client sent, in order, as moto received them.
+#[derive(Clone, Debug, Default)]
+struct RequestLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl RequestLog {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "request-log"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context.request().headers().get("x-amz-target").unwrap_or("?");
+        self.0.lock().unwrap().push(target.rsplit('.').next().unwrap_or(target).to_string());
+        Ok(())
+    }
+}
+
+/// A store whose every request is logged, to count what an event costs.
+async fn counted_store(settings: &DedupSettings) -> (DynamoDbStore, RequestLog) {
+    let log = RequestLog::default();
+    let sdk = inlet_shared::runtime::local_sdk_config(&inlet_tests::aws_endpoint()).await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build();
+    (DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), settings), log)
+}
+
+fn lease(owner: &str, until: NowMs) -> Lease {
+    Lease { owner: owner.into(), until }
+}
+
+/// An invocation whose deadline is `remaining` after the system clock's now.
+fn invocation(request_id: &str, remaining: Duration) -> Invocation {
+    let deadline = NowMs::system().0 + remaining.as_millis() as i64;
+    Invocation::new(request_id, deadline as u64, LeasePolicy::new(MAX_LEASE))
+}
+
+fn number(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> i64 {
+    item[name].as_n().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn lock_is_one_conditional_update_and_duplicates_are_classified() {
     let f = fixture(QueueShape::default()).await;
     let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
     let event = envelope("lock", json!({"a": 1}));
     let now = NowMs::system();
-    assert_eq!(store.claim(&event, now).await.unwrap(), Claim::Acquired);
-    assert_eq!(store.claim(&event, NowMs(now.0 + 1)).await.unwrap(), Claim::InProgress);
-    store.complete(&event.id, now).await.unwrap();
-    assert_eq!(store.claim(&event, NowMs(now.0 + 2)).await.unwrap(), Claim::Completed { same_payload: true });
+    assert_eq!(store.claim(&event, &lease("a", NowMs(now.0 + 5000)), now).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        store.claim(&event, &lease("b", NowMs(now.0 + 5000)), NowMs(now.0 + 1)).await.unwrap(),
+        Claim::InProgress
+    );
+    assert_eq!(store.complete(&event, "a", now).await.unwrap(), Ownership::Held);
+    let later = NowMs(now.0 + 2);
+    assert_eq!(store.claim(&event, &lease("c", later), later).await.unwrap(), Claim::Completed { same_payload: true });
     let changed = envelope("lock", json!({"a": 2}));
-    assert_eq!(store.claim(&changed, NowMs(now.0 + 3)).await.unwrap(), Claim::Completed { same_payload: false });
+    assert_eq!(
+        store.claim(&changed, &lease("d", later), later).await.unwrap(),
+        Claim::Completed { same_payload: false }
+    );
     let stored = item(&f, "test:lock").await.expect("record");
     assert_eq!(stored["status"].as_s().unwrap(), "COMPLETED");
-    let expiration: i64 = stored["expiration"].as_n().unwrap().parse().unwrap();
-    assert_eq!(expiration, now.secs() + 3600, "TTL attribute is the end of the dedup window");
+    assert_eq!(number(&stored, "expiration"), now.secs() + 3600, "TTL attribute is the end of the dedup window");
+    assert_eq!(stored["owner"].as_s().unwrap(), "a");
+    assert_eq!(number(&stored, "sink_runs"), 1, "duplicates do not count");
 }
 
 #[tokio::test]
-async fn expired_record_is_taken_over_even_before_ttl_deletes_it() {
+async fn a_new_event_costs_two_writes_and_a_duplicate_one_request() {
     let f = fixture(QueueShape::default()).await;
-    let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
+    let (store, log) = counted_store(&f.settings).await;
+    let sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let event = envelope("counted", json!({}));
+    let one = invocation("r", Duration::from_secs(5));
+    let run = || processor::process_batch(batch(vec![record("m", &event)]), &one, &store, &sinks, NowMs::system);
+    assert!(failures(&run().await).is_empty());
+    assert_eq!(log.take(), ["UpdateItem", "UpdateItem"], "claim, then completion with the inbox copy");
+    assert!(failures(&run().await).is_empty());
+    assert_eq!(log.take(), ["UpdateItem"], "a duplicate is the failed claim alone");
+    let entry = store.list(10).await.unwrap().into_iter().find(|e| e.id == "test:counted").unwrap();
+    assert_eq!(entry.sink_runs, Some(1));
+    assert_eq!(entry.envelope.unwrap()["id"], "test:counted", "the completion stored the Envelope");
+}
+
+#[tokio::test]
+async fn expired_record_is_replaced_by_a_fresh_one_even_before_ttl_deletes_it() {
+    let f = fixture(QueueShape::default()).await;
+    let (store, log) = counted_store(&f.settings).await;
     let event = envelope("old", json!({}));
     let now = NowMs::system();
-    store.claim(&event, now).await.unwrap();
-    store.complete(&event.id, now).await.unwrap();
-    let after_window = NowMs(now.0 + 3_601_000);
-    assert_eq!(store.claim(&event, after_window).await.unwrap(), Claim::Acquired);
+    store.claim(&event, &lease("a", NowMs(now.0 + 1000)), now).await.unwrap();
+    // Crashed, taken over once, then completed: two runs.
+    store.claim(&event, &lease("b", NowMs(now.0 + 3000)), NowMs(now.0 + 1001)).await.unwrap();
+    store.complete(&event, "b", NowMs(now.0 + 1002)).await.unwrap();
+    assert_eq!(number(&item(&f, "test:old").await.unwrap(), "sink_runs"), 2);
+    log.take();
+    let after_window = NowMs(now.0 + 1001 + 3_601_000);
+    assert_eq!(
+        store.claim(&event, &lease("c", NowMs(after_window.0 + 1000)), after_window).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(log.take(), ["UpdateItem", "PutItem"], "only a window that is over costs a second request");
+    let fresh = item(&f, "test:old").await.unwrap();
+    assert_eq!(number(&fresh, "sink_runs"), 1, "a new window is a new event");
+    assert_eq!(fresh["status"].as_s().unwrap(), "IN_PROGRESS");
+    assert!(!fresh.contains_key("completed_at") && !fresh.contains_key("envelope"));
+}
+
+#[tokio::test]
+async fn each_provider_record_expires_after_its_own_window() {
+    let f = fixture(QueueShape::default()).await;
+    let settings = DedupSettings {
+        windows: DedupWindows::uniform(Duration::from_secs(7 * 86_400))
+            .with("grafana", Duration::from_secs(600))
+            .with("lark", Duration::from_secs(86_400)),
+        ..f.settings.clone()
+    };
+    let store = DynamoDbStore::new(f.dynamodb.clone(), &settings);
+    let of = |provider: &str| {
+        Envelope::new(
+            provider,
+            "same-id",
+            "k",
+            time::OffsetDateTime::now_utc(),
+            Verification { scheme: "none".into(), matched: None },
+            json!({}),
+        )
+    };
+    let now = NowMs::system();
+    for provider in ["grafana", "lark", "other"] {
+        let event = of(provider);
+        store.claim(&event, &lease("a", NowMs(now.0 + 1000)), now).await.unwrap();
+        store.complete(&event, "a", now).await.unwrap();
+    }
+    assert_eq!(number(&item(&f, "grafana:same-id").await.unwrap(), "expiration"), now.secs() + 600);
+    assert_eq!(number(&item(&f, "lark:same-id").await.unwrap(), "expiration"), now.secs() + 86_400);
+    assert_eq!(number(&item(&f, "other:same-id").await.unwrap(), "expiration"), now.secs() + 7 * 86_400);
+    let after_grafana = NowMs(now.0 + 601_000);
+    let again = |provider: &str| {
+        let store = &store;
+        let event = of(provider);
+        async move { store.claim(&event, &lease("b", NowMs(after_grafana.0 + 1000)), after_grafana).await.unwrap() }
+    };
+    assert_eq!(again("grafana").await, Claim::Acquired, "grafana's 10 min window is over");
+    assert_eq!(again("lark").await, Claim::Completed { same_payload: true }, "lark's day is not");
+}
+
+#[tokio::test]
+async fn late_attempt_cannot_complete_or_release_after_a_takeover() {
+    let f = fixture(QueueShape::default()).await;
+    let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
+    let event = envelope("takeover", json!({}));
+    let now = NowMs::system();
+    store.claim(&event, &lease("late", NowMs(now.0 + 1000)), now).await.unwrap();
+    let takeover = NowMs(now.0 + 1001);
+    assert_eq!(store.claim(&event, &lease("new", NowMs(now.0 + 9000)), takeover).await.unwrap(), Claim::Acquired);
+    assert_eq!(store.release(&event.id, "late").await.unwrap(), Ownership::Lost);
+    assert_eq!(store.complete(&event, "late", NowMs(now.0 + 1002)).await.unwrap(), Ownership::Lost);
+    let stored = item(&f, "test:takeover").await.unwrap();
+    assert_eq!(stored["status"].as_s().unwrap(), "IN_PROGRESS", "the late attempt completed nothing");
+    assert_eq!(stored["owner"].as_s().unwrap(), "new");
+    assert_eq!(number(&stored, "in_progress_expiration"), now.0 + 9000, "nor shortened the new lease");
+    assert_eq!(number(&stored, "sink_runs"), 2);
+    assert_eq!(store.complete(&event, "new", NowMs(now.0 + 1003)).await.unwrap(), Ownership::Held);
+    assert_eq!(item(&f, "test:takeover").await.unwrap()["status"].as_s().unwrap(), "COMPLETED");
+}
+
+#[tokio::test]
+async fn lease_follows_the_deadline_and_stays_below_the_visibility_timeout() {
+    let f = fixture(QueueShape::default()).await;
+    let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
+    let sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let short = invocation("r1", Duration::from_secs(3));
+    let before = NowMs::system();
+    processor::process_batch(
+        batch(vec![record("a", &envelope("short", json!({})))]),
+        &short,
+        &store,
+        &sinks,
+        NowMs::system,
+    )
+    .await;
+    let stored = number(&item(&f, "test:short").await.unwrap(), "in_progress_expiration");
+    assert_eq!(Some(NowMs(stored)), short.deadline, "the invocation's deadline");
+    // A function whose timeout outlasts the visibility timeout still gets a
+    // lease that ends before the redelivery.
+    let long = invocation("r2", Duration::from_secs(900));
+    processor::process_batch(
+        batch(vec![record("b", &envelope("long", json!({})))]),
+        &long,
+        &store,
+        &sinks,
+        NowMs::system,
+    )
+    .await;
+    let after = NowMs::system();
+    let stored = number(&item(&f, "test:long").await.unwrap(), "in_progress_expiration");
+    assert!(stored >= before.0 + MAX_LEASE.as_millis() as i64 && stored <= after.0 + MAX_LEASE.as_millis() as i64);
+    assert!(stored - before.0 < VISIBILITY.as_millis() as i64 + (after.0 - before.0));
 }
 
 #[tokio::test]
@@ -212,20 +427,24 @@ async fn two_concurrent_deliveries_of_one_event_run_the_sink_once() {
     let sinks: Vec<Box<dyn Sink>> =
         vec![Box::new(CountingSink { calls: calls.clone(), fail_id: None, delay: Duration::from_millis(200) })];
     let event = envelope("twice", json!({"x": 1}));
-    let first = processor::process_batch(batch(vec![record("a", &event)]), &store, &sinks, NowMs::system);
-    let second = processor::process_batch(batch(vec![record("b", &event)]), &store, &sinks, NowMs::system);
+    let (one, two) = (invocation("r1", Duration::from_secs(5)), invocation("r2", Duration::from_secs(5)));
+    let first = processor::process_batch(batch(vec![record("a", &event)]), &one, &store, &sinks, NowMs::system);
+    let second = processor::process_batch(batch(vec![record("b", &event)]), &two, &store, &sinks, NowMs::system);
     let (first, second) = tokio::join!(first, second);
     assert_eq!(calls.load(Ordering::SeqCst), 1, "exactly one sink call");
     let retried = failures(&first).len() + failures(&second).len();
     assert_eq!(retried, 1, "the loser saw a live lease and is left for redelivery");
     // The redelivery finds the event completed and is acknowledged.
-    let redelivery = processor::process_batch(batch(vec![record("b", &event)]), &store, &sinks, NowMs::system).await;
+    let three = invocation("r3", Duration::from_secs(5));
+    let redelivery =
+        processor::process_batch(batch(vec![record("b", &event)]), &three, &store, &sinks, NowMs::system).await;
     assert!(failures(&redelivery).is_empty());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(number(&item(&f, "test:twice").await.unwrap(), "sink_runs"), 1);
 }
 
 #[tokio::test]
-async fn crash_between_lock_and_completion_is_taken_over_after_the_lease() {
+async fn crash_between_lock_and_completion_is_taken_over_after_the_lease_and_counted() {
     let f = fixture(QueueShape::default()).await;
     let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
     let calls = Arc::new(AtomicUsize::new(0));
@@ -233,19 +452,35 @@ async fn crash_between_lock_and_completion_is_taken_over_after_the_lease() {
         vec![Box::new(CountingSink { calls: calls.clone(), fail_id: None, delay: Duration::ZERO })];
     let event = envelope("crash", json!({}));
     let crashed_at = NowMs::system();
-    // The crashed attempt took the lock and never completed.
-    assert_eq!(store.claim(&event, crashed_at).await.unwrap(), Claim::Acquired);
+    let deadline = NowMs(crashed_at.0 + 5000);
+    // The crashed attempt took the lock until its deadline and never completed.
+    assert_eq!(store.claim(&event, &lease("crashed", deadline), crashed_at).await.unwrap(), Claim::Acquired);
+    let redelivery = |at: i64| Invocation::new("r", (at + 5000) as u64, LeasePolicy::new(MAX_LEASE));
     let during =
-        processor::process_batch(batch(vec![record("m", &event)]), &store, &sinks, || NowMs(crashed_at.0 + 59_000))
-            .await;
+        processor::process_batch(batch(vec![record("m", &event)]), &redelivery(deadline.0 - 1), &store, &sinks, || {
+            NowMs(deadline.0 - 1)
+        })
+        .await;
     assert_eq!(failures(&during), ["m"]);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     let after =
-        processor::process_batch(batch(vec![record("m", &event)]), &store, &sinks, || NowMs(crashed_at.0 + 60_001))
-            .await;
+        processor::process_batch(batch(vec![record("m", &event)]), &redelivery(deadline.0 + 1), &store, &sinks, || {
+            NowMs(deadline.0 + 1)
+        })
+        .await;
     assert!(failures(&after).is_empty());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(item(&f, "test:crash").await.unwrap()["status"].as_s().unwrap(), "COMPLETED");
+    let stored = item(&f, "test:crash").await.unwrap();
+    assert_eq!(stored["status"].as_s().unwrap(), "COMPLETED");
+    assert_eq!(number(&stored, "sink_runs"), 2, "the crashed run and the takeover");
+    // Later duplicates leave the count alone.
+    let late =
+        processor::process_batch(batch(vec![record("n", &event)]), &redelivery(deadline.0 + 2), &store, &sinks, || {
+            NowMs(deadline.0 + 2)
+        })
+        .await;
+    assert!(failures(&late).is_empty());
+    assert_eq!(number(&item(&f, "test:crash").await.unwrap(), "sink_runs"), 2);
 }
 
 #[tokio::test]
@@ -253,24 +488,41 @@ async fn sink_failure_reports_that_record_alone_and_releases_its_lock() {
     let f = fixture(QueueShape::default()).await;
     let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
     let calls = Arc::new(AtomicUsize::new(0));
-    let sinks: Vec<Box<dyn Sink>> = vec![
-        Box::new(InboxSink::new(f.dynamodb.clone(), f.settings.table_name.clone())),
-        Box::new(CountingSink { calls: calls.clone(), fail_id: Some("test:bad".into()), delay: Duration::ZERO }),
-    ];
+    let sinks: Vec<Box<dyn Sink>> =
+        vec![Box::new(CountingSink { calls: calls.clone(), fail_id: Some("test:bad".into()), delay: Duration::ZERO })];
     let good = envelope("good", json!({}));
     let bad = envelope("bad", json!({}));
-    let response =
-        processor::process_batch(batch(vec![record("g", &good), record("b", &bad)]), &store, &sinks, NowMs::system)
-            .await;
+    let one = invocation("r1", Duration::from_secs(5));
+    let response = processor::process_batch(
+        batch(vec![record("g", &good), record("b", &bad)]),
+        &one,
+        &store,
+        &sinks,
+        NowMs::system,
+    )
+    .await;
     assert_eq!(failures(&response), ["b"]);
-    assert!(item(&f, "test:bad").await.is_none(), "lock released: the retry need not wait for the lease");
+    let released = item(&f, "test:bad").await.expect("the record stays, with its count");
+    assert_eq!(number(&released, "in_progress_expiration"), 0, "lease ended: the retry need not wait");
+    assert!(!released.contains_key("owner"));
     let stored = item(&f, "test:good").await.expect("good record");
     assert_eq!(stored["status"].as_s().unwrap(), "COMPLETED");
-    // The inbox sink stored the Envelope in the same item.
+    // The completion stored the Envelope in the same item: the inbox.
     let inbox = store.list(10).await.unwrap();
     let entry = inbox.iter().find(|e| e.id == "test:good").expect("listed");
     assert_eq!(entry.envelope.as_ref().unwrap()["id"], "test:good");
-    assert_eq!(entry.inbox_writes, Some(1));
+    assert_eq!(entry.sink_runs, Some(1));
+    // The retry runs at once and the count shows the second run.
+    let retry = processor::process_batch(
+        batch(vec![record("b", &bad)]),
+        &invocation("r2", Duration::from_secs(5)),
+        &store,
+        &[],
+        NowMs::system,
+    )
+    .await;
+    assert!(failures(&retry).is_empty());
+    assert_eq!(number(&item(&f, "test:bad").await.unwrap(), "sink_runs"), 2);
 }
 
 // ---- the local pump ----
@@ -284,7 +536,8 @@ struct InProcess {
 #[async_trait]
 impl Invoker for InProcess {
     async fn invoke(&self, event: &SqsEvent) -> Result<SqsBatchResponse, String> {
-        Ok(processor::process_batch(event.clone(), &self.store, &self.sinks, NowMs::system).await)
+        let invocation = invocation("pump", Duration::from_secs(5));
+        Ok(processor::process_batch(event.clone(), &invocation, &self.store, &self.sinks, NowMs::system).await)
     }
 }
 
@@ -301,7 +554,7 @@ async fn pump_deletes_successes_and_leaves_failures_until_the_dlq_takes_them() {
         })],
     };
     let publisher = SqsPublisher::new(f.sqs.clone(), f.queue_url.clone());
-    publisher.publish(&[envelope("fine", json!({})), envelope("poison", json!({}))]).await.unwrap();
+    publisher.publish_envelopes(&[envelope("fine", json!({})), envelope("poison", json!({}))]).await.unwrap();
     let arn = queue_arn(&f.sqs, &f.queue_url).await.unwrap();
 
     let mut deleted = 0;

@@ -16,7 +16,7 @@ use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
 use inlet_shared::queue::Publisher;
 use inlet_shared::runtime::HttpFunction;
 use inlet_shared::verify::http_auth::{AUTHORIZATION, HttpCredentials, TokenSchemes};
-use inlet_shared::verify::{SecretList, truncate_for_log};
+use inlet_shared::verify::{SecretList, sha256_hex, truncate_for_log};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -84,10 +84,13 @@ impl AlertApiFunction {
             return Err(IngressError::SenderNotAllowed(truncate_for_log(&alert.sender_id)));
         }
         let event_id = match idempotency_key {
-            Some(key) => key.to_string(),
-            None => Envelope::body_hash_id(&request.body),
+            Some(key) => scoped_idempotency_id(&auth.matched.name, &alert.sender_id, key),
+            // Without a key, every request is a new alert: two identical
+            // alerts an hour apart are two pages, not a retry.
+            None => request.request_scoped_id(),
         };
         let mut envelope = Envelope::new(PROVIDER, &event_id, KIND, now, verification, json.clone());
+        envelope.original_id = idempotency_key.map(str::to_string);
         envelope.tenant = Some(alert.sender_id.clone());
         envelope.alert = Some(alert.alert_view());
         envelope.message = Some(alert.message_view());
@@ -100,6 +103,15 @@ impl HttpFunction for AlertApiFunction {
     async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
         run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
     }
+}
+
+/// An Idempotency-Key means "the same request" only for the client that
+/// chose it: the id is scoped to the API key entry that authenticated the
+/// request and to its sender, hashed over an unambiguous encoding of the
+/// three so no choice of values can make two scopes meet.
+fn scoped_idempotency_id(api_key_name: &str, sender_id: &str, key: &str) -> String {
+    let scope = serde_json::to_string(&[api_key_name, sender_id, key]).unwrap_or_default();
+    format!("key:{}", &sha256_hex(scope.as_bytes())[..32])
 }
 
 /// The `Idempotency-Key` header, when sent: 1–255 printable ASCII

@@ -9,11 +9,11 @@
 //! only a queue outage answers 5xx (503); every mistake in the request is 4xx.
 
 use http::Method;
-use inlet_shared::alerts::{check_version, split_notification};
+use inlet_shared::alerts::{NotificationSplit, check_version, raw_notification};
 use inlet_shared::config::{self, EnvSource, IngressSettings};
 use inlet_shared::envelope::Verification;
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
+use inlet_shared::ingress::{Decision, EnvelopeSource, IncomingRequest, Reply, run_ingress};
 use inlet_shared::queue::Publisher;
 use inlet_shared::runtime::HttpFunction;
 use inlet_shared::verify::http_auth::{self, AUTHORIZATION, HttpCredentials, TokenSchemes};
@@ -64,11 +64,33 @@ impl AlertmanagerFunction {
         let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
         let verification = Verification { scheme: auth.scheme.to_string(), matched: Some(auth.matched.name.clone()) };
         let notification = request.json_body()?;
-        check_version(&notification, PAYLOAD_VERSION)?;
-        let envelopes = split_notification(PROVIDER, KIND, &notification, now, &verification)?;
-        let ack = Reply::ok_json(json!({ "accepted": envelopes.len() }));
-        Ok(Decision::enqueue(envelopes, ack))
+        match standard_split(&notification, now, &verification) {
+            Ok(split) => {
+                let ack = Reply::ok_json(json!({ "accepted": split.len() }));
+                Ok(Decision::enqueue_from(split, ack))
+            }
+            // A custom payload template (or a standard body that does not
+            // parse): Alertmanager never retries a 4xx, so keep it whole.
+            // It has no id and Alertmanager sends no request id of its own.
+            Err(why) => {
+                let id = request.request_scoped_id();
+                let raw = raw_notification(PROVIDER, &id, notification, &why, now, verification);
+                Ok(Decision::enqueue(vec![raw], Reply::ok_json(json!({ "accepted": 1 }))))
+            }
+        }
     }
+}
+
+/// The notification as payload version 4, every alert checked.
+fn standard_split(
+    notification: &serde_json::Value,
+    now: OffsetDateTime,
+    verification: &Verification,
+) -> Result<NotificationSplit, IngressError> {
+    check_version(notification, PAYLOAD_VERSION)?;
+    let split = NotificationSplit::new(PROVIDER, KIND, notification.clone(), now, verification)?;
+    split.check_alerts()?;
+    Ok(split)
 }
 
 impl HttpFunction for AlertmanagerFunction {

@@ -279,24 +279,61 @@ async fn malformed_json_is_400() {
 }
 
 #[tokio::test]
-async fn alerts_that_are_not_an_array_are_400() {
-    for (body, reason) in [
-        (json!({"version": "4", "alerts": {"status": "firing"}}), "alerts must be an array"),
-        (json!({"version": "4", "status": "firing"}), "missing alerts array"),
-        (json!(["not", "an", "object"]), "JSON object"),
-        (json!({"version": 4, "alerts": []}), "version must be a string"),
+async fn authenticated_json_outside_the_schema_is_kept_whole_as_a_raw_event() {
+    // Custom payload templates, and standard bodies that do not parse:
+    // Alertmanager never retries a 4xx, so refusing would lose the alert.
+    let mut one_bad_alert = notification("bad", "firing", &[("disk-a", "critical"), ("disk-b", "warning")]);
+    one_bad_alert["alerts"][1].as_object_mut().unwrap().remove("startsAt");
+    for body in [
+        json!({"version": "4", "alerts": {"status": "firing"}}),
+        json!({"version": "4", "status": "firing"}),
+        json!(["not", "an", "object"]),
+        json!({"version": 4, "alerts": []}),
+        json!({"text": "Disk full on db-1", "severity": "page"}),
+        json!("just a string"),
+        one_bad_alert,
     ] {
         let (reply, publisher) = handle(&post(&body.to_string(), Some(&basic()))).await;
-        assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, reason);
+        assert_eq!(reply.status, StatusCode::OK, "{body}");
+        assert_eq!(reply.body_json().unwrap(), json!({"accepted": 1}));
+        let sent = publisher.sent();
+        assert_eq!(sent.len(), 1, "one event, never a partial split: {body}");
+        assert_eq!(sent[0].kind, "raw");
+        assert_eq!(sent[0].payload, body, "the whole body, unchanged");
+        assert!(sent[0].alert.is_none());
     }
 }
 
 #[tokio::test]
-async fn one_bad_alert_refuses_the_whole_notification() {
-    let mut body = notification("bad", "firing", &[("disk-a", "critical"), ("disk-b", "warning")]);
-    body["alerts"][1].as_object_mut().unwrap().remove("startsAt");
-    let (reply, publisher) = handle(&post(&body.to_string(), Some(&basic()))).await;
-    assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "missing alerts[1].startsAt");
+async fn identical_raw_bodies_are_distinct_events() {
+    let body = json!({"text": "Disk full on db-1"}).to_string();
+    let (_, first) = handle(&post(&body, Some(&basic()))).await;
+    let (_, second) = handle(&post(&body, Some(&basic()))).await;
+    assert_ne!(first.sent()[0].id, second.sent()[0].id);
+}
+
+#[tokio::test]
+async fn raw_events_still_need_credentials_and_json() {
+    let body = json!({"text": "Disk full"}).to_string();
+    let (reply, publisher) = handle(&post(&body, None)).await;
+    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "");
+    let (reply, publisher) = handle(&post("not json {", Some(&basic()))).await;
+    assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "not valid JSON");
+}
+
+#[tokio::test]
+async fn thirty_thousand_alerts_are_split_and_sent_in_batches() {
+    let alerts: Vec<Value> = (0..30_000)
+        .map(|i| json!({"status": "firing", "startsAt": STARTS_AT, "fingerprint": format!("{i:016x}")}))
+        .collect();
+    let body = json!({"version": "4", "status": "firing", "receiver": "r", "alerts": alerts}).to_string();
+    let env = settings(&[("INLET_MAX_BODY_BYTES", "4194304")]);
+    let (reply, publisher) = handle_with(&env, &post(&body, Some(&basic()))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body_json().unwrap(), json!({"accepted": 30_000}));
+    let calls = publisher.publish_calls();
+    assert_eq!(calls.iter().sum::<usize>(), 30_000);
+    assert!(calls.iter().all(|&n| n <= 10), "sent a batch at a time, never all at once");
 }
 
 #[tokio::test]

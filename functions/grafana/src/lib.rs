@@ -8,11 +8,11 @@
 //! point's HMAC signature. Protocol facts: PROVIDERS.md, "Grafana".
 
 use http::{HeaderName, Method};
-use inlet_shared::alerts::{check_version, split_notification};
+use inlet_shared::alerts::{NotificationSplit, check_version, raw_notification};
 use inlet_shared::config::{self, EnvSource, IngressSettings};
 use inlet_shared::envelope::{AlertView, Envelope, Verification};
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
+use inlet_shared::ingress::{Decision, EnvelopeSource, IncomingRequest, Reply, run_ingress};
 use inlet_shared::queue::Publisher;
 use inlet_shared::runtime::HttpFunction;
 use inlet_shared::verify::grafana::{FALLBACK_SIGNATURE_HEADER, SIGNATURE_HEADER, grafana_signature_matches};
@@ -95,33 +95,73 @@ impl GrafanaFunction {
         if request.method != Method::POST && request.method != Method::PUT {
             return Err(IngressError::MethodNotAllowed(request.method.to_string()));
         }
-        let verification = self.authenticate(request, now.unix_timestamp())?;
+        let (verification, signed_timestamp) = self.authenticate(request, now.unix_timestamp())?;
         let json = request.json_body()?;
-        let object = json.as_object().ok_or_else(|| IngressError::malformed("body must be a JSON object"))?;
-        let envelopes = if object.contains_key("alerts") {
-            check_version(&json, PAYLOAD_VERSION)?;
-            split_notification(PROVIDER, KIND, &json, now, &verification)?
-        } else if ["state", "ruleName", "ruleId", "evalMatches"].iter().any(|key| object.contains_key(*key)) {
-            vec![legacy_envelope(&json, &request.body, now, verification)?]
-        } else {
-            return Err(IngressError::malformed(
-                "neither a unified alerting notification (alerts) nor a legacy alert (state, ruleName)",
-            ));
+        // Grafana never retries: a request is its own event unless its
+        // signature covers a timestamp, which makes a replay inside the
+        // window the same bytes, and so the same id.
+        let request_event_id = match signed_timestamp {
+            Some(timestamp) => Envelope::body_hash_id(&[timestamp.as_bytes(), b":", request.body.as_slice()].concat()),
+            None => request.request_scoped_id(),
         };
-        let ack = Reply::ok_json(json!({ "accepted": envelopes.len() }));
-        Ok(Decision::enqueue(envelopes, ack))
+        let ack = |count: usize| Reply::ok_json(json!({ "accepted": count }));
+        match self.standard_events(&json, &request_event_id, now, &verification) {
+            Ok(Standard::Unified(split)) => {
+                let count = split.len();
+                Ok(Decision::enqueue_from(*split, ack(count)))
+            }
+            Ok(Standard::Legacy(envelope)) => Ok(Decision::enqueue(vec![*envelope], ack(1))),
+            Err(why) => {
+                let raw = raw_notification(PROVIDER, &request_event_id, json, &why, now, verification);
+                Ok(Decision::enqueue(vec![raw], ack(1)))
+            }
+        }
+    }
+
+    /// The body as the standard unified or legacy payload, or why it is not.
+    fn standard_events(
+        &self,
+        json: &Value,
+        request_event_id: &str,
+        now: OffsetDateTime,
+        verification: &Verification,
+    ) -> Result<Standard, IngressError> {
+        let object = json.as_object().ok_or_else(|| IngressError::malformed("body must be a JSON object"))?;
+        if object.contains_key("alerts") {
+            check_version(json, PAYLOAD_VERSION)?;
+            let split = NotificationSplit::new(PROVIDER, KIND, json.clone(), now, verification)?;
+            // Checked here so a bad alert makes the whole body a raw event.
+            split.check_alerts()?;
+            Ok(Standard::Unified(Box::new(split)))
+        } else if ["state", "ruleName", "ruleId", "evalMatches"].iter().any(|key| object.contains_key(*key)) {
+            Ok(Standard::Legacy(Box::new(legacy_envelope(json, request_event_id, now, verification.clone())?)))
+        } else {
+            Err(IngressError::malformed(
+                "neither a unified alerting notification (alerts) nor a legacy alert (state, ruleName)",
+            ))
+        }
     }
 
     /// Every configured method whose credential the request presents must
     /// verify, and at least one must be presented. Credentials for methods
     /// that are not configured are ignored (a contact point may send more
     /// than this deployment checks).
-    fn authenticate(&self, request: &IncomingRequest, now_unix: i64) -> Result<Verification, IngressError> {
+    ///
+    /// Returns the verification and, when an HMAC signature covered a
+    /// timestamp, that timestamp.
+    fn authenticate<'r>(
+        &self,
+        request: &'r IncomingRequest,
+        now_unix: i64,
+    ) -> Result<(Verification, Option<&'r str>), IngressError> {
         let mut passed: Vec<(&str, &NamedSecret)> = Vec::new();
+        let mut signed_timestamp = None;
         if !self.hmac_secrets.is_empty()
             && let Some(signature) = self.hmac_signature_headers.iter().find_map(|name| request.header(name.as_str()))
         {
-            passed.push(("hmac-sha256", self.verify_signature(request, signature, now_unix)?));
+            let (secret, timestamp) = self.verify_signature(request, signature, now_unix)?;
+            passed.push(("hmac-sha256", secret));
+            signed_timestamp = timestamp;
         }
         if !self.credentials.is_empty() && request.header(AUTHORIZATION).is_some() {
             let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
@@ -138,15 +178,15 @@ impl GrafanaFunction {
         }
         let schemes: Vec<&str> = passed.iter().map(|(scheme, _)| *scheme).collect();
         let names: Vec<&str> = passed.iter().map(|(_, secret)| secret.name.as_str()).collect();
-        Ok(Verification { scheme: schemes.join("+"), matched: Some(names.join(",")) })
+        Ok((Verification { scheme: schemes.join("+"), matched: Some(names.join(",")) }, signed_timestamp))
     }
 
-    fn verify_signature(
+    fn verify_signature<'r>(
         &self,
-        request: &IncomingRequest,
+        request: &'r IncomingRequest,
         signature: &str,
         now_unix: i64,
-    ) -> Result<&NamedSecret, IngressError> {
+    ) -> Result<(&NamedSecret, Option<&'r str>), IngressError> {
         let timestamp = match &self.hmac_timestamp_header {
             Some(name) => {
                 let timestamp = request
@@ -158,9 +198,11 @@ impl GrafanaFunction {
             }
             None => None,
         };
-        self.hmac_secrets
+        let secret = self
+            .hmac_secrets
             .find(|secret| grafana_signature_matches(secret.expose(), timestamp, &request.body, signature))
-            .ok_or(IngressError::BadCredential("X-Grafana-Alerting-Signature"))
+            .ok_or(IngressError::BadCredential("X-Grafana-Alerting-Signature"))?;
+        Ok((secret, timestamp))
     }
 }
 
@@ -170,12 +212,18 @@ impl HttpFunction for GrafanaFunction {
     }
 }
 
+enum Standard {
+    Unified(Box<NotificationSplit>),
+    Legacy(Box<Envelope>),
+}
+
 /// One legacy dashboard alert. Its body has no event id and no time, and
-/// the same rule may fire, resolve and fire again with identical fields, so
-/// the id is the hash of the exact body (`grafana:sha256:<hex>`).
+/// the same rule may fire, resolve and fire again with identical fields:
+/// identical bodies are distinct notifications, so the id is the request's
+/// own (`event_id`), never the body's hash alone.
 fn legacy_envelope(
     json: &Value,
-    raw_body: &[u8],
+    event_id: &str,
     now: OffsetDateTime,
     verification: Verification,
 ) -> Result<Envelope, IngressError> {
@@ -206,8 +254,7 @@ fn legacy_envelope(
         labels: tags,
         ..AlertView::default()
     };
-    let mut envelope =
-        Envelope::new(PROVIDER, &Envelope::body_hash_id(raw_body), LEGACY_KIND, now, verification, json.clone());
+    let mut envelope = Envelope::new(PROVIDER, event_id, LEGACY_KIND, now, verification, json.clone());
     envelope.tenant = json.get("orgId").filter(|id| id.is_number()).map(Value::to_string);
     envelope.alert = Some(view);
     Ok(envelope)

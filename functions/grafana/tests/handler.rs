@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use grafana::GrafanaFunction;
 use grafana::samples::{STARTS_AT, fingerprint, legacy, sample, unified};
 use http::{Method, StatusCode};
-use inlet_shared::Envelope;
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
@@ -146,7 +145,7 @@ async fn unified_notification_with_authorization_header_any_scheme() {
 }
 
 #[tokio::test]
-async fn legacy_alert_with_basic_auth_is_one_envelope_keyed_by_body_hash() {
+async fn legacy_alert_with_basic_auth_is_one_envelope_of_its_own_request() {
     let request = sample_request("grafana-legacy", "u1");
     let (reply, publisher) = handle(&request).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -154,8 +153,7 @@ async fn legacy_alert_with_basic_auth_is_one_envelope_keyed_by_body_hash() {
     let sent = publisher.sent();
     assert_eq!(sent.len(), 1);
     let envelope = &sent[0];
-    assert_eq!(envelope.id, format!("grafana:{}", Envelope::body_hash_id(&request.body)));
-    assert!(envelope.id.starts_with("grafana:sha256:"));
+    assert!(envelope.id.starts_with("grafana:request:"), "{}", envelope.id);
     assert_eq!(envelope.kind, "legacy-alert");
     assert_eq!(envelope.tenant.as_deref(), Some("1"), "tenant is the orgId");
     assert_eq!(envelope.verification.scheme, "basic-auth");
@@ -385,19 +383,49 @@ async fn credentials_are_checked_before_the_body_is_parsed() {
 }
 
 #[tokio::test]
-async fn malformed_bodies_are_400() {
-    for (body, reason) in [
-        ("{\"alerts\": [".to_string(), "not valid JSON"),
-        (json!({"alerts": "none", "version": "1"}).to_string(), "alerts must be an array"),
-        (json!([1, 2]).to_string(), "JSON object"),
-        (json!({"receiver": "x", "status": "firing"}).to_string(), "neither a unified alerting notification"),
-        (json!({"ruleName": "r", "ruleId": 1}).to_string(), "legacy alert without a state"),
-        (json!({"state": "alerting", "tags": ["a"]}).to_string(), "tags must be an object"),
-        (json!({"alerts": [{"status": "firing", "fingerprint": "f"}]}).to_string(), "missing alerts[0].startsAt"),
+async fn malformed_bodies_are_400_only_when_not_json() {
+    let (reply, publisher) = handle(&signed("{\"alerts\": [", HMAC_SECRET, NOW)).await;
+    assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "not valid JSON");
+}
+
+#[tokio::test]
+async fn authenticated_json_outside_the_schema_is_kept_whole_as_a_raw_event() {
+    // Grafana's custom payload templates send any JSON, and Grafana never
+    // retries: a refusal would lose the notification.
+    for body in [
+        json!({"alerts": "none", "version": "1"}),
+        json!([1, 2]),
+        json!({"receiver": "x", "status": "firing"}),
+        json!({"ruleName": "r", "ruleId": 1}),
+        json!({"state": "alerting", "tags": ["a"]}),
+        json!({"alerts": [{"status": "firing", "fingerprint": "f"}]}),
+        json!({"title": "custom template", "text": "db-1 down"}),
     ] {
-        let (reply, publisher) = handle(&signed(&body, HMAC_SECRET, NOW)).await;
-        assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, reason);
+        let (reply, publisher) = handle(&signed(&body.to_string(), HMAC_SECRET, NOW)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body}");
+        let sent = publisher.sent();
+        assert_eq!(sent.len(), 1, "{body}");
+        assert_eq!(sent[0].kind, "raw");
+        assert_eq!(sent[0].payload, body);
     }
+}
+
+#[tokio::test]
+async fn identical_legacy_bodies_are_distinct_notifications_but_a_signed_replay_is_not() {
+    // alerting → ok → alerting: the same body twice is two real notifications.
+    let request = sample_request("grafana-legacy", "same");
+    let (_, first) = handle(&request).await;
+    let (_, second) = handle(&request).await;
+    assert_ne!(first.sent()[0].id, second.sent()[0].id);
+    // A request whose signature covers a timestamp, replayed inside the
+    // window, is the same event: it must deduplicate.
+    let body = json!({"state": "alerting", "ruleName": "r"}).to_string();
+    let replayed = signed(&body, HMAC_SECRET, NOW);
+    let (_, a) = handle(&replayed).await;
+    let (_, b) = handle(&replayed).await;
+    assert_eq!(a.sent()[0].id, b.sent()[0].id);
+    let (_, later) = handle(&signed(&body, HMAC_SECRET, NOW + 1)).await;
+    assert_ne!(a.sent()[0].id, later.sent()[0].id, "a new timestamp is a new notification");
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let publisher = MemoryPublisher::new();
 
-    for name in ["lark-challenge-encrypted", "lark-message", "lark-card-legacy"] {
+    for name in ["lark-challenge-encrypted", "lark-message", "lark-card-legacy", "lark-card-legacy-encrypted"] {
         let request = sample(name, &env, NOW, "bench").expect("known sample").to_incoming();
         // Benchmark the success path, not a refusal.
         let reply = runtime.block_on(function.handle(&publisher, &request, now));

@@ -12,7 +12,7 @@ use inlet_shared::ingress::{Decision, IncomingRequest, Reply, parse_json, run_in
 use inlet_shared::queue::Publisher;
 use inlet_shared::runtime::HttpFunction;
 use inlet_shared::verify::lark::{decrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
-use inlet_shared::verify::{NamedSecret, SecretList};
+use inlet_shared::verify::{NamedSecret, Secret, SecretList};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -57,7 +57,7 @@ impl LarkFunction {
             return Err(IngressError::MethodNotAllowed(request.method.to_string()));
         }
         let opened = self.authenticate(request, route, now.unix_timestamp())?;
-        if opened.json.get("type").and_then(Value::as_str) == Some("url_verification") {
+        if is_url_verification(&opened.json) {
             let challenge = opened
                 .json
                 .get("challenge")
@@ -81,87 +81,134 @@ impl LarkFunction {
 
     /// Proves the request genuine and returns its (decrypted) JSON.
     ///
-    /// Signed requests are checked over the raw bytes before anything is
-    /// parsed. Unsigned requests are accepted only where Lark sends them
-    /// unsigned: the url_verification challenge, and events when no Encrypt
-    /// Key is configured (then the Verification Token is the only proof).
+    /// Two signed paths, each verified over the raw bytes before anything is
+    /// parsed, then one unsigned path where the Verification Token in the
+    /// body is the only proof. A signature that no configured secret
+    /// produced proves nothing, and the request is judged as if it were
+    /// unsigned (so a forged signature is refused exactly like a missing
+    /// one, and stray headers are ignored where Lark's SDKs ignore them).
     fn authenticate(&self, request: &IncomingRequest, route: Route, now_unix: i64) -> Result<Opened, IngressError> {
-        if let Some(signature) = request.header(SIGNATURE_HEADER) {
-            let timestamp = request.credential_header(TIMESTAMP_HEADER)?;
-            let nonce = request.credential_header(NONCE_HEADER)?;
-            self.ingress.timestamp_window.check(timestamp, now_unix)?;
-            let body = &request.body;
-            if let Some(key) = self
-                .encrypt_keys
-                .find(|key| signature_matches(&lark_signature(timestamp, nonce, key.expose(), body), signature))
+        if let Some(headers) = SignatureHeaders::of(request) {
+            if let Some(key) = self.encrypt_keys.find(|key| headers.signed_with_encrypt_key(key, &request.body)) {
+                return self.open_signed_with_encrypt_key(request, &headers, key, now_unix);
+            }
+            if route == Route::CardAction
+                && let Some(token) =
+                    self.verification_tokens.find(|token| headers.signed_with_verification_token(token, &request.body))
+                && let Some(opened) = self.open_old_style_card(request, &headers, token, now_unix)?
             {
-                let outer = parse_json(body)?;
-                let json = match encrypted_field(&outer)? {
-                    Some(ciphertext) => parse_json(&decrypt_lark_body(key.value.expose(), ciphertext)?)?,
-                    None => outer,
-                };
-                let token = self.check_token(&json)?;
-                return Ok(Opened::new(json, "lark-signature", [Some(key), token]));
+                return Ok(opened);
             }
-            let old_style_card_token = (route == Route::CardAction)
-                .then(|| {
-                    self.verification_tokens.find(|token| {
-                        signature_matches(&lark_card_signature_v1(timestamp, nonce, token.expose(), body), signature)
-                    })
-                })
-                .flatten();
-            if let Some(token) = old_style_card_token {
-                let json = parse_json(body)?;
-                if encrypted_field(&json)?.is_some() {
-                    return Err(IngressError::malformed("encrypted body signed with the old-style card scheme"));
-                }
-                // Old-style bodies carry the card's update token, not the
-                // Verification Token: the signature is the proof.
-                return Ok(Opened::new(json, "lark-card-signature-v1", [Some(token), None]));
-            }
-            return Err(IngressError::BadCredential("X-Lark-Signature"));
         }
+        self.open_unsigned(request, route)
+    }
 
+    /// Signed path 1 — events and new-style card callbacks: SHA-256 keyed by
+    /// the Encrypt Key. A match proves the sender holds the key, so later
+    /// failures may say precisely what is wrong: nothing an oracle could
+    /// reveal is hidden from someone who can already decrypt.
+    fn open_signed_with_encrypt_key(
+        &self,
+        request: &IncomingRequest,
+        headers: &SignatureHeaders,
+        key: &NamedSecret,
+        now_unix: i64,
+    ) -> Result<Opened, IngressError> {
+        self.ingress.timestamp_window.check(headers.timestamp, now_unix)?;
         let outer = parse_json(&request.body)?;
         let json = match encrypted_field(&outer)? {
-            Some(ciphertext) => {
-                if self.encrypt_keys.is_empty() {
-                    return Err(IngressError::malformed("body is encrypted but LARK_ENCRYPT_KEY is not set"));
-                }
-                let mut last_error = IngressError::Undecryptable("no Encrypt Key opens this body");
-                let mut opened = None;
-                for key in self.encrypt_keys.iter() {
-                    match decrypt_lark_body(key.value.expose(), ciphertext).and_then(|plain| parse_json(&plain)) {
-                        Ok(json) => {
-                            opened = Some(json);
-                            break;
-                        }
-                        Err(error) => last_error = error,
-                    }
-                }
-                opened.ok_or(last_error)?
-            }
+            Some(ciphertext) => parse_json(&decrypt_lark_body(key.value.expose(), ciphertext)?)?,
             None => outer,
         };
-        let is_challenge = json.get("type").and_then(Value::as_str) == Some("url_verification");
-        let unsigned_allowed =
-            is_challenge || (self.encrypt_keys.is_empty() && (route == Route::Event || is_schema_v2(&json)));
-        if !unsigned_allowed {
-            return Err(IngressError::MissingCredential("X-Lark-Signature"));
-        }
         let token = self.check_token(&json)?;
-        Ok(Opened::new(json, "lark-verification-token", [token, None]))
+        Ok(Opened::new(json, "lark-signature", [Some(key), Some(token)]))
+    }
+
+    /// Signed path 2 — old-style card callbacks: SHA-1 keyed by the
+    /// Verification Token over the body as received (the ciphertext, when
+    /// the app has an Encrypt Key). `None` when the opened body is not an
+    /// old-style callback (schema 2.0, or the URL challenge): the scheme does
+    /// not cover it, and it must prove itself on the unsigned path's terms.
+    ///
+    /// The signature proves the Verification Token, not the Encrypt Key, so
+    /// decryption failures stay [`IngressError::Unauthenticated`]: a holder
+    /// of the token alone must not get a padding oracle on the key.
+    fn open_old_style_card(
+        &self,
+        request: &IncomingRequest,
+        headers: &SignatureHeaders,
+        token: &NamedSecret,
+        now_unix: i64,
+    ) -> Result<Option<Opened>, IngressError> {
+        let (json, key) = self.open_body_unauthenticated(&request.body)?;
+        if is_schema_v2(&json) || is_url_verification(&json) {
+            return Ok(None);
+        }
+        self.ingress.timestamp_window.check(headers.timestamp, now_unix)?;
+        // Old-style bodies carry the card's update token, not the
+        // Verification Token: the signature is the proof.
+        Ok(Some(Opened::new(json, "lark-card-signature-v1", [Some(token), key])))
+    }
+
+    /// The unsigned path: what Lark sends with no usable signature, proven
+    /// by the Verification Token in the body alone. That is the URL
+    /// challenge (Lark never signs it), and, when no Encrypt Key is
+    /// configured, events and new-style card callbacks (Lark's signature
+    /// headers, if any, are then ignored, as the official SDK ignores them).
+    ///
+    /// Nothing has proven the request genuine here, so every refusal is the
+    /// same [`IngressError::Unauthenticated`]: a caller cannot tell bad
+    /// base64 from bad padding from a wrong token (no decryption oracle).
+    fn open_unsigned(&self, request: &IncomingRequest, route: Route) -> Result<Opened, IngressError> {
+        let (json, key) = self.open_body_unauthenticated(&request.body)?;
+        let token_is_enough = is_url_verification(&json)
+            || (self.encrypt_keys.is_empty() && (route == Route::Event || is_schema_v2(&json)));
+        if !token_is_enough {
+            return Err(IngressError::unauthenticated(if self.encrypt_keys.is_empty() {
+                "old-style card callback without a valid X-Lark-Signature"
+            } else {
+                "no valid X-Lark-Signature, and an Encrypt Key is configured (only the URL challenge comes unsigned)"
+            }));
+        }
+        let token = self.check_token(&json).map_err(|error| IngressError::unauthenticated(error.to_string()))?;
+        Ok(Opened::new(json, "lark-verification-token", [Some(token), key]))
+    }
+
+    /// Parses the body and, when it is encrypted, decrypts it with whichever
+    /// configured Encrypt Key opens it (nothing says which one sealed it).
+    /// Every failure is [`IngressError::Unauthenticated`] with a fixed reason.
+    fn open_body_unauthenticated(&self, body: &[u8]) -> Result<(Value, Option<&NamedSecret>), IngressError> {
+        let outer: Value =
+            serde_json::from_slice(body).map_err(|_| IngressError::unauthenticated("body is not valid JSON"))?;
+        let Some(ciphertext) =
+            encrypted_field(&outer).map_err(|error| IngressError::unauthenticated(error.to_string()))?
+        else {
+            return Ok((outer, None));
+        };
+        if self.encrypt_keys.is_empty() {
+            return Err(IngressError::unauthenticated("body is encrypted but LARK_ENCRYPT_KEY is not set"));
+        }
+        let mut last_failure = IngressError::unauthenticated("no Encrypt Key opens this body");
+        for key in self.encrypt_keys.iter() {
+            match decrypt_lark_body(key.value.expose(), ciphertext) {
+                Ok(plain) => match serde_json::from_slice(&plain) {
+                    Ok(json) => return Ok((json, Some(key))),
+                    Err(_) => last_failure = IngressError::unauthenticated("decrypted body is not valid JSON"),
+                },
+                Err(error) => last_failure = IngressError::unauthenticated(error.to_string()),
+            }
+        }
+        Err(last_failure)
     }
 
     /// Checks the Verification Token carried in the body: `header.token` in
     /// v2, top-level `token` in v1 and in the challenge. Missing is refused.
-    fn check_token(&self, json: &Value) -> Result<Option<&NamedSecret>, IngressError> {
+    fn check_token(&self, json: &Value) -> Result<&NamedSecret, IngressError> {
         let presented = if is_schema_v2(json) { json.pointer("/header/token") } else { json.get("token") }
             .and_then(Value::as_str)
             .ok_or(IngressError::MissingCredential("verification token"))?;
         self.verification_tokens
             .find_equal(presented.as_bytes())
-            .map(Some)
             .ok_or(IngressError::BadCredential("verification token"))
     }
 }
@@ -208,14 +255,46 @@ fn redact_verification_token(json: &mut Value) {
     }
 }
 
+/// The three headers of a signed request. All must be present for a
+/// signature to be checked; without them the request is judged unsigned.
+struct SignatureHeaders<'a> {
+    timestamp: &'a str,
+    nonce: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> SignatureHeaders<'a> {
+    fn of(request: &'a IncomingRequest) -> Option<Self> {
+        Some(SignatureHeaders {
+            timestamp: request.header(TIMESTAMP_HEADER)?,
+            nonce: request.header(NONCE_HEADER)?,
+            signature: request.header(SIGNATURE_HEADER)?,
+        })
+    }
+
+    fn signed_with_encrypt_key(&self, key: &Secret, body: &[u8]) -> bool {
+        signature_matches(&lark_signature(self.timestamp, self.nonce, key.expose(), body), self.signature)
+    }
+
+    fn signed_with_verification_token(&self, token: &Secret, body: &[u8]) -> bool {
+        signature_matches(&lark_card_signature_v1(self.timestamp, self.nonce, token.expose(), body), self.signature)
+    }
+}
+
 fn is_schema_v2(json: &Value) -> bool {
     json.get("schema").and_then(Value::as_str) == Some("2.0")
 }
 
-/// The `encrypt` field, if the body is an encrypted envelope.
+fn is_url_verification(json: &Value) -> bool {
+    json.get("type").and_then(Value::as_str) == Some("url_verification")
+}
+
+/// The `encrypt` field, if the body is an encrypted envelope. An empty
+/// string counts as absent, as in the official SDKs.
 fn encrypted_field(json: &Value) -> Result<Option<&str>, IngressError> {
     match json.get("encrypt") {
         None => Ok(None),
+        Some(Value::String(ciphertext)) if ciphertext.is_empty() => Ok(None),
         Some(Value::String(ciphertext)) => Ok(Some(ciphertext)),
         Some(_) => Err(IngressError::malformed("encrypt must be a string")),
     }
@@ -338,6 +417,38 @@ pub fn message_text(message_type: &str, content: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inlet_shared::verify::lark::encrypt_lark_body;
+    use std::collections::HashMap;
+
+    const TOKEN: &str = "unit-token-value";
+    const KEY: &str = "unit-encrypt-key-value";
+
+    #[test]
+    fn unauthenticated_reasons_are_precise_for_the_log_and_carry_no_secret() {
+        let env: HashMap<&str, &str> = [("LARK_VERIFICATION_TOKEN", TOKEN), ("LARK_ENCRYPT_KEY", KEY)].into();
+        let function = LarkFunction::from_env(&env).unwrap();
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let sealed = |key: &str, plain: &[u8]| json!({"encrypt": encrypt_lark_body(key, [1; 16], plain)}).to_string();
+        let challenge = |token: &str| json!({"challenge": "c", "token": token, "type": "url_verification"});
+        let cases = [
+            ("{oops".to_string(), "body is not valid JSON"),
+            (r#"{"encrypt":"%%%"}"#.to_string(), "base64"),
+            (sealed("another key", challenge(TOKEN).to_string().as_bytes()), "padding"),
+            (sealed(KEY, b"not json"), "decrypted body is not valid JSON"),
+            (sealed(KEY, challenge("guess").to_string().as_bytes()), "verification token"),
+            (json!({"schema": "2.0", "header": {"token": TOKEN}}).to_string(), "X-Lark-Signature"),
+        ];
+        for (body, expected) in cases {
+            let request = IncomingRequest::new(Method::POST, "/lark/event", body);
+            match function.route(&request, now) {
+                Err(IngressError::Unauthenticated(reason)) => {
+                    assert!(reason.contains(expected), "{reason:?} should mention {expected:?}");
+                    assert!(!reason.contains(TOKEN) && !reason.contains(KEY), "secret in {reason:?}");
+                }
+                other => panic!("expected Unauthenticated({expected}), got {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn text_content_is_unwrapped() {

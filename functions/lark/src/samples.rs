@@ -24,8 +24,19 @@ impl LarkSecrets {
     }
 }
 
-pub const NAMES: [&str; 6] =
-    ["lark-challenge", "lark-challenge-encrypted", "lark-message", "lark-v1-event", "lark-card", "lark-card-legacy"];
+/// Samples that only make sense for one configuration build `None` for the
+/// other: `lark-challenge-encrypted` and `lark-card-legacy-encrypted` need an
+/// Encrypt Key, `lark-message-no-encrypt-key` needs its absence.
+pub const NAMES: [&str; 8] = [
+    "lark-challenge",
+    "lark-challenge-encrypted",
+    "lark-message",
+    "lark-message-no-encrypt-key",
+    "lark-v1-event",
+    "lark-card",
+    "lark-card-legacy",
+    "lark-card-legacy-encrypted",
+];
 
 /// Builds the named sample. `unique` makes event ids (pass the same value
 /// to send the same event again); `timestamp` is the signing time.
@@ -106,28 +117,51 @@ pub fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> 
             nonce,
             unique,
         ),
-        "lark-card-legacy" => {
-            let body = json!({
-                "open_id": "ou_devuser",
-                "user_id": "devuser",
-                "open_message_id": format!("om_legacy_{unique}"),
-                "open_chat_id": "oc_devchat",
-                "tenant_key": "dev-tenant",
-                "token": "c-card-update-token",
-                "action": {"value": {"choice": "approve"}, "tag": "button"}
-            })
-            .to_string();
+        "lark-message-no-encrypt-key" => {
+            if secrets.encrypt_key.is_some() {
+                return None;
+            }
+            let body = message_v2(token, unique, timestamp).to_string();
+            // Lark sends its signature headers even to an app without an
+            // Encrypt Key; the official SDK then ignores them and relies on
+            // the Verification Token. The value here is what an empty key
+            // gives; the receiver must not care.
             let ts = timestamp.to_string();
-            let signature = lark_card_signature_v1(&ts, nonce, token, body.as_bytes());
+            let signature = lark_signature(&ts, nonce, "", body.as_bytes());
             SampleRequest::post_json(
                 name,
-                "old-style card callback, SHA-1 signed with the Verification Token",
-                "/lark/card/action",
+                "v2 message, plaintext, for an app without an Encrypt Key: token-checked, signature headers ignored",
+                "/lark/event",
                 body,
             )
             .with_header(TIMESTAMP_HEADER, ts)
             .with_header(NONCE_HEADER, nonce)
             .with_header(SIGNATURE_HEADER, signature)
+        }
+        "lark-card-legacy" => sign_old_style_card(
+            SampleRequest::post_json(
+                name,
+                "old-style card callback, SHA-1 signed with the Verification Token",
+                "/lark/card/action",
+                legacy_card(unique).to_string(),
+            ),
+            token,
+            timestamp,
+            nonce,
+        ),
+        "lark-card-legacy-encrypted" => {
+            let key = secrets.encrypt_key.as_deref()?;
+            sign_old_style_card(
+                SampleRequest::post_json(
+                    name,
+                    "old-style card callback, encrypted, SHA-1 signed with the Verification Token over the ciphertext",
+                    "/lark/card/action",
+                    encrypted_body(key, &legacy_card(unique), unique),
+                ),
+                token,
+                timestamp,
+                nonce,
+            )
         }
         _ => return None,
     };
@@ -163,6 +197,27 @@ pub fn message_v2(token: &str, unique: &str, timestamp: i64) -> Value {
             }
         }
     })
+}
+
+/// An old-style (pre-schema-2.0) card callback body.
+pub fn legacy_card(unique: &str) -> Value {
+    json!({
+        "open_id": "ou_devuser",
+        "user_id": "devuser",
+        "open_message_id": format!("om_legacy_{unique}"),
+        "open_chat_id": "oc_devchat",
+        "tenant_key": "dev-tenant",
+        "token": "c-card-update-token",
+        "action": {"value": {"choice": "approve"}, "tag": "button"}
+    })
+}
+
+/// Old-style card callbacks are signed with SHA-1 keyed by the
+/// Verification Token, over the body exactly as sent (ciphertext included).
+fn sign_old_style_card(sample: SampleRequest, token: &str, timestamp: i64, nonce: &str) -> SampleRequest {
+    let ts = timestamp.to_string();
+    let signature = lark_card_signature_v1(&ts, nonce, token, &sample.body);
+    sample.with_header(TIMESTAMP_HEADER, ts).with_header(NONCE_HEADER, nonce).with_header(SIGNATURE_HEADER, signature)
 }
 
 fn encrypted_body(key: &str, plain: &Value, unique: &str) -> String {

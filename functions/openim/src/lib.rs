@@ -62,6 +62,8 @@ impl OpenimFunction {
                 return Err(ConfigError::new("OPENIM_PATH_TOKEN", "entries must be A-Za-z0-9_- (a path segment)"));
             }
         }
+        let mut ingress = ingress;
+        ingress.redact_path = redact_openim_path;
         Ok(OpenimFunction {
             path_tokens,
             block_on_failure: config::flag(env, "OPENIM_BLOCK_ON_FAILURE", false)?,
@@ -72,7 +74,9 @@ impl OpenimFunction {
     /// The callback command from the path, after the path token is checked.
     fn command<'a>(&self, request: &'a IncomingRequest) -> Result<(&'a str, Option<String>), IngressError> {
         let rest = request.path.split_once("/openim/").map(|(_, rest)| rest).unwrap_or_default();
-        let segments: Vec<&str> = rest.split('/').collect();
+        // OpenIM appends "/" + command to the configured URL as it is, so a
+        // URL configured with a trailing slash arrives as `//command`.
+        let segments: Vec<&str> = rest.split('/').filter(|segment| !segment.is_empty()).collect();
         let (token, command) = match (self.path_tokens.is_empty(), segments.as_slice()) {
             (true, [command]) => (None, *command),
             (false, [token, command]) => (Some(*token), *command),
@@ -90,10 +94,7 @@ impl OpenimFunction {
             ),
             None => None,
         };
-        let valid = command.starts_with("callback")
-            && command.len() <= 128
-            && command.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !valid {
+        if !is_command(command) {
             return Err(IngressError::NotFound(request.path.clone()));
         }
         Ok((command, matched))
@@ -115,13 +116,7 @@ impl OpenimFunction {
             }
             None => return Err(IngressError::malformed("missing callbackCommand")),
         }
-        let operation_id = request.header(OPERATION_ID_HEADER).filter(|id| !id.is_empty());
-        let message_id = string_at(&body, "/serverMsgID").or_else(|| string_at(&body, "/clientMsgID"));
-        let event_id = match (operation_id, message_id) {
-            (Some(operation), Some(message)) => format!("{command}:{operation}:{message}"),
-            (None, Some(message)) => format!("{command}:{message}"),
-            _ => Envelope::body_hash_id(&request.body),
-        };
+        let event_id = event_id(request, command, &body);
         let scheme = if matched_token.is_some() { "openim-path-token" } else { "openim-source-address" };
         let verification = Verification { scheme: scheme.into(), matched: matched_token };
         let mut envelope = Envelope::new(PROVIDER, &event_id, command, now, verification, body.clone());
@@ -139,7 +134,7 @@ impl OpenimFunction {
             // more harm than an uncaptured event; the loss is logged loudly.
             Some(Reply::ok_json(continue_body()))
         };
-        Ok(Decision::Enqueue { envelopes: vec![envelope], ack, on_queue_failure })
+        Ok(Decision::Enqueue { envelopes: Box::new(vec![envelope]), ack, on_queue_failure })
     }
 }
 
@@ -147,6 +142,47 @@ impl HttpFunction for OpenimFunction {
     async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
         run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
     }
+}
+
+/// The event id. OpenIM's `operationID` header is per request and its
+/// message ids per message; many callbacks (quit group, kick, friend
+/// changes) carry no message id and identical bodies for distinct real
+/// events (quit, rejoin, quit), so the body alone never identifies one.
+fn event_id(request: &IncomingRequest, command: &str, body: &Value) -> String {
+    let operation_id = request.header(OPERATION_ID_HEADER).filter(|id| !id.is_empty());
+    let message_id = string_at(body, "/serverMsgID").or_else(|| string_at(body, "/clientMsgID"));
+    match (operation_id, message_id) {
+        (Some(operation), Some(message)) => format!("{command}:{operation}:{message}"),
+        (Some(operation), None) => format!("{command}:{operation}"),
+        (None, Some(message)) => format!("{command}:{message}"),
+        // No id at all: this request is its own event.
+        (None, None) => format!("{command}:{}", request.request_scoped_id()),
+    }
+}
+
+fn is_command(segment: &str) -> bool {
+    segment.starts_with("callback") && segment.len() <= 128 && segment.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The path as logs show it: every segment after `/openim/` but a trailing
+/// callback command is replaced, since one of them may be the secret path
+/// token (right or wrong, it must not reach a log line).
+pub fn redact_openim_path(path: &str) -> String {
+    let Some((prefix, rest)) = path.split_once("/openim/") else {
+        return path.to_string();
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len() - 1;
+    let shown: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(index, segment)| match *segment {
+            "" => "",
+            command if index == last && is_command(command) => command,
+            _ => "***",
+        })
+        .collect();
+    format!("{prefix}/openim/{}", shown.join("/"))
 }
 
 fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {

@@ -60,12 +60,88 @@ async fn after_group_callback_is_keyed_by_operation_and_server_message_id() {
 }
 
 #[tokio::test]
-async fn callback_without_message_id_is_keyed_by_body_hash() {
+async fn callback_without_message_id_is_keyed_by_command_and_operation_id() {
     let request = event_request("openim-user-online");
     let (_, publisher) = handle(&request).await;
     let envelope = &publisher.sent()[0];
-    assert_eq!(envelope.id, format!("openim:{}", inlet_shared::Envelope::body_hash_id(&request.body)));
+    let operation = request.header("operationid").unwrap();
+    assert_eq!(envelope.id, format!("openim:callbackAfterUserOnlineCommand:{operation}"));
     assert!(envelope.message.is_none());
+}
+
+#[tokio::test]
+async fn identical_bodies_of_distinct_requests_are_distinct_events() {
+    // Quit, rejoin, quit: the same body twice, each a real event.
+    let body = r#"{"callbackCommand":"callbackAfterQuitGroupCommand","groupID":"g1","userID":"u1"}"#;
+    let mut ids = Vec::new();
+    for operation in ["op-quit-1", "op-quit-2"] {
+        let mut request = IncomingRequest::new(Method::POST, "/openim/callbackAfterQuitGroupCommand", body);
+        request.source_ip = Some("127.0.0.1".parse().unwrap());
+        request.headers.insert("operationid", operation.parse().unwrap());
+        let (reply, publisher) = handle(&request).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        ids.push(publisher.sent()[0].id.clone());
+    }
+    assert_ne!(ids[0], ids[1]);
+    // Even without the header, two requests never share an id.
+    let mut without = Vec::new();
+    for _ in 0..2 {
+        let mut request = IncomingRequest::new(Method::POST, "/openim/callbackAfterQuitGroupCommand", body);
+        request.source_ip = Some("127.0.0.1".parse().unwrap());
+        let (_, publisher) = handle(&request).await;
+        without.push(publisher.sent()[0].id.clone());
+    }
+    assert_ne!(without[0], without[1]);
+}
+
+#[tokio::test]
+async fn a_trailing_slash_in_openims_configured_url_is_accepted() {
+    let mut request = event_request("openim-user-online");
+    request.path = request.path.replacen("/openim/", "/openim//", 1);
+    let (reply, publisher) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(publisher.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_path_token_right_or_wrong_never_reaches_a_log_line() {
+    let settings = dev_settings_with(&[("OPENIM_PATH_TOKEN", "Tok3nRight")]);
+    let logs = inlet_shared::samples::CapturedLogs::start();
+    let cases = [
+        (with_token(event_request("openim-user-online"), "Tok3nRight"), MemoryPublisher::new(), StatusCode::OK),
+        (
+            with_token(event_request("openim-user-online"), "Tok3nWrong"),
+            MemoryPublisher::new(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            with_token(event_request("openim-after-send-group"), "Tok3nRight"),
+            MemoryPublisher::down(),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    ];
+    for (request, publisher, status) in cases {
+        assert_eq!(handle_on(&settings, &publisher, &request).await.status, status);
+    }
+    let mut not_found = event_request("openim-user-online");
+    not_found.path = "/openim/Tok3nWrong/extra/segments".into();
+    let reply = handle_on(&settings, &MemoryPublisher::new(), &not_found).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(!String::from_utf8_lossy(&reply.body).contains("Tok3n"));
+    let text = logs.text();
+    assert!(text.contains("/openim/***/"), "requests are logged, redacted: {text}");
+    assert!(!text.contains("Tok3n"), "a path token reached the log: {text}");
+}
+
+#[test]
+fn logged_paths_never_show_a_path_token() {
+    use openim::redact_openim_path as redact;
+    assert_eq!(redact("/openim/s3cret/callbackAfterUserOnlineCommand"), "/openim/***/callbackAfterUserOnlineCommand");
+    assert_eq!(redact("/prod/openim/s3cret"), "/prod/openim/***");
+    assert_eq!(redact("/openim/s3cret/x/y"), "/openim/***/***/***");
+    assert_eq!(redact("/openim/callbackAfterUserOnlineCommand"), "/openim/callbackAfterUserOnlineCommand");
+    assert_eq!(redact("/openim//callbackX"), "/openim//callbackX");
+    assert_eq!(redact("/lark/event"), "/lark/event");
 }
 
 #[tokio::test]

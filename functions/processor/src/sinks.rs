@@ -6,19 +6,19 @@
 //! [`Sink`] and add it to the list below. Return an error to have the event
 //! redelivered (after the queue's visibility timeout); after five failed
 //! receives it goes to the dead-letter queue.
+//!
+//! The inbox needs no sink: completing an event stores its Envelope in the
+//! event's dedup record (the same write that marks it completed), which is
+//! what `inlet inbox` lists.
 
 use async_trait::async_trait;
-use inlet_shared::config::DedupSettings;
-use inlet_shared::dedup::InboxSink;
 use inlet_shared::envelope::Envelope;
 use inlet_shared::sink::{Sink, SinkError};
 use tracing::info;
 
 /// The sinks every event goes through.
-pub fn configured(dynamodb: &aws_sdk_dynamodb::Client, settings: &DedupSettings) -> Vec<Box<dyn Sink>> {
+pub fn configured() -> Vec<Box<dyn Sink>> {
     vec![
-        // Stores the Envelope in its dedup record: `inlet inbox` lists them.
-        Box::new(InboxSink::new(dynamodb.clone(), settings.table_name.clone())),
         Box::new(LogSink),
         // Box::new(YourSink::new(...)),
     ]

@@ -3,14 +3,21 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use inlet_shared::dedup::{MemoryStore, NowMs, STATUS_COMPLETED};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use inlet_shared::dedup::{
+    Claim, IdempotencyStore, Lease, LeasePolicy, MemoryStore, NowMs, STATUS_COMPLETED, STATUS_IN_PROGRESS,
+};
 use inlet_shared::envelope::{Envelope, Verification};
 use inlet_shared::sink::{Sink, SinkError};
-use processor::process_batch;
+use processor::{Invocation, process_batch, process_record};
 use serde_json::json;
+
+const WINDOW: Duration = Duration::from_secs(3600);
+/// The local stack's numbers: 10 s visibility, so at most a 9 s lease.
+const MAX_LEASE: Duration = Duration::from_secs(9);
 
 struct CountingSink {
     calls: Arc<AtomicUsize>,
@@ -59,75 +66,301 @@ fn sinks(calls: &Arc<AtomicUsize>, fail_ids: &[&str]) -> Vec<Box<dyn Sink>> {
     vec![Box::new(CountingSink { calls: calls.clone(), fail_ids: fail_ids.iter().map(|s| s.to_string()).collect() })]
 }
 
-fn failures(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+fn failures(response: &SqsBatchResponse) -> Vec<String> {
     response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+}
+
+/// An invocation with `remaining` ms before its deadline at `now`.
+fn invocation(request_id: &str, now: i64, remaining: i64) -> Invocation {
+    Invocation::new(request_id, (now + remaining) as u64, LeasePolicy::new(MAX_LEASE))
+}
+
+fn store() -> MemoryStore {
+    MemoryStore::with_window(WINDOW)
 }
 
 #[tokio::test]
 async fn duplicate_inside_one_batch_runs_the_sinks_once() {
-    let store = MemoryStore::new(3600, 60_000);
+    let store = store();
     let calls = Arc::new(AtomicUsize::new(0));
     let body = serde_json::to_string(&envelope("a")).unwrap();
-    let response =
-        process_batch(batch(vec![record("m1", body.clone()), record("m2", body)]), &store, &sinks(&calls, &[]), || {
-            NowMs(1000)
-        })
-        .await;
+    let response = process_batch(
+        batch(vec![record("m1", body.clone()), record("m2", body)]),
+        &invocation("r1", 1000, 5000),
+        &store,
+        &sinks(&calls, &[]),
+        || NowMs(1000),
+    )
+    .await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // The second copy either saw the first's live lease (and is retried) or
     // found it completed (and is acknowledged); it never runs the sinks.
     assert!(failures(&response).len() <= 1);
+    assert_eq!(store.entry("test:a").unwrap().sink_runs, Some(1));
 }
 
 #[tokio::test]
 async fn redelivery_of_a_completed_event_is_skipped_and_acknowledged() {
-    let store = MemoryStore::new(3600, 60_000);
+    let store = store();
     let calls = Arc::new(AtomicUsize::new(0));
     let body = serde_json::to_string(&envelope("a")).unwrap();
-    process_batch(batch(vec![record("m1", body.clone())]), &store, &sinks(&calls, &[]), || NowMs(1000)).await;
-    let response = process_batch(batch(vec![record("m2", body)]), &store, &sinks(&calls, &[]), || NowMs(2000)).await;
+    process_batch(
+        batch(vec![record("m1", body.clone())]),
+        &invocation("r1", 1000, 5000),
+        &store,
+        &sinks(&calls, &[]),
+        || NowMs(1000),
+    )
+    .await;
+    let response = process_batch(
+        batch(vec![record("m2", body)]),
+        &invocation("r2", 2000, 5000),
+        &store,
+        &sinks(&calls, &[]),
+        || NowMs(2000),
+    )
+    .await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(failures(&response).is_empty());
-    assert_eq!(store.status_of("test:a"), Some(STATUS_COMPLETED));
+    let entry = store.entry("test:a").unwrap();
+    assert_eq!((entry.status.as_str(), entry.sink_runs), (STATUS_COMPLETED, Some(1)), "processed once");
+    assert_eq!(entry.envelope.unwrap()["id"], "test:a", "completion keeps the Envelope for the inbox");
 }
 
 #[tokio::test]
 async fn sink_failure_reports_only_that_record_and_releases_its_lock() {
-    let store = MemoryStore::new(3600, 60_000);
+    let store = store();
     let calls = Arc::new(AtomicUsize::new(0));
     let records = vec![
         record("ok", serde_json::to_string(&envelope("a")).unwrap()),
         record("bad", serde_json::to_string(&envelope("b")).unwrap()),
     ];
-    let response = process_batch(batch(records), &store, &sinks(&calls, &["test:b"]), || NowMs(1000)).await;
+    let response =
+        process_batch(batch(records), &invocation("r1", 1000, 5000), &store, &sinks(&calls, &["test:b"]), || {
+            NowMs(1000)
+        })
+        .await;
     assert_eq!(failures(&response), ["bad"]);
     assert_eq!(store.status_of("test:a"), Some(STATUS_COMPLETED));
-    assert_eq!(store.status_of("test:b"), None, "lock released so the retry can run at once");
+    assert_eq!(store.lease_of("test:b"), Some((None, NowMs(0))), "lock released so the retry can run at once");
+    // The retry, 1 ms later, takes it over and the count shows the second run.
+    let retry = process_batch(
+        batch(vec![record("bad", serde_json::to_string(&envelope("b")).unwrap())]),
+        &invocation("r2", 1001, 5000),
+        &store,
+        &sinks(&calls, &[]),
+        || NowMs(1001),
+    )
+    .await;
+    assert!(failures(&retry).is_empty());
+    assert_eq!(store.entry("test:b").unwrap().sink_runs, Some(2));
 }
 
 #[tokio::test]
 async fn unreadable_record_fails_alone() {
-    let store = MemoryStore::new(3600, 60_000);
+    let store = store();
     let calls = Arc::new(AtomicUsize::new(0));
     let records = vec![record("junk", "not json".into()), record("ok", serde_json::to_string(&envelope("a")).unwrap())];
-    let response = process_batch(batch(records), &store, &sinks(&calls, &[]), || NowMs(1000)).await;
+    let response =
+        process_batch(batch(records), &invocation("r1", 1000, 5000), &store, &sinks(&calls, &[]), || NowMs(1000)).await;
     assert_eq!(failures(&response), ["junk"]);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
-async fn crashed_attempt_is_taken_over_after_its_lease() {
-    let store = MemoryStore::new(3600, 60_000);
+async fn crashed_attempt_is_taken_over_after_its_lease_and_counted() {
+    let store = store();
     let calls = Arc::new(AtomicUsize::new(0));
-    let event = envelope("a");
-    // A crash between lock and completion leaves an IN_PROGRESS record.
-    inlet_shared::dedup::IdempotencyStore::claim(&store, &event, NowMs(1000)).await.unwrap();
-    let body = serde_json::to_string(&event).unwrap();
-    let early =
-        process_batch(batch(vec![record("m", body.clone())]), &store, &sinks(&calls, &[]), || NowMs(30_000)).await;
+    let body = serde_json::to_string(&envelope("a")).unwrap();
+    // The first attempt (deadline 5 s away) takes the lock and crashes
+    // before completing.
+    let crashed: Vec<Box<dyn Sink>> = vec![Box::new(Hang)];
+    let first_invocation = invocation("r1", 1000, 5000);
+    let first =
+        process_batch(batch(vec![record("m", body.clone())]), &first_invocation, &store, &crashed, || NowMs(1000));
+    assert!(tokio::time::timeout(Duration::from_millis(50), first).await.is_err(), "the attempt never finishes");
+    assert_eq!(store.lease_of("test:a").unwrap().1, NowMs(6000), "lease = the invocation's deadline");
+    // Before the lease ends the event is left alone.
+    let early = process_batch(
+        batch(vec![record("m", body.clone())]),
+        &invocation("r2", 5999, 5000),
+        &store,
+        &sinks(&calls, &[]),
+        || NowMs(5999),
+    )
+    .await;
     assert_eq!(failures(&early), ["m"], "lease still live");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    let late = process_batch(batch(vec![record("m", body)]), &store, &sinks(&calls, &[]), || NowMs(61_001)).await;
+    // The redelivery after the visibility timeout takes it over.
+    let late = process_batch(
+        batch(vec![record("m", body)]),
+        &invocation("r3", 11_000, 5000),
+        &store,
+        &sinks(&calls, &[]),
+        || NowMs(11_000),
+    )
+    .await;
     assert!(failures(&late).is_empty());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let entry = store.entry("test:a").unwrap();
+    assert_eq!((entry.status.as_str(), entry.sink_runs), (STATUS_COMPLETED, Some(2)), "two runs, both counted");
+}
+
+/// Reads the event's lease while the sinks run.
+struct LeaseProbe {
+    store: Arc<MemoryStore>,
+    seen: Arc<std::sync::Mutex<Vec<NowMs>>>,
+}
+
+#[async_trait]
+impl Sink for LeaseProbe {
+    fn name(&self) -> &str {
+        "lease-probe"
+    }
+    async fn handle(&self, envelope: &Envelope) -> Result<(), SinkError> {
+        let (_, until) = self.store.lease_of(&envelope.id).expect("record exists while the sinks run");
+        self.seen.lock().unwrap().push(until);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn lease_follows_the_deadline_and_stays_below_the_visibility_timeout() {
+    let memory = Arc::new(store());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(LeaseProbe { store: memory.clone(), seen: seen.clone() })];
+    let now = 1_000_000;
+    let run = |id: &'static str, invocation: Invocation| {
+        let body = serde_json::to_string(&envelope(id)).unwrap();
+        let (memory, sinks) = (memory.clone(), &sinks);
+        async move { process_batch(batch(vec![record(id, body)]), &invocation, &Shared(memory), sinks, || NowMs(now)).await }
+    };
+    assert!(failures(&run("short", invocation("r1", now, 3000)).await).is_empty());
+    assert!(failures(&run("long", invocation("r2", now, 900_000)).await).is_empty());
+    assert!(failures(&run("none", Invocation::new("r3", 0, LeasePolicy::new(MAX_LEASE))).await).is_empty());
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0], NowMs(now + 3000), "the invocation's deadline");
+    assert_eq!(seen[1], NowMs(now + 9000), "capped: the function outlasts the visibility timeout");
+    assert_eq!(seen[2], NowMs(now + 9000), "no deadline given: the cap");
+    assert!(seen.iter().all(|until| until.0 - now < 10_000), "always shorter than the 10 s visibility timeout");
+}
+
+/// A sink that, while the first attempt runs, lets a second attempt take
+/// the event over (as a redelivery would after the first outlived its lease).
+struct TakeoverDuringRun {
+    store: Arc<MemoryStore>,
+    calls: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Sink for TakeoverDuringRun {
+    fn name(&self) -> &str {
+        "takeover"
+    }
+    async fn handle(&self, envelope: &Envelope) -> Result<(), SinkError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let lease = Lease { owner: "later-attempt".into(), until: NowMs(100_000) };
+            let claim = self.store.claim(envelope, &lease, NowMs(50_000)).await.unwrap();
+            assert_eq!(claim, Claim::Acquired, "the first attempt's lease is over");
+        }
+        Ok(())
+    }
+}
+
+struct Shared(Arc<MemoryStore>);
+
+#[async_trait]
+impl IdempotencyStore for Shared {
+    async fn claim(
+        &self,
+        envelope: &Envelope,
+        lease: &Lease,
+        now: NowMs,
+    ) -> Result<Claim, inlet_shared::dedup::StoreError> {
+        self.0.claim(envelope, lease, now).await
+    }
+    async fn complete(
+        &self,
+        envelope: &Envelope,
+        owner: &str,
+        now: NowMs,
+    ) -> Result<inlet_shared::dedup::Ownership, inlet_shared::dedup::StoreError> {
+        self.0.complete(envelope, owner, now).await
+    }
+    async fn release(
+        &self,
+        id: &str,
+        owner: &str,
+    ) -> Result<inlet_shared::dedup::Ownership, inlet_shared::dedup::StoreError> {
+        self.0.release(id, owner).await
+    }
+}
+
+#[tokio::test]
+async fn a_late_attempt_cannot_complete_a_lock_it_lost_and_its_event_is_not_lost() {
+    let memory = Arc::new(store());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(TakeoverDuringRun { store: memory.clone(), calls: calls.clone() })];
+    let body = serde_json::to_string(&envelope("a")).unwrap();
+    let late = process_batch(
+        batch(vec![record("m", body.clone())]),
+        &invocation("r1", 1000, 5000),
+        &Shared(memory.clone()),
+        &sinks,
+        || NowMs(1000),
+    )
+    .await;
+    assert_eq!(failures(&late), ["m"], "lost lock: left for redelivery, not acknowledged");
+    assert_eq!(memory.status_of("test:a"), Some(STATUS_IN_PROGRESS), "the late attempt completed nothing");
+    assert_eq!(memory.lease_of("test:a").unwrap().0.as_deref(), Some("later-attempt"), "nor released it");
+    // The later attempt completes; the late attempt's redelivery is then a duplicate.
+    memory.complete(&envelope("a"), "later-attempt", NowMs(50_001)).await.unwrap();
+    let redelivery = process_batch(
+        batch(vec![record("m", body)]),
+        &invocation("r2", 60_000, 5000),
+        &Shared(memory.clone()),
+        &sinks,
+        || NowMs(60_000),
+    )
+    .await;
+    assert!(failures(&redelivery).is_empty());
+    assert_eq!(memory.entry("test:a").unwrap().sink_runs, Some(2), "the extra run is visible");
+}
+
+/// A sink that never returns: the attempt crashes (or hangs) mid-run.
+struct Hang;
+
+#[async_trait]
+impl Sink for Hang {
+    fn name(&self) -> &str {
+        "hang"
+    }
+    async fn handle(&self, _: &Envelope) -> Result<(), SinkError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn each_receive_of_a_message_is_a_different_owner() {
+    let store = store();
+    let mut first = record("m", serde_json::to_string(&envelope("a")).unwrap());
+    first.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+    let mut again = first.clone();
+    again.attributes.insert("ApproximateReceiveCount".into(), "2".into());
+    // A runtime that gives no request id must still tell the receives apart.
+    let no_id = Invocation::new("", 0, LeasePolicy::new(MAX_LEASE));
+    let hang: Vec<Box<dyn Sink>> = vec![Box::new(Hang)];
+    let attempt = process_record(&first, &no_id, &store, &hang, &|| NowMs(1000));
+    assert!(tokio::time::timeout(Duration::from_millis(20), attempt).await.is_err());
+    let attempt = process_record(&again, &no_id, &store, &hang, &|| NowMs(10_001));
+    assert!(tokio::time::timeout(Duration::from_millis(20), attempt).await.is_err());
+    let owner_two = Lease::owner_token("", "m", Some("2"));
+    assert_eq!(store.lease_of("test:a").unwrap().0.as_deref(), Some(owner_two.as_str()), "taken over");
+    let owner_one = Lease::owner_token("", "m", Some("1"));
+    assert_eq!(
+        store.complete(&envelope("a"), &owner_one, NowMs(10_002)).await.unwrap(),
+        inlet_shared::dedup::Ownership::Lost,
+        "the first receive cannot complete the second's lock"
+    );
+    assert_eq!(store.status_of("test:a"), Some(STATUS_IN_PROGRESS));
 }

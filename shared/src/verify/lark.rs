@@ -11,8 +11,10 @@ use sha2::{Digest, Sha256};
 use super::constant_time_eq;
 use crate::error::IngressError;
 
-/// Why an encrypted Lark body could not be opened. The reasons are fixed
-/// strings so that nothing derived from the key reaches a log.
+/// Opens an encrypted Lark body. Failure reasons are fixed strings, so that
+/// nothing derived from the key or the plaintext reaches a log; they are
+/// precise, so a caller on an unauthenticated path must not show them to the
+/// client (that would be a padding oracle): see `IngressError::Unauthenticated`.
 pub fn decrypt_lark_body(encrypt_key: &str, ciphertext_b64: &str) -> Result<Vec<u8>, IngressError> {
     let raw =
         BASE64.decode(ciphertext_b64.trim()).map_err(|_| IngressError::Undecryptable("encrypt is not valid base64"))?;
@@ -60,10 +62,11 @@ pub fn lark_card_signature_v1(timestamp: &str, nonce: &str, verification_token: 
     hex::encode(hash.finalize())
 }
 
-/// Compares a presented hex signature with the expected one, ignoring case
-/// of the presented value and in constant time.
+/// Compares a presented signature with the expected lowercase hex, in
+/// constant time and exactly: the official SDKs compare the strings as they
+/// are, so an upper-case or padded value is refused there and here alike.
 pub fn signature_matches(expected_hex: &str, presented: &str) -> bool {
-    constant_time_eq(expected_hex.as_bytes(), presented.trim().to_ascii_lowercase().as_bytes())
+    constant_time_eq(expected_hex.as_bytes(), presented.as_bytes())
 }
 
 #[cfg(test)]
@@ -113,8 +116,10 @@ mod tests {
     }
 
     #[test]
-    fn signature_comparison_ignores_case_but_not_content() {
-        assert!(signature_matches("abcd", "ABCD"));
+    fn signature_comparison_is_exact() {
+        assert!(signature_matches("abcd", "abcd"));
+        assert!(!signature_matches("abcd", "ABCD"), "lark-oapi compares case-sensitively");
+        assert!(!signature_matches("abcd", " abcd"));
         assert!(!signature_matches("abcd", "abce"));
         assert!(!signature_matches("abcd", "abc"));
     }

@@ -1,0 +1,358 @@
+//! The local stack survives what Lambda survives, checked against real
+//! processes: each test starts `inlet dev` (the binary `make build` made) on
+//! free ports of its own, kills, pauses or interrupts parts of it, and checks
+//! what the queue, the table and the process table show afterwards.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use inlet_cli::dev::{ENV_FILE_NAME, PROCESSOR, StackStatus};
+use inlet_cli::process::{port_in_use, session_processes, signal_process};
+use inlet_cli::runtime_api::EnvironmentState;
+use inlet_cli::stack::{DevStack, StackSpec};
+use inlet_shared::config::{DedupSettings, load_env_file_with_overrides};
+use inlet_shared::dedup::{DynamoDbStore, InboxEntry};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository root")
+}
+
+fn settings() -> HashMap<String, String> {
+    load_env_file_with_overrides(&root().join("events/env.json")).expect("events/env.json")
+}
+
+async fn start() -> DevStack {
+    let spec = StackSpec::on_free_ports(&root()).expect("free ports");
+    DevStack::start(spec).await.unwrap_or_else(|e| panic!("the local stack starts: {e}"))
+}
+
+async fn status(stack: &DevStack) -> StackStatus {
+    stack.status().await.expect("GET /_inlet/status")
+}
+
+/// POSTs a fresh alert-api event and returns its id from the 202 answer.
+async fn send_alert(api: &str, unique: String) -> String {
+    let (status, body) = send(api, "alert-api", unique).await;
+    assert_eq!(status, 202, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON answer");
+    answer["id"].as_str().expect("id in the answer").to_string()
+}
+
+async fn send(api: &str, name: &str, unique: String) -> (u16, String) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sample = inlet_cli::samples::build(name, &settings(), now, &unique).expect("sample");
+    let url = format!("{api}{}", sample.path);
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let mut request = agent.post(&url);
+        for (header, value) in &sample.headers {
+            request = request.header(header, value);
+        }
+        let mut response = request.send(&sample.body[..]).expect("the local API answers");
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
+    })
+    .await
+    .unwrap()
+}
+
+async fn store(stack: &DevStack) -> DynamoDbStore {
+    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()).await;
+    let mut dedup = DedupSettings::from_env(&settings()).expect("dedup settings");
+    dedup.table_name = status(stack).await.table;
+    DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &dedup)
+}
+
+async fn records(store: &DynamoDbStore) -> BTreeMap<String, InboxEntry> {
+    store.list(usize::MAX).await.expect("scan").into_iter().map(|e| (e.id.clone(), e)).collect()
+}
+
+/// Messages visible or in flight in a queue.
+async fn depth(stack: &DevStack, queue_url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()).await;
+    aws_sdk_sqs::Client::new(&sdk)
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default()
+        .values()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits until every id is COMPLETED and the queue is empty.
+async fn wait_processed(stack: &DevStack, ids: &BTreeSet<String>, limit: Duration) -> BTreeMap<String, InboxEntry> {
+    let store = store(stack).await;
+    let queue = status(stack).await.queue_url;
+    let started = Instant::now();
+    loop {
+        let all = records(&store).await;
+        let done = ids.iter().all(|id| all.get(id).is_some_and(|e| e.status == "COMPLETED"));
+        if (done && depth(stack, &queue).await == 0) || started.elapsed() > limit {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn processor_pid(status: &StackStatus) -> Option<u32> {
+    status.functions[PROCESSOR].pids().first().copied()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// Ctrl-C; then nothing of the stack may run or listen.
+async fn assert_stops_cleanly(mut stack: DevStack) {
+    let status = stack.stop().await.expect("inlet dev exits after Ctrl-C");
+    assert!(status.success(), "inlet dev exited with {status}; log:\n{}", stack.log_tail(30));
+    assert_nothing_left(&stack).await;
+}
+
+async fn assert_nothing_left(stack: &DevStack) {
+    let started = Instant::now();
+    let mut left = stack.leftovers();
+    while !left.is_empty() && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = stack.leftovers();
+    }
+    assert!(left.is_empty(), "processes left running: {left:?}\nlog:\n{}", stack.log_tail(30));
+    for port in [stack.spec.moto_port, stack.spec.api_port] {
+        assert!(!port_in_use(port), "something still listens on port {port}");
+    }
+    stack.remove_state_dir();
+}
+
+#[tokio::test]
+async fn killed_functions_are_started_again_and_a_batch_killed_midway_is_processed_once_redelivered() {
+    let stack = start().await;
+    let before = status(&stack).await;
+
+    // A receiver killed while idle: the next request starts it again.
+    let lark_pid = before.functions["lark"].pids()[0];
+    signal_process(lark_pid, libc::SIGKILL).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (answer, body) = send(&stack.api(), "lark-message", inlet_tests::unique("lark")).await;
+    assert_eq!(answer, 200, "the restarted receiver answers: {body}");
+    let lark = &status(&stack).await.functions["lark"];
+    assert_eq!((lark.starts, lark.crashes), (2, 1));
+    assert_ne!(lark.pids(), vec![lark_pid]);
+
+    // The processor killed while it runs a batch.
+    // Events keep coming until the kill, so that there is a batch to kill.
+    let killed_flag = Arc::new(AtomicBool::new(false));
+    let api = stack.api();
+    let sender = {
+        let killed_flag = killed_flag.clone();
+        tokio::spawn(async move {
+            let mut ids = BTreeSet::new();
+            for i in 0..2000 {
+                if i >= 40 && killed_flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                ids.insert(send_alert(&api, inlet_tests::unique(&format!("kill-{i}"))).await);
+            }
+            ids
+        })
+    };
+    let started = Instant::now();
+    let killed = loop {
+        let now = status(&stack).await;
+        let running = now.functions[PROCESSOR].environments.iter().find(|e| e.state == EnvironmentState::Running);
+        if let Some(pid) = running.and_then(|e| e.pid) {
+            signal_process(pid, libc::SIGKILL).unwrap();
+            killed_flag.store(true, Ordering::SeqCst);
+            break pid;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the processor never ran a batch");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let ids = sender.await.unwrap();
+    let all = wait_processed(&stack, &ids, Duration::from_secs(90)).await;
+
+    let after = status(&stack).await;
+    let processor = &after.functions[PROCESSOR];
+    assert!(processor.crashes >= 1 && processor.starts >= 2, "{processor:?}");
+    assert!(!processor.pids().contains(&killed), "a new processor process serves");
+    assert!(after.pump.failed_invocations >= 1, "the killed invoke failed its batch");
+    assert!(stack.log_text().contains("Runtime exited with error: signal: killed"));
+    let failed_batch: BTreeSet<&String> = after.pump.failed_batch_ids.iter().collect();
+    for id in &ids {
+        let entry = all.get(id).unwrap_or_else(|| panic!("{id} has no record: lost"));
+        assert_eq!(entry.status, "COMPLETED", "{id}");
+        let runs = entry.sink_runs.unwrap_or(0);
+        assert!(runs >= 1, "{id}: sink_runs {runs}");
+        // Only an event whose lock the killed attempt had taken is run again.
+        assert!(runs == 1 || failed_batch.contains(id), "{id}: sink_runs {runs} outside the killed batch");
+    }
+    assert_eq!(depth(&stack, &after.dlq_url).await, 0, "nothing went to the dead-letter queue");
+    assert_eq!(depth(&stack, &after.queue_url).await, 0);
+    assert_stops_cleanly(stack).await;
+}
+
+#[tokio::test]
+async fn a_hung_processor_fails_its_batch_at_the_function_timeout_and_the_event_is_processed_after() {
+    let stack = start().await;
+    let pid = processor_pid(&status(&stack).await).expect("warm processor");
+    // A stopped process neither answers nor exits: a hang.
+    signal_process(pid, libc::SIGSTOP).unwrap();
+    let sent = Instant::now();
+    let id = send_alert(&stack.api(), inlet_tests::unique("hung")).await;
+    let failed_after = loop {
+        let now = status(&stack).await;
+        if now.functions[PROCESSOR].timeouts >= 1 {
+            break sent.elapsed();
+        }
+        assert!(sent.elapsed() < Duration::from_secs(20), "the hung invoke was never given up; {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let timeout = inlet_cli::local::PROCESSOR_TIMEOUT;
+    // The pump's long poll takes up to a second before the invoke starts.
+    assert!(failed_after >= timeout && failed_after < timeout + Duration::from_secs(4), "{failed_after:?}");
+    assert!(stack.log_text().contains("Task timed out after 6.00 seconds"));
+    assert!(!alive(pid), "the hung process was killed");
+
+    let all = wait_processed(&stack, &BTreeSet::from([id.clone()]), Duration::from_secs(60)).await;
+    let entry = &all[&id];
+    assert_eq!(entry.status, "COMPLETED");
+    assert_eq!(entry.sink_runs, Some(1), "the hung attempt never took the lock");
+    assert_eq!(depth(&stack, &status(&stack).await.dlq_url).await, 0);
+
+    pump_gives_up_on_an_invoke_past_its_time_limit(&stack).await;
+    assert_stops_cleanly(stack).await;
+}
+
+/// Whatever the invoker: an invoke that never answers fails its batch at the
+/// invoker's time limit, and nothing is deleted.
+async fn pump_gives_up_on_an_invoke_past_its_time_limit(stack: &DevStack) {
+    struct Hangs;
+    #[async_trait::async_trait]
+    impl inlet_cli::pump::Invoker for Hangs {
+        async fn invoke(
+            &self,
+            _: &aws_lambda_events::sqs::SqsEvent,
+        ) -> Result<aws_lambda_events::sqs::SqsBatchResponse, String> {
+            std::future::pending().await
+        }
+        fn time_limit(&self) -> Duration {
+            Duration::from_millis(500)
+        }
+    }
+    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()).await;
+    let (sqs, dynamodb) = (aws_sdk_sqs::Client::new(&sdk), aws_sdk_dynamodb::Client::new(&sdk));
+    let shape = inlet_cli::local::QueueShape { queue_name: inlet_tests::unique("hang"), ..Default::default() };
+    let resources = inlet_cli::local::create_resources(&sqs, &dynamodb, &shape, &inlet_tests::unique("t"))
+        .await
+        .expect("queue on the stack's moto");
+    sqs.send_message().queue_url(&resources.queue_url).message_body(r#"{"id":"x:1"}"#).send().await.unwrap();
+    let arn = inlet_cli::pump::queue_arn(&sqs, &resources.queue_url).await.unwrap();
+    let started = Instant::now();
+    let stats = inlet_cli::pump::pump_once(&sqs, &resources.queue_url, &arn, &Hangs, Duration::from_secs(1))
+        .await
+        .expect("pump cycle");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!((stats.received, stats.deleted, stats.left_for_retry), (1, 0, 1));
+    assert!(stats.invoke_failed.is_some_and(|reason| reason.contains("no answer within")));
+    assert_eq!(stats.failed_batch_ids, ["x:1"]);
+}
+
+/// Waits for a process the stack started whose command line satisfies
+/// `wanted`; returns its pid.
+async fn wait_for_process(stack: &mut DevStack, what: &str, wanted: impl Fn(&str) -> bool) -> u32 {
+    let started = Instant::now();
+    loop {
+        let started_by_stack = session_processes(stack.pid).into_iter().filter(|(pid, _)| *pid != stack.pid);
+        if let Some((pid, _)) = started_by_stack.into_iter().find(|(_, cmd)| wanted(cmd)) {
+            return pid;
+        }
+        if let Some(exit) = stack.exited() {
+            panic!("inlet dev exited ({exit}) before {what} ran; log:\n{}", stack.log_tail(30));
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no {what} process; log:\n{}", stack.log_tail(30));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn assert_interrupt_stops_everything(mut stack: DevStack, signal: libc::c_int, phase: &str) {
+    assert!(!stack.log_text().contains("inlet ready"), "{phase}: the stack was ready already");
+    stack.signal(signal).unwrap();
+    let exit = stack.wait_exit(Duration::from_secs(30)).await.unwrap_or_else(|e| panic!("{phase}: {e}"));
+    assert!(exit.success(), "{phase}: exit {exit}; log:\n{}", stack.log_tail(30));
+    assert!(stack.log_text().contains("inlet: stopped"), "{phase}: {}", stack.log_tail(30));
+    assert_nothing_left(&stack).await;
+}
+
+#[tokio::test]
+async fn an_interrupt_at_any_moment_of_start_up_stops_everything_started() {
+    // While moto starts: it is paused, so the stack is certainly waiting for it.
+    let mut stack = DevStack::spawn(StackSpec::on_free_ports(&root()).unwrap()).unwrap();
+    let moto = wait_for_process(&mut stack, "moto_server", |cmd| cmd.contains("moto_server")).await;
+    signal_process(moto, libc::SIGSTOP).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_interrupt_stops_everything(stack, libc::SIGINT, "moto starting").await;
+
+    // While cargo compiles: a fresh target directory makes it compile for
+    // minutes; SIGTERM this time.
+    let target = std::env::temp_dir().join(inlet_tests::unique("inlet-target"));
+    let mut spec = StackSpec::on_free_ports(&root()).unwrap();
+    spec.env.push(("CARGO_TARGET_DIR".into(), target.display().to_string()));
+    let mut stack = DevStack::spawn(spec).unwrap();
+    wait_for_process(&mut stack, "rustc", |cmd| cmd.contains("rustc")).await;
+    assert_interrupt_stops_everything(stack, libc::SIGTERM, "compiling").await;
+    let _ = std::fs::remove_dir_all(&target);
+
+    // While warming: the first function started is paused, so warming waits.
+    let mut stack = DevStack::spawn(StackSpec::on_free_ports(&root()).unwrap()).unwrap();
+    let functions = inlet_cli::dev::read_router(&root().join("Cargo.toml")).unwrap();
+    let is_function = |cmd: &str| functions.values().any(|name| cmd.ends_with(&format!("/debug/{name}")));
+    let function = wait_for_process(&mut stack, "a function", is_function).await;
+    signal_process(function, libc::SIGSTOP).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(stack.log_text().contains("inlet: warming the functions"), "{}", stack.log_tail(20));
+    assert_interrupt_stops_everything(stack, libc::SIGINT, "warming").await;
+}
+
+#[tokio::test]
+async fn two_stacks_on_different_ports_share_no_state_and_keep_their_settings_private() {
+    let (first, second) = tokio::join!(start(), start());
+    let (dir_a, dir_b) = (first.spec.state_dir(), second.spec.state_dir());
+    assert_ne!(dir_a, dir_b);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for (stack, dir, other) in [(&first, &dir_a, &second), (&second, &dir_b, &first)] {
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+        let env_file = dir.join(ENV_FILE_NAME);
+        assert_eq!(mode(&env_file), 0o600, "the settings, secrets included, are the user's only");
+        assert_eq!(mode(&dir.join("moto.log")), 0o600);
+        let text = std::fs::read_to_string(&env_file).unwrap();
+        assert!(text.contains(&format!("AWS_ENDPOINT_URL=\"{}\"", stack.moto_endpoint())), "{text}");
+        assert!(!text.contains(&other.moto_endpoint()), "a stack's env file names only its own moto");
+    }
+
+    // Each stack's events land in its own table, not the other's.
+    let id_a = send_alert(&first.api(), inlet_tests::unique("stack-a")).await;
+    let id_b = send_alert(&second.api(), inlet_tests::unique("stack-b")).await;
+    let in_a = wait_processed(&first, &BTreeSet::from([id_a.clone()]), Duration::from_secs(30)).await;
+    let in_b = wait_processed(&second, &BTreeSet::from([id_b.clone()]), Duration::from_secs(30)).await;
+    assert!(in_a.contains_key(&id_a) && !in_a.contains_key(&id_b));
+    assert!(in_b.contains_key(&id_b) && !in_b.contains_key(&id_a));
+
+    // Stopping one leaves the other serving.
+    assert_stops_cleanly(first).await;
+    let (answer, _) = send(&second.api(), "telegram-message", inlet_tests::unique("after")).await;
+    assert_eq!(answer, 200);
+    assert_stops_cleanly(second).await;
+}
