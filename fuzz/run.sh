@@ -25,7 +25,11 @@ for target in $FUZZ_TARGETS; do
   corpus=fuzz/corpus/$target
   artifacts=fuzz/artifacts/$target
   mkdir -p "$corpus" "$artifacts"
-  INLET_FUZZ_SEEDS=$corpus cargo fuzz run "${FLAGS[@]}" "$target" >/dev/null
+  if ! seeded=$(INLET_FUZZ_SEEDS=$corpus cargo fuzz run "${FLAGS[@]}" "$target" 2>&1); then
+    echo "$seeded" >&2
+    exit 1
+  fi
+  grep -o "$target: wrote .*" <<<"$seeded" || true
   log=fuzz/artifacts/$target.log
   crashes_before=$(find "$artifacts" -type f -name 'crash-*' | wc -l)
   started=$(date +%s)

@@ -184,7 +184,9 @@ pub const DEDUP_WINDOWS: &[DedupWindowDefault] = &[
         retry_horizon: "until the next group interval (default 5 min)",
         window_secs: 3600,
     },
-    DedupWindowDefault { provider: "grafana", retry_horizon: "none", window_secs: 600 },
+    // No retries, but signed-timestamp ids must outlast a replay (2 × the
+    // tolerance) plus the time a copy may wait in the queue before its claim.
+    DedupWindowDefault { provider: "grafana", retry_horizon: "none", window_secs: 3600 },
     DedupWindowDefault { provider: "alert-api", retry_horizon: "the client's own retries", window_secs: 3600 },
     DedupWindowDefault { provider: "slack", retry_horizon: "3 retries over ~1 h", window_secs: 2 * 3600 },
     DedupWindowDefault {
@@ -404,7 +406,7 @@ mod tests {
             assert_eq!(settings.windows.for_provider(row.provider), Duration::from_secs(row.window_secs), "{row:?}");
         }
         assert_eq!(settings.windows.for_provider("lark"), Duration::from_secs(24 * 3600));
-        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(600));
+        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(3600));
         assert_eq!(settings.windows.for_provider("someone-new"), Duration::from_secs(7 * 24 * 3600));
     }
 
@@ -451,8 +453,8 @@ mod tests {
 
     #[test]
     fn default_windows_rise_to_a_longer_replay_span() {
-        let settings = DedupSettings::from_env(&processor_env(&[("INLET_TIMESTAMP_TOLERANCE_SECS", "900")])).unwrap();
-        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(1800));
+        let settings = DedupSettings::from_env(&processor_env(&[("INLET_TIMESTAMP_TOLERANCE_SECS", "2400")])).unwrap();
+        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(4800));
         assert_eq!(settings.windows.for_provider("lark"), Duration::from_secs(24 * 3600), "already longer");
     }
 

@@ -4,7 +4,7 @@
 //! `Authorization: Bearer <key>` and a body
 //! `{"message", "sender_id", "chat_id"?, "timestamp"?, "metadata"?}` whose
 //! `sender_id` is on the allowlist. An `Idempotency-Key` header makes
-//! retries safe. Protocol facts: PROVIDERS.md, "Custom alerts".
+//! retries safe. Protocol facts: docs/providers.md §10.
 
 use std::collections::HashSet;
 

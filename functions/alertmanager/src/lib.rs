@@ -3,7 +3,7 @@
 //! Receives the `webhook_configs` notification (payload version 4), checks
 //! the `Authorization` header that `http_config.basic_auth` or
 //! `http_config.authorization` adds, and enqueues one Envelope per alert.
-//! Protocol facts: PROVIDERS.md, "Prometheus Alertmanager".
+//! Protocol facts: docs/providers.md §8.
 //!
 //! Alertmanager retries 5xx and connection errors and gives up on 4xx, so
 //! only a queue outage answers 5xx (503); every mistake in the request is 4xx.

@@ -2,7 +2,7 @@
 //!
 //! Every request, PINGs included, must carry a valid Ed25519 signature over
 //! `X-Signature-Timestamp ‖ body`: Discord deliberately sends invalid ones and
-//! removes endpoints that accept them. Protocol facts: PROVIDERS.md, "Discord".
+//! removes endpoints that accept them. Protocol facts: docs/providers.md §5.
 
 use http::{Method, StatusCode};
 use inlet_shared::config::{EnvSource, IngressSettings};

@@ -5,7 +5,7 @@
 //! carrying `alerts[]`, split into one Envelope per alert) and legacy
 //! dashboard alerting (≤ v8, one alert per request). Authenticated by HTTP
 //! Basic, an `Authorization: <scheme> <credentials>` header, or the contact
-//! point's HMAC signature. Protocol facts: PROVIDERS.md, "Grafana".
+//! point's HMAC signature. Protocol facts: docs/providers.md §9.
 
 use http::{HeaderName, Method};
 use inlet_shared::alerts::{NotificationSplit, check_version, raw_notification};

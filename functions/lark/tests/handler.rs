@@ -148,6 +148,19 @@ async fn new_style_card_action_is_enqueued_and_answered_with_an_empty_object() {
 }
 
 #[tokio::test]
+async fn link_preview_callbacks_on_the_card_url_are_enqueued_too() {
+    // The callback URL also receives url.preview.get in the v2 envelope.
+    let mut body = message_v2(TOKEN, "preview", NOW);
+    body["header"]["event_type"] = json!("url.preview.get");
+    body["event"] = json!({"context": {"url": "https://example.com/doc", "preview_token": "t"}});
+    let request = signed("/lark/card/action", &encrypted(KEY, &body), KEY, NOW);
+    let (reply, publisher) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.body_json().unwrap(), json!({}));
+    assert_eq!(publisher.sent()[0].kind, "url.preview.get");
+}
+
+#[tokio::test]
 async fn old_style_card_action_is_verified_by_sha1_and_keyed_by_body_hash() {
     let request = event_request("lark-card-legacy");
     let (reply, publisher) = handle(&request).await;

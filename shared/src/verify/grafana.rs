@@ -7,11 +7,12 @@
 
 use super::{constant_time_eq, hmac_sha256};
 
-/// The signature header Grafana's UI and docs name.
+/// The signature header Grafana's UI and docs name, and the one its signer
+/// (grafana/alerting `http/hmac.go`) uses when the contact point's Header
+/// field is left blank.
 pub const SIGNATURE_HEADER: &str = "x-grafana-alerting-signature";
-/// The name Grafana's HTTP signer falls back to when the contact point leaves
-/// the header blank (grafana/alerting `http/hmac.go`), which differs from the
-/// documented one; accepted too so a blank setting still verifies.
+/// A spelling found in Grafana's comments and in an earlier draft of that
+/// signer; accepted too, since the MAC must verify either way.
 pub const FALLBACK_SIGNATURE_HEADER: &str = "x-grafana-alert-signature";
 
 /// The expected signature, lowercase hex.
