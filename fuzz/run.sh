@@ -36,7 +36,7 @@ for target in $FUZZ_TARGETS; do
   status=0
   cargo fuzz run "${FLAGS[@]}" "$target" -- "${limit[@]}" -max_len=6000 -timeout=10 \
     -dict=fuzz/json.dict -print_final_stats=1 >"$log" 2>&1 || status=$?
-  grep -E '^(#[0-9]+ +DONE|==[0-9]+== ERROR|SUMMARY|thread .* panicked)|PROMISE BROKEN' "$log" || true
+  grep -E '^(Done |#[0-9]+ +DONE|==[0-9]+== ERROR|SUMMARY|thread .* panicked)|PROMISE BROKEN' "$log" || true
   seconds=$(( $(date +%s) - started ))
   runs=$(grep -oP 'stat::number_of_executed_units:\s*\K[0-9]+' "$log" | tail -1 || true)
   speed=$(grep -oP 'stat::average_exec_per_sec:\s*\K[0-9]+' "$log" | tail -1 || true)

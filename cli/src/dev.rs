@@ -74,8 +74,8 @@ pub fn state_dir(root: &Path, api_port: u16) -> PathBuf {
 }
 
 /// `"/path" = "function"` pairs from `[workspace.metadata.lambda.watch.router]`
-/// in Cargo.toml: the one list of local routes, checked against template.yaml
-/// by the tests.
+/// in Cargo.toml, which `cargo lambda watch` reads; the tests check it against
+/// the provider registry and template.yaml.
 pub fn read_router(cargo_toml: &Path) -> Result<BTreeMap<String, String>, String> {
     let text = std::fs::read_to_string(cargo_toml).map_err(|e| format!("{}: {e}", cargo_toml.display()))?;
     let mut routes = BTreeMap::new();
@@ -176,7 +176,7 @@ async fn start_and_serve(options: &DevOptions, shutdown: &mut Shutdown) -> Resul
             );
         }
     }
-    let routes = read_router(&options.root.join("Cargo.toml"))?;
+    let routes = crate::providers::router();
     let settings = load_env_file_with_overrides(&options.env_file).map_err(|e| e.to_string())?;
     let state = options.state_dir();
     create_private_dir(&state)?;

@@ -8,6 +8,7 @@ pub mod dev;
 pub mod httpd;
 pub mod local;
 pub mod process;
+pub mod providers;
 pub mod pump;
 pub mod runtime_api;
 pub mod samples;

@@ -3,31 +3,16 @@
 use inlet_shared::config::EnvSource;
 use inlet_shared::samples::SampleRequest;
 
+use crate::providers::PROVIDERS;
+
 /// All sample names, provider by provider.
 pub fn names() -> Vec<&'static str> {
-    [
-        lark::samples::NAMES.as_slice(),
-        alertmanager::samples::NAMES.as_slice(),
-        grafana::samples::NAMES.as_slice(),
-        alert_api::samples::NAMES.as_slice(),
-        discord::samples::NAMES.as_slice(),
-        telegram::samples::NAMES.as_slice(),
-        openim::samples::NAMES.as_slice(),
-        // more providers: one line each, `<crate>::samples::NAMES.as_slice(),`
-    ]
-    .concat()
+    PROVIDERS.iter().flat_map(|provider| provider.sample_names.iter().copied()).collect()
 }
 
 /// Builds the named sample signed with the settings in `env`.
 pub fn build(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
-    None.or_else(|| lark::samples::sample(name, env, timestamp, unique))
-        .or_else(|| alertmanager::samples::sample(name, env, timestamp, unique))
-        .or_else(|| grafana::samples::sample(name, env, timestamp, unique))
-        .or_else(|| alert_api::samples::sample(name, env, timestamp, unique))
-        .or_else(|| discord::samples::sample(name, env, timestamp, unique))
-        .or_else(|| telegram::samples::sample(name, env, timestamp, unique))
-        .or_else(|| openim::samples::sample(name, env, timestamp, unique))
-    // more providers: one line each, `.or_else(|| <crate>::samples::sample(name, env, timestamp, unique))`
+    PROVIDERS.iter().find_map(|provider| (provider.sample)(name, env, timestamp, unique))
 }
 
 /// Writes every sample as an API Gateway v2 event (`<sample>.json`), plus an

@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
+use ::lark::crypto::decrypt_lark_body;
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::samples::{events_dir, incoming_from_apigw_v2_event};
-use inlet_shared::verify::lark::decrypt_lark_body;
 use serde_json::Value;
 
 use crate::providers::{self, TARGETS, modes};

@@ -116,8 +116,12 @@ pub fn alert_view_from_prometheus_style(
         None if !labels.is_empty() => labels_fingerprint(&labels),
         None => return Err(IngressError::malformed(format!("alerts[{index}] has neither fingerprint nor labels"))),
     };
+    // The id joins fingerprint, status and startsAt with ':'; only the last
+    // part may hold one (times do), so no two alerts can spell the same id.
     check_id_part(&field("fingerprint"), &fingerprint, MAX_FINGERPRINT_CHARS)?;
+    check_no_separator(&field("fingerprint"), &fingerprint)?;
     check_id_part(&field("status"), status, MAX_STATUS_CHARS)?;
+    check_no_separator(&field("status"), status)?;
     check_id_part(&field("startsAt"), starts_at, MAX_TIME_CHARS)?;
 
     let label = |name: &str| labels.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
@@ -288,6 +292,13 @@ fn object_field(object: &Map<String, Value>, key: &str) -> Result<Map<String, Va
 }
 
 /// Id parts come from the request: they must be short, visible text.
+fn check_no_separator(field: &str, value: &str) -> Result<(), IngressError> {
+    if value.contains(':') {
+        return Err(IngressError::malformed(format!("{field} contains ':'")));
+    }
+    Ok(())
+}
+
 fn check_id_part(field: &str, value: &str, max_chars: usize) -> Result<(), IngressError> {
     if value.chars().count() > max_chars {
         return Err(IngressError::malformed(format!("{field} is longer than {max_chars} characters")));
@@ -429,6 +440,18 @@ mod tests {
         let one_by_one: Vec<Envelope> = (0..2).map(|i| split.envelope(i).unwrap()).collect();
         assert_eq!(one_by_one, split_notification("am", "alert", &notification(), now(), &verification()).unwrap());
         assert!(split.envelope(2).is_err());
+    }
+
+    #[test]
+    fn id_parts_cannot_be_spelled_two_ways() {
+        // "a:b" + "c" and "a" + "b:c" would both be "a:b:c:<startsAt>".
+        let group = GroupContext::default();
+        let colon_fingerprint = json!({"status": "c", "startsAt": "t", "fingerprint": "a:b"});
+        let colon_status = json!({"status": "b:c", "startsAt": "t", "fingerprint": "a"});
+        assert!(alert_view_from_prometheus_style(&colon_fingerprint, 0, &group).is_err());
+        assert!(alert_view_from_prometheus_style(&colon_status, 0, &group).is_err());
+        let time_with_colons = json!({"status": "firing", "startsAt": "2023-11-14T22:00:00Z", "fingerprint": "a"});
+        assert!(alert_view_from_prometheus_style(&time_with_colons, 0, &group).is_ok());
     }
 
     #[test]

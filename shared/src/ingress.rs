@@ -170,8 +170,24 @@ pub async fn run_ingress<F>(
 where
     F: FnOnce(&IncomingRequest) -> Result<Decision, IngressError>,
 {
+    run_ingress_logging(provider, &request.path, settings, publisher, request, verify_and_normalize).await
+}
+
+/// [`run_ingress`], logging `logged_path` (already stripped of what the
+/// route table marks secret) instead of the request's path.
+pub async fn run_ingress_logging<F>(
+    provider: &str,
+    logged_path: &str,
+    settings: &IngressSettings,
+    publisher: &dyn Publisher,
+    request: &IncomingRequest,
+    verify_and_normalize: F,
+) -> Reply
+where
+    F: FnOnce(&IncomingRequest) -> Result<Decision, IngressError>,
+{
     // Paths may hold secrets (OpenIM's path token): only the redacted form is logged.
-    let path = (settings.redact_path)(&request.path);
+    let path = (settings.redact_path)(logged_path);
     match run_steps(settings, publisher, request, verify_and_normalize).await {
         Ok(Outcome::Answered(reply)) => {
             info!(provider, path = %path, status = reply.status.as_u16(), "answered without enqueue");

@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod envelope;
 pub mod error;
 pub mod ingress;
+pub mod provider;
 pub mod queue;
 pub mod runtime;
 pub mod samples;
@@ -17,3 +18,4 @@ pub mod verify;
 
 pub use envelope::Envelope;
 pub use error::IngressError;
+pub use provider::{Provider, Route, RouteMatch};

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::config::{ProcessEnv, QueueSettings};
 use crate::ingress::{IncomingRequest, Reply, lambda};
+use crate::provider::Provider;
 use crate::queue::{Publisher, SqsPublisher};
 
 /// A provider's request handler: verification, normalization and the
@@ -25,6 +26,12 @@ pub trait HttpFunction: Send + Sync {
 /// Loads the AWS configuration the way every function does.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// A provider function's whole `main`: logging, settings, then serving.
+pub async fn run<P: Provider>() -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    serve_http(P::from_env(&ProcessEnv)?).await
 }
 
 /// Serves `function` on the Lambda runtime with an SQS publisher built once.

@@ -31,6 +31,38 @@ fn local_router_serves_the_template_routes_with_the_same_functions() {
 }
 
 #[test]
+fn template_local_router_and_every_provider_route_table_agree() {
+    let template = template_routes();
+    assert_eq!(inlet_cli::providers::router(), template, "provider route tables vs template.yaml");
+    let cargo_router = inlet_cli::dev::read_router(&root().join("Cargo.toml")).expect("router");
+    assert_eq!(cargo_router, template, "Cargo.toml's watch router vs template.yaml");
+    for provider in inlet_cli::providers::PROVIDERS {
+        for route in provider.routes {
+            assert_eq!(template.get(route.path).map(String::as_str), Some(provider.function), "{}", route.path);
+        }
+    }
+}
+
+#[test]
+fn every_sample_is_sent_on_a_route_of_its_own_provider() {
+    let settings = inlet_shared::config::load_env_file(&root().join("events/env.json")).expect("env.json");
+    for provider in inlet_cli::providers::PROVIDERS {
+        let mut built = 0;
+        for name in provider.sample_names {
+            // As in `make events`: a sample whose settings env.json lacks is skipped.
+            let Some(sample) = (provider.sample)(name, &settings, 1_700_000_000, "layout") else {
+                continue;
+            };
+            built += 1;
+            let request = sample.to_incoming();
+            let route = inlet_shared::provider::match_route(provider.routes, &request);
+            assert!(route.is_ok(), "{name}: {} {} matches no route of {}", sample.method, sample.path, provider.name);
+        }
+        assert!(built > 0, "no sample of {} builds from events/env.json", provider.name);
+    }
+}
+
+#[test]
 fn every_function_binary_in_the_template_is_a_workspace_crate() {
     for binary in template_routes().values() {
         let manifest = root().join("functions").join(binary).join("Cargo.toml");

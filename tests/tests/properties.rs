@@ -17,13 +17,13 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
+use grafana::crypto::grafana_signature;
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
 use inlet_shared::samples::{SampleRequest, dev_settings};
 use inlet_shared::verify::ed25519::sign_ed25519;
-use inlet_shared::verify::grafana::grafana_signature;
-use inlet_shared::verify::lark::{decrypt_lark_body, encrypt_lark_body, lark_card_signature_v1, lark_signature};
+use lark::crypto::{decrypt_lark_body, encrypt_lark_body, lark_card_signature_v1, lark_signature};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};

@@ -8,13 +8,12 @@
 
 use std::collections::HashSet;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use inlet_shared::config::{self, EnvSource, IngressSettings};
 use inlet_shared::envelope::{AlertView, Envelope, MessageView, Verification, rfc3339};
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
-use inlet_shared::queue::Publisher;
-use inlet_shared::runtime::HttpFunction;
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply};
+use inlet_shared::provider::{Provider, Route, RouteMatch};
 use inlet_shared::verify::http_auth::{AUTHORIZATION, HttpCredentials, TokenSchemes};
 use inlet_shared::verify::{SecretList, sha256_hex, truncate_for_log};
 use serde_json::{Map, Value, json};
@@ -64,17 +63,16 @@ impl AlertApiFunction {
                 token_schemes: TokenSchemes::BearerOnly,
             },
             bot_ids,
-            ingress: IngressSettings::from_env(env, "ALERT_API")?,
+            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
         })
     }
 
-    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
-        if !request.path.ends_with(PATH) {
-            return Err(IngressError::NotFound(request.path.clone()));
-        }
-        if request.method != Method::POST {
-            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
-        }
+    fn route(
+        &self,
+        _route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
         let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
         let verification = Verification { scheme: auth.scheme.to_string(), matched: Some(auth.matched.name.clone()) };
         let idempotency_key = idempotency_key(request)?;
@@ -99,9 +97,26 @@ impl AlertApiFunction {
     }
 }
 
-impl HttpFunction for AlertApiFunction {
-    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+impl Provider for AlertApiFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "ALERT_API";
+    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        AlertApiFunction::from_env(env)
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        self.route(route, request, now)
     }
 }
 

@@ -1,9 +1,4 @@
-use alert_api::AlertApiFunction;
-use inlet_shared::config::ProcessEnv;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    inlet_shared::telemetry::init();
-    let function = AlertApiFunction::from_env(&ProcessEnv)?;
-    inlet_shared::runtime::serve_http(function).await
+    inlet_shared::runtime::run::<alert_api::AlertApiFunction>().await
 }

@@ -8,14 +8,12 @@
 //! Alertmanager retries 5xx and connection errors and gives up on 4xx, so
 //! only a queue outage answers 5xx (503); every mistake in the request is 4xx.
 
-use http::Method;
 use inlet_shared::alerts::{NotificationSplit, check_version, raw_notification};
 use inlet_shared::config::{self, EnvSource, IngressSettings};
 use inlet_shared::envelope::Verification;
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, EnvelopeSource, IncomingRequest, Reply, run_ingress};
-use inlet_shared::queue::Publisher;
-use inlet_shared::runtime::HttpFunction;
+use inlet_shared::ingress::{Decision, EnvelopeSource, IncomingRequest, Reply};
+use inlet_shared::provider::{Provider, Route, RouteMatch};
 use inlet_shared::verify::http_auth::{self, AUTHORIZATION, HttpCredentials, TokenSchemes};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -51,16 +49,18 @@ impl AlertmanagerFunction {
                 "at least one is required (http_config.basic_auth or http_config.authorization)",
             ));
         }
-        Ok(AlertmanagerFunction { credentials, ingress: IngressSettings::from_env(env, "ALERTMANAGER")? })
+        Ok(AlertmanagerFunction {
+            credentials,
+            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
+        })
     }
 
-    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
-        if !request.path.ends_with(PATH) {
-            return Err(IngressError::NotFound(request.path.clone()));
-        }
-        if request.method != Method::POST {
-            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
-        }
+    fn route(
+        &self,
+        _route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
         let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
         let verification = Verification { scheme: auth.scheme.to_string(), matched: Some(auth.matched.name.clone()) };
         let notification = request.json_body()?;
@@ -93,9 +93,26 @@ fn standard_split(
     Ok(split)
 }
 
-impl HttpFunction for AlertmanagerFunction {
-    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+impl Provider for AlertmanagerFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "ALERTMANAGER";
+    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        AlertmanagerFunction::from_env(env)
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        self.route(route, request, now)
     }
 }
 

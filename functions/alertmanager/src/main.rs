@@ -1,9 +1,4 @@
-use alertmanager::AlertmanagerFunction;
-use inlet_shared::config::ProcessEnv;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    inlet_shared::telemetry::init();
-    let function = AlertmanagerFunction::from_env(&ProcessEnv)?;
-    inlet_shared::runtime::serve_http(function).await
+    inlet_shared::runtime::run::<alertmanager::AlertmanagerFunction>().await
 }

@@ -4,13 +4,12 @@
 //! `X-Signature-Timestamp ‖ body`: Discord deliberately sends invalid ones and
 //! removes endpoints that accept them. Protocol facts: docs/providers.md §5.
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use inlet_shared::config::{EnvSource, IngressSettings};
 use inlet_shared::envelope::{Envelope, MessageView, Verification};
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply, parse_json, run_ingress};
-use inlet_shared::queue::Publisher;
-use inlet_shared::runtime::HttpFunction;
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply, parse_json};
+use inlet_shared::provider::{Provider, Route, RouteMatch};
 use inlet_shared::verify::ed25519::{NamedPublicKey, find_signing_key, parse_public_keys};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -35,20 +34,19 @@ impl DiscordFunction {
                 "is required (developer portal → your application → General Information → Public Key)",
             ));
         }
-        Ok(DiscordFunction { public_keys, ingress: IngressSettings::from_env(env, "DISCORD")? })
+        Ok(DiscordFunction {
+            public_keys,
+            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
+        })
     }
 
-    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
-        let webhook_events = if request.path.ends_with("/discord/events") {
-            true
-        } else if request.path.ends_with("/discord/interactions") {
-            false
-        } else {
-            return Err(IngressError::NotFound(request.path.clone()));
-        };
-        if request.method != Method::POST {
-            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
-        }
+    fn route(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        let webhook_events = route.is("/discord/events");
         let verification = self.verify(request, now.unix_timestamp())?;
         let body = parse_json(&request.body)?;
         if webhook_events {
@@ -70,9 +68,26 @@ impl DiscordFunction {
     }
 }
 
-impl HttpFunction for DiscordFunction {
-    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+impl Provider for DiscordFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "DISCORD";
+    const ROUTES: &'static [Route] = &[Route::post("/discord/interactions"), Route::post("/discord/events")];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        DiscordFunction::from_env(env)
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        self.route(route, request, now)
     }
 }
 

@@ -7,15 +7,14 @@
 //! Basic, an `Authorization: <scheme> <credentials>` header, or the contact
 //! point's HMAC signature. Protocol facts: docs/providers.md §9.
 
-use http::{HeaderName, Method};
+use crate::crypto::{FALLBACK_SIGNATURE_HEADER, SIGNATURE_HEADER, grafana_signature_matches};
+use http::HeaderName;
 use inlet_shared::alerts::{NotificationSplit, check_version, raw_notification};
 use inlet_shared::config::{self, EnvSource, IngressSettings};
 use inlet_shared::envelope::{AlertView, Envelope, Verification};
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, EnvelopeSource, IncomingRequest, Reply, run_ingress};
-use inlet_shared::queue::Publisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::verify::grafana::{FALLBACK_SIGNATURE_HEADER, SIGNATURE_HEADER, grafana_signature_matches};
+use inlet_shared::ingress::{Decision, EnvelopeSource, IncomingRequest, Reply};
+use inlet_shared::provider::{Provider, Route, RouteMatch};
 use inlet_shared::verify::http_auth::{self, AUTHORIZATION, HttpCredentials, TokenSchemes};
 use inlet_shared::verify::{NamedSecret, SecretList};
 use serde_json::{Map, Value, json};
@@ -84,17 +83,16 @@ impl GrafanaFunction {
             hmac_signature_headers,
             hmac_timestamp_header: header_setting(HMAC_TIMESTAMP_HEADER_SETTING)?,
             hmac_secrets,
-            ingress: IngressSettings::from_env(env, "GRAFANA")?,
+            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
         })
     }
 
-    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
-        if !request.path.ends_with(PATH) {
-            return Err(IngressError::NotFound(request.path.clone()));
-        }
-        if request.method != Method::POST && request.method != Method::PUT {
-            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
-        }
+    fn route(
+        &self,
+        _route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
         let (verification, signed_timestamp) = self.authenticate(request, now.unix_timestamp())?;
         let json = request.json_body()?;
         // Grafana never retries: a request is its own event unless its
@@ -206,9 +204,26 @@ impl GrafanaFunction {
     }
 }
 
-impl HttpFunction for GrafanaFunction {
-    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+impl Provider for GrafanaFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "GRAFANA";
+    const ROUTES: &'static [Route] = &[Route { methods: &["POST", "PUT"], path: PATH, secret_params: &[] }];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        GrafanaFunction::from_env(env)
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        self.route(route, request, now)
     }
 }
 
@@ -270,4 +285,5 @@ pub fn legacy_status(state: &str) -> &str {
     }
 }
 
+pub mod crypto;
 pub mod samples;

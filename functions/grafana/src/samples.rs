@@ -1,9 +1,9 @@
 //! Authenticated Grafana sample requests for the CLI's `send`, `events/`
 //! and tests.
 
+use crate::crypto::{SIGNATURE_HEADER, grafana_signature};
 use inlet_shared::config::{self, EnvSource};
 use inlet_shared::samples::SampleRequest;
-use inlet_shared::verify::grafana::{SIGNATURE_HEADER, grafana_signature};
 use inlet_shared::verify::http_auth::{self, AUTHORIZATION};
 use inlet_shared::verify::sha256_hex;
 use serde_json::{Value, json};

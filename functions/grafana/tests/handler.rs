@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use grafana::GrafanaFunction;
+use grafana::crypto::grafana_signature;
 use grafana::samples::{STARTS_AT, fingerprint, legacy, sample, unified};
 use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
 use inlet_shared::samples::{assert_refused, incoming_from_apigw_v2_event};
-use inlet_shared::verify::grafana::grafana_signature;
 use inlet_shared::verify::http_auth::basic_header;
 use serde_json::{Value, json};
 use time::OffsetDateTime;

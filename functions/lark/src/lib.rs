@@ -4,14 +4,12 @@
 //! and v2 event schemas, new-style (`card.action.trigger`) and old-style card
 //! callbacks. Protocol facts: docs/providers.md §3–4.
 
-use http::Method;
+use crate::crypto::{decrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
 use inlet_shared::config::{self, EnvSource, IngressSettings};
 use inlet_shared::envelope::{Envelope, MessageView, Verification};
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply, parse_json, run_ingress};
-use inlet_shared::queue::Publisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::verify::lark::{decrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply, parse_json};
+use inlet_shared::provider::{Provider, Route as HttpRoute, RouteMatch};
 use inlet_shared::verify::{NamedSecret, Secret, SecretList};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -41,21 +39,17 @@ impl LarkFunction {
         Ok(LarkFunction {
             verification_tokens,
             encrypt_keys: config::secrets(env, "LARK_ENCRYPT_KEY"),
-            ingress: IngressSettings::from_env(env, "LARK")?,
+            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
         })
     }
 
-    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
-        let route = if request.path.ends_with("/lark/card/action") {
-            Route::CardAction
-        } else if request.path.ends_with("/lark/event") {
-            Route::Event
-        } else {
-            return Err(IngressError::NotFound(request.path.clone()));
-        };
-        if request.method != Method::POST {
-            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
-        }
+    fn route(
+        &self,
+        matched: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        let route = if matched.is("/lark/card/action") { Route::CardAction } else { Route::Event };
         let opened = self.authenticate(request, route, now.unix_timestamp())?;
         if is_url_verification(&opened.json) {
             let challenge = opened
@@ -213,9 +207,26 @@ impl LarkFunction {
     }
 }
 
-impl HttpFunction for LarkFunction {
-    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+impl Provider for LarkFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "LARK";
+    const ROUTES: &'static [HttpRoute] = &[HttpRoute::post("/lark/event"), HttpRoute::post("/lark/card/action")];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        LarkFunction::from_env(env)
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        self.route(route, request, now)
     }
 }
 
@@ -417,7 +428,8 @@ pub fn message_text(message_type: &str, content: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inlet_shared::verify::lark::encrypt_lark_body;
+    use crate::crypto::encrypt_lark_body;
+    use http::Method;
     use std::collections::HashMap;
 
     const TOKEN: &str = "unit-token-value";
@@ -440,7 +452,8 @@ mod tests {
         ];
         for (body, expected) in cases {
             let request = IncomingRequest::new(Method::POST, "/lark/event", body);
-            match function.route(&request, now) {
+            let route = inlet_shared::provider::match_route(LarkFunction::ROUTES, &request).unwrap();
+            match function.decide(&route, &request, now) {
                 Err(IngressError::Unauthenticated(reason)) => {
                     assert!(reason.contains(expected), "{reason:?} should mention {expected:?}");
                     assert!(!reason.contains(TOKEN) && !reason.contains(KEY), "secret in {reason:?}");
@@ -466,4 +479,5 @@ mod tests {
     }
 }
 
+pub mod crypto;
 pub mod samples;

@@ -1,8 +1,8 @@
 //! Signed Lark sample requests for the CLI's `send`, `events/` and tests.
 
+use crate::crypto::{encrypt_lark_body, lark_card_signature_v1, lark_signature};
 use inlet_shared::config::{self, EnvSource};
 use inlet_shared::samples::SampleRequest;
-use inlet_shared::verify::lark::{encrypt_lark_body, lark_card_signature_v1, lark_signature};
 use inlet_shared::verify::sha256_hex;
 use serde_json::{Value, json};
 

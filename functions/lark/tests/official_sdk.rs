@@ -27,8 +27,8 @@ use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
 use inlet_shared::samples::{dev_settings, dev_settings_with};
-use inlet_shared::verify::lark::{encrypt_lark_body, lark_card_signature_v1};
 use lark::LarkFunction;
+use lark::crypto::{encrypt_lark_body, lark_card_signature_v1};
 use lark::samples::{LarkSecrets, legacy_card, message_v2, sample};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -323,7 +323,7 @@ async fn inlet_and_lark_oapi_agree_on_samples_and_forgeries() {
             {
                 let body = encrypted(&key, &message_without_token.to_string());
                 let ts = NOW.to_string();
-                let signature = inlet_shared::verify::lark::lark_signature(&ts, "n", &key, body.as_bytes());
+                let signature = lark::crypto::lark_signature(&ts, "n", &key, body.as_bytes());
                 let request = with_header(post("/lark/event", body), "x-lark-request-timestamp", &ts);
                 with_header(with_header(request, "x-lark-request-nonce", "n"), "x-lark-signature", &signature)
             },

@@ -7,13 +7,12 @@
 //! OpenIM reads only the response body: a before-callback is refused only
 //! by `actionCode == 0 && nextCode == 1`.
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use inlet_shared::config::{self, EnvSource, IngressSettings};
 use inlet_shared::envelope::{Envelope, MessageView, Verification};
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
-use inlet_shared::queue::Publisher;
-use inlet_shared::runtime::HttpFunction;
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply};
+use inlet_shared::provider::{Provider, Route, RouteMatch};
 use inlet_shared::verify::SecretList;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -49,7 +48,7 @@ pub fn refuse_body() -> Value {
 
 impl OpenimFunction {
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let ingress = IngressSettings::from_env(env, "OPENIM")?;
+        let ingress = IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?;
         let path_tokens = config::secrets(env, "OPENIM_PATH_TOKEN");
         if ingress.allowed_cidrs.is_empty() && path_tokens.is_empty() {
             return Err(ConfigError::new(
@@ -71,28 +70,25 @@ impl OpenimFunction {
         })
     }
 
-    /// The callback command from the path, after the path token is checked.
-    fn command<'a>(&self, request: &'a IncomingRequest) -> Result<(&'a str, Option<String>), IngressError> {
-        let rest = request.path.split_once("/openim/").map(|(_, rest)| rest).unwrap_or_default();
-        // OpenIM appends "/" + command to the configured URL as it is, so a
-        // URL configured with a trailing slash arrives as `//command`.
-        let segments: Vec<&str> = rest.split('/').filter(|segment| !segment.is_empty()).collect();
-        let (token, command) = match (self.path_tokens.is_empty(), segments.as_slice()) {
-            (true, [command]) => (None, *command),
-            (false, [token, command]) => (Some(*token), *command),
-            // With a token configured, the tokenless route is refused without
-            // saying why: guessing must look like a wrong token.
-            (false, [_]) => return Err(IngressError::MissingCredential("path token")),
-            _ => return Err(IngressError::NotFound(request.path.clone())),
-        };
-        let matched = match token {
-            Some(token) => Some(
+    /// The callback command from the route, after the path token is checked.
+    fn command<'a>(
+        &self,
+        route: &'a RouteMatch,
+        request: &IncomingRequest,
+    ) -> Result<(&'a str, Option<String>), IngressError> {
+        let command = route.param("command").unwrap_or_default();
+        let matched = match (self.path_tokens.is_empty(), route.param("token")) {
+            (true, None) => None,
+            (false, Some(token)) => Some(
                 self.path_tokens
                     .find_equal(token.as_bytes())
                     .map(|t| t.name.clone())
                     .ok_or(IngressError::BadCredential("path token"))?,
             ),
-            None => None,
+            // With a token configured, the tokenless route is refused without
+            // saying why: guessing must look like a wrong token.
+            (false, None) => return Err(IngressError::MissingCredential("path token")),
+            (true, Some(_)) => return Err(IngressError::NotFound(request.path.clone())),
         };
         if !is_command(command) {
             return Err(IngressError::NotFound(request.path.clone()));
@@ -100,11 +96,13 @@ impl OpenimFunction {
         Ok((command, matched))
     }
 
-    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
-        let (command, matched_token) = self.command(request)?;
-        if request.method != Method::POST {
-            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
-        }
+    fn route(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        let (command, matched_token) = self.command(route, request)?;
         let body = request.json_body()?;
         match body.get("callbackCommand").and_then(Value::as_str) {
             Some(in_body) if in_body == command => {}
@@ -138,9 +136,29 @@ impl OpenimFunction {
     }
 }
 
-impl HttpFunction for OpenimFunction {
-    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+impl Provider for OpenimFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "OPENIM";
+    const ROUTES: &'static [Route] = &[
+        Route::post("/openim/{command}"),
+        Route { methods: &["POST"], path: "/openim/{token}/{command}", secret_params: &["token"] },
+    ];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        OpenimFunction::from_env(env)
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        self.route(route, request, now)
     }
 }
 

@@ -4,13 +4,12 @@
 //! secret verbatim in `X-Telegram-Bot-Api-Secret-Token`, compared here in
 //! constant time with that bot's configured secret(s).
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use inlet_shared::config::{EnvSource, IngressSettings};
 use inlet_shared::envelope::{Envelope, MessageView, Verification};
 use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply, run_ingress};
-use inlet_shared::queue::Publisher;
-use inlet_shared::runtime::HttpFunction;
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply};
+use inlet_shared::provider::{Provider, Route, RouteMatch};
 use inlet_shared::verify::{SecretList, constant_time_eq};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -55,14 +54,16 @@ impl TelegramFunction {
                 ));
             }
         }
-        Ok(TelegramFunction { secrets, ingress: IngressSettings::from_env(env, "TELEGRAM")? })
+        Ok(TelegramFunction { secrets, ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)? })
     }
 
-    fn route(&self, request: &IncomingRequest, now: OffsetDateTime) -> Result<Decision, IngressError> {
-        let bot = bot_of(request).ok_or_else(|| IngressError::NotFound(request.path.clone()))?;
-        if request.method != Method::POST {
-            return Err(IngressError::MethodNotAllowed(request.method.to_string()));
-        }
+    fn route(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        let bot = bot_of(route, request).ok_or_else(|| IngressError::NotFound(request.path.clone()))?;
         let presented = request.credential_header(SECRET_HEADER)?;
         let label = format!("{SETTING}:{bot}");
         // Only this bot's entries count: another bot's secret must not open it.
@@ -96,16 +97,32 @@ impl TelegramFunction {
     }
 }
 
-impl HttpFunction for TelegramFunction {
-    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        run_ingress(PROVIDER, &self.ingress, publisher, request, |request| self.route(request, now)).await
+impl Provider for TelegramFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "TELEGRAM";
+    const ROUTES: &'static [Route] = &[Route::post("/telegram/{bot}")];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        TelegramFunction::from_env(env)
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError> {
+        self.route(route, request, now)
     }
 }
 
-/// The bot name: API Gateway's `{bot}` path parameter, else the segment after `/telegram/`.
-fn bot_of(request: &IncomingRequest) -> Option<&str> {
-    let from_path = request.path.rsplit_once("/telegram/").map(|(_, bot)| bot).filter(|bot| !bot.contains('/'));
-    request.path_params.get("bot").map(String::as_str).or(from_path).filter(|bot| valid_bot_name(bot))
+/// The bot name: API Gateway's `{bot}` path parameter, else the route's.
+fn bot_of<'a>(route: &'a RouteMatch, request: &'a IncomingRequest) -> Option<&'a str> {
+    request.path_params.get("bot").map(String::as_str).or(route.param("bot")).filter(|bot| valid_bot_name(bot))
 }
 
 fn id_text(value: Option<&Value>) -> Option<String> {

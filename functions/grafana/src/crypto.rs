@@ -5,7 +5,7 @@
 //! timestamp (Unix seconds) is present only when the user named a timestamp
 //! header — Grafana has no default name for it.
 
-use super::{constant_time_eq, hmac_sha256};
+use inlet_shared::verify::{constant_time_eq, hmac_sha256};
 
 /// The signature header Grafana's UI and docs name, and the one its signer
 /// (grafana/alerting `http/hmac.go`) uses when the contact point's Header

@@ -1,4 +1,5 @@
 //! Lark / Feishu: body decryption and the two request-signature schemes.
+//! Only Lark speaks them, so they live with its receiver rather than in shared.
 
 use aes::Aes256;
 use base64::Engine;
@@ -8,8 +9,8 @@ use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::constant_time_eq;
-use crate::error::IngressError;
+use inlet_shared::error::IngressError;
+use inlet_shared::verify::constant_time_eq;
 
 /// Opens an encrypted Lark body. Failure reasons are fixed strings, so that
 /// nothing derived from the key or the plaintext reaches a log; they are

@@ -1,0 +1,199 @@
+//! The Provider contract: what a platform's crate writes, and nothing more.
+//!
+//! A provider names itself, its settings prefix and its routes as data, builds
+//! itself from settings, and decides what a request on one of its routes
+//! means. The shared flow does the rest: it matches the path against the
+//! route table (answering 404 and 405 itself), then runs limits → decision →
+//! enqueue → answer.
+
+use time::OffsetDateTime;
+
+use crate::config::{EnvSource, IngressSettings};
+use crate::error::{ConfigError, IngressError};
+use crate::ingress::{Decision, IncomingRequest, Reply, run_ingress_logging};
+use crate::queue::Publisher;
+use crate::runtime::HttpFunction;
+
+/// One HTTP route: its methods and a path template such as
+/// `/openim/{token}/{command}`, where `{name}` matches one path segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub methods: &'static [&'static str],
+    pub path: &'static str,
+    /// Path parameters that may carry a secret: the flow logs `***` in their
+    /// place (see [`redact_secret_params`]).
+    pub secret_params: &'static [&'static str],
+}
+
+impl Route {
+    pub const fn post(path: &'static str) -> Self {
+        Route { methods: &["POST"], path, secret_params: &[] }
+    }
+
+    /// Matches `path`, which may carry an API Gateway stage prefix, against
+    /// this template. Empty segments are ignored, so a URL configured with a
+    /// trailing slash (OpenIM appends `/command` as is) still matches.
+    pub fn matches(&self, path: &str) -> Option<Vec<(&'static str, String)>> {
+        let template: Vec<&'static str> = segments(self.path).collect();
+        let actual: Vec<&str> = segments(path).collect();
+        let tail = actual.len().checked_sub(template.len())?;
+        let mut params = Vec::new();
+        for (expected, got) in template.iter().zip(&actual[tail..]) {
+            match expected.strip_prefix('{').and_then(|name| name.strip_suffix('}')) {
+                Some(name) => params.push((name, (*got).to_string())),
+                None if expected == got => {}
+                None => return None,
+            }
+        }
+        Some(params)
+    }
+
+    pub fn allows(&self, method: &http::Method) -> bool {
+        self.methods.iter().any(|allowed| *allowed == method.as_str())
+    }
+}
+
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|segment| !segment.is_empty())
+}
+
+/// The route a request matched and its path parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteMatch {
+    pub route: &'static Route,
+    /// Position of `route` in the provider's table.
+    pub index: usize,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl RouteMatch {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
+    }
+
+    pub fn is(&self, path: &str) -> bool {
+        self.route.path == path
+    }
+}
+
+/// Finds the route for `request` in `routes`: 404 when no template matches
+/// the path, 405 when one does but not with this method. Templates are tried
+/// in order, the longest match of a table first, so `/a/{x}/{y}` is not
+/// mistaken for `/a/{y}` behind a stage prefix.
+pub fn match_route(routes: &'static [Route], request: &IncomingRequest) -> Result<RouteMatch, IngressError> {
+    let mut by_length: Vec<(usize, &'static Route)> = routes.iter().enumerate().collect();
+    by_length.sort_by_key(|(_, route)| std::cmp::Reverse(segments(route.path).count()));
+    let mut path_known = false;
+    for (index, route) in by_length {
+        if let Some(params) = route.matches(&request.path) {
+            path_known = true;
+            if route.allows(&request.method) {
+                return Ok(RouteMatch { route, index, params });
+            }
+        }
+    }
+    if path_known {
+        Err(IngressError::MethodNotAllowed(request.method.to_string()))
+    } else {
+        Err(IngressError::NotFound(request.path.clone()))
+    }
+}
+
+/// `path` with every segment bound to a secret parameter of the route it
+/// matches replaced by `***`. A path no route matches is returned as is: it
+/// reaches no provider, and a provider whose unmatched paths may still hold
+/// a secret sets `IngressSettings::redact_path` as well.
+pub fn redact_secret_params(routes: &'static [Route], path: &str) -> String {
+    let mut by_length: Vec<&'static Route> = routes.iter().filter(|r| !r.secret_params.is_empty()).collect();
+    by_length.sort_by_key(|route| std::cmp::Reverse(segments(route.path).count()));
+    let Some(route) = by_length.into_iter().find(|route| route.matches(path).is_some()) else {
+        return path.to_string();
+    };
+    let mut raw: Vec<&str> = path.split('/').collect();
+    let filled: Vec<usize> = raw.iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, _)| i).collect();
+    let template: Vec<&str> = segments(route.path).collect();
+    let tail = filled.len() - template.len();
+    for (offset, expected) in template.iter().enumerate() {
+        let name = expected.strip_prefix('{').and_then(|name| name.strip_suffix('}'));
+        if name.is_some_and(|name| route.secret_params.contains(&name)) {
+            raw[filled[tail + offset]] = "***";
+        }
+    }
+    raw.join("/")
+}
+
+/// A webhook platform: its protocol, and only its protocol.
+pub trait Provider: Send + Sync + Sized + 'static {
+    /// `Envelope.provider`, and the crate's name in the registry.
+    const NAME: &'static str;
+    /// The settings prefix, e.g. `ALERT_API` for `ALERT_API_ALLOWED_CIDRS`.
+    const SETTINGS_PREFIX: &'static str;
+    const ROUTES: &'static [Route];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError>;
+
+    fn ingress(&self) -> &IngressSettings;
+
+    /// What a request on one of [`Provider::ROUTES`] means: verification
+    /// first, then normalization. Called after the body cap and address
+    /// allowlist, with the method already checked against the route.
+    fn decide(
+        &self,
+        route: &RouteMatch,
+        request: &IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Result<Decision, IngressError>;
+}
+
+impl<P: Provider> HttpFunction for P {
+    async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
+        let logged_path = redact_secret_params(P::ROUTES, &request.path);
+        run_ingress_logging(P::NAME, &logged_path, self.ingress(), publisher, request, |request| {
+            let route = match_route(P::ROUTES, request)?;
+            self.decide(&route, request, now)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Method, StatusCode};
+
+    const ROUTES: &[Route] = &[
+        Route::post("/openim/{command}"),
+        Route { methods: &["POST"], path: "/openim/{token}/{command}", secret_params: &["token"] },
+        Route { methods: &["POST", "PUT"], path: "/grafana/alerts", secret_params: &[] },
+    ];
+
+    fn matched(method: Method, path: &str) -> Result<RouteMatch, IngressError> {
+        match_route(ROUTES, &IncomingRequest::new(method, path, ""))
+    }
+
+    #[test]
+    fn templates_match_with_or_without_a_stage_and_bind_parameters() {
+        let route = matched(Method::POST, "/prod/openim/tok/callbackX").unwrap();
+        assert_eq!((route.param("token"), route.param("command")), (Some("tok"), Some("callbackX")));
+        let route = matched(Method::POST, "/openim//callbackX").unwrap();
+        assert_eq!((route.index, route.param("command")), (0, Some("callbackX")));
+        assert_eq!(matched(Method::PUT, "/grafana/alerts").unwrap().index, 2);
+    }
+
+    #[test]
+    fn secret_parameters_are_redacted_from_the_logged_path() {
+        assert_eq!(redact_secret_params(ROUTES, "/prod/openim/s3cret/callbackX"), "/prod/openim/***/callbackX");
+        assert_eq!(redact_secret_params(ROUTES, "/openim/s3cret//callbackX"), "/openim/***//callbackX");
+        assert_eq!(redact_secret_params(ROUTES, "/openim/callbackX"), "/openim/callbackX");
+        assert_eq!(redact_secret_params(ROUTES, "/grafana/alerts"), "/grafana/alerts");
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_known_paths_with_another_method_405() {
+        for path in ["/openim/a/b/c", "/openim/", "/grafana/alerts/x", "/other"] {
+            assert_eq!(matched(Method::POST, path).unwrap_err().status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        assert_eq!(matched(Method::GET, "/grafana/alerts").unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(matched(Method::DELETE, "/openim/x").unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+}
