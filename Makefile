@@ -14,6 +14,10 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5
 VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
+# Node libraries the cross-checks run against, in a project-local node_modules.
+NODE_DIR := .tools/node
+NODE_TOOLS := @octokit/webhooks-methods@6.0.0
+NODE_STAMP := $(NODE_DIR)/.installed-$(shell echo '$(NODE_TOOLS)' | cksum | cut -d' ' -f1)
 
 MOTO_PORT ?= 5000
 API_PORT ?= 9000
@@ -25,16 +29,17 @@ E2E_API_PORT ?= 9056
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help tools build dev events test lint unit integration e2e stack soak bench fuzz sam-build clean-dev
+.PHONY: help tools build dev events test lint unit integration e2e stack soak bench coldstart fuzz sam-build clean-dev
 
 help:
 	@echo "make dev      run the local stack: moto + every function at template.yaml's paths + queue pump"
 	@echo "make test     fmt, clippy, cfn-lint, unit, moto integration and end-to-end tests"
 	@echo "make events   regenerate events/*.json from events/env.json"
 	@echo "make bench    criterion benchmarks (results: BENCHMARKS.md)"
+	@echo "make coldstart  release binaries started cold under the Runtime API emulator (BENCHMARKS.md)"
 	@echo "make soak     load and fault run against the local stack, then an audit (results: SOAK.md)"
 	@echo "make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 60) each (FUZZING.md)"
-	@echo "make tools    install moto, cargo-lambda and cfn-lint into $(VENV)/"
+	@echo "make tools    install moto, cargo-lambda, cfn-lint and the platforms' official libraries into $(VENV)/ and $(NODE_DIR)/"
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +47,13 @@ $(VENV_STAMP):
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-tools: $(VENV_STAMP)
+$(NODE_STAMP):
+	mkdir -p $(NODE_DIR)
+	npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) $(NODE_TOOLS)
+	rm -f $(NODE_DIR)/.installed-*
+	touch $@
+
+tools: $(VENV_STAMP) $(NODE_STAMP)
 
 build:
 	cargo build --workspace --bins
@@ -87,6 +98,12 @@ test: lint unit e2e stack
 
 bench:
 	cargo bench --workspace --benches
+
+# Cold starts of the release binaries under the Runtime API emulator, next to
+# a hello-world lambda_http binary built with the same profile (BENCHMARKS.md).
+coldstart:
+	cargo build --release --workspace --bins
+	./target/release/inlet coldstart
 
 # Fuzzing, not part of `make test` (FUZZING.md): cargo-fuzz is installed into
 # a git-ignored project-local root; fuzz/run.sh seeds from events/ and runs

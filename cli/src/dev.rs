@@ -73,31 +73,6 @@ pub fn state_dir(root: &Path, api_port: u16) -> PathBuf {
     root.join(".dev").join(format!("stack-{api_port}"))
 }
 
-/// `"/path" = "function"` pairs from `[workspace.metadata.lambda.watch.router]`
-/// in Cargo.toml, which `cargo lambda watch` reads; the tests check it against
-/// the provider registry and template.yaml.
-pub fn read_router(cargo_toml: &Path) -> Result<BTreeMap<String, String>, String> {
-    let text = std::fs::read_to_string(cargo_toml).map_err(|e| format!("{}: {e}", cargo_toml.display()))?;
-    let mut routes = BTreeMap::new();
-    let mut in_router = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_router = line == "[workspace.metadata.lambda.watch.router]";
-            continue;
-        }
-        if !in_router || line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (path, function) =
-            line.split_once('=').ok_or_else(|| format!("router line {line:?} is not \"path\" = \"function\""))?;
-        routes.insert(path.trim().trim_matches('"').to_string(), function.trim().trim_matches('"').to_string());
-    }
-    if routes.is_empty() {
-        return Err("Cargo.toml has no [workspace.metadata.lambda.watch.router] routes".into());
-    }
-    Ok(routes)
-}
-
 /// SIGINT, SIGTERM or SIGHUP, listened for from the very start so that no
 /// signal finds the default action (which would leave children running).
 pub struct Shutdown {

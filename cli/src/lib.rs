@@ -4,6 +4,7 @@
 //! set-up, the pump, the emulator and the stack launcher from here.
 
 pub mod api;
+pub mod coldstart;
 pub mod dev;
 pub mod httpd;
 pub mod local;

@@ -26,6 +26,11 @@ USAGE:
                                      send N events (3000) with redeliveries, queue outages and
                                      processor kills, audit, print the figures (and write them)
 
+  inlet coldstart [--runs N] [--target DIR]
+                                     start each release binary in DIR (target/release) cold under the
+                                     Runtime API emulator N times (10): init, first and warm invoke,
+                                     peak RSS, next to hello-lambda (`make coldstart` builds them)
+
 Settings come from events/env.json (INLET_ENV_FILE), each overridable by an
 environment variable of the same name. MOTO_PORT (5000) and API_PORT (9000)
 choose the local ports.";
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
         Some("inbox") => runtime().and_then(|rt| rt.block_on(inbox(&args[1..]))),
         Some("gen-events") => runtime().and_then(|rt| rt.block_on(gen_events(&args[1..]))),
         Some("soak") => runtime().and_then(|rt| rt.block_on(soak(&args[1..]))),
+        Some("coldstart") => runtime().and_then(|rt| rt.block_on(coldstart(&args[1..]))),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -206,6 +212,53 @@ async fn gen_events(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let written = inlet_cli::samples::write_events(&settings, timestamp, &out).await?;
     println!("wrote {written} events to {}", out.display());
+    Ok(())
+}
+
+async fn coldstart(args: &[String]) -> Result<(), String> {
+    use inlet_cli::coldstart::{Subject, measure, table};
+    let runs: usize = option(args, "--runs").unwrap_or("10").parse().map_err(|_| "--runs takes a number")?;
+    let target = option(args, "--target").map(PathBuf::from).unwrap_or_else(|| root().join("target/release"));
+    let settings = load_env_file(&env_file()).map_err(|e| e.to_string())?;
+    let env: std::collections::BTreeMap<String, String> = settings.clone().into_iter().collect();
+    let event = |sample: &inlet_shared::samples::SampleRequest| {
+        bytes::Bytes::from(sample.to_apigw_v2_event(now_unix() * 1000).to_string())
+    };
+    // A request every receiver answers without a network call: no route.
+    let unknown =
+        inlet_shared::samples::SampleRequest::post_json("coldstart", "no route", "/inlet-coldstart/none", "{}");
+    let mut subjects = vec![Subject {
+        name: "hello-lambda".into(),
+        program: target.join("hello-lambda"),
+        env: env.clone(),
+        event: event(&unknown),
+    }];
+    for provider in inlet_cli::providers::PROVIDERS {
+        let program = target.join(provider.name);
+        subjects.push(Subject {
+            name: format!("{} (404)", provider.name),
+            program,
+            env: env.clone(),
+            event: event(&unknown),
+        });
+    }
+    // Answered in full without enqueueing: decryption and all.
+    for (function, sample) in [("lark", "lark-challenge-encrypted"), ("discord", "discord-ping")] {
+        let request =
+            samples::build(sample, &settings, now_unix(), "coldstart").ok_or(format!("no sample {sample}"))?;
+        subjects.push(Subject {
+            name: format!("{function} ({sample})"),
+            program: target.join(function),
+            env: env.clone(),
+            event: event(&request),
+        });
+    }
+    let mut all = Vec::new();
+    for subject in &subjects {
+        all.push(measure(subject, runs).await?);
+    }
+    println!("{runs} cold starts each, binaries from {}:\n", target.display());
+    print!("{}", table(&all));
     Ok(())
 }
 

@@ -4,42 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use inlet_shared::config::EnvSource;
-use inlet_shared::provider::{Provider, Route};
-use inlet_shared::samples::SampleRequest;
+use inlet_shared::samples::{Descriptor, describe};
 
-/// What the tools need to know of one provider function.
-pub struct Registered {
-    /// The function's crate and binary, as template.yaml's `Binary:` names it.
-    pub function: &'static str,
-    /// `Envelope.provider`.
-    pub name: &'static str,
-    pub routes: &'static [Route],
-    pub sample_names: &'static [&'static str],
-    pub sample: fn(&str, &dyn EnvSource, i64, &str) -> Option<SampleRequest>,
-}
-
-macro_rules! registered {
-    ($function:literal, $krate:ident :: $ty:ident) => {
-        Registered {
-            function: $function,
-            name: <$krate::$ty as Provider>::NAME,
-            routes: <$krate::$ty as Provider>::ROUTES,
-            sample_names: &$krate::samples::NAMES,
-            sample: $krate::samples::sample,
-        }
-    };
-}
-
-/// Every provider, in the order samples are listed.
-pub const PROVIDERS: &[Registered] = &[
-    registered!("lark", lark::LarkFunction),
-    registered!("alertmanager", alertmanager::AlertmanagerFunction),
-    registered!("grafana", grafana::GrafanaFunction),
-    registered!("alert-api", alert_api::AlertApiFunction),
-    registered!("discord", discord::DiscordFunction),
-    registered!("telegram", telegram::TelegramFunction),
-    registered!("openim", openim::OpenimFunction),
+/// Every provider, in the order samples are listed. A new platform is one
+/// line here (and its crate in Cargo.toml's dependencies of this crate).
+pub const PROVIDERS: &[Descriptor] = &[
+    describe::<lark::LarkFunction>(),
+    describe::<alertmanager::AlertmanagerFunction>(),
+    describe::<grafana::GrafanaFunction>(),
+    describe::<alert_api::AlertApiFunction>(),
+    describe::<discord::DiscordFunction>(),
+    describe::<telegram::TelegramFunction>(),
+    describe::<openim::OpenimFunction>(),
 ];
 
 /// `"/path/{param}"` → function, for every route of every provider: what the
@@ -47,9 +23,7 @@ pub const PROVIDERS: &[Registered] = &[
 pub fn router() -> BTreeMap<String, String> {
     PROVIDERS
         .iter()
-        .flat_map(|provider| {
-            provider.routes.iter().map(|route| (route.path.to_string(), provider.function.to_string()))
-        })
+        .flat_map(|provider| provider.routes.iter().map(|route| (route.path.to_string(), provider.name.to_string())))
         .collect()
 }
 
@@ -58,14 +32,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_two_providers_share_a_name_a_function_or_a_route() {
+    fn no_two_providers_share_a_name_a_prefix_or_a_route() {
         let mut names: Vec<_> = PROVIDERS.iter().map(|p| p.name).collect();
-        let mut functions: Vec<_> = PROVIDERS.iter().map(|p| p.function).collect();
+        let mut prefixes: Vec<_> = PROVIDERS.iter().map(|p| p.settings_prefix).collect();
         names.sort();
         names.dedup();
-        functions.sort();
-        functions.dedup();
-        assert_eq!((names.len(), functions.len()), (PROVIDERS.len(), PROVIDERS.len()));
+        prefixes.sort();
+        prefixes.dedup();
+        assert_eq!((names.len(), prefixes.len()), (PROVIDERS.len(), PROVIDERS.len()));
         let routes: usize = PROVIDERS.iter().map(|p| p.routes.len()).sum();
         assert_eq!(router().len(), routes, "a route is claimed twice");
     }

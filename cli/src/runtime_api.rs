@@ -473,53 +473,71 @@ async fn run_invocation(
     // warm one should be waiting already and gets the function's timeout.
     let pickup_limit = if cold { config.init_timeout } else { config.timeout };
     let pickup_by = tokio::time::Instant::now() + pickup_limit;
-    let deadline = loop {
-        tokio::select! {
-            event = running.events.recv() => match event {
-                Some(RuntimeEvent::Next { request_id: id, deadline }) if id == request_id => break deadline,
-                Some(RuntimeEvent::InitError { error_type, payload }) => {
-                    kill(sandbox).await;
-                    return Err(InvokeError::Function { request_id, error_type, payload });
-                }
-                Some(_) => continue,
-                None => {
-                    kill(sandbox).await;
-                    return Err(InvokeError::Stopped);
-                }
-            },
-            status = running.child.wait() => {
-                let status = status.map(exit_description).unwrap_or_else(|e| e.to_string());
-                shared.update(|s| s.crashes += 1);
-                *sandbox = None;
-                return Err(InvokeError::Exited { request_id, status });
-            }
-            _ = tokio::time::sleep_until(pickup_by) => {
-                kill(sandbox).await;
-                return Err(if cold {
-                    InvokeError::InitTimedOut { request_id, timeout: pickup_limit }
-                } else {
-                    InvokeError::TimedOut { request_id, timeout: config.timeout }
-                });
-            }
-        }
+    let timed_out = if cold {
+        InvokeError::InitTimedOut { request_id: request_id.clone(), timeout: pickup_limit }
+    } else {
+        InvokeError::TimedOut { request_id: request_id.clone(), timeout: config.timeout }
     };
+    let deadline = wait_for(shared, sandbox, &request_id, pickup_by, timed_out, |event| match event {
+        RuntimeEvent::Next { request_id: id, deadline } if id == request_id => Step::Done(deadline),
+        RuntimeEvent::InitError { error_type, payload } => {
+            Step::Broken(InvokeError::Function { request_id: request_id.clone(), error_type, payload })
+        }
+        _ => Step::Wait,
+    })
+    .await?;
     let init = cold.then(|| started.elapsed());
     shared.set_environment(index, pid, EnvironmentState::Running);
     let handed_over = Instant::now();
 
+    let until = tokio::time::Instant::from_std(deadline);
+    let timed_out = InvokeError::TimedOut { request_id: request_id.clone(), timeout: config.timeout };
+    wait_for(shared, sandbox, &request_id, until, timed_out, |event| match event {
+        RuntimeEvent::Response { request_id: id, payload } if id == request_id => {
+            Step::Done(Invoked { request_id: id, payload, init, duration: handed_over.elapsed() })
+        }
+        RuntimeEvent::Error { request_id: id, error_type, payload } if id == request_id => {
+            Step::Failed(InvokeError::Function { request_id: id, error_type, payload })
+        }
+        RuntimeEvent::ResponseTooLarge { request_id: id } if id == request_id => {
+            Step::Failed(InvokeError::ResponseTooLarge { request_id: id })
+        }
+        _ => Step::Wait,
+    })
+    .await
+}
+
+/// What an event from the function's runtime means to a wait.
+enum Step<T> {
+    Wait,
+    Done(T),
+    Failed(InvokeError),
+    /// The process is unusable: it is killed before the error is returned.
+    Broken(InvokeError),
+}
+
+/// Waits for the event `judge` accepts, until `until` (then `timed_out`,
+/// after killing the process); the process exiting or the runtime closing
+/// ends the wait too.
+async fn wait_for<T>(
+    shared: &Shared,
+    sandbox: &mut Option<Sandbox>,
+    request_id: &str,
+    until: tokio::time::Instant,
+    timed_out: InvokeError,
+    mut judge: impl FnMut(RuntimeEvent) -> Step<T>,
+) -> Result<T, InvokeError> {
     loop {
+        let Some(running) = sandbox.as_mut() else { return Err(InvokeError::Stopped) };
         tokio::select! {
-            event = running.events.recv() => match event {
-                Some(RuntimeEvent::Response { request_id: id, payload }) if id == request_id => {
-                    return Ok(Invoked { request_id, payload, init, duration: handed_over.elapsed() });
+            event = running.events.recv() => match event.map(&mut judge) {
+                Some(Step::Wait) => continue,
+                Some(Step::Done(value)) => return Ok(value),
+                Some(Step::Failed(error)) => return Err(error),
+                Some(Step::Broken(error)) => {
+                    kill(sandbox).await;
+                    return Err(error);
                 }
-                Some(RuntimeEvent::Error { request_id: id, error_type, payload }) if id == request_id => {
-                    return Err(InvokeError::Function { request_id, error_type, payload });
-                }
-                Some(RuntimeEvent::ResponseTooLarge { request_id: id }) if id == request_id => {
-                    return Err(InvokeError::ResponseTooLarge { request_id });
-                }
-                Some(_) => continue,
                 None => {
                     kill(sandbox).await;
                     return Err(InvokeError::Stopped);
@@ -529,11 +547,11 @@ async fn run_invocation(
                 let status = status.map(exit_description).unwrap_or_else(|e| e.to_string());
                 shared.update(|s| s.crashes += 1);
                 *sandbox = None;
-                return Err(InvokeError::Exited { request_id, status });
+                return Err(InvokeError::Exited { request_id: request_id.to_string(), status });
             }
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+            _ = tokio::time::sleep_until(until) => {
                 kill(sandbox).await;
-                return Err(InvokeError::TimedOut { request_id, timeout: config.timeout });
+                return Err(timed_out);
             }
         }
     }

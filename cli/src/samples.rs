@@ -10,6 +10,11 @@ pub fn names() -> Vec<&'static str> {
     PROVIDERS.iter().flat_map(|provider| provider.sample_names.iter().copied()).collect()
 }
 
+/// The provider whose sample `name` is.
+pub fn provider_of(name: &str) -> Option<&'static str> {
+    PROVIDERS.iter().find(|provider| provider.sample_names.contains(&name)).map(|provider| provider.name)
+}
+
 /// Builds the named sample signed with the settings in `env`.
 pub fn build(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
     PROVIDERS.iter().find_map(|provider| (provider.sample)(name, env, timestamp, unique))
@@ -33,11 +38,12 @@ pub async fn write_events(
         written += 1;
     }
 
-    let function = lark::LarkFunction::from_env(settings).map_err(|e| e.to_string())?;
+    let function = inlet_shared::samples::describe::<lark::LarkFunction>();
+    let function = (function.open)(settings).map_err(|e| e.to_string())?;
     let publisher = inlet_shared::queue::MemoryPublisher::new();
     let request = build("lark-message", settings, timestamp, "sample").ok_or("no lark-message sample")?.to_incoming();
     let now = time::OffsetDateTime::from_unix_timestamp(timestamp).map_err(|e| e.to_string())?;
-    inlet_shared::runtime::HttpFunction::handle(&function, &publisher, &request, now).await;
+    function.handle_boxed(&publisher, &request, now).await;
     let envelope = publisher.sent().into_iter().next().ok_or("the lark-message sample was not enqueued")?;
     let body = serde_json::to_string(&envelope).map_err(|e| e.to_string())?;
     let sqs_event = serde_json::json!({

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use inlet_shared::config::DedupSettings;
 use inlet_shared::dedup::{DynamoDbStore, InboxEntry, STATUS_COMPLETED, STATUS_IN_PROGRESS};
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
 use inlet_shared::samples::SampleRequest;
 
 use crate::dev::{PROCESSOR, StackStatus};
@@ -582,45 +581,31 @@ async fn expected_ids(settings: &HashMap<String, String>, sent: &[Sent]) -> Resu
     Ok(ids)
 }
 
+/// Every registered provider's function, built from the stack's settings.
 struct Handlers {
-    lark: lark::LarkFunction,
-    telegram: telegram::TelegramFunction,
-    discord: discord::DiscordFunction,
-    alertmanager: alertmanager::AlertmanagerFunction,
-    grafana: grafana::GrafanaFunction,
-    alert_api: alert_api::AlertApiFunction,
-    openim: openim::OpenimFunction,
+    functions: Vec<(&'static str, Box<dyn inlet_shared::runtime::DynFunction>)>,
 }
 
 impl Handlers {
     fn from_env(settings: &HashMap<String, String>) -> Result<Handlers, String> {
-        let e = |error: inlet_shared::error::ConfigError| error.to_string();
-        Ok(Handlers {
-            lark: lark::LarkFunction::from_env(settings).map_err(e)?,
-            telegram: telegram::TelegramFunction::from_env(settings).map_err(e)?,
-            discord: discord::DiscordFunction::from_env(settings).map_err(e)?,
-            alertmanager: alertmanager::AlertmanagerFunction::from_env(settings).map_err(e)?,
-            grafana: grafana::GrafanaFunction::from_env(settings).map_err(e)?,
-            alert_api: alert_api::AlertApiFunction::from_env(settings).map_err(e)?,
-            openim: openim::OpenimFunction::from_env(settings).map_err(e)?,
-        })
+        let functions = crate::providers::PROVIDERS
+            .iter()
+            .map(|provider| Ok((provider.name, (provider.open)(settings).map_err(|e| e.to_string())?)))
+            .collect::<Result<_, String>>()?;
+        Ok(Handlers { functions })
     }
 
     async fn ids(&self, sample: &SampleRequest, timestamp: i64) -> Result<Vec<String>, String> {
-        let provider = sample.name.split('-').next().unwrap_or_default();
+        let provider = crate::samples::provider_of(&sample.name).ok_or(format!("no provider for {}", sample.name))?;
+        let (_, function) = self
+            .functions
+            .iter()
+            .find(|(name, _)| *name == provider)
+            .ok_or_else(|| format!("no handler for provider {provider:?}"))?;
         let publisher = MemoryPublisher::new();
         let request = sample.to_incoming();
         let now = time::OffsetDateTime::from_unix_timestamp(timestamp).map_err(|e| e.to_string())?;
-        match provider {
-            "lark" => drop(self.lark.handle(&publisher, &request, now).await),
-            "telegram" => drop(self.telegram.handle(&publisher, &request, now).await),
-            "discord" => drop(self.discord.handle(&publisher, &request, now).await),
-            "alertmanager" => drop(self.alertmanager.handle(&publisher, &request, now).await),
-            "grafana" => drop(self.grafana.handle(&publisher, &request, now).await),
-            "alert" => drop(self.alert_api.handle(&publisher, &request, now).await),
-            "openim" => drop(self.openim.handle(&publisher, &request, now).await),
-            other => return Err(format!("no handler for provider {other:?}")),
-        }
+        function.handle_boxed(&publisher, &request, now).await;
         Ok(publisher.sent().into_iter().map(|envelope| envelope.id).collect())
     }
 }
@@ -722,7 +707,7 @@ async fn settle_and_audit(
 }
 
 /// Messages in a queue, visible or in flight.
-async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, String> {
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, String> {
     use aws_sdk_sqs::types::QueueAttributeName;
     let attributes = sqs
         .get_queue_attributes()

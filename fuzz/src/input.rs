@@ -14,7 +14,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use http::{HeaderName, HeaderValue, Method};
+use http::Method;
 use inlet_shared::ingress::IncomingRequest;
 
 /// One parsed input, borrowing the fuzzer's bytes.
@@ -87,15 +87,9 @@ impl<'a> FuzzInput<'a> {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let mut request = IncomingRequest::new(method, path, self.body.to_vec());
         for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
-                request.headers.append(name, value);
-            }
+            request.append_header(name, value);
         }
-        request.query = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        request.set_raw_query(query);
         request.path_params = routes.iter().find_map(|route| path_params(route, path)).unwrap_or_default();
         request.source_ip = self.source_ip();
         request.request_id = Some(REQUEST_ID.to_string());

@@ -12,13 +12,14 @@ use std::sync::OnceLock;
 use ::grafana::crypto::{FALLBACK_SIGNATURE_HEADER, SIGNATURE_HEADER as GRAFANA_SIGNATURE_HEADER};
 use ::grafana::crypto::{grafana_signature, grafana_signature_matches};
 use ::lark::crypto::{decrypt_lark_body, encrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
+use ::discord::crypto::sign_ed25519;
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use http::StatusCode;
 use inlet_shared::error::IngressError;
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::Provider;
 use inlet_shared::verify::SecretList;
-use inlet_shared::verify::ed25519::sign_ed25519;
 use inlet_shared::verify::http_auth::{AUTHORIZATION, basic_header};
 use serde_json::{Value, json};
 

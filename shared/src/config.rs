@@ -89,9 +89,6 @@ pub struct IngressSettings {
     pub timestamp_window: TimestampWindow,
     /// Source networks allowed to call the route; empty allows all.
     pub allowed_cidrs: Vec<IpNet>,
-    /// How a request path is written to logs: a provider whose paths carry
-    /// a secret segment (OpenIM's path token) replaces it.
-    pub redact_path: fn(&str) -> String,
 }
 
 impl IngressSettings {
@@ -110,7 +107,6 @@ impl IngressSettings {
                 tolerance_secs: number(env, "INLET_TIMESTAMP_TOLERANCE_SECS", TimestampWindow::DEFAULT_SECS)?,
             },
             allowed_cidrs: cidrs(env, &format!("{provider_prefix}_ALLOWED_CIDRS"))?,
-            redact_path: str::to_string,
         })
     }
 }
@@ -121,7 +117,6 @@ impl Default for IngressSettings {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             timestamp_window: TimestampWindow::default(),
             allowed_cidrs: Vec::new(),
-            redact_path: str::to_string,
         }
     }
 }

@@ -84,12 +84,15 @@ impl IngressError {
     /// The one body every unauthenticated-path failure answers.
     pub const UNAUTHENTICATED_BODY: &'static str = "request could not be authenticated";
 
-    /// What the caller is told: the precise reason, except for
-    /// [`IngressError::Unauthenticated`], whose reason stays in the log.
+    /// What the caller is told: the precise reason, except for every 401.
+    /// A request that has not proven itself learns nothing about why (which
+    /// header, which check, which bot exists): all 401s answer
+    /// [`IngressError::UNAUTHENTICATED_BODY`] and the reason stays in the log.
     pub fn public_reason(&self) -> String {
-        match self {
-            IngressError::Unauthenticated(_) => Self::UNAUTHENTICATED_BODY.to_string(),
-            other => other.to_string(),
+        if self.status() == StatusCode::UNAUTHORIZED {
+            Self::UNAUTHENTICATED_BODY.to_string()
+        } else {
+            self.to_string()
         }
     }
 
@@ -141,7 +144,11 @@ mod tests {
     #[test]
     fn unauthenticated_reasons_stay_out_of_the_answer() {
         let reasons = ["bad padding", "not JSON", "missing signature", "wrong token"];
-        let answers: Vec<String> = reasons.iter().map(|r| IngressError::unauthenticated(*r).public_reason()).collect();
+        let mut answers: Vec<String> =
+            reasons.iter().map(|r| IngressError::unauthenticated(*r).public_reason()).collect();
+        answers.push(IngressError::MissingCredential("X-Signature-Ed25519").public_reason());
+        answers.push(IngressError::BadCredential("X-Telegram-Bot-Api-Secret-Token").public_reason());
+        answers.push(IngressError::StaleTimestamp { timestamp: "1".into(), tolerance_secs: 300 }.public_reason());
         assert!(answers.iter().all(|a| a == IngressError::UNAUTHENTICATED_BODY), "{answers:?}");
         assert!(IngressError::unauthenticated("bad padding").to_string().contains("bad padding"), "logged precisely");
     }

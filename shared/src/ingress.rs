@@ -55,6 +55,23 @@ impl IncomingRequest {
     }
 
     /// A header's value when present and valid UTF-8.
+    /// Adds a header, skipping a name or value HTTP does not allow.
+    pub fn append_header(&mut self, name: &[u8], value: &[u8]) {
+        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name), http::HeaderValue::from_bytes(value)) {
+            self.headers.append(name, value);
+        }
+    }
+
+    /// Sets the query parameters from a raw query string (`a=1&b=2`), the
+    /// way API Gateway splits it; a pair without `=` is ignored.
+    pub fn set_raw_query(&mut self, query: &str) {
+        self.query = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -159,25 +176,12 @@ impl Decision {
     }
 }
 
-/// Runs the whole flow for one request and always produces an answer.
+/// Runs the whole flow for one request and always produces an answer. The
+/// log shows the path `logged_path` gives for the outcome (the route
+/// table's redaction: see `provider::logged_path`), never the request's.
 pub async fn run_ingress<F>(
     provider: &str,
-    settings: &IngressSettings,
-    publisher: &dyn Publisher,
-    request: &IncomingRequest,
-    verify_and_normalize: F,
-) -> Reply
-where
-    F: FnOnce(&IncomingRequest) -> Result<Decision, IngressError>,
-{
-    run_ingress_logging(provider, &request.path, settings, publisher, request, verify_and_normalize).await
-}
-
-/// [`run_ingress`], logging `logged_path` (already stripped of what the
-/// route table marks secret) instead of the request's path.
-pub async fn run_ingress_logging<F>(
-    provider: &str,
-    logged_path: &str,
+    logged_path: &(dyn Fn(Option<&IngressError>) -> String + Sync),
     settings: &IngressSettings,
     publisher: &dyn Publisher,
     request: &IncomingRequest,
@@ -187,10 +191,9 @@ where
     F: FnOnce(&IncomingRequest) -> Result<Decision, IngressError>,
 {
     // Paths may hold secrets (OpenIM's path token): only the redacted form is logged.
-    let path = (settings.redact_path)(logged_path);
     match run_steps(settings, publisher, request, verify_and_normalize).await {
         Ok(Outcome::Answered(reply)) => {
-            info!(provider, path = %path, status = reply.status.as_u16(), "answered without enqueue");
+            info!(provider, path = %logged_path(None), status = reply.status.as_u16(), "answered without enqueue");
             reply
         }
         Ok(Outcome::Enqueued { reply, events, first_id, kind }) => {
@@ -203,6 +206,7 @@ where
         }
         Err(refusal) => {
             let status = refusal.status().as_u16();
+            let path = logged_path(Some(&refusal));
             if status >= 500 {
                 error!(provider, path = %path, status, reason = %refusal, "refused");
             } else {
@@ -404,6 +408,11 @@ mod tests {
     use crate::queue::MemoryPublisher;
     use time::OffsetDateTime;
 
+    /// Logs the path as it came: these tests are not about redaction.
+    fn raw_path(_: Option<&IngressError>) -> String {
+        "/x".to_string()
+    }
+
     fn envelope() -> Envelope {
         Envelope::new(
             "test",
@@ -423,7 +432,7 @@ mod tests {
     async fn accepted_event_is_enqueued_before_ack() {
         let publisher = MemoryPublisher::new();
         let request = IncomingRequest::new(Method::POST, "/x", "{}");
-        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, accept).await;
+        let reply = run_ingress("test", &raw_path, &IngressSettings::default(), &publisher, &request, accept).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(publisher.sent().len(), 1);
     }
@@ -433,7 +442,8 @@ mod tests {
         let publisher = MemoryPublisher::new();
         let settings = IngressSettings { max_body_bytes: 4, ..Default::default() };
         let request = IncomingRequest::new(Method::POST, "/x", "12345");
-        let reply = run_ingress("test", &settings, &publisher, &request, |_| panic!("provider must not run")).await;
+        let reply =
+            run_ingress("test", &raw_path, &settings, &publisher, &request, |_| panic!("provider must not run")).await;
         assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(publisher.sent().is_empty());
     }
@@ -443,14 +453,14 @@ mod tests {
         let publisher = MemoryPublisher::new();
         let settings = IngressSettings { allowed_cidrs: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
         let mut request = IncomingRequest::new(Method::POST, "/x", "{}");
-        let reply = run_ingress("test", &settings, &publisher, &request, accept).await;
+        let reply = run_ingress("test", &raw_path, &settings, &publisher, &request, accept).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "unknown address");
         request.source_ip = Some("192.0.2.1".parse().unwrap());
-        let reply = run_ingress("test", &settings, &publisher, &request, accept).await;
+        let reply = run_ingress("test", &raw_path, &settings, &publisher, &request, accept).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN);
         assert!(publisher.sent().is_empty());
         request.source_ip = Some("::ffff:10.1.2.3".parse().unwrap());
-        let reply = run_ingress("test", &settings, &publisher, &request, accept).await;
+        let reply = run_ingress("test", &raw_path, &settings, &publisher, &request, accept).await;
         assert_eq!(reply.status, StatusCode::OK, "IPv4-mapped address inside the range");
     }
 
@@ -458,7 +468,7 @@ mod tests {
     async fn queue_down_is_503_with_a_reason() {
         let publisher = MemoryPublisher::down();
         let request = IncomingRequest::new(Method::POST, "/x", "{}");
-        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, accept).await;
+        let reply = run_ingress("test", &raw_path, &IngressSettings::default(), &publisher, &request, accept).await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(reply.body_json().unwrap()["error"], "the event queue is unavailable");
     }
@@ -467,7 +477,7 @@ mod tests {
     async fn queue_down_uses_the_fallback_when_the_provider_sets_one() {
         let publisher = MemoryPublisher::down();
         let request = IncomingRequest::new(Method::POST, "/x", "{}");
-        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, |_| {
+        let reply = run_ingress("test", &raw_path, &IngressSettings::default(), &publisher, &request, |_| {
             Ok(Decision::Enqueue {
                 envelopes: Box::new(vec![envelope()]),
                 ack: Reply::ok_json(json!({"ok": true})),
@@ -495,7 +505,7 @@ mod tests {
         let request = IncomingRequest::new(Method::POST, "/x", "{}");
         // The second event nests too deep for the processor's decoder once
         // wrapped in the Envelope; the first, fine one must not be sent either.
-        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, |_| {
+        let reply = run_ingress("test", &raw_path, &IngressSettings::default(), &publisher, &request, |_| {
             Ok(Decision::enqueue(
                 vec![with_payload("fine", json!({})), with_payload("deep", nested(128))],
                 Reply::ok_json(json!({})),
@@ -512,7 +522,7 @@ mod tests {
         let publisher = MemoryPublisher::new();
         let request = IncomingRequest::new(Method::POST, "/x", "{}");
         let big = json!("x".repeat(crate::queue::DEFAULT_MAX_MESSAGE_BYTES));
-        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, |_| {
+        let reply = run_ingress("test", &raw_path, &IngressSettings::default(), &publisher, &request, |_| {
             Ok(Decision::enqueue(vec![with_payload("a", json!({})), with_payload("b", big)], Reply::ok_json(json!({}))))
         })
         .await;
@@ -554,7 +564,7 @@ mod tests {
             }
         }
         let handle = Shared(source.clone());
-        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, move |_| {
+        let reply = run_ingress("test", &raw_path, &IngressSettings::default(), &publisher, &request, move |_| {
             Ok(Decision::enqueue_from(handle, Reply::ok_json(json!({}))))
         })
         .await;
@@ -570,7 +580,7 @@ mod tests {
         let publisher = MemoryPublisher::new();
         let request = IncomingRequest::new(Method::POST, "/x", "{}");
         let events: Vec<Envelope> = (0..3).map(|i| with_payload(&i.to_string(), json!({}))).collect();
-        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, |_| {
+        let reply = run_ingress("test", &raw_path, &IngressSettings::default(), &publisher, &request, |_| {
             Ok(Decision::enqueue(events, Reply::ok_json(json!({}))))
         })
         .await;
@@ -579,23 +589,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn logged_paths_are_redacted_by_the_providers_rule() {
-        let settings = IngressSettings { redact_path: |_| "/redacted".to_string(), ..Default::default() };
-        assert_eq!((settings.redact_path)("/openim/secret/x"), "/redacted");
-        let request = IncomingRequest::new(Method::POST, "/openim/secret/x", "{}");
-        let reply = run_ingress("test", &settings, &MemoryPublisher::new(), &request, |r| {
+    async fn only_the_path_the_route_table_redacted_reaches_the_log() {
+        let logs = crate::samples::CapturedLogs::start();
+        let request = IncomingRequest::new(Method::POST, "/openim/s3cret/x", "{}");
+        let logged = |refusal: Option<&IngressError>| {
+            assert!(matches!(refusal, Some(IngressError::NotFound(_))), "the outcome decides the redaction");
+            "/openim/***/x".to_string()
+        };
+        let reply = run_ingress("test", &logged, &IngressSettings::default(), &MemoryPublisher::new(), &request, |r| {
             Err(IngressError::NotFound(r.path.clone()))
         })
         .await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
-        assert!(!String::from_utf8_lossy(&reply.body).contains("secret"));
+        assert!(!String::from_utf8_lossy(&reply.body).contains("s3cret"));
+        assert!(logs.text().contains("/openim/***/x") && !logs.text().contains("s3cret"), "{}", logs.text());
     }
 
     #[tokio::test]
     async fn provider_refusal_maps_to_its_status_and_enqueues_nothing() {
         let publisher = MemoryPublisher::new();
         let request = IncomingRequest::new(Method::POST, "/x", "{}");
-        let reply = run_ingress("test", &IngressSettings::default(), &publisher, &request, |_| {
+        let reply = run_ingress("test", &raw_path, &IngressSettings::default(), &publisher, &request, |_| {
             Err(IngressError::BadCredential("token"))
         })
         .await;

@@ -4,10 +4,12 @@
 
 pub mod alerts;
 pub mod config;
+pub mod conformance;
 pub mod dedup;
 pub mod envelope;
 pub mod error;
 pub mod ingress;
+pub mod prelude;
 pub mod provider;
 pub mod queue;
 pub mod runtime;

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::config::{EnvSource, IngressSettings};
 use crate::error::{ConfigError, IngressError};
-use crate::ingress::{Decision, IncomingRequest, Reply, run_ingress_logging};
+use crate::ingress::{Decision, IncomingRequest, Reply, run_ingress};
 use crate::queue::Publisher;
 use crate::runtime::HttpFunction;
 
@@ -99,28 +99,53 @@ pub fn match_route(routes: &'static [Route], request: &IncomingRequest) -> Resul
     }
 }
 
-/// `path` with every segment bound to a secret parameter of the route it
-/// matches replaced by `***`. A path no route matches is returned as is: it
-/// reaches no provider, and a provider whose unmatched paths may still hold
-/// a secret sets `IngressSettings::redact_path` as well.
-pub fn redact_secret_params(routes: &'static [Route], path: &str) -> String {
-    let mut by_length: Vec<&'static Route> = routes.iter().filter(|r| !r.secret_params.is_empty()).collect();
-    by_length.sort_by_key(|route| std::cmp::Reverse(segments(route.path).count()));
-    let Some(route) = by_length.into_iter().find(|route| route.matches(path).is_some()) else {
+/// `path` as the logs show it, with nothing a route table marks secret.
+///
+/// On a path a route matched, the segments bound to that route's secret
+/// parameters become `***`. A path no route matched, or one the provider
+/// refused as unknown (`not_found`), of a provider that has any secret
+/// parameter: every segment after the first of the table's literal segments
+/// becomes `***` unless it is itself a literal, since any of them may be a
+/// mistyped or guessed secret.
+pub fn logged_path(routes: &'static [Route], path: &str, not_found: bool) -> String {
+    if routes.iter().all(|route| route.secret_params.is_empty()) {
         return path.to_string();
-    };
+    }
+    let literals: Vec<&str> = routes.iter().flat_map(|route| segments(route.path)).filter(|s| !is_param(s)).collect();
+    let mut by_length: Vec<&'static Route> = routes.iter().collect();
+    by_length.sort_by_key(|route| std::cmp::Reverse(segments(route.path).count()));
+    let matched = by_length.into_iter().find(|route| route.matches(path).is_some()).filter(|_| !not_found);
     let mut raw: Vec<&str> = path.split('/').collect();
     let filled: Vec<usize> = raw.iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, _)| i).collect();
-    let template: Vec<&str> = segments(route.path).collect();
-    let tail = filled.len() - template.len();
-    for (offset, expected) in template.iter().enumerate() {
-        let name = expected.strip_prefix('{').and_then(|name| name.strip_suffix('}'));
-        if name.is_some_and(|name| route.secret_params.contains(&name)) {
-            raw[filled[tail + offset]] = "***";
+    match matched {
+        Some(route) => {
+            let template: Vec<&str> = segments(route.path).collect();
+            let tail = filled.len() - template.len();
+            for (offset, expected) in template.iter().enumerate() {
+                let name = expected.strip_prefix('{').and_then(|name| name.strip_suffix('}'));
+                if name.is_some_and(|name| route.secret_params.contains(&name)) {
+                    raw[filled[tail + offset]] = "***";
+                }
+            }
+        }
+        None => {
+            let first_literal = filled.iter().position(|&i| literals.contains(&raw[i])).unwrap_or(0);
+            for &index in &filled[first_literal..] {
+                if !literals.contains(&raw[index]) {
+                    raw[index] = "***";
+                }
+            }
         }
     }
     raw.join("/")
 }
+
+fn is_param(segment: &str) -> bool {
+    segment.starts_with('{') && segment.ends_with('}')
+}
+
+/// What a provider decides about a request: a [`Decision`], or the refusal.
+pub type Decided = Result<Decision, IngressError>;
 
 /// A webhook platform: its protocol, and only its protocol.
 pub trait Provider: Send + Sync + Sized + 'static {
@@ -130,6 +155,10 @@ pub trait Provider: Send + Sync + Sized + 'static {
     const SETTINGS_PREFIX: &'static str;
     const ROUTES: &'static [Route];
 
+    /// Settings that hold a secret: never logged, never in an Envelope,
+    /// `NoEcho` in template.yaml.
+    const SECRET_SETTINGS: &'static [&'static str];
+
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError>;
 
     fn ingress(&self) -> &IngressSettings;
@@ -137,18 +166,15 @@ pub trait Provider: Send + Sync + Sized + 'static {
     /// What a request on one of [`Provider::ROUTES`] means: verification
     /// first, then normalization. Called after the body cap and address
     /// allowlist, with the method already checked against the route.
-    fn decide(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError>;
+    fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided;
 }
 
 impl<P: Provider> HttpFunction for P {
     async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        let logged_path = redact_secret_params(P::ROUTES, &request.path);
-        run_ingress_logging(P::NAME, &logged_path, self.ingress(), publisher, request, |request| {
+        let logged = |refusal: Option<&IngressError>| {
+            logged_path(P::ROUTES, &request.path, matches!(refusal, Some(IngressError::NotFound(_))))
+        };
+        run_ingress(P::NAME, &logged, self.ingress(), publisher, request, |request| {
             let route = match_route(P::ROUTES, request)?;
             self.decide(&route, request, now)
         })
@@ -182,10 +208,20 @@ mod tests {
 
     #[test]
     fn secret_parameters_are_redacted_from_the_logged_path() {
-        assert_eq!(redact_secret_params(ROUTES, "/prod/openim/s3cret/callbackX"), "/prod/openim/***/callbackX");
-        assert_eq!(redact_secret_params(ROUTES, "/openim/s3cret//callbackX"), "/openim/***//callbackX");
-        assert_eq!(redact_secret_params(ROUTES, "/openim/callbackX"), "/openim/callbackX");
-        assert_eq!(redact_secret_params(ROUTES, "/grafana/alerts"), "/grafana/alerts");
+        let logged = |path| logged_path(ROUTES, path, false);
+        assert_eq!(logged("/prod/openim/s3cret/callbackX"), "/prod/openim/***/callbackX");
+        assert_eq!(logged("/openim/s3cret//callbackX"), "/openim/***//callbackX");
+        assert_eq!(logged("/openim/callbackX"), "/openim/callbackX");
+        assert_eq!(logged("/grafana/alerts"), "/grafana/alerts");
+    }
+
+    #[test]
+    fn unknown_paths_of_a_table_with_secrets_keep_only_its_literals() {
+        assert_eq!(logged_path(ROUTES, "/openim/s3cret/x/y", false), "/openim/***/***/***");
+        assert_eq!(logged_path(ROUTES, "/prod/openim/s3cret", true), "/prod/openim/***");
+        assert_eq!(logged_path(ROUTES, "/s3cret", false), "/***");
+        const PLAIN: &[Route] = &[Route::post("/telegram/{bot}")];
+        assert_eq!(logged_path(PLAIN, "/telegram/a/b", true), "/telegram/a/b", "nothing secret to hide");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! queue settings, building the SQS client once, and serving HTTP events.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use aws_config::BehaviorVersion;
 use lambda_http::{Body, Response, service_fn};
@@ -21,6 +22,28 @@ pub trait HttpFunction: Send + Sync {
         request: &'a IncomingRequest,
         now: OffsetDateTime,
     ) -> impl Future<Output = Reply> + Send + 'a;
+}
+
+/// [`HttpFunction`] behind a pointer, for tools that hold every provider in
+/// one list (the registry, the bench harness).
+pub trait DynFunction: Send + Sync {
+    fn handle_boxed<'a>(
+        &'a self,
+        publisher: &'a dyn Publisher,
+        request: &'a IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+}
+
+impl<F: HttpFunction> DynFunction for F {
+    fn handle_boxed<'a>(
+        &'a self,
+        publisher: &'a dyn Publisher,
+        request: &'a IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>> {
+        Box::pin(self.handle(publisher, request, now))
+    }
 }
 
 /// Loads the AWS configuration the way every function does.

@@ -4,7 +4,65 @@
 
 use serde_json::{Value, json};
 
+use crate::config::EnvSource;
+use crate::error::ConfigError;
 use crate::ingress::IncomingRequest;
+use crate::provider::{Provider, Route};
+use crate::runtime::DynFunction;
+
+/// A provider's signed sample requests, built from the same settings its
+/// function reads.
+pub trait Samples: Provider {
+    /// Every sample, by name; `events/<name>.json` is generated from each.
+    const SAMPLE_NAMES: &'static [&'static str];
+    /// The settings the samples sign with. Changing them forges a request:
+    /// the conformance kit checks that the function refuses it. Usually the
+    /// secrets themselves; Discord signs with a private seed the function
+    /// never reads.
+    const SIGNING_SETTINGS: &'static [&'static str] = Self::SECRET_SETTINGS;
+
+    /// The sample `name` signed with `env`'s secrets at `timestamp`; the
+    /// same `unique` gives the same event ids. `None` for an unknown name or
+    /// settings that cannot sign it.
+    fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest>;
+}
+
+/// Builds a provider's named sample: `(name, settings, timestamp, unique)`.
+pub type SampleFn = fn(&str, &dyn EnvSource, i64, &str) -> Option<SampleRequest>;
+/// Builds a provider's function from settings.
+pub type OpenFn = fn(&dyn EnvSource) -> Result<Box<dyn DynFunction>, ConfigError>;
+
+/// One provider as the tools see it: its contract as data, its samples, and
+/// a way to build its function, so one list can hold every provider.
+pub struct Descriptor {
+    /// `Envelope.provider`, the crate and binary name.
+    pub name: &'static str,
+    pub settings_prefix: &'static str,
+    pub routes: &'static [Route],
+    pub secret_settings: &'static [&'static str],
+    pub signing_settings: &'static [&'static str],
+    pub sample_names: &'static [&'static str],
+    pub sample: SampleFn,
+    pub open: OpenFn,
+}
+
+/// `P`'s [`Descriptor`].
+pub const fn describe<P: Samples>() -> Descriptor {
+    Descriptor {
+        name: P::NAME,
+        settings_prefix: P::SETTINGS_PREFIX,
+        routes: P::ROUTES,
+        secret_settings: P::SECRET_SETTINGS,
+        signing_settings: P::SIGNING_SETTINGS,
+        sample_names: P::SAMPLE_NAMES,
+        sample: P::sample,
+        open: open::<P>,
+    }
+}
+
+fn open<P: Provider>(env: &dyn EnvSource) -> Result<Box<dyn DynFunction>, ConfigError> {
+    Ok(Box::new(P::from_env(env)?))
+}
 
 /// An HTTP request ready to send to a local stack or wrap as a Lambda event.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,17 +157,9 @@ impl SampleRequest {
         let (path, query) = self.path.split_once('?').unwrap_or((&self.path, ""));
         let mut request = IncomingRequest::new(method, path, self.body.clone());
         for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) =
-                (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(value))
-            {
-                request.headers.append(name, value);
-            }
+            request.append_header(name.as_bytes(), value.as_bytes());
         }
-        request.query = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        request.set_raw_query(query);
         request.path_params = self.path_params.iter().cloned().collect();
         request.source_ip = self.source_ip.parse().ok();
         request
@@ -124,10 +174,8 @@ pub fn incoming_from_apigw_v2_event(event: &Value) -> Option<IncomingRequest> {
     let body = event.get("body").and_then(Value::as_str).unwrap_or_default();
     let mut request = IncomingRequest::new(method, path, body.as_bytes().to_vec());
     for (name, value) in event.get("headers")?.as_object()? {
-        if let (Ok(name), Some(Ok(value))) =
-            (http::HeaderName::from_bytes(name.as_bytes()), value.as_str().map(http::HeaderValue::from_str))
-        {
-            request.headers.append(name, value);
+        if let Some(value) = value.as_str() {
+            request.append_header(name.as_bytes(), value.as_bytes());
         }
     }
     if let Some(params) = event.get("pathParameters").and_then(Value::as_object) {
@@ -167,6 +215,21 @@ pub fn dev_settings_with(pairs: &[(&str, &str)]) -> std::collections::HashMap<St
     settings
 }
 
+/// Test support: `P` built from `env` handles `request` at `now` (Unix
+/// seconds) with an in-memory queue; returns the answer and the queue.
+pub async fn handle_with<P: Provider>(
+    env: &dyn EnvSource,
+    request: &IncomingRequest,
+    now: i64,
+) -> (crate::ingress::Reply, crate::queue::MemoryPublisher) {
+    use crate::runtime::HttpFunction;
+    let function = P::from_env(env).unwrap_or_else(|e| panic!("{}: settings refused: {e}", P::NAME));
+    let publisher = crate::queue::MemoryPublisher::new();
+    let now = time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let reply = function.handle(&publisher, request, now).await;
+    (reply, publisher)
+}
+
 /// Test support: asserts that `reply` refused with `status`, that its
 /// reason mentions `reason_part`, and that nothing reached the queue.
 pub fn assert_refused(
@@ -178,6 +241,17 @@ pub fn assert_refused(
     assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
     let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
     assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
+    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
+}
+
+/// Test support: asserts a 401 with the one body every 401 answers, and
+/// that nothing reached the queue.
+pub fn assert_unauthenticated(reply: &crate::ingress::Reply, publisher: &crate::queue::MemoryPublisher) {
+    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
+    assert_eq!(
+        (reply.status, reason.as_str()),
+        (http::StatusCode::UNAUTHORIZED, crate::IngressError::UNAUTHENTICATED_BODY)
+    );
     assert!(publisher.sent().is_empty(), "nothing may be enqueued");
 }
 

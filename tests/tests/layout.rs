@@ -25,20 +25,42 @@ fn template_routes() -> BTreeMap<String, String> {
 }
 
 #[test]
-fn local_router_serves_the_template_routes_with_the_same_functions() {
-    let local = inlet_cli::dev::read_router(&root().join("Cargo.toml")).expect("router");
-    assert_eq!(local, template_routes());
-}
-
-#[test]
 fn template_local_router_and_every_provider_route_table_agree() {
     let template = template_routes();
     assert_eq!(inlet_cli::providers::router(), template, "provider route tables vs template.yaml");
-    let cargo_router = inlet_cli::dev::read_router(&root().join("Cargo.toml")).expect("router");
-    assert_eq!(cargo_router, template, "Cargo.toml's watch router vs template.yaml");
     for provider in inlet_cli::providers::PROVIDERS {
         for route in provider.routes {
-            assert_eq!(template.get(route.path).map(String::as_str), Some(provider.function), "{}", route.path);
+            assert_eq!(template.get(route.path).map(String::as_str), Some(provider.name), "{}", route.path);
+        }
+    }
+}
+
+/// Parameters of template.yaml declared `NoEcho: true`.
+fn no_echo_parameters(text: &str) -> Vec<String> {
+    let mut parameter = String::new();
+    let mut hidden = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')).filter(|l| !l.starts_with(' ')) {
+            parameter = name.to_string();
+        }
+        if line.trim() == "NoEcho: true" {
+            hidden.push(parameter.clone());
+        }
+    }
+    hidden
+}
+
+#[test]
+fn every_secret_setting_is_a_no_echo_parameter_in_the_template() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    let hidden = no_echo_parameters(&text);
+    for provider in inlet_cli::providers::PROVIDERS {
+        for setting in provider.secret_settings {
+            let parameter = text
+                .lines()
+                .find_map(|line| line.trim().strip_prefix(&format!("{setting}: !Ref ")))
+                .unwrap_or_else(|| panic!("{}: {setting} is not set from a parameter in template.yaml", provider.name));
+            assert!(hidden.iter().any(|p| p == parameter), "{}: parameter {parameter} must be NoEcho", provider.name);
         }
     }
 }

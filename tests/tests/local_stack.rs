@@ -76,21 +76,8 @@ async fn records(store: &DynamoDbStore) -> BTreeMap<String, InboxEntry> {
 
 /// Messages visible or in flight in a queue.
 async fn depth(stack: &DevStack, queue_url: &str) -> u64 {
-    use aws_sdk_sqs::types::QueueAttributeName;
     let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()).await;
-    aws_sdk_sqs::Client::new(&sdk)
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .unwrap_or_default()
-        .values()
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum()
+    inlet_cli::soak::queue_depth(&aws_sdk_sqs::Client::new(&sdk), queue_url).await.expect("queue attributes")
 }
 
 /// Waits until every id is COMPLETED and the queue is empty.
@@ -317,7 +304,7 @@ async fn an_interrupt_at_any_moment_of_start_up_stops_everything_started() {
 
     // While warming: the first function started is paused, so warming waits.
     let mut stack = DevStack::spawn(StackSpec::on_free_ports(&root()).unwrap()).unwrap();
-    let functions = inlet_cli::dev::read_router(&root().join("Cargo.toml")).unwrap();
+    let functions = inlet_cli::providers::router();
     let is_function = |cmd: &str| functions.values().any(|name| cmd.ends_with(&format!("/debug/{name}")));
     let function = wait_for_process(&mut stack, "a function", is_function).await;
     signal_process(function, libc::SIGSTOP).unwrap();

@@ -17,12 +17,12 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
+use discord::crypto::sign_ed25519;
 use grafana::crypto::grafana_signature;
+use inlet_cli::providers::PROVIDERS;
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
 use inlet_shared::samples::{SampleRequest, dev_settings};
-use inlet_shared::verify::ed25519::sign_ed25519;
 use lark::crypto::{decrypt_lark_body, encrypt_lark_body, lark_card_signature_v1, lark_signature};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -51,10 +51,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 type Handle = Box<dyn Fn(&MemoryPublisher, &IncomingRequest) -> Reply + Send + Sync>;
 
-fn handler<F: HttpFunction + 'static>(function: F) -> Handle {
-    Box::new(move |publisher, request| block_on(function.handle(publisher, request, now())))
-}
-
 /// One configuration of a provider's function and the samples signed for it.
 struct Deployment {
     settings: HashMap<String, String>,
@@ -71,23 +67,11 @@ fn with(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 fn deployment(provider: &str, settings: HashMap<String, String>) -> Deployment {
-    let handle = match provider {
-        "lark" => handler(lark::LarkFunction::from_env(&settings).expect("lark settings")),
-        "discord" => handler(discord::DiscordFunction::from_env(&settings).expect("discord settings")),
-        "telegram" => handler(telegram::TelegramFunction::from_env(&settings).expect("telegram settings")),
-        "openim" => handler(openim::OpenimFunction::from_env(&settings).expect("openim settings")),
-        "alertmanager" => {
-            handler(alertmanager::AlertmanagerFunction::from_env(&settings).expect("alertmanager settings"))
-        }
-        "grafana" => handler(grafana::GrafanaFunction::from_env(&settings).expect("grafana settings")),
-        "alert-api" => handler(alert_api::AlertApiFunction::from_env(&settings).expect("alert-api settings")),
-        other => panic!("no provider {other}"),
-    };
-    let samples: Vec<SampleRequest> = inlet_cli::samples::names()
-        .into_iter()
-        .filter(|name| name.starts_with(provider))
-        .filter_map(|name| inlet_cli::samples::build(name, &settings, NOW, "prop"))
-        .collect();
+    let registered = PROVIDERS.iter().find(|p| p.name == provider).unwrap_or_else(|| panic!("no provider {provider}"));
+    let function = (registered.open)(&settings).unwrap_or_else(|e| panic!("{provider} settings: {e}"));
+    let handle: Handle = Box::new(move |publisher, request| block_on(function.handle_boxed(publisher, request, now())));
+    let samples: Vec<SampleRequest> =
+        registered.sample_names.iter().filter_map(|name| (registered.sample)(name, &settings, NOW, "prop")).collect();
     assert!(!samples.is_empty(), "{provider} has no samples for its settings");
     Deployment { settings, handle, samples }
 }
@@ -97,25 +81,18 @@ fn deployment(provider: &str, settings: HashMap<String, String>) -> Deployment {
 fn deployments(provider: &str) -> &'static [Deployment] {
     static ALL: OnceLock<HashMap<&'static str, Vec<Deployment>>> = OnceLock::new();
     let all = ALL.get_or_init(|| {
-        let mut all = HashMap::new();
-        all.insert(
-            "lark",
-            vec![deployment("lark", dev_settings()), deployment("lark", with(&[("LARK_ENCRYPT_KEY", "")]))],
-        );
-        all.insert("discord", vec![deployment("discord", dev_settings())]);
-        all.insert("telegram", vec![deployment("telegram", dev_settings())]);
-        all.insert(
-            "openim",
-            vec![
-                deployment("openim", dev_settings()),
-                deployment("openim", with(&[("OPENIM_PATH_TOKEN", OPENIM_PATH_TOKEN), ("OPENIM_ALLOWED_CIDRS", "")])),
-            ],
-        );
-        all.insert("alertmanager", vec![deployment("alertmanager", dev_settings())]);
+        // Every registered provider with the dev settings; some also with the
+        // other shape of a setting that changes how requests are verified.
+        let mut all: HashMap<&'static str, Vec<Deployment>> =
+            PROVIDERS.iter().map(|p| (p.name, vec![deployment(p.name, dev_settings())])).collect();
+        let mut add = |provider: &'static str, settings| {
+            all.entry(provider).or_default().push(deployment(provider, settings));
+        };
+        add("lark", with(&[("LARK_ENCRYPT_KEY", "")]));
+        add("openim", with(&[("OPENIM_PATH_TOKEN", OPENIM_PATH_TOKEN), ("OPENIM_ALLOWED_CIDRS", "")]));
         let mut no_timestamp = dev_settings();
         no_timestamp.remove("GRAFANA_HMAC_TIMESTAMP_HEADER");
-        all.insert("grafana", vec![deployment("grafana", dev_settings()), deployment("grafana", no_timestamp)]);
-        all.insert("alert-api", vec![deployment("alert-api", dev_settings())]);
+        add("grafana", no_timestamp);
         all
     });
     &all[provider]
@@ -481,13 +458,11 @@ proptest! {
     fn alert_api_requests_keep_the_promises(case in case()) { check_case("alert-api", &case)?; }
 }
 
-const PROVIDERS: [&str; 7] = ["lark", "discord", "telegram", "openim", "alertmanager", "grafana", "alert-api"];
-
 /// The starting points are genuine: unmutated, every sample is accepted,
 /// and so is every sample signed again with the same secrets.
 #[test]
 fn every_unmutated_sample_is_accepted_and_keeps_the_promises() {
-    for provider in PROVIDERS {
+    for provider in PROVIDERS.iter().map(|p| p.name) {
         for (d, deployment) in deployments(provider).iter().enumerate() {
             for sample in &deployment.samples {
                 for resign in [false, true] {

@@ -8,16 +8,12 @@
 
 use std::collections::HashSet;
 
-use http::StatusCode;
-use inlet_shared::config::{self, EnvSource, IngressSettings};
-use inlet_shared::envelope::{AlertView, Envelope, MessageView, Verification, rfc3339};
-use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply};
-use inlet_shared::provider::{Provider, Route, RouteMatch};
+use inlet_shared::config;
+use inlet_shared::envelope::rfc3339;
+use inlet_shared::prelude::*;
 use inlet_shared::verify::http_auth::{AUTHORIZATION, HttpCredentials, TokenSchemes};
-use inlet_shared::verify::{SecretList, sha256_hex, truncate_for_log};
-use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
+use inlet_shared::verify::{sha256_hex, truncate_for_log};
+use serde_json::Map;
 
 pub const PROVIDER: &str = "alert-api";
 pub const PATH: &str = "/api/alert";
@@ -38,8 +34,13 @@ pub struct AlertApiFunction {
     pub ingress: IngressSettings,
 }
 
-impl AlertApiFunction {
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+impl Provider for AlertApiFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "ALERT_API";
+    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+    const SECRET_SETTINGS: &'static [&'static str] = &[API_KEYS_SETTING];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let api_keys = config::secrets(env, API_KEYS_SETTING);
         if api_keys.is_empty() {
             return Err(ConfigError::new(API_KEYS_SETTING, "is required (comma-separated API keys)"));
@@ -63,16 +64,15 @@ impl AlertApiFunction {
                 token_schemes: TokenSchemes::BearerOnly,
             },
             bot_ids,
-            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
+            ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)?,
         })
     }
 
-    fn route(
-        &self,
-        _route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(&self, _: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
         let verification = Verification { scheme: auth.scheme.to_string(), matched: Some(auth.matched.name.clone()) };
         let idempotency_key = idempotency_key(request)?;
@@ -94,29 +94,6 @@ impl AlertApiFunction {
         envelope.message = Some(alert.message_view());
         let ack = Reply::json(StatusCode::ACCEPTED, &json!({ "id": envelope.id }));
         Ok(Decision::enqueue(vec![envelope], ack))
-    }
-}
-
-impl Provider for AlertApiFunction {
-    const NAME: &'static str = PROVIDER;
-    const SETTINGS_PREFIX: &'static str = "ALERT_API";
-    const ROUTES: &'static [Route] = &[Route::post(PATH)];
-
-    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        AlertApiFunction::from_env(env)
-    }
-
-    fn ingress(&self) -> &IngressSettings {
-        &self.ingress
-    }
-
-    fn decide(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
-        self.route(route, request, now)
     }
 }
 

@@ -4,14 +4,13 @@
 use std::collections::HashMap;
 
 use alert_api::AlertApiFunction;
-use alert_api::samples::{body, sample};
+use alert_api::samples::body;
 use http::{HeaderValue, Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{assert_refused, incoming_from_apigw_v2_event};
+use inlet_shared::samples::{CapturedLogs, Samples, assert_refused, assert_unauthenticated};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 const NOW: i64 = 1_700_000_000;
 const API_KEY: &str = "test-key-Ak1";
@@ -22,15 +21,8 @@ fn settings(extra: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'s
     env
 }
 
-fn now() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(NOW).expect("valid time")
-}
-
 async fn handle_with(env: &HashMap<&str, &str>, request: &IncomingRequest) -> (Reply, MemoryPublisher) {
-    let function = AlertApiFunction::from_env(env).expect("valid settings");
-    let publisher = MemoryPublisher::new();
-    let reply = function.handle(&publisher, request, now()).await;
-    (reply, publisher)
+    inlet_shared::samples::handle_with::<AlertApiFunction>(env, request, NOW).await
 }
 
 async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
@@ -38,7 +30,7 @@ async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
 }
 
 fn sample_request(name: &str, unique: &str) -> IncomingRequest {
-    sample(name, &settings(&[]), NOW, unique).expect("known sample").to_incoming()
+    AlertApiFunction::sample(name, &settings(&[]), NOW, unique).expect("known sample").to_incoming()
 }
 
 /// An authenticated POST of `body`.
@@ -51,6 +43,11 @@ fn post(body: &str) -> IncomingRequest {
 fn with_header(mut request: IncomingRequest, name: &'static str, value: HeaderValue) -> IncomingRequest {
     request.headers.insert(name, value);
     request
+}
+
+#[tokio::test]
+async fn keeps_the_provider_contract() {
+    inlet_shared::conformance::check::<AlertApiFunction>(&[]).await;
 }
 
 // ---- accepted alerts ----
@@ -179,43 +176,24 @@ async fn idempotency_key_of_255_printable_characters_is_accepted() {
     assert_eq!(publisher.sent()[0].original_id.as_deref(), Some(key.as_str()));
 }
 
-// ---- the committed events/ files ----
-
-fn events_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
-}
-
-#[tokio::test]
-async fn committed_events_match_the_samples_and_are_accepted_with_the_dev_settings() {
-    let env = inlet_shared::config::load_env_file(&events_dir().join("env.json")).expect("events/env.json");
-    let function = AlertApiFunction::from_env(&env).expect("dev settings are valid");
-    for name in alert_api::samples::NAMES {
-        let path = events_dir().join(format!("{name}.json"));
-        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).unwrap();
-        let from_file = incoming_from_apigw_v2_event(&event).expect("API Gateway v2 event");
-        assert_eq!(from_file.body, sample(name, &env, NOW, "sample").unwrap().body, "{name}: run `make events`");
-        let publisher = MemoryPublisher::new();
-        let reply = function.handle(&publisher, &from_file, now()).await;
-        assert_eq!(reply.status, StatusCode::ACCEPTED, "{name}");
-        assert_eq!(publisher.sent().len(), 1, "{name}");
-    }
-}
-
 // ---- refused requests ----
 
 #[tokio::test]
-async fn wrong_missing_or_non_bearer_key_is_401() {
+async fn wrong_missing_or_non_bearer_key_is_401_and_the_log_says_which() {
+    let logs = CapturedLogs::start();
     for value in
         ["Bearer test-key-Ak", "Bearer test-key-Ak12", "Token test-key-Ak1", "Basic dGVzdC1rZXktQWsxOg==", API_KEY]
     {
         let request = with_header(sample_request("alert-api", "w"), "authorization", value.parse().unwrap());
         let (reply, publisher) = handle(&request).await;
-        assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "Authorization header does not match");
+        assert_unauthenticated(&reply, &publisher);
     }
+    assert!(logs.text().contains("Authorization header does not match"), "{}", logs.text());
     let mut request = sample_request("alert-api", "w");
     request.headers.remove("authorization");
     let (reply, publisher) = handle(&request).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing Authorization header");
+    assert_unauthenticated(&reply, &publisher);
+    assert!(logs.text().contains("missing Authorization header"), "{}", logs.text());
 }
 
 #[tokio::test]
@@ -241,7 +219,7 @@ async fn credentials_are_checked_before_the_body_is_parsed() {
     let mut request = IncomingRequest::new(Method::POST, "/api/alert", "{oops");
     request.headers.insert("authorization", "Bearer nope".parse().unwrap());
     let (reply, publisher) = handle(&request).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    assert_unauthenticated(&reply, &publisher);
 }
 
 #[tokio::test]
@@ -280,47 +258,6 @@ async fn unusable_idempotency_keys_are_400() {
     }
 }
 
-#[tokio::test]
-async fn oversized_body_is_413() {
-    let env = settings(&[("INLET_MAX_BODY_BYTES", "64")]);
-    let request = sample_request("alert-api", "big");
-    assert!(request.body.len() > 64);
-    let (reply, publisher) = handle_with(&env, &request).await;
-    assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "over the 64-byte limit");
-}
-
-#[tokio::test]
-async fn disallowed_source_address_is_403() {
-    let env = settings(&[("ALERT_API_ALLOWED_CIDRS", "10.0.0.0/8, 192.0.2.1")]);
-    let (reply, publisher) = handle_with(&env, &sample_request("alert-api", "ip")).await;
-    assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "127.0.0.1");
-    let mut inside = sample_request("alert-api", "ip");
-    inside.source_ip = Some("192.0.2.1".parse().unwrap());
-    let (reply, _) = handle_with(&env, &inside).await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED);
-}
-
-#[tokio::test]
-async fn queue_down_is_503_without_an_id() {
-    let function = AlertApiFunction::from_env(&settings(&[])).unwrap();
-    let publisher = MemoryPublisher::down();
-    let reply = function.handle(&publisher, &sample_request("alert-api", "down"), now()).await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(reply.body_json().unwrap(), json!({"error": "the event queue is unavailable"}));
-}
-
-#[tokio::test]
-async fn unknown_path_is_404_and_get_is_405() {
-    let mut request = sample_request("alert-api", "p");
-    request.path = "/api/alerts".into();
-    let (reply, _) = handle(&request).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let mut request = sample_request("alert-api", "p");
-    request.method = Method::GET;
-    let (reply, _) = handle(&request).await;
-    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-}
-
 #[test]
 fn start_up_requires_keys_and_bot_ids() {
     let no_keys: HashMap<&str, &str> = [("ALERT_BOT_IDS", "backup-bot")].into();
@@ -328,27 +265,4 @@ fn start_up_requires_keys_and_bot_ids() {
     let no_bots: HashMap<&str, &str> = [("ALERT_API_KEYS", API_KEY), ("ALERT_BOT_IDS", " , ")].into();
     assert_eq!(AlertApiFunction::from_env(&no_bots).err().expect("refused").name, "ALERT_BOT_IDS");
     assert!(AlertApiFunction::from_env(&settings(&[])).is_ok());
-}
-
-#[tokio::test]
-async fn secrets_never_appear_in_replies_or_envelopes() {
-    let mut requests: Vec<IncomingRequest> =
-        alert_api::samples::NAMES.iter().map(|name| sample_request(name, "secret-check")).collect();
-    requests.push(with_header(
-        sample_request("alert-api", "s"),
-        "authorization",
-        HeaderValue::from_static("Bearer test-key-Ak1x"),
-    ));
-    requests.push(post(&body("intruder", "m").to_string()));
-    requests.push(post("{oops"));
-    let mut outputs = Vec::new();
-    for request in &requests {
-        let (reply, publisher) = handle(request).await;
-        outputs.push(String::from_utf8_lossy(&reply.body).to_string());
-        outputs.extend(publisher.sent().iter().map(|e| serde_json::to_string(e).unwrap()));
-    }
-    assert!(outputs.iter().any(|o| o.contains("\"verification\"")), "envelopes were checked");
-    for output in outputs {
-        assert!(!output.contains(API_KEY), "API key leaked: {output}");
-    }
 }

@@ -9,14 +9,10 @@
 //! only a queue outage answers 5xx (503); every mistake in the request is 4xx.
 
 use inlet_shared::alerts::{NotificationSplit, check_version, raw_notification};
-use inlet_shared::config::{self, EnvSource, IngressSettings};
-use inlet_shared::envelope::Verification;
-use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, EnvelopeSource, IncomingRequest, Reply};
-use inlet_shared::provider::{Provider, Route, RouteMatch};
+use inlet_shared::config;
+use inlet_shared::ingress::EnvelopeSource;
+use inlet_shared::prelude::*;
 use inlet_shared::verify::http_auth::{self, AUTHORIZATION, HttpCredentials, TokenSchemes};
-use serde_json::json;
-use time::OffsetDateTime;
 
 pub const PROVIDER: &str = "alertmanager";
 pub const PATH: &str = "/alerts/alertmanager";
@@ -34,8 +30,13 @@ pub struct AlertmanagerFunction {
     pub ingress: IngressSettings,
 }
 
-impl AlertmanagerFunction {
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+impl Provider for AlertmanagerFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "ALERTMANAGER";
+    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+    const SECRET_SETTINGS: &'static [&'static str] = &[BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let credentials = HttpCredentials {
             basic: http_auth::basic_auth_list(env, BASIC_AUTH_SETTING)?,
             tokens: config::secrets(env, BEARER_TOKENS_SETTING),
@@ -49,18 +50,14 @@ impl AlertmanagerFunction {
                 "at least one is required (http_config.basic_auth or http_config.authorization)",
             ));
         }
-        Ok(AlertmanagerFunction {
-            credentials,
-            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
-        })
+        Ok(AlertmanagerFunction { credentials, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
     }
 
-    fn route(
-        &self,
-        _route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(&self, _route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
         let verification = Verification { scheme: auth.scheme.to_string(), matched: Some(auth.matched.name.clone()) };
         let notification = request.json_body()?;
@@ -83,7 +80,7 @@ impl AlertmanagerFunction {
 
 /// The notification as payload version 4, every alert checked.
 fn standard_split(
-    notification: &serde_json::Value,
+    notification: &Value,
     now: OffsetDateTime,
     verification: &Verification,
 ) -> Result<NotificationSplit, IngressError> {
@@ -91,29 +88,6 @@ fn standard_split(
     let split = NotificationSplit::new(PROVIDER, KIND, notification.clone(), now, verification)?;
     split.check_alerts()?;
     Ok(split)
-}
-
-impl Provider for AlertmanagerFunction {
-    const NAME: &'static str = PROVIDER;
-    const SETTINGS_PREFIX: &'static str = "ALERTMANAGER";
-    const ROUTES: &'static [Route] = &[Route::post(PATH)];
-
-    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        AlertmanagerFunction::from_env(env)
-    }
-
-    fn ingress(&self) -> &IngressSettings {
-        &self.ingress
-    }
-
-    fn decide(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
-        self.route(route, request, now)
-    }
 }
 
 pub mod samples;

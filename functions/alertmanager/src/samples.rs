@@ -1,43 +1,44 @@
 //! Authenticated Alertmanager sample requests for the CLI's `send`,
 //! `events/` and tests.
 
-use inlet_shared::config::{self, EnvSource};
-use inlet_shared::samples::SampleRequest;
+use inlet_shared::config;
+use inlet_shared::prelude::*;
 use inlet_shared::verify::http_auth::{self, AUTHORIZATION};
 use inlet_shared::verify::sha256_hex;
-use serde_json::{Value, json};
 
-use crate::{BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING, PATH};
-
-pub const NAMES: [&str; 2] = ["alertmanager-firing", "alertmanager-resolved"];
+use crate::{AlertmanagerFunction, BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING, PATH};
 
 /// When the sample alerts started: fixed, so that the same `unique` always
 /// gives the same ids whatever the sending time.
 pub const STARTS_AT: &str = "2023-11-14T22:03:20.123456789Z";
 
-/// Builds the named sample. `unique` makes the alerts' fingerprints (pass
-/// the same value to send the same alerts again); `timestamp` is unused, as
-/// Alertmanager signs nothing.
-pub fn sample(name: &str, env: &dyn EnvSource, _timestamp: i64, unique: &str) -> Option<SampleRequest> {
-    let first = |setting| config::secrets(env, setting).iter().next().map(|s| s.value.expose().to_string());
-    let sample = match name {
-        "alertmanager-firing" => SampleRequest::post_json(
-            name,
-            "two firing alerts in one notification, HTTP Basic auth",
-            PATH,
-            notification(unique, "firing", &[("disk-a", "critical"), ("disk-b", "warning")]).to_string(),
-        )
-        .with_header(AUTHORIZATION, http_auth::basic_header(&first(BASIC_AUTH_SETTING)?)),
-        "alertmanager-resolved" => SampleRequest::post_json(
-            name,
-            "the first alert of alertmanager-firing resolved, Bearer token",
-            PATH,
-            notification(unique, "resolved", &[("disk-a", "critical")]).to_string(),
-        )
-        .with_header(AUTHORIZATION, format!("Bearer {}", first(BEARER_TOKENS_SETTING)?)),
-        _ => return None,
-    };
-    Some(sample.with_header("user-agent", "Alertmanager/0.28.1"))
+impl Samples for AlertmanagerFunction {
+    const SAMPLE_NAMES: &'static [&'static str] = &["alertmanager-firing", "alertmanager-resolved"];
+
+    /// Builds the named sample. `unique` makes the alerts' fingerprints (pass
+    /// the same value to send the same alerts again); `timestamp` is unused,
+    /// as Alertmanager signs nothing.
+    fn sample(name: &str, env: &dyn EnvSource, _timestamp: i64, unique: &str) -> Option<SampleRequest> {
+        let first = |setting| config::secrets(env, setting).iter().next().map(|s| s.value.expose().to_string());
+        let sample = match name {
+            "alertmanager-firing" => SampleRequest::post_json(
+                name,
+                "two firing alerts in one notification, HTTP Basic auth",
+                PATH,
+                notification(unique, "firing", &[("disk-a", "critical"), ("disk-b", "warning")]).to_string(),
+            )
+            .with_header(AUTHORIZATION, http_auth::basic_header(&first(BASIC_AUTH_SETTING)?)),
+            "alertmanager-resolved" => SampleRequest::post_json(
+                name,
+                "the first alert of alertmanager-firing resolved, Bearer token",
+                PATH,
+                notification(unique, "resolved", &[("disk-a", "critical")]).to_string(),
+            )
+            .with_header(AUTHORIZATION, format!("Bearer {}", first(BEARER_TOKENS_SETTING)?)),
+            _ => return None,
+        };
+        Some(sample.with_header("user-agent", "Alertmanager/0.28.1"))
+    }
 }
 
 /// The fingerprint of sample alert `instance` under `unique`.

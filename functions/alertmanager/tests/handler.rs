@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 
 use alertmanager::AlertmanagerFunction;
-use alertmanager::samples::{STARTS_AT, fingerprint, notification, sample};
+use alertmanager::samples::{STARTS_AT, fingerprint, notification};
 use http::{Method, StatusCode};
-use inlet_shared::Envelope;
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{assert_refused, incoming_from_apigw_v2_event};
+use inlet_shared::samples::{
+    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, event_request,
+};
 use inlet_shared::verify::http_auth::basic_header;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -31,10 +33,7 @@ fn now() -> OffsetDateTime {
 }
 
 async fn handle_with(env: &HashMap<&str, &str>, request: &IncomingRequest) -> (Reply, MemoryPublisher) {
-    let function = AlertmanagerFunction::from_env(env).expect("valid settings");
-    let publisher = MemoryPublisher::new();
-    let reply = function.handle(&publisher, request, now()).await;
-    (reply, publisher)
+    inlet_shared::samples::handle_with::<AlertmanagerFunction>(env, request, NOW).await
 }
 
 async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
@@ -42,7 +41,16 @@ async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
 }
 
 fn sample_request(name: &str, unique: &str) -> IncomingRequest {
-    sample(name, &settings(&[]), NOW, unique).expect("known sample").to_incoming()
+    AlertmanagerFunction::sample(name, &settings(&[]), NOW, unique).expect("known sample").to_incoming()
+}
+
+/// Asserts that `request` is refused with the uniform 401 and that the log
+/// gives `reason` as the precise cause.
+async fn unauthenticated_because(env: &HashMap<&str, &str>, request: &IncomingRequest, reason: &str) {
+    let logs = CapturedLogs::start();
+    let (reply, publisher) = handle_with(env, request).await;
+    assert_unauthenticated(&reply, &publisher);
+    assert!(logs.text().contains(reason), "the log should say {reason:?}: {}", logs.text());
 }
 
 /// A POST to the route with `body` and, when given, an Authorization header.
@@ -65,6 +73,11 @@ fn basic() -> String {
 
 fn ids(publisher: &MemoryPublisher) -> Vec<String> {
     publisher.sent().into_iter().map(|e| e.id).collect()
+}
+
+#[tokio::test]
+async fn keeps_the_provider_contract() {
+    inlet_shared::conformance::check::<AlertmanagerFunction>(&[]).await;
 }
 
 // ---- accepted notifications ----
@@ -185,8 +198,8 @@ async fn basic_auth_alone_is_enough_configuration() {
     let env: HashMap<&str, &str> = [("ALERTMANAGER_BASIC_AUTH", "alertmanager:test-password-Xq7")].into();
     let (reply, _) = handle_with(&env, &sample_request("alertmanager-firing", "b")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let (reply, publisher) = handle_with(&env, &sample_request("alertmanager-resolved", "b")).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "Authorization header");
+    unauthenticated_because(&env, &sample_request("alertmanager-resolved", "b"), "Authorization header does not match")
+        .await;
 }
 
 #[tokio::test]
@@ -204,19 +217,14 @@ async fn missing_version_is_accepted_and_empty_alerts_enqueue_nothing() {
 
 // ---- the committed events/ files ----
 
-fn events_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
-}
-
 #[tokio::test]
 async fn committed_events_match_the_samples_and_are_accepted_with_the_dev_settings() {
-    let env = inlet_shared::config::load_env_file(&events_dir().join("env.json")).expect("events/env.json");
+    let env = dev_settings();
     let function = AlertmanagerFunction::from_env(&env).expect("dev settings are valid");
-    for name in alertmanager::samples::NAMES {
-        let path = events_dir().join(format!("{name}.json"));
-        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).unwrap();
-        let from_file = incoming_from_apigw_v2_event(&event).expect("API Gateway v2 event");
-        assert_eq!(from_file.body, sample(name, &env, NOW, "sample").unwrap().body, "{name}: run `make events`");
+    for name in AlertmanagerFunction::SAMPLE_NAMES {
+        let from_file = event_request(name);
+        let sample = AlertmanagerFunction::sample(name, &env, NOW, "sample").expect("known sample");
+        assert_eq!(from_file.body, sample.body, "{name}: run `make events`");
         let publisher = MemoryPublisher::new();
         let reply = function.handle(&publisher, &from_file, now()).await;
         assert_eq!(reply.status, StatusCode::OK, "{name}");
@@ -228,48 +236,41 @@ async fn committed_events_match_the_samples_and_are_accepted_with_the_dev_settin
 
 #[tokio::test]
 async fn wrong_password_is_401() {
+    let env = settings(&[]);
     let forged = with_authorization(sample_request("alertmanager-firing", "w"), &basic_header("alertmanager:guess"));
-    let (reply, publisher) = handle(&forged).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "Authorization header does not match");
+    unauthenticated_because(&env, &forged, "Authorization header does not match").await;
     let other_user =
         with_authorization(sample_request("alertmanager-firing", "w"), &basic_header(&format!("admin:{PASSWORD}")));
-    let (reply, publisher) = handle(&other_user).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    unauthenticated_because(&env, &other_user, "Authorization header does not match").await;
 }
 
 #[tokio::test]
 async fn wrong_bearer_token_is_401() {
-    let forged = with_authorization(sample_request("alertmanager-resolved", "w"), "Bearer test-token-Zr");
-    let (reply, publisher) = handle(&forged).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    let env = settings(&[]);
+    let resolved = || sample_request("alertmanager-resolved", "w");
+    let forged = with_authorization(resolved(), "Bearer test-token-Zr");
+    unauthenticated_because(&env, &forged, "Authorization header does not match").await;
     // The password is not a token, nor the token a password.
-    let (reply, publisher) =
-        handle(&with_authorization(sample_request("alertmanager-resolved", "w"), &format!("Bearer {PASSWORD}"))).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
-    let (reply, publisher) = handle(&with_authorization(
-        sample_request("alertmanager-resolved", "w"),
-        &basic_header(&format!("alertmanager:{TOKEN}")),
-    ))
-    .await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    let password_as_token = with_authorization(resolved(), &format!("Bearer {PASSWORD}"));
+    unauthenticated_because(&env, &password_as_token, "Authorization header does not match").await;
+    let token_as_password = with_authorization(resolved(), &basic_header(&format!("alertmanager:{TOKEN}")));
+    unauthenticated_because(&env, &token_as_password, "Authorization header does not match").await;
 }
 
 #[tokio::test]
 async fn missing_or_malformed_authorization_is_401() {
+    let env = settings(&[]);
     let mut request = sample_request("alertmanager-firing", "n");
     request.headers.remove("authorization");
-    let (reply, publisher) = handle(&request).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing Authorization header");
+    unauthenticated_because(&env, &request, "missing Authorization header").await;
     for value in [TOKEN, "Basic", "Basic !!!notbase64"] {
-        let (reply, publisher) = handle(&with_authorization(request.clone(), value)).await;
-        assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+        unauthenticated_because(&env, &with_authorization(request.clone(), value), "does not match").await;
     }
 }
 
 #[tokio::test]
 async fn credentials_are_checked_before_the_body_is_parsed() {
-    let (reply, publisher) = handle(&post("{not json", Some("Bearer nope"))).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    unauthenticated_because(&settings(&[]), &post("{not json", Some("Bearer nope")), "does not match").await;
 }
 
 #[tokio::test]
@@ -316,7 +317,7 @@ async fn identical_raw_bodies_are_distinct_events() {
 async fn raw_events_still_need_credentials_and_json() {
     let body = json!({"text": "Disk full"}).to_string();
     let (reply, publisher) = handle(&post(&body, None)).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "");
+    assert_unauthenticated(&reply, &publisher);
     let (reply, publisher) = handle(&post("not json {", Some(&basic()))).await;
     assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "not valid JSON");
 }
@@ -336,47 +337,6 @@ async fn thirty_thousand_alerts_are_split_and_sent_in_batches() {
     assert!(calls.iter().all(|&n| n <= 10), "sent a batch at a time, never all at once");
 }
 
-#[tokio::test]
-async fn oversized_body_is_413() {
-    let env = settings(&[("INLET_MAX_BODY_BYTES", "512")]);
-    let request = sample_request("alertmanager-firing", "big");
-    assert!(request.body.len() > 512);
-    let (reply, publisher) = handle_with(&env, &request).await;
-    assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "over the 512-byte limit");
-}
-
-#[tokio::test]
-async fn disallowed_source_address_is_403() {
-    let env = settings(&[("ALERTMANAGER_ALLOWED_CIDRS", "10.0.0.0/8")]);
-    let (reply, publisher) = handle_with(&env, &sample_request("alertmanager-firing", "ip")).await;
-    assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "127.0.0.1");
-    let mut inside = sample_request("alertmanager-firing", "ip");
-    inside.source_ip = Some("10.1.2.3".parse().unwrap());
-    let (reply, _) = handle_with(&env, &inside).await;
-    assert_eq!(reply.status, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn queue_down_is_503_so_alertmanager_retries() {
-    let function = AlertmanagerFunction::from_env(&settings(&[])).unwrap();
-    let publisher = MemoryPublisher::down();
-    let reply = function.handle(&publisher, &sample_request("alertmanager-firing", "down"), now()).await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(reply.body_json().unwrap(), json!({"error": "the event queue is unavailable"}));
-}
-
-#[tokio::test]
-async fn unknown_path_is_404_and_get_is_405() {
-    let mut request = sample_request("alertmanager-firing", "p");
-    request.path = "/alerts/nope".into();
-    let (reply, _) = handle(&request).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let mut request = sample_request("alertmanager-firing", "p");
-    request.method = Method::GET;
-    let (reply, _) = handle(&request).await;
-    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-}
-
 #[test]
 fn start_up_requires_credentials_and_well_formed_entries() {
     let none: HashMap<&str, &str> = HashMap::new();
@@ -390,28 +350,4 @@ fn start_up_requires_credentials_and_well_formed_entries() {
     assert!(!error.to_string().contains("just-a-password"), "the value never appears in errors");
     let bad_cidr = settings(&[("ALERTMANAGER_ALLOWED_CIDRS", "nope")]);
     assert_eq!(AlertmanagerFunction::from_env(&bad_cidr).err().expect("refused").name, "ALERTMANAGER_ALLOWED_CIDRS");
-}
-
-#[tokio::test]
-async fn secrets_never_appear_in_replies_or_envelopes() {
-    let mut outputs = Vec::new();
-    let mut requests: Vec<IncomingRequest> =
-        alertmanager::samples::NAMES.iter().map(|name| sample_request(name, "secret-check")).collect();
-    requests.push(with_authorization(
-        sample_request("alertmanager-firing", "s"),
-        &basic_header("alertmanager:test-password-Xq"),
-    ));
-    requests.push(with_authorization(sample_request("alertmanager-firing", "s"), &format!("Bearer {TOKEN}x")));
-    requests.push(post("{oops", Some(&basic())));
-    for request in &requests {
-        let (reply, publisher) = handle(request).await;
-        outputs.push(String::from_utf8_lossy(&reply.body).to_string());
-        outputs.extend(publisher.sent().iter().map(|e: &Envelope| serde_json::to_string(e).unwrap()));
-    }
-    assert!(outputs.iter().any(|o| o.contains("\"verification\"")), "envelopes were checked");
-    for output in outputs {
-        for secret in [PASSWORD, TOKEN, "test-password-Xq", basic().as_str()] {
-            assert!(!output.contains(secret), "secret leaked: {output}");
-        }
-    }
 }

@@ -4,21 +4,17 @@
 //! `X-Signature-Timestamp ‖ body`: Discord deliberately sends invalid ones and
 //! removes endpoints that accept them. Protocol facts: docs/providers.md §5.
 
-use http::StatusCode;
-use inlet_shared::config::{EnvSource, IngressSettings};
-use inlet_shared::envelope::{Envelope, MessageView, Verification};
-use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply, parse_json};
-use inlet_shared::provider::{Provider, Route, RouteMatch};
-use inlet_shared::verify::ed25519::{NamedPublicKey, find_signing_key, parse_public_keys};
-use serde_json::{Value, json};
-use time::OffsetDateTime;
+use inlet_shared::prelude::*;
 
+use crate::crypto::{NamedPublicKey, find_signing_key, parse_public_keys};
+
+pub mod crypto;
 pub mod samples;
 
 pub const PROVIDER: &str = "discord";
 pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
 pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
+const PUBLIC_KEY_SETTING: &str = "DISCORD_PUBLIC_KEY";
 
 pub struct DiscordFunction {
     pub public_keys: Vec<NamedPublicKey>,
@@ -26,36 +22,6 @@ pub struct DiscordFunction {
 }
 
 impl DiscordFunction {
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let public_keys = parse_public_keys("DISCORD_PUBLIC_KEY", &env.get("DISCORD_PUBLIC_KEY").unwrap_or_default())?;
-        if public_keys.is_empty() {
-            return Err(ConfigError::new(
-                "DISCORD_PUBLIC_KEY",
-                "is required (developer portal → your application → General Information → Public Key)",
-            ));
-        }
-        Ok(DiscordFunction {
-            public_keys,
-            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
-        })
-    }
-
-    fn route(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
-        let webhook_events = route.is("/discord/events");
-        let verification = self.verify(request, now.unix_timestamp())?;
-        let body = parse_json(&request.body)?;
-        if webhook_events {
-            webhook_event(body, &request.body, verification, now)
-        } else {
-            interaction(body, verification, now)
-        }
-    }
-
     fn verify(&self, request: &IncomingRequest, now_unix: i64) -> Result<Verification, IngressError> {
         let signature = request.credential_header(SIGNATURE_HEADER)?;
         let timestamp = request.credential_header(TIMESTAMP_HEADER)?;
@@ -72,22 +38,32 @@ impl Provider for DiscordFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "DISCORD";
     const ROUTES: &'static [Route] = &[Route::post("/discord/interactions"), Route::post("/discord/events")];
+    /// The public key is public: Discord has no secret setting.
+    const SECRET_SETTINGS: &'static [&'static str] = &[];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        DiscordFunction::from_env(env)
+        let public_keys = parse_public_keys(PUBLIC_KEY_SETTING, &env.get(PUBLIC_KEY_SETTING).unwrap_or_default())?;
+        if public_keys.is_empty() {
+            return Err(ConfigError::new(
+                PUBLIC_KEY_SETTING,
+                "is required (developer portal → your application → General Information → Public Key)",
+            ));
+        }
+        Ok(DiscordFunction { public_keys, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
     }
 
     fn ingress(&self) -> &IngressSettings {
         &self.ingress
     }
 
-    fn decide(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
-        self.route(route, request, now)
+    fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
+        let verification = self.verify(request, now.unix_timestamp())?;
+        let body = request.json_body()?;
+        if route.is("/discord/events") {
+            webhook_event(body, &request.body, verification, now)
+        } else {
+            interaction(body, verification, now)
+        }
     }
 }
 

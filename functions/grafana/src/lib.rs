@@ -10,15 +10,15 @@
 use crate::crypto::{FALLBACK_SIGNATURE_HEADER, SIGNATURE_HEADER, grafana_signature_matches};
 use http::HeaderName;
 use inlet_shared::alerts::{NotificationSplit, check_version, raw_notification};
-use inlet_shared::config::{self, EnvSource, IngressSettings};
-use inlet_shared::envelope::{AlertView, Envelope, Verification};
-use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, EnvelopeSource, IncomingRequest, Reply};
-use inlet_shared::provider::{Provider, Route, RouteMatch};
+use inlet_shared::config;
+use inlet_shared::ingress::EnvelopeSource;
+use inlet_shared::prelude::*;
+use inlet_shared::verify::NamedSecret;
 use inlet_shared::verify::http_auth::{self, AUTHORIZATION, HttpCredentials, TokenSchemes};
-use inlet_shared::verify::{NamedSecret, SecretList};
-use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
+use serde_json::Map;
+
+pub mod crypto;
+pub mod samples;
 
 pub const PROVIDER: &str = "grafana";
 pub const PATH: &str = "/alerts/grafana";
@@ -48,8 +48,13 @@ pub struct GrafanaFunction {
     pub ingress: IngressSettings,
 }
 
-impl GrafanaFunction {
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+impl Provider for GrafanaFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "GRAFANA";
+    const ROUTES: &'static [Route] = &[Route { methods: &["POST", "PUT"], path: PATH, secret_params: &[] }];
+    const SECRET_SETTINGS: &'static [&'static str] = &[BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING, HMAC_SECRET_SETTING];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let credentials = HttpCredentials {
             basic: http_auth::basic_auth_list(env, BASIC_AUTH_SETTING)?,
             tokens: config::secrets(env, BEARER_TOKENS_SETTING),
@@ -83,16 +88,15 @@ impl GrafanaFunction {
             hmac_signature_headers,
             hmac_timestamp_header: header_setting(HMAC_TIMESTAMP_HEADER_SETTING)?,
             hmac_secrets,
-            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
+            ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)?,
         })
     }
 
-    fn route(
-        &self,
-        _route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(&self, _route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let (verification, signed_timestamp) = self.authenticate(request, now.unix_timestamp())?;
         let json = request.json_body()?;
         // Grafana never retries: a request is its own event unless its
@@ -115,7 +119,9 @@ impl GrafanaFunction {
             }
         }
     }
+}
 
+impl GrafanaFunction {
     /// The body as the standard unified or legacy payload, or why it is not.
     fn standard_events(
         &self,
@@ -204,29 +210,6 @@ impl GrafanaFunction {
     }
 }
 
-impl Provider for GrafanaFunction {
-    const NAME: &'static str = PROVIDER;
-    const SETTINGS_PREFIX: &'static str = "GRAFANA";
-    const ROUTES: &'static [Route] = &[Route { methods: &["POST", "PUT"], path: PATH, secret_params: &[] }];
-
-    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        GrafanaFunction::from_env(env)
-    }
-
-    fn ingress(&self) -> &IngressSettings {
-        &self.ingress
-    }
-
-    fn decide(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
-        self.route(route, request, now)
-    }
-}
-
 enum Standard {
     Unified(Box<NotificationSplit>),
     Legacy(Box<Envelope>),
@@ -284,6 +267,3 @@ pub fn legacy_status(state: &str) -> &str {
         other => other,
     }
 }
-
-pub mod crypto;
-pub mod samples;

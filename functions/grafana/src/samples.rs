@@ -2,66 +2,67 @@
 //! and tests.
 
 use crate::crypto::{SIGNATURE_HEADER, grafana_signature};
-use inlet_shared::config::{self, EnvSource};
-use inlet_shared::samples::SampleRequest;
+use inlet_shared::config;
+use inlet_shared::prelude::*;
 use inlet_shared::verify::http_auth::{self, AUTHORIZATION};
 use inlet_shared::verify::sha256_hex;
-use serde_json::{Value, json};
 
 use crate::{
-    BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING, HMAC_SECRET_SETTING, HMAC_SIGNATURE_HEADER_SETTING,
+    BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING, GrafanaFunction, HMAC_SECRET_SETTING, HMAC_SIGNATURE_HEADER_SETTING,
     HMAC_TIMESTAMP_HEADER_SETTING, PATH,
 };
-
-pub const NAMES: [&str; 3] = ["grafana-unified", "grafana-unified-token", "grafana-legacy"];
 
 /// When the sample alerts started: fixed, so that the same `unique` always
 /// gives the same ids whatever the sending time.
 pub const STARTS_AT: &str = "2023-11-14T22:03:20Z";
 
-/// Builds the named sample. `unique` makes the alerts' fingerprints (and the
-/// legacy body); `timestamp` goes into the HMAC timestamp header when one is
-/// configured.
-pub fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
-    let first = |setting| config::secrets(env, setting).iter().next().map(|s| s.value.expose().to_string());
-    let sample = match name {
-        "grafana-unified" => {
-            let secret = first(HMAC_SECRET_SETTING)?;
-            let body = unified(unique).to_string();
-            let signature_header =
-                config::optional(env, HMAC_SIGNATURE_HEADER_SETTING).unwrap_or_else(|| SIGNATURE_HEADER.to_string());
-            let sample = SampleRequest::post_json(
-                name,
-                "unified alerting notification (one firing, one resolved alert), HMAC-signed",
-                PATH,
-                body.clone(),
-            );
-            match config::optional(env, HMAC_TIMESTAMP_HEADER_SETTING) {
-                Some(timestamp_header) => {
-                    let ts = timestamp.to_string();
-                    let signature = grafana_signature(&secret, Some(&ts), body.as_bytes());
-                    sample.with_header(&timestamp_header, ts).with_header(&signature_header, signature)
+impl Samples for GrafanaFunction {
+    const SAMPLE_NAMES: &'static [&'static str] = &["grafana-unified", "grafana-unified-token", "grafana-legacy"];
+
+    /// Builds the named sample. `unique` makes the alerts' fingerprints (and
+    /// the legacy body); `timestamp` goes into the HMAC timestamp header when
+    /// one is configured.
+    fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
+        let first = |setting| config::secrets(env, setting).iter().next().map(|s| s.value.expose().to_string());
+        let sample = match name {
+            "grafana-unified" => {
+                let secret = first(HMAC_SECRET_SETTING)?;
+                let body = unified(unique).to_string();
+                let signature_header = config::optional(env, HMAC_SIGNATURE_HEADER_SETTING)
+                    .unwrap_or_else(|| SIGNATURE_HEADER.to_string());
+                let sample = SampleRequest::post_json(
+                    name,
+                    "unified alerting notification (one firing, one resolved alert), HMAC-signed",
+                    PATH,
+                    body.clone(),
+                );
+                match config::optional(env, HMAC_TIMESTAMP_HEADER_SETTING) {
+                    Some(timestamp_header) => {
+                        let ts = timestamp.to_string();
+                        let signature = grafana_signature(&secret, Some(&ts), body.as_bytes());
+                        sample.with_header(&timestamp_header, ts).with_header(&signature_header, signature)
+                    }
+                    None => sample.with_header(&signature_header, grafana_signature(&secret, None, body.as_bytes())),
                 }
-                None => sample.with_header(&signature_header, grafana_signature(&secret, None, body.as_bytes())),
             }
-        }
-        "grafana-unified-token" => SampleRequest::post_json(
-            name,
-            "unified alerting notification, Authorization header (Bearer)",
-            PATH,
-            unified(unique).to_string(),
-        )
-        .with_header(AUTHORIZATION, format!("Bearer {}", first(BEARER_TOKENS_SETTING)?)),
-        "grafana-legacy" => SampleRequest::post_json(
-            name,
-            "legacy (Grafana ≤ 8) dashboard alert, HTTP Basic auth",
-            PATH,
-            legacy(unique).to_string(),
-        )
-        .with_header(AUTHORIZATION, http_auth::basic_header(&first(BASIC_AUTH_SETTING)?)),
-        _ => return None,
-    };
-    Some(sample.with_header("user-agent", "Grafana"))
+            "grafana-unified-token" => SampleRequest::post_json(
+                name,
+                "unified alerting notification, Authorization header (Bearer)",
+                PATH,
+                unified(unique).to_string(),
+            )
+            .with_header(AUTHORIZATION, format!("Bearer {}", first(BEARER_TOKENS_SETTING)?)),
+            "grafana-legacy" => SampleRequest::post_json(
+                name,
+                "legacy (Grafana ≤ 8) dashboard alert, HTTP Basic auth",
+                PATH,
+                legacy(unique).to_string(),
+            )
+            .with_header(AUTHORIZATION, http_auth::basic_header(&first(BASIC_AUTH_SETTING)?)),
+            _ => return None,
+        };
+        Some(sample.with_header("user-agent", "Grafana"))
+    }
 }
 
 /// The fingerprint of sample alert `instance` under `unique`.

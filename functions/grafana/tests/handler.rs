@@ -1,18 +1,19 @@
-//! The Grafana handler driven by its samples, the committed `events/` files
-//! and hand-made requests, with a fixed clock.
+//! The Grafana protocol, driven by its samples and hand-made requests with a
+//! fixed clock; what every provider promises is the conformance kit's.
 
 use std::collections::HashMap;
 
 use grafana::GrafanaFunction;
 use grafana::crypto::grafana_signature;
-use grafana::samples::{STARTS_AT, fingerprint, legacy, sample, unified};
+use grafana::samples::{STARTS_AT, fingerprint, legacy, unified};
 use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{assert_refused, incoming_from_apigw_v2_event};
+use inlet_shared::samples::{CapturedLogs, Samples, assert_refused, assert_unauthenticated};
 use inlet_shared::verify::http_auth::basic_header;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::OffsetDateTime;
 
 const NOW: i64 = 1_700_000_000;
@@ -53,8 +54,25 @@ async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
     handle_with(&settings(&[]), request).await
 }
 
+/// Asserts that `request`, handled at `now`, is refused with the uniform 401
+/// and that the log gives `reason` as the precise cause.
+async fn unauthenticated_at(env: &HashMap<&str, &str>, request: &IncomingRequest, now: i64, reason: &str) {
+    let logs = CapturedLogs::start();
+    let (reply, publisher) = handle_at(env, request, now).await;
+    assert_unauthenticated(&reply, &publisher);
+    assert!(logs.text().contains(reason), "the log should say {reason:?}: {}", logs.text());
+}
+
+async fn unauthenticated_with(env: &HashMap<&str, &str>, request: &IncomingRequest, reason: &str) {
+    unauthenticated_at(env, request, NOW, reason).await;
+}
+
+async fn unauthenticated(request: &IncomingRequest, reason: &str) {
+    unauthenticated_with(&settings(&[]), request, reason).await;
+}
+
 fn sample_request(name: &str, unique: &str) -> IncomingRequest {
-    sample(name, &settings(&[]), NOW, unique).expect("known sample").to_incoming()
+    GrafanaFunction::sample(name, &settings(&[]), NOW, unique).expect("known sample").to_incoming()
 }
 
 fn post(body: &str, headers: &[(&str, &str)]) -> IncomingRequest {
@@ -86,6 +104,13 @@ fn basic() -> String {
 
 fn ids(publisher: &MemoryPublisher) -> Vec<String> {
     publisher.sent().into_iter().map(|e| e.id).collect()
+}
+
+#[tokio::test]
+async fn keeps_the_provider_contract() {
+    inlet_shared::conformance::check::<GrafanaFunction>(&[]).await;
+    // HMAC over the body alone: the contact point names no timestamp header.
+    inlet_shared::conformance::check::<GrafanaFunction>(&[("GRAFANA_HMAC_TIMESTAMP_HEADER", "")]).await;
 }
 
 // ---- accepted notifications ----
@@ -197,14 +222,14 @@ async fn ha_duplicates_and_resent_samples_get_the_same_ids() {
 #[tokio::test]
 async fn hmac_without_a_timestamp_header_signs_the_body_alone() {
     let env = settings(&[("GRAFANA_HMAC_TIMESTAMP_HEADER", "")]);
-    let request = sample("grafana-unified", &env, NOW, "nt").unwrap().to_incoming();
+    let request = GrafanaFunction::sample("grafana-unified", &env, NOW, "nt").unwrap().to_incoming();
     assert!(request.header(TIMESTAMP).is_none());
     let (reply, publisher) = handle_with(&env, &request).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(publisher.sent().len(), 2);
     // The timestamp-bearing signature does not verify as a body-only one.
-    let (reply, publisher) = handle_with(&env, &sample_request("grafana-unified", "nt")).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Grafana-Alerting-Signature does not match");
+    unauthenticated_with(&env, &sample_request("grafana-unified", "nt"), "X-Grafana-Alerting-Signature does not match")
+        .await;
 }
 
 #[tokio::test]
@@ -216,8 +241,7 @@ async fn signature_header_falls_back_to_grafanas_signer_default_or_follows_the_s
     assert_eq!(reply.status, StatusCode::OK, "Grafana's signer default header");
 
     let env = settings(&[("GRAFANA_HMAC_SIGNATURE_HEADER", "X-Signature")]);
-    let (reply, publisher) = handle_with(&env, &sample_request("grafana-unified", "h")).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing");
+    unauthenticated_with(&env, &sample_request("grafana-unified", "h"), "missing").await;
     let mut custom = sample_request("grafana-unified", "h");
     custom.headers.remove(SIGNATURE);
     custom.headers.insert("x-signature", signature);
@@ -236,11 +260,9 @@ async fn every_presented_credential_must_verify() {
     // A valid signature does not excuse a wrong password, nor the reverse.
     let wrong_password =
         with_header(sample_request("grafana-unified", "b"), "authorization", &basic_header("grafana:guess"));
-    let (reply, publisher) = handle(&wrong_password).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "Authorization header does not match");
+    unauthenticated(&wrong_password, "Authorization header does not match").await;
     let forged = with_header(both, SIGNATURE, &"0".repeat(64));
-    let (reply, publisher) = handle(&forged).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Grafana-Alerting-Signature does not match");
+    unauthenticated(&forged, "X-Grafana-Alerting-Signature does not match").await;
 }
 
 #[tokio::test]
@@ -252,8 +274,8 @@ async fn credentials_for_unconfigured_methods_are_ignored() {
     let (reply, publisher) = handle_with(&hmac_only, &request).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(publisher.sent()[0].verification.scheme, "hmac-sha256");
-    let (reply, publisher) = handle_with(&hmac_only, &sample_request("grafana-legacy", "o")).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing X-Grafana-Alerting-Signature");
+    unauthenticated_with(&hmac_only, &sample_request("grafana-legacy", "o"), "missing X-Grafana-Alerting-Signature")
+        .await;
 }
 
 #[tokio::test]
@@ -282,68 +304,39 @@ async fn put_is_accepted_as_grafana_may_use_it() {
     assert_eq!(reply.status, StatusCode::OK);
 }
 
-// ---- the committed events/ files ----
-
-fn events_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
-}
-
-#[tokio::test]
-async fn committed_events_match_the_samples_and_are_accepted_with_the_dev_settings() {
-    let env = inlet_shared::config::load_env_file(&events_dir().join("env.json")).expect("events/env.json");
-    let function = GrafanaFunction::from_env(&env).expect("dev settings are valid");
-    for name in grafana::samples::NAMES {
-        let path = events_dir().join(format!("{name}.json"));
-        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).unwrap();
-        let from_file = incoming_from_apigw_v2_event(&event).expect("API Gateway v2 event");
-        assert_eq!(from_file.body, sample(name, &env, NOW, "sample").unwrap().body, "{name}: run `make events`");
-        let publisher = MemoryPublisher::new();
-        let reply = function.handle(&publisher, &from_file, at(NOW)).await;
-        assert_eq!(reply.status, StatusCode::OK, "{name}");
-        assert!(!publisher.sent().is_empty(), "{name}");
-    }
-}
-
 // ---- refused requests ----
 
 #[tokio::test]
 async fn forged_or_tampered_hmac_is_401() {
     let forged = with_header(sample_request("grafana-unified", "f"), SIGNATURE, &"a".repeat(64));
-    let (reply, publisher) = handle(&forged).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Grafana-Alerting-Signature does not match");
+    unauthenticated(&forged, "X-Grafana-Alerting-Signature does not match").await;
     let mut tampered = sample_request("grafana-unified", "f");
     tampered.body = String::from_utf8(tampered.body).unwrap().replace("api-1", "api-9").into_bytes();
-    let (reply, publisher) = handle(&tampered).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    unauthenticated(&tampered, "does not match").await;
     let other_secret = signed(&unified("f").to_string(), "not-the-secret", NOW);
-    let (reply, publisher) = handle(&other_secret).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    unauthenticated(&other_secret, "does not match").await;
 }
 
 #[tokio::test]
 async fn stale_or_future_timestamp_is_401() {
     let request = sample_request("grafana-unified", "t");
     for now in [NOW + 301, NOW - 301] {
-        let (reply, publisher) = handle_at(&settings(&[]), &request, now).await;
-        assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "outside the allowed window");
+        unauthenticated_at(&settings(&[]), &request, now, "outside the allowed window").await;
     }
     let (reply, _) = handle_at(&settings(&[]), &request, NOW + 299).await;
     assert_eq!(reply.status, StatusCode::OK, "inside the window");
     // Moving the timestamp without re-signing breaks the signature.
     let moved = with_header(request, TIMESTAMP, &(NOW + 1).to_string());
-    let (reply, publisher) = handle(&moved).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    unauthenticated(&moved, "does not match").await;
     let garbage = with_header(sample_request("grafana-unified", "t"), TIMESTAMP, "yesterday");
-    let (reply, publisher) = handle(&garbage).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "outside the allowed window");
+    unauthenticated(&garbage, "outside the allowed window").await;
 }
 
 #[tokio::test]
 async fn missing_timestamp_header_is_401_when_one_is_configured() {
     let mut request = sample_request("grafana-unified", "m");
     request.headers.remove(TIMESTAMP);
-    let (reply, publisher) = handle(&request).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing HMAC timestamp header");
+    unauthenticated(&request, "missing HMAC timestamp header").await;
 }
 
 #[tokio::test]
@@ -357,29 +350,24 @@ async fn wrong_password_or_token_is_401() {
         TOKEN.to_string(),
     ] {
         let request = with_header(sample_request("grafana-legacy", "w"), "authorization", &value);
-        let (reply, publisher) = handle(&request).await;
-        assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "Authorization header does not match");
+        unauthenticated(&request, "Authorization header does not match").await;
     }
 }
 
 #[tokio::test]
 async fn no_credentials_is_401() {
-    let (reply, publisher) = handle(&post(&unified("n").to_string(), &[])).await;
-    assert_refused(
-        &reply,
-        &publisher,
-        StatusCode::UNAUTHORIZED,
+    unauthenticated(
+        &post(&unified("n").to_string(), &[]),
         "missing X-Grafana-Alerting-Signature or Authorization header",
-    );
+    )
+    .await;
     // A timestamp alone proves nothing.
-    let (reply, publisher) = handle(&post(&unified("n").to_string(), &[(TIMESTAMP, "1700000000")])).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing");
+    unauthenticated(&post(&unified("n").to_string(), &[(TIMESTAMP, "1700000000")]), "missing").await;
 }
 
 #[tokio::test]
 async fn credentials_are_checked_before_the_body_is_parsed() {
-    let (reply, publisher) = handle(&post("{not json", &[("authorization", "Bearer nope")])).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "does not match");
+    unauthenticated(&post("{not json", &[("authorization", "Bearer nope")]), "does not match").await;
 }
 
 #[tokio::test]
@@ -428,43 +416,6 @@ async fn identical_legacy_bodies_are_distinct_notifications_but_a_signed_replay_
     assert_ne!(a.sent()[0].id, later.sent()[0].id, "a new timestamp is a new notification");
 }
 
-#[tokio::test]
-async fn oversized_body_is_413() {
-    let env = settings(&[("INLET_MAX_BODY_BYTES", "1024")]);
-    let request = sample_request("grafana-unified", "big");
-    assert!(request.body.len() > 1024);
-    let (reply, publisher) = handle_with(&env, &request).await;
-    assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "over the 1024-byte limit");
-}
-
-#[tokio::test]
-async fn disallowed_source_address_is_403() {
-    let env = settings(&[("GRAFANA_ALLOWED_CIDRS", "192.0.2.0/24")]);
-    let (reply, publisher) = handle_with(&env, &sample_request("grafana-unified", "ip")).await;
-    assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "127.0.0.1");
-}
-
-#[tokio::test]
-async fn queue_down_is_503() {
-    let function = GrafanaFunction::from_env(&settings(&[])).unwrap();
-    let publisher = MemoryPublisher::down();
-    let reply = function.handle(&publisher, &sample_request("grafana-legacy", "down"), at(NOW)).await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(reply.body_json().unwrap(), json!({"error": "the event queue is unavailable"}));
-}
-
-#[tokio::test]
-async fn unknown_path_is_404_and_get_is_405() {
-    let mut request = sample_request("grafana-unified", "p");
-    request.path = "/alerts/graphana".into();
-    let (reply, _) = handle(&request).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let mut request = sample_request("grafana-unified", "p");
-    request.method = Method::GET;
-    let (reply, _) = handle(&request).await;
-    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-}
-
 #[test]
 fn start_up_requires_a_method_and_valid_header_names() {
     let none: HashMap<&str, &str> = HashMap::new();
@@ -482,25 +433,4 @@ fn start_up_requires_a_method_and_valid_header_names() {
     assert_eq!(GrafanaFunction::from_env(&bad_basic).err().expect("refused").name, "GRAFANA_BASIC_AUTH");
     let hmac_only: HashMap<&str, &str> = [("GRAFANA_HMAC_SECRET", HMAC_SECRET)].into();
     assert!(GrafanaFunction::from_env(&hmac_only).is_ok());
-}
-
-#[tokio::test]
-async fn secrets_never_appear_in_replies_or_envelopes() {
-    let mut requests: Vec<IncomingRequest> =
-        grafana::samples::NAMES.iter().map(|name| sample_request(name, "secret-check")).collect();
-    requests.push(with_header(sample_request("grafana-legacy", "s"), "authorization", &basic_header("grafana:x")));
-    requests.push(with_header(sample_request("grafana-unified", "s"), SIGNATURE, &"b".repeat(64)));
-    requests.push(signed("{oops", HMAC_SECRET, NOW));
-    let mut outputs = Vec::new();
-    for request in &requests {
-        let (reply, publisher) = handle(request).await;
-        outputs.push(String::from_utf8_lossy(&reply.body).to_string());
-        outputs.extend(publisher.sent().iter().map(|e| serde_json::to_string(e).unwrap()));
-    }
-    assert!(outputs.iter().any(|o| o.contains("\"verification\"")), "envelopes were checked");
-    for output in outputs {
-        for secret in [PASSWORD, TOKEN, HMAC_SECRET, basic().as_str()] {
-            assert!(!output.contains(secret), "secret leaked: {output}");
-        }
-    }
 }

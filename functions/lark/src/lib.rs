@@ -5,19 +5,20 @@
 //! callbacks. Protocol facts: docs/providers.md §3–4.
 
 use crate::crypto::{decrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
-use inlet_shared::config::{self, EnvSource, IngressSettings};
-use inlet_shared::envelope::{Envelope, MessageView, Verification};
-use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply, parse_json};
-use inlet_shared::provider::{Provider, Route as HttpRoute, RouteMatch};
-use inlet_shared::verify::{NamedSecret, Secret, SecretList};
-use serde_json::{Value, json};
-use time::OffsetDateTime;
+use inlet_shared::config;
+use inlet_shared::ingress::parse_json;
+use inlet_shared::prelude::*;
+use inlet_shared::verify::{NamedSecret, Secret};
+
+pub mod crypto;
+pub mod samples;
 
 pub const PROVIDER: &str = "lark";
 pub const SIGNATURE_HEADER: &str = "x-lark-signature";
 pub const TIMESTAMP_HEADER: &str = "x-lark-request-timestamp";
 pub const NONCE_HEADER: &str = "x-lark-request-nonce";
+const VERIFICATION_TOKEN: &str = "LARK_VERIFICATION_TOKEN";
+const ENCRYPT_KEY: &str = "LARK_ENCRYPT_KEY";
 
 /// Settings, read once at start-up.
 pub struct LarkFunction {
@@ -26,31 +27,35 @@ pub struct LarkFunction {
     pub ingress: IngressSettings,
 }
 
-impl LarkFunction {
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let verification_tokens = config::secrets(env, "LARK_VERIFICATION_TOKEN");
+impl Provider for LarkFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "LARK";
+    const ROUTES: &'static [Route] = &[Route::post("/lark/event"), Route::post("/lark/card/action")];
+    const SECRET_SETTINGS: &'static [&'static str] = &[VERIFICATION_TOKEN, ENCRYPT_KEY];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let verification_tokens = config::secrets(env, VERIFICATION_TOKEN);
         if verification_tokens.is_empty() {
             // Every request is checked against it; without one nothing could pass.
             return Err(ConfigError::new(
-                "LARK_VERIFICATION_TOKEN",
+                VERIFICATION_TOKEN,
                 "is required (Lark console → Events & Callbacks → Verification Token)",
             ));
         }
         Ok(LarkFunction {
             verification_tokens,
-            encrypt_keys: config::secrets(env, "LARK_ENCRYPT_KEY"),
-            ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?,
+            encrypt_keys: config::secrets(env, ENCRYPT_KEY),
+            ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)?,
         })
     }
 
-    fn route(
-        &self,
-        matched: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
-        let route = if matched.is("/lark/card/action") { Route::CardAction } else { Route::Event };
-        let opened = self.authenticate(request, route, now.unix_timestamp())?;
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
+        let endpoint = if route.is("/lark/card/action") { Endpoint::CardAction } else { Endpoint::Event };
+        let mut opened = self.authenticate(request, endpoint, now.unix_timestamp())?;
         if is_url_verification(&opened.json) {
             let challenge = opened
                 .json
@@ -59,34 +64,53 @@ impl LarkFunction {
                 .ok_or_else(|| IngressError::malformed("url_verification without a challenge string"))?;
             return Ok(Decision::Answer(Reply::ok_json(json!({ "challenge": challenge }))));
         }
-        let mut opened = opened;
         redact_verification_token(&mut opened.json);
-        let envelope = match route {
-            Route::Event => event_envelope(opened, now)?,
-            Route::CardAction => card_envelope(opened, &request.body, now)?,
-        };
-        let ack = match route {
-            Route::Event => json!({"msg": "success"}),
+        let (envelope, ack) = match endpoint {
+            Endpoint::Event => (event_envelope(opened, now)?, json!({"msg": "success"})),
             // `{}` leaves the card unchanged; a sink can update it later.
-            Route::CardAction => json!({}),
+            Endpoint::CardAction => (card_envelope(opened, &request.body, now)?, json!({})),
         };
         Ok(Decision::enqueue(vec![envelope], Reply::ok_json(ack)))
     }
+}
 
-    /// Proves the request genuine and returns its (decrypted) JSON.
+/// The two URLs a Lark app is configured with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    /// Event subscriptions' Request URL.
+    Event,
+    /// The card callback URL.
+    CardAction,
+}
+
+impl LarkFunction {
+    /// Proves the request genuine and returns its (decrypted) JSON, by one
+    /// of three paths, tried in this order:
     ///
-    /// Two signed paths, each verified over the raw bytes before anything is
-    /// parsed, then one unsigned path where the Verification Token in the
-    /// body is the only proof. A signature that no configured secret
-    /// produced proves nothing, and the request is judged as if it were
-    /// unsigned (so a forged signature is refused exactly like a missing
-    /// one, and stray headers are ignored where Lark's SDKs ignore them).
-    fn authenticate(&self, request: &IncomingRequest, route: Route, now_unix: i64) -> Result<Opened, IngressError> {
+    /// 1. Signed with the Encrypt Key (events, new-style card callbacks):
+    ///    [`Self::open_signed_with_encrypt_key`].
+    /// 2. Signed with the Verification Token (old-style card callbacks, SHA-1):
+    ///    [`Self::open_old_style_card`].
+    /// 3. Unsigned, proven by the Verification Token in the body alone (the URL
+    ///    challenge; everything but old-style cards when no Encrypt Key is set):
+    ///    [`Self::open_unsigned`].
+    ///
+    /// Both signatures are verified over the raw bytes before anything is
+    /// parsed. A signature that no configured secret produced proves nothing:
+    /// the request falls through to path 3 and is judged as if unsigned, so a
+    /// forged signature is refused exactly like a missing one, and stray headers
+    /// are ignored where Lark's SDKs ignore them.
+    fn authenticate(
+        &self,
+        request: &IncomingRequest,
+        endpoint: Endpoint,
+        now_unix: i64,
+    ) -> Result<Opened, IngressError> {
         if let Some(headers) = SignatureHeaders::of(request) {
             if let Some(key) = self.encrypt_keys.find(|key| headers.signed_with_encrypt_key(key, &request.body)) {
                 return self.open_signed_with_encrypt_key(request, &headers, key, now_unix);
             }
-            if route == Route::CardAction
+            if endpoint == Endpoint::CardAction
                 && let Some(token) =
                     self.verification_tokens.find(|token| headers.signed_with_verification_token(token, &request.body))
                 && let Some(opened) = self.open_old_style_card(request, &headers, token, now_unix)?
@@ -94,11 +118,11 @@ impl LarkFunction {
                 return Ok(opened);
             }
         }
-        self.open_unsigned(request, route)
+        self.open_unsigned(request, endpoint)
     }
 
-    /// Signed path 1 — events and new-style card callbacks: SHA-256 keyed by
-    /// the Encrypt Key. A match proves the sender holds the key, so later
+    /// Path 1 — events and new-style card callbacks: SHA-256 keyed by the
+    /// Encrypt Key. A match proves the sender holds the key, so later
     /// failures may say precisely what is wrong: nothing an oracle could
     /// reveal is hidden from someone who can already decrypt.
     fn open_signed_with_encrypt_key(
@@ -118,11 +142,11 @@ impl LarkFunction {
         Ok(Opened::new(json, "lark-signature", [Some(key), Some(token)]))
     }
 
-    /// Signed path 2 — old-style card callbacks: SHA-1 keyed by the
+    /// Path 2 — old-style card callbacks: SHA-1 keyed by the
     /// Verification Token over the body as received (the ciphertext, when
     /// the app has an Encrypt Key). `None` when the opened body is not an
     /// old-style callback (schema 2.0, or the URL challenge): the scheme does
-    /// not cover it, and it must prove itself on the unsigned path's terms.
+    /// not cover it, and it must prove itself on path 3's terms.
     ///
     /// The signature proves the Verification Token, not the Encrypt Key, so
     /// decryption failures stay [`IngressError::Unauthenticated`]: a holder
@@ -144,7 +168,7 @@ impl LarkFunction {
         Ok(Some(Opened::new(json, "lark-card-signature-v1", [Some(token), key])))
     }
 
-    /// The unsigned path: what Lark sends with no usable signature, proven
+    /// Path 3, unsigned: what Lark sends with no usable signature, proven
     /// by the Verification Token in the body alone. That is the URL
     /// challenge (Lark never signs it), and, when no Encrypt Key is
     /// configured, events and new-style card callbacks (Lark's signature
@@ -153,10 +177,10 @@ impl LarkFunction {
     /// Nothing has proven the request genuine here, so every refusal is the
     /// same [`IngressError::Unauthenticated`]: a caller cannot tell bad
     /// base64 from bad padding from a wrong token (no decryption oracle).
-    fn open_unsigned(&self, request: &IncomingRequest, route: Route) -> Result<Opened, IngressError> {
+    fn open_unsigned(&self, request: &IncomingRequest, endpoint: Endpoint) -> Result<Opened, IngressError> {
         let (json, key) = self.open_body_unauthenticated(&request.body)?;
         let token_is_enough = is_url_verification(&json)
-            || (self.encrypt_keys.is_empty() && (route == Route::Event || is_schema_v2(&json)));
+            || (self.encrypt_keys.is_empty() && (endpoint == Endpoint::Event || is_schema_v2(&json)));
         if !token_is_enough {
             return Err(IngressError::unauthenticated(if self.encrypt_keys.is_empty() {
                 "old-style card callback without a valid X-Lark-Signature"
@@ -205,35 +229,6 @@ impl LarkFunction {
             .find_equal(presented.as_bytes())
             .ok_or(IngressError::BadCredential("verification token"))
     }
-}
-
-impl Provider for LarkFunction {
-    const NAME: &'static str = PROVIDER;
-    const SETTINGS_PREFIX: &'static str = "LARK";
-    const ROUTES: &'static [HttpRoute] = &[HttpRoute::post("/lark/event"), HttpRoute::post("/lark/card/action")];
-
-    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        LarkFunction::from_env(env)
-    }
-
-    fn ingress(&self) -> &IngressSettings {
-        &self.ingress
-    }
-
-    fn decide(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
-        self.route(route, request, now)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Route {
-    Event,
-    CardAction,
 }
 
 /// A verified body and how it was verified.
@@ -478,6 +473,3 @@ mod tests {
         assert_eq!(message_text("post", by_language).as_deref(), Some("x"));
     }
 }
-
-pub mod crypto;
-pub mod samples;

@@ -1,12 +1,11 @@
 //! Signed Lark sample requests for the CLI's `send`, `events/` and tests.
 
 use crate::crypto::{encrypt_lark_body, lark_card_signature_v1, lark_signature};
-use inlet_shared::config::{self, EnvSource};
-use inlet_shared::samples::SampleRequest;
+use inlet_shared::config;
+use inlet_shared::prelude::*;
 use inlet_shared::verify::sha256_hex;
-use serde_json::{Value, json};
 
-use crate::{NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::{LarkFunction, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// The secrets a sample is signed with: the first entry of each setting.
 pub struct LarkSecrets {
@@ -24,148 +23,152 @@ impl LarkSecrets {
     }
 }
 
-/// Samples that only make sense for one configuration build `None` for the
-/// other: `lark-challenge-encrypted` and `lark-card-legacy-encrypted` need an
-/// Encrypt Key, `lark-message-no-encrypt-key` needs its absence.
-pub const NAMES: [&str; 8] = [
-    "lark-challenge",
-    "lark-challenge-encrypted",
-    "lark-message",
-    "lark-message-no-encrypt-key",
-    "lark-v1-event",
-    "lark-card",
-    "lark-card-legacy",
-    "lark-card-legacy-encrypted",
-];
+impl Samples for LarkFunction {
+    /// Samples that only make sense for one configuration build `None` for the
+    /// other: `lark-challenge-encrypted` and `lark-card-legacy-encrypted` need an
+    /// Encrypt Key, `lark-message-no-encrypt-key` needs its absence.
+    const SAMPLE_NAMES: &'static [&'static str] = &[
+        "lark-challenge",
+        "lark-challenge-encrypted",
+        "lark-message",
+        "lark-message-no-encrypt-key",
+        "lark-v1-event",
+        "lark-card",
+        "lark-card-legacy",
+        "lark-card-legacy-encrypted",
+    ];
 
-/// Builds the named sample. `unique` makes event ids (pass the same value
-/// to send the same event again); `timestamp` is the signing time.
-pub fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
-    let secrets = &LarkSecrets::from_env(env);
-    let token = secrets.verification_token.as_str();
-    let nonce = &sha256_hex(unique.as_bytes())[..16];
-    let sample = match name {
-        "lark-challenge" => SampleRequest::post_json(
-            name,
-            "url_verification challenge, plaintext (answered, never enqueued)",
-            "/lark/event",
-            json!({"challenge": format!("challenge-{unique}"), "token": token, "type": "url_verification"}).to_string(),
-        ),
-        "lark-challenge-encrypted" => {
-            let plain = json!({"challenge": format!("challenge-{unique}"), "token": token, "type": "url_verification"});
-            let key = secrets.encrypt_key.as_deref()?;
-            // Lark does not sign the challenge, even when it encrypts it.
-            SampleRequest::post_json(
+    /// Builds the named sample. `unique` makes event ids (pass the same value
+    /// to send the same event again); `timestamp` is the signing time.
+    fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
+        let secrets = &LarkSecrets::from_env(env);
+        let token = secrets.verification_token.as_str();
+        let nonce = &sha256_hex(unique.as_bytes())[..16];
+        let sample = match name {
+            "lark-challenge" => SampleRequest::post_json(
                 name,
-                "url_verification challenge, encrypted with the Encrypt Key (answered, never enqueued)",
+                "url_verification challenge, plaintext (answered, never enqueued)",
                 "/lark/event",
-                encrypted_body(key, &plain, unique),
-            )
-        }
-        "lark-message" => seal(
-            SampleRequest::post_json(name, "v2 im.message.receive_v1 (text message), signed", "/lark/event", ""),
-            secrets,
-            &message_v2(token, unique, timestamp),
-            timestamp,
-            nonce,
-            unique,
-        ),
-        "lark-v1-event" => seal(
-            SampleRequest::post_json(name, "v1 event_callback (message), signed", "/lark/event", ""),
-            secrets,
-            &json!({
-                "uuid": format!("v1-{unique}"),
-                "token": token,
-                "ts": format!("{timestamp}.000000"),
-                "type": "event_callback",
-                "event": {
-                    "type": "message",
-                    "app_id": "cli_devapp",
-                    "tenant_key": "dev-tenant",
-                    "open_chat_id": "oc_devchat",
-                    "open_id": "ou_devuser",
-                    "msg_type": "text",
-                    "text": "hello from a v1 event"
-                }
-            }),
-            timestamp,
-            nonce,
-            unique,
-        ),
-        "lark-card" => seal(
-            SampleRequest::post_json(name, "new-style card.action.trigger, signed", "/lark/card/action", ""),
-            secrets,
-            &json!({
-                "schema": "2.0",
-                "header": {
-                    "event_id": format!("card-{unique}"),
-                    "token": token,
-                    "create_time": format!("{}", timestamp * 1000),
-                    "event_type": "card.action.trigger",
-                    "tenant_key": "dev-tenant",
-                    "app_id": "cli_devapp"
-                },
-                "event": {
-                    "operator": {"tenant_key": "dev-tenant", "open_id": "ou_devuser", "user_id": "devuser", "union_id": "on_devuser"},
-                    "token": "c-card-update-token",
-                    "action": {"value": {"choice": "approve"}, "tag": "button"},
-                    "host": "im_message",
-                    "context": {"open_message_id": "om_devmessage", "open_chat_id": "oc_devchat"}
-                }
-            }),
-            timestamp,
-            nonce,
-            unique,
-        ),
-        "lark-message-no-encrypt-key" => {
-            if secrets.encrypt_key.is_some() {
-                return None;
-            }
-            let body = message_v2(token, unique, timestamp).to_string();
-            // Lark sends its signature headers even to an app without an
-            // Encrypt Key; the official SDK then ignores them and relies on
-            // the Verification Token. The value here is what an empty key
-            // gives; the receiver must not care.
-            let ts = timestamp.to_string();
-            let signature = lark_signature(&ts, nonce, "", body.as_bytes());
-            SampleRequest::post_json(
-                name,
-                "v2 message, plaintext, for an app without an Encrypt Key: token-checked, signature headers ignored",
-                "/lark/event",
-                body,
-            )
-            .with_header(TIMESTAMP_HEADER, ts)
-            .with_header(NONCE_HEADER, nonce)
-            .with_header(SIGNATURE_HEADER, signature)
-        }
-        "lark-card-legacy" => sign_old_style_card(
-            SampleRequest::post_json(
-                name,
-                "old-style card callback, SHA-1 signed with the Verification Token",
-                "/lark/card/action",
-                legacy_card(unique).to_string(),
+                json!({"challenge": format!("challenge-{unique}"), "token": token, "type": "url_verification"})
+                    .to_string(),
             ),
-            token,
-            timestamp,
-            nonce,
-        ),
-        "lark-card-legacy-encrypted" => {
-            let key = secrets.encrypt_key.as_deref()?;
-            sign_old_style_card(
+            "lark-challenge-encrypted" => {
+                let plain =
+                    json!({"challenge": format!("challenge-{unique}"), "token": token, "type": "url_verification"});
+                let key = secrets.encrypt_key.as_deref()?;
+                // Lark does not sign the challenge, even when it encrypts it.
                 SampleRequest::post_json(
                     name,
-                    "old-style card callback, encrypted, SHA-1 signed with the Verification Token over the ciphertext",
+                    "url_verification challenge, encrypted with the Encrypt Key (answered, never enqueued)",
+                    "/lark/event",
+                    encrypted_body(key, &plain, unique),
+                )
+            }
+            "lark-message" => seal(
+                SampleRequest::post_json(name, "v2 im.message.receive_v1 (text message), signed", "/lark/event", ""),
+                secrets,
+                &message_v2(token, unique, timestamp),
+                timestamp,
+                nonce,
+                unique,
+            ),
+            "lark-v1-event" => seal(
+                SampleRequest::post_json(name, "v1 event_callback (message), signed", "/lark/event", ""),
+                secrets,
+                &json!({
+                    "uuid": format!("v1-{unique}"),
+                    "token": token,
+                    "ts": format!("{timestamp}.000000"),
+                    "type": "event_callback",
+                    "event": {
+                        "type": "message",
+                        "app_id": "cli_devapp",
+                        "tenant_key": "dev-tenant",
+                        "open_chat_id": "oc_devchat",
+                        "open_id": "ou_devuser",
+                        "msg_type": "text",
+                        "text": "hello from a v1 event"
+                    }
+                }),
+                timestamp,
+                nonce,
+                unique,
+            ),
+            "lark-card" => seal(
+                SampleRequest::post_json(name, "new-style card.action.trigger, signed", "/lark/card/action", ""),
+                secrets,
+                &json!({
+                    "schema": "2.0",
+                    "header": {
+                        "event_id": format!("card-{unique}"),
+                        "token": token,
+                        "create_time": format!("{}", timestamp * 1000),
+                        "event_type": "card.action.trigger",
+                        "tenant_key": "dev-tenant",
+                        "app_id": "cli_devapp"
+                    },
+                    "event": {
+                        "operator": {"tenant_key": "dev-tenant", "open_id": "ou_devuser", "user_id": "devuser", "union_id": "on_devuser"},
+                        "token": "c-card-update-token",
+                        "action": {"value": {"choice": "approve"}, "tag": "button"},
+                        "host": "im_message",
+                        "context": {"open_message_id": "om_devmessage", "open_chat_id": "oc_devchat"}
+                    }
+                }),
+                timestamp,
+                nonce,
+                unique,
+            ),
+            "lark-message-no-encrypt-key" => {
+                if secrets.encrypt_key.is_some() {
+                    return None;
+                }
+                let body = message_v2(token, unique, timestamp).to_string();
+                // Lark sends its signature headers even to an app without an
+                // Encrypt Key; the official SDK then ignores them and relies on
+                // the Verification Token. The value here is what an empty key
+                // gives; the receiver must not care.
+                let ts = timestamp.to_string();
+                let signature = lark_signature(&ts, nonce, "", body.as_bytes());
+                SampleRequest::post_json(
+                    name,
+                    "v2 message, plaintext, for an app without an Encrypt Key: token-checked, signature headers ignored",
+                    "/lark/event",
+                    body,
+                )
+                .with_header(TIMESTAMP_HEADER, ts)
+                .with_header(NONCE_HEADER, nonce)
+                .with_header(SIGNATURE_HEADER, signature)
+            }
+            "lark-card-legacy" => sign_old_style_card(
+                SampleRequest::post_json(
+                    name,
+                    "old-style card callback, SHA-1 signed with the Verification Token",
                     "/lark/card/action",
-                    encrypted_body(key, &legacy_card(unique), unique),
+                    legacy_card(unique).to_string(),
                 ),
                 token,
                 timestamp,
                 nonce,
-            )
-        }
-        _ => return None,
-    };
-    Some(sample)
+            ),
+            "lark-card-legacy-encrypted" => {
+                let key = secrets.encrypt_key.as_deref()?;
+                sign_old_style_card(
+                    SampleRequest::post_json(
+                        name,
+                        "old-style card callback, encrypted, SHA-1 signed with the Verification Token over the ciphertext",
+                        "/lark/card/action",
+                        encrypted_body(key, &legacy_card(unique), unique),
+                    ),
+                    token,
+                    timestamp,
+                    nonce,
+                )
+            }
+            _ => return None,
+        };
+        Some(sample)
+    }
 }
 
 /// A v2 text message event.

@@ -24,12 +24,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderValue, Method};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{dev_settings, dev_settings_with};
+use inlet_shared::samples::{Samples, dev_settings, dev_settings_with};
 use lark::LarkFunction;
 use lark::crypto::{encrypt_lark_body, lark_card_signature_v1};
-use lark::samples::{LarkSecrets, legacy_card, message_v2, sample};
+use lark::samples::{LarkSecrets, legacy_card, message_v2};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -61,7 +62,9 @@ impl App {
     }
 
     fn sample(&self, name: &str) -> IncomingRequest {
-        sample(name, &self.env, NOW, "sdk").unwrap_or_else(|| panic!("{name} is built for this app")).to_incoming()
+        LarkFunction::sample(name, &self.env, NOW, "sdk")
+            .unwrap_or_else(|| panic!("{name} is built for this app"))
+            .to_incoming()
     }
 
     async fn inlet_accepts(&self, request: &IncomingRequest) -> (bool, Reply) {
@@ -186,7 +189,7 @@ async fn inlet_and_lark_oapi_agree_on_samples_and_forgeries() {
     let upper_case = message.header("x-lark-signature").expect("signed").to_ascii_uppercase();
     let mut message_without_token = message_v2(&token, "no-token", NOW);
     message_without_token["header"].as_object_mut().expect("header").remove("token");
-    let stale = sample("lark-message", &keyed.env, NOW - 3600, "stale").expect("sample").to_incoming();
+    let stale = LarkFunction::sample("lark-message", &keyed.env, NOW - 3600, "stale").expect("sample").to_incoming();
     let mut schema_v2_card = serde_json::from_slice::<Value>(&plain.sample("lark-card").body).expect("JSON");
     schema_v2_card["header"]["token"] = json!(token);
 

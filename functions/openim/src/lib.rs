@@ -7,20 +7,14 @@
 //! OpenIM reads only the response body: a before-callback is refused only
 //! by `actionCode == 0 && nextCode == 1`.
 
-use http::StatusCode;
-use inlet_shared::config::{self, EnvSource, IngressSettings};
-use inlet_shared::envelope::{Envelope, MessageView, Verification};
-use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply};
-use inlet_shared::provider::{Provider, Route, RouteMatch};
-use inlet_shared::verify::SecretList;
-use serde_json::{Value, json};
-use time::OffsetDateTime;
+use inlet_shared::config;
+use inlet_shared::prelude::*;
 
 pub mod samples;
 
 pub const PROVIDER: &str = "openim";
 pub const OPERATION_ID_HEADER: &str = "operationid";
+const PATH_TOKEN: &str = "OPENIM_PATH_TOKEN";
 
 pub struct OpenimFunction {
     pub path_tokens: SecretList,
@@ -47,29 +41,6 @@ pub fn refuse_body() -> Value {
 }
 
 impl OpenimFunction {
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let ingress = IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)?;
-        let path_tokens = config::secrets(env, "OPENIM_PATH_TOKEN");
-        if ingress.allowed_cidrs.is_empty() && path_tokens.is_empty() {
-            return Err(ConfigError::new(
-                "OPENIM_ALLOWED_CIDRS/OPENIM_PATH_TOKEN",
-                "OpenIM callbacks are unsigned: set an address allowlist, a secret path token, or both",
-            ));
-        }
-        for token in path_tokens.iter() {
-            if !token.value.expose().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                return Err(ConfigError::new("OPENIM_PATH_TOKEN", "entries must be A-Za-z0-9_- (a path segment)"));
-            }
-        }
-        let mut ingress = ingress;
-        ingress.redact_path = redact_openim_path;
-        Ok(OpenimFunction {
-            path_tokens,
-            block_on_failure: config::flag(env, "OPENIM_BLOCK_ON_FAILURE", false)?,
-            ingress,
-        })
-    }
-
     /// The callback command from the route, after the path token is checked.
     fn command<'a>(
         &self,
@@ -95,13 +66,43 @@ impl OpenimFunction {
         }
         Ok((command, matched))
     }
+}
 
-    fn route(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
+impl Provider for OpenimFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "OPENIM";
+    const ROUTES: &'static [Route] = &[
+        Route::post("/openim/{command}"),
+        Route { methods: &["POST"], path: "/openim/{token}/{command}", secret_params: &["token"] },
+    ];
+    const SECRET_SETTINGS: &'static [&'static str] = &[PATH_TOKEN];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let ingress = IngressSettings::from_env(env, Self::SETTINGS_PREFIX)?;
+        let path_tokens = config::secrets(env, PATH_TOKEN);
+        if ingress.allowed_cidrs.is_empty() && path_tokens.is_empty() {
+            return Err(ConfigError::new(
+                "OPENIM_ALLOWED_CIDRS/OPENIM_PATH_TOKEN",
+                "OpenIM callbacks are unsigned: set an address allowlist, a secret path token, or both",
+            ));
+        }
+        for token in path_tokens.iter() {
+            if !token.value.expose().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                return Err(ConfigError::new(PATH_TOKEN, "entries must be A-Za-z0-9_- (a path segment)"));
+            }
+        }
+        Ok(OpenimFunction {
+            path_tokens,
+            block_on_failure: config::flag(env, "OPENIM_BLOCK_ON_FAILURE", false)?,
+            ingress,
+        })
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let (command, matched_token) = self.command(route, request)?;
         let body = request.json_body()?;
         match body.get("callbackCommand").and_then(Value::as_str) {
@@ -136,32 +137,6 @@ impl OpenimFunction {
     }
 }
 
-impl Provider for OpenimFunction {
-    const NAME: &'static str = PROVIDER;
-    const SETTINGS_PREFIX: &'static str = "OPENIM";
-    const ROUTES: &'static [Route] = &[
-        Route::post("/openim/{command}"),
-        Route { methods: &["POST"], path: "/openim/{token}/{command}", secret_params: &["token"] },
-    ];
-
-    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        OpenimFunction::from_env(env)
-    }
-
-    fn ingress(&self) -> &IngressSettings {
-        &self.ingress
-    }
-
-    fn decide(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
-        self.route(route, request, now)
-    }
-}
-
 /// The event id. OpenIM's `operationID` header is per request and its
 /// message ids per message; many callbacks (quit group, kick, friend
 /// changes) carry no message id and identical bodies for distinct real
@@ -180,27 +155,6 @@ fn event_id(request: &IncomingRequest, command: &str, body: &Value) -> String {
 
 fn is_command(segment: &str) -> bool {
     segment.starts_with("callback") && segment.len() <= 128 && segment.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// The path as logs show it: every segment after `/openim/` but a trailing
-/// callback command is replaced, since one of them may be the secret path
-/// token (right or wrong, it must not reach a log line).
-pub fn redact_openim_path(path: &str) -> String {
-    let Some((prefix, rest)) = path.split_once("/openim/") else {
-        return path.to_string();
-    };
-    let segments: Vec<&str> = rest.split('/').collect();
-    let last = segments.len() - 1;
-    let shown: Vec<&str> = segments
-        .iter()
-        .enumerate()
-        .map(|(index, segment)| match *segment {
-            "" => "",
-            command if index == last && is_command(command) => command,
-            _ => "***",
-        })
-        .collect();
-    format!("{prefix}/openim/{}", shown.join("/"))
 }
 
 fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {

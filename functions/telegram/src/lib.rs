@@ -4,15 +4,8 @@
 //! secret verbatim in `X-Telegram-Bot-Api-Secret-Token`, compared here in
 //! constant time with that bot's configured secret(s).
 
-use http::StatusCode;
-use inlet_shared::config::{EnvSource, IngressSettings};
-use inlet_shared::envelope::{Envelope, MessageView, Verification};
-use inlet_shared::error::{ConfigError, IngressError};
-use inlet_shared::ingress::{Decision, IncomingRequest, Reply};
-use inlet_shared::provider::{Provider, Route, RouteMatch};
-use inlet_shared::verify::{SecretList, constant_time_eq};
-use serde_json::{Value, json};
-use time::OffsetDateTime;
+use inlet_shared::prelude::*;
+use inlet_shared::verify::constant_time_eq;
 
 pub mod samples;
 
@@ -36,8 +29,13 @@ fn valid_bot_name(bot: &str) -> bool {
     (1..=64).contains(&bot.len()) && bot.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-impl TelegramFunction {
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+impl Provider for TelegramFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "TELEGRAM";
+    const ROUTES: &'static [Route] = &[Route::post("/telegram/{bot}")];
+    const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let secrets = SecretList::parse_labelled(SETTING, &env.get(SETTING).unwrap_or_default())?;
         if secrets.is_empty() {
             return Err(ConfigError::new(SETTING, "is required: bot=secret pairs, comma-separated"));
@@ -54,15 +52,14 @@ impl TelegramFunction {
                 ));
             }
         }
-        Ok(TelegramFunction { secrets, ingress: IngressSettings::from_env(env, <Self as Provider>::SETTINGS_PREFIX)? })
+        Ok(TelegramFunction { secrets, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
     }
 
-    fn route(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let bot = bot_of(route, request).ok_or_else(|| IngressError::NotFound(request.path.clone()))?;
         let presented = request.credential_header(SECRET_HEADER)?;
         let label = format!("{SETTING}:{bot}");
@@ -94,29 +91,6 @@ impl TelegramFunction {
         envelope.tenant = Some(bot.to_string());
         envelope.message = message;
         Ok(Decision::enqueue(vec![envelope], Reply::empty(StatusCode::OK)))
-    }
-}
-
-impl Provider for TelegramFunction {
-    const NAME: &'static str = PROVIDER;
-    const SETTINGS_PREFIX: &'static str = "TELEGRAM";
-    const ROUTES: &'static [Route] = &[Route::post("/telegram/{bot}")];
-
-    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        TelegramFunction::from_env(env)
-    }
-
-    fn ingress(&self) -> &IngressSettings {
-        &self.ingress
-    }
-
-    fn decide(
-        &self,
-        route: &RouteMatch,
-        request: &IncomingRequest,
-        now: OffsetDateTime,
-    ) -> Result<Decision, IngressError> {
-        self.route(route, request, now)
     }
 }
 

@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{assert_refused, dev_settings, dev_settings_with, event_request};
+use inlet_shared::samples::{
+    CapturedLogs, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, event_request,
+};
 use telegram::TelegramFunction;
 use time::OffsetDateTime;
 
@@ -21,6 +24,11 @@ async fn handle_with(env: &HashMap<String, String>, request: &IncomingRequest) -
 
 async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
     handle_with(&dev_settings(), request).await
+}
+
+#[tokio::test]
+async fn keeps_the_provider_contract() {
+    inlet_shared::conformance::check::<TelegramFunction>(&[]).await;
 }
 
 #[tokio::test]
@@ -56,21 +64,24 @@ async fn edited_message_and_callback_query_get_message_views() {
 }
 
 #[tokio::test]
-async fn wrong_or_missing_secret_is_401() {
+async fn wrong_or_missing_secret_is_401_and_the_log_says_which() {
+    let logs = CapturedLogs::start();
     let mut request = event_request("telegram-message");
     request.headers.insert("x-telegram-bot-api-secret-token", "guess".parse().unwrap());
     let (reply, publisher) = handle(&request).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Telegram-Bot-Api-Secret-Token");
+    assert_unauthenticated(&reply, &publisher);
+    assert!(logs.text().contains("X-Telegram-Bot-Api-Secret-Token does not match"), "{}", logs.text());
     request.headers.remove("x-telegram-bot-api-secret-token");
     let (reply, publisher) = handle(&request).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "missing");
+    assert_unauthenticated(&reply, &publisher);
+    assert!(logs.text().contains("missing x-telegram-bot-api-secret-token"), "{}", logs.text());
 }
 
 #[tokio::test]
 async fn another_bots_secret_does_not_open_this_bot() {
     let env = dev_settings_with(&[("TELEGRAM_SECRET_TOKENS", &format!("devbot=devbot-own-secret,otherbot={SECRET}"))]);
     let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Telegram-Bot-Api-Secret-Token");
+    assert_unauthenticated(&reply, &publisher);
 }
 
 #[tokio::test]
@@ -79,7 +90,7 @@ async fn unknown_bot_is_refused_like_a_wrong_secret() {
     request.path = "/telegram/nobot".into();
     request.path_params.insert("bot".into(), "nobot".into());
     let (reply, publisher) = handle(&request).await;
-    assert_refused(&reply, &publisher, StatusCode::UNAUTHORIZED, "X-Telegram-Bot-Api-Secret-Token");
+    assert_unauthenticated(&reply, &publisher);
 }
 
 #[tokio::test]
@@ -98,42 +109,6 @@ async fn malformed_updates_are_400() {
         let (reply, publisher) = handle(&request).await;
         assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "malformed");
     }
-}
-
-#[tokio::test]
-async fn oversized_disallowed_and_queue_down() {
-    let env = dev_settings_with(&[("INLET_MAX_BODY_BYTES", "32")]);
-    let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
-    assert_refused(&reply, &publisher, StatusCode::PAYLOAD_TOO_LARGE, "limit");
-    let env = dev_settings_with(&[("TELEGRAM_ALLOWED_CIDRS", "149.154.160.0/20,91.108.4.0/22")]);
-    let (reply, publisher) = handle_with(&env, &event_request("telegram-message")).await;
-    assert_refused(&reply, &publisher, StatusCode::FORBIDDEN, "not allowed");
-    let function = TelegramFunction::from_env(&dev_settings()).unwrap();
-    let reply = function
-        .handle(
-            &MemoryPublisher::down(),
-            &event_request("telegram-message"),
-            OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-}
-
-#[tokio::test]
-async fn wrong_path_is_404_and_get_is_405() {
-    let (reply, _) = handle(&IncomingRequest::new(Method::POST, "/telegram/a/b", "{}")).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let mut request = event_request("telegram-message");
-    request.method = Method::GET;
-    let (reply, _) = handle(&request).await;
-    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-}
-
-#[tokio::test]
-async fn the_secret_never_appears_in_replies_or_envelopes() {
-    let (reply, publisher) = handle(&event_request("telegram-message")).await;
-    let text = format!("{}{}", String::from_utf8_lossy(&reply.body), serde_json::to_string(&publisher.sent()).unwrap());
-    assert!(!text.contains(SECRET));
 }
 
 #[test]

@@ -12,6 +12,18 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use super::*;
 use crate::config::DedupSettings;
 
+/// A stored record, attribute by attribute.
+type Item = HashMap<String, AttributeValue>;
+
+/// One claim of an event: what its conditional writes need.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    envelope: &'a Envelope,
+    lease: &'a Lease,
+    now: NowMs,
+    payload_hash: &'a str,
+}
+
 pub struct DynamoDbStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
@@ -57,13 +69,8 @@ impl DynamoDbStore {
 
     /// Adds 1 to `sink_runs` when the lock is free: no record yet, or a
     /// crashed or released attempt inside the dedup window.
-    async fn take_over(
-        &self,
-        envelope: &Envelope,
-        lease: &Lease,
-        now: NowMs,
-        payload_hash: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    async fn take_over(&self, attempt: Attempt<'_>) -> Result<Option<Item>, StoreError> {
+        let Attempt { envelope, lease, now, payload_hash } = attempt;
         let result = self
             .client
             .update_item()
@@ -99,27 +106,13 @@ impl DynamoDbStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(error) => match error.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
-                    Some(old) => Ok(Some(old.clone())),
-                    None => Ok(Some(self.read(&envelope.id).await?.unwrap_or_default())),
-                },
-                _ => Err(store_error(error)),
-            },
-        }
+        self.item_that_stopped(&envelope.id, result).await
     }
 
     /// Replaces a record whose dedup window is over: the same id now is a
     /// new event, so its counters start again.
-    async fn start_fresh(
-        &self,
-        envelope: &Envelope,
-        lease: &Lease,
-        now: NowMs,
-        payload_hash: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    async fn start_fresh(&self, attempt: Attempt<'_>) -> Result<Option<Item>, StoreError> {
+        let Attempt { envelope, lease, now, payload_hash } = attempt;
         let result = self
             .client
             .put_item()
@@ -141,15 +134,24 @@ impl DynamoDbStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(error) => match error.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
-                    Some(old) => Ok(Some(old.clone())),
-                    None => Ok(Some(self.read(&envelope.id).await?.unwrap_or_default())),
-                },
-                _ => Err(store_error(error)),
-            },
+        self.item_that_stopped(&envelope.id, result).await
+    }
+
+    /// `None` when a conditional write applied; else the item whose state
+    /// refused it, read again if the store left it out of the refusal.
+    async fn item_that_stopped<O, E>(
+        &self,
+        id: &str,
+        result: Result<O, aws_sdk_dynamodb::error::SdkError<E>>,
+    ) -> Result<Option<Item>, StoreError>
+    where
+        E: ConditionFailure + std::error::Error + std::fmt::Debug + 'static,
+    {
+        let Err(error) = result else { return Ok(None) };
+        match error.as_service_error().and_then(ConditionFailure::stopping_item) {
+            Some(Some(old)) => Ok(Some(old.clone())),
+            Some(None) => Ok(Some(self.read(id).await?.unwrap_or_default())),
+            None => Err(store_error(error)),
         }
     }
 
@@ -212,6 +214,24 @@ fn inbox_entry(item: &HashMap<String, AttributeValue>) -> InboxEntry {
     }
 }
 
+/// The condition-check failure of a conditional write, with the item that
+/// stopped it when the store returned it (`ALL_OLD`).
+trait ConditionFailure {
+    fn stopping_item(&self) -> Option<Option<&Item>>;
+}
+
+impl ConditionFailure for UpdateItemError {
+    fn stopping_item(&self) -> Option<Option<&Item>> {
+        if let UpdateItemError::ConditionalCheckFailedException(failed) = self { Some(failed.item()) } else { None }
+    }
+}
+
+impl ConditionFailure for PutItemError {
+    fn stopping_item(&self) -> Option<Option<&Item>> {
+        if let PutItemError::ConditionalCheckFailedException(failed) = self { Some(failed.item()) } else { None }
+    }
+}
+
 fn store_error<E>(error: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
 where
     E: std::error::Error + std::fmt::Debug + 'static,
@@ -230,7 +250,8 @@ where
 impl IdempotencyStore for DynamoDbStore {
     async fn claim(&self, envelope: &Envelope, lease: &Lease, now: NowMs) -> Result<Claim, StoreError> {
         let payload_hash = envelope.payload_hash();
-        let Some(old) = self.take_over(envelope, lease, now, &payload_hash).await? else {
+        let attempt = Attempt { envelope, lease, now, payload_hash: &payload_hash };
+        let Some(old) = self.take_over(attempt).await? else {
             return Ok(Claim::Acquired);
         };
         // Gone between the failed condition and the read: a release or TTL
@@ -242,7 +263,7 @@ impl IdempotencyStore for DynamoDbStore {
         if !window_over {
             return Ok(classify_item(&old, &payload_hash));
         }
-        match self.start_fresh(envelope, lease, now, &payload_hash).await? {
+        match self.start_fresh(attempt).await? {
             None => Ok(Claim::Acquired),
             Some(newer) if newer.is_empty() => Ok(Claim::InProgress),
             Some(newer) => Ok(classify_item(&newer, &payload_hash)),

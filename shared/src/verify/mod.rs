@@ -4,10 +4,9 @@
 //! Everything here takes bytes, strings and a clock; nothing knows about HTTP
 //! frameworks, so each scheme is tested with the platforms' public vectors.
 //! A scheme only one platform speaks (Lark's AES body and SHA-1/SHA-256
-//! signatures, Grafana's HMAC layout) lives in that platform's crate and is
-//! built from these primitives.
+//! signatures, Grafana's HMAC layout, Discord's Ed25519) lives in that
+//! platform's crate and is built from these primitives.
 
-pub mod ed25519;
 pub mod http_auth;
 
 use std::fmt;

@@ -1,8 +1,9 @@
-//! Ed25519 request signatures (Discord): signature over timestamp ‖ body.
+//! Ed25519 request signatures, as Discord uses them: a signature over
+//! `timestamp ‖ body`, verified strictly against a list of public keys.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
-use crate::error::ConfigError;
+use inlet_shared::error::ConfigError;
 
 /// A configured public key and the name the Envelope records when it matches.
 #[derive(Clone, Debug)]
