@@ -42,6 +42,8 @@ pub async fn measure(subject: &Subject, runs: usize) -> Result<Figures, String> 
     for _ in 0..runs {
         let mut config = FunctionConfig::new(subject.name.clone(), subject.program.clone());
         config.env = subject.env.clone();
+        // The functions' own log lines would drown the table.
+        config.log = Some(std::env::temp_dir().join(format!("inlet-coldstart-{}.log", std::process::id())));
         let function = Function::start(config);
         let first = function.invoke(subject.event.clone()).await.map_err(|e| format!("{}: {e}", subject.name))?;
         let warm = function.invoke(subject.event.clone()).await.map_err(|e| format!("{}: {e}", subject.name))?;

@@ -131,6 +131,9 @@ pub struct QueueSettings {
     /// The queue's MaximumMessageSize: every Envelope is checked against it
     /// before the request is acknowledged.
     pub max_message_bytes: usize,
+    /// Open the queue connection during init (`INLET_QUEUE_WARM_UP`, on by
+    /// default; off only to measure what it saves).
+    pub warm_up: bool,
 }
 
 impl QueueSettings {
@@ -146,6 +149,7 @@ impl QueueSettings {
             queue_url: required(env, "INLET_QUEUE_URL")?,
             timeout: Duration::from_millis(number(env, "INLET_QUEUE_TIMEOUT_MS", 2000u64)?),
             max_message_bytes,
+            warm_up: flag(env, "INLET_QUEUE_WARM_UP", true)?,
         })
     }
 }

@@ -196,8 +196,9 @@ where
             info!(provider, path = %logged_path(None), status = reply.status.as_u16(), "answered without enqueue");
             reply
         }
-        Ok(Outcome::Enqueued { reply, events, first_id, kind }) => {
-            info!(provider, kind, events, first_id, status = reply.status.as_u16(), "enqueued");
+        Ok(Outcome::Enqueued { reply, events, first_id, kind, enqueue_ms }) => {
+            let enqueue_ms = (enqueue_ms * 100.0).round() / 100.0;
+            info!(provider, kind, events, first_id, enqueue_ms, status = reply.status.as_u16(), "enqueued");
             reply
         }
         Ok(Outcome::QueueFailedFallback { reply, events, first_id, reason }) => {
@@ -220,7 +221,7 @@ where
 
 enum Outcome {
     Answered(Reply),
-    Enqueued { reply: Reply, events: usize, first_id: String, kind: String },
+    Enqueued { reply: Reply, events: usize, first_id: String, kind: String, enqueue_ms: f64 },
     QueueFailedFallback { reply: Reply, events: usize, first_id: String, reason: String },
 }
 
@@ -265,16 +266,18 @@ where
         }
     }
     if events == 0 {
-        return Ok(Outcome::Enqueued { reply: ack, events, first_id, kind });
+        return Ok(Outcome::Enqueued { reply: ack, events, first_id, kind, enqueue_ms: 0.0 });
     }
     // Pass 2: send, a batch at a time when the messages were not kept.
+    let started = std::time::Instant::now();
     let sent = if keep {
         publisher.publish(&kept).await
     } else {
         publish_rebuilding(envelopes.as_ref(), publisher, limit).await
     };
+    let enqueue_ms = started.elapsed().as_secs_f64() * 1e3;
     match sent {
-        Ok(()) => Ok(Outcome::Enqueued { reply: ack, events, first_id, kind }),
+        Ok(()) => Ok(Outcome::Enqueued { reply: ack, events, first_id, kind, enqueue_ms }),
         Err(PublishError::TooLarge { size, limit }) => Err(IngressError::EventTooLarge { size, limit }),
         Err(PublishError::Refused(reason)) => Err(IngressError::QueueRefused(reason)),
         Err(PublishError::Unavailable(reason)) => match on_queue_failure {

@@ -168,17 +168,39 @@ impl SqsPublisher {
         self
     }
 
+    /// Opens the connection to the queue during init, so the first request
+    /// after a cold start does not pay for DNS, TCP and TLS on its way to
+    /// the acknowledgement (Lambda runs init before any request, and with
+    /// provisioned concurrency or proactive starts, long before). A cheap
+    /// `GetQueueAttributes`, bounded by `limit`; a failure is only logged:
+    /// the first request then connects itself, or answers 503.
+    pub async fn warm_up(&self, limit: std::time::Duration) {
+        let call = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send();
+        match tokio::time::timeout(limit, call).await {
+            Ok(Ok(_)) => tracing::debug!("queue connection opened during init"),
+            Ok(Err(error)) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), "queue warm-up failed")
+            }
+            Err(_) => tracing::warn!(limit_ms = limit.as_millis() as u64, "queue warm-up timed out"),
+        }
+    }
+
     /// Builds an SQS client that gives up within `timeout` (with at most one
     /// retry), so a queue outage turns into a 503 inside the platform's deadline.
-    pub fn client_with_timeout(sdk: &aws_config::SdkConfig, timeout: std::time::Duration) -> aws_sdk_sqs::Client {
+    pub fn client_with_timeout(sdk: &aws_types::SdkConfig, timeout: std::time::Duration) -> aws_sdk_sqs::Client {
         let config = aws_sdk_sqs::config::Builder::from(sdk)
             .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
+                aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
                     .operation_timeout(timeout)
                     .connect_timeout(timeout / 2)
                     .build(),
             )
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(2))
             .build();
         aws_sdk_sqs::Client::from_conf(config)
     }

@@ -4,11 +4,13 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use aws_config::BehaviorVersion;
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+use aws_types::SdkConfig;
 use lambda_http::{Body, Response, service_fn};
 use time::OffsetDateTime;
 
-use crate::config::{ProcessEnv, QueueSettings};
+use crate::config::{EnvSource, ProcessEnv, QueueSettings};
+use crate::error::ConfigError;
 use crate::ingress::{IncomingRequest, Reply, lambda};
 use crate::provider::Provider;
 use crate::queue::{Publisher, SqsPublisher};
@@ -46,9 +48,27 @@ impl<F: HttpFunction> DynFunction for F {
     }
 }
 
-/// Loads the AWS configuration the way every function does.
-pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+/// The AWS configuration inside Lambda, from the variables Lambda sets: the
+/// region and the execution role's credentials (`AWS_ENDPOINT_URL`, when
+/// set, points the clients at an emulator, as the local stack does).
+/// aws-config's provider chain (profiles, SSO, STS, IMDS, ECS) serves
+/// machines a Lambda function never runs on: leaving it out keeps it out of
+/// the binary and out of init. No error names a credential's value.
+pub fn lambda_sdk_config(env: &dyn EnvSource) -> Result<SdkConfig, ConfigError> {
+    let required = |name: &str| {
+        env.get(name).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::new(name, "is required (Lambda sets it)"))
+    };
+    let token = env.get("AWS_SESSION_TOKEN").filter(|t| !t.is_empty());
+    let credentials =
+        Credentials::new(required("AWS_ACCESS_KEY_ID")?, required("AWS_SECRET_ACCESS_KEY")?, token, None, "lambda");
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(required("AWS_REGION")?))
+        .credentials_provider(SharedCredentialsProvider::new(credentials));
+    if let Some(endpoint) = env.get("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()) {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Ok(builder.build())
 }
 
 /// A provider function's whole `main`: logging, settings, then serving.
@@ -60,9 +80,12 @@ pub async fn run<P: Provider>() -> Result<(), lambda_http::Error> {
 /// Serves `function` on the Lambda runtime with an SQS publisher built once.
 pub async fn serve_http<F: HttpFunction>(function: F) -> Result<(), lambda_http::Error> {
     let queue = QueueSettings::from_env(&ProcessEnv)?;
-    let sdk = aws_sdk_config().await;
+    let sdk = lambda_sdk_config(&ProcessEnv)?;
     let publisher = SqsPublisher::new(SqsPublisher::client_with_timeout(&sdk, queue.timeout), queue.queue_url)
         .with_max_message_bytes(queue.max_message_bytes);
+    if queue.warm_up {
+        publisher.warm_up(queue.timeout / 4).await;
+    }
     let (function, publisher) = (&function, &publisher);
     lambda_http::run(service_fn(move |request: lambda_http::Request| async move {
         let incoming = lambda::incoming(request);
@@ -74,11 +97,17 @@ pub async fn serve_http<F: HttpFunction>(function: F) -> Result<(), lambda_http:
 
 /// AWS configuration for a local emulator (moto): fixed region and dummy
 /// credentials, so no AWS account or profile is ever consulted.
-pub async fn local_sdk_config(endpoint_url: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint_url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "inlet-local"))
-        .load()
-        .await
+pub async fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
+    let env: std::collections::HashMap<&str, &str> = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ENDPOINT_URL", endpoint_url),
+    ]
+    .into();
+    match lambda_sdk_config(&env) {
+        Ok(config) => config,
+        // Every variable above is set: this cannot fail.
+        Err(_) => SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build(),
+    }
 }

@@ -7,7 +7,7 @@ use processor::Invocation;
 async fn main() -> Result<(), lambda_runtime::Error> {
     inlet_shared::telemetry::init();
     let settings = DedupSettings::from_env(&ProcessEnv)?;
-    let sdk = inlet_shared::runtime::aws_sdk_config().await;
+    let sdk = inlet_shared::runtime::lambda_sdk_config(&ProcessEnv)?;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings);
     let sinks = processor::sinks::configured();
     let (store, sinks, lease) = (&store, sinks.as_slice(), settings.lease);
