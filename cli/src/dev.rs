@@ -195,7 +195,7 @@ async fn with_moto(
     interruptible(shutdown, wait_for_port(options.moto_port, "moto_server", Duration::from_secs(60), moto)).await?;
 
     let endpoint = format!("http://127.0.0.1:{}", options.moto_port);
-    let sdk = inlet_shared::runtime::local_sdk_config(&endpoint).await;
+    let sdk = inlet_shared::runtime::local_sdk_config(&endpoint);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = settings.get("INLET_TABLE_NAME").cloned().unwrap_or_else(|| "inlet-events".into());

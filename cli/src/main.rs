@@ -168,7 +168,7 @@ async fn inbox(args: &[String]) -> Result<(), String> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
         format!("http://127.0.0.1:{}", std::env::var("MOTO_PORT").unwrap_or_else(|_| "5000".into()))
     });
-    let sdk = inlet_shared::runtime::local_sdk_config(&endpoint).await;
+    let sdk = inlet_shared::runtime::local_sdk_config(&endpoint);
     let dedup = inlet_shared::config::DedupSettings::from_env(&settings).map_err(|e| e.to_string())?;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &dedup);
     let entries = store.list(limit).await.map_err(|e| format!("{e} (is `make dev` running?)"))?;

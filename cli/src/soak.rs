@@ -622,7 +622,7 @@ async fn settle_and_audit(
     expected: &BTreeSet<String>,
     stall_limit: Duration,
 ) -> Result<SoakReport, String> {
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()).await;
+    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut dedup = DedupSettings::from_env(settings).map_err(|e| e.to_string())?;
     dedup.table_name = status.table.clone();

@@ -61,14 +61,17 @@ pub fn lambda_sdk_config(env: &dyn EnvSource) -> Result<SdkConfig, ConfigError> 
     let token = env.get("AWS_SESSION_TOKEN").filter(|t| !t.is_empty());
     let credentials =
         Credentials::new(required("AWS_ACCESS_KEY_ID")?, required("AWS_SECRET_ACCESS_KEY")?, token, None, "lambda");
+    let endpoint = env.get("AWS_ENDPOINT_URL").filter(|e| !e.is_empty());
+    Ok(sdk_config(required("AWS_REGION")?, credentials, endpoint))
+}
+
+fn sdk_config(region: String, credentials: Credentials, endpoint_url: Option<String>) -> SdkConfig {
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(required("AWS_REGION")?))
+        .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials));
-    if let Some(endpoint) = env.get("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()) {
-        builder = builder.endpoint_url(endpoint);
-    }
-    Ok(builder.build())
+    builder.set_endpoint_url(endpoint_url);
+    builder.build()
 }
 
 /// A provider function's whole `main`: logging, settings, then serving.
@@ -97,17 +100,34 @@ pub async fn serve_http<F: HttpFunction>(function: F) -> Result<(), lambda_http:
 
 /// AWS configuration for a local emulator (moto): fixed region and dummy
 /// credentials, so no AWS account or profile is ever consulted.
-pub async fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
-    let env: std::collections::HashMap<&str, &str> = [
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_ENDPOINT_URL", endpoint_url),
-    ]
-    .into();
-    match lambda_sdk_config(&env) {
-        Ok(config) => config,
-        // Every variable above is set: this cannot fail.
-        Err(_) => SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build(),
+pub fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
+    let credentials = Credentials::new("test", "test", None, None, "inlet-local");
+    sdk_config("us-east-1".into(), credentials, Some(endpoint_url.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn lambda_config_needs_lambdas_variables_and_never_repeats_a_credential() {
+        let mut env: HashMap<&str, &str> = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t-key-value"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ]
+        .into();
+        let config = lambda_sdk_config(&env).expect("all set");
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let value = env.insert(missing, "").expect("was set");
+            let error = lambda_sdk_config(&env).expect_err("refused").to_string();
+            assert!(error.contains(missing) && !error.contains("s3cr3t"), "{error}");
+            env.insert(missing, value);
+        }
+        assert_eq!(local_sdk_config("http://127.0.0.1:1").endpoint_url(), Some("http://127.0.0.1:1"));
     }
 }

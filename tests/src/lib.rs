@@ -12,7 +12,7 @@ pub fn aws_endpoint() -> String {
 }
 
 pub async fn clients() -> (aws_sdk_sqs::Client, aws_sdk_dynamodb::Client) {
-    let sdk = inlet_shared::runtime::local_sdk_config(&aws_endpoint()).await;
+    let sdk = inlet_shared::runtime::local_sdk_config(&aws_endpoint());
     (aws_sdk_sqs::Client::new(&sdk), aws_sdk_dynamodb::Client::new(&sdk))
 }
 

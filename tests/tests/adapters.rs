@@ -164,7 +164,7 @@ async fn sqs_publisher_reports_a_missing_queue_as_unavailable() {
 #[tokio::test]
 async fn sqs_publisher_gives_up_quickly_when_the_queue_is_unreachable() {
     // Nothing listens on port 1: the client must fail within its timeout.
-    let sdk = inlet_shared::runtime::local_sdk_config("http://127.0.0.1:1").await;
+    let sdk = inlet_shared::runtime::local_sdk_config("http://127.0.0.1:1");
     let client = SqsPublisher::client_with_timeout(&sdk, Duration::from_millis(500));
     let publisher = SqsPublisher::new(client, "http://127.0.0.1:1/123456789012/q");
     let started = std::time::Instant::now();
@@ -246,7 +246,7 @@ impl Intercept for RequestLog {
 /// A store whose every request is logged, to count what an event costs.
 async fn counted_store(settings: &DedupSettings) -> (DynamoDbStore, RequestLog) {
     let log = RequestLog::default();
-    let sdk = inlet_shared::runtime::local_sdk_config(&inlet_tests::aws_endpoint()).await;
+    let sdk = inlet_shared::runtime::local_sdk_config(&inlet_tests::aws_endpoint());
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build();
     (DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), settings), log)
 }

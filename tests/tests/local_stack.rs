@@ -64,7 +64,7 @@ async fn send(api: &str, name: &str, unique: String) -> (u16, String) {
 }
 
 async fn store(stack: &DevStack) -> DynamoDbStore {
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()).await;
+    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
     let mut dedup = DedupSettings::from_env(&settings()).expect("dedup settings");
     dedup.table_name = status(stack).await.table;
     DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &dedup)
@@ -76,7 +76,7 @@ async fn records(store: &DynamoDbStore) -> BTreeMap<String, InboxEntry> {
 
 /// Messages visible or in flight in a queue.
 async fn depth(stack: &DevStack, queue_url: &str) -> u64 {
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()).await;
+    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
     inlet_cli::soak::queue_depth(&aws_sdk_sqs::Client::new(&sdk), queue_url).await.expect("queue attributes")
 }
 
@@ -239,7 +239,7 @@ async fn pump_gives_up_on_an_invoke_past_its_time_limit(stack: &DevStack) {
             Duration::from_millis(500)
         }
     }
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()).await;
+    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
     let (sqs, dynamodb) = (aws_sdk_sqs::Client::new(&sdk), aws_sdk_dynamodb::Client::new(&sdk));
     let shape = inlet_cli::local::QueueShape { queue_name: inlet_tests::unique("hang"), ..Default::default() };
     let resources = inlet_cli::local::create_resources(&sqs, &dynamodb, &shape, &inlet_tests::unique("t"))

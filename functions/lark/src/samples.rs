@@ -97,24 +97,19 @@ impl Samples for LarkFunction {
             "lark-card" => seal(
                 SampleRequest::post_json(name, "new-style card.action.trigger, signed", "/lark/card/action", ""),
                 secrets,
-                &json!({
-                    "schema": "2.0",
-                    "header": {
-                        "event_id": format!("card-{unique}"),
-                        "token": token,
-                        "create_time": format!("{}", timestamp * 1000),
-                        "event_type": "card.action.trigger",
-                        "tenant_key": "dev-tenant",
-                        "app_id": "cli_devapp"
-                    },
-                    "event": {
+                &schema_v2(
+                    "card.action.trigger",
+                    &format!("card-{unique}"),
+                    token,
+                    timestamp,
+                    json!({
                         "operator": {"tenant_key": "dev-tenant", "open_id": "ou_devuser", "user_id": "devuser", "union_id": "on_devuser"},
                         "token": "c-card-update-token",
                         "action": {"value": {"choice": "approve"}, "tag": "button"},
                         "host": "im_message",
                         "context": {"open_message_id": "om_devmessage", "open_chat_id": "oc_devchat"}
-                    }
-                }),
+                    }),
+                ),
                 timestamp,
                 nonce,
                 unique,
@@ -173,32 +168,38 @@ impl Samples for LarkFunction {
 
 /// A v2 text message event.
 pub fn message_v2(token: &str, unique: &str, timestamp: i64) -> Value {
+    let event = json!({
+        "sender": {
+            "sender_id": {"union_id": "on_devuser", "user_id": "devuser", "open_id": "ou_devuser"},
+            "sender_type": "user",
+            "tenant_key": "dev-tenant"
+        },
+        "message": {
+            "message_id": format!("om_{unique}"),
+            "create_time": format!("{}", timestamp * 1000),
+            "chat_id": "oc_devchat",
+            "chat_type": "group",
+            "message_type": "text",
+            "content": json!({"text": "@_user_1 deploy status?"}).to_string(),
+            "mentions": [{"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "inlet-bot", "tenant_key": "dev-tenant"}]
+        }
+    });
+    schema_v2("im.message.receive_v1", &format!("ev-{unique}"), token, timestamp, event)
+}
+
+/// A schema 2.0 body: the header Lark puts on every v2 event and callback.
+fn schema_v2(event_type: &str, event_id: &str, token: &str, timestamp: i64, event: Value) -> Value {
     json!({
         "schema": "2.0",
         "header": {
-            "event_id": format!("ev-{unique}"),
+            "event_id": event_id,
             "token": token,
             "create_time": format!("{}", timestamp * 1000),
-            "event_type": "im.message.receive_v1",
+            "event_type": event_type,
             "tenant_key": "dev-tenant",
             "app_id": "cli_devapp"
         },
-        "event": {
-            "sender": {
-                "sender_id": {"union_id": "on_devuser", "user_id": "devuser", "open_id": "ou_devuser"},
-                "sender_type": "user",
-                "tenant_key": "dev-tenant"
-            },
-            "message": {
-                "message_id": format!("om_{unique}"),
-                "create_time": format!("{}", timestamp * 1000),
-                "chat_id": "oc_devchat",
-                "chat_type": "group",
-                "message_type": "text",
-                "content": json!({"text": "@_user_1 deploy status?"}).to_string(),
-                "mentions": [{"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "inlet-bot", "tenant_key": "dev-tenant"}]
-            }
-        }
+        "event": event
     })
 }
 
