@@ -12,12 +12,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5
+PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5 slack-sdk==3.39.0 stripe==14.0.1 standardwebhooks==1.0.0 wechatpy==1.8.18 xmltodict==1.0.4
 VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
 # Node libraries the cross-checks run against, in a project-local node_modules.
 NODE_DIR := .tools/node
 NODE_TOOLS := @octokit/webhooks-methods@6.0.0
 NODE_STAMP := $(NODE_DIR)/.installed-$(shell echo '$(NODE_TOOLS)' | cksum | cut -d' ' -f1)
+# The peers `make bench-peers` times inlet against (lark-oapi is in PY_TOOLS).
+PEERS_DIR := .tools/peers
+PEER_NODE_TOOLS := @larksuiteoapi/node-sdk@1.74.0
+PEERS_STAMP := $(PEERS_DIR)/.installed-$(shell echo '$(PEER_NODE_TOOLS)' | cksum | cut -d' ' -f1)
 
 MOTO_PORT ?= 5000
 API_PORT ?= 9000
@@ -29,13 +33,14 @@ E2E_API_PORT ?= 9056
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help tools build dev events test lint unit integration e2e stack soak bench coldstart fuzz sam-build clean-dev
+.PHONY: help tools build dev events test lint unit integration e2e stack soak bench bench-peers coldstart fuzz sam-build clean-dev
 
 help:
 	@echo "make dev      run the local stack: moto + every function at template.yaml's paths + queue pump"
 	@echo "make test     fmt, clippy, cfn-lint, unit, moto integration and end-to-end tests"
 	@echo "make events   regenerate events/*.json from events/env.json"
 	@echo "make bench    criterion benchmarks (results: BENCHMARKS.md)"
+	@echo "make bench-peers  inlet next to lark-oapi, the Lark Node SDK and the raw work, one run (BENCHMARKS.md)"
 	@echo "make coldstart  release binaries started cold under the Runtime API emulator (BENCHMARKS.md)"
 	@echo "make soak     load and fault run against the local stack, then an audit (results: SOAK.md)"
 	@echo "make fuzz     every cargo-fuzz target for FUZZ_SECONDS (default 60) each (FUZZING.md)"
@@ -98,6 +103,17 @@ test: lint unit e2e stack
 
 bench:
 	cargo bench --workspace --benches
+
+$(PEERS_STAMP):
+	mkdir -p $(PEERS_DIR)
+	npm install --silent --no-audit --no-fund --prefix $(PEERS_DIR) $(PEER_NODE_TOOLS)
+	rm -f $(PEERS_DIR)/.installed-*
+	touch $@
+
+# inlet's Lark and Discord functions next to the official SDKs and the raw
+# work, on identical request bytes, in one run (tests/benches/peers.rs).
+bench-peers: tools $(PEERS_STAMP)
+	cargo bench -p inlet-tests --bench peers
 
 # Cold starts of the release binaries under the Runtime API emulator, next to
 # a hello-world lambda_http binary built with the same profile (BENCHMARKS.md).

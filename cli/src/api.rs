@@ -12,6 +12,8 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
+use inlet_shared::form::percent_decode;
+
 use crate::httpd::{self, BodyError, HttpResponse};
 use crate::runtime_api::{Function, InvokeError, MAX_PAYLOAD_BYTES};
 
@@ -87,7 +89,7 @@ impl Api {
                         Segment::Literal(literal) if literal == part => {}
                         Segment::Literal(_) => return None,
                         Segment::Parameter(_) if part.is_empty() => return None,
-                        Segment::Parameter(name) => parameters.push((name.clone(), percent_decode(part))),
+                        Segment::Parameter(name) => parameters.push((name.clone(), percent_decode(part, false))),
                     }
                 }
                 Some((route, parameters))
@@ -201,26 +203,6 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.strip_prefix('/').unwrap_or(path).split('/')
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) =
-                (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The event an HTTP API (payload format 2.0) gives its Lambda integration.
 pub fn apigw_v2_event(call: &HttpCall<'_>, route_pattern: &str, path_parameters: &[(String, String)]) -> Value {
     let mut headers = serde_json::Map::new();
@@ -252,7 +234,7 @@ pub fn apigw_v2_event(call: &HttpCall<'_>, route_pattern: &str, path_parameters:
     let mut query = serde_json::Map::new();
     for pair in call.query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (percent_decode(key), percent_decode(value));
+        let (key, value) = (percent_decode(key, false), percent_decode(value, false));
         match query.get_mut(&key) {
             Some(Value::String(existing)) => {
                 existing.push(',');

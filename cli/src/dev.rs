@@ -160,7 +160,9 @@ async fn start_and_serve(options: &DevOptions, shutdown: &mut Shutdown) -> Resul
     let log_path = state.join("moto.log");
     write_private_file(&log_path, b"")?;
     let moto_log = open_private_append(&log_path)?;
-    let mut moto = Command::new(options.venv_bin.join("moto_server"))
+    // moto's server, with each DynamoDB request atomic as on AWS (see the script).
+    let mut moto = Command::new(options.venv_bin.join("python"))
+        .arg(options.root.join("tests/moto_server.py"))
         .args(["-H", "127.0.0.1", "-p", &options.moto_port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::from(moto_log.try_clone().map_err(|e| e.to_string())?))

@@ -131,15 +131,9 @@ fn send(args: &[String]) -> Result<(), String> {
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     for attempt in 0..times {
         let url = format!("{api}{}", sample.path);
-        let mut request = agent.post(&url);
-        for (header, value) in &sample.headers {
-            request = request.header(header, value);
-        }
         let started = std::time::Instant::now();
-        let mut response =
-            request.send(&sample.body[..]).map_err(|e| format!("POST {url}: {e} (is `make dev` running?)"))?;
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string().unwrap_or_default();
+        let (status, body) = samples::send(&agent, &api, &sample)
+            .map_err(|e| format!("{} {url}: {e} (is `make dev` running?)", sample.method))?;
         latencies.push(started.elapsed());
         *statuses.entry(status).or_default() += 1;
         // Print every answer for a few sends, a summary for many.

@@ -16,6 +16,9 @@ pub const PROVIDERS: &[Descriptor] = &[
     describe::<discord::DiscordFunction>(),
     describe::<telegram::TelegramFunction>(),
     describe::<openim::OpenimFunction>(),
+    describe::<slack::SlackFunction>(),
+    describe::<wecom::WecomFunction>(),
+    describe::<dingtalk::DingtalkFunction>(),
 ];
 
 /// `"/path/{param}"` → function, for every route of every provider: what the

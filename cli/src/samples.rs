@@ -20,6 +20,18 @@ pub fn build(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> O
     PROVIDERS.iter().find_map(|provider| (provider.sample)(name, env, timestamp, unique))
 }
 
+/// Sends `sample` to the API at `api` (`http://127.0.0.1:9000`) with its own
+/// method, headers and body; returns the status and the body as text. The
+/// agent should not treat 4xx/5xx as errors (`http_status_as_error(false)`).
+pub fn send(agent: &ureq::Agent, api: &str, sample: &SampleRequest) -> Result<(u16, String), ureq::Error> {
+    let mut request = http::Request::builder().method(sample.method.as_str()).uri(format!("{api}{}", sample.path));
+    for (header, value) in &sample.headers {
+        request = request.header(header, value);
+    }
+    let mut response = agent.run(request.body(sample.body.clone())?)?;
+    Ok((response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default()))
+}
+
 /// Writes every sample as an API Gateway v2 event (`<sample>.json`), plus an
 /// SQS event for the processor (`sqs-batch.json`) whose record is the
 /// Envelope the Lark function makes of `lark-message`.

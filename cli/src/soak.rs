@@ -449,23 +449,16 @@ fn deliver(
     give_up_after: Duration,
     counts: &mut ClientCounts,
 ) -> Result<Duration, String> {
-    let url = format!("{api}{}", sample.path);
     let started = Instant::now();
     for attempt in 0u32.. {
-        let mut request = agent.post(&url);
-        for (header, value) in &sample.headers {
-            request = request.header(header, value);
-        }
         counts.requests += 1;
         let sent_at = Instant::now();
-        match request.send(&sample.body[..]) {
-            Ok(mut response) => {
-                let status = response.status().as_u16();
+        match crate::samples::send(agent, api, sample) {
+            Ok((status, body)) => {
                 let latency = sent_at.elapsed();
                 if (200..300).contains(&status) {
                     return Ok(latency);
                 }
-                let body = response.body_mut().read_to_string().unwrap_or_default();
                 match status {
                     503 => counts.status_503 += 1,
                     500..=599 => counts.other_5xx += 1,

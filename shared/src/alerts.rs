@@ -211,7 +211,7 @@ impl NotificationSplit {
     /// Builds every Envelope now (for tests and tools; the ingress flow
     /// builds them one batch at a time).
     pub fn collect(&self) -> Result<Vec<Envelope>, IngressError> {
-        (0..self.len()).map(|index| self.envelope(index)).collect()
+        (0..self.len()).map(|index| self.envelope(index).map(std::borrow::Cow::into_owned)).collect()
     }
 }
 
@@ -220,7 +220,7 @@ impl EnvelopeSource for NotificationSplit {
         self.alerts.len()
     }
 
-    fn envelope(&self, index: usize) -> Result<Envelope, IngressError> {
+    fn envelope(&self, index: usize) -> Result<std::borrow::Cow<'_, Envelope>, IngressError> {
         let alert = self.alerts.get(index).ok_or_else(|| IngressError::malformed("no such alert"))?;
         let group = GroupContext { status: self.group_status.as_deref(), group_key: self.group_key.as_deref() };
         let view = alert_view_from_prometheus_style(alert, index, &group)?;
@@ -241,7 +241,7 @@ impl EnvelopeSource for NotificationSplit {
         );
         envelope.tenant = self.tenant.clone();
         envelope.alert = Some(view);
-        Ok(envelope)
+        Ok(std::borrow::Cow::Owned(envelope))
     }
 }
 
@@ -437,7 +437,7 @@ mod tests {
     fn split_builds_each_envelope_on_demand_and_the_same_as_all_at_once() {
         let split = NotificationSplit::new("am", "alert", notification(), now(), &verification()).unwrap();
         assert_eq!(split.len(), 2);
-        let one_by_one: Vec<Envelope> = (0..2).map(|i| split.envelope(i).unwrap()).collect();
+        let one_by_one: Vec<Envelope> = (0..2).map(|i| split.envelope(i).unwrap().into_owned()).collect();
         assert_eq!(one_by_one, split_notification("am", "alert", &notification(), now(), &verification()).unwrap());
         assert!(split.envelope(2).is_err());
     }

@@ -187,13 +187,25 @@ pub const DEDUP_WINDOWS: &[DedupWindowDefault] = &[
     // tolerance) plus the time a copy may wait in the queue before its claim.
     DedupWindowDefault { provider: "grafana", retry_horizon: "none", window_secs: 3600 },
     DedupWindowDefault { provider: "alert-api", retry_horizon: "the client's own retries", window_secs: 3600 },
-    DedupWindowDefault { provider: "slack", retry_horizon: "3 retries over ~1 h", window_secs: 2 * 3600 },
+    DedupWindowDefault {
+        provider: "slack",
+        retry_horizon: "3 retries over ~5 min (at once, ~1 min, ~5 min)",
+        window_secs: 2 * 3600,
+    },
     DedupWindowDefault {
         provider: "github",
         retry_horizon: "none automatic; manual redelivery of the last 3 days",
         window_secs: 3 * 24 * 3600,
     },
     DedupWindowDefault { provider: "stripe", retry_horizon: "up to 3 days", window_secs: 4 * 24 * 3600 },
+    DedupWindowDefault {
+        provider: "wecom",
+        retry_horizon: "3 retries within seconds of a missed 5 s answer",
+        window_secs: 3600,
+    },
+    // Its signed timestamp is accepted ±1 h, whatever the tolerance setting:
+    // a replay inside those 2 h must still be a duplicate.
+    DedupWindowDefault { provider: "dingtalk", retry_horizon: "not documented", window_secs: 3 * 3600 },
 ];
 
 /// How long a completed id is remembered, per `Envelope.provider`.

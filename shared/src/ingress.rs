@@ -6,6 +6,7 @@
 //! to a [`Decision`]; everything else, including the one mapping from errors
 //! to HTTP responses, lives here.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -63,12 +64,13 @@ impl IncomingRequest {
     }
 
     /// Sets the query parameters from a raw query string (`a=1&b=2`), the
-    /// way API Gateway splits it; a pair without `=` is ignored.
+    /// way API Gateway splits and decodes it (`%XX` decoded, `+` kept); a
+    /// pair without `=` is ignored.
     pub fn set_raw_query(&mut self, query: &str) {
         self.query = query
             .split('&')
             .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (crate::form::percent_decode(k, false), crate::form::percent_decode(v, false)))
             .collect();
     }
 
@@ -129,8 +131,9 @@ impl Reply {
 /// size of what they share.
 pub trait EnvelopeSource: Send + Sync {
     fn len(&self) -> usize;
-    /// Builds Envelope `index` (< `len()`); may refuse the whole request.
-    fn envelope(&self, index: usize) -> Result<Envelope, IngressError>;
+    /// Envelope `index` (< `len()`), borrowed when it is already built;
+    /// building it may refuse the whole request.
+    fn envelope(&self, index: usize) -> Result<Cow<'_, Envelope>, IngressError>;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -140,8 +143,8 @@ impl EnvelopeSource for Vec<Envelope> {
     fn len(&self) -> usize {
         Vec::len(self)
     }
-    fn envelope(&self, index: usize) -> Result<Envelope, IngressError> {
-        self.get(index).cloned().ok_or_else(|| IngressError::malformed("no such event"))
+    fn envelope(&self, index: usize) -> Result<Cow<'_, Envelope>, IngressError> {
+        self.get(index).map(Cow::Borrowed).ok_or_else(|| IngressError::malformed("no such event"))
     }
 }
 
@@ -544,9 +547,9 @@ mod tests {
         fn len(&self) -> usize {
             self.count
         }
-        fn envelope(&self, index: usize) -> Result<Envelope, IngressError> {
+        fn envelope(&self, index: usize) -> Result<Cow<'_, Envelope>, IngressError> {
             self.built.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(with_payload(&index.to_string(), self.shared.clone()))
+            Ok(Cow::Owned(with_payload(&index.to_string(), self.shared.clone())))
         }
     }
 
@@ -562,7 +565,7 @@ mod tests {
             fn len(&self) -> usize {
                 self.0.len()
             }
-            fn envelope(&self, index: usize) -> Result<Envelope, IngressError> {
+            fn envelope(&self, index: usize) -> Result<Cow<'_, Envelope>, IngressError> {
                 self.0.envelope(index)
             }
         }

@@ -5,9 +5,11 @@
 pub mod alerts;
 pub mod config;
 pub mod conformance;
+pub mod crosscheck;
 pub mod dedup;
 pub mod envelope;
 pub mod error;
+pub mod form;
 pub mod ingress;
 pub mod prelude;
 pub mod provider;

@@ -59,7 +59,7 @@ impl QueueMessage {
     pub fn prepare(envelope: &Envelope, max_message_bytes: usize) -> Result<Self, PrepareError> {
         let body = envelope.encode().map_err(|e| PrepareError::NotDecodable(e.to_string()))?;
         // The processor's own decoder, on the bytes it will get.
-        Envelope::decode(&body).map_err(|e| PrepareError::NotDecodable(e.to_string()))?;
+        Envelope::check_decodable(&body).map_err(PrepareError::NotDecodable)?;
         let message = QueueMessage {
             id: envelope.id.clone(),
             body,

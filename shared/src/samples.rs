@@ -111,7 +111,7 @@ impl SampleRequest {
         let query_map: serde_json::Map<String, Value> = query
             .split('&')
             .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .map(|(k, v)| (crate::form::percent_decode(k, false), Value::String(crate::form::percent_decode(v, false))))
             .collect();
         let path_params: serde_json::Map<String, Value> =
             self.path_params.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();

@@ -40,13 +40,7 @@ fn send(stack: &Stack, sample: &SampleRequest) -> (u16, String) {
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
-    let mut request = agent.post(format!("{}{}", stack.api, sample.path));
-    for (header, value) in &sample.headers {
-        request = request.header(header, value);
-    }
-    let mut response = request.send(&sample.body[..]).expect("local API answers");
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap_or_default())
+    inlet_cli::samples::send(&agent, &stack.api, sample).expect("local API answers")
 }
 
 async fn records(stack: &Stack) -> HashMap<String, InboxEntry> {
@@ -141,6 +135,40 @@ async fn chat_platforms_through_the_local_stack() {
     ] {
         assert_processed_once(&stack, name, 1).await;
     }
+}
+
+#[tokio::test]
+async fn slack_wecom_and_dingtalk_through_the_local_stack() {
+    let stack = stack().await;
+    assert_answered_without_enqueue(&stack, "slack-url-verification", 200, "\"challenge\"").await;
+    // WeCom's URL check: the decrypted echostr as bare text, within its 1 s.
+    let started = Instant::now();
+    assert_answered_without_enqueue(&stack, "wecom-url-verification", 200, "").await;
+    assert!(started.elapsed() < Duration::from_millis(1500 + 1000), "WeCom's URL check took {:?}", started.elapsed());
+    for name in [
+        "slack-event",
+        "slack-interaction",
+        "slack-command",
+        "wecom-text-message",
+        "wecom-event",
+        "dingtalk-text-message",
+        "dingtalk-single-chat",
+    ] {
+        assert_processed_once(&stack, name, 1).await;
+    }
+    // Slack's retry (X-Slack-Retry-Num) of an event is the same event.
+    let before = records(&stack).await.len();
+    let unique = unique("slack-retry");
+    for name in ["slack-event", "slack-event-retry"] {
+        let (status, body) = send(&stack, &build(&stack, name, &unique));
+        assert_eq!(status, 200, "{name}: {body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while records(&stack).await.len() < before + 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(records(&stack).await.len(), before + 1, "the retry made a second record");
 }
 
 #[tokio::test]

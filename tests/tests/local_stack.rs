@@ -45,19 +45,14 @@ async fn send_alert(api: &str, unique: String) -> String {
 async fn send(api: &str, name: &str, unique: String) -> (u16, String) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sample = inlet_cli::samples::build(name, &settings(), now, &unique).expect("sample");
-    let url = format!("{api}{}", sample.path);
+    let api = api.to_string();
     tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
-        let mut request = agent.post(&url);
-        for (header, value) in &sample.headers {
-            request = request.header(header, value);
-        }
-        let mut response = request.send(&sample.body[..]).expect("the local API answers");
-        (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
+        inlet_cli::samples::send(&agent, &api, &sample).expect("the local API answers")
     })
     .await
     .unwrap()

@@ -332,8 +332,10 @@ fn event_envelope(opened: Opened, now: OffsetDateTime) -> Result<Envelope, Ingre
         return Err(IngressError::malformed("neither a v2 event (schema 2.0) nor a v1 event_callback"));
     };
     let message = (kind == "im.message.receive_v1").then(|| message_view(json));
-    let tenant = tenant.map(str::to_string);
-    let mut envelope = Envelope::new(PROVIDER, event_id, kind, now, opened.verification, opened.json.clone());
+    // Owned copies of the few fields, so the payload moves into the Envelope
+    // instead of being cloned.
+    let (event_id, kind, tenant) = (event_id.to_string(), kind.to_string(), tenant.map(str::to_string));
+    let mut envelope = Envelope::new(PROVIDER, &event_id, &kind, now, opened.verification, opened.json);
     envelope.tenant = tenant;
     envelope.message = message;
     Ok(envelope)
@@ -345,10 +347,10 @@ fn card_envelope(opened: Opened, raw_body: &[u8], now: OffsetDateTime) -> Result
         // `card.action.trigger`, and whatever else Lark sends to the callback
         // URL in the v2 envelope (`url.preview.get` link previews): each is
         // authenticated, has an event id, and is answered `{}` after enqueue.
-        let kind = required_at(json, "/header/event_type")?;
-        let event_id = required_at(json, "/header/event_id")?;
+        let kind = required_at(json, "/header/event_type")?.to_string();
+        let event_id = required_at(json, "/header/event_id")?.to_string();
         let tenant = string_at(json, "/header/tenant_key").map(str::to_string);
-        let mut envelope = Envelope::new(PROVIDER, event_id, kind, now, opened.verification, opened.json.clone());
+        let mut envelope = Envelope::new(PROVIDER, &event_id, &kind, now, opened.verification, opened.json);
         envelope.tenant = tenant;
         return Ok(envelope);
     }
@@ -363,7 +365,7 @@ fn card_envelope(opened: Opened, raw_body: &[u8], now: OffsetDateTime) -> Result
         "card.action.trigger_v1",
         now,
         opened.verification,
-        opened.json.clone(),
+        opened.json,
     );
     envelope.tenant = tenant;
     Ok(envelope)
@@ -371,17 +373,18 @@ fn card_envelope(opened: Opened, raw_body: &[u8], now: OffsetDateTime) -> Result
 
 /// The chat view of `im.message.receive_v1`.
 fn message_view(json: &Value) -> MessageView {
-    let message = json.pointer("/event/message").cloned().unwrap_or(Value::Null);
+    let null = Value::Null;
+    let message = json.pointer("/event/message").unwrap_or(&null);
     let text = message_text(
         message.get("message_type").and_then(Value::as_str).unwrap_or_default(),
         message.get("content").and_then(Value::as_str).unwrap_or_default(),
     );
-    let message_id = string_at(&message, "/message_id").map(str::to_string);
-    let chat_id = string_at(&message, "/chat_id").map(str::to_string);
+    let message_id = string_at(message, "/message_id").map(str::to_string);
+    let chat_id = string_at(message, "/chat_id").map(str::to_string);
     MessageView {
         reply_handle: message_id.as_ref().map(|id| json!({ "message_id": id, "chat_id": chat_id })),
         chat_id,
-        chat_type: string_at(&message, "/chat_type").map(str::to_string),
+        chat_type: string_at(message, "/chat_type").map(str::to_string),
         sender_id: string_at(json, "/event/sender/sender_id/open_id")
             .or_else(|| string_at(json, "/event/sender/sender_id/user_id"))
             .map(str::to_string),

@@ -1,0 +1,325 @@
+//! Slack: `POST /slack/events` (Events API), `POST /slack/interactions`
+//! (interactivity: block actions, view submissions, shortcuts…) and
+//! `POST /slack/commands` (slash commands), one app per deployment.
+//!
+//! Every request, URL checks included, must carry a valid `X-Slack-Signature`
+//! over `v0:{X-Slack-Request-Timestamp}:{raw body}` under one of the
+//! `SLACK_SIGNING_SECRET` entries, with the timestamp inside
+//! ±`INLET_TIMESTAMP_TOLERANCE_SECS`. Only then is the body parsed.
+//! Protocol facts: docs/providers.md, Slack.
+
+use inlet_shared::form::{form_field, parse_form};
+use inlet_shared::ingress::parse_json;
+use inlet_shared::prelude::*;
+use serde_json::Map;
+
+pub mod samples;
+pub mod signature;
+
+use crate::signature::find_signing_secret;
+
+pub const PROVIDER: &str = "slack";
+pub const SIGNATURE_HEADER: &str = "x-slack-signature";
+pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+/// Set by Slack on a redelivered event (1, 2, 3); the event keeps its id.
+pub const RETRY_NUM_HEADER: &str = "x-slack-retry-num";
+pub const RETRY_REASON_HEADER: &str = "x-slack-retry-reason";
+pub const SIGNING_SECRET_SETTING: &str = "SLACK_SIGNING_SECRET";
+
+pub const EVENTS_PATH: &str = "/slack/events";
+pub const INTERACTIONS_PATH: &str = "/slack/interactions";
+pub const COMMANDS_PATH: &str = "/slack/commands";
+
+/// `kind` of a slash command's Envelope (Slack's command body has no type).
+pub const COMMAND_KIND: &str = "slash_command";
+
+pub struct SlackFunction {
+    /// `SLACK_SIGNING_SECRET#1`, `#2`, …: several while the secret is rotated.
+    pub secrets: SecretList,
+    pub ingress: IngressSettings,
+}
+
+impl SlackFunction {
+    /// Proves the request came from Slack: signature first, then the
+    /// timestamp window, so a forgery is always logged as a bad signature.
+    fn verify(&self, request: &IncomingRequest, now_unix: i64) -> Result<Verification, IngressError> {
+        let signature = request.credential_header(SIGNATURE_HEADER)?;
+        let timestamp = request.credential_header(TIMESTAMP_HEADER)?;
+        let secret = find_signing_secret(&self.secrets, timestamp, &request.body, signature)
+            .ok_or(IngressError::BadCredential("X-Slack-Signature"))?;
+        self.ingress.timestamp_window.check(timestamp, now_unix)?;
+        Ok(Verification { scheme: "slack-signature-v0".into(), matched: Some(secret.name.clone()) })
+    }
+}
+
+impl Provider for SlackFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "SLACK";
+    const ROUTES: &'static [Route] =
+        &[Route::post(EVENTS_PATH), Route::post(INTERACTIONS_PATH), Route::post(COMMANDS_PATH)];
+    const SECRET_SETTINGS: &'static [&'static str] = &[SIGNING_SECRET_SETTING];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let secrets = SecretList::parse(SIGNING_SECRET_SETTING, &env.get(SIGNING_SECRET_SETTING).unwrap_or_default());
+        if secrets.is_empty() {
+            return Err(ConfigError::new(
+                SIGNING_SECRET_SETTING,
+                "is required (api.slack.com/apps → your app → Basic Information → App Credentials → Signing Secret; \
+                 comma-separated while rotating)",
+            ));
+        }
+        Ok(SlackFunction { secrets, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
+        let verification = self.verify(request, now.unix_timestamp())?;
+        if route.is(EVENTS_PATH) {
+            events_api(request, verification, now)
+        } else if route.is(INTERACTIONS_PATH) {
+            interaction(request, verification, now)
+        } else {
+            slash_command(request, verification, now)
+        }
+    }
+}
+
+/// A non-empty string at `pointer`.
+fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
+    json.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// The workspace (or, for org-wide apps, the organisation) an event belongs to.
+fn tenant_of(body: &Value) -> Option<String> {
+    ["/team_id", "/team/id", "/user/team_id", "/enterprise_id", "/enterprise/id"]
+        .iter()
+        .find_map(|pointer| string_at(body, pointer))
+        .map(str::to_string)
+}
+
+/// The body as a JSON object, without the deprecated verification `token`:
+/// a credential of the app (anyone holding it can forge requests to apps
+/// that still check it) that inlet does not use and consumers do not need.
+fn without_token(mut body: Value) -> Result<Value, IngressError> {
+    let object = body.as_object_mut().ok_or_else(|| IngressError::malformed("body must be a JSON object"))?;
+    object.remove("token");
+    Ok(body)
+}
+
+/// A reply handle from the values Slack gave; absent ones are left out.
+fn reply_handle(pairs: &[(&str, Option<&str>)]) -> Option<Value> {
+    let handle: Map<String, Value> =
+        pairs.iter().filter_map(|(key, value)| Some((key.to_string(), json!((*value)?)))).collect();
+    (!handle.is_empty()).then_some(Value::Object(handle))
+}
+
+fn empty_ok() -> Reply {
+    Reply::empty(StatusCode::OK)
+}
+
+// ---------------------------------------------------------------- Events API
+
+/// `POST /slack/events`: the URL check is answered, everything else queued.
+fn events_api(request: &IncomingRequest, verification: Verification, now: OffsetDateTime) -> Decided {
+    let body = without_token(request.json_body()?)?;
+    let kind = string_at(&body, "/type").ok_or_else(|| IngressError::malformed("missing type"))?.to_string();
+    let tenant = tenant_of(&body);
+    let scoped = |id: &str| match &tenant {
+        Some(team) => format!("{team}:{id}"),
+        None => id.to_string(),
+    };
+    let (id, envelope_kind, message) = match kind.as_str() {
+        // Answered only now, after the signature: an unsigned challenge is a 401.
+        "url_verification" => {
+            let challenge = string_at(&body, "/challenge")
+                .ok_or_else(|| IngressError::malformed("url_verification without challenge"))?;
+            return Ok(Decision::Answer(Reply::ok_json(json!({ "challenge": challenge }))));
+        }
+        "event_callback" => {
+            let event = body
+                .get("event")
+                .filter(|event| event.is_object())
+                .ok_or_else(|| IngressError::malformed("event_callback without an event object"))?;
+            let event_type = string_at(event, "/type")
+                .ok_or_else(|| IngressError::malformed("event_callback without event.type"))?;
+            let event_id = string_at(&body, "/event_id")
+                .ok_or_else(|| IngressError::malformed("event_callback without event_id"))?;
+            // A retry (X-Slack-Retry-Num) repeats event_id: the same id, processed once.
+            (scoped(event_id), event_type.to_string(), event_message_view(event, tenant.as_deref()))
+        }
+        // Slack tells the app it dropped events over its rate limit (30 000
+        // an hour per workspace); worth a consumer's attention, so queued.
+        // One notice per workspace and minute.
+        "app_rate_limited" => {
+            let minute = body.get("minute_rate_limited").and_then(Value::as_i64);
+            let id = match minute {
+                Some(minute) => scoped(&format!("app_rate_limited:{minute}")),
+                None => Envelope::body_hash_id(&request.body),
+            };
+            (id, kind.clone(), None)
+        }
+        // A type Slack adds later is queued as it is, under its own name,
+        // rather than refused (a refusal would make Slack retry, then
+        // disable the subscription). Its event_id when it has one; else the
+        // body's hash, since a retry repeats the body.
+        _ => {
+            let id = match string_at(&body, "/event_id") {
+                Some(event_id) => scoped(event_id),
+                None => Envelope::body_hash_id(&request.body),
+            };
+            (id, kind.clone(), None)
+        }
+    };
+    let mut envelope = Envelope::new(PROVIDER, &id, &envelope_kind, now, verification, body);
+    envelope.tenant = tenant;
+    envelope.message = message;
+    Ok(Decision::enqueue(vec![envelope], empty_ok()))
+}
+
+/// The message view of a `message` or `app_mention` event. An edited
+/// message (`subtype` `message_changed`) is read from its new version.
+fn event_message_view(event: &Value, team: Option<&str>) -> Option<MessageView> {
+    let event_type = string_at(event, "/type")?;
+    if event_type != "message" && event_type != "app_mention" {
+        return None;
+    }
+    let message = match string_at(event, "/subtype") {
+        Some("message_changed") => event.get("message").filter(|m| m.is_object()).unwrap_or(event),
+        _ => event,
+    };
+    let channel = string_at(event, "/channel");
+    let ts = string_at(message, "/ts");
+    // Where a reply goes: the thread the message is in, else a new thread under it.
+    let thread_ts = string_at(message, "/thread_ts").or(ts);
+    Some(MessageView {
+        chat_id: channel.map(str::to_string),
+        chat_type: string_at(event, "/channel_type").map(str::to_string),
+        sender_id: string_at(message, "/user").or_else(|| string_at(message, "/bot_id")).map(str::to_string),
+        message_id: ts.map(str::to_string),
+        text: message.get("text").and_then(Value::as_str).map(str::to_string),
+        reply_handle: reply_handle(&[("channel_id", channel), ("ts", ts), ("thread_ts", thread_ts), ("team_id", team)]),
+    })
+}
+
+// ------------------------------------------------------------- Interactivity
+
+/// `POST /slack/interactions`: one form field, `payload`, holding JSON.
+fn interaction(request: &IncomingRequest, verification: Verification, now: OffsetDateTime) -> Decided {
+    let fields = parse_form(&request.body)?;
+    let payload = form_field(&fields, "payload").ok_or_else(|| IngressError::malformed("missing payload field"))?;
+    let payload = without_token(parse_json(payload.as_bytes())?)?;
+    let kind = string_at(&payload, "/type").ok_or_else(|| IngressError::malformed("payload without type"))?.to_string();
+    // Options for an external select must come back in this answer; with no
+    // logic at the edge the honest answer is none (as Discord's autocomplete).
+    if kind == "block_suggestion" || kind == "dialog_suggestion" {
+        return Ok(Decision::Answer(Reply::ok_json(json!({ "options": [] }))));
+    }
+    let id = event_id_of_action(&payload, request);
+    let tenant = tenant_of(&payload);
+    let message = interaction_message_view(&payload, &kind, tenant.as_deref());
+    let mut envelope = Envelope::new(PROVIDER, &id, &kind, now, verification, payload);
+    envelope.tenant = tenant;
+    envelope.message = message;
+    // An empty 200 acknowledges; for view_submission it closes the modal.
+    Ok(Decision::enqueue(vec![envelope], empty_ok()))
+}
+
+/// Interactions and commands carry no event id and are never retried by
+/// Slack, but each user action gets its own `trigger_id` (it opens a modal
+/// within 3 s, once), so it names the action: the same request replayed
+/// inside the timestamp window is one event, two clicks are two. Payloads
+/// without one (`view_closed`) are their request's own event.
+fn event_id_of_action(payload: &Value, request: &IncomingRequest) -> String {
+    match string_at(payload, "/trigger_id") {
+        Some(trigger) => format!("trigger:{trigger}"),
+        None => request.request_scoped_id(),
+    }
+}
+
+/// What a sink needs to answer an interaction: `response_url` (block
+/// actions, message shortcuts; the first of a modal's `response_urls`),
+/// `trigger_id` (to open a modal), and where the message is.
+fn interaction_message_view(payload: &Value, kind: &str, team: Option<&str>) -> Option<MessageView> {
+    let channel = string_at(payload, "/channel/id").or_else(|| string_at(payload, "/container/channel_id"));
+    let message_ts = string_at(payload, "/message/ts").or_else(|| string_at(payload, "/container/message_ts"));
+    let thread_ts = string_at(payload, "/message/thread_ts").or(message_ts);
+    let response_url =
+        string_at(payload, "/response_url").or_else(|| string_at(payload, "/response_urls/0/response_url"));
+    let first_action = payload.pointer("/actions/0").cloned().unwrap_or(Value::Null);
+    let text = match kind {
+        "block_actions" | "interactive_message" => string_at(&first_action, "/value")
+            .or_else(|| string_at(&first_action, "/selected_option/value"))
+            .or_else(|| string_at(&first_action, "/action_id"))
+            .or_else(|| string_at(&first_action, "/name")),
+        "view_submission" | "view_closed" => string_at(payload, "/view/callback_id"),
+        _ => string_at(payload, "/callback_id"),
+    };
+    Some(MessageView {
+        chat_id: channel.map(str::to_string),
+        chat_type: None,
+        sender_id: string_at(payload, "/user/id").map(str::to_string),
+        message_id: message_ts.map(str::to_string),
+        text: text.map(str::to_string),
+        reply_handle: reply_handle(&[
+            ("response_url", response_url),
+            ("trigger_id", string_at(payload, "/trigger_id")),
+            ("channel_id", channel),
+            ("ts", message_ts),
+            ("thread_ts", thread_ts),
+            ("view_id", string_at(payload, "/view/id")),
+            ("team_id", team),
+        ]),
+    })
+}
+
+// ------------------------------------------------------------ Slash commands
+
+/// `POST /slack/commands`: form fields, queued as a JSON object of them.
+fn slash_command(request: &IncomingRequest, verification: Verification, now: OffsetDateTime) -> Decided {
+    let fields = parse_form(&request.body)?;
+    // Slack's check of the URL's certificate, on a signed request: nothing to do.
+    if form_field(&fields, "ssl_check") == Some("1") {
+        return Ok(Decision::Answer(empty_ok()));
+    }
+    let command = form_field(&fields, "command")
+        .filter(|command| !command.is_empty())
+        .ok_or_else(|| IngressError::malformed("missing command"))?
+        .to_string();
+    let mut object = Map::new();
+    for (name, value) in &fields {
+        // The first value of a field wins, as `form_field` reads it.
+        if !object.contains_key(name) {
+            object.insert(name.clone(), Value::String(value.clone()));
+        }
+    }
+    let payload = without_token(Value::Object(object))?;
+    let id = event_id_of_action(&payload, request);
+    let tenant = tenant_of(&payload);
+    let text = match string_at(&payload, "/text").map(str::trim).filter(|t| !t.is_empty()) {
+        Some(arguments) => format!("{command} {arguments}"),
+        None => command,
+    };
+    let channel = string_at(&payload, "/channel_id");
+    let message = MessageView {
+        chat_id: channel.map(str::to_string),
+        chat_type: None,
+        sender_id: string_at(&payload, "/user_id").map(str::to_string),
+        message_id: None,
+        text: Some(text),
+        reply_handle: reply_handle(&[
+            ("response_url", string_at(&payload, "/response_url")),
+            ("trigger_id", string_at(&payload, "/trigger_id")),
+            ("channel_id", channel),
+            ("team_id", tenant.as_deref()),
+        ]),
+    };
+    let mut envelope = Envelope::new(PROVIDER, &id, COMMAND_KIND, now, verification, payload);
+    envelope.tenant = tenant;
+    envelope.message = Some(message);
+    // An empty 200: Slack shows nothing, and the sink answers through
+    // response_url (valid 30 min, 5 times) or the Web API.
+    Ok(Decision::enqueue(vec![envelope], empty_ok()))
+}

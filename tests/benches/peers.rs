@@ -1,0 +1,234 @@
+//! inlet next to its peers on identical request bytes (`make bench-peers`).
+//!
+//! Lark: one signed, encrypted v2 `im.message.receive_v1` event of about
+//! 1.6 KB, handled by
+//! - lark-oapi's EventDispatcherHandler (Python, the project venv),
+//! - @larksuiteoapi/node-sdk's EventDispatcher (Node, `.tools/peers`),
+//! - inlet's Lark function (the whole request path: verification,
+//!   decryption, parsing, normalization, the Envelope encoded as queued and
+//!   checked with the processor's decoder; the queue accepts and drops),
+//! - the raw work: SHA-256 over the signed bytes and the hex compare, base64,
+//!   AES-256-CBC, one JSON parse of the plaintext.
+//!
+//! Discord: inlet's Discord function on a signed application command against
+//! a bare Ed25519 verification of the same bytes (key parsed once).
+//!
+//! Every figure is the best of `RUNS` runs of a timed loop, reported as
+//! microseconds per request; the peers time themselves the same way and
+//! report back as JSON. Results: BENCHMARKS.md.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use ed25519_dalek::{Signature, VerifyingKey};
+use inlet_shared::conformance::NOW;
+use inlet_shared::crosscheck::{self, Runtime};
+use inlet_shared::provider::Provider;
+use inlet_shared::queue::{PublishError, Publisher, QueueMessage};
+use inlet_shared::runtime::HttpFunction;
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_shared::verify::constant_time_eq;
+use lark::crypto::{decrypt_lark_body, encrypt_lark_body, lark_signature};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+const RUNS: usize = 7;
+const NONCE: &str = "bench-nonce";
+
+/// Accepts every message and keeps none.
+struct DroppingPublisher;
+
+#[async_trait]
+impl Publisher for DroppingPublisher {
+    async fn publish(&self, _: &[QueueMessage]) -> Result<(), PublishError> {
+        Ok(())
+    }
+}
+
+/// Best of [`RUNS`] runs of `iterations` calls, in µs per call.
+fn best_of(iterations: usize, mut work: impl FnMut()) -> f64 {
+    work();
+    (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                work();
+            }
+            start.elapsed().as_secs_f64() * 1e6 / iterations as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The Lark request every contender handles.
+struct LarkRequest {
+    encrypt_key: String,
+    verification_token: String,
+    timestamp: String,
+    body: String,
+    signature: String,
+}
+
+impl LarkRequest {
+    fn new() -> Self {
+        let settings = dev_settings();
+        let secrets = lark::samples::LarkSecrets::from_env(&settings);
+        let encrypt_key = secrets.encrypt_key.expect("events/env.json sets LARK_ENCRYPT_KEY");
+        let mut event = lark::samples::message_v2(&secrets.verification_token, "peers", NOW);
+        // A realistic chat message, so the encrypted body is about 1.6 KB.
+        let text = "@_user_1 deploy status? ".repeat(24);
+        event["event"]["message"]["content"] = json!(json!({ "text": text }).to_string());
+        let body = json!({ "encrypt": encrypt_lark_body(&encrypt_key, [7; 16], event.to_string().as_bytes()) });
+        let body = body.to_string();
+        let timestamp = NOW.to_string();
+        let signature = lark_signature(&timestamp, NONCE, &encrypt_key, body.as_bytes());
+        LarkRequest { encrypt_key, verification_token: secrets.verification_token, timestamp, body, signature }
+    }
+
+    fn headers(&self) -> Value {
+        json!({
+            "content-type": "application/json",
+            "x-lark-request-timestamp": self.timestamp,
+            "x-lark-request-nonce": NONCE,
+            "x-lark-signature": self.signature,
+        })
+    }
+
+    fn incoming(&self) -> inlet_shared::ingress::IncomingRequest {
+        let mut request =
+            inlet_shared::ingress::IncomingRequest::new(http::Method::POST, "/lark/event", self.body.clone());
+        for (name, value) in self.headers().as_object().expect("headers").iter() {
+            request.append_header(name.as_bytes(), value.as_str().unwrap_or_default().as_bytes());
+        }
+        request
+    }
+
+    /// The work no receiver can skip.
+    fn raw_work(&self) -> Value {
+        let expected = lark_signature(&self.timestamp, NONCE, &self.encrypt_key, self.body.as_bytes());
+        assert!(constant_time_eq(expected.as_bytes(), self.signature.as_bytes()));
+        let ciphertext = &self.body[r#"{"encrypt":""#.len()..self.body.len() - 2];
+        let plaintext = decrypt_lark_body(&self.encrypt_key, ciphertext).expect("decrypts");
+        serde_json::from_slice(&plaintext).expect("JSON")
+    }
+}
+
+fn peer(runtime: Runtime, script: &str, input: &Value) -> (String, f64) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/peers").join(script);
+    let report = match runtime {
+        Runtime::Node => run_node_peer(&script, input),
+        Runtime::VenvPython => crosscheck::run(runtime, &script, input),
+    };
+    assert_eq!(report["accepted"], true, "{} refused the request: {report}", script.display());
+    (report["sdk"].as_str().unwrap_or("?").to_string(), report["us_per_event"].as_f64().expect("a figure"))
+}
+
+/// The Node SDK lives in its own node_modules (`.tools/peers`), apart from
+/// the cross-checks' libraries.
+fn run_node_peer(script: &Path, input: &Value) -> Value {
+    let modules: PathBuf = crosscheck::repository_root().join(".tools/peers/node_modules");
+    assert!(modules.exists(), "{} is missing: run `make bench-peers`", modules.display());
+    let mut child = std::process::Command::new("node")
+        .arg(script)
+        .env("NODE_PATH", &modules)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(input.to_string().as_bytes()).expect("input");
+    let output = child.wait_with_output().expect("node ran");
+    assert!(output.status.success(), "{} failed", script.display());
+    // The report is the last line; anything before it is the SDK's own.
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter is not supported.
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let now = OffsetDateTime::from_unix_timestamp(NOW).expect("time");
+    let settings = dev_settings();
+
+    let lark = LarkRequest::new();
+    let request = lark.incoming();
+    let function = lark::LarkFunction::from_env(&settings).expect("lark settings");
+    let reply = runtime.block_on(function.handle(&DroppingPublisher, &request, now));
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    // `INLET_PEERS_PROFILE=inlet` (or `raw`): only that loop, 20 000 times,
+    // for a profiler (valgrind --tool=callgrind, perf record) to see where
+    // the time goes.
+    match std::env::var("INLET_PEERS_PROFILE").as_deref() {
+        Ok("inlet") => {
+            for _ in 0..20_000 {
+                runtime.block_on(function.handle(&DroppingPublisher, &request, now));
+            }
+            return;
+        }
+        Ok("raw") => {
+            for _ in 0..20_000 {
+                std::hint::black_box(lark.raw_work());
+            }
+            return;
+        }
+        _ => {}
+    }
+    let inlet = best_of(20_000, || {
+        runtime.block_on(function.handle(&DroppingPublisher, &request, now));
+    });
+    let raw = best_of(20_000, || {
+        std::hint::black_box(lark.raw_work());
+    });
+    let input = json!({
+        "encrypt_key": lark.encrypt_key,
+        "verification_token": lark.verification_token,
+        "path": "/lark/event",
+        "headers": lark.headers(),
+        "body": lark.body,
+        "iterations": 2_000,
+        "runs": RUNS,
+    });
+    let (python_sdk, python) = peer(Runtime::VenvPython, "lark_oapi_bench.py", &input);
+    let (node_sdk, node) = peer(Runtime::Node, "lark_node_bench.js", &input);
+
+    println!("Lark: one signed, encrypted v2 message event, {} bytes of body", lark.body.len());
+    println!("| Contender | µs per event | inlet is faster by |");
+    println!("|---|---|---|");
+    println!("| {python_sdk} (EventDispatcherHandler.do) | {python:.2} | {:.1}× |", python / inlet);
+    println!("| {node_sdk} (EventDispatcher.invoke) | {node:.2} | {:.1}× |", node / inlet);
+    println!("| inlet lark (whole request path) | {inlet:.2} | 1.0× |");
+    println!(
+        "| raw work (SHA-256, base64, AES-256-CBC, one JSON parse) | {raw:.2} | inlet is {:.2}× the raw work |",
+        inlet / raw
+    );
+
+    // Discord: the handler against the verification alone.
+    let sample = discord::DiscordFunction::sample("discord-command", &settings, NOW, "peers").expect("sample");
+    let request = sample.to_incoming();
+    let function = discord::DiscordFunction::from_env(&settings).expect("discord settings");
+    let reply = runtime.block_on(function.handle(&DroppingPublisher, &request, now));
+    assert!(reply.status.is_success(), "{}", String::from_utf8_lossy(&reply.body));
+    let key_hex = settings.get("DISCORD_PUBLIC_KEY").expect("DISCORD_PUBLIC_KEY");
+    let key_bytes: [u8; 32] = hex::decode(key_hex).expect("hex").try_into().expect("32 bytes");
+    let key = VerifyingKey::from_bytes(&key_bytes).expect("a public key");
+    let timestamp = request.header("x-signature-timestamp").expect("timestamp").to_string();
+    let signature_hex = request.header("x-signature-ed25519").expect("signature").to_string();
+    let body = request.body.clone();
+    let handler = best_of(5_000, || {
+        runtime.block_on(function.handle(&DroppingPublisher, &request, now));
+    });
+    let bare = best_of(5_000, || {
+        let bytes: [u8; 64] = hex::decode(&signature_hex).expect("hex").try_into().expect("64 bytes");
+        let mut message = Vec::with_capacity(timestamp.len() + body.len());
+        message.extend_from_slice(timestamp.as_bytes());
+        message.extend_from_slice(&body);
+        key.verify_strict(&message, &Signature::from_bytes(&bytes)).expect("verifies");
+    });
+    println!();
+    println!("Discord: one signed application command, {} bytes of body", body.len());
+    println!("| Contender | µs per request |");
+    println!("|---|---|");
+    println!("| inlet discord (whole request path) | {handler:.2} |");
+    println!("| bare Ed25519 verify_strict (key parsed once) | {bare:.2} |");
+    println!("| inlet ÷ bare verify | {:.2}× |", handler / bare);
+}
