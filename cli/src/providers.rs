@@ -17,6 +17,9 @@ pub const PROVIDERS: &[Descriptor] = &[
     describe::<telegram::TelegramFunction>(),
     describe::<openim::OpenimFunction>(),
     describe::<slack::SlackFunction>(),
+    describe::<github::GithubFunction>(),
+    describe::<stripe::StripeFunction>(),
+    describe::<standard_webhooks::StandardWebhooksFunction>(),
     describe::<wecom::WecomFunction>(),
     describe::<dingtalk::DingtalkFunction>(),
 ];

@@ -195,9 +195,15 @@ pub const DEDUP_WINDOWS: &[DedupWindowDefault] = &[
     DedupWindowDefault {
         provider: "github",
         retry_horizon: "none automatic; manual redelivery of the last 3 days",
-        window_secs: 3 * 24 * 3600,
+        // A day over the horizon: a redelivery at its very end still finds the record.
+        window_secs: 4 * 24 * 3600,
     },
     DedupWindowDefault { provider: "stripe", retry_horizon: "up to 3 days", window_secs: 4 * 24 * 3600 },
+    DedupWindowDefault {
+        provider: "standard-webhooks",
+        retry_horizon: "chosen by each sender (Svix: ~28 h)",
+        window_secs: 7 * 24 * 3600,
+    },
     DedupWindowDefault {
         provider: "wecom",
         retry_horizon: "3 retries within seconds of a missed 5 s answer",

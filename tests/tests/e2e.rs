@@ -138,6 +138,23 @@ async fn chat_platforms_through_the_local_stack() {
 }
 
 #[tokio::test]
+async fn github_stripe_and_standard_webhooks_through_the_local_stack() {
+    let stack = stack().await;
+    assert_answered_without_enqueue(&stack, "github-ping", 200, "ping").await;
+    for name in [
+        "github-push",
+        "github-issue-comment-form",
+        "stripe-payment-succeeded",
+        "stripe-rotated-secret",
+        "stripe-connect-account",
+        "standard-webhooks-event",
+        "standard-webhooks-several-signatures",
+    ] {
+        assert_processed_once(&stack, name, 1).await;
+    }
+}
+
+#[tokio::test]
 async fn slack_wecom_and_dingtalk_through_the_local_stack() {
     let stack = stack().await;
     assert_answered_without_enqueue(&stack, "slack-url-verification", 200, "\"challenge\"").await;
