@@ -1,0 +1,146 @@
+//! GitHub webhooks: `POST /github/webhook`, for repository, organization
+//! and GitHub App hooks alike.
+//!
+//! GitHub signs the raw body: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256
+//! (secret, body)>`, for either content type a hook can be set to
+//! (`application/json`, or `application/x-www-form-urlencoded` with the JSON
+//! in `payload=`). The whole header is compared with what each configured
+//! secret yields, in constant time, exactly as @octokit/webhooks-methods'
+//! `verify` compares it: lower-case hex, `sha256=` prefix. The legacy
+//! `X-Hub-Signature` (HMAC-SHA1) is never read. No timestamp is signed, so
+//! replays are caught only by the dedup id: `X-GitHub-Delivery`, which a
+//! redelivery (manual or through the API) keeps.
+
+use inlet_shared::form::{form_field, is_form, parse_form};
+use inlet_shared::ingress::parse_json;
+use inlet_shared::prelude::*;
+use inlet_shared::verify::{NamedSecret, constant_time_eq, hmac_sha256};
+
+pub mod samples;
+
+pub const PROVIDER: &str = "github";
+pub const PATH: &str = "/github/webhook";
+pub const SETTING: &str = "GITHUB_WEBHOOK_SECRET";
+pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+pub const EVENT_HEADER: &str = "x-github-event";
+pub const DELIVERY_HEADER: &str = "x-github-delivery";
+pub const SCHEME: &str = "github-hmac-sha256";
+
+pub struct GithubFunction {
+    /// `GITHUB_WEBHOOK_SECRET#1`, `#2`, …: several while a secret is rotated.
+    pub secrets: SecretList,
+    pub ingress: IngressSettings,
+}
+
+/// `X-Hub-Signature-256` as GitHub (and @octokit/webhooks-methods' `sign`)
+/// writes it for `body` under `secret`.
+pub fn signature_header(secret: &str, body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(hmac_sha256(secret.as_bytes(), &[body])))
+}
+
+/// The configured secret whose signature is exactly `presented`. Every
+/// entry is computed and compared, so the time taken does not depend on
+/// which one matched, nor on how much of the header was right.
+pub fn matching_secret<'a>(secrets: &'a SecretList, presented: &str, body: &[u8]) -> Option<&'a NamedSecret> {
+    let mut found = None;
+    for entry in secrets.iter() {
+        let expected = signature_header(entry.value.expose(), body);
+        if constant_time_eq(expected.as_bytes(), presented.as_bytes()) && found.is_none() {
+            found = Some(entry);
+        }
+    }
+    found
+}
+
+impl Provider for GithubFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "GITHUB";
+    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+    const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let secrets = SecretList::parse(SETTING, &env.get(SETTING).unwrap_or_default());
+        if secrets.is_empty() {
+            return Err(ConfigError::new(
+                SETTING,
+                "is required: the hook's secret (comma-separated while rotating); a hook without a secret is unsigned",
+            ));
+        }
+        Ok(GithubFunction { secrets, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(&self, _route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
+        // Verify first, over the raw bytes, whatever the content type.
+        let presented = request.credential_header(SIGNATURE_HEADER)?;
+        let matched = matching_secret(&self.secrets, presented, &request.body)
+            .ok_or(IngressError::BadCredential("X-Hub-Signature-256"))?;
+        // Proven genuine: what is missing now is a sender's mistake, not a forgery.
+        let event = required_header(request, EVENT_HEADER, "X-GitHub-Event")?;
+        let delivery = required_header(request, DELIVERY_HEADER, "X-GitHub-Delivery")?;
+        let payload = payload_of(request)?;
+        if event == "ping" {
+            // The hook's first delivery, and the "Test" button: answered, never queued.
+            return Ok(Decision::Answer(Reply::ok_json(json!({"ok": true, "ping": true}))));
+        }
+        let verification = Verification { scheme: SCHEME.into(), matched: Some(matched.name.clone()) };
+        let mut envelope = Envelope::new(PROVIDER, delivery, event, now, verification, payload);
+        envelope.tenant = tenant_of(&envelope.payload);
+        envelope.message = message_view(event, &envelope.payload);
+        Ok(Decision::enqueue(vec![envelope], Reply::ok_json(json!({"ok": true}))))
+    }
+}
+
+fn required_header<'r>(request: &'r IncomingRequest, name: &str, shown: &str) -> Result<&'r str, IngressError> {
+    request
+        .header(name)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| IngressError::malformed(format!("missing {shown}")))
+}
+
+/// The event's JSON: the body, or its `payload` field when the hook posts a
+/// form. Read only after the signature over the raw body verified.
+fn payload_of(request: &IncomingRequest) -> Result<Value, IngressError> {
+    if is_form(request.header("content-type")) {
+        let fields = parse_form(&request.body)?;
+        let payload =
+            form_field(&fields, "payload").ok_or_else(|| IngressError::malformed("form body has no payload field"))?;
+        parse_json(payload.as_bytes())
+    } else {
+        request.json_body()
+    }
+}
+
+/// The repository the event is about (`owner/name`), else the organization
+/// (org-level events: membership, organization, team…). The App
+/// installation id stays in the payload (`installation.id`): the same
+/// repository's events are then one tenant whether they come from a
+/// repository hook, an organization hook or an App.
+pub fn tenant_of(payload: &Value) -> Option<String> {
+    let text = |pointer: &str| payload.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty());
+    text("/repository/full_name").or_else(|| text("/organization/login")).map(str::to_string)
+}
+
+/// A chat-like view of an issue or pull request comment, for ChatOps sinks.
+fn message_view(event: &str, payload: &Value) -> Option<MessageView> {
+    if event != "issue_comment" {
+        return None;
+    }
+    let comment = payload.get("comment")?;
+    let issue = payload.get("issue")?;
+    let repository = payload.pointer("/repository/full_name").and_then(Value::as_str)?;
+    let number = issue.get("number").and_then(Value::as_u64)?;
+    let comment_id = comment.get("id").and_then(Value::as_u64);
+    Some(MessageView {
+        chat_id: Some(format!("{repository}#{number}")),
+        chat_type: Some(if issue.get("pull_request").is_some() { "pull_request" } else { "issue" }.to_string()),
+        sender_id: comment.pointer("/user/login").and_then(Value::as_str).map(str::to_string),
+        message_id: comment_id.map(|id| id.to_string()),
+        text: comment.get("body").and_then(Value::as_str).map(str::to_string),
+        reply_handle: Some(json!({"repository": repository, "issue_number": number, "comment_id": comment_id})),
+    })
+}

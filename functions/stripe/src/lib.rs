@@ -1,0 +1,213 @@
+//! Stripe webhook events: `POST /stripe/webhook`.
+//!
+//! Stripe signs `{t}.{raw body}` with the endpoint's signing secret (the
+//! whole `whsec_…` string as UTF-8 is the HMAC key) and sends
+//! `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…]`; while a secret
+//! is being rolled there is one `v1` per live secret, and test-mode events
+//! may carry a `v0` entry, which is ignored. The header is read exactly as
+//! stripe-python 14 (`stripe.WebhookSignature.verify_header`) reads it, so
+//! what the official library accepts inlet accepts and the other way round
+//! (see [`parse_signature_header`] and `tests/official_lib.rs`), including
+//! its timestamp rule: only a timestamp *older* than the tolerance is
+//! refused; one in the future is accepted (see [`is_too_old`] for why that is
+//! safe). The dedup id is the event's own `id` (`evt_…`), which Stripe's
+//! retries (re-signed, with fresh timestamps) keep.
+
+use inlet_shared::prelude::*;
+use inlet_shared::verify::{NamedSecret, constant_time_eq, hmac_sha256, truncate_for_log};
+
+pub mod samples;
+
+pub const PROVIDER: &str = "stripe";
+pub const PATH: &str = "/stripe/webhook";
+pub const SETTING: &str = "STRIPE_WEBHOOK_SECRET";
+pub const SIGNATURE_HEADER: &str = "stripe-signature";
+pub const SCHEME: &str = "stripe-signature-v1";
+/// Every endpoint signing secret starts so (Dashboard, API and `stripe listen`).
+pub const SECRET_PREFIX: &str = "whsec_";
+
+pub struct StripeFunction {
+    /// `STRIPE_WEBHOOK_SECRET#1`, `#2`, …: several while a secret is rolled
+    /// (or for several endpoints that post to the same URL).
+    pub secrets: SecretList,
+    pub ingress: IngressSettings,
+}
+
+/// Hex HMAC-SHA256 of `{timestamp}.{body}` under `secret`, as Stripe signs
+/// and stripe-python's `_compute_signature` computes.
+pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    hex::encode(hmac_sha256(secret.as_bytes(), &[timestamp.as_bytes(), b".", body]))
+}
+
+/// `Stripe-Signature` for `body` signed at `timestamp` by each of `secrets`.
+pub fn signature_header(secrets: &[&str], timestamp: i64, body: &[u8]) -> String {
+    let t = timestamp.to_string();
+    let mut header = format!("t={t}");
+    for secret in secrets {
+        header.push_str(&format!(",v1={}", signature(secret, &t, body)));
+    }
+    header
+}
+
+/// What `Stripe-Signature` holds, read the way stripe-python reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureHeader<'a> {
+    /// The first `t`, as the decimal integer stripe-python formats back
+    /// (`"%d" % int(t)`) before signing: `t=0017` is signed as `17`.
+    pub timestamp: String,
+    /// Every `v1` value, in order.
+    pub v1: Vec<&'a str>,
+}
+
+/// Parses `Stripe-Signature` exactly as stripe-python's
+/// `_get_timestamp_and_signatures` does: items split on `,`; each item's key
+/// is what precedes its first `=` and its value what lies between the first
+/// and the second `=`; no trimming of keys. The first `t` must be an
+/// integer (Python's `int()`: surrounding whitespace, a sign, `_` between
+/// digits); a `t` or `v1` item without `=` fails the whole header, as the
+/// library's `IndexError` does; no `t` or no `v1` fails it too.
+pub fn parse_signature_header(header: &str) -> Result<SignatureHeader<'_>, &'static str> {
+    let mut timestamps = Vec::new();
+    let mut v1 = Vec::new();
+    for item in header.split(',') {
+        let mut parts = item.splitn(3, '=');
+        let key = parts.next().unwrap_or_default();
+        let value = parts.next();
+        match key {
+            "t" => timestamps.push(value.ok_or("a t item without a value")?),
+            "v1" => v1.push(value.ok_or("a v1 item without a value")?),
+            _ => {}
+        }
+    }
+    let first = timestamps.first().ok_or("no t item")?;
+    let timestamp = python_int(first).ok_or("t is not an integer")?;
+    if v1.is_empty() {
+        return Err("no v1 signature");
+    }
+    Ok(SignatureHeader { timestamp, v1 })
+}
+
+/// Python's `int(text)` in base 10, as canonical decimal text: surrounding
+/// whitespace, an optional sign, digits with single `_` between them;
+/// leading zeros dropped. (Python also takes non-ASCII digits; a header
+/// value that `http` lets through as text holds only visible ASCII.)
+fn python_int(text: &str) -> Option<String> {
+    let text = text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+        return None;
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+        return None;
+    }
+    let digits: String = digits.chars().filter(|c| *c != '_').collect();
+    let trimmed = digits.trim_start_matches('0');
+    Some(match (trimmed.is_empty(), negative) {
+        (true, _) => "0".to_string(),
+        (false, true) => format!("-{trimmed}"),
+        (false, false) => trimmed.to_string(),
+    })
+}
+
+/// stripe-python's rule: refused when `t < now - tolerance`; a timestamp
+/// in the future passes. inlet keeps that rule rather than its usual ±
+/// window because accepting a future `t` gives nobody anything: only a
+/// holder of the secret can sign one (and could sign anything), a captured
+/// request is replayable only until `t + tolerance` whatever the clocks
+/// say, and every copy carries the same event id, so the 4-day dedup window
+/// makes a replay a duplicate. Refusing would only lose events when
+/// Stripe's clock runs ahead of ours.
+/// `now` keeps its fraction of a second, as the library's `time.time()` does.
+pub fn is_too_old(canonical_timestamp: &str, now: OffsetDateTime, tolerance_secs: u64) -> bool {
+    const NANOS: i128 = 1_000_000_000;
+    if canonical_timestamp.starts_with('-') {
+        return true;
+    }
+    match canonical_timestamp.parse::<i64>() {
+        Ok(t) => i128::from(t) * NANOS < now.unix_timestamp_nanos() - i128::from(tolerance_secs) * NANOS,
+        // More digits than an i64 holds: far in the future.
+        Err(_) => false,
+    }
+}
+
+/// The configured secret that signed one of the header's `v1` values. All
+/// secrets and all values are compared, in constant time, so the time taken
+/// does not depend on which matched.
+pub fn matching_secret<'s>(
+    secrets: &'s SecretList,
+    header: &SignatureHeader<'_>,
+    body: &[u8],
+) -> Option<&'s NamedSecret> {
+    let mut found = None;
+    for entry in secrets.iter() {
+        let expected = signature(entry.value.expose(), &header.timestamp, body);
+        let mut matches = false;
+        for presented in &header.v1 {
+            matches |= constant_time_eq(expected.as_bytes(), presented.as_bytes());
+        }
+        if matches && found.is_none() {
+            found = Some(entry);
+        }
+    }
+    found
+}
+
+impl Provider for StripeFunction {
+    const NAME: &'static str = PROVIDER;
+    const SETTINGS_PREFIX: &'static str = "STRIPE";
+    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+    const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
+
+    fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let secrets = SecretList::parse(SETTING, &env.get(SETTING).unwrap_or_default());
+        if secrets.is_empty() {
+            return Err(ConfigError::new(
+                SETTING,
+                "is required: the endpoint's signing secret (whsec_…), comma-separated while rolling",
+            ));
+        }
+        for entry in secrets.iter() {
+            // A Stripe API key pasted here would be a secret in the wrong place.
+            if !entry.value.expose().starts_with(SECRET_PREFIX) || entry.value.expose().len() == SECRET_PREFIX.len() {
+                return Err(ConfigError::new(
+                    SETTING,
+                    format!("{} is not an endpoint signing secret (whsec_…)", entry.name),
+                ));
+            }
+        }
+        Ok(StripeFunction { secrets, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
+    }
+
+    fn ingress(&self) -> &IngressSettings {
+        &self.ingress
+    }
+
+    fn decide(&self, _route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
+        let raw = request.credential_header(SIGNATURE_HEADER)?;
+        let header = parse_signature_header(raw)
+            .map_err(|why| IngressError::unauthenticated(format!("Stripe-Signature cannot be read: {why}")))?;
+        let matched = matching_secret(&self.secrets, &header, &request.body)
+            .ok_or(IngressError::BadCredential("Stripe-Signature"))?;
+        let tolerance_secs = self.ingress.timestamp_window.tolerance_secs;
+        if is_too_old(&header.timestamp, now, tolerance_secs) {
+            return Err(IngressError::StaleTimestamp {
+                timestamp: truncate_for_log(&header.timestamp),
+                tolerance_secs,
+            });
+        }
+        let event = request.json_body()?;
+        let text = |field: &str| event.get(field).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let id = text("id").ok_or_else(|| IngressError::malformed("the event has no id"))?;
+        let kind = text("type").ok_or_else(|| IngressError::malformed("the event has no type"))?;
+        let tenant = text("account").map(str::to_string);
+        let verification = Verification { scheme: SCHEME.into(), matched: Some(matched.name.clone()) };
+        let mut envelope = Envelope::new(PROVIDER, id, kind, now, verification, event.clone());
+        // Events of connected accounts (Connect endpoints) name the account.
+        envelope.tenant = tenant;
+        Ok(Decision::enqueue(vec![envelope], Reply::ok_json(json!({"received": true}))))
+    }
+}

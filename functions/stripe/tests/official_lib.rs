@@ -1,0 +1,321 @@
+//! inlet against Stripe's official library, stripe-python 14 (installed in
+//! the project venv by `make tools`), through `tests/stripe_check.py`.
+//!
+//! What the library accepts, inlet accepts; what it refuses, inlet refuses.
+//! Each case is judged three ways on both sides: not authenticated
+//! (library: `verify_header` raises; inlet: 401), authenticated but not an
+//! event (library: `construct_event` raises after the signature passed;
+//! inlet: 400), or an event (library: an `Event`; inlet: 2xx).
+//!
+//! - `inlet_and_stripe_python_agree_on_samples_and_forgeries`: inlet's
+//!   samples, forgeries, timestamps at and past the tolerance both ways, and
+//!   header forms the library's parser accepts or refuses.
+//! - `requests_signed_by_stripe_python_are_accepted_by_inlet`: headers made
+//!   the way stripe-python's own tests make them (`_compute_signature`),
+//!   plain, with two `v1` entries (a secret roll) and with a `v0` entry.
+//!
+//! Timestamps: stripe-python refuses only a `t` older than its tolerance;
+//! inlet follows it (future timestamps are accepted; why that is safe is in
+//! `stripe::is_too_old`), and the cases below assert it both ways.
+//!
+//! The one deliberate difference: inlet needs the event's `id` (its dedup
+//! key) and `type` (its kind); `construct_event` builds an Event from any
+//! JSON. Asserted as `InletStricter` below.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::{HeaderValue, StatusCode};
+use inlet_shared::crosscheck::{Runtime, run};
+use inlet_shared::ingress::IncomingRequest;
+use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
+use serde_json::{Value, json};
+use stripe::samples::signed_request;
+use stripe::{StripeFunction, signature, signature_header};
+
+const NOW: i64 = 1_700_000_000;
+const DEV_SECRET: &str = "whsec_dev-stripe-endpoint-secret-NOT-A-SECRET";
+
+fn stripe_python(input: &Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stripe_check.py");
+    let report = run(Runtime::VenvPython, &script, input);
+    assert_eq!(report["library"], "stripe 14.0.1", "{report}");
+    report
+}
+
+fn sample_at(name: &str, timestamp: i64) -> IncomingRequest {
+    StripeFunction::sample(name, &dev_settings(), timestamp, "stripe-python").expect("a Stripe sample").to_incoming()
+}
+
+fn with_header(mut request: IncomingRequest, value: &str) -> IncomingRequest {
+    request.headers.insert("stripe-signature", HeaderValue::from_str(value).expect("header value"));
+    request
+}
+
+fn with_body(mut request: IncomingRequest, body: impl Into<Vec<u8>>) -> IncomingRequest {
+    request.body = body.into();
+    request
+}
+
+/// A request for `body` whose header is `header` with `{sig}` replaced by
+/// the dev secret's signature over `{signed_t}.{body}`.
+fn signed(body: &str, header: &str, signed_t: &str) -> IncomingRequest {
+    let header = header.replace("{sig}", &signature(DEV_SECRET, signed_t, body.as_bytes()));
+    signed_request("case", "case", body.to_string(), &header).to_incoming()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Unauthenticated,
+    NotAnEvent,
+    Event,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    Both(Outcome),
+    /// The library cannot read the body as text: it refuses before
+    /// verifying; inlet verifies the raw bytes, then refuses the body.
+    BothRefuse,
+    /// The library returns an Event, inlet refuses it (400), for the reason given.
+    InletStricter(&'static str),
+}
+
+struct Case {
+    name: &'static str,
+    secrets: Vec<&'static str>,
+    request: IncomingRequest,
+    now: i64,
+    expect: Expect,
+}
+
+impl Case {
+    fn json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "secrets": self.secrets,
+            "body_b64": BASE64.encode(&self.request.body),
+            "header": self.request.header("stripe-signature"),
+            "now": self.now,
+        })
+    }
+
+    async fn inlet(&self) -> (Outcome, StatusCode) {
+        let env = dev_settings_with(&[("STRIPE_WEBHOOK_SECRET", &self.secrets.join(","))]);
+        let (reply, _) = handle_with::<StripeFunction>(&env, &self.request, self.now).await;
+        let outcome = match reply.status {
+            status if status.is_success() => Outcome::Event,
+            StatusCode::UNAUTHORIZED => Outcome::Unauthenticated,
+            _ => Outcome::NotAnEvent,
+        };
+        (outcome, reply.status)
+    }
+}
+
+fn library_outcome(verdict: &Value) -> Outcome {
+    match (verdict["authenticated"].as_bool(), verdict["event"].as_bool()) {
+        (Some(true), Some(true)) => Outcome::Event,
+        (Some(true), Some(false)) => Outcome::NotAnEvent,
+        (Some(false), _) => Outcome::Unauthenticated,
+        _ => panic!("no verdict: {verdict}"),
+    }
+}
+
+#[tokio::test]
+async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
+    use Expect::*;
+    use Outcome::*;
+    let payment = sample_at("stripe-payment-succeeded", NOW);
+    let body = String::from_utf8(payment.body.clone()).expect("UTF-8");
+    let sig = signature(DEV_SECRET, &NOW.to_string(), &payment.body);
+    let dev = vec![DEV_SECRET];
+    let huge_t = "9".repeat(25);
+    let case = |name, request, now, expect| Case { name, secrets: dev.clone(), request, now, expect };
+    let mut cases = vec![
+        case("stripe-payment-succeeded", payment.clone(), NOW, Both(Event)),
+        case("stripe-rotated-secret", sample_at("stripe-rotated-secret", NOW), NOW, Both(Event)),
+        case("stripe-connect-account", sample_at("stripe-connect-account", NOW), NOW, Both(Event)),
+        // Timestamps: only too old is refused, by both.
+        case("signed 300 s ago", payment.clone(), NOW + 300, Both(Event)),
+        case("signed 301 s ago", payment.clone(), NOW + 301, Both(Unauthenticated)),
+        case("signed an hour ago", payment.clone(), NOW + 3600, Both(Unauthenticated)),
+        case("signed 301 s in the future", payment.clone(), NOW - 301, Both(Event)),
+        case("signed a day in the future", payment.clone(), NOW - 86_400, Both(Event)),
+        case(
+            "t of 25 digits, signed as such",
+            signed(&body, &format!("t={huge_t},v1={{sig}}"), &huge_t),
+            NOW,
+            Both(Event),
+        ),
+        case("t negative", signed(&body, "t=-1,v1={sig}", "-1"), NOW, Both(Unauthenticated)),
+        // Forgeries.
+        case("body changed", with_body(payment.clone(), body.replace("2000", "1")), NOW, Both(Unauthenticated)),
+        case(
+            "another secret",
+            with_header(payment.clone(), &signature_header(&["whsec_other"], NOW, &payment.body)),
+            NOW,
+            Both(Unauthenticated),
+        ),
+        case(
+            "upper-case hex",
+            with_header(payment.clone(), &format!("t={NOW},v1={}", sig.to_ascii_uppercase())),
+            NOW,
+            Both(Unauthenticated),
+        ),
+        case("t changed", with_header(payment.clone(), &format!("t={},v1={sig}", NOW + 1)), NOW, Both(Unauthenticated)),
+        case(
+            "v0 only, with the right secret",
+            with_header(payment.clone(), &format!("t={NOW},v0={sig}")),
+            NOW,
+            Both(Unauthenticated),
+        ),
+        case("V1 key", with_header(payment.clone(), &format!("t={NOW},V1={sig}")), NOW, Both(Unauthenticated)),
+        case(
+            "space before the key",
+            with_header(payment.clone(), &format!("t={NOW}, v1={sig}")),
+            NOW,
+            Both(Unauthenticated),
+        ),
+        case(
+            "t with a fraction",
+            with_header(payment.clone(), &format!("t={NOW}.0,v1={sig}")),
+            NOW,
+            Both(Unauthenticated),
+        ),
+        case(
+            "a later t without =",
+            with_header(payment.clone(), &format!("t={NOW},v1={sig},t")),
+            NOW,
+            Both(Unauthenticated),
+        ),
+        case(
+            "a v1 without =",
+            with_header(payment.clone(), &format!("t={NOW},v1,v1={sig}")),
+            NOW,
+            Both(Unauthenticated),
+        ),
+        case("no t", with_header(payment.clone(), &format!("v1={sig}")), NOW, Both(Unauthenticated)),
+        case("empty header", with_header(payment.clone(), ""), NOW, Both(Unauthenticated)),
+        case(
+            "no header",
+            {
+                let mut r = payment.clone();
+                r.headers.remove("stripe-signature");
+                r
+            },
+            NOW,
+            Both(Unauthenticated),
+        ),
+        // Header forms the library's parser takes.
+        case("leading zeros in t", with_header(payment.clone(), &format!("t=000{NOW},v1={sig}")), NOW, Both(Event)),
+        case("spaces around t's value", with_header(payment.clone(), &format!("t= {NOW} ,v1={sig}")), NOW, Both(Event)),
+        case("underscores in t", with_header(payment.clone(), &format!("t=1_700_000_000,v1={sig}")), NOW, Both(Event)),
+        case("plus sign on t", with_header(payment.clone(), &format!("t=+{NOW},v1={sig}")), NOW, Both(Event)),
+        case("text after a second =", with_header(payment.clone(), &format!("t={NOW},v1={sig}=x")), NOW, Both(Event)),
+        case(
+            "unknown items and order",
+            with_header(payment.clone(), &format!("v1=00,x=1,v1={sig},t={NOW},flag")),
+            NOW,
+            Both(Event),
+        ),
+        case(
+            "a second t is not read",
+            with_header(payment.clone(), &format!("t={NOW},v1={sig},t=1")),
+            NOW,
+            Both(Event),
+        ),
+        // Authenticated, then the body.
+        case("not JSON", signed("{oops", &format!("t={NOW},v1={{sig}}"), &NOW.to_string()), NOW, Both(NotAnEvent)),
+        case(
+            "not UTF-8",
+            {
+                let bytes = b"{\"id\":\"evt_\xff\"}";
+                let h = format!("t={NOW},v1={}", signature(DEV_SECRET, &NOW.to_string(), bytes));
+                with_body(with_header(payment.clone(), &h), bytes.to_vec())
+            },
+            NOW,
+            BothRefuse,
+        ),
+        case(
+            "JSON without id or type",
+            signed(r#"{"object": "event"}"#, &format!("t={NOW},v1={{sig}}"), &NOW.to_string()),
+            NOW,
+            InletStricter("the event id is inlet's dedup key and the type its kind"),
+        ),
+    ];
+    cases.push(Case {
+        name: "rotation: the second configured secret signed",
+        secrets: vec!["whsec_new-endpoint-secret", DEV_SECRET],
+        request: payment.clone(),
+        now: NOW,
+        expect: Both(Event),
+    });
+
+    let report = stripe_python(&json!({ "verdicts": cases.iter().map(Case::json).collect::<Vec<_>>() }));
+    let mut disagreements = Vec::new();
+    for case in &cases {
+        let verdict = &report["verdicts"][case.name];
+        let library = library_outcome(verdict);
+        let (inlet, status) = case.inlet().await;
+        let agrees = match case.expect {
+            Both(outcome) => library == outcome && inlet == outcome,
+            BothRefuse => library != Event && inlet != Event,
+            InletStricter(_) => library == Event && inlet == NotAnEvent,
+        };
+        if !agrees {
+            disagreements.push(format!(
+                "{}: expected {:?}; stripe-python {library:?} ({}), inlet {inlet:?} ({status})",
+                case.name, case.expect, verdict["error"]
+            ));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} cases:\n{}",
+        disagreements.len(),
+        cases.len(),
+        disagreements.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn requests_signed_by_stripe_python_are_accepted_by_inlet() {
+    let payment = String::from_utf8(sample_at("stripe-payment-succeeded", NOW).body).expect("UTF-8");
+    // Python's json.dumps formatting (ASCII escapes, ", " and ": ").
+    let python_json = r#"{"id": "evt_1PyFormatted", "object": "event", "type": "customer.created", "data": {"object": {"name": "Caf\u00e9 \u2615"}}}"#;
+    let raw_utf8 = json!({"id": "evt_1RawUtf8", "object": "event", "type": "customer.updated", "data": {"object": {"name": "企业 🚀"}}}).to_string();
+    let recipes = [
+        ("sample body, plain", payment.as_str(), NOW, "plain"),
+        ("sample body, secret roll", payment.as_str(), NOW, "rolled"),
+        ("sample body, with v0", payment.as_str(), NOW, "with-v0"),
+        ("Python JSON", python_json, NOW, "plain"),
+        ("raw UTF-8", raw_utf8.as_str(), NOW, "rolled"),
+        ("signed 299 s ago", payment.as_str(), NOW - 299, "plain"),
+        ("signed 10 min ahead", payment.as_str(), NOW + 600, "plain"),
+    ];
+    let sign: Vec<Value> = recipes
+        .iter()
+        .map(|(name, body, t, variant)| {
+            json!({"name": name, "secret": DEV_SECRET, "body_b64": BASE64.encode(body), "timestamp": t, "variant": variant})
+        })
+        .collect();
+    let report = stripe_python(&json!({ "sign": sign }));
+    for (name, body, t, variant) in recipes {
+        let signed = &report["signed"][name];
+        let header = signed["header"].as_str().unwrap_or_else(|| panic!("{name}: not signed: {report}"));
+        assert_eq!(signed["library_accepts"], true, "{name}: stripe-python must accept its own header");
+        if variant == "plain" {
+            assert_eq!(header, signature_header(&[DEV_SECRET], t, body.as_bytes()), "{name}: the same formula");
+        }
+        let request = signed_request(name, name, body.to_string(), header).to_incoming();
+        let (reply, publisher) = handle_with::<StripeFunction>(&dev_settings(), &request, NOW).await;
+        assert!(
+            reply.status.is_success(),
+            "{name}: inlet refused what stripe-python signed: {} {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(publisher.sent().len(), 1, "{name}");
+    }
+}
