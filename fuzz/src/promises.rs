@@ -20,7 +20,7 @@ pub const DYNAMODB_MAX_KEY_BYTES: usize = 2048;
 
 /// Settings whose values are secrets: comma-separated lists, `label=secret`
 /// pairs (Telegram) or `user:password` entries (HTTP Basic).
-pub const SECRET_SETTINGS: [&str; 11] = [
+pub const SECRET_SETTINGS: [&str; 18] = [
     "LARK_VERIFICATION_TOKEN",
     "LARK_ENCRYPT_KEY",
     "DISCORD_DEV_SIGNING_SEED",
@@ -32,6 +32,13 @@ pub const SECRET_SETTINGS: [&str; 11] = [
     "GRAFANA_BEARER_TOKENS",
     "GRAFANA_HMAC_SECRET",
     "ALERT_API_KEYS",
+    "SLACK_SIGNING_SECRET",
+    "GITHUB_WEBHOOK_SECRET",
+    "STRIPE_WEBHOOK_SECRET",
+    "STANDARD_WEBHOOKS_SECRETS",
+    "WECOM_TOKEN",
+    "WECOM_ENCODING_AES_KEY",
+    "DINGTALK_APP_SECRET",
 ];
 
 /// Every secret value in `settings`, in each form a leak could take: the

@@ -28,7 +28,21 @@ use crate::{
 };
 
 /// The provider targets, by the name `cargo fuzz run` knows them.
-pub const TARGETS: [&str; 7] = ["lark", "discord", "telegram", "openim", "alertmanager", "grafana", "alert_api"];
+pub const TARGETS: [&str; 13] = [
+    "lark",
+    "discord",
+    "telegram",
+    "openim",
+    "alertmanager",
+    "grafana",
+    "alert_api",
+    "slack",
+    "github",
+    "stripe",
+    "standard_webhooks",
+    "wecom",
+    "dingtalk",
+];
 
 /// How many modes each provider target has (the control byte's bits 3–7).
 pub fn modes(target: &str) -> usize {
@@ -40,6 +54,10 @@ pub fn modes(target: &str) -> usize {
         "alertmanager" => alertmanager::MODES,
         "grafana" => grafana::MODES,
         "alert_api" => alert_api::MODES,
+        // Self-contained targets (fuzz_targets/<name>.rs); keep in step with their MODES.
+        "slack" | "github" | "stripe" => 4,
+        "standard_webhooks" | "wecom" => 5,
+        "dingtalk" => 3,
         _ => 1,
     }
 }

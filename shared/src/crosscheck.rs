@@ -78,6 +78,25 @@ pub fn run(runtime: Runtime, script: &Path, input: &Value) -> Value {
     })
 }
 
+/// The disagreements of one cross-check: each case where the library's
+/// verdict and inlet's are not what the case expects. Collected, then
+/// reported all at once, so one run shows every difference.
+#[derive(Debug, Default)]
+pub struct Disagreements(Vec<String>);
+
+impl Disagreements {
+    /// Records one disagreement, described for the report.
+    pub fn push(&mut self, description: String) {
+        self.0.push(description);
+    }
+
+    /// Panics, listing every disagreement, unless there were none among
+    /// `cases` cases.
+    pub fn assert_none(&self, cases: usize) {
+        assert!(self.0.is_empty(), "{} of {cases} cases disagree:\n{}", self.0.len(), self.0.join("\n"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +123,16 @@ mod tests {
             assert!(outcome.is_err(), "a failing check must fail the test");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn disagreements_pass_when_empty_and_report_every_one_otherwise() {
+        let mut found = Disagreements::default();
+        found.assert_none(3);
+        found.push("case a: library accepts, inlet refuses".into());
+        found.push("case b: library refuses, inlet accepts".into());
+        let report = std::panic::catch_unwind(|| found.assert_none(3)).expect_err("two disagreements must fail");
+        let text = report.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(text.contains("2 of 3 cases") && text.contains("case a") && text.contains("case b"), "{text}");
     }
 }

@@ -257,21 +257,36 @@ pub fn assert_unauthenticated(reply: &crate::ingress::Reply, publisher: &crate::
 
 /// Test support: every log line written on this thread while the guard
 /// lives, as text, so tests can prove what logs never contain.
+///
+/// One global subscriber, installed once, writes each line to the buffer of
+/// the thread that logged it. (A per-test `set_default` subscriber looked
+/// simpler but lost lines under load: tracing caches each call site's
+/// interest process-wide, and a call site first reached on a thread with no
+/// subscriber could be cached as "never".)
 pub struct CapturedLogs {
     buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
+}
+
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl CapturedLogs {
     pub fn start() -> Self {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(|| ThreadBuffer)
+                .finish();
+            // A test binary that installed its own global subscriber keeps it.
+            let _ = tracing::subscriber::set_global_default(subscriber);
+        });
         let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let writer = LogWriter(buffer.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        CapturedLogs { buffer, _guard: tracing::subscriber::set_default(subscriber) }
+        CAPTURE.with(|capture| *capture.borrow_mut() = Some(buffer.clone()));
+        CapturedLogs { buffer }
     }
 
     pub fn text(&self) -> String {
@@ -279,14 +294,24 @@ impl CapturedLogs {
     }
 }
 
-#[derive(Clone)]
-struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+impl Drop for CapturedLogs {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| *capture.borrow_mut() = None);
+    }
+}
 
-impl std::io::Write for LogWriter {
+/// Writes to the calling thread's capture buffer, if it has one.
+struct ThreadBuffer;
+
+impl std::io::Write for ThreadBuffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut buffer) = self.0.lock() {
-            buffer.extend_from_slice(bytes);
-        }
+        CAPTURE.with(|capture| {
+            if let Some(buffer) = capture.borrow().as_ref()
+                && let Ok(mut buffer) = buffer.lock()
+            {
+                buffer.extend_from_slice(bytes);
+            }
+        });
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

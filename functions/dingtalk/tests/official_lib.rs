@@ -128,7 +128,7 @@ async fn inlet_and_the_documented_check_agree_on_samples_and_forgeries() {
         })
         .collect();
     let report = reference(&json!({ "judge": judge }));
-    let mut disagreements = Vec::new();
+    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
     for (name, request, expect) in &cases {
         let verdict = &report["verdicts"][*name];
         let documented = verdict["accepted"].as_bool().unwrap_or_else(|| panic!("{name}: no verdict in {report}"));
@@ -151,13 +151,7 @@ async fn inlet_and_the_documented_check_agree_on_samples_and_forgeries() {
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: refused with the uniform 401");
         }
     }
-    assert!(
-        disagreements.is_empty(),
-        "{} of {} cases:\n{}",
-        disagreements.len(),
-        cases.len(),
-        disagreements.join("\n")
-    );
+    disagreements.assert_none(cases.len());
 }
 
 #[tokio::test]

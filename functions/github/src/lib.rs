@@ -42,14 +42,9 @@ pub fn signature_header(secret: &str, body: &[u8]) -> String {
 /// entry is computed and compared, so the time taken does not depend on
 /// which one matched, nor on how much of the header was right.
 pub fn matching_secret<'a>(secrets: &'a SecretList, presented: &str, body: &[u8]) -> Option<&'a NamedSecret> {
-    let mut found = None;
-    for entry in secrets.iter() {
-        let expected = signature_header(entry.value.expose(), body);
-        if constant_time_eq(expected.as_bytes(), presented.as_bytes()) && found.is_none() {
-            found = Some(entry);
-        }
-    }
-    found
+    secrets.find_all_evaluated(|secret| {
+        constant_time_eq(signature_header(secret.expose(), body).as_bytes(), presented.as_bytes())
+    })
 }
 
 impl Provider for GithubFunction {

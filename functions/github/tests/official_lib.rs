@@ -118,7 +118,7 @@ async fn inlet_and_octokit_agree_on_samples_and_forgeries() {
     ];
     let input = json!({ "verdicts": cases.iter().map(Case::json).collect::<Vec<_>>() });
     let report = octokit(&input);
-    let mut disagreements = Vec::new();
+    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
     for case in &cases {
         let library =
             report["verdicts"][case.name].as_bool().unwrap_or_else(|| panic!("{}: no verdict in {report}", case.name));
@@ -135,13 +135,7 @@ async fn inlet_and_octokit_agree_on_samples_and_forgeries() {
             assert!(status.is_success(), "{}: a sample must be accepted, got {status}", case.name);
         }
     }
-    assert!(
-        disagreements.is_empty(),
-        "{} of {} cases:\n{}",
-        disagreements.len(),
-        cases.len(),
-        disagreements.join("\n")
-    );
+    disagreements.assert_none(cases.len());
 }
 
 #[tokio::test]

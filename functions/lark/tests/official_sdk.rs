@@ -344,7 +344,7 @@ async fn inlet_and_lark_oapi_agree_on_samples_and_forgeries() {
         "verdicts": cases.iter().map(|(name, app, request, _)| app.case_json(name, request)).collect::<Vec<_>>()
     });
     let report = lark_oapi("verdicts", &input);
-    let mut disagreements = Vec::new();
+    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
     for (name, app, request, expect) in &cases {
         let sdk = &report["verdicts"][*name];
         let sdk_accepts = sdk["accepted"].as_bool().unwrap_or_else(|| panic!("{name}: no SDK verdict in {report}"));
@@ -370,13 +370,7 @@ async fn inlet_and_lark_oapi_agree_on_samples_and_forgeries() {
             ));
         }
     }
-    assert!(
-        disagreements.is_empty(),
-        "{} of {} cases:\n{}",
-        disagreements.len(),
-        cases.len(),
-        disagreements.join("\n")
-    );
+    disagreements.assert_none(cases.len());
 }
 
 #[tokio::test]

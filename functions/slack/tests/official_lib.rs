@@ -201,7 +201,7 @@ async fn inlet_and_slack_sdk_agree_on_samples_and_forgeries() {
 
     let input = json!({ "verdicts": cases.iter().map(|(name, request, now, _)| case_json(name, request, *now)).collect::<Vec<_>>() });
     let report = slack_sdk(&input);
-    let mut disagreements = Vec::new();
+    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
     for (name, request, now, expect) in &cases {
         let sdk = &report["verdicts"][name.as_str()];
         let sdk_accepts = sdk["valid"].as_bool().unwrap_or_else(|| panic!("{name}: no SDK verdict in {report}"));
@@ -229,13 +229,7 @@ async fn inlet_and_slack_sdk_agree_on_samples_and_forgeries() {
     let (_, reply, _) =
         inlet(&cases.iter().find(|c| c.0 == "signed body that is not UTF-8").expect("case").1, NOW).await;
     assert_eq!(reply.status.as_u16(), 400, "inlet verifies the raw bytes, then refuses the body");
-    assert!(
-        disagreements.is_empty(),
-        "{} of {} cases disagree:\n{}",
-        disagreements.len(),
-        cases.len(),
-        disagreements.join("\n")
-    );
+    disagreements.assert_none(cases.len());
 }
 
 fn with_body(mut request: IncomingRequest, body: Vec<u8>) -> IncomingRequest {

@@ -117,21 +117,7 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 /// exponent (which the library also takes) is refused: the specification
 /// says integer seconds, and no sender writes anything else.
 pub fn timestamp_of(text: &str) -> Option<i64> {
-    let text = text.trim_matches([' ', '\t']);
-    let (negative, digits) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
-        return None;
-    }
-    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-        return None;
-    }
-    let digits: String = digits.chars().filter(|c| *c != '_').collect();
-    let value: i64 = digits.parse().ok()?;
-    Some(if negative { -value } else { value })
+    inlet_shared::verify::python_int(text)?.parse().ok()
 }
 
 /// One entry of `webhook-signature`, as the library's loop sees it.

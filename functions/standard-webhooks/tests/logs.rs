@@ -1,8 +1,5 @@
 //! What the log says about a refusal (the answer says nothing: one uniform
-//! 401). A test binary of its own: `CapturedLogs` installs a thread-local
-//! subscriber, and tracing's per-callsite interest cache can miss it when
-//! other tests on other threads register the same callsites at that moment;
-//! alone in its process it cannot.
+//! 401).
 
 use http::HeaderValue;
 use inlet_shared::samples::{CapturedLogs, Samples, assert_unauthenticated, dev_settings, handle_with};

@@ -14,7 +14,7 @@
 //! retries (re-signed, with fresh timestamps) keep.
 
 use inlet_shared::prelude::*;
-use inlet_shared::verify::{NamedSecret, constant_time_eq, hmac_sha256, truncate_for_log};
+use inlet_shared::verify::{NamedSecret, constant_time_eq, hmac_sha256, python_int, truncate_for_log};
 
 pub mod samples;
 
@@ -87,32 +87,6 @@ pub fn parse_signature_header(header: &str) -> Result<SignatureHeader<'_>, &'sta
     Ok(SignatureHeader { timestamp, v1 })
 }
 
-/// Python's `int(text)` in base 10, as canonical decimal text: surrounding
-/// whitespace, an optional sign, digits with single `_` between them;
-/// leading zeros dropped. (Python also takes non-ASCII digits; a header
-/// value that `http` lets through as text holds only visible ASCII.)
-fn python_int(text: &str) -> Option<String> {
-    let text = text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
-    let (negative, digits) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
-        return None;
-    }
-    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-        return None;
-    }
-    let digits: String = digits.chars().filter(|c| *c != '_').collect();
-    let trimmed = digits.trim_start_matches('0');
-    Some(match (trimmed.is_empty(), negative) {
-        (true, _) => "0".to_string(),
-        (false, true) => format!("-{trimmed}"),
-        (false, false) => trimmed.to_string(),
-    })
-}
-
 /// stripe-python's rule: refused when `t < now - tolerance`; a timestamp
 /// in the future passes. inlet keeps that rule rather than its usual ±
 /// window because accepting a future `t` gives nobody anything: only a
@@ -142,18 +116,14 @@ pub fn matching_secret<'s>(
     header: &SignatureHeader<'_>,
     body: &[u8],
 ) -> Option<&'s NamedSecret> {
-    let mut found = None;
-    for entry in secrets.iter() {
-        let expected = signature(entry.value.expose(), &header.timestamp, body);
+    secrets.find_all_evaluated(|secret| {
+        let expected = signature(secret.expose(), &header.timestamp, body);
         let mut matches = false;
         for presented in &header.v1 {
             matches |= constant_time_eq(expected.as_bytes(), presented.as_bytes());
         }
-        if matches && found.is_none() {
-            found = Some(entry);
-        }
-    }
-    found
+        matches
+    })
 }
 
 impl Provider for StripeFunction {

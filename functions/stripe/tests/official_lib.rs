@@ -253,7 +253,7 @@ async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
     });
 
     let report = stripe_python(&json!({ "verdicts": cases.iter().map(Case::json).collect::<Vec<_>>() }));
-    let mut disagreements = Vec::new();
+    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
     for case in &cases {
         let verdict = &report["verdicts"][case.name];
         let library = library_outcome(verdict);
@@ -270,13 +270,7 @@ async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
             ));
         }
     }
-    assert!(
-        disagreements.is_empty(),
-        "{} of {} cases:\n{}",
-        disagreements.len(),
-        cases.len(),
-        disagreements.join("\n")
-    );
+    disagreements.assert_none(cases.len());
 }
 
 #[tokio::test]

@@ -250,7 +250,7 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
     }
 
     let report = wechatpy(&json!({ "judge": cases.iter().map(case_json).collect::<Vec<_>>() }));
-    let mut disagreements = Vec::new();
+    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
     for case in &cases {
         let verdict = &report["verdicts"][case.name];
         let library = verdict["accepted"].as_bool().unwrap_or_else(|| panic!("{}: no verdict in {report}", case.name));
@@ -292,13 +292,7 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
             }
         }
     }
-    assert!(
-        disagreements.is_empty(),
-        "{} of {} cases:\n{}",
-        disagreements.len(),
-        cases.len(),
-        disagreements.join("\n")
-    );
+    disagreements.assert_none(cases.len());
 }
 
 #[tokio::test]

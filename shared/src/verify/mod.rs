@@ -129,6 +129,48 @@ impl SecretList {
     pub fn find(&self, mut matches: impl FnMut(&Secret) -> bool) -> Option<&NamedSecret> {
         self.entries.iter().find(|entry| matches(&entry.value))
     }
+
+    /// Like [`SecretList::find`], but `matches` runs for every entry, so the
+    /// time taken does not depend on which one matched (signature schemes
+    /// whose comparison is itself constant-time).
+    pub fn find_all_evaluated(&self, mut matches: impl FnMut(&Secret) -> bool) -> Option<&NamedSecret> {
+        let mut found = None;
+        for entry in &self.entries {
+            if matches(&entry.value) && found.is_none() {
+                found = Some(entry);
+            }
+        }
+        found
+    }
+}
+
+/// Python's `int(text)` in base 10, as canonical decimal text: surrounding
+/// whitespace, an optional sign, digits with single `_` between them;
+/// leading zeros dropped (`" +0_17 "` → `"17"`, `"-0"` → `"0"`). Senders
+/// whose official library reads a signed timestamp this way (stripe-python,
+/// standardwebhooks) sign the integer written back, not the header's text.
+/// (Python also takes non-ASCII digits; a header value read as text holds
+/// only visible ASCII, spaces and tabs.)
+pub fn python_int(text: &str) -> Option<String> {
+    let text = text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+        return None;
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+        return None;
+    }
+    let digits: String = digits.chars().filter(|c| *c != '_').collect();
+    let trimmed = digits.trim_start_matches('0');
+    Some(match (trimmed.is_empty(), negative) {
+        (true, _) => "0".to_string(),
+        (false, true) => format!("-{trimmed}"),
+        (false, false) => trimmed.to_string(),
+    })
 }
 
 /// How far a signed timestamp may stray from the receiver's clock, both ways.
@@ -228,5 +270,40 @@ mod tests {
     fn long_client_text_is_truncated_in_errors() {
         let long = "x".repeat(1000);
         assert!(truncate_for_log(&long).chars().count() <= 41);
+    }
+
+    #[test]
+    fn python_int_reads_what_pythons_int_reads() {
+        for (text, expected) in [
+            ("1700000000", Some("1700000000")),
+            (" 01700000000\t", Some("1700000000")),
+            ("+1_700_000_000", Some("1700000000")),
+            ("-5", Some("-5")),
+            ("-0", Some("0")),
+            ("000", Some("0")),
+            ("1__0", None),
+            ("_1", None),
+            ("1_", None),
+            ("1.5", None),
+            ("1e9", None),
+            ("", None),
+            ("-", None),
+            ("0x10", None),
+        ] {
+            assert_eq!(python_int(text).as_deref(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn find_all_evaluated_runs_every_entry_and_keeps_the_first_match() {
+        let list = SecretList::parse("S", "a,b,b");
+        let mut seen = Vec::new();
+        let found = list.find_all_evaluated(|secret| {
+            seen.push(secret.expose().to_string());
+            secret.expose() == "b"
+        });
+        assert_eq!(found.map(|e| e.name.as_str()), Some("S#2"));
+        assert_eq!(seen, ["a", "b", "b"], "every entry is evaluated");
+        assert!(list.find_all_evaluated(|_| false).is_none());
     }
 }
