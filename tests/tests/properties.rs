@@ -120,6 +120,9 @@ enum Seal {
     LarkVerificationToken,
     Ed25519,
     GrafanaHmac,
+    SlackSignature,
+    GithubSignature,
+    StripeSignature,
 }
 
 fn seal_of(settings: &HashMap<String, String>, request: &IncomingRequest) -> Seal {
@@ -141,6 +144,15 @@ fn seal_of(settings: &HashMap<String, String>, request: &IncomingRequest) -> Sea
     }
     if request.header("x-grafana-alerting-signature").is_some() {
         return Seal::GrafanaHmac;
+    }
+    if request.header(slack::SIGNATURE_HEADER).is_some() {
+        return Seal::SlackSignature;
+    }
+    if request.header(github::SIGNATURE_HEADER).is_some() {
+        return Seal::GithubSignature;
+    }
+    if request.header(stripe::SIGNATURE_HEADER).is_some() {
+        return Seal::StripeSignature;
     }
     Seal::None
 }
@@ -174,10 +186,25 @@ fn sign(seal: Seal, settings: &HashMap<String, String>, request: &mut IncomingRe
                 settings.get("GRAFANA_HMAC_TIMESTAMP_HEADER").map(|name| header(request, &name.to_ascii_lowercase()));
             grafana_signature(setting(settings, "GRAFANA_HMAC_SECRET"), timestamp.as_deref(), &request.body)
         }
+        Seal::SlackSignature => slack::signature::slack_signature(
+            setting(settings, slack::SIGNING_SECRET_SETTING),
+            &header(request, slack::TIMESTAMP_HEADER),
+            &request.body,
+        ),
+        Seal::GithubSignature => github::signature_header(setting(settings, github::SETTING), &request.body),
+        Seal::StripeSignature => {
+            // The sample's own `t`, signed again over the current body.
+            let presented = header(request, stripe::SIGNATURE_HEADER);
+            let t = presented.split(',').find_map(|item| item.strip_prefix("t=")).unwrap_or_default().to_string();
+            format!("t={t},v1={}", stripe::signature(setting(settings, stripe::SETTING), &t, &request.body))
+        }
     };
     let name = match seal {
         Seal::Ed25519 => "x-signature-ed25519",
         Seal::GrafanaHmac => "x-grafana-alerting-signature",
+        Seal::SlackSignature => slack::SIGNATURE_HEADER,
+        Seal::GithubSignature => github::SIGNATURE_HEADER,
+        Seal::StripeSignature => stripe::SIGNATURE_HEADER,
         _ => "x-lark-signature",
     };
     request.headers.insert(name, signature.parse().expect("hex is a header value"));
@@ -456,6 +483,24 @@ proptest! {
 
     #[test]
     fn alert_api_requests_keep_the_promises(case in case()) { check_case("alert-api", &case)?; }
+
+    #[test]
+    fn slack_requests_keep_the_promises(case in case()) { check_case("slack", &case)?; }
+
+    #[test]
+    fn github_requests_keep_the_promises(case in case()) { check_case("github", &case)?; }
+
+    #[test]
+    fn stripe_requests_keep_the_promises(case in case()) { check_case("stripe", &case)?; }
+
+    #[test]
+    fn standard_webhooks_requests_keep_the_promises(case in case()) { check_case("standard-webhooks", &case)?; }
+
+    #[test]
+    fn wecom_requests_keep_the_promises(case in case()) { check_case("wecom", &case)?; }
+
+    #[test]
+    fn dingtalk_requests_keep_the_promises(case in case()) { check_case("dingtalk", &case)?; }
 }
 
 /// The starting points are genuine: unmutated, every sample is accepted,
