@@ -19,7 +19,7 @@ use inlet_shared::queue::{DEFAULT_MAX_MESSAGE_BYTES, MemoryPublisher};
 pub const DYNAMODB_MAX_KEY_BYTES: usize = 2048;
 
 /// Settings whose values are secrets: comma-separated lists, `label=secret`
-/// pairs (Telegram) or `user:password` entries (HTTP Basic).
+/// pairs (Telegram, Standard Webhooks) or `user:password` entries (HTTP Basic).
 pub const SECRET_SETTINGS: [&str; 18] = [
     "LARK_VERIFICATION_TOKEN",
     "LARK_ENCRYPT_KEY",
@@ -41,6 +41,10 @@ pub const SECRET_SETTINGS: [&str; 18] = [
     "DINGTALK_APP_SECRET",
 ];
 
+/// Settings of `label=secret` pairs: Telegram's `bot=secret`, Standard
+/// Webhooks' `source=whsec_...`.
+pub const LABELLED_SECRET_SETTINGS: [&str; 2] = ["TELEGRAM_SECRET_TOKENS", "STANDARD_WEBHOOKS_SECRETS"];
+
 /// Every secret value in `settings`, in each form a leak could take: the
 /// value, the password of a `user:password` pair, and the Basic header's
 /// base64 of the pair.
@@ -50,10 +54,14 @@ pub fn configured_secrets<'a>(settings: impl Fn(&str) -> Option<&'a str>) -> Vec
     for setting in SECRET_SETTINGS {
         for entry in settings(setting).unwrap_or_default().split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let value = match entry.split_once('=') {
-                Some((_, value)) if setting == "TELEGRAM_SECRET_TOKENS" => value.trim(),
+                Some((_, value)) if LABELLED_SECRET_SETTINGS.contains(&setting) => value.trim(),
                 _ => entry,
             };
             secrets.push(value.to_string());
+            // A Standard Webhooks key is also leaked without its `whsec_` prefix.
+            if let Some(bare) = value.strip_prefix("whsec_") {
+                secrets.push(bare.to_string());
+            }
             if setting.ends_with("_BASIC_AUTH") {
                 if let Some((_, password)) = value.split_once(':') {
                     secrets.push(password.to_string());

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ::lark::crypto::decrypt_lark_body;
 use inlet_shared::ingress::IncomingRequest;
+use inlet_shared::provider::Provider;
 use inlet_shared::samples::{events_dir, incoming_from_apigw_v2_event};
 use serde_json::Value;
 
@@ -126,9 +127,23 @@ fn published(target: &str, request: &IncomingRequest) -> Vec<String> {
         "openim" => answer(&providers::openim::get().allowlist, request, false).1,
         "alertmanager" => answer(&providers::alertmanager::get().function, request, false).1,
         "grafana" => answer(&providers::grafana::get().with_timestamp, request, false).1,
-        _ => answer(&providers::alert_api::get().function, request, false).1,
+        "alert_api" => answer(&providers::alert_api::get().function, request, false).1,
+        // The self-contained targets keep their deployments to themselves:
+        // built here from the same settings, only to render their events.
+        "slack" => answer(&deployed::<::slack::SlackFunction>(), request, false).1,
+        "github" => answer(&deployed::<::github::GithubFunction>(), request, false).1,
+        "stripe" => answer(&deployed::<::stripe::StripeFunction>(), request, false).1,
+        "standard_webhooks" => answer(&deployed::<::standard_webhooks::StandardWebhooksFunction>(), request, false).1,
+        "wecom" => answer(&deployed::<::wecom::WecomFunction>(), request, false).1,
+        "dingtalk" => answer(&deployed::<::dingtalk::DingtalkFunction>(), request, false).1,
+        other => panic!("no deployment for target {other}"),
     };
     publisher.sent_messages().into_iter().map(|message| message.body).collect()
+}
+
+/// A deployment from the fuzz settings (`events/env.json`).
+fn deployed<P: Provider>() -> P {
+    P::from_env(&crate::fuzz_settings()).expect("settings of events/env.json")
 }
 
 /// The notifications of the alert senders' events.

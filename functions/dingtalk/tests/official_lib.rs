@@ -16,7 +16,8 @@ use std::path::Path;
 use dingtalk::DingtalkFunction;
 use dingtalk::samples::message;
 use http::{HeaderValue, Method, StatusCode};
-use inlet_shared::crosscheck::{Runtime, run};
+use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient};
+use inlet_shared::crosscheck::{Runtime, Verdicts, headers_json, reply_text, run, with_header, without_header};
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
 use serde_json::{Value, json};
@@ -39,27 +40,8 @@ fn sample_at(timestamp_secs: i64, unique: &str) -> IncomingRequest {
         .to_incoming()
 }
 
-fn with_header(mut request: IncomingRequest, name: &'static str, value: &str) -> IncomingRequest {
-    request.headers.insert(name, HeaderValue::from_str(value).expect("header value"));
-    request
-}
-
-fn without_header(mut request: IncomingRequest, name: &str) -> IncomingRequest {
-    request.headers.remove(name);
-    request
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expect {
-    BothAccept,
-    BothRefuse,
-    /// The documented check refuses, inlet accepts, for the stated reason.
-    InletLenient(&'static str),
-}
-
 #[tokio::test]
 async fn inlet_and_the_documented_check_agree_on_samples_and_forgeries() {
-    use Expect::*;
     let good = sample_at(NOW, "ref");
     let sign = good.header("sign").expect("sign").to_string();
     let mut other_body = good.clone();
@@ -119,39 +101,22 @@ async fn inlet_and_the_documented_check_agree_on_samples_and_forgeries() {
     let judge: Vec<Value> = cases
         .iter()
         .map(|(name, request, _)| {
-            let headers: serde_json::Map<String, Value> = request
-                .headers
-                .iter()
-                .map(|(name, value)| (name.to_string(), json!(value.to_str().expect("ASCII header"))))
-                .collect();
-            json!({"name": name, "app_secret": SECRET, "headers": headers, "now_ms": NOW_MS})
+            json!({"name": name, "app_secret": SECRET, "headers": headers_json(request, ""), "now_ms": NOW_MS})
         })
         .collect();
     let report = reference(&json!({ "judge": judge }));
-    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
+    let mut verdicts = Verdicts::new("the documented check");
     for (name, request, expect) in &cases {
         let verdict = &report["verdicts"][*name];
         let documented = verdict["accepted"].as_bool().unwrap_or_else(|| panic!("{name}: no verdict in {report}"));
         let (reply, _) = handle_with::<DingtalkFunction>(&dev_settings(), request, NOW).await;
         let accepted = reply.status.is_success();
-        let expected = match expect {
-            BothAccept => (true, true),
-            BothRefuse => (false, false),
-            InletLenient(_) => (false, true),
-        };
-        if (documented, accepted) != expected {
-            disagreements.push(format!(
-                "{name}: expected {expect:?}; documented check {} ({}), inlet {} {}",
-                if documented { "accepts" } else { "refuses" },
-                verdict["reason"],
-                reply.status,
-                String::from_utf8_lossy(&reply.body)
-            ));
-        } else if !accepted {
+        if verdicts.judge(name, *expect, (documented, &verdict["reason"]), (accepted, reply_text(&reply))) && !accepted
+        {
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: refused with the uniform 401");
         }
     }
-    disagreements.assert_none(cases.len());
+    verdicts.assert_all_agree();
 }
 
 #[tokio::test]

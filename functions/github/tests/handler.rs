@@ -10,7 +10,7 @@ use inlet_shared::form::{encode_form, parse_form};
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::provider::Provider;
 use inlet_shared::samples::{
-    Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
+    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
 };
 use serde_json::{Value, json};
 
@@ -252,4 +252,30 @@ fn start_up_requires_a_secret() {
         let env: std::collections::HashMap<&str, &str> = [("GITHUB_WEBHOOK_SECRET", blank)].into();
         assert!(GithubFunction::from_env(&env).is_err(), "{blank:?} must be refused");
     }
+}
+
+/// What the log says about a refusal (the answer says nothing: one uniform
+/// 401).
+#[tokio::test]
+async fn the_log_says_which_check_refused_and_never_the_secret() {
+    let logs = CapturedLogs::start();
+    let genuine = GithubFunction::sample("github-push", &dev_settings(), NOW, "logs").expect("sample").to_incoming();
+    let mut forged = genuine.clone();
+    forged.headers.insert("x-hub-signature-256", "sha256=00".parse().expect("header"));
+    let (reply, publisher) = handle_with::<GithubFunction>(&dev_settings(), &forged, NOW).await;
+    assert_unauthenticated(&reply, &publisher);
+    assert!(logs.text().contains("X-Hub-Signature-256 does not match"), "{}", logs.text());
+
+    let mut unsigned = genuine.clone();
+    unsigned.headers.remove("x-hub-signature-256");
+    let (reply, publisher) = handle_with::<GithubFunction>(&dev_settings(), &unsigned, NOW).await;
+    assert_unauthenticated(&reply, &publisher);
+    assert!(logs.text().contains("missing x-hub-signature-256"), "{}", logs.text());
+
+    let mut no_delivery = genuine.clone();
+    no_delivery.headers.remove("x-github-delivery");
+    let (reply, _) = handle_with::<GithubFunction>(&dev_settings(), &no_delivery, NOW).await;
+    assert_eq!(reply.status, http::StatusCode::BAD_REQUEST);
+    assert!(logs.text().contains("missing X-GitHub-Delivery"), "{}", logs.text());
+    assert!(!logs.text().contains("dev-github-webhook-secret"), "{}", logs.text());
 }

@@ -18,12 +18,11 @@
 
 use std::path::Path;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use github::samples::signed_request;
 use github::{GithubFunction, signature_header};
-use http::{HeaderValue, StatusCode};
-use inlet_shared::crosscheck::{Runtime, run};
+use http::StatusCode;
+use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse};
+use inlet_shared::crosscheck::{Runtime, Verdicts, base64_of, run_library, with_body, with_header};
 use inlet_shared::form::encode_form;
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
@@ -34,23 +33,15 @@ const DEV_SECRET: &str = "dev-github-webhook-secret-NOT-A-SECRET";
 
 fn octokit(input: &Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/octokit_check.mjs");
-    let report = run(Runtime::Node, &script, input);
-    assert_eq!(report["library"], "@octokit/webhooks-methods 6.0.0", "{report}");
-    report
+    run_library(Runtime::Node, &script, input, "library", "@octokit/webhooks-methods 6.0.0")
 }
 
 fn sample(name: &str) -> IncomingRequest {
     GithubFunction::sample(name, &dev_settings(), NOW, "octokit").expect("a GitHub sample").to_incoming()
 }
 
-fn with_signature(mut request: IncomingRequest, signature: &str) -> IncomingRequest {
-    request.headers.insert("x-hub-signature-256", HeaderValue::from_str(signature).expect("header value"));
-    request
-}
-
-fn with_body(mut request: IncomingRequest, body: impl Into<Vec<u8>>) -> IncomingRequest {
-    request.body = body.into();
-    request
+fn with_signature(request: IncomingRequest, signature: &str) -> IncomingRequest {
+    with_header(request, "x-hub-signature-256", signature)
 }
 
 /// One case: the secrets both sides are configured with, and the request.
@@ -58,8 +49,8 @@ struct Case {
     name: &'static str,
     secrets: Vec<&'static str>,
     request: IncomingRequest,
-    /// Whether both must authenticate it (else both must refuse it).
-    genuine: bool,
+    /// Both must authenticate it (`BothAccept`) or both refuse it (`BothRefuse`).
+    expect: Expect,
 }
 
 impl Case {
@@ -67,7 +58,7 @@ impl Case {
         json!({
             "name": self.name,
             "secrets": self.secrets,
-            "body_b64": BASE64.encode(&self.request.body),
+            "body_b64": base64_of(&self.request.body),
             "signature": self.request.header("x-hub-signature-256").unwrap_or_default(),
         })
     }
@@ -86,12 +77,12 @@ async fn inlet_and_octokit_agree_on_samples_and_forgeries() {
     let tampered = String::from_utf8(push.body.clone()).expect("UTF-8").replace("refs/heads/main", "refs/heads/evil");
     let dev = vec![DEV_SECRET];
     let case =
-        |name, secrets: &Vec<&'static str>, request, genuine| Case { name, secrets: secrets.clone(), request, genuine };
+        |name, secrets: &Vec<&'static str>, request, expect| Case { name, secrets: secrets.clone(), request, expect };
     let cases = vec![
-        case("github-push", &dev, push.clone(), true),
-        case("github-ping", &dev, sample("github-ping"), true),
-        case("github-issue-comment-form", &dev, sample("github-issue-comment-form"), true),
-        case("rotation: the second secret signed", &vec!["new-github-secret", DEV_SECRET], push.clone(), true),
+        case("github-push", &dev, push.clone(), BothAccept),
+        case("github-ping", &dev, sample("github-ping"), BothAccept),
+        case("github-issue-comment-form", &dev, sample("github-issue-comment-form"), BothAccept),
+        case("rotation: the second secret signed", &vec!["new-github-secret", DEV_SECRET], push.clone(), BothAccept),
         case(
             "public vector (authenticates; its body is no event)",
             &vec!["It's a Secret to Everybody"],
@@ -99,43 +90,43 @@ async fn inlet_and_octokit_agree_on_samples_and_forgeries() {
                 with_body(push.clone(), "Hello, World!"),
                 &signature_header("It's a Secret to Everybody", b"Hello, World!"),
             ),
-            true,
+            BothAccept,
         ),
-        case("body changed after signing", &dev, with_body(push.clone(), tampered), false),
-        case("another secret", &vec!["another-secret"], push.clone(), false),
+        case("body changed after signing", &dev, with_body(push.clone(), tampered), BothRefuse),
+        case("another secret", &vec!["another-secret"], push.clone(), BothRefuse),
         case(
             "upper-case hex",
             &dev,
             with_signature(push.clone(), &format!("sha256={}", hex.to_ascii_uppercase())),
-            false,
+            BothRefuse,
         ),
-        case("upper-case prefix", &dev, with_signature(push.clone(), &format!("SHA256={hex}")), false),
-        case("bare hex, no prefix", &dev, with_signature(push.clone(), &hex), false),
-        case("sha1= prefix on the right digest", &dev, with_signature(push.clone(), &format!("sha1={hex}")), false),
-        case("trailing space", &dev, with_signature(push.clone(), &format!("{signature} ")), false),
-        case("truncated digest", &dev, with_signature(push.clone(), &signature[..signature.len() - 2]), false),
-        case("empty signature", &dev, with_signature(push.clone(), ""), false),
+        case("upper-case prefix", &dev, with_signature(push.clone(), &format!("SHA256={hex}")), BothRefuse),
+        case("bare hex, no prefix", &dev, with_signature(push.clone(), &hex), BothRefuse),
+        case(
+            "sha1= prefix on the right digest",
+            &dev,
+            with_signature(push.clone(), &format!("sha1={hex}")),
+            BothRefuse,
+        ),
+        case("trailing space", &dev, with_signature(push.clone(), &format!("{signature} ")), BothRefuse),
+        case("truncated digest", &dev, with_signature(push.clone(), &signature[..signature.len() - 2]), BothRefuse),
+        case("empty signature", &dev, with_signature(push.clone(), ""), BothRefuse),
     ];
     let input = json!({ "verdicts": cases.iter().map(Case::json).collect::<Vec<_>>() });
     let report = octokit(&input);
-    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
+    let mut verdicts = Verdicts::new("octokit");
     for case in &cases {
         let library =
             report["verdicts"][case.name].as_bool().unwrap_or_else(|| panic!("{}: no verdict in {report}", case.name));
         let status = case.inlet_status().await;
+        // Accepting here is authenticating: anything but 401.
         let inlet = status != StatusCode::UNAUTHORIZED;
-        if (library, inlet) != (case.genuine, case.genuine) {
-            disagreements.push(format!(
-                "{}: expected both to {}; octokit {library}, inlet {status}",
-                case.name,
-                if case.genuine { "authenticate" } else { "refuse" }
-            ));
-        }
+        verdicts.judge(case.name, case.expect, (library, "verify"), (inlet, status));
         if case.name.starts_with("github-") || case.name.starts_with("rotation") {
             assert!(status.is_success(), "{}: a sample must be accepted, got {status}", case.name);
         }
     }
-    disagreements.assert_none(cases.len());
+    verdicts.assert_all_agree();
 }
 
 #[tokio::test]
@@ -153,8 +144,8 @@ async fn requests_signed_by_octokit_are_accepted_by_inlet() {
     ];
     let sign: Vec<Value> = bodies
         .iter()
-        .map(|(name, _, _, body)| json!({"name": name, "secret": DEV_SECRET, "body_b64": BASE64.encode(body)}))
-        .chain([json!({"name": "public vector", "secret": "It's a Secret to Everybody", "body_b64": BASE64.encode("Hello, World!")})])
+        .map(|(name, _, _, body)| json!({"name": name, "secret": DEV_SECRET, "body_b64": base64_of(body)}))
+        .chain([json!({"name": "public vector", "secret": "It's a Secret to Everybody", "body_b64": base64_of("Hello, World!")})])
         .collect();
     let report = octokit(&json!({ "sign": sign }));
     assert_eq!(

@@ -20,9 +20,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use http::{HeaderValue, Method};
+use http::Method;
+use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletStricter};
+use inlet_shared::crosscheck::{
+    Verdicts, base64_of, headers_json, reply_text, request_of, with_body, with_header, without_header,
+};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
@@ -75,43 +77,15 @@ impl App {
     }
 
     fn case_json(&self, name: &str, request: &IncomingRequest) -> Value {
-        let headers: serde_json::Map<String, Value> = request
-            .headers
-            .iter()
-            .map(|(name, value)| (name.to_string(), json!(value.to_str().expect("ASCII header"))))
-            .collect();
         json!({
             "name": name,
             "encrypt_key": self.encrypt_key,
             "verification_token": self.verification_token,
             "path": request.path,
-            "headers": headers,
-            "body_b64": BASE64.encode(&request.body),
+            "headers": headers_json(request, ""),
+            "body_b64": base64_of(&request.body),
         })
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expect {
-    BothAccept,
-    BothRefuse,
-    /// The SDK accepts, inlet refuses, for the stated reason.
-    InletStricter(&'static str),
-}
-
-fn with_header(mut request: IncomingRequest, name: &'static str, value: &str) -> IncomingRequest {
-    request.headers.insert(name, HeaderValue::from_str(value).expect("header value"));
-    request
-}
-
-fn without_header(mut request: IncomingRequest, name: &str) -> IncomingRequest {
-    request.headers.remove(name);
-    request
-}
-
-fn with_body(mut request: IncomingRequest, body: impl Into<Vec<u8>>) -> IncomingRequest {
-    request.body = body.into();
-    request
 }
 
 fn post(path: &str, body: impl Into<Vec<u8>>) -> IncomingRequest {
@@ -193,7 +167,6 @@ async fn inlet_and_lark_oapi_agree_on_samples_and_forgeries() {
     let mut schema_v2_card = serde_json::from_slice::<Value>(&plain.sample("lark-card").body).expect("JSON");
     schema_v2_card["header"]["token"] = json!(token);
 
-    use Expect::*;
     let cases: Vec<(&str, &App, IncomingRequest, Expect)> = vec![
         // Every sample, as inlet's samples build it, for both app configurations.
         ("with key: lark-challenge", &keyed, keyed.sample("lark-challenge"), BothAccept),
@@ -344,7 +317,7 @@ async fn inlet_and_lark_oapi_agree_on_samples_and_forgeries() {
         "verdicts": cases.iter().map(|(name, app, request, _)| app.case_json(name, request)).collect::<Vec<_>>()
     });
     let report = lark_oapi("verdicts", &input);
-    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
+    let mut verdicts = Verdicts::new("lark-oapi");
     for (name, app, request, expect) in &cases {
         let sdk = &report["verdicts"][*name];
         let sdk_accepts = sdk["accepted"].as_bool().unwrap_or_else(|| panic!("{name}: no SDK verdict in {report}"));
@@ -352,25 +325,10 @@ async fn inlet_and_lark_oapi_agree_on_samples_and_forgeries() {
         // about authentication: the script must register every event type.
         assert!(!sdk["body"].as_str().unwrap_or_default().contains("processor not found"), "{name}: {sdk}");
         let (inlet_accepts, reply) = app.inlet_accepts(request).await;
-        let expected = match expect {
-            BothAccept => (true, true),
-            BothRefuse => (false, false),
-            InletStricter(_) => (true, false),
-        };
-        if (sdk_accepts, inlet_accepts) != expected {
-            disagreements.push(format!(
-                "{name}: expected {expect:?}; lark-oapi {} ({} {} {}), inlet {} ({} {})",
-                if sdk_accepts { "accepts" } else { "refuses" },
-                sdk["handler"],
-                sdk["status"],
-                sdk["body"],
-                if inlet_accepts { "accepts" } else { "refuses" },
-                reply.status,
-                String::from_utf8_lossy(&reply.body)
-            ));
-        }
+        let sdk_detail = format!("{} {} {}", sdk["handler"], sdk["status"], sdk["body"]);
+        verdicts.judge(name, *expect, (sdk_accepts, sdk_detail), (inlet_accepts, reply_text(&reply)));
     }
-    disagreements.assert_none(cases.len());
+    verdicts.assert_all_agree();
 }
 
 #[tokio::test]
@@ -413,14 +371,7 @@ async fn requests_sealed_by_lark_oapi_are_accepted_by_inlet() {
         let name = case["name"].as_str().expect("name");
         let app = if case["encrypt_key"] == "" { &plain } else { &keyed };
         assert_eq!(case["sdk"]["accepted"], true, "{name}: lark-oapi must accept its own request: {}", case["sdk"]);
-        let mut request = post(
-            case["path"].as_str().expect("path"),
-            BASE64.decode(case["body_b64"].as_str().expect("body")).expect("base64"),
-        );
-        for (header, value) in case["headers"].as_object().expect("headers") {
-            let header = http::HeaderName::from_bytes(header.as_bytes()).expect("header name");
-            request.headers.insert(header, HeaderValue::from_str(value.as_str().expect("value")).expect("value"));
-        }
+        let request = request_of(case);
         if app.encrypt_key.is_empty() {
             assert!(!text(&request).contains("\"encrypt\""), "{name}: plaintext expected");
         } else {

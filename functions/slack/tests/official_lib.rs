@@ -14,10 +14,10 @@
 
 use std::path::Path;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use http::{HeaderName, HeaderValue, Method};
-use inlet_shared::crosscheck::{Runtime, run};
+use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletStricter};
+use inlet_shared::crosscheck::{
+    Runtime, Verdicts, base64_of, headers_json, reply_text, run_library, with_body, with_header, without_header,
+};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
@@ -31,22 +31,9 @@ fn secret() -> String {
     dev_settings()["SLACK_SIGNING_SECRET"].clone()
 }
 
-fn base64_of(bytes: &[u8]) -> String {
-    BASE64.encode(bytes)
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    BASE64.decode(text).expect("base64 from the script")
-}
-
 /// A request as the script describes it: path, headers and base64 body.
 fn request_of(case: &Value) -> IncomingRequest {
-    let body = base64_decode(case["body_b64"].as_str().expect("body"));
-    let mut request = IncomingRequest::new(Method::POST, case["path"].as_str().expect("path"), body);
-    for (header, value) in case["headers"].as_object().expect("headers") {
-        let header = HeaderName::from_bytes(header.as_bytes()).expect("header name");
-        request.headers.insert(header, HeaderValue::from_str(value.as_str().expect("value")).expect("value"));
-    }
+    let mut request = inlet_shared::crosscheck::request_of(case);
     request.source_ip = "127.0.0.1".parse().ok();
     request
 }
@@ -57,16 +44,6 @@ fn sample(name: &str) -> IncomingRequest {
 
 fn sample_at(name: &str, timestamp: i64, unique: &str) -> IncomingRequest {
     SlackFunction::sample(name, &dev_settings(), timestamp, unique).expect("sample").to_incoming()
-}
-
-fn with_header(mut request: IncomingRequest, name: &'static str, value: &str) -> IncomingRequest {
-    request.headers.insert(name, HeaderValue::from_str(value).expect("header value"));
-    request
-}
-
-fn without_header(mut request: IncomingRequest, name: &str) -> IncomingRequest {
-    request.headers.remove(name);
-    request
 }
 
 /// `request` with `body`, signed by inlet's signer with `secret` at the
@@ -84,32 +61,16 @@ async fn inlet(request: &IncomingRequest, now: i64) -> (bool, Reply, MemoryPubli
 }
 
 fn case_json(name: &str, request: &IncomingRequest, now: i64) -> Value {
-    let headers: serde_json::Map<String, Value> = request
-        .headers
-        .iter()
-        .map(|(name, value)| (name.to_string(), json!(value.to_str().expect("ASCII header"))))
-        .collect();
-    json!({"name": name, "secret": secret(), "now": now, "headers": headers, "body_b64": base64_of(&request.body)})
+    json!({"name": name, "secret": secret(), "now": now, "headers": headers_json(request, ""), "body_b64": base64_of(&request.body)})
 }
 
 fn slack_sdk(input: &Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slack_sdk_check.py");
-    let report = run(Runtime::VenvPython, &script, input);
-    assert!(report["sdk"].as_str().is_some_and(|v| v.starts_with("slack-sdk ")), "{report}");
-    report
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expect {
-    BothAccept,
-    BothRefuse,
-    /// slack-sdk accepts, inlet refuses, for the stated reason.
-    InletStricter(&'static str),
+    run_library(Runtime::VenvPython, &script, input, "sdk", "slack-sdk ")
 }
 
 #[tokio::test]
 async fn inlet_and_slack_sdk_agree_on_samples_and_forgeries() {
-    use Expect::*;
     let event = sample("slack-event");
     let command = sample("slack-command");
     let genuine = event.header(SIGNATURE_HEADER).expect("signed").to_string();
@@ -128,7 +89,7 @@ async fn inlet_and_slack_sdk_agree_on_samples_and_forgeries() {
         ("signed a day ago", sample_at("slack-command", NOW - 86_400, "day"), NOW, BothRefuse),
         (
             "body changed after signing",
-            with_body(event.clone(), b" ".iter().chain(&event.body).copied().collect()),
+            with_body(event.clone(), b" ".iter().chain(&event.body).copied().collect::<Vec<u8>>()),
             NOW,
             BothRefuse,
         ),
@@ -201,7 +162,7 @@ async fn inlet_and_slack_sdk_agree_on_samples_and_forgeries() {
 
     let input = json!({ "verdicts": cases.iter().map(|(name, request, now, _)| case_json(name, request, *now)).collect::<Vec<_>>() });
     let report = slack_sdk(&input);
-    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
+    let mut verdicts = Verdicts::new("slack-sdk");
     for (name, request, now, expect) in &cases {
         let sdk = &report["verdicts"][name.as_str()];
         let sdk_accepts = sdk["valid"].as_bool().unwrap_or_else(|| panic!("{name}: no SDK verdict in {report}"));
@@ -209,32 +170,14 @@ async fn inlet_and_slack_sdk_agree_on_samples_and_forgeries() {
         if !inlet_accepts {
             assert!(publisher.sent().is_empty(), "{name}: refused but enqueued");
         }
-        let agrees = match expect {
-            BothAccept => sdk_accepts && inlet_accepts,
-            BothRefuse => !sdk_accepts && !inlet_accepts,
-            InletStricter(_) => sdk_accepts && !inlet_accepts,
-        };
-        if !agrees {
-            disagreements.push(format!(
-                "{name}: expected {expect:?}, slack-sdk {} ({}), inlet {} {}",
-                if sdk_accepts { "accepts" } else { "refuses" },
-                sdk["error"],
-                reply.status,
-                String::from_utf8_lossy(&reply.body)
-            ));
-        }
+        verdicts.judge(name, *expect, (sdk_accepts, &sdk["error"]), (inlet_accepts, reply_text(&reply)));
     }
     // The one case where the SDK raises rather than answers: documented above.
     assert_eq!(report["verdicts"]["signed body that is not UTF-8"]["error"], "UnicodeDecodeError", "{report}");
     let (_, reply, _) =
         inlet(&cases.iter().find(|c| c.0 == "signed body that is not UTF-8").expect("case").1, NOW).await;
     assert_eq!(reply.status.as_u16(), 400, "inlet verifies the raw bytes, then refuses the body");
-    disagreements.assert_none(cases.len());
-}
-
-fn with_body(mut request: IncomingRequest, body: Vec<u8>) -> IncomingRequest {
-    request.body = body;
-    request
+    verdicts.assert_all_agree();
 }
 
 #[tokio::test]

@@ -167,12 +167,12 @@ impl StandardWebhooksFunction {
     /// ±tolerance around `now` (with its fraction of a second, as the
     /// library compares datetimes).
     fn check_window(&self, timestamp: i64, now: OffsetDateTime) -> Result<(), IngressError> {
-        const NANOS: i128 = 1_000_000_000;
-        let tolerance_secs = self.ingress.timestamp_window.tolerance_secs;
-        let (at, now, tolerance) =
-            (i128::from(timestamp) * NANOS, now.unix_timestamp_nanos(), i128::from(tolerance_secs) * NANOS);
-        if at < now - tolerance || at > now + tolerance {
-            return Err(IngressError::StaleTimestamp { timestamp: timestamp.to_string(), tolerance_secs });
+        let window = self.ingress.timestamp_window;
+        if window.too_old(timestamp, now) || window.too_new(timestamp, now) {
+            return Err(IngressError::StaleTimestamp {
+                timestamp: timestamp.to_string(),
+                tolerance_secs: window.tolerance_secs,
+            });
         }
         Ok(())
     }

@@ -24,10 +24,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use http::{HeaderValue, StatusCode};
-use inlet_shared::crosscheck::{Runtime, run};
+use inlet_shared::crosscheck::ExpectOutcome::{self, Both, BothRefuse, InletStricter};
+use inlet_shared::crosscheck::Outcome::{Event, NotAnEvent, Unauthenticated};
+use inlet_shared::crosscheck::{
+    Runtime, Verdicts, base64_of, headers_json, run_library, with_body, with_header, without_header,
+};
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
 use serde_json::{Value, json};
@@ -46,23 +47,11 @@ const VECTOR_SIGNATURE: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
 
 fn standardwebhooks(input: &Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standardwebhooks_check.py");
-    let report = run(Runtime::VenvPython, &script, input);
-    assert_eq!(report["library"], "standardwebhooks 1.0.0", "{report}");
-    report
+    run_library(Runtime::VenvPython, &script, input, "library", "standardwebhooks 1.0.0")
 }
 
 fn sample(name: &str) -> IncomingRequest {
     StandardWebhooksFunction::sample(name, &dev_settings(), NOW, "standardwebhooks").expect("a sample").to_incoming()
-}
-
-fn set(mut request: IncomingRequest, name: &'static str, value: &str) -> IncomingRequest {
-    request.headers.insert(name, HeaderValue::from_str(value).expect("header value"));
-    request
-}
-
-fn without(mut request: IncomingRequest, name: &str) -> IncomingRequest {
-    request.headers.remove(name);
-    request
 }
 
 fn at_source(mut request: IncomingRequest, source: &str) -> IncomingRequest {
@@ -79,23 +68,6 @@ fn signed(source: &str, secret: &str, id: &str, timestamp: i64, body: &[u8]) -> 
     request
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
-    Unauthenticated,
-    NotAnEvent,
-    Event,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expect {
-    Both(Outcome),
-    /// The library cannot read the body as text and refuses before
-    /// verifying; inlet verifies the raw bytes, then refuses the body.
-    BothRefuse,
-    /// The library accepts, inlet refuses, for the reason given.
-    InletStricter(&'static str),
-}
-
 struct Case {
     name: &'static str,
     /// inlet's `STANDARD_WEBHOOKS_SECRETS`.
@@ -104,45 +76,24 @@ struct Case {
     library_secrets: Vec<&'static str>,
     request: IncomingRequest,
     now: i64,
-    expect: Expect,
+    expect: ExpectOutcome,
 }
 
 impl Case {
     fn json(&self) -> Value {
-        let headers: serde_json::Map<String, Value> = self
-            .request
-            .headers
-            .iter()
-            .filter(|(name, _)| name.as_str().starts_with("webhook-"))
-            .map(|(name, value)| (name.to_string(), json!(value.to_str().expect("ASCII header"))))
-            .collect();
         json!({
             "name": self.name,
             "secrets": self.library_secrets,
-            "body_b64": BASE64.encode(&self.request.body),
-            "headers": headers,
+            "body_b64": base64_of(&self.request.body),
+            "headers": headers_json(&self.request, "webhook-"),
             "now": self.now,
         })
     }
 
-    async fn inlet(&self) -> (Outcome, StatusCode) {
+    async fn inlet_status(&self) -> http::StatusCode {
         let env: HashMap<String, String> = dev_settings_with(&[("STANDARD_WEBHOOKS_SECRETS", &self.settings)]);
         let (reply, _) = handle_with::<StandardWebhooksFunction>(&env, &self.request, self.now).await;
-        let outcome = match reply.status {
-            status if status.is_success() => Outcome::Event,
-            StatusCode::UNAUTHORIZED => Outcome::Unauthenticated,
-            _ => Outcome::NotAnEvent,
-        };
-        (outcome, reply.status)
-    }
-}
-
-fn library_outcome(verdict: &Value) -> Outcome {
-    match (verdict["authenticated"].as_bool(), verdict["event"].as_bool()) {
-        (Some(true), Some(true)) => Outcome::Event,
-        (Some(true), Some(false)) => Outcome::NotAnEvent,
-        (Some(false), _) => Outcome::Unauthenticated,
-        _ => panic!("no verdict: {verdict}"),
+        reply.status
     }
 }
 
@@ -162,8 +113,6 @@ fn lenient_forms(signature: &str) -> (String, String) {
 
 #[tokio::test]
 async fn inlet_and_standardwebhooks_agree_on_samples_and_forgeries() {
-    use Expect::*;
-    use Outcome::*;
     let event = sample("standard-webhooks-event");
     let own = event.header("webhook-signature").expect("signed").to_string();
     let (junk, trailing_bits) = lenient_forms(&own);
@@ -188,106 +137,117 @@ async fn inlet_and_standardwebhooks_agree_on_samples_and_forgeries() {
         case("signed 301 s ahead", event.clone(), NOW - 301, Both(Unauthenticated)),
         case(
             "timestamp with leading zeros",
-            set(event.clone(), "webhook-timestamp", &format!("00{NOW}")),
+            with_header(event.clone(), "webhook-timestamp", &format!("00{NOW}")),
             NOW,
             Both(Event),
         ),
-        case("timestamp with spaces", set(event.clone(), "webhook-timestamp", &format!(" {NOW} ")), NOW, Both(Event)),
-        case("timestamp with underscores", set(event.clone(), "webhook-timestamp", "1_700_000_000"), NOW, Both(Event)),
-        case("timestamp not a number", set(event.clone(), "webhook-timestamp", "soon"), NOW, Both(Unauthenticated)),
+        case(
+            "timestamp with spaces",
+            with_header(event.clone(), "webhook-timestamp", &format!(" {NOW} ")),
+            NOW,
+            Both(Event),
+        ),
+        case(
+            "timestamp with underscores",
+            with_header(event.clone(), "webhook-timestamp", "1_700_000_000"),
+            NOW,
+            Both(Event),
+        ),
+        case(
+            "timestamp not a number",
+            with_header(event.clone(), "webhook-timestamp", "soon"),
+            NOW,
+            Both(Unauthenticated),
+        ),
         case(
             "timestamp changed",
-            set(event.clone(), "webhook-timestamp", &(NOW + 1).to_string()),
+            with_header(event.clone(), "webhook-timestamp", &(NOW + 1).to_string()),
             NOW,
             Both(Unauthenticated),
         ),
         // Signature lists, read in order.
         case(
             "a v1a entry first",
-            set(event.clone(), "webhook-signature", &format!("v1a,AAAA {own}")),
+            with_header(event.clone(), "webhook-signature", &format!("v1a,AAAA {own}")),
             NOW,
             Both(Event),
         ),
         case(
             "an unreadable entry after the match",
-            set(event.clone(), "webhook-signature", &format!("{own} v1,a,b")),
+            with_header(event.clone(), "webhook-signature", &format!("{own} v1,a,b")),
             NOW,
             Both(Event),
         ),
         case(
             "an unreadable entry before the match",
-            set(event.clone(), "webhook-signature", &format!("v1,a,b {own}")),
+            with_header(event.clone(), "webhook-signature", &format!("v1,a,b {own}")),
             NOW,
             Both(Unauthenticated),
         ),
         case(
             "an undecodable v1 before the match",
-            set(event.clone(), "webhook-signature", &format!("v1,YQ {own}")),
+            with_header(event.clone(), "webhook-signature", &format!("v1,YQ {own}")),
             NOW,
             Both(Unauthenticated),
         ),
         case(
             "a v2 entry that is not base64 before the match",
-            set(event.clone(), "webhook-signature", &format!("v2,%% {own}")),
+            with_header(event.clone(), "webhook-signature", &format!("v2,%% {own}")),
             NOW,
             Both(Event),
         ),
         case(
             "two spaces",
-            set(event.clone(), "webhook-signature", &own.replace("v1,", "v1a,x  v1,")),
+            with_header(event.clone(), "webhook-signature", &own.replace("v1,", "v1a,x  v1,")),
             NOW,
             Both(Unauthenticated),
         ),
         case(
             "only v1a",
-            set(event.clone(), "webhook-signature", &own.replace("v1,", "v1a,")),
+            with_header(event.clone(), "webhook-signature", &own.replace("v1,", "v1a,")),
             NOW,
             Both(Unauthenticated),
         ),
         case(
             "V1 in capitals",
-            set(event.clone(), "webhook-signature", &own.replace("v1,", "V1,")),
+            with_header(event.clone(), "webhook-signature", &own.replace("v1,", "V1,")),
             NOW,
             Both(Unauthenticated),
         ),
-        case("base64 with a stray character", set(event.clone(), "webhook-signature", &junk), NOW, Both(Event)),
-        case("base64 with unused bits set", set(event.clone(), "webhook-signature", &trailing_bits), NOW, Both(Event)),
+        case("base64 with a stray character", with_header(event.clone(), "webhook-signature", &junk), NOW, Both(Event)),
+        case(
+            "base64 with unused bits set",
+            with_header(event.clone(), "webhook-signature", &trailing_bits),
+            NOW,
+            Both(Event),
+        ),
         case(
             "base64 without its padding",
-            set(event.clone(), "webhook-signature", own.trim_end_matches('=')),
+            with_header(event.clone(), "webhook-signature", own.trim_end_matches('=')),
             NOW,
             Both(Unauthenticated),
         ),
         // Forgeries and missing headers.
-        case(
-            "body changed",
-            {
-                let mut r = event.clone();
-                r.body = body.replace("4200", "1").into_bytes();
-                r
-            },
-            NOW,
-            Both(Unauthenticated),
-        ),
-        case("id changed", set(event.clone(), "webhook-id", "msg_other"), NOW, Both(Unauthenticated)),
+        case("body changed", with_body(event.clone(), body.replace("4200", "1")), NOW, Both(Unauthenticated)),
+        case("id changed", with_header(event.clone(), "webhook-id", "msg_other"), NOW, Both(Unauthenticated)),
         case("another secret", signed("devsource", OTHER_SECRET, "msg_o", NOW, b"{}"), NOW, Both(Unauthenticated)),
-        case("no webhook-id", without(event.clone(), "webhook-id"), NOW, Both(Unauthenticated)),
-        case("no webhook-timestamp", without(event.clone(), "webhook-timestamp"), NOW, Both(Unauthenticated)),
-        case("no webhook-signature", without(event.clone(), "webhook-signature"), NOW, Both(Unauthenticated)),
-        case("empty webhook-id", set(event.clone(), "webhook-id", ""), NOW, Both(Unauthenticated)),
+        case("no webhook-id", without_header(event.clone(), "webhook-id"), NOW, Both(Unauthenticated)),
+        case("no webhook-timestamp", without_header(event.clone(), "webhook-timestamp"), NOW, Both(Unauthenticated)),
+        case("no webhook-signature", without_header(event.clone(), "webhook-signature"), NOW, Both(Unauthenticated)),
+        case("empty webhook-id", with_header(event.clone(), "webhook-id", ""), NOW, Both(Unauthenticated)),
         // Authenticated, then the body.
         case("not JSON", signed("devsource", DEV_SECRET, "msg_j", NOW, b"not json"), NOW, Both(NotAnEvent)),
         case("not UTF-8", signed("devsource", DEV_SECRET, "msg_u", NOW, b"{\"a\":\"\xff\"}"), NOW, BothRefuse),
         // Deliberately stricter.
         case(
             "timestamp with a fraction",
-            set(event.clone(), "webhook-timestamp", &format!("{NOW}.0")),
+            with_header(event.clone(), "webhook-timestamp", &format!("{NOW}.0")),
             NOW,
             InletStricter("integer seconds, as the specification says"),
         ),
         case(
             "timestamp as an exponent",
-            set(event.clone(), "webhook-timestamp", "1.7e9"),
+            with_header(event.clone(), "webhook-timestamp", "1.7e9"),
             NOW,
             InletStricter("integer seconds, as the specification says"),
         ),
@@ -329,24 +289,11 @@ async fn inlet_and_standardwebhooks_agree_on_samples_and_forgeries() {
     });
 
     let report = standardwebhooks(&json!({ "verdicts": cases.iter().map(Case::json).collect::<Vec<_>>() }));
-    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
+    let mut verdicts = Verdicts::new("standardwebhooks");
     for case in &cases {
-        let verdict = &report["verdicts"][case.name];
-        let library = library_outcome(verdict);
-        let (inlet, status) = case.inlet().await;
-        let agrees = match case.expect {
-            Both(outcome) => library == outcome && inlet == outcome,
-            BothRefuse => library != Event && inlet != Event,
-            InletStricter(_) => library == Event && inlet != Event,
-        };
-        if !agrees {
-            disagreements.push(format!(
-                "{}: expected {:?}; standardwebhooks {library:?} ({}), inlet {inlet:?} ({status})",
-                case.name, case.expect, verdict["error"]
-            ));
-        }
+        verdicts.judge_verdict(case.name, case.expect, &report["verdicts"][case.name], case.inlet_status().await);
     }
-    disagreements.assert_none(cases.len());
+    verdicts.assert_all_agree();
 }
 
 #[tokio::test]
@@ -365,7 +312,7 @@ async fn requests_signed_by_standardwebhooks_are_accepted_by_inlet() {
     let sign_input: Vec<Value> = recipes
         .iter()
         .map(|(name, secret, id, t, body)| {
-            json!({"name": name, "secret": secret, "msg_id": id, "timestamp": t, "body_b64": BASE64.encode(body)})
+            json!({"name": name, "secret": secret, "msg_id": id, "timestamp": t, "body_b64": base64_of(body)})
         })
         .collect();
     let report = standardwebhooks(&json!({ "sign": sign_input }));

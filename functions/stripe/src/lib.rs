@@ -14,7 +14,7 @@
 //! retries (re-signed, with fresh timestamps) keep.
 
 use inlet_shared::prelude::*;
-use inlet_shared::verify::{NamedSecret, constant_time_eq, hmac_sha256, python_int, truncate_for_log};
+use inlet_shared::verify::{NamedSecret, TimestampWindow, constant_time_eq, hmac_sha256, python_int, truncate_for_log};
 
 pub mod samples;
 
@@ -96,13 +96,12 @@ pub fn parse_signature_header(header: &str) -> Result<SignatureHeader<'_>, &'sta
 /// makes a replay a duplicate. Refusing would only lose events when
 /// Stripe's clock runs ahead of ours.
 /// `now` keeps its fraction of a second, as the library's `time.time()` does.
-pub fn is_too_old(canonical_timestamp: &str, now: OffsetDateTime, tolerance_secs: u64) -> bool {
-    const NANOS: i128 = 1_000_000_000;
+pub fn is_too_old(canonical_timestamp: &str, now: OffsetDateTime, window: TimestampWindow) -> bool {
     if canonical_timestamp.starts_with('-') {
         return true;
     }
     match canonical_timestamp.parse::<i64>() {
-        Ok(t) => i128::from(t) * NANOS < now.unix_timestamp_nanos() - i128::from(tolerance_secs) * NANOS,
+        Ok(t) => window.too_old(t, now),
         // More digits than an i64 holds: far in the future.
         Err(_) => false,
     }
@@ -162,11 +161,11 @@ impl Provider for StripeFunction {
             .map_err(|why| IngressError::unauthenticated(format!("Stripe-Signature cannot be read: {why}")))?;
         let matched = matching_secret(&self.secrets, &header, &request.body)
             .ok_or(IngressError::BadCredential("Stripe-Signature"))?;
-        let tolerance_secs = self.ingress.timestamp_window.tolerance_secs;
-        if is_too_old(&header.timestamp, now, tolerance_secs) {
+        let window = self.ingress.timestamp_window;
+        if is_too_old(&header.timestamp, now, window) {
             return Err(IngressError::StaleTimestamp {
                 timestamp: truncate_for_log(&header.timestamp),
-                tolerance_secs,
+                tolerance_secs: window.tolerance_secs,
             });
         }
         let event = request.json_body()?;

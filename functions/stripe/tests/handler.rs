@@ -5,7 +5,7 @@ use http::{HeaderValue, StatusCode};
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::provider::Provider;
 use inlet_shared::samples::{
-    Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
+    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
 };
 use serde_json::{Value, json};
 use stripe::samples::{ROLLED_OUT_SECRET, event_id, signed_request};
@@ -227,4 +227,47 @@ fn start_up_requires_endpoint_signing_secrets() {
     }
     let env: std::collections::HashMap<&str, &str> = [("STRIPE_WEBHOOK_SECRET", "whsec_a, whsec_b")].into();
     assert!(StripeFunction::from_env(&env).is_ok());
+}
+
+/// What the log says about a refusal (the answer says nothing: one uniform
+/// 401).
+#[tokio::test]
+async fn the_log_says_which_check_refused_and_never_the_secret() {
+    let logs = CapturedLogs::start();
+    let sample = |at: i64| {
+        StripeFunction::sample("stripe-payment-succeeded", &dev_settings(), at, "logs").expect("sample").to_incoming()
+    };
+    let cases = [
+        (sample(NOW - 301), "outside the allowed window"),
+        (
+            {
+                let mut forged = sample(NOW);
+                forged.headers.insert("stripe-signature", HeaderValue::from_static("t=1700000000,v1=00"));
+                forged
+            },
+            "Stripe-Signature does not match",
+        ),
+        (
+            {
+                let mut unreadable = sample(NOW);
+                unreadable.headers.insert("stripe-signature", HeaderValue::from_static("v1=00"));
+                unreadable
+            },
+            "Stripe-Signature cannot be read: no t item",
+        ),
+        (
+            {
+                let mut unsigned = sample(NOW);
+                unsigned.headers.remove("stripe-signature");
+                unsigned
+            },
+            "missing stripe-signature",
+        ),
+    ];
+    for (request, logged) in cases {
+        let (reply, publisher) = handle_with::<StripeFunction>(&dev_settings(), &request, NOW).await;
+        assert_unauthenticated(&reply, &publisher);
+        assert!(logs.text().contains(logged), "{logged}: {}", logs.text());
+    }
+    assert!(!logs.text().contains("dev-stripe-endpoint-secret"), "{}", logs.text());
 }

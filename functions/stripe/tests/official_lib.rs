@@ -20,14 +20,13 @@
 //!
 //! The one deliberate difference: inlet needs the event's `id` (its dedup
 //! key) and `type` (its kind); `construct_event` builds an Event from any
-//! JSON. Asserted as `InletStricter` below.
+//! JSON. Asserted as `InletRefusesBody` below.
 
 use std::path::Path;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use http::{HeaderValue, StatusCode};
-use inlet_shared::crosscheck::{Runtime, run};
+use inlet_shared::crosscheck::ExpectOutcome::{self, Both, BothRefuse, InletRefusesBody};
+use inlet_shared::crosscheck::Outcome::{Event, NotAnEvent, Unauthenticated};
+use inlet_shared::crosscheck::{Runtime, Verdicts, base64_of, run_library, with_body, with_header, without_header};
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
 use serde_json::{Value, json};
@@ -39,23 +38,15 @@ const DEV_SECRET: &str = "whsec_dev-stripe-endpoint-secret-NOT-A-SECRET";
 
 fn stripe_python(input: &Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stripe_check.py");
-    let report = run(Runtime::VenvPython, &script, input);
-    assert_eq!(report["library"], "stripe 14.0.1", "{report}");
-    report
+    run_library(Runtime::VenvPython, &script, input, "library", "stripe 14.0.1")
 }
 
 fn sample_at(name: &str, timestamp: i64) -> IncomingRequest {
     StripeFunction::sample(name, &dev_settings(), timestamp, "stripe-python").expect("a Stripe sample").to_incoming()
 }
 
-fn with_header(mut request: IncomingRequest, value: &str) -> IncomingRequest {
-    request.headers.insert("stripe-signature", HeaderValue::from_str(value).expect("header value"));
-    request
-}
-
-fn with_body(mut request: IncomingRequest, body: impl Into<Vec<u8>>) -> IncomingRequest {
-    request.body = body.into();
-    request
+fn with_signature(request: IncomingRequest, value: &str) -> IncomingRequest {
+    with_header(request, "stripe-signature", value)
 }
 
 /// A request for `body` whose header is `header` with `{sig}` replaced by
@@ -65,29 +56,12 @@ fn signed(body: &str, header: &str, signed_t: &str) -> IncomingRequest {
     signed_request("case", "case", body.to_string(), &header).to_incoming()
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
-    Unauthenticated,
-    NotAnEvent,
-    Event,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expect {
-    Both(Outcome),
-    /// The library cannot read the body as text: it refuses before
-    /// verifying; inlet verifies the raw bytes, then refuses the body.
-    BothRefuse,
-    /// The library returns an Event, inlet refuses it (400), for the reason given.
-    InletStricter(&'static str),
-}
-
 struct Case {
     name: &'static str,
     secrets: Vec<&'static str>,
     request: IncomingRequest,
     now: i64,
-    expect: Expect,
+    expect: ExpectOutcome,
 }
 
 impl Case {
@@ -95,37 +69,21 @@ impl Case {
         json!({
             "name": self.name,
             "secrets": self.secrets,
-            "body_b64": BASE64.encode(&self.request.body),
+            "body_b64": base64_of(&self.request.body),
             "header": self.request.header("stripe-signature"),
             "now": self.now,
         })
     }
 
-    async fn inlet(&self) -> (Outcome, StatusCode) {
+    async fn inlet_status(&self) -> http::StatusCode {
         let env = dev_settings_with(&[("STRIPE_WEBHOOK_SECRET", &self.secrets.join(","))]);
         let (reply, _) = handle_with::<StripeFunction>(&env, &self.request, self.now).await;
-        let outcome = match reply.status {
-            status if status.is_success() => Outcome::Event,
-            StatusCode::UNAUTHORIZED => Outcome::Unauthenticated,
-            _ => Outcome::NotAnEvent,
-        };
-        (outcome, reply.status)
-    }
-}
-
-fn library_outcome(verdict: &Value) -> Outcome {
-    match (verdict["authenticated"].as_bool(), verdict["event"].as_bool()) {
-        (Some(true), Some(true)) => Outcome::Event,
-        (Some(true), Some(false)) => Outcome::NotAnEvent,
-        (Some(false), _) => Outcome::Unauthenticated,
-        _ => panic!("no verdict: {verdict}"),
+        reply.status
     }
 }
 
 #[tokio::test]
 async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
-    use Expect::*;
-    use Outcome::*;
     let payment = sample_at("stripe-payment-succeeded", NOW);
     let body = String::from_utf8(payment.body.clone()).expect("UTF-8");
     let sig = signature(DEV_SECRET, &NOW.to_string(), &payment.body);
@@ -153,75 +111,86 @@ async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
         case("body changed", with_body(payment.clone(), body.replace("2000", "1")), NOW, Both(Unauthenticated)),
         case(
             "another secret",
-            with_header(payment.clone(), &signature_header(&["whsec_other"], NOW, &payment.body)),
+            with_signature(payment.clone(), &signature_header(&["whsec_other"], NOW, &payment.body)),
             NOW,
             Both(Unauthenticated),
         ),
         case(
             "upper-case hex",
-            with_header(payment.clone(), &format!("t={NOW},v1={}", sig.to_ascii_uppercase())),
+            with_signature(payment.clone(), &format!("t={NOW},v1={}", sig.to_ascii_uppercase())),
             NOW,
             Both(Unauthenticated),
         ),
-        case("t changed", with_header(payment.clone(), &format!("t={},v1={sig}", NOW + 1)), NOW, Both(Unauthenticated)),
+        case(
+            "t changed",
+            with_signature(payment.clone(), &format!("t={},v1={sig}", NOW + 1)),
+            NOW,
+            Both(Unauthenticated),
+        ),
         case(
             "v0 only, with the right secret",
-            with_header(payment.clone(), &format!("t={NOW},v0={sig}")),
+            with_signature(payment.clone(), &format!("t={NOW},v0={sig}")),
             NOW,
             Both(Unauthenticated),
         ),
-        case("V1 key", with_header(payment.clone(), &format!("t={NOW},V1={sig}")), NOW, Both(Unauthenticated)),
+        case("V1 key", with_signature(payment.clone(), &format!("t={NOW},V1={sig}")), NOW, Both(Unauthenticated)),
         case(
             "space before the key",
-            with_header(payment.clone(), &format!("t={NOW}, v1={sig}")),
+            with_signature(payment.clone(), &format!("t={NOW}, v1={sig}")),
             NOW,
             Both(Unauthenticated),
         ),
         case(
             "t with a fraction",
-            with_header(payment.clone(), &format!("t={NOW}.0,v1={sig}")),
+            with_signature(payment.clone(), &format!("t={NOW}.0,v1={sig}")),
             NOW,
             Both(Unauthenticated),
         ),
         case(
             "a later t without =",
-            with_header(payment.clone(), &format!("t={NOW},v1={sig},t")),
+            with_signature(payment.clone(), &format!("t={NOW},v1={sig},t")),
             NOW,
             Both(Unauthenticated),
         ),
         case(
             "a v1 without =",
-            with_header(payment.clone(), &format!("t={NOW},v1,v1={sig}")),
+            with_signature(payment.clone(), &format!("t={NOW},v1,v1={sig}")),
             NOW,
             Both(Unauthenticated),
         ),
-        case("no t", with_header(payment.clone(), &format!("v1={sig}")), NOW, Both(Unauthenticated)),
-        case("empty header", with_header(payment.clone(), ""), NOW, Both(Unauthenticated)),
-        case(
-            "no header",
-            {
-                let mut r = payment.clone();
-                r.headers.remove("stripe-signature");
-                r
-            },
-            NOW,
-            Both(Unauthenticated),
-        ),
+        case("no t", with_signature(payment.clone(), &format!("v1={sig}")), NOW, Both(Unauthenticated)),
+        case("empty header", with_signature(payment.clone(), ""), NOW, Both(Unauthenticated)),
+        case("no header", without_header(payment.clone(), "stripe-signature"), NOW, Both(Unauthenticated)),
         // Header forms the library's parser takes.
-        case("leading zeros in t", with_header(payment.clone(), &format!("t=000{NOW},v1={sig}")), NOW, Both(Event)),
-        case("spaces around t's value", with_header(payment.clone(), &format!("t= {NOW} ,v1={sig}")), NOW, Both(Event)),
-        case("underscores in t", with_header(payment.clone(), &format!("t=1_700_000_000,v1={sig}")), NOW, Both(Event)),
-        case("plus sign on t", with_header(payment.clone(), &format!("t=+{NOW},v1={sig}")), NOW, Both(Event)),
-        case("text after a second =", with_header(payment.clone(), &format!("t={NOW},v1={sig}=x")), NOW, Both(Event)),
+        case("leading zeros in t", with_signature(payment.clone(), &format!("t=000{NOW},v1={sig}")), NOW, Both(Event)),
+        case(
+            "spaces around t's value",
+            with_signature(payment.clone(), &format!("t= {NOW} ,v1={sig}")),
+            NOW,
+            Both(Event),
+        ),
+        case(
+            "underscores in t",
+            with_signature(payment.clone(), &format!("t=1_700_000_000,v1={sig}")),
+            NOW,
+            Both(Event),
+        ),
+        case("plus sign on t", with_signature(payment.clone(), &format!("t=+{NOW},v1={sig}")), NOW, Both(Event)),
+        case(
+            "text after a second =",
+            with_signature(payment.clone(), &format!("t={NOW},v1={sig}=x")),
+            NOW,
+            Both(Event),
+        ),
         case(
             "unknown items and order",
-            with_header(payment.clone(), &format!("v1=00,x=1,v1={sig},t={NOW},flag")),
+            with_signature(payment.clone(), &format!("v1=00,x=1,v1={sig},t={NOW},flag")),
             NOW,
             Both(Event),
         ),
         case(
             "a second t is not read",
-            with_header(payment.clone(), &format!("t={NOW},v1={sig},t=1")),
+            with_signature(payment.clone(), &format!("t={NOW},v1={sig},t=1")),
             NOW,
             Both(Event),
         ),
@@ -232,7 +201,7 @@ async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
             {
                 let bytes = b"{\"id\":\"evt_\xff\"}";
                 let h = format!("t={NOW},v1={}", signature(DEV_SECRET, &NOW.to_string(), bytes));
-                with_body(with_header(payment.clone(), &h), bytes.to_vec())
+                with_body(with_signature(payment.clone(), &h), bytes.to_vec())
             },
             NOW,
             BothRefuse,
@@ -241,7 +210,7 @@ async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
             "JSON without id or type",
             signed(r#"{"object": "event"}"#, &format!("t={NOW},v1={{sig}}"), &NOW.to_string()),
             NOW,
-            InletStricter("the event id is inlet's dedup key and the type its kind"),
+            InletRefusesBody("the event id is inlet's dedup key and the type its kind"),
         ),
     ];
     cases.push(Case {
@@ -253,24 +222,11 @@ async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
     });
 
     let report = stripe_python(&json!({ "verdicts": cases.iter().map(Case::json).collect::<Vec<_>>() }));
-    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
+    let mut verdicts = Verdicts::new("stripe-python");
     for case in &cases {
-        let verdict = &report["verdicts"][case.name];
-        let library = library_outcome(verdict);
-        let (inlet, status) = case.inlet().await;
-        let agrees = match case.expect {
-            Both(outcome) => library == outcome && inlet == outcome,
-            BothRefuse => library != Event && inlet != Event,
-            InletStricter(_) => library == Event && inlet == NotAnEvent,
-        };
-        if !agrees {
-            disagreements.push(format!(
-                "{}: expected {:?}; stripe-python {library:?} ({}), inlet {inlet:?} ({status})",
-                case.name, case.expect, verdict["error"]
-            ));
-        }
+        verdicts.judge_verdict(case.name, case.expect, &report["verdicts"][case.name], case.inlet_status().await);
     }
-    disagreements.assert_none(cases.len());
+    verdicts.assert_all_agree();
 }
 
 #[tokio::test]
@@ -291,7 +247,7 @@ async fn requests_signed_by_stripe_python_are_accepted_by_inlet() {
     let sign: Vec<Value> = recipes
         .iter()
         .map(|(name, body, t, variant)| {
-            json!({"name": name, "secret": DEV_SECRET, "body_b64": BASE64.encode(body), "timestamp": t, "variant": variant})
+            json!({"name": name, "secret": DEV_SECRET, "body_b64": base64_of(body), "timestamp": t, "variant": variant})
         })
         .collect();
     let report = stripe_python(&json!({ "sign": sign }));

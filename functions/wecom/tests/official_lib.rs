@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use http::{Method, StatusCode};
-use inlet_shared::crosscheck::{Runtime, run};
+use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient, InletStricter};
+use inlet_shared::crosscheck::{Runtime, Verdicts, reply_text, run_library};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
@@ -81,16 +82,6 @@ fn with_query(mut request: IncomingRequest, name: &str, value: &str) -> Incoming
     request
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expect {
-    BothAccept,
-    BothRefuse,
-    /// wechatpy accepts, inlet refuses, for the stated reason.
-    InletStricter(&'static str),
-    /// wechatpy refuses, inlet accepts, for the stated reason.
-    InletLenient(&'static str),
-}
-
 struct Case {
     name: &'static str,
     app: App,
@@ -116,9 +107,7 @@ fn case_json(case: &Case) -> Value {
 
 fn wechatpy(input: &Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wechatpy_check.py");
-    let report = run(Runtime::VenvPython, &script, input);
-    assert!(report["library"].as_str().is_some_and(|v| v.starts_with("wechatpy ")), "{report}");
-    report
+    run_library(Runtime::VenvPython, &script, input, "library", "wechatpy ")
 }
 
 async fn inlet(app: &App, request: &IncomingRequest, now: i64) -> (Reply, MemoryPublisher) {
@@ -127,7 +116,6 @@ async fn inlet(app: &App, request: &IncomingRequest, now: i64) -> (Reply, Memory
 
 #[tokio::test]
 async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
-    use Expect::*;
     let dev = App::dev;
     let message = dev().sample("wecom-text-message", NOW, "lib");
     let echo = dev().sample("wecom-url-verification", NOW, "lib");
@@ -250,28 +238,13 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
     }
 
     let report = wechatpy(&json!({ "judge": cases.iter().map(case_json).collect::<Vec<_>>() }));
-    let mut disagreements = inlet_shared::crosscheck::Disagreements::default();
+    let mut verdicts = Verdicts::new("wechatpy");
     for case in &cases {
         let verdict = &report["verdicts"][case.name];
         let library = verdict["accepted"].as_bool().unwrap_or_else(|| panic!("{}: no verdict in {report}", case.name));
         let (reply, publisher) = inlet(&case.app, &case.request, case.now).await;
         let accepted = reply.status.is_success();
-        let expected = match case.expect {
-            BothAccept => (true, true),
-            BothRefuse => (false, false),
-            InletStricter(_) => (true, false),
-            InletLenient(_) => (false, true),
-        };
-        if (library, accepted) != expected {
-            disagreements.push(format!(
-                "{}: expected {:?}; wechatpy {} ({}), inlet {} {}",
-                case.name,
-                case.expect,
-                if library { "accepts" } else { "refuses" },
-                verdict["error"],
-                reply.status,
-                String::from_utf8_lossy(&reply.body)
-            ));
+        if !verdicts.judge(case.name, case.expect, (library, &verdict["error"]), (accepted, reply_text(&reply))) {
             continue;
         }
         if !accepted {
@@ -292,7 +265,7 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
             }
         }
     }
-    disagreements.assert_none(cases.len());
+    verdicts.assert_all_agree();
 }
 
 #[tokio::test]

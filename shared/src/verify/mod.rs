@@ -14,6 +14,7 @@ use std::fmt;
 use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
 
 use crate::error::{ConfigError, IngressError};
 
@@ -195,7 +196,27 @@ impl TimestampWindow {
         }
         Ok(seconds)
     }
+
+    /// `timestamp` (whole seconds) is more than the tolerance before `now`,
+    /// compared with `now`'s fraction of a second (as Python libraries
+    /// compare with `time.time()` or a datetime). For senders whose
+    /// official library refuses only old timestamps (stripe-python).
+    pub fn too_old(&self, timestamp: i64, now: OffsetDateTime) -> bool {
+        i128::from(timestamp) * NANOS < now.unix_timestamp_nanos() - self.tolerance_nanos()
+    }
+
+    /// `timestamp` (whole seconds) is more than the tolerance after `now`,
+    /// compared with `now`'s fraction of a second.
+    pub fn too_new(&self, timestamp: i64, now: OffsetDateTime) -> bool {
+        i128::from(timestamp) * NANOS > now.unix_timestamp_nanos() + self.tolerance_nanos()
+    }
+
+    fn tolerance_nanos(&self) -> i128 {
+        i128::from(self.tolerance_secs) * NANOS
+    }
 }
+
+const NANOS: i128 = 1_000_000_000;
 
 impl Default for TimestampWindow {
     fn default() -> Self {
@@ -258,6 +279,32 @@ mod tests {
         assert!(window.check("1700000000", 1_700_000_301).is_err());
         assert!(window.check("1700000301", 1_700_000_000).is_err());
         assert!(matches!(window.check("soon", 0), Err(IngressError::StaleTimestamp { .. })));
+    }
+
+    #[test]
+    fn one_sided_checks_compare_with_the_fraction_of_a_second() {
+        let window = TimestampWindow { tolerance_secs: 300 };
+        let at = |secs: i64, nanos: i64| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(secs) * NANOS + i128::from(nanos)).unwrap()
+        };
+        // Exactly the tolerance either way is inside.
+        assert!(!window.too_old(1_700_000_000, at(1_700_000_300, 0)));
+        assert!(!window.too_new(1_700_000_300, at(1_700_000_000, 0)));
+        // A nanosecond past it is outside, on the side checked only.
+        assert!(window.too_old(1_700_000_000, at(1_700_000_300, 1)));
+        assert!(!window.too_new(1_700_000_000, at(1_700_000_300, 1)));
+        assert!(window.too_new(1_700_000_301, at(1_700_000_000, 999_999_999)));
+        assert!(!window.too_new(1_700_000_300, at(1_700_000_000, 1)));
+        assert!(!window.too_old(1_700_000_301, at(1_700_000_000, 999_999_999)));
+        // Extremes do not overflow.
+        assert!(window.too_old(i64::MIN, at(0, 0)));
+        assert!(window.too_new(i64::MAX, at(0, 0)));
+        let forever = TimestampWindow { tolerance_secs: u64::MAX };
+        assert!(!forever.too_old(i64::MIN, at(1_700_000_000, 0)));
+        assert!(!forever.too_new(i64::MAX, at(1_700_000_000, 0)));
+        let exact = TimestampWindow { tolerance_secs: 0 };
+        assert!(!exact.too_old(1_700_000_000, at(1_700_000_000, 0)));
+        assert!(exact.too_old(1_700_000_000, at(1_700_000_000, 1)));
     }
 
     #[test]
