@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod form;
 pub mod ingress;
+pub mod operations;
 pub mod prelude;
 pub mod provider;
 pub mod queue;
