@@ -423,8 +423,9 @@ impl Stack<'_> {
         moto: &mut Child,
         shutdown: &mut Shutdown,
     ) -> Result<(), Stop> {
-        // Warm every function: an empty POST starts it (and is refused
-        // without side effects); the processor gets an empty batch.
+        // Warm every function: an empty POST starts it (and is refused: no
+        // event, only a refusal record for `inlet refused`); the processor
+        // gets an empty batch.
         println!("inlet: warming the functions");
         let mut warmed = BTreeSet::new();
         for (path, function) in self.routes {

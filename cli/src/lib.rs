@@ -1,6 +1,7 @@
 //! The local tool behind `inlet`: signed samples, the local stack (moto, a
 //! local Lambda emulator behind an API Gateway, and a queue pump), the soak
-//! run, and the inbox listing. The integration tests reuse the resource
+//! run, the inbox listing, and the operator commands (dead letters, redrive,
+//! replay, refusals). The integration tests reuse the resource
 //! set-up, the pump, the emulator and the stack launcher from here.
 
 pub mod api;
@@ -8,6 +9,7 @@ pub mod coldstart;
 pub mod dev;
 pub mod httpd;
 pub mod local;
+pub mod ops;
 pub mod process;
 pub mod providers;
 pub mod pump;

@@ -19,6 +19,19 @@ USAGE:
                                      to the local API (API_URL, default http://127.0.0.1:$API_PORT);
                                      with --times N > 1 also prints latency percentiles
   inlet inbox [--limit N] [--json]   list processed events from the local table
+
+Operating (the local stack by default; a deployed stack with --aws or when
+INLET_QUEUE_URL, INLET_DLQ_URL and INLET_TABLE_NAME are set, with the standard
+AWS environment or profile for credentials and region):
+  inlet dlq [--json]                 list dead letters with the processor's reason, without consuming them
+  inlet redrive [--id MESSAGE_ID ...]
+                                     move all (or the given) dead letters back to the event queue,
+                                     body and attributes unchanged
+  inlet replay <event-id> [--json]   run the sinks again for a processed event (counted on its record)
+  inlet refused [--provider P] [--limit N] [--json]
+                                     recent refused requests: time, provider, route, status, reason class,
+                                     reason, clock skew, source address, body length and hash
+                                     (never the body or a presented secret)
   inlet gen-events [--now] [--out DIR]
                                      write events/*.json (API Gateway v2 and SQS events)
   inlet soak [--events N | --short] [--write FILE]
@@ -48,6 +61,10 @@ fn main() -> ExitCode {
         Some("samples") => list_samples(),
         Some("send") => send(&args[1..]),
         Some("inbox") => runtime().and_then(|rt| rt.block_on(inbox(&args[1..]))),
+        Some(command @ ("dlq" | "redrive" | "replay" | "refused")) => runtime().and_then(|rt| {
+            let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
+            rt.block_on(inlet_cli::ops::run(command, &args[1..], &settings))
+        }),
         Some("gen-events") => runtime().and_then(|rt| rt.block_on(gen_events(&args[1..]))),
         Some("soak") => runtime().and_then(|rt| rt.block_on(soak(&args[1..]))),
         Some("coldstart") => runtime().and_then(|rt| rt.block_on(coldstart(&args[1..]))),

@@ -143,6 +143,23 @@ fn to_lambda_record(message: &aws_sdk_sqs::types::Message, queue_arn: &str) -> S
         .as_ref()
         .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
         .unwrap_or_default();
+    // String attributes say what a message is (a refusal record, a replay):
+    // the event source mapping passes them on, and so does the pump.
+    record.message_attributes = message
+        .message_attributes
+        .as_ref()
+        .map(|attributes| {
+            attributes
+                .iter()
+                .map(|(name, value)| {
+                    let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+                    attribute.string_value = value.string_value.clone();
+                    attribute.data_type = Some(value.data_type.clone());
+                    (name.clone(), attribute)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     record.event_source = Some("aws:sqs".into());
     record.event_source_arn = Some(queue_arn.to_string());
     record.aws_region = Some("us-east-1".into());

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 
 use crate::dedup::LeasePolicy;
 use crate::error::ConfigError;
+use crate::metrics::Metrics;
 use crate::verify::{SecretList, TimestampWindow};
 
 pub trait EnvSource {
@@ -89,10 +90,18 @@ pub struct IngressSettings {
     pub timestamp_window: TimestampWindow,
     /// Source networks allowed to call the route; empty allows all.
     pub allowed_cidrs: Vec<IpNet>,
+    /// `INLET_REFUSAL_RECORDS_PER_SEC`: refusal records one function
+    /// instance sends per provider and second (0: none). The processor keeps
+    /// one per second and provider anyway, and a flood of forged requests
+    /// must not become a flood of queue sends.
+    pub refusal_records_per_sec: u32,
+    /// `INLET_METRICS`, `INLET_METRICS_NAMESPACE`: one EMF line per request.
+    pub metrics: Metrics,
 }
 
 impl IngressSettings {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+    pub const DEFAULT_REFUSAL_RECORDS_PER_SEC: u32 = 1;
 
     /// Reads the shared settings, with `<PROVIDER>_ALLOWED_CIDRS` for the
     /// allowlist of `provider_prefix` (e.g. `LARK`).
@@ -107,16 +116,25 @@ impl IngressSettings {
                 tolerance_secs: number(env, "INLET_TIMESTAMP_TOLERANCE_SECS", TimestampWindow::DEFAULT_SECS)?,
             },
             allowed_cidrs: cidrs(env, &format!("{provider_prefix}_ALLOWED_CIDRS"))?,
+            refusal_records_per_sec: number(
+                env,
+                "INLET_REFUSAL_RECORDS_PER_SEC",
+                Self::DEFAULT_REFUSAL_RECORDS_PER_SEC,
+            )?,
+            metrics: Metrics::from_env(env)?,
         })
     }
 }
 
+/// Handler tests build settings this way: metrics off, so they print nothing.
 impl Default for IngressSettings {
     fn default() -> Self {
         IngressSettings {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             timestamp_window: TimestampWindow::default(),
             allowed_cidrs: Vec::new(),
+            refusal_records_per_sec: Self::DEFAULT_REFUSAL_RECORDS_PER_SEC,
+            metrics: Metrics::off(),
         }
     }
 }
@@ -333,6 +351,57 @@ impl DedupSettings {
     }
 }
 
+/// How the processor keeps the records it writes next to the events:
+/// refusals (a short, capped diagnosis ring per provider) and failures (as
+/// long as the dead-letter queue keeps the message they explain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperationsSettings {
+    /// `INLET_REFUSAL_TTL_SECS`: how long a refusal record is shown.
+    pub refusal_ttl: Duration,
+    /// `INLET_REFUSAL_CAP`: ring slots per provider, so a flood of forged
+    /// requests overwrites old records instead of growing the table.
+    pub refusal_cap: u32,
+    /// The dead-letter queue's retention: a failure record is there as long
+    /// as the message it explains can be.
+    pub failure_ttl: Duration,
+}
+
+impl OperationsSettings {
+    pub const DEFAULT_REFUSAL_TTL_SECS: u64 = 24 * 3600;
+    pub const DEFAULT_REFUSAL_CAP: u32 = 100;
+    /// Above this a provider's ring costs `inlet refused` more than a few
+    /// BatchGetItem calls (100 keys each) and stops being "brief".
+    pub const MAX_REFUSAL_CAP: u32 = 1000;
+    /// template.yaml's and the local stack's DLQ MessageRetentionPeriod.
+    pub const FAILURE_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
+
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let ttl = number(env, "INLET_REFUSAL_TTL_SECS", Self::DEFAULT_REFUSAL_TTL_SECS)?;
+        if ttl == 0 {
+            return Err(ConfigError::new("INLET_REFUSAL_TTL_SECS", "must be greater than 0"));
+        }
+        let cap = number(env, "INLET_REFUSAL_CAP", Self::DEFAULT_REFUSAL_CAP)?;
+        if !(1..=Self::MAX_REFUSAL_CAP).contains(&cap) {
+            return Err(ConfigError::new("INLET_REFUSAL_CAP", format!("must be 1 to {}", Self::MAX_REFUSAL_CAP)));
+        }
+        Ok(OperationsSettings {
+            refusal_ttl: Duration::from_secs(ttl),
+            refusal_cap: cap,
+            failure_ttl: Self::FAILURE_TTL,
+        })
+    }
+}
+
+impl Default for OperationsSettings {
+    fn default() -> Self {
+        OperationsSettings {
+            refusal_ttl: Duration::from_secs(Self::DEFAULT_REFUSAL_TTL_SECS),
+            refusal_cap: Self::DEFAULT_REFUSAL_CAP,
+            failure_ttl: Self::FAILURE_TTL,
+        }
+    }
+}
+
 /// Reads SAM's `--env-vars` file (`{"Parameters": {"NAME": "value"}}`), the
 /// one place dev settings live, then lets the process environment override
 /// any entry of the same name.
@@ -379,6 +448,22 @@ mod tests {
     }
 
     #[test]
+    fn refusal_records_default_to_one_a_second_and_zero_turns_them_off() {
+        let settings = IngressSettings::from_env(&env(&[]), "LARK").unwrap();
+        assert_eq!(settings.refusal_records_per_sec, 1);
+        assert!(settings.metrics.enabled(), "metrics are on unless INLET_METRICS=off");
+        let off = IngressSettings::from_env(
+            &env(&[("INLET_REFUSAL_RECORDS_PER_SEC", "0"), ("INLET_METRICS", "off")]),
+            "LARK",
+        );
+        let off = off.unwrap();
+        assert_eq!(off.refusal_records_per_sec, 0);
+        assert!(!off.metrics.enabled());
+        let error = IngressSettings::from_env(&env(&[("INLET_REFUSAL_RECORDS_PER_SEC", "-1")]), "LARK").unwrap_err();
+        assert_eq!(error.name, "INLET_REFUSAL_RECORDS_PER_SEC");
+    }
+
+    #[test]
     fn bad_numbers_and_cidrs_name_the_setting() {
         let error = IngressSettings::from_env(&env(&[("INLET_MAX_BODY_BYTES", "lots")]), "LARK").unwrap_err();
         assert_eq!(error.name, "INLET_MAX_BODY_BYTES");
@@ -392,6 +477,20 @@ mod tests {
         let nets = cidrs(&env(&[("X", "10.0.0.0/8, 192.0.2.7 ,::1")]), "X").unwrap();
         assert_eq!(nets.len(), 3);
         assert!(nets[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap()));
+    }
+
+    #[test]
+    fn operations_settings_default_and_refuse_an_unbounded_ring() {
+        let settings = OperationsSettings::from_env(&env(&[])).unwrap();
+        assert_eq!(settings, OperationsSettings::default());
+        assert_eq!((settings.refusal_ttl.as_secs(), settings.refusal_cap), (86_400, 100));
+        let set = OperationsSettings::from_env(&env(&[("INLET_REFUSAL_TTL_SECS", "60"), ("INLET_REFUSAL_CAP", "5")]));
+        assert_eq!(set.map(|s| (s.refusal_ttl.as_secs(), s.refusal_cap)).unwrap(), (60, 5));
+        for (name, value) in
+            [("INLET_REFUSAL_CAP", "0"), ("INLET_REFUSAL_CAP", "100000"), ("INLET_REFUSAL_TTL_SECS", "0")]
+        {
+            assert_eq!(OperationsSettings::from_env(&env(&[(name, value)])).unwrap_err().name, name);
+        }
     }
 
     #[test]

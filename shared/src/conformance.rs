@@ -100,6 +100,8 @@ impl<P: Samples> Kit<P> {
         if let Ok(mut seen) = self.seen.lock() {
             seen.push(String::from_utf8_lossy(&reply.body).into_owned());
             seen.extend(messages.into_iter().map(|m| m.body));
+            // Refusal records too: they must not carry a secret either.
+            seen.extend(publisher.records().into_iter().map(|m| m.body));
         }
         (reply, sent)
     }

@@ -23,17 +23,24 @@
 //! also stores the Envelope for `inlet inbox`), a duplicate one (the failed
 //! claim returns the old item: `ReturnValuesOnConditionCheckFailure =
 //! ALL_OLD`), and there is no read-then-write race.
+//!
+//! The same table keeps what the operator CLI shows next to the events
+//! ([`OperationsStore`]): refusal records in a capped ring per provider,
+//! the last failure of each queue message, and a count of replays on the
+//! replayed event's record. Each is one write, under keys an event id never
+//! takes ([`crate::operations`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::config::DedupWindows;
 use crate::envelope::Envelope;
+use crate::operations::{FAILURE_KEY_PREFIX, REFUSAL_KEY_PREFIX, RefusalRecord, failure_key, refusal_key};
 
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
@@ -159,6 +166,57 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release(&self, id: &str, owner: &str) -> Result<Ownership, StoreError>;
 }
 
+/// Why the processor last left one queue message for redelivery, as
+/// `inlet dlq` shows it next to the message (the SQS message id survives the
+/// move to the dead-letter queue).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub message_id: String,
+    pub reason: String,
+    /// The Envelope's id and provider, when the body was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// SQS's ApproximateReceiveCount of the failed receive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive_count: Option<u32>,
+    /// When the processor gave up on this receive, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// The records the processor keeps for the operator, next to the events.
+/// Each call is one write; none of them decides an event's fate, so the
+/// processor logs their failures and carries on.
+#[async_trait]
+pub trait OperationsStore: Send + Sync {
+    /// Writes `record` into its provider's ring slot
+    /// ([`refusal_key`]`(provider, at_ms, cap)`), replacing an older record
+    /// there (never a newer one: the queue keeps no order), until
+    /// `expiration` (epoch seconds, the table's TTL attribute).
+    async fn record_refusal(&self, record: &RefusalRecord, cap: u32, expiration: i64) -> Result<(), StoreError>;
+    /// Writes the latest failure of one queue message until `expiration`.
+    async fn record_failure(&self, failure: &FailureRecord, expiration: i64) -> Result<(), StoreError>;
+    /// Counts a completed replay on the replayed event's record: `replays`
+    /// + 1, `last_replay_at` and `last_replay_id`. False, with nothing
+    /// written, when that record no longer exists (its window ended).
+    async fn count_replay(&self, event_id: &str, replay_id: &str, now: NowMs) -> Result<bool, StoreError>;
+}
+
+/// Everything the processor needs of its table.
+pub trait ProcessorStore: IdempotencyStore + OperationsStore {}
+impl<T: IdempotencyStore + OperationsStore + ?Sized> ProcessorStore for T {}
+
+/// True for keys of operations records, which the inbox does not list.
+pub fn is_operations_key(id: &str) -> bool {
+    id.starts_with(REFUSAL_KEY_PREFIX) || id.starts_with(FAILURE_KEY_PREFIX)
+}
+
+/// Newest first, then by provider, so listings are stable.
+pub fn sort_refusals(records: &mut [RefusalRecord]) {
+    records.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.provider.cmp(&b.provider)));
+}
+
 /// One row of the table as the inbox shows it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct InboxEntry {
@@ -174,6 +232,13 @@ pub struct InboxEntry {
     /// event processed once; more means a crash, a lost lease or a sink
     /// failure made the sinks run again.
     pub sink_runs: Option<i64>,
+    /// How many replays (`inlet replay`) ran the sinks again, and the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replays: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_replay_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_replay_id: Option<String>,
     pub envelope: Option<serde_json::Value>,
 }
 
@@ -203,7 +268,15 @@ fn inbox_copy(envelope: &Envelope) -> Option<String> {
 /// the same conditions, attributes and counters, in the same order.
 pub struct MemoryStore {
     records: Mutex<HashMap<String, MemoryRecord>>,
+    /// Refusal and failure records, by key, with their expiration.
+    operations: Mutex<HashMap<String, (OperationsItem, i64)>>,
     windows: DedupWindows,
+}
+
+#[derive(Clone, Debug)]
+enum OperationsItem {
+    Refusal(RefusalRecord),
+    Failure(FailureRecord),
 }
 
 #[derive(Clone, Debug)]
@@ -219,11 +292,13 @@ struct MemoryRecord {
     sink_runs: i64,
     completed_at: Option<i64>,
     envelope: Option<String>,
+    replays: Option<i64>,
+    last_replay: Option<(i64, String)>,
 }
 
 impl MemoryStore {
     pub fn new(windows: DedupWindows) -> Self {
-        MemoryStore { records: Mutex::new(HashMap::new()), windows }
+        MemoryStore { records: Mutex::new(HashMap::new()), operations: Mutex::new(HashMap::new()), windows }
     }
 
     /// Every provider with the same window, for tests that need only one.
@@ -248,8 +323,42 @@ impl MemoryStore {
             completed_at: record.completed_at,
             expiration: Some(record.expiration),
             sink_runs: Some(record.sink_runs),
+            replays: record.replays,
+            last_replay_at: record.last_replay.as_ref().map(|(at, _)| *at),
+            last_replay_id: record.last_replay.as_ref().map(|(_, id)| id.clone()),
             envelope: record.envelope.as_deref().and_then(|text| serde_json::from_str(text).ok()),
         })
+    }
+
+    /// A provider's unexpired refusal records at `now`, newest first, as
+    /// `DynamoDbStore::refusals` reads them.
+    pub fn refusals(&self, provider: &str, now: NowMs) -> Vec<RefusalRecord> {
+        let Ok(operations) = self.operations.lock() else { return Vec::new() };
+        let mut records: Vec<RefusalRecord> = operations
+            .values()
+            .filter_map(|(item, expiration)| match item {
+                OperationsItem::Refusal(record) if record.provider == provider && *expiration >= now.secs() => {
+                    Some(record.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        sort_refusals(&mut records);
+        records
+    }
+
+    /// How many keys of `prefix` the store holds, expired or not: what a
+    /// flood could grow.
+    pub fn keys_with_prefix(&self, prefix: &str) -> usize {
+        self.operations.lock().map(|o| o.keys().filter(|k| k.starts_with(prefix)).count()).unwrap_or_default()
+    }
+
+    /// The failure record of one queue message, with its expiration.
+    pub fn failure(&self, message_id: &str) -> Option<(FailureRecord, i64)> {
+        match self.operations.lock().ok()?.get(&failure_key(message_id))? {
+            (OperationsItem::Failure(record), expiration) => Some((record.clone(), *expiration)),
+            _ => None,
+        }
     }
 
     /// The lease currently written on the record: (owner, in_progress_expiration).
@@ -269,18 +378,20 @@ impl IdempotencyStore for MemoryStore {
         let payload_hash = envelope.payload_hash();
         let expiration = now.secs().saturating_add(self.windows.for_provider(&envelope.provider).as_secs() as i64);
         let mut records = self.lock()?;
-        let sink_runs = match records.get(&envelope.id) {
-            None => 1,
+        // The takeover UpdateItem keeps attributes it does not set (the
+        // replay count); the fresh PutItem replaces the whole item.
+        let (sink_runs, replays, last_replay) = match records.get(&envelope.id) {
+            None => (1, None, None),
             // The takeover UpdateItem's condition.
             Some(old)
                 if old.status == STATUS_IN_PROGRESS
                     && old.in_progress_expiration < now.0
                     && old.expiration >= now.secs() =>
             {
-                old.sink_runs + 1
+                (old.sink_runs + 1, old.replays, old.last_replay.clone())
             }
             // The fresh PutItem's condition.
-            Some(old) if old.expiration < now.secs() => 1,
+            Some(old) if old.expiration < now.secs() => (1, None, None),
             Some(old) => return Ok(classify(old.status, Some(&old.payload_hash), &payload_hash)),
         };
         records.insert(
@@ -297,6 +408,8 @@ impl IdempotencyStore for MemoryStore {
                 sink_runs,
                 completed_at: None,
                 envelope: None,
+                replays,
+                last_replay,
             },
         );
         Ok(Claim::Acquired)
@@ -327,6 +440,37 @@ impl IdempotencyStore for MemoryStore {
             }
             _ => Ok(Ownership::Lost),
         }
+    }
+}
+
+#[async_trait]
+impl OperationsStore for MemoryStore {
+    async fn record_refusal(&self, record: &RefusalRecord, cap: u32, expiration: i64) -> Result<(), StoreError> {
+        let key = refusal_key(&record.provider, record.at_ms, cap);
+        let mut operations = self.operations.lock().map_err(|_| StoreError("memory store poisoned".into()))?;
+        // The adapter's condition: an older refusal never overwrites a newer one.
+        if let Some((OperationsItem::Refusal(newer), _)) = operations.get(&key)
+            && newer.at_ms >= record.at_ms
+        {
+            return Ok(());
+        }
+        operations.insert(key, (OperationsItem::Refusal(record.clone()), expiration));
+        Ok(())
+    }
+
+    async fn record_failure(&self, failure: &FailureRecord, expiration: i64) -> Result<(), StoreError> {
+        let key = failure_key(&failure.message_id);
+        let mut operations = self.operations.lock().map_err(|_| StoreError("memory store poisoned".into()))?;
+        operations.insert(key, (OperationsItem::Failure(failure.clone()), expiration));
+        Ok(())
+    }
+
+    async fn count_replay(&self, event_id: &str, replay_id: &str, now: NowMs) -> Result<bool, StoreError> {
+        let mut records = self.lock()?;
+        let Some(record) = records.get_mut(event_id) else { return Ok(false) };
+        record.replays = Some(record.replays.unwrap_or_default() + 1);
+        record.last_replay = Some((now.0, replay_id.to_string()));
+        Ok(true)
     }
 }
 
@@ -458,6 +602,78 @@ mod tests {
         assert_eq!(
             store.claim(&long, &lease("b", 602_000), after_short).await.unwrap(),
             Claim::Completed { same_payload: true }
+        );
+    }
+
+    fn refusal(provider: &str, at_ms: i64) -> RefusalRecord {
+        RefusalRecord {
+            provider: provider.into(),
+            route: "/x".into(),
+            status: 401,
+            class: "bad_credential".into(),
+            reason: "signature mismatch".into(),
+            skew_secs: None,
+            body_len: 2,
+            body_sha256: "00".into(),
+            source_ip: None,
+            at_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_fill_a_ring_of_cap_slots_newest_first_and_expire() {
+        let store = MemoryStore::with_window(WINDOW);
+        let t0 = 1_700_000_000_000;
+        // 25 refusals, one a second, into a ring of 10.
+        for n in 0..25 {
+            store.record_refusal(&refusal("lark", t0 + n * 1000), 10, t0 / 1000 + 100).await.unwrap();
+        }
+        store.record_refusal(&refusal("slack", t0), 10, t0 / 1000 + 100).await.unwrap();
+        // Delivered late: an older refusal does not replace the newer one in its slot.
+        store.record_refusal(&refusal("lark", t0 + 5000), 10, t0 / 1000 + 100).await.unwrap();
+        assert_eq!(store.keys_with_prefix("refusal#lark#"), 10, "the ring never grows past its cap");
+        let lark = store.refusals("lark", NowMs(t0));
+        assert_eq!(
+            lark.iter().map(|r| r.at_ms).collect::<Vec<_>>(),
+            (15..25).rev().map(|n| t0 + n * 1000).collect::<Vec<_>>()
+        );
+        assert_eq!(store.refusals("slack", NowMs(t0)).len(), 1, "each provider has its own ring");
+        assert!(store.refusals("lark", NowMs(t0 + 101_000)).is_empty(), "expired records are not shown");
+        assert!(store.entry("refusal#lark#0").is_none(), "operations records are not events");
+    }
+
+    #[tokio::test]
+    async fn a_failure_record_keeps_the_latest_reason_per_message() {
+        let store = MemoryStore::with_window(WINDOW);
+        let failure = |reason: &str, count| FailureRecord {
+            message_id: "m-1".into(),
+            reason: reason.into(),
+            event_id: Some("t:1".into()),
+            provider: Some("t".into()),
+            receive_count: Some(count),
+            at_ms: 5,
+        };
+        store.record_failure(&failure("first", 1), 99).await.unwrap();
+        store.record_failure(&failure("second", 2), 100).await.unwrap();
+        assert_eq!(store.failure("m-1"), Some((failure("second", 2), 100)));
+        assert_eq!(store.keys_with_prefix(FAILURE_KEY_PREFIX), 1);
+        assert!(store.failure("m-2").is_none());
+    }
+
+    #[tokio::test]
+    async fn replays_are_counted_on_an_existing_record_only_and_survive_a_takeover() {
+        let store = MemoryStore::with_window(WINDOW);
+        let event = envelope(json!({}));
+        assert!(!store.count_replay(&event.id, "r-0", NowMs(1)).await.unwrap(), "no record, nothing written");
+        assert!(store.entry(&event.id).is_none());
+        store.claim(&event, &lease("a", 1000), NowMs(0)).await.unwrap();
+        assert!(store.count_replay(&event.id, "r-1", NowMs(10)).await.unwrap());
+        assert!(store.count_replay(&event.id, "r-2", NowMs(20)).await.unwrap());
+        store.claim(&event, &lease("b", 3000), NowMs(1001)).await.unwrap();
+        let entry = store.entry(&event.id).unwrap();
+        assert_eq!(
+            (entry.replays, entry.last_replay_at, entry.last_replay_id.as_deref()),
+            (Some(2), Some(20), Some("r-2"))
         );
     }
 

@@ -77,6 +77,30 @@ impl IngressError {
         }
     }
 
+    /// Which check refused the request, as a stable snake_case name: what
+    /// refusal records and the `Class` metric dimension carry, so alarms and
+    /// `inlet refused` can group refusals without parsing the reason.
+    pub fn class(&self) -> &'static str {
+        match self {
+            IngressError::BodyTooLarge { .. } => "too_large",
+            IngressError::AddressNotAllowed(_) => "address_not_allowed",
+            IngressError::AddressUnknown => "address_unknown",
+            IngressError::SenderNotAllowed(_) => "sender_not_allowed",
+            IngressError::MissingCredential(_) => "missing_credential",
+            IngressError::BadCredential(_) => "bad_credential",
+            IngressError::StaleTimestamp { .. } => "stale_timestamp",
+            IngressError::Malformed(_) => "malformed",
+            IngressError::Undecryptable(_) => "undecryptable",
+            IngressError::NotFound(_) => "not_found",
+            IngressError::MethodNotAllowed(_) => "method_not_allowed",
+            IngressError::EventTooLarge { .. } => "event_too_large",
+            IngressError::QueueUnavailable => "queue_unavailable",
+            IngressError::NotProcessable(_) => "not_processable",
+            IngressError::QueueRefused(_) => "queue_refused",
+            IngressError::Unauthenticated(_) => "unauthenticated",
+        }
+    }
+
     pub fn malformed(reason: impl Into<String>) -> Self {
         IngressError::Malformed(reason.into())
     }
@@ -151,6 +175,35 @@ mod tests {
         answers.push(IngressError::StaleTimestamp { timestamp: "1".into(), tolerance_secs: 300 }.public_reason());
         assert!(answers.iter().all(|a| a == IngressError::UNAUTHENTICATED_BODY), "{answers:?}");
         assert!(IngressError::unauthenticated("bad padding").to_string().contains("bad padding"), "logged precisely");
+    }
+
+    #[test]
+    fn every_variant_has_its_own_stable_snake_case_class() {
+        let every = [
+            IngressError::BodyTooLarge { size: 2, limit: 1 },
+            IngressError::AddressNotAllowed("192.0.2.1".into()),
+            IngressError::AddressUnknown,
+            IngressError::SenderNotAllowed("bot".into()),
+            IngressError::MissingCredential("X-Signature"),
+            IngressError::BadCredential("X-Signature"),
+            IngressError::StaleTimestamp { timestamp: "1".into(), tolerance_secs: 300 },
+            IngressError::malformed("not JSON"),
+            IngressError::Undecryptable("bad padding"),
+            IngressError::NotFound("/x".into()),
+            IngressError::MethodNotAllowed("GET".into()),
+            IngressError::EventTooLarge { size: 2, limit: 1 },
+            IngressError::QueueUnavailable,
+            IngressError::NotProcessable("too deep".into()),
+            IngressError::QueueRefused("bad characters".into()),
+            IngressError::unauthenticated("wrong token"),
+        ];
+        let classes: std::collections::BTreeSet<&str> = every.iter().map(IngressError::class).collect();
+        assert_eq!(classes.len(), every.len(), "one class per variant: {classes:?}");
+        for class in classes {
+            assert!(!class.is_empty() && class.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{class}");
+        }
+        // The class names the check, not the request: same variant, same class.
+        assert_eq!(IngressError::malformed("a").class(), IngressError::malformed("b").class());
     }
 
     #[test]

@@ -17,6 +17,8 @@ use tracing::{error, info, warn};
 use crate::config::IngressSettings;
 use crate::envelope::Envelope;
 use crate::error::IngressError;
+use crate::metrics::{RequestMetrics, now_ms, take_cold_start};
+use crate::operations::RefusalRecord;
 use crate::queue::{PrepareError, PublishError, Publisher, QueueMessage, SQS_BATCH_LIMIT};
 use crate::verify::truncate_for_log;
 
@@ -33,6 +35,9 @@ pub struct IncomingRequest {
     pub source_ip: Option<IpAddr>,
     /// API Gateway's id of this request, unique per request.
     pub request_id: Option<String>,
+    /// When API Gateway received the request (milliseconds since the epoch),
+    /// so the measured acknowledgement latency includes a cold start.
+    pub received_at_ms: Option<i64>,
     pub body: Vec<u8>,
 }
 
@@ -46,6 +51,7 @@ impl IncomingRequest {
             path_params: HashMap::new(),
             source_ip: None,
             request_id: None,
+            received_at_ms: None,
             body: body.into(),
         }
     }
@@ -179,12 +185,47 @@ impl Decision {
     }
 }
 
+/// What the flow logs and measures about a request's route.
+pub trait RouteFacts: Sync {
+    /// The path as the logs show it for this outcome (the route table's
+    /// redaction: see `provider::logged_path`), never the request's.
+    fn logged_path(&self, refusal: Option<&IngressError>) -> String;
+    /// The platform's deadline for the answer; `answered` when nothing was
+    /// enqueued (a challenge may have a tighter one).
+    fn deadline_ms(&self, answered: bool) -> u32;
+    /// Whether the path is one of the function's routes (whatever else was
+    /// wrong with the request).
+    fn is_known_path(&self) -> bool;
+    /// The route template the path matched (`/telegram/{bot}`), whatever
+    /// the method: the metrics' `Route` dimension, so the values a caller
+    /// puts in a path parameter cannot multiply metrics (each one costs).
+    /// None when the route is not known as a template.
+    fn template(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// A bare function names the path, which counts as known, and knows no
+/// deadline (the default).
+impl<F: Fn(Option<&IngressError>) -> String + Sync> RouteFacts for F {
+    fn logged_path(&self, refusal: Option<&IngressError>) -> String {
+        self(refusal)
+    }
+    fn deadline_ms(&self, _answered: bool) -> u32 {
+        crate::provider::Route::DEFAULT_DEADLINE_MS
+    }
+    fn is_known_path(&self) -> bool {
+        true
+    }
+}
+
 /// Runs the whole flow for one request and always produces an answer. The
-/// log shows the path `logged_path` gives for the outcome (the route
-/// table's redaction: see `provider::logged_path`), never the request's.
+/// log shows the path `route.logged_path` gives for the outcome, never the
+/// request's. A 4xx refusal also sends a refusal record (rate-limited), and
+/// every request writes one metric line.
 pub async fn run_ingress<F>(
     provider: &str,
-    logged_path: &(dyn Fn(Option<&IngressError>) -> String + Sync),
+    route: &dyn RouteFacts,
     settings: &IngressSettings,
     publisher: &dyn Publisher,
     request: &IncomingRequest,
@@ -193,31 +234,176 @@ pub async fn run_ingress<F>(
 where
     F: FnOnce(&IncomingRequest) -> Result<Decision, IngressError>,
 {
+    let arrived_ms = arrival_ms(request.received_at_ms, now_ms());
+    let mut measured = Measured::default();
     // Paths may hold secrets (OpenIM's path token): only the redacted form is logged.
-    match run_steps(settings, publisher, request, verify_and_normalize).await {
+    let reply = match run_steps(settings, publisher, request, verify_and_normalize).await {
         Ok(Outcome::Answered(reply)) => {
-            info!(provider, path = %logged_path(None), status = reply.status.as_u16(), "answered without enqueue");
+            info!(provider, path = %route.logged_path(None), status = reply.status.as_u16(), "answered without enqueue");
+            measured.answered = true;
             reply
         }
         Ok(Outcome::Enqueued { reply, events, first_id, kind, enqueue_ms }) => {
             let enqueue_ms = (enqueue_ms * 100.0).round() / 100.0;
             info!(provider, kind, events, first_id, enqueue_ms, status = reply.status.as_u16(), "enqueued");
+            measured.events = events;
+            measured.enqueue_ms = (events > 0).then_some(enqueue_ms);
             reply
         }
-        Ok(Outcome::QueueFailedFallback { reply, events, first_id, reason }) => {
+        Ok(Outcome::QueueFailedFallback { reply, events, first_id, reason, enqueue_ms }) => {
             error!(provider, events, first_id, reason = %reason, status = reply.status.as_u16(), "EVENT NOT CAPTURED: the queue refused it; answered the provider's configured fallback");
+            (measured.events, measured.enqueue_ms, measured.queue_failure) = (events, Some(enqueue_ms), true);
             reply
         }
         Err(refusal) => {
             let status = refusal.status().as_u16();
-            let path = logged_path(Some(&refusal));
+            let path = route.logged_path(Some(&refusal));
             if status >= 500 {
                 error!(provider, path = %path, status, reason = %refusal, "refused");
             } else {
                 warn!(provider, path = %path, status, reason = %refusal,
                     source_ip = ?request.source_ip, "refused");
+                // Before the answer: Lambda may freeze the instance once it is out.
+                record_refusal(provider, &path, &refusal, settings, publisher, request).await;
             }
+            measured.refused = Some(refusal.class());
+            measured.queue_failure = matches!(refusal, IngressError::QueueUnavailable | IngressError::QueueRefused(_));
+            // A path no route matched is whatever a scanner sent (refused
+            // for its size or address before the route was even looked up,
+            // or as not found): one metric per guess would be unbounded
+            // cost, so they share one name.
+            let unmatched = matches!(refusal, IngressError::NotFound(_)) || !route.is_known_path();
+            measured.route = Some(if unmatched { UNMATCHED_ROUTE.to_string() } else { path });
             Reply::refusal(&refusal)
+        }
+    };
+    if settings.metrics.enabled() {
+        let path = match (measured.route.take(), route.template()) {
+            (Some(unmatched), _) if unmatched == UNMATCHED_ROUTE => unmatched,
+            (_, Some(template)) => template.to_string(),
+            (refused, None) => refused.unwrap_or_else(|| route.logged_path(None)),
+        };
+        let deadline_ms = route.deadline_ms(measured.answered);
+        let ack_latency_ms = (now_ms() - arrived_ms).max(0) as f64;
+        settings.metrics.emit(
+            &RequestMetrics {
+                provider,
+                route: &path,
+                status: reply.status.as_u16(),
+                refused: measured.refused,
+                accepted: reply.status.is_success() && measured.refused.is_none() && !measured.queue_failure,
+                queue_failure: measured.queue_failure,
+                ack_latency_ms,
+                deadline_ms,
+                enqueue_latency_ms: measured.enqueue_ms,
+                events: measured.events,
+                cold_start: take_cold_start(),
+            }
+            .line(),
+        );
+    }
+    reply
+}
+
+/// The `Route` dimension of a request no route matched.
+pub const UNMATCHED_ROUTE: &str = "(unmatched)";
+
+/// What the metric line needs of the outcome.
+#[derive(Default)]
+struct Measured {
+    answered: bool,
+    events: usize,
+    enqueue_ms: Option<f64>,
+    queue_failure: bool,
+    refused: Option<&'static str>,
+    route: Option<String>,
+}
+
+/// When the request arrived: API Gateway's time when it is plausible, else
+/// the handler's start. API Gateway gives up on an integration after 30 s, so
+/// an older time is not this request's arrival (a sample event replayed
+/// locally, or clocks apart), and a time ahead of ours is clock skew.
+fn arrival_ms(received_at_ms: Option<i64>, started_ms: i64) -> i64 {
+    const LONGEST_INTEGRATION_MS: i64 = 30_000;
+    received_at_ms.filter(|at| (started_ms - LONGEST_INTEGRATION_MS..=started_ms).contains(at)).unwrap_or(started_ms)
+}
+
+/// Longest refusal reason a record keeps; the typed errors' texts are short,
+/// but a few repeat what the client sent (a sender id, a parser's message).
+const MAX_RECORD_REASON_CHARS: usize = 300;
+/// Longest route a record keeps.
+const MAX_RECORD_ROUTE_CHARS: usize = 512;
+/// Sends a refusal record on the queue, best effort: within the per-second
+/// budget, a failure only logged. The wait is the publisher's own bound (the
+/// SQS client gives up after `INLET_QUEUE_TIMEOUT_MS`, as for events): the
+/// flow itself stays free of any runtime's timer. Built from the typed
+/// refusal and the request's shape; never the body, a header value or a
+/// presented secret.
+async fn record_refusal(
+    provider: &str,
+    route: &str,
+    refusal: &IngressError,
+    settings: &IngressSettings,
+    publisher: &dyn Publisher,
+    request: &IncomingRequest,
+) {
+    let at_ms = now_ms();
+    if !refusal_budget_allows(provider, at_ms, settings.refusal_records_per_sec) {
+        return;
+    }
+    let record = RefusalRecord {
+        provider: provider.to_string(),
+        route: route.chars().take(MAX_RECORD_ROUTE_CHARS).collect(),
+        status: refusal.status().as_u16(),
+        class: refusal.class().to_string(),
+        reason: refusal.to_string().chars().take(MAX_RECORD_REASON_CHARS).collect(),
+        skew_secs: timestamp_skew_secs(refusal, at_ms),
+        body_len: request.body.len(),
+        body_sha256: crate::verify::sha256_hex(&request.body),
+        source_ip: request.source_ip.map(|ip| ip.to_string()),
+        at_ms,
+    };
+    let message = match QueueMessage::refusal_record(&record) {
+        Ok(message) => message,
+        Err(error) => return warn!(provider, reason = %error, "refusal record not encoded"),
+    };
+    if let Err(error) = publisher.publish(std::slice::from_ref(&message)).await {
+        warn!(provider, reason = %error, "refusal record not sent");
+    }
+}
+
+/// Request timestamp minus our clock, in seconds, for a refusal about a
+/// timestamp. Values over 1e11 are milliseconds (DingTalk's): as seconds
+/// they would be thousands of years away.
+fn timestamp_skew_secs(refusal: &IngressError, now_ms: i64) -> Option<i64> {
+    let IngressError::StaleTimestamp { timestamp, .. } = refusal else { return None };
+    let value: i64 = timestamp.trim().parse().ok()?;
+    let secs = if value > 100_000_000_000 { value / 1000 } else { value };
+    Some(secs.saturating_sub(now_ms.div_euclid(1000)))
+}
+
+/// Whether one more refusal record fits this second's budget for
+/// `provider`, counted per process (one Lambda instance): a flood of forged
+/// requests costs at most `per_sec` sends a second.
+fn refusal_budget_allows(provider: &str, now_ms: i64, per_sec: u32) -> bool {
+    static SPENT: std::sync::Mutex<Vec<(String, i64, u32)>> = std::sync::Mutex::new(Vec::new());
+    if per_sec == 0 {
+        return false;
+    }
+    let second = now_ms.div_euclid(1000);
+    let Ok(mut spent) = SPENT.lock() else { return false };
+    match spent.iter_mut().find(|(name, ..)| name == provider) {
+        Some((_, at, used)) => {
+            if *at != second {
+                (*at, *used) = (second, 0);
+            }
+            let allowed = *used < per_sec;
+            *used += u32::from(allowed);
+            allowed
+        }
+        None => {
+            spent.push((provider.to_string(), second, 1));
+            true
         }
     }
 }
@@ -225,7 +411,7 @@ where
 enum Outcome {
     Answered(Reply),
     Enqueued { reply: Reply, events: usize, first_id: String, kind: String, enqueue_ms: f64 },
-    QueueFailedFallback { reply: Reply, events: usize, first_id: String, reason: String },
+    QueueFailedFallback { reply: Reply, events: usize, first_id: String, reason: String, enqueue_ms: f64 },
 }
 
 /// Above this many bytes of prepared messages, the flow stops keeping them
@@ -284,7 +470,7 @@ where
         Err(PublishError::TooLarge { size, limit }) => Err(IngressError::EventTooLarge { size, limit }),
         Err(PublishError::Refused(reason)) => Err(IngressError::QueueRefused(reason)),
         Err(PublishError::Unavailable(reason)) => match on_queue_failure {
-            Some(reply) => Ok(Outcome::QueueFailedFallback { reply, events, first_id, reason }),
+            Some(reply) => Ok(Outcome::QueueFailedFallback { reply, events, first_id, reason, enqueue_ms }),
             None => {
                 error!(reason = %reason, first_id, events, "queue refused the event");
                 Err(IngressError::QueueUnavailable)
@@ -352,12 +538,15 @@ pub mod lambda {
     use lambda_http::{Body, RequestExt, Response};
 
     pub fn incoming(request: lambda_http::Request) -> IncomingRequest {
-        let (source_ip, request_id) = match request.request_context_ref() {
+        // Only the HTTP API's context is compiled in (lambda_http's
+        // `apigw_http`); a REST API's `requestTimeEpoch` would need `apigw_rest`.
+        let (source_ip, request_id, received_at_ms) = match request.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(context)) => (
                 context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
                 context.request_id.clone().filter(|id| !id.is_empty()),
+                Some(context.time_epoch).filter(|&ms| ms > 0),
             ),
-            _ => (None, None),
+            _ => (None, None, None),
         };
         let path = match request.raw_http_path() {
             "" => request.uri().path().to_string(),
@@ -386,6 +575,7 @@ pub mod lambda {
             path_params,
             source_ip,
             request_id,
+            received_at_ms,
             body,
         }
     }
@@ -621,5 +811,234 @@ mod tests {
         .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
         assert!(publisher.sent().is_empty());
+    }
+
+    // ---- refusal records ----
+
+    use crate::metrics::{CapturedMetrics, Metrics};
+    use crate::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD};
+
+    /// The refusal budget is per process and provider: each test its own name.
+    fn refusal_records(publisher: &MemoryPublisher) -> Vec<RefusalRecord> {
+        let records = publisher.records();
+        assert!(records.iter().all(|m| m.attributes == [(RECORD_ATTRIBUTE, REFUSAL_RECORD.to_string())]));
+        records.iter().map(|m| serde_json::from_str(&m.body).expect("a refusal record")).collect()
+    }
+
+    const BODY_MARKER: &str = "BODY-MARKER-3e1d";
+    const SECRET_MARKER: &str = "SECRET-MARKER-b7a0";
+
+    fn secret_bearing_request() -> IncomingRequest {
+        let mut request =
+            IncomingRequest::new(Method::POST, "/x", format!(r#"{{"text":"{BODY_MARKER}"}}"#).into_bytes());
+        request.append_header(b"authorization", format!("Bearer {SECRET_MARKER}").as_bytes());
+        request.source_ip = Some("192.0.2.7".parse().unwrap());
+        request
+    }
+
+    #[tokio::test]
+    async fn a_refusal_sends_one_record_with_the_requests_shape_only() {
+        let publisher = MemoryPublisher::new();
+        let request = secret_bearing_request();
+        let refuse = |_: &IncomingRequest| Err(IngressError::BadCredential("Authorization"));
+        let reply =
+            run_ingress("record-once", &raw_path, &IngressSettings::default(), &publisher, &request, refuse).await;
+        assert_eq!(reply, Reply::refusal(&IngressError::BadCredential("Authorization")), "the answer is unchanged");
+        let records = refusal_records(&publisher);
+        assert_eq!(records.len(), 1, "{records:?}");
+        let record = &records[0];
+        assert_eq!((record.provider.as_str(), record.route.as_str(), record.status), ("record-once", "/x", 401));
+        assert_eq!(
+            (record.class.as_str(), record.reason.as_str()),
+            ("bad_credential", "Authorization does not match any configured secret")
+        );
+        assert_eq!(
+            (record.body_len, record.body_sha256.clone()),
+            (request.body.len(), crate::verify::sha256_hex(&request.body))
+        );
+        assert_eq!(record.source_ip.as_deref(), Some("192.0.2.7"));
+        assert!((now_ms() - record.at_ms).abs() < 60_000);
+        assert_eq!(record.skew_secs, None);
+        let sent = format!("{:?}", publisher.records());
+        assert!(!sent.contains(BODY_MARKER) && !sent.contains(SECRET_MARKER), "{sent}");
+        assert!(publisher.sent_messages().is_empty(), "a record is no event");
+
+        // A second refusal in the same second is answered the same, unrecorded.
+        let reply =
+            run_ingress("record-once", &raw_path, &IngressSettings::default(), &publisher, &request, refuse).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        let recorded = refusal_records(&publisher).len();
+        let second = record.at_ms.div_euclid(1000) == now_ms().div_euclid(1000);
+        assert!(if second { recorded == 1 } else { recorded <= 2 }, "{recorded} records");
+    }
+
+    #[test]
+    fn the_refusal_budget_is_per_provider_and_second() {
+        let at = 1_700_000_000_000;
+        assert!(refusal_budget_allows("budget-a", at, 2));
+        assert!(refusal_budget_allows("budget-a", at + 10, 2));
+        assert!(!refusal_budget_allows("budget-a", at + 999, 2), "the third in one second");
+        assert!(refusal_budget_allows("budget-b", at + 999, 2), "another provider has its own");
+        assert!(refusal_budget_allows("budget-a", at + 1000, 2), "a new second");
+        assert!(!refusal_budget_allows("budget-c", at, 0), "0 disables records");
+    }
+
+    #[tokio::test]
+    async fn no_record_for_a_queue_failure_an_accepted_event_or_a_disabled_budget() {
+        let down = MemoryPublisher::down();
+        let request = secret_bearing_request();
+        let reply = run_ingress("record-503", &raw_path, &IngressSettings::default(), &down, &request, accept).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        down.set_down(false);
+        assert!(refusal_records(&down).is_empty(), "the queue is what failed");
+
+        let publisher = MemoryPublisher::new();
+        let reply =
+            run_ingress("record-none", &raw_path, &IngressSettings::default(), &publisher, &request, accept).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(refusal_records(&publisher).is_empty());
+        assert_eq!(publisher.sent_messages().len(), 1, "the event alone");
+
+        let off = IngressSettings { refusal_records_per_sec: 0, ..Default::default() };
+        let reply = run_ingress("record-off", &raw_path, &off, &publisher, &request, |_| {
+            Err(IngressError::malformed("not JSON"))
+        })
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert!(refusal_records(&publisher).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_sent_leaves_the_refusal_as_it_was() {
+        let publisher = MemoryPublisher::down();
+        let request = secret_bearing_request();
+        let reply = run_ingress("record-down", &raw_path, &IngressSettings::default(), &publisher, &request, |_| {
+            Err(IngressError::unauthenticated("wrong token"))
+        })
+        .await;
+        assert_eq!(reply, Reply::refusal(&IngressError::unauthenticated("other")), "no oracle");
+    }
+
+    #[test]
+    fn timestamp_skew_is_in_seconds_whether_the_timestamp_was_seconds_or_milliseconds() {
+        let now = 1_700_000_000_000;
+        let stale = |timestamp: &str| IngressError::StaleTimestamp { timestamp: timestamp.into(), tolerance_secs: 300 };
+        assert_eq!(timestamp_skew_secs(&stale("1699999000"), now), Some(-1000));
+        assert_eq!(timestamp_skew_secs(&stale("1700000600000"), now), Some(600), "DingTalk's milliseconds");
+        assert_eq!(timestamp_skew_secs(&stale("yesterday"), now), None);
+        assert_eq!(timestamp_skew_secs(&IngressError::malformed("x"), now), None);
+    }
+
+    #[test]
+    fn the_arrival_time_is_read_from_the_http_apis_request_context() {
+        let path = crate::samples::events_dir().join("alert-api.json");
+        let text = std::fs::read_to_string(&path).expect("events/alert-api.json");
+        let event: Value = serde_json::from_str(&text).unwrap();
+        let request = lambda::incoming(lambda_http::request::from_str(&text).expect("an HTTP API event"));
+        assert_eq!(request.received_at_ms, event.pointer("/requestContext/timeEpoch").and_then(Value::as_i64));
+        assert!(request.received_at_ms.is_some());
+        let sample = crate::samples::incoming_from_apigw_v2_event(&event).unwrap();
+        assert_eq!(sample.received_at_ms, request.received_at_ms, "the test support reads it the same way");
+    }
+
+    #[test]
+    fn arrival_is_api_gateways_time_when_plausible() {
+        let started = 1_700_000_010_000;
+        assert_eq!(arrival_ms(Some(started - 2500), started), started - 2500, "a cold start included");
+        assert_eq!(arrival_ms(None, started), started);
+        assert_eq!(arrival_ms(Some(1_600_000_000_000), started), started, "a replayed sample event");
+        assert_eq!(arrival_ms(Some(started + 5), started), started, "clock skew");
+    }
+
+    // ---- metrics ----
+
+    fn measured() -> (IngressSettings, std::sync::Arc<CapturedMetrics>) {
+        let captured = CapturedMetrics::new();
+        (IngressSettings { metrics: Metrics::to(captured.clone()), ..Default::default() }, captured)
+    }
+
+    #[tokio::test]
+    async fn every_outcome_writes_exactly_one_metric_line() {
+        let request = IncomingRequest::new(Method::POST, "/x", "{}");
+        let fallback = |_: &IncomingRequest| {
+            Ok(Decision::Enqueue {
+                envelopes: Box::new(vec![envelope()]),
+                ack: Reply::ok_json(json!({})),
+                on_queue_failure: Some(Reply::ok_json(json!({"continue": true}))),
+            })
+        };
+        type Decide = fn(&IncomingRequest) -> Result<Decision, IngressError>;
+        let answer: Decide = |_| Ok(Decision::Answer(Reply::ok_json(json!({"challenge": "c"}))));
+        let refuse: Decide = |_| Err(IngressError::BadCredential("token"));
+        /// Accepted, Refused, QueueFailures.
+        type Counts = (u64, u64, u64);
+        let cases: [(bool, Decide, u16, Counts); 5] = [
+            (true, accept, 200, (1, 0, 0)),
+            (true, answer, 200, (1, 0, 0)),
+            (true, refuse, 401, (0, 1, 0)),
+            (false, accept, 503, (0, 1, 1)),
+            (false, fallback, 200, (0, 0, 1)),
+        ];
+        for (up, decide, status, (accepted, refused, queue_failures)) in cases {
+            let (settings, captured) = measured();
+            let publisher = if up { MemoryPublisher::new() } else { MemoryPublisher::down() };
+            let reply = run_ingress("metered", &raw_path, &settings, &publisher, &request, decide).await;
+            assert_eq!(reply.status.as_u16(), status);
+            let documents = captured.documents();
+            assert_eq!((captured.lines().len(), documents.len()), (1, 1), "one line per request: {documents:?}");
+            let line = &documents[0];
+            assert_eq!((line["Provider"].as_str(), line["Route"].as_str()), (Some("metered"), Some("/x")));
+            assert_eq!(line["Status"], status);
+            let counts = (line["Accepted"].as_u64(), line["Refused"].as_u64(), line["QueueFailures"].as_u64());
+            assert_eq!(counts, (Some(accepted), Some(refused), Some(queue_failures)), "{line}");
+            assert_eq!(line["DeadlineMs"], crate::provider::Route::DEFAULT_DEADLINE_MS);
+            assert!(line["AckLatency"].as_f64().is_some_and(|ms| ms >= 0.0));
+            assert_eq!(line.get("Class").is_some(), refused == 1, "{line}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_latency_counts_from_api_gateways_arrival_and_the_challenge_deadline_applies() {
+        struct Challenge;
+        impl RouteFacts for Challenge {
+            fn logged_path(&self, _: Option<&IngressError>) -> String {
+                "/lark/event".into()
+            }
+            fn deadline_ms(&self, answered: bool) -> u32 {
+                if answered { 1000 } else { 3000 }
+            }
+            fn is_known_path(&self) -> bool {
+                true
+            }
+        }
+        let (settings, captured) = measured();
+        let mut request = IncomingRequest::new(Method::POST, "/lark/event", "{}");
+        request.received_at_ms = Some(now_ms() - 400);
+        run_ingress("lark", &Challenge, &settings, &MemoryPublisher::new(), &request, |_| {
+            Ok(Decision::Answer(Reply::ok_json(json!({"challenge": "c"}))))
+        })
+        .await;
+        run_ingress("lark", &Challenge, &settings, &MemoryPublisher::new(), &request, accept).await;
+        let lines = captured.documents();
+        assert_eq!(lines.len(), 2);
+        assert_eq!((lines[0]["DeadlineMs"].as_u64(), lines[1]["DeadlineMs"].as_u64()), (Some(1000), Some(3000)));
+        let latency = lines[0]["AckLatency"].as_f64().unwrap();
+        assert!((400.0..10_000.0).contains(&latency), "{latency}");
+        assert!(lines[0]["AckDeadlineUsed"].as_f64().unwrap() >= 40.0);
+        assert!(lines[0].get("EnqueueLatency").is_none() && lines[1]["EnqueueLatency"].is_number());
+    }
+
+    #[tokio::test]
+    async fn unmatched_paths_share_one_route_name_and_never_show_a_secret() {
+        let (settings, captured) = measured();
+        let request = IncomingRequest::new(Method::POST, "/openim/s3cret/x/y", "{}");
+        let logged = |_: Option<&IngressError>| "/openim/***/***/***".to_string();
+        run_ingress("openim", &logged, &settings, &MemoryPublisher::new(), &request, |r| {
+            Err(IngressError::NotFound(r.path.clone()))
+        })
+        .await;
+        let line = &captured.lines()[0];
+        assert!(line.contains(&format!(r#""Route":"{UNMATCHED_ROUTE}""#)) && !line.contains("s3cret"), "{line}");
+        assert!(line.contains(r#""Class":"not_found""#), "{line}");
     }
 }

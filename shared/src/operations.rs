@@ -26,6 +26,23 @@ pub const REPLAY_ATTRIBUTE: &str = "inlet-replay";
 pub const REFUSAL_KEY_PREFIX: &str = "refusal#";
 pub const FAILURE_KEY_PREFIX: &str = "failure#";
 
+/// Marks the dedup key of a replay: `<event id>#replay#<replay id>`.
+pub const REPLAY_KEY_MARKER: &str = "#replay#";
+
+/// The dedup key a replay runs under: its own, so a redelivered replay
+/// message runs the sinks once, while the event's record keeps saying when
+/// the event itself was processed. Hashed, like long Envelope ids, when it
+/// would pass [`Envelope::MAX_ID_BYTES`](crate::Envelope::MAX_ID_BYTES).
+pub fn replay_key(event_id: &str, replay_id: &str) -> String {
+    let key = format!("{event_id}{REPLAY_KEY_MARKER}{replay_id}");
+    if key.len() <= crate::Envelope::MAX_ID_BYTES {
+        return key;
+    }
+    let provider = event_id.split(':').next().unwrap_or_default();
+    let provider: String = provider.chars().take(64).collect();
+    format!("{provider}{REPLAY_KEY_MARKER}sha256:{}", crate::verify::sha256_hex(key.as_bytes()))
+}
+
 /// One refused request, as `inlet refused` shows it. Built from the typed
 /// refusal and the request's shape only: never the body, a header value or a
 /// presented secret.
@@ -88,6 +105,17 @@ mod tests {
         assert_ne!(refusal_key("lark", 1_000, 100), refusal_key("slack", 1_000, 100));
         assert_eq!(refusal_keys("lark", 100).collect::<std::collections::HashSet<_>>(), keys);
         assert_eq!(refusal_key("x", -1, 0), "refusal#x#0", "no panic on a zero cap or a negative clock");
+    }
+
+    #[test]
+    fn replay_keys_are_per_replay_and_fit_the_table() {
+        assert_eq!(replay_key("lark:e1", "r1"), "lark:e1#replay#r1");
+        assert_ne!(replay_key("lark:e1", "r1"), replay_key("lark:e1", "r2"));
+        let long_event = format!("lark:{}", "x".repeat(500));
+        let (a, b) = (replay_key(&long_event, "r1"), replay_key(&long_event, "r2"));
+        assert!(a.len() <= crate::Envelope::MAX_ID_BYTES && a.starts_with("lark#replay#sha256:"));
+        assert_ne!(a, b);
+        assert!(replay_key(&"y".repeat(5000), &"z".repeat(5000)).len() <= crate::Envelope::MAX_ID_BYTES);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::config::{EnvSource, IngressSettings};
 use crate::error::{ConfigError, IngressError};
-use crate::ingress::{Decision, IncomingRequest, Reply, run_ingress};
+use crate::ingress::{Decision, IncomingRequest, Reply, RouteFacts, run_ingress};
 use crate::queue::Publisher;
 use crate::runtime::HttpFunction;
 
@@ -21,13 +21,57 @@ pub struct Route {
     pub methods: &'static [&'static str],
     pub path: &'static str,
     /// Path parameters that may carry a secret: the flow logs `***` in their
-    /// place (see [`redact_secret_params`]).
+    /// place (see [`logged_path`]).
     pub secret_params: &'static [&'static str],
+    /// How long the platform waits for the acknowledgement of an event on
+    /// this route: `AckDeadlineUsed` is measured against it.
+    pub ack_deadline_ms: u32,
+    /// The deadline of an answer given without enqueueing (URL checks,
+    /// PINGs), where the platform's is tighter than for events.
+    pub answer_deadline_ms: u32,
 }
 
 impl Route {
+    /// The deadline of a route whose platform documents none: the usual 3 s
+    /// of chat platforms, so `AckDeadlineUsed` errs on the alarming side.
+    pub const DEFAULT_DEADLINE_MS: u32 = 3000;
+
+    pub const fn new(methods: &'static [&'static str], path: &'static str) -> Self {
+        Route {
+            methods,
+            path,
+            secret_params: &[],
+            ack_deadline_ms: Self::DEFAULT_DEADLINE_MS,
+            answer_deadline_ms: Self::DEFAULT_DEADLINE_MS,
+        }
+    }
+
     pub const fn post(path: &'static str) -> Self {
-        Route { methods: &["POST"], path, secret_params: &[] }
+        Self::new(&["POST"], path)
+    }
+
+    /// Marks path parameters as secret (logged as `***`).
+    pub const fn secret(mut self, params: &'static [&'static str]) -> Self {
+        self.secret_params = params;
+        self
+    }
+
+    /// The platform's deadline for every answer on this route.
+    pub const fn deadline_ms(mut self, ms: u32) -> Self {
+        self.ack_deadline_ms = ms;
+        self.answer_deadline_ms = ms;
+        self
+    }
+
+    /// A tighter deadline for answers given without enqueueing (challenges).
+    pub const fn answer_deadline_ms(mut self, ms: u32) -> Self {
+        self.answer_deadline_ms = ms;
+        self
+    }
+
+    /// The deadline of one answer: `answered` when nothing was enqueued.
+    pub fn deadline_for(&self, answered: bool) -> u32 {
+        if answered { self.answer_deadline_ms } else { self.ack_deadline_ms }
     }
 
     /// Matches `path`, which may carry an API Gateway stage prefix, against
@@ -169,12 +213,41 @@ pub trait Provider: Send + Sync + Sized + 'static {
     fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided;
 }
 
+/// What the flow logs and measures of a request, from a route table.
+struct TableRoute<'a> {
+    routes: &'static [Route],
+    request: &'a IncomingRequest,
+}
+
+impl RouteFacts for TableRoute<'_> {
+    fn logged_path(&self, refusal: Option<&IngressError>) -> String {
+        logged_path(self.routes, &self.request.path, matches!(refusal, Some(IngressError::NotFound(_))))
+    }
+
+    fn deadline_ms(&self, answered: bool) -> u32 {
+        // Matched again rather than passed out of the decision: a handful
+        // of templates, once per request, after the answer is known.
+        match_route(self.routes, self.request)
+            .map(|matched| matched.route.deadline_for(answered))
+            .unwrap_or(Route::DEFAULT_DEADLINE_MS)
+    }
+
+    fn is_known_path(&self) -> bool {
+        self.routes.iter().any(|route| route.matches(&self.request.path).is_some())
+    }
+
+    fn template(&self) -> Option<&'static str> {
+        // Longest template first, as match_route tries them.
+        let mut by_length: Vec<&'static Route> = self.routes.iter().collect();
+        by_length.sort_by_key(|route| std::cmp::Reverse(segments(route.path).count()));
+        by_length.into_iter().find(|route| route.matches(&self.request.path).is_some()).map(|route| route.path)
+    }
+}
+
 impl<P: Provider> HttpFunction for P {
     async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        let logged = |refusal: Option<&IngressError>| {
-            logged_path(P::ROUTES, &request.path, matches!(refusal, Some(IngressError::NotFound(_))))
-        };
-        run_ingress(P::NAME, &logged, self.ingress(), publisher, request, |request| {
+        let route = TableRoute { routes: P::ROUTES, request };
+        run_ingress(P::NAME, &route, self.ingress(), publisher, request, |request| {
             let route = match_route(P::ROUTES, request)?;
             self.decide(&route, request, now)
         })
@@ -185,12 +258,13 @@ impl<P: Provider> HttpFunction for P {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::HttpFunction;
     use http::{Method, StatusCode};
 
     const ROUTES: &[Route] = &[
         Route::post("/openim/{command}"),
-        Route { methods: &["POST"], path: "/openim/{token}/{command}", secret_params: &["token"] },
-        Route { methods: &["POST", "PUT"], path: "/grafana/alerts", secret_params: &[] },
+        Route::post("/openim/{token}/{command}").secret(&["token"]),
+        Route::new(&["POST", "PUT"], "/grafana/alerts").deadline_ms(10_000),
     ];
 
     fn matched(method: Method, path: &str) -> Result<RouteMatch, IngressError> {
@@ -225,11 +299,91 @@ mod tests {
     }
 
     #[test]
+    fn each_answer_is_measured_against_its_routes_deadline() {
+        let route = |method, path| {
+            TableRoute { routes: ROUTES, request: &IncomingRequest::new(method, path, "") }.deadline_ms(false)
+        };
+        assert_eq!(route(Method::PUT, "/grafana/alerts"), 10_000);
+        assert_eq!(route(Method::POST, "/openim/x"), Route::DEFAULT_DEADLINE_MS);
+        assert_eq!(route(Method::POST, "/nowhere"), Route::DEFAULT_DEADLINE_MS, "no route: the default");
+        let challenge = Route::post("/lark/event").deadline_ms(3000).answer_deadline_ms(1000);
+        assert_eq!((challenge.deadline_for(false), challenge.deadline_for(true)), (3000, 1000));
+    }
+
+    #[test]
     fn unknown_paths_are_404_and_known_paths_with_another_method_405() {
         for path in ["/openim/a/b/c", "/openim/", "/grafana/alerts/x", "/other"] {
             assert_eq!(matched(Method::POST, path).unwrap_err().status(), StatusCode::NOT_FOUND, "{path}");
         }
         assert_eq!(matched(Method::GET, "/grafana/alerts").unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(matched(Method::DELETE, "/openim/x").unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    /// A provider with a secret path segment and a challenge, measured.
+    struct Measured {
+        ingress: IngressSettings,
+    }
+
+    impl Provider for Measured {
+        const NAME: &'static str = "measured";
+        const SETTINGS_PREFIX: &'static str = "MEASURED";
+        const ROUTES: &'static [Route] =
+            &[Route::post("/m/{token}/{command}").secret(&["token"]).deadline_ms(5000).answer_deadline_ms(1000)];
+        const SECRET_SETTINGS: &'static [&'static str] = &[];
+
+        fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+            Ok(Measured { ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
+        }
+        fn ingress(&self) -> &IngressSettings {
+            &self.ingress
+        }
+        fn decide(&self, route: &RouteMatch, _: &IncomingRequest, now: OffsetDateTime) -> Decided {
+            match route.param("command") {
+                Some("challenge") => Ok(Decision::Answer(Reply::ok_json(serde_json::json!({"challenge": 1})))),
+                Some("event") => Ok(Decision::enqueue(
+                    vec![crate::Envelope::new(
+                        Self::NAME,
+                        "1",
+                        "k",
+                        now,
+                        crate::envelope::Verification { scheme: "none".into(), matched: None },
+                        serde_json::json!({}),
+                    )],
+                    Reply::ok_json(serde_json::json!({})),
+                )),
+                _ => Err(IngressError::malformed("unknown command")),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_request_writes_one_line_with_its_routes_deadline_and_no_secret() {
+        let captured = crate::metrics::CapturedMetrics::new();
+        let ingress = IngressSettings { metrics: crate::metrics::Metrics::to(captured.clone()), ..Default::default() };
+        let function = Measured { ingress };
+        let publisher = crate::queue::MemoryPublisher::new();
+        let now = OffsetDateTime::now_utc();
+        for (command, status, deadline) in [("event", 200, 5000), ("challenge", 200, 1000), ("other", 400, 5000)] {
+            let request = IncomingRequest::new(Method::POST, &format!("/m/S3CRET/{command}"), "{}");
+            let before = captured.lines().len();
+            let reply = function.handle(&publisher, &request, now).await;
+            assert_eq!(reply.status.as_u16(), status, "{command}");
+            let lines = captured.lines();
+            assert_eq!(lines.len(), before + 1, "{command}: one line per request");
+            let line: serde_json::Value = serde_json::from_str(&lines[before]).unwrap();
+            assert_eq!(line["DeadlineMs"], deadline, "{command}");
+            assert_eq!(line["Route"], "/m/{token}/{command}", "the template: a path parameter's values add no metrics");
+            assert!(!lines[before].contains("S3CRET"), "{}", lines[before]);
+        }
+        let records = format!("{:?}", publisher.records());
+        assert!(records.contains("/m/***/other") && !records.contains("S3CRET"), "{records}");
+
+        // Refused before the route is looked up, on a path of no route.
+        let small = IngressSettings { max_body_bytes: 1, ..function.ingress.clone() };
+        let function = Measured { ingress: small };
+        let request = IncomingRequest::new(Method::POST, "/guess/S3CRET", "{}");
+        assert_eq!(function.handle(&publisher, &request, now).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let last = captured.lines().pop().unwrap_or_default();
+        assert!(last.contains(r#""Route":"(unmatched)""#) && last.contains(r#""Class":"too_large""#), "{last}");
     }
 }

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use crate::envelope::{Envelope, is_refused_by_sqs};
+use crate::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, RefusalRecord};
 
 /// Why a publish failed. Either way nothing may be acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,8 +49,9 @@ const ATTRIBUTE_TYPE: &str = "String";
 pub struct QueueMessage {
     pub id: String,
     pub body: String,
-    /// `(name, value)` string attributes: `provider` and `kind`.
-    pub attributes: [(&'static str, String); 2],
+    /// `(name, value)` string attributes: `provider` and `kind` on an
+    /// Envelope, [`RECORD_ATTRIBUTE`] on an operator record.
+    pub attributes: Vec<(&'static str, String)>,
 }
 
 impl QueueMessage {
@@ -63,13 +65,29 @@ impl QueueMessage {
         let message = QueueMessage {
             id: envelope.id.clone(),
             body,
-            attributes: [("provider", attribute_value(&envelope.provider)), ("kind", attribute_value(&envelope.kind))],
+            attributes: vec![
+                ("provider", attribute_value(&envelope.provider)),
+                ("kind", attribute_value(&envelope.kind)),
+            ],
         };
         let size = message.size();
         if size > max_message_bytes {
             return Err(PrepareError::TooLarge { size, limit: max_message_bytes });
         }
         Ok(message)
+    }
+
+    /// A refusal record as the processor stores it: the record's JSON as the
+    /// body, marked by [`RECORD_ATTRIBUTE`] so it never reaches the sinks.
+    /// Text SQS would refuse is replaced, so a record can never make the
+    /// send fail; it is a few hundred bytes, far below any queue's limit.
+    pub fn refusal_record(record: &RefusalRecord) -> Result<Self, serde_json::Error> {
+        let body = serde_json::to_string(record)?.chars().map(replace_refused).collect();
+        Ok(QueueMessage {
+            id: format!("{}{}:{}", crate::operations::REFUSAL_KEY_PREFIX, record.provider, record.at_ms),
+            body,
+            attributes: vec![(RECORD_ATTRIBUTE, REFUSAL_RECORD.to_string())],
+        })
     }
 
     /// The size SQS counts against its limits: the body and, per attribute,
@@ -90,18 +108,12 @@ pub enum PrepareError {
 }
 
 fn attribute_value(text: &str) -> String {
-    let cleaned: String =
-        text.chars()
-            .take(MAX_ATTRIBUTE_CHARS)
-            .map(|c| {
-                if is_refused_by_sqs(c) || (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
-                    '\u{fffd}'
-                } else {
-                    c
-                }
-            })
-            .collect();
+    let cleaned: String = text.chars().take(MAX_ATTRIBUTE_CHARS).map(replace_refused).collect();
     if cleaned.is_empty() { "-".to_string() } else { cleaned }
+}
+
+fn replace_refused(c: char) -> char {
+    if is_refused_by_sqs(c) || (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) { '\u{fffd}' } else { c }
 }
 
 /// Groups messages into SendMessageBatch calls: at most
@@ -286,10 +298,12 @@ impl Publisher for SqsPublisher {
 }
 
 /// Keeps published messages in memory; can be switched "down" to test the
-/// queue-outage path.
+/// queue-outage path. Operator records (refusals) are kept apart from the
+/// events, so a test of what a request enqueued sees the events alone.
 #[derive(Default)]
 pub struct MemoryPublisher {
     sent: Mutex<Vec<QueueMessage>>,
+    records: Mutex<Vec<QueueMessage>>,
     calls: Mutex<Vec<usize>>,
     down: AtomicBool,
 }
@@ -310,10 +324,15 @@ impl MemoryPublisher {
     pub fn sent(&self) -> Vec<Envelope> {
         self.sent_messages().iter().filter_map(|m| Envelope::decode(&m.body).ok()).collect()
     }
+    /// The event messages sent (operator records apart: see [`Self::records`]).
     pub fn sent_messages(&self) -> Vec<QueueMessage> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
     }
-    /// How many messages each `publish` call carried, in order.
+    /// The operator records sent: messages carrying [`RECORD_ATTRIBUTE`].
+    pub fn records(&self) -> Vec<QueueMessage> {
+        self.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+    /// How many event messages each `publish` call carried, in order.
     pub fn publish_calls(&self) -> Vec<usize> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
@@ -325,10 +344,18 @@ impl Publisher for MemoryPublisher {
         if self.down.load(Ordering::SeqCst) {
             return Err(PublishError::Unavailable("memory queue is down".into()));
         }
-        let mut sent = self.sent.lock().map_err(|_| PublishError::Unavailable("poisoned".into()))?;
-        sent.extend_from_slice(messages);
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.push(messages.len());
+        let is_record = |m: &&QueueMessage| m.attributes.iter().any(|(name, _)| *name == RECORD_ATTRIBUTE);
+        let (records, events): (Vec<&QueueMessage>, Vec<&QueueMessage>) = messages.iter().partition(is_record);
+        if !records.is_empty() {
+            let mut kept = self.records.lock().map_err(|_| PublishError::Unavailable("poisoned".into()))?;
+            kept.extend(records.into_iter().cloned());
+        }
+        if !events.is_empty() {
+            let mut sent = self.sent.lock().map_err(|_| PublishError::Unavailable("poisoned".into()))?;
+            sent.extend(events.iter().copied().cloned());
+            if let Ok(mut calls) = self.calls.lock() {
+                calls.push(events.len());
+            }
         }
         Ok(())
     }
@@ -383,6 +410,28 @@ mod tests {
         assert_eq!(kind.chars().count(), MAX_ATTRIBUTE_CHARS);
         event.kind = String::new();
         assert_eq!(QueueMessage::prepare(&event, DEFAULT_MAX_MESSAGE_BYTES).unwrap().attributes[1].1, "-");
+    }
+
+    #[test]
+    fn a_refusal_record_travels_as_json_marked_by_the_record_attribute() {
+        let record = RefusalRecord {
+            provider: "lark".into(),
+            route: "/lark/event".into(),
+            status: 401,
+            class: "bad_credential".into(),
+            reason: "X-Lark-Signature does not match\u{ffff}".into(),
+            skew_secs: None,
+            body_len: 2,
+            body_sha256: crate::verify::sha256_hex(b"{}"),
+            source_ip: None,
+            at_ms: 1_700_000_000_000,
+        };
+        let message = QueueMessage::refusal_record(&record).unwrap();
+        assert_eq!(message.attributes, [(RECORD_ATTRIBUTE, REFUSAL_RECORD.to_string())]);
+        let decoded: RefusalRecord = serde_json::from_str(&message.body).unwrap();
+        assert_eq!(decoded.reason, "X-Lark-Signature does not match\u{fffd}", "nothing SQS refuses");
+        let attribute = RECORD_ATTRIBUTE.len() + "String".len() + REFUSAL_RECORD.len();
+        assert_eq!(message.size(), message.body.len() + attribute);
     }
 
     #[test]

@@ -75,9 +75,12 @@ fn sdk_config(region: String, credentials: Credentials, endpoint_url: Option<Str
 }
 
 /// A provider function's whole `main`: logging, settings, then serving.
+/// The secret settings are read once, here, from where
+/// `INLET_SECRETS_SOURCE` says (crate::secrets), before the first request.
 pub async fn run<P: Provider>() -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    serve_http(P::from_env(&ProcessEnv)?).await
+    let env = crate::secrets::resolve(&ProcessEnv, P::SECRET_SETTINGS).await?;
+    serve_http(P::from_env(&env)?).await
 }
 
 /// Serves `function` on the Lambda runtime with an SQS publisher built once.

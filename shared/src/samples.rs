@@ -184,6 +184,7 @@ pub fn incoming_from_apigw_v2_event(event: &Value) -> Option<IncomingRequest> {
     if let Some(query) = event.get("queryStringParameters").and_then(Value::as_object) {
         request.query = query.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();
     }
+    request.received_at_ms = event.pointer("/requestContext/timeEpoch").and_then(Value::as_i64);
     request.source_ip = event.pointer("/requestContext/http/sourceIp")?.as_str()?.parse().ok();
     Some(request)
 }
@@ -193,9 +194,15 @@ pub fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
 }
 
-/// Test support: the dev settings of `events/env.json`, without overrides.
+/// Test support: the dev settings of `events/env.json`, without overrides,
+/// and with `INLET_METRICS=off`: handler tests check protocol, the metric
+/// lines are the shared flow's (tested in `metrics` and `ingress`) and would
+/// only fill the test output.
 pub fn dev_settings() -> std::collections::HashMap<String, String> {
-    crate::config::load_env_file(&events_dir().join("env.json")).unwrap_or_else(|e| panic!("events/env.json: {e}"))
+    let mut settings =
+        crate::config::load_env_file(&events_dir().join("env.json")).unwrap_or_else(|e| panic!("events/env.json: {e}"));
+    settings.entry("INLET_METRICS".into()).or_insert_with(|| "off".into());
+    settings
 }
 
 /// Test support: `events/<name>.json` as the handlers see it.

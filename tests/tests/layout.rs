@@ -35,36 +35,6 @@ fn template_local_router_and_every_provider_route_table_agree() {
     }
 }
 
-/// Parameters of template.yaml declared `NoEcho: true`.
-fn no_echo_parameters(text: &str) -> Vec<String> {
-    let mut parameter = String::new();
-    let mut hidden = Vec::new();
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')).filter(|l| !l.starts_with(' ')) {
-            parameter = name.to_string();
-        }
-        if line.trim() == "NoEcho: true" {
-            hidden.push(parameter.clone());
-        }
-    }
-    hidden
-}
-
-#[test]
-fn every_secret_setting_is_a_no_echo_parameter_in_the_template() {
-    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
-    let hidden = no_echo_parameters(&text);
-    for provider in inlet_cli::providers::PROVIDERS {
-        for setting in provider.secret_settings {
-            let parameter = text
-                .lines()
-                .find_map(|line| line.trim().strip_prefix(&format!("{setting}: !Ref ")))
-                .unwrap_or_else(|| panic!("{}: {setting} is not set from a parameter in template.yaml", provider.name));
-            assert!(hidden.iter().any(|p| p == parameter), "{}: parameter {parameter} must be NoEcho", provider.name);
-        }
-    }
-}
-
 #[test]
 fn every_sample_is_sent_on_a_route_of_its_own_provider() {
     let settings = inlet_shared::config::load_env_file(&root().join("events/env.json")).expect("env.json");

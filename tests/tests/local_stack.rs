@@ -338,3 +338,50 @@ async fn two_stacks_on_different_ports_share_no_state_and_keep_their_settings_pr
     assert_eq!(answer, 200);
     assert_stops_cleanly(second).await;
 }
+
+/// The EMF lines in the stack's output: what CloudWatch Logs would turn
+/// into metrics.
+fn metric_lines(stack: &DevStack) -> Vec<serde_json::Value> {
+    stack
+        .log_text()
+        .lines()
+        .filter(|line| line.starts_with('{') && line.contains("\"CloudWatchMetrics\""))
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_receiver_and_the_processor_write_metric_lines_to_the_stacks_output() {
+    let stack = start().await;
+    let api = stack.api();
+    let providers: BTreeSet<&str> = inlet_cli::providers::PROVIDERS.iter().map(|p| p.name).collect();
+    for provider in inlet_cli::providers::PROVIDERS {
+        let name = provider.sample_names[0];
+        let (answer, body) = send(&api, name, inlet_tests::unique(name)).await;
+        assert!((200..300).contains(&answer), "{name}: {answer} {body}");
+    }
+    let started = Instant::now();
+    let (accepted, processed) = loop {
+        let lines = metric_lines(&stack);
+        // The warm-up's refused requests write lines too: an accepted one is this test's.
+        let accepted: BTreeSet<&str> = lines
+            .iter()
+            .filter(|line| line["Accepted"] == 1)
+            .filter_map(|line| line["Provider"].as_str())
+            .filter_map(|name| providers.get(name).copied())
+            .collect();
+        let processed =
+            lines.iter().any(|line| line["Function"] == "processor" && line["Processed"].as_u64() > Some(0));
+        if (accepted == providers && processed) || started.elapsed() > Duration::from_secs(60) {
+            break (accepted, processed);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let missing: Vec<&&str> = providers.difference(&accepted).collect();
+    assert!(missing.is_empty(), "no accepted metric line from {missing:?}; log:\n{}", stack.log_tail(40));
+    assert!(processed, "no processor metric line; log:\n{}", stack.log_tail(40));
+    for line in metric_lines(&stack) {
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "inlet", "{line}");
+    }
+    assert_stops_cleanly(stack).await;
+}

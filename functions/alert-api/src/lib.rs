@@ -37,7 +37,11 @@ pub struct AlertApiFunction {
 impl Provider for AlertApiFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "ALERT_API";
-    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+    const ROUTES: &'static [Route] = &[
+        // Our own API: its callers' HTTP client timeouts (PROVIDERS.md says
+        // none); 10 s, as for the other alert sources.
+        Route::post(PATH).deadline_ms(10_000),
+    ];
     const SECRET_SETTINGS: &'static [&'static str] = &[API_KEYS_SETTING];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

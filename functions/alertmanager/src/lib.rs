@@ -33,7 +33,11 @@ pub struct AlertmanagerFunction {
 impl Provider for AlertmanagerFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "ALERTMANAGER";
-    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+    const ROUTES: &'static [Route] = &[
+        // Alertmanager's webhook client timeout (http_config); not in
+        // PROVIDERS.md: 10 s assumed, the order of its notification timeouts.
+        Route::post(PATH).deadline_ms(10_000),
+    ];
     const SECRET_SETTINGS: &'static [&'static str] = &[BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

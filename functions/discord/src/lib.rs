@@ -37,7 +37,12 @@ impl DiscordFunction {
 impl Provider for DiscordFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "DISCORD";
-    const ROUTES: &'static [Route] = &[Route::post("/discord/interactions"), Route::post("/discord/events")];
+    const ROUTES: &'static [Route] = &[
+        // Interactions (PING included): initial response within 3 s; webhook
+        // events: 204 within 3 s (PROVIDERS.md, "Discord interactions").
+        Route::post("/discord/interactions").deadline_ms(3000),
+        Route::post("/discord/events").deadline_ms(3000),
+    ];
     /// The public key is public: Discord has no secret setting.
     const SECRET_SETTINGS: &'static [&'static str] = &[];
 

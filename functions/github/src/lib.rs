@@ -50,7 +50,10 @@ pub fn matching_secret<'a>(secrets: &'a SecretList, presented: &str, body: &[u8]
 impl Provider for GithubFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "GITHUB";
-    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+    const ROUTES: &'static [Route] = &[
+        // "10 s" (PROVIDERS.md, GitHub): GitHub ends a delivery after 10 s.
+        Route::post(PATH).deadline_ms(10_000),
+    ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

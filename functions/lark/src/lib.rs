@@ -30,7 +30,13 @@ pub struct LarkFunction {
 impl Provider for LarkFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "LARK";
-    const ROUTES: &'static [Route] = &[Route::post("/lark/event"), Route::post("/lark/card/action")];
+    const ROUTES: &'static [Route] = &[
+        // Events and card callbacks: 200 within 3 s; the url_verification
+        // challenge, the only answer given without enqueueing, within 1 s
+        // (PROVIDERS.md, "Lark / Feishu events", "Lark card callbacks").
+        Route::post("/lark/event").deadline_ms(3000).answer_deadline_ms(1000),
+        Route::post("/lark/card/action").deadline_ms(3000).answer_deadline_ms(1000),
+    ];
     const SECRET_SETTINGS: &'static [&'static str] = &[VERIFICATION_TOKEN, ENCRYPT_KEY];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

@@ -72,8 +72,9 @@ impl Provider for OpenimFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "OPENIM";
     const ROUTES: &'static [Route] = &[
-        Route::post("/openim/{command}"),
-        Route { methods: &["POST"], path: "/openim/{token}/{command}", secret_params: &["token"] },
+        // "Timeout is 5 s per callback" (PROVIDERS.md, "OpenIM server callbacks").
+        Route::post("/openim/{command}").deadline_ms(5000),
+        Route::post("/openim/{token}/{command}").secret(&["token"]).deadline_ms(5000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[PATH_TOKEN];
 

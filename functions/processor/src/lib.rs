@@ -7,13 +7,23 @@
 //! completed events are acknowledged and skipped; records still held by a
 //! live lease, lost locks and failures are returned in `batchItemFailures` so
 //! that SQS redelivers just those, never failing the whole batch.
+//!
+//! Besides new events the queue carries what the operator tools need
+//! (`inlet_shared::operations`): refusal records, stored in a capped ring
+//! and acknowledged whatever happens (they are diagnosis, never worth a
+//! dead letter), and replays, an Envelope run through the sinks again
+//! under a dedup key of its own. Every record left for redelivery writes
+//! why (one write), so `inlet dlq` can show the reason next to the message.
 
 pub mod sinks;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use inlet_shared::dedup::{Claim, IdempotencyStore, Lease, LeasePolicy, NowMs, Ownership};
+use inlet_shared::config::OperationsSettings;
+use inlet_shared::dedup::{Claim, FailureRecord, Lease, LeasePolicy, NowMs, Ownership, ProcessorStore};
 use inlet_shared::envelope::Envelope;
+use inlet_shared::metrics::{BatchMetrics, Metrics};
+use inlet_shared::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, RefusalRecord, replay_key};
 use inlet_shared::sink::Sink;
 use tracing::{error, info, warn};
 
@@ -25,13 +35,35 @@ pub struct Invocation {
     /// When the runtime ends this invocation; None when it gave no deadline.
     pub deadline: Option<NowMs>,
     pub lease: LeasePolicy,
+    /// How refusal and failure records are kept (defaults unless
+    /// [`Invocation::with_operations`] says otherwise).
+    pub operations: OperationsSettings,
+    /// Where the batch's metric line goes (off unless
+    /// [`Invocation::with_metrics`] says otherwise).
+    pub metrics: Metrics,
 }
 
 impl Invocation {
     /// `deadline_ms` as Lambda gives it (milliseconds since the epoch; 0 for none).
     pub fn new(request_id: impl Into<String>, deadline_ms: u64, lease: LeasePolicy) -> Self {
         let deadline = i64::try_from(deadline_ms).ok().filter(|&ms| ms > 0).map(NowMs);
-        Invocation { request_id: request_id.into(), deadline, lease }
+        Invocation {
+            request_id: request_id.into(),
+            deadline,
+            lease,
+            operations: OperationsSettings::default(),
+            metrics: Metrics::off(),
+        }
+    }
+
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn with_operations(mut self, operations: OperationsSettings) -> Self {
+        self.operations = operations;
+        self
     }
 
     pub fn from_context(context: &lambda_runtime::Context, lease: LeasePolicy) -> Self {
@@ -64,11 +96,26 @@ pub enum RecordOutcome {
     /// Unreadable record, store error or sink error: left for redelivery
     /// (and, after the queue's maxReceiveCount, the dead-letter queue).
     Failed(String),
+    /// Not an event but a record for the operator (a refusal): stored, or
+    /// dropped with a log line when unreadable; acknowledged either way.
+    Recorded,
 }
 
 impl RecordOutcome {
     fn acknowledged(&self) -> bool {
-        matches!(self, RecordOutcome::Processed | RecordOutcome::Duplicate)
+        matches!(self, RecordOutcome::Processed | RecordOutcome::Duplicate | RecordOutcome::Recorded)
+    }
+
+    /// Why a record is left for redelivery, as its failure record says.
+    fn failure_reason(&self) -> Option<String> {
+        match self {
+            RecordOutcome::Failed(reason) => Some(reason.clone()),
+            RecordOutcome::LostLock => {
+                Some("lock taken over before completion: the attempt outlived its lease; the sinks ran".into())
+            }
+            RecordOutcome::InProgressElsewhere => Some("another attempt held the event's lease".into()),
+            RecordOutcome::Processed | RecordOutcome::Duplicate | RecordOutcome::Recorded => None,
+        }
     }
 }
 
@@ -76,7 +123,7 @@ impl RecordOutcome {
 pub async fn process_batch(
     event: SqsEvent,
     invocation: &Invocation,
-    store: &dyn IdempotencyStore,
+    store: &dyn ProcessorStore,
     sinks: &[Box<dyn Sink>],
     clock: impl Fn() -> NowMs,
 ) -> SqsBatchResponse {
@@ -88,9 +135,9 @@ pub async fn process_batch(
         );
     }
     let outcomes =
-        join_all(event.records.iter().map(|record| process_record(record, invocation, store, sinks, &clock))).await;
+        join_all(event.records.iter().map(|record| handle_message(record, invocation, store, sinks, &clock))).await;
     let mut response = SqsBatchResponse::default();
-    let mut counts = [0usize; 5];
+    let mut counts = [0usize; 6];
     for (record, outcome) in event.records.iter().zip(&outcomes) {
         counts[match outcome {
             RecordOutcome::Processed => 0,
@@ -98,6 +145,7 @@ pub async fn process_batch(
             RecordOutcome::InProgressElsewhere => 2,
             RecordOutcome::LostLock => 3,
             RecordOutcome::Failed(_) => 4,
+            RecordOutcome::Recorded => 5,
         }] += 1;
         if !outcome.acknowledged() {
             let mut failure = BatchItemFailure::default();
@@ -112,16 +160,149 @@ pub async fn process_batch(
         in_progress_elsewhere = counts[2],
         lost_lock = counts[3],
         failed = counts[4],
+        records_stored = counts[5],
         "batch done"
     );
+    if invocation.metrics.enabled() {
+        let now = clock();
+        let event_ages_ms = event
+            .records
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| **outcome == RecordOutcome::Processed)
+            .filter_map(|(record, _)| event_age_ms(record, now))
+            .collect();
+        let metrics = BatchMetrics {
+            batch_size: event.records.len(),
+            processed: counts[0],
+            duplicates: counts[1],
+            failed: counts[2] + counts[3] + counts[4],
+            refusals_recorded: counts[5],
+            event_ages_ms,
+        };
+        invocation.metrics.emit(&metrics.line());
+    }
     response
 }
 
+/// How long ago the receiver accepted the event of `record`: its Envelope's
+/// `received_at`. None for a replay (its age is the original's, not the
+/// queue's delay) and for a time that does not parse.
+fn event_age_ms(record: &SqsMessage, now: NowMs) -> Option<f64> {
+    if attribute(record, REPLAY_ATTRIBUTE).is_some() {
+        return None;
+    }
+    let at_ms = inlet_shared::envelope::received_at_ms(record.body.as_deref()?)?;
+    Some(now.0.saturating_sub(at_ms).max(0) as f64)
+}
+
+/// A string message attribute of the record.
+fn attribute<'a>(record: &'a SqsMessage, name: &str) -> Option<&'a str> {
+    record.message_attributes.get(name).and_then(|value| value.string_value.as_deref())
+}
+
+/// Handles one SQS record, whatever it carries: an operator record is
+/// stored, an Envelope (new or replayed) processed, and a record left for
+/// redelivery says why in its failure record.
+pub async fn handle_message(
+    record: &SqsMessage,
+    invocation: &Invocation,
+    store: &dyn ProcessorStore,
+    sinks: &[Box<dyn Sink>],
+    clock: &impl Fn() -> NowMs,
+) -> RecordOutcome {
+    if let Some(kind) = attribute(record, RECORD_ATTRIBUTE) {
+        store_record(kind, record, invocation, store, clock()).await;
+        return RecordOutcome::Recorded;
+    }
+    let outcome = process_record(record, invocation, store, sinks, clock).await;
+    if let Some(reason) = outcome.failure_reason() {
+        record_failure(record, reason, invocation, store, clock()).await;
+    }
+    outcome
+}
+
+/// Stores an operator record. Never fails the message: a refusal record is
+/// diagnosis, and retrying one would only carry it to the dead-letter queue,
+/// whose alarm is about events.
+async fn store_record(
+    kind: &str,
+    record: &SqsMessage,
+    invocation: &Invocation,
+    store: &dyn ProcessorStore,
+    now: NowMs,
+) {
+    let message_id = record.message_id.as_deref().unwrap_or("?");
+    if kind != REFUSAL_RECORD {
+        warn!(message_id, kind, "unknown record kind dropped");
+        return;
+    }
+    let refusal: RefusalRecord = match record.body.as_deref().map(serde_json::from_str) {
+        Some(Ok(refusal)) => refusal,
+        Some(Err(e)) => {
+            warn!(message_id, reason = %e, "unreadable refusal record dropped");
+            return;
+        }
+        None => {
+            warn!(message_id, "refusal record without a body dropped");
+            return;
+        }
+    };
+    let settings = &invocation.operations;
+    let expiration = now.secs().saturating_add(i64::try_from(settings.refusal_ttl.as_secs()).unwrap_or(i64::MAX));
+    match store.record_refusal(&refusal, settings.refusal_cap, expiration).await {
+        Ok(()) => {
+            info!(provider = %refusal.provider, class = %refusal.class, status = refusal.status, "refusal recorded")
+        }
+        Err(e) => error!(message_id, provider = %refusal.provider, reason = %e, "refusal record not stored; dropped"),
+    }
+}
+
+/// Writes why a record was left for redelivery (one write); a failure to
+/// write it is logged and changes nothing about the record's outcome.
+async fn record_failure(
+    record: &SqsMessage,
+    reason: String,
+    invocation: &Invocation,
+    store: &dyn ProcessorStore,
+    now: NowMs,
+) {
+    let Some(message_id) = record.message_id.clone() else { return };
+    let envelope = record.body.as_deref().and_then(|body| Envelope::decode(body).ok());
+    let failure = FailureRecord {
+        message_id,
+        reason,
+        event_id: envelope.as_ref().map(|e| e.id.clone()),
+        provider: envelope.map(|e| e.provider),
+        receive_count: record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()),
+        at_ms: now.0,
+    };
+    let ttl = i64::try_from(invocation.operations.failure_ttl.as_secs()).unwrap_or(i64::MAX);
+    if let Err(e) = store.record_failure(&failure, now.secs().saturating_add(ttl)).await {
+        error!(message_id = %failure.message_id, reason = %e, "failure record not written");
+    }
+}
+
+/// Longest replay id accepted: the CLI's are about 30 characters.
+const MAX_REPLAY_ID_CHARS: usize = 128;
+
+fn valid_replay_id(replay_id: &str) -> bool {
+    !replay_id.is_empty()
+        && replay_id.len() <= MAX_REPLAY_ID_CHARS
+        && replay_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Runs the lock → sinks → complete sequence for one record.
+///
+/// A replay (`inlet-replay` attribute: only holders of the queue's
+/// SendMessage permission can set it; receivers never do) runs the same
+/// sequence under its own key, [`replay_key`], so a redelivered replay runs
+/// the sinks once; the sinks get the Envelope unchanged, and on completion
+/// the event's own record counts the replay.
 pub async fn process_record(
     record: &SqsMessage,
     invocation: &Invocation,
-    store: &dyn IdempotencyStore,
+    store: &dyn ProcessorStore,
     sinks: &[Box<dyn Sink>],
     clock: &impl Fn() -> NowMs,
 ) -> RecordOutcome {
@@ -134,10 +315,23 @@ pub async fn process_record(
         }
         None => return RecordOutcome::Failed("record has no body".into()),
     };
-    let id = envelope.id.as_str();
+    let replay_id = attribute(record, REPLAY_ATTRIBUTE);
+    let replayed;
+    let claimed = match replay_id {
+        None => &envelope,
+        Some(replay_id) if valid_replay_id(replay_id) => {
+            replayed = Envelope { id: replay_key(&envelope.id, replay_id), ..envelope.clone() };
+            &replayed
+        }
+        Some(_) => {
+            error!(message_id, "replay id is not 1 to 128 letters, digits, '-', '_' or '.'");
+            return RecordOutcome::Failed("invalid replay id".into());
+        }
+    };
+    let id = claimed.id.as_str();
     let now = clock();
     let lease = invocation.lease_for(record, message_id, now);
-    match store.claim(&envelope, &lease, now).await {
+    match store.claim(claimed, &lease, now).await {
         Ok(Claim::Acquired) => {}
         Ok(Claim::Completed { same_payload }) => {
             if !same_payload {
@@ -170,9 +364,18 @@ pub async fn process_record(
             return RecordOutcome::Failed(e.to_string());
         }
     }
-    match store.complete(&envelope, &lease.owner, clock()).await {
+    match store.complete(claimed, &lease.owner, clock()).await {
         Ok(Ownership::Held) => {
             info!(id, provider = %envelope.provider, kind = %envelope.kind, "processed");
+            if let Some(replay_id) = replay_id {
+                // After the completion: a replay is counted at most once; a
+                // crash in between leaves it run but uncounted.
+                match store.count_replay(&envelope.id, replay_id, clock()).await {
+                    Ok(true) => info!(id = %envelope.id, replay_id, "replay counted on the event's record"),
+                    Ok(false) => warn!(id = %envelope.id, replay_id, "the event's record is gone; replay not counted"),
+                    Err(e) => error!(id = %envelope.id, replay_id, reason = %e, "replay not counted"),
+                }
+            }
             RecordOutcome::Processed
         }
         Ok(Ownership::Lost) => {

@@ -8,9 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use inlet_shared::dedup::{
-    Claim, IdempotencyStore, Lease, LeasePolicy, MemoryStore, NowMs, STATUS_COMPLETED, STATUS_IN_PROGRESS,
+    Claim, FailureRecord, IdempotencyStore, Lease, LeasePolicy, MemoryStore, NowMs, OperationsStore, STATUS_COMPLETED,
+    STATUS_IN_PROGRESS, StoreError,
 };
 use inlet_shared::envelope::{Envelope, Verification};
+use inlet_shared::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, RefusalRecord};
 use inlet_shared::sink::{Sink, SinkError};
 use processor::{Invocation, process_batch, process_record};
 use serde_json::json;
@@ -296,6 +298,19 @@ impl IdempotencyStore for Shared {
     }
 }
 
+#[async_trait]
+impl OperationsStore for Shared {
+    async fn record_refusal(&self, record: &RefusalRecord, cap: u32, expiration: i64) -> Result<(), StoreError> {
+        self.0.record_refusal(record, cap, expiration).await
+    }
+    async fn record_failure(&self, failure: &FailureRecord, expiration: i64) -> Result<(), StoreError> {
+        self.0.record_failure(failure, expiration).await
+    }
+    async fn count_replay(&self, event_id: &str, replay_id: &str, now: NowMs) -> Result<bool, StoreError> {
+        self.0.count_replay(event_id, replay_id, now).await
+    }
+}
+
 #[tokio::test]
 async fn a_late_attempt_cannot_complete_a_lock_it_lost_and_its_event_is_not_lost() {
     let memory = Arc::new(store());
@@ -363,4 +378,176 @@ async fn each_receive_of_a_message_is_a_different_owner() {
         "the first receive cannot complete the second's lock"
     );
     assert_eq!(store.status_of("test:a"), Some(STATUS_IN_PROGRESS));
+}
+
+// ---- operator records: refusals, failures, replays ----
+
+fn with_attribute(mut message: SqsMessage, name: &str, value: &str) -> SqsMessage {
+    let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+    attribute.string_value = Some(value.to_string());
+    attribute.data_type = Some("String".into());
+    message.message_attributes.insert(name.to_string(), attribute);
+    message
+}
+
+fn refusal(provider: &str, at_ms: i64) -> RefusalRecord {
+    RefusalRecord {
+        provider: provider.into(),
+        route: "/lark/event".into(),
+        status: 401,
+        class: "bad_credential".into(),
+        reason: "signature mismatch".into(),
+        skew_secs: Some(-3),
+        body_len: 17,
+        body_sha256: "ab".repeat(32),
+        source_ip: Some("192.0.2.1".into()),
+        at_ms,
+    }
+}
+
+#[tokio::test]
+async fn refusal_records_are_stored_in_a_capped_ring_and_never_run_the_sinks() {
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let t0 = 1_700_000_000_000;
+    let records: Vec<SqsMessage> = (0..8)
+        .map(|n| {
+            let body = serde_json::to_string(&refusal("lark", t0 + n * 1000)).unwrap();
+            with_attribute(record(&format!("r{n}"), body), RECORD_ATTRIBUTE, REFUSAL_RECORD)
+        })
+        .collect();
+    let settings = inlet_shared::config::OperationsSettings { refusal_cap: 5, ..Default::default() };
+    let invocation = invocation("r1", t0, 5000).with_operations(settings);
+    let response = process_batch(batch(records), &invocation, &store, &sinks(&calls, &[]), || NowMs(t0)).await;
+    assert!(failures(&response).is_empty(), "records are acknowledged");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "a record is not an event");
+    assert_eq!(store.keys_with_prefix("refusal#lark#"), 5, "at most cap slots per provider");
+    let stored = store.refusals("lark", NowMs(t0));
+    assert_eq!(stored.first(), Some(&refusal("lark", t0 + 7000)), "newest first");
+    assert!(store.refusals("lark", NowMs(t0 + 86_401_000)).is_empty(), "gone after the default TTL of a day");
+}
+
+#[tokio::test]
+async fn an_unreadable_record_is_dropped_and_acknowledged() {
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let unreadable = with_attribute(record("bad", "not json".into()), RECORD_ATTRIBUTE, REFUSAL_RECORD);
+    let unknown = with_attribute(record("new", "{}".into()), RECORD_ATTRIBUTE, "from-the-future");
+    let response = process_batch(
+        batch(vec![unreadable, unknown]),
+        &invocation("r1", 1000, 5000),
+        &store,
+        &sinks(&calls, &[]),
+        || NowMs(1000),
+    )
+    .await;
+    assert!(failures(&response).is_empty(), "diagnosis is never worth a dead letter");
+    assert_eq!(store.keys_with_prefix(""), 0, "nothing stored");
+    assert!(store.failure("bad").is_none());
+}
+
+#[tokio::test]
+async fn a_failed_record_writes_why_once_per_failure() {
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut failing = record("m-bad", serde_json::to_string(&envelope("b")).unwrap());
+    failing.attributes.insert("ApproximateReceiveCount".into(), "3".into());
+    let response = process_batch(
+        batch(vec![
+            failing,
+            record("m-good", serde_json::to_string(&envelope("g")).unwrap()),
+            record("m-junk", "{".into()),
+        ]),
+        &invocation("r1", 1000, 5000),
+        &store,
+        &sinks(&calls, &["test:b"]),
+        || NowMs(1000),
+    )
+    .await;
+    assert_eq!(failures(&response), ["m-bad", "m-junk"]);
+    let (failure, expiration) = store.failure("m-bad").expect("failure record");
+    assert!(failure.reason.contains("told to fail"), "{failure:?}");
+    assert_eq!((failure.event_id.as_deref(), failure.provider.as_deref()), (Some("test:b"), Some("test")));
+    assert_eq!((failure.receive_count, failure.at_ms), (Some(3), 1000));
+    assert_eq!(expiration, 1 + 14 * 86_400, "kept as long as the dead-letter queue keeps the message");
+    let (junk, _) = store.failure("m-junk").expect("an unreadable body fails with a reason too");
+    assert!(junk.reason.starts_with("not an Envelope") && junk.event_id.is_none(), "{junk:?}");
+    assert!(store.failure("m-good").is_none(), "a processed record writes nothing");
+    assert_eq!(store.keys_with_prefix("failure#"), 2);
+}
+
+#[tokio::test]
+async fn a_replay_runs_the_sinks_again_once_and_is_counted_on_the_event() {
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    struct Recording(Arc<std::sync::Mutex<Vec<String>>>);
+    #[async_trait]
+    impl Sink for Recording {
+        fn name(&self) -> &str {
+            "recording"
+        }
+        async fn handle(&self, envelope: &Envelope) -> Result<(), SinkError> {
+            self.0.lock().unwrap().push(envelope.id.clone());
+            Ok(())
+        }
+    }
+    let mut all = sinks(&calls, &[]);
+    all.push(Box::new(Recording(seen.clone())));
+    let body = serde_json::to_string(&envelope("a")).unwrap();
+    let run = |message: SqsMessage, at: i64| {
+        let (store, all) = (&store, &all);
+        async move { process_batch(batch(vec![message]), &invocation("r", at, 5000), store, all, || NowMs(at)).await }
+    };
+    assert!(failures(&run(record("m1", body.clone()), 1000).await).is_empty());
+    // The same event again is a duplicate; as a replay it runs the sinks.
+    assert!(failures(&run(record("m2", body.clone()), 2000).await).is_empty());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let replay = with_attribute(record("m3", body.clone()), REPLAY_ATTRIBUTE, "r-1");
+    assert!(failures(&run(replay.clone(), 3000).await).is_empty());
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the replay ran the sinks");
+    assert_eq!(seen.lock().unwrap().last().map(String::as_str), Some("test:a"), "with the Envelope unchanged");
+    assert!(failures(&run(replay, 4000).await).is_empty(), "a redelivered replay is a duplicate");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let entry = store.entry("test:a").unwrap();
+    assert_eq!(
+        (entry.replays, entry.last_replay_id.as_deref(), entry.last_replay_at),
+        (Some(1), Some("r-1"), Some(3000))
+    );
+    assert_eq!(entry.sink_runs, Some(1), "the event's own runs are unchanged");
+    assert_eq!(store.status_of("test:a#replay#r-1"), Some(STATUS_COMPLETED), "the replay's own record");
+    let bad = with_attribute(record("m4", body), REPLAY_ATTRIBUTE, "no spaces allowed");
+    assert_eq!(failures(&run(bad, 5000).await), ["m4"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_batch_writes_one_metric_line_with_its_outcomes_and_event_ages() {
+    use inlet_shared::metrics::{CapturedMetrics, Metrics};
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    // Envelopes received at the epoch; the batch runs 1.5 s later.
+    let now = 1500;
+    let (ok, failing) =
+        (serde_json::to_string(&envelope("ok")).unwrap(), serde_json::to_string(&envelope("fails")).unwrap());
+    let refusal = with_attribute(
+        record("r", serde_json::to_string(&refusal("lark", now)).unwrap()),
+        RECORD_ATTRIBUTE,
+        REFUSAL_RECORD,
+    );
+    let captured = CapturedMetrics::new();
+    let invocation = invocation("r1", now, 5000).with_metrics(Metrics::to(captured.clone()));
+    let records = vec![record("m1", ok.clone()), record("m2", failing), refusal];
+    process_batch(batch(records), &invocation, &store, &sinks(&calls, &["test:fails"]), || NowMs(now)).await;
+    process_batch(batch(vec![record("m3", ok)]), &invocation, &store, &sinks(&calls, &[]), || NowMs(now)).await;
+    let lines = captured.documents();
+    assert_eq!(lines.len(), 2, "one line per batch: {lines:?}");
+    let first = &lines[0];
+    assert_eq!(first["Function"], "processor");
+    assert_eq!(first["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function"]]));
+    let counts =
+        ["BatchSize", "Processed", "Duplicates", "Failed", "RefusalsRecorded"].map(|name| first[name].as_u64());
+    assert_eq!(counts, [Some(3), Some(1), Some(0), Some(1), Some(1)]);
+    assert_eq!(first["EventAge"], json!([1500.0]), "now minus the Envelope's received_at");
+    assert_eq!((lines[1]["Duplicates"].as_u64(), lines[1].get("EventAge")), (Some(1), None));
 }

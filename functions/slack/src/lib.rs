@@ -55,8 +55,13 @@ impl SlackFunction {
 impl Provider for SlackFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "SLACK";
-    const ROUTES: &'static [Route] =
-        &[Route::post(EVENTS_PATH), Route::post(INTERACTIONS_PATH), Route::post(COMMANDS_PATH)];
+    const ROUTES: &'static [Route] = &[
+        // Events (the url_verification challenge included), interactivity and
+        // slash commands: 200 within 3 s (PROVIDERS.md, "Beyond the seeds").
+        Route::post(EVENTS_PATH).deadline_ms(3000),
+        Route::post(INTERACTIONS_PATH).deadline_ms(3000),
+        Route::post(COMMANDS_PATH).deadline_ms(3000),
+    ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SIGNING_SECRET_SETTING];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

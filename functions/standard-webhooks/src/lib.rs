@@ -92,7 +92,11 @@ const UNKNOWN_SOURCE_KEY: &[u8] = b"inlet: no such source";
 impl Provider for StandardWebhooksFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "STANDARD_WEBHOOKS";
-    const ROUTES: &'static [Route] = &[Route::post(ROUTE)];
+    const ROUTES: &'static [Route] = &[
+        // Not in PROVIDERS.md: the Standard Webhooks spec recommends senders
+        // time out after 15 s (Svix does), so 15 s.
+        Route::post(ROUTE).deadline_ms(15_000),
+    ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

@@ -128,7 +128,11 @@ pub fn matching_secret<'s>(
 impl Provider for StripeFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "STRIPE";
-    const ROUTES: &'static [Route] = &[Route::post(PATH)];
+    const ROUTES: &'static [Route] = &[
+        // Not in PROVIDERS.md: Stripe asks for a quick 2xx before any
+        // processing; 10 s assumed.
+        Route::post(PATH).deadline_ms(10_000),
+    ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

@@ -32,7 +32,11 @@ fn valid_bot_name(bot: &str) -> bool {
 impl Provider for TelegramFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "TELEGRAM";
-    const ROUTES: &'static [Route] = &[Route::post("/telegram/{bot}")];
+    const ROUTES: &'static [Route] = &[
+        // Telegram documents no deadline ("retried a reasonable number of
+        // times", PROVIDERS.md); 60 s, its Bot API's long-poll scale.
+        Route::post("/telegram/{bot}").deadline_ms(60_000),
+    ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

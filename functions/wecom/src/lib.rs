@@ -62,7 +62,11 @@ pub struct WecomFunction {
 impl Provider for WecomFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "WECOM";
-    const ROUTES: &'static [Route] = &[Route { methods: &["GET", "POST"], path: ROUTE, secret_params: &[] }];
+    const ROUTES: &'static [Route] = &[
+        // POST callbacks within 5 s; the GET echostr check, answered without
+        // enqueueing, within 1 s (PROVIDERS.md, "WeCom app callbacks").
+        Route::new(&["GET", "POST"], ROUTE).deadline_ms(5000).answer_deadline_ms(1000),
+    ];
     const SECRET_SETTINGS: &'static [&'static str] = &[TOKEN, ENCODING_AES_KEY];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure};
 
 use super::*;
 use crate::config::DedupSettings;
@@ -168,7 +168,8 @@ impl DynamoDbStore {
                 .send()
                 .await
                 .map_err(store_error)?;
-            entries.extend(page.items().iter().map(inbox_entry));
+            // Refusal and failure records share the table; they are not events.
+            entries.extend(page.items().iter().map(inbox_entry).filter(|entry| !is_operations_key(&entry.id)));
             start_key = page.last_evaluated_key().cloned();
             if start_key.is_none() {
                 break;
@@ -177,6 +178,93 @@ impl DynamoDbStore {
         entries.sort_by(|a, b| b.received_at.cmp(&a.received_at).then_with(|| a.id.cmp(&b.id)));
         entries.truncate(limit);
         Ok(entries)
+    }
+
+    /// One event's record, read consistently (for `inlet replay`).
+    pub async fn entry(&self, id: &str) -> Result<Option<InboxEntry>, StoreError> {
+        Ok(self.read(id).await?.as_ref().map(inbox_entry))
+    }
+
+    /// Every unexpired refusal record of `providers` at `now`, newest first:
+    /// each provider's `cap` ring slots, by BatchGetItem.
+    pub async fn refusals(&self, providers: &[&str], cap: u32, now: NowMs) -> Result<Vec<RefusalRecord>, StoreError> {
+        let keys: Vec<String> =
+            providers.iter().flat_map(|provider| crate::operations::refusal_keys(provider, cap)).collect();
+        let mut records: Vec<RefusalRecord> = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            // The TTL sweep runs late (up to days): expired slots may still be there.
+            .filter(|item| number_attr(item, "expiration").is_some_and(|expiration| expiration >= now.secs()))
+            .filter_map(|item| serde_json::from_str(&string_attr(item, "record")?).ok())
+            .collect();
+        sort_refusals(&mut records);
+        Ok(records)
+    }
+
+    /// The failure records of these queue messages, by message id.
+    pub async fn failures(&self, message_ids: &[String]) -> Result<HashMap<String, FailureRecord>, StoreError> {
+        let keys = message_ids.iter().map(|id| failure_key(id)).collect();
+        Ok(self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(failure_record)
+            .filter(|failure| !failure.message_id.is_empty())
+            .map(|failure| (failure.message_id.clone(), failure))
+            .collect())
+    }
+
+    /// Reads items by key, 100 to a BatchGetItem (its limit), retrying the
+    /// keys DynamoDB leaves unprocessed under load a few times.
+    async fn batch_get(&self, keys: Vec<String>) -> Result<Vec<Item>, StoreError> {
+        const BATCH_GET_LIMIT: usize = 100;
+        let mut items = Vec::new();
+        for chunk in keys.chunks(BATCH_GET_LIMIT) {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(
+                    chunk
+                        .iter()
+                        .map(|key| HashMap::from([("id".to_string(), AttributeValue::S(key.clone()))]))
+                        .collect(),
+                ))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError(e.to_string()))?;
+            let mut pending = Some(HashMap::from([(self.table.clone(), request)]));
+            for attempt in 0u32.. {
+                let Some(request_items) = pending.take().filter(|p| !p.is_empty()) else { break };
+                if attempt == 5 {
+                    return Err(StoreError("BatchGetItem left keys unprocessed five times".into()));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(request_items))
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                if let Some(found) = output.responses().and_then(|r| r.get(&self.table)) {
+                    items.extend(found.iter().cloned());
+                }
+                pending = output.unprocessed_keys().cloned();
+            }
+        }
+        Ok(items)
+    }
+}
+
+fn failure_record(item: &Item) -> FailureRecord {
+    FailureRecord {
+        message_id: string_attr(item, "message_id").unwrap_or_default(),
+        reason: string_attr(item, "reason").unwrap_or_default(),
+        event_id: string_attr(item, "event_id"),
+        provider: string_attr(item, "provider"),
+        receive_count: number_attr(item, "receive_count").and_then(|n| u32::try_from(n).ok()),
+        at_ms: number_attr(item, "at_ms").unwrap_or_default(),
     }
 }
 
@@ -210,6 +298,9 @@ fn inbox_entry(item: &HashMap<String, AttributeValue>) -> InboxEntry {
         completed_at: number_attr(item, "completed_at"),
         expiration: number_attr(item, "expiration"),
         sink_runs: number_attr(item, "sink_runs"),
+        replays: number_attr(item, "replays"),
+        last_replay_at: number_attr(item, "last_replay_at"),
+        last_replay_id: string_attr(item, "last_replay_id"),
         envelope: string_attr(item, "envelope").and_then(|text| serde_json::from_str(&text).ok()),
     }
 }
@@ -317,6 +408,78 @@ impl IdempotencyStore for DynamoDbStore {
         match result {
             Ok(_) => Ok(Ownership::Held),
             Err(error) if is_conditional_check_failed(&error) => Ok(Ownership::Lost),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+}
+
+#[async_trait]
+impl OperationsStore for DynamoDbStore {
+    async fn record_refusal(&self, record: &RefusalRecord, cap: u32, expiration: i64) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record).map_err(|e| StoreError(e.to_string()))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(refusal_key(&record.provider, record.at_ms, cap)))
+            .item("expiration", number(expiration))
+            .item("provider", AttributeValue::S(record.provider.clone()))
+            .item("at_ms", number(record.at_ms))
+            .item("record", AttributeValue::S(json))
+            // Newest wins whatever order the queue delivers in (it keeps
+            // none): an older refusal never overwrites a newer one.
+            .condition_expression("attribute_not_exists(#id) OR #at_ms < :at_ms")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#at_ms", "at_ms")
+            .expression_attribute_values(":at_ms", number(record.at_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_check_failed(&error) => Ok(()),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    async fn record_failure(&self, failure: &FailureRecord, expiration: i64) -> Result<(), StoreError> {
+        let mut item: Item = HashMap::from([
+            ("id".to_string(), AttributeValue::S(failure_key(&failure.message_id))),
+            ("expiration".to_string(), number(expiration)),
+            ("message_id".to_string(), AttributeValue::S(failure.message_id.clone())),
+            ("reason".to_string(), AttributeValue::S(failure.reason.clone())),
+            ("at_ms".to_string(), number(failure.at_ms)),
+        ]);
+        let optional = [
+            ("event_id", failure.event_id.clone().map(AttributeValue::S)),
+            ("provider", failure.provider.clone().map(AttributeValue::S)),
+            ("receive_count", failure.receive_count.map(|n| number(i64::from(n)))),
+        ];
+        item.extend(optional.into_iter().filter_map(|(name, value)| Some((name.to_string(), value?))));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn count_replay(&self, event_id: &str, replay_id: &str, now: NowMs) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(event_id.to_string()))
+            .update_expression("ADD #replays :one SET #last_replay_at = :now_ms, #last_replay_id = :replay_id")
+            // Never creates a stub: a record whose window ended stays gone.
+            .condition_expression("attribute_exists(#id)")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#replays", "replays")
+            .expression_attribute_names("#last_replay_at", "last_replay_at")
+            .expression_attribute_names("#last_replay_id", "last_replay_id")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":now_ms", number(now.0))
+            .expression_attribute_values(":replay_id", AttributeValue::S(replay_id.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_conditional_check_failed(&error) => Ok(false),
             Err(error) => Err(store_error(error)),
         }
     }

@@ -1,0 +1,528 @@
+//! The operator commands: `inlet dlq`, `redrive`, `replay` and `refused`.
+//!
+//! They run against the local stack by default (moto, the queue, DLQ and
+//! table `inlet dev` creates) and against a deployed stack with `--aws`, or
+//! whenever `INLET_QUEUE_URL`, `INLET_DLQ_URL` or `INLET_TABLE_NAME` is set
+//! in the environment: then the standard AWS environment and profile chain
+//! (`AWS_PROFILE`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...) supplies the
+//! credentials, and the three settings come from the stack's outputs
+//! (`EventQueueUrl`, `DeadLetterQueueUrl`, `DedupTableName`).
+//!
+//! Every command is a function over a [`Target`], so the tests run the same
+//! code against moto's server that the binary runs against AWS.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use inlet_shared::config::{EnvSource, OperationsSettings, ProcessEnv, optional};
+use inlet_shared::dedup::{DynamoDbStore, FailureRecord, NowMs, STATUS_COMPLETED, is_operations_key};
+use inlet_shared::envelope::{Envelope, rfc3339};
+use inlet_shared::operations::{RECORD_ATTRIBUTE, REPLAY_ATTRIBUTE, REPLAY_KEY_MARKER, RefusalRecord};
+use inlet_shared::queue::{LARGEST_MAX_MESSAGE_BYTES, QueueMessage};
+use serde::Serialize;
+
+use crate::local::{QueueShape, sdk_error};
+
+/// Where the operator commands run: one queue, its DLQ and the table.
+pub struct Target {
+    pub sqs: aws_sdk_sqs::Client,
+    pub store: DynamoDbStore,
+    pub queue_url: String,
+    pub dlq_url: String,
+    /// Ring slots per provider, as the processor was configured
+    /// (`INLET_REFUSAL_CAP`): `inlet refused` reads each one.
+    pub refusal_cap: u32,
+    /// "local stack at ..." or "AWS account (...)", for the output.
+    pub description: String,
+}
+
+/// The settings that point the commands at a deployed stack.
+const AWS_SETTINGS: [&str; 3] = ["INLET_QUEUE_URL", "INLET_DLQ_URL", "INLET_TABLE_NAME"];
+
+impl Target {
+    /// The deployed stack with `--aws` or any of [`AWS_SETTINGS`] set in the
+    /// environment; otherwise the local stack, with `settings` (events/env.json
+    /// and its overrides) naming the table.
+    pub async fn resolve(args: &[String], settings: &HashMap<String, String>) -> Result<Target, String> {
+        let aws =
+            args.iter().any(|a| a == "--aws") || AWS_SETTINGS.iter().any(|name| optional(&ProcessEnv, name).is_some());
+        if aws { Self::aws(&ProcessEnv).await } else { Self::local(settings).await }
+    }
+
+    /// A deployed stack, with aws-config's default chain (environment, then
+    /// the shared config and credentials files' profile).
+    pub async fn aws(env: &dyn EnvSource) -> Result<Target, String> {
+        let missing: Vec<&str> = AWS_SETTINGS.iter().copied().filter(|name| optional(env, name).is_none()).collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "against AWS, set {} from the stack's outputs (EventQueueUrl, DeadLetterQueueUrl, DedupTableName)",
+                missing.join(", ")
+            ));
+        }
+        let setting = |name: &str| optional(env, name).unwrap_or_default();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let region =
+            sdk.region().map(|r| r.to_string()).ok_or("no AWS region: set AWS_REGION or a profile's region")?;
+        let operations = OperationsSettings::from_env(env).map_err(|e| e.to_string())?;
+        let table = setting("INLET_TABLE_NAME");
+        Ok(Target {
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            store: store(aws_sdk_dynamodb::Client::new(&sdk), &table),
+            queue_url: setting("INLET_QUEUE_URL"),
+            dlq_url: setting("INLET_DLQ_URL"),
+            refusal_cap: operations.refusal_cap,
+            description: format!("AWS ({region}, table {table})"),
+        })
+    }
+
+    /// The local stack: moto at AWS_ENDPOINT_URL or on MOTO_PORT (5000), the
+    /// queues `inlet dev` creates, the table events/env.json names.
+    pub async fn local(settings: &HashMap<String, String>) -> Result<Target, String> {
+        let endpoint = optional(&ProcessEnv, "AWS_ENDPOINT_URL").unwrap_or_else(|| {
+            format!("http://127.0.0.1:{}", optional(&ProcessEnv, "MOTO_PORT").unwrap_or_else(|| "5000".into()))
+        });
+        let sdk = inlet_shared::runtime::local_sdk_config(&endpoint);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue_name = QueueShape::default().queue_name;
+        let dlq_url = find_queue(&sqs, &format!("{queue_name}-dlq"), &endpoint).await?;
+        let queue_url = find_queue(&sqs, &queue_name, &endpoint).await?;
+        let table = settings.get("INLET_TABLE_NAME").cloned().unwrap_or_else(|| "inlet-events".into());
+        let operations = OperationsSettings::from_env(settings).map_err(|e| e.to_string())?;
+        Ok(Target {
+            sqs,
+            store: store(aws_sdk_dynamodb::Client::new(&sdk), &table),
+            queue_url,
+            dlq_url,
+            refusal_cap: operations.refusal_cap,
+            description: format!("local stack at {endpoint}"),
+        })
+    }
+}
+
+async fn find_queue(sqs: &aws_sdk_sqs::Client, name: &str, endpoint: &str) -> Result<String, String> {
+    sqs.get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| format!("queue {name} at {endpoint}: {} (is `make dev` running?)", sdk_error(e)))?
+        .queue_url
+        .ok_or_else(|| format!("GetQueueUrl returned no URL for {name}"))
+}
+
+/// A table reader: only the table name matters to the commands (windows and
+/// leases are the processor's).
+pub fn store(client: aws_sdk_dynamodb::Client, table: &str) -> DynamoDbStore {
+    let settings = inlet_shared::config::DedupSettings {
+        table_name: table.to_string(),
+        windows: inlet_shared::config::DedupWindows::uniform(Duration::from_secs(3600)),
+        lease: inlet_shared::dedup::LeasePolicy::new(Duration::from_secs(1)),
+    };
+    DynamoDbStore::new(client, &settings)
+}
+
+// ---- dead letters ----
+
+/// One message in the dead-letter queue, with the processor's reason.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub provider: Option<String>,
+    pub kind: Option<String>,
+    pub event_id: Option<String>,
+    /// Receives on the event queue before the move, as the processor's last
+    /// failure record saw them.
+    pub receive_count: Option<u32>,
+    /// Why the processor last left it for redelivery (its failure record),
+    /// when one was written in the last 14 days.
+    pub reason: Option<String>,
+    pub failed_at: Option<String>,
+    /// Set on a replay or an operator record that was dead-lettered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    pub body_bytes: usize,
+}
+
+/// How long a listing hides the DLQ's messages from other readers: long
+/// enough to page through them, short enough that an interrupted listing
+/// gives them back soon. Each is made visible again as soon as it is read.
+const PEEK_VISIBILITY_SECS: i32 = 30;
+/// A receive returns at most 10; this bounds a listing of a huge DLQ.
+const MAX_RECEIVES: usize = 1000;
+
+/// Every message in the DLQ, each received once and hidden until the caller
+/// makes it visible again or deletes it.
+async fn receive_all(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<Vec<aws_sdk_sqs::types::Message>, String> {
+    let mut messages: BTreeMap<String, aws_sdk_sqs::types::Message> = BTreeMap::new();
+    for _ in 0..MAX_RECEIVES {
+        let batch = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(PEEK_VISIBILITY_SECS)
+            // Long polling asks every SQS server, so an empty answer means
+            // the queue has no visible message left.
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(sdk_error)?
+            .messages
+            .unwrap_or_default();
+        if batch.is_empty() {
+            break;
+        }
+        for message in batch {
+            if let Some(id) = message.message_id.clone() {
+                messages.insert(id, message);
+            }
+        }
+    }
+    Ok(messages.into_values().collect())
+}
+
+/// Makes received messages visible again at once.
+async fn give_back(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[&aws_sdk_sqs::types::Message]) {
+    for chunk in messages.chunks(10) {
+        let entries: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone()?)
+                    .visibility_timeout(0)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if entries.is_empty() {
+            continue;
+        }
+        // Not fatal: the messages come back by themselves after the peek's
+        // visibility timeout.
+        if let Err(e) =
+            sqs.change_message_visibility_batch().queue_url(queue_url).set_entries(Some(entries)).send().await
+        {
+            eprintln!(
+                "inlet: could not make messages visible again (they will be in {PEEK_VISIBILITY_SECS} s): {}",
+                sdk_error(e)
+            );
+        }
+    }
+}
+
+fn string_attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
+    message.message_attributes.as_ref()?.get(name)?.string_value.clone()
+}
+
+/// Lists the DLQ without consuming it: every message is received once and
+/// made visible again before this returns.
+pub async fn dead_letters(target: &Target) -> Result<Vec<DeadLetter>, String> {
+    let messages = receive_all(&target.sqs, &target.dlq_url).await?;
+    give_back(&target.sqs, &target.dlq_url, &messages.iter().collect::<Vec<_>>()).await;
+    let ids: Vec<String> = messages.iter().filter_map(|m| m.message_id.clone()).collect();
+    let failures = target.store.failures(&ids).await.map_err(|e| e.to_string())?;
+    Ok(messages.iter().map(|message| dead_letter(message, &failures)).collect())
+}
+
+fn dead_letter(message: &aws_sdk_sqs::types::Message, failures: &HashMap<String, FailureRecord>) -> DeadLetter {
+    let message_id = message.message_id.clone().unwrap_or_default();
+    let body = message.body.as_deref().unwrap_or_default();
+    let envelope = Envelope::decode(body).ok();
+    let failure = failures.get(&message_id);
+    DeadLetter {
+        provider: string_attribute(message, "provider").or_else(|| envelope.as_ref().map(|e| e.provider.clone())),
+        kind: string_attribute(message, "kind").or_else(|| envelope.as_ref().map(|e| e.kind.clone())),
+        event_id: envelope.map(|e| e.id).or_else(|| failure.and_then(|f| f.event_id.clone())),
+        receive_count: failure.and_then(|f| f.receive_count),
+        reason: failure.map(|f| f.reason.clone()),
+        failed_at: failure.map(|f| time_of(f.at_ms)),
+        replay_id: string_attribute(message, REPLAY_ATTRIBUTE),
+        record: string_attribute(message, RECORD_ATTRIBUTE),
+        body_bytes: body.len(),
+        message_id,
+    }
+}
+
+fn time_of(at_ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .map(rfc3339)
+        .unwrap_or_else(|_| at_ms.to_string())
+}
+
+pub fn print_dead_letters(target: &Target, letters: &[DeadLetter]) {
+    if letters.is_empty() {
+        println!("dead-letter queue is empty ({})", target.description);
+        return;
+    }
+    println!("{} dead letter(s) in {} ({}):", letters.len(), target.dlq_url, target.description);
+    println!("{:38} {:>8} {:16} {:28} {:40} REASON", "MESSAGE ID", "RECEIVES", "PROVIDER", "KIND", "EVENT ID");
+    for letter in letters {
+        let mut reason = letter.reason.clone().unwrap_or_else(|| "(no failure record)".into());
+        if let Some(replay) = &letter.replay_id {
+            reason = format!("[replay {replay}] {reason}");
+        }
+        println!(
+            "{:38} {:>8} {:16} {:28} {:40} {}",
+            letter.message_id,
+            letter.receive_count.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            letter.provider.as_deref().unwrap_or("-"),
+            letter.kind.as_deref().unwrap_or("-"),
+            letter.event_id.as_deref().unwrap_or("-"),
+            reason
+        );
+    }
+}
+
+// ---- redrive ----
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RedriveReport {
+    /// Message ids moved: sent to the event queue, then deleted from the DLQ.
+    pub moved: Vec<String>,
+    /// Message ids whose send (or delete) failed, with why; a failed send
+    /// leaves the message in the DLQ.
+    pub failed: Vec<(String, String)>,
+    /// Requested ids the DLQ does not hold.
+    pub not_found: Vec<String>,
+}
+
+/// Moves every DLQ message (or those in `ids`) back to the event queue with
+/// its body and attributes unchanged. Each is deleted from the DLQ only
+/// after the queue accepted the copy, so a failure never loses one (a crash
+/// between the two leaves it in both: the processor's dedup makes the copy
+/// harmless).
+pub async fn redrive(target: &Target, ids: &[String]) -> Result<RedriveReport, String> {
+    let messages = receive_all(&target.sqs, &target.dlq_url).await?;
+    let selected =
+        |m: &aws_sdk_sqs::types::Message| ids.is_empty() || m.message_id.as_ref().is_some_and(|id| ids.contains(id));
+    let (chosen, others): (Vec<_>, Vec<_>) = messages.iter().partition(|m| selected(m));
+    give_back(&target.sqs, &target.dlq_url, &others).await;
+    let mut report = RedriveReport {
+        not_found: ids.iter().filter(|id| !chosen.iter().any(|m| m.message_id.as_ref() == Some(id))).cloned().collect(),
+        ..RedriveReport::default()
+    };
+    let mut unmoved = Vec::new();
+    for message in chosen {
+        let id = message.message_id.clone().unwrap_or_default();
+        match move_one(target, message).await {
+            Ok(()) => report.moved.push(id),
+            Err(reason) => {
+                report.failed.push((id, reason));
+                unmoved.push(message);
+            }
+        }
+    }
+    give_back(&target.sqs, &target.dlq_url, &unmoved).await;
+    Ok(report)
+}
+
+async fn move_one(target: &Target, message: &aws_sdk_sqs::types::Message) -> Result<(), String> {
+    let mut send =
+        target.sqs.send_message().queue_url(&target.queue_url).message_body(message.body.clone().unwrap_or_default());
+    for (name, value) in message.message_attributes.iter().flatten() {
+        send = send.message_attributes(name, value.clone());
+    }
+    send.send().await.map_err(|e| format!("send: {}", sdk_error(e)))?;
+    let receipt = message.receipt_handle.clone().ok_or("no receipt handle")?;
+    target.sqs.delete_message().queue_url(&target.dlq_url).receipt_handle(receipt).send().await.map_err(|e| {
+        format!("sent, but not deleted from the DLQ (the copy is a duplicate the processor skips): {}", sdk_error(e))
+    })?;
+    Ok(())
+}
+
+pub fn print_redrive(target: &Target, report: &RedriveReport) {
+    println!(
+        "redrove {} message(s) to {} ({}); {} failed; {} not found",
+        report.moved.len(),
+        target.queue_url,
+        target.description,
+        report.failed.len(),
+        report.not_found.len()
+    );
+    for id in &report.moved {
+        println!("  moved      {id}");
+    }
+    for (id, reason) in &report.failed {
+        println!("  failed     {id}: {reason}");
+    }
+    for id in &report.not_found {
+        println!("  not found  {id}");
+    }
+}
+
+// ---- replay ----
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Replayed {
+    pub event_id: String,
+    pub replay_id: String,
+    pub message_id: String,
+}
+
+/// Sends a processed event's stored Envelope to the event queue again as a
+/// replay: the processor runs the sinks once more under the replay's own
+/// dedup key and counts it on the event's record.
+pub async fn replay(target: &Target, event_id: &str) -> Result<Replayed, String> {
+    if is_operations_key(event_id) {
+        return Err(format!("{event_id:?} is an operations record, not an event"));
+    }
+    if let Some((original, _)) = event_id.split_once(REPLAY_KEY_MARKER) {
+        return Err(format!("{event_id:?} is a replay's own record; replay the event itself: inlet replay {original}"));
+    }
+    let entry = target.store.entry(event_id).await.map_err(|e| e.to_string())?.ok_or_else(|| {
+        format!("no event {event_id:?} in {} (unknown, or its dedup window has ended)", target.description)
+    })?;
+    if entry.status != STATUS_COMPLETED {
+        return Err(format!(
+            "event {event_id:?} is {}, not completed: it is still being processed or retried (see `inlet dlq`); \
+             replay runs the sinks again only for an event they finished",
+            entry.status
+        ));
+    }
+    let stored = entry.envelope.ok_or_else(|| {
+        format!(
+            "event {event_id:?} has no stored Envelope (it was over the inbox's size limit), so it cannot be replayed"
+        )
+    })?;
+    let envelope: Envelope = serde_json::from_value(stored)
+        .map_err(|e| format!("event {event_id:?}: the stored Envelope does not decode: {e}"))?;
+    let message = QueueMessage::prepare(&envelope, LARGEST_MAX_MESSAGE_BYTES).map_err(|e| e.to_string())?;
+    let replay_id = new_replay_id();
+    let mut send = target.sqs.send_message().queue_url(&target.queue_url).message_body(&message.body);
+    for (name, value) in message.attributes.iter() {
+        send = send.message_attributes(name.to_string(), string_value(value)?);
+    }
+    send = send.message_attributes(REPLAY_ATTRIBUTE, string_value(&replay_id)?);
+    let sent = send.send().await.map_err(sdk_error)?;
+    Ok(Replayed { event_id: event_id.to_string(), replay_id, message_id: sent.message_id.unwrap_or_default() })
+}
+
+fn string_value(value: &str) -> Result<aws_sdk_sqs::types::MessageAttributeValue, String> {
+    aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// A replay id no other replay has: the time, for reading, and 48 random
+/// bits from the generator request-scoped event ids use.
+fn new_replay_id() -> String {
+    let random = Envelope::request_scoped_id(None);
+    let random = random.rsplit(':').next().unwrap_or_default();
+    format!("{}-{}", NowMs::system().0, &random[..random.len().min(12)])
+}
+
+// ---- refusals ----
+
+/// Recent refusals, newest first: every provider's ring (or one provider's),
+/// expired slots left out, at most `limit`.
+pub async fn refusals(target: &Target, provider: Option<&str>, limit: usize) -> Result<Vec<RefusalRecord>, String> {
+    let known: Vec<&str> = crate::providers::PROVIDERS.iter().map(|p| p.name).collect();
+    let providers: Vec<&str> = match provider {
+        Some(name) if known.contains(&name) => vec![name],
+        Some(name) => return Err(format!("unknown provider {name:?}; one of: {}", known.join(", "))),
+        None => known,
+    };
+    let mut records =
+        target.store.refusals(&providers, target.refusal_cap, NowMs::system()).await.map_err(|e| e.to_string())?;
+    records.truncate(limit);
+    Ok(records)
+}
+
+pub fn print_refusals(target: &Target, records: &[RefusalRecord]) {
+    if records.is_empty() {
+        println!("no refusals recorded ({})", target.description);
+        return;
+    }
+    println!(
+        "{:24} {:16} {:26} {:>6} {:18} {:>6} {:39} BODY",
+        "TIME (UTC)", "PROVIDER", "ROUTE", "STATUS", "CLASS", "SKEW", "SOURCE"
+    );
+    for record in records {
+        println!(
+            "{:24} {:16} {:26} {:>6} {:18} {:>6} {:39} {} B sha256:{}",
+            time_of(record.at_ms),
+            record.provider,
+            record.route,
+            record.status,
+            record.class,
+            record.skew_secs.map(|s| format!("{s:+}s")).unwrap_or_else(|| "-".into()),
+            record.source_ip.as_deref().unwrap_or("-"),
+            record.body_len,
+            record.body_sha256.get(..16).unwrap_or(&record.body_sha256),
+        );
+        println!("    {}", record.reason);
+    }
+}
+
+// ---- the commands ----
+
+fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
+fn json<T: Serialize>(value: &T) -> Result<(), String> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// Runs `inlet <command> <args>`; `settings` are events/env.json's with
+/// their environment overrides (the local stack's).
+pub async fn run(command: &str, args: &[String], settings: &HashMap<String, String>) -> Result<(), String> {
+    let target = Target::resolve(args, settings).await?;
+    let as_json = args.iter().any(|a| a == "--json");
+    match command {
+        "dlq" => {
+            let letters = dead_letters(&target).await?;
+            if as_json {
+                return json(&letters);
+            }
+            print_dead_letters(&target, &letters);
+            Ok(())
+        }
+        "redrive" => {
+            let ids: Vec<String> =
+                args.windows(2).filter(|pair| pair[0] == "--id").map(|pair| pair[1].clone()).collect();
+            if args.iter().any(|a| a == "--id") && ids.is_empty() {
+                return Err("--id takes a message id (see `inlet dlq`)".into());
+            }
+            let report = redrive(&target, &ids).await?;
+            if as_json {
+                json(&report)?
+            } else {
+                print_redrive(&target, &report)
+            }
+            if report.failed.is_empty() { Ok(()) } else { Err(format!("{} message(s) not moved", report.failed.len())) }
+        }
+        "replay" => {
+            let id =
+                args.iter().find(|a| !a.starts_with("--")).ok_or("replay needs an event id (see `inlet inbox`)")?;
+            let replayed = replay(&target, id).await?;
+            if as_json {
+                return json(&replayed);
+            }
+            println!(
+                "replay {} of {} sent as message {} to {} ({}); the processor runs the sinks again once \
+                 and counts it on the event's record (`inlet inbox --json`: replays, last_replay_id)",
+                replayed.replay_id, replayed.event_id, replayed.message_id, target.queue_url, target.description
+            );
+            Ok(())
+        }
+        "refused" => {
+            let limit = option(args, "--limit").unwrap_or("50").parse().map_err(|_| "--limit takes a number")?;
+            let records = refusals(&target, option(args, "--provider"), limit).await?;
+            if as_json {
+                return json(&records);
+            }
+            print_refusals(&target, &records);
+            Ok(())
+        }
+        other => Err(format!("not an operator command: {other}")),
+    }
+}

@@ -1,0 +1,515 @@
+//! What template.yaml deploys around the functions: secret settings from a
+//! store with exactly the permissions each function needs, log retention,
+//! per-route throttling, and alarms on the metrics the functions emit.
+//!
+//! The template is parsed as YAML (CloudFormation's short tags included) and
+//! its intrinsic functions are compared in a compact rendering: `!Ref X`,
+//! `!If [Cond, "", !Ref X]`, `{Name: Provider, Value: lark}`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use inlet_cli::providers::PROVIDERS;
+use inlet_shared::secrets::{PREFIX_SETTING, SOURCE_SETTING, SecretsSource};
+use serde_norway::{Mapping, Value};
+
+/// The metrics the functions emit (embedded metric format), as
+/// shared/src/metrics.rs defines them: the contract the alarms rely on
+/// (checked against the lines it renders below).
+const RECEIVER_METRICS: &[&str] =
+    &["Accepted", "Refused", "QueueFailures", "AckLatency", "AckDeadlineUsed", "EnqueueLatency"];
+const PROCESSOR_METRICS: &[&str] = &["Processed", "Duplicates", "Failed", "RefusalsRecorded", "EventAge", "BatchSize"];
+/// The receivers' dimension sets are [Provider], [Provider, Route] and
+/// [Provider, Class]; the processor's is [Function] = processor.
+const RECEIVER_DIMENSIONS: &[&str] = &["Provider", "Route", "Class"];
+
+/// Every value CloudWatch Logs accepts as RetentionInDays.
+const LOG_RETENTION_DAYS: &[u64] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+const METRICS_NAMESPACE: &str = r#"!Sub inlet/${AWS::StackName}"#;
+const SECRETS_PREFIX: &str = r#"!If [HasSecretsPrefix, !Ref SecretsPrefix, !Sub /inlet/${AWS::StackName}/]"#;
+
+fn template() -> Value {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"));
+    let text = std::fs::read_to_string(path).expect("template.yaml");
+    serde_norway::from_str(&text).expect("template.yaml is YAML")
+}
+
+/// A compact, comparable rendering of a template value.
+fn show(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) if s.is_empty() => r#""""#.into(),
+        Value::String(s) => s.clone(),
+        Value::Sequence(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
+        Value::Mapping(map) => {
+            format!(
+                "{{{}}}",
+                map.iter().map(|(k, v)| format!("{}: {}", show(k), show(v))).collect::<Vec<_>>().join(", ")
+            )
+        }
+        Value::Tagged(tagged) => {
+            format!("!{} {}", tagged.tag.to_string().trim_start_matches('!'), show(&tagged.value))
+        }
+    }
+}
+
+fn mapping<'a>(value: &'a Value, what: &str) -> &'a Mapping {
+    value.as_mapping().unwrap_or_else(|| panic!("{what} is not a mapping"))
+}
+
+fn entries<'a>(value: &'a Value, what: &str) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    mapping(value, what).iter().map(|(k, v)| (k.as_str().expect("string key"), v))
+}
+
+/// Logical id → resource, for resources of `kind`.
+fn resources_of<'a>(template: &'a Value, kind: &str) -> BTreeMap<&'a str, &'a Value> {
+    entries(&template["Resources"], "Resources").filter(|(_, r)| r["Type"].as_str() == Some(kind)).collect()
+}
+
+/// Provider name (its binary) → the logical id of its function.
+fn receivers(template: &Value) -> BTreeMap<String, String> {
+    resources_of(template, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(id, _)| *id != "ProcessorFunction")
+        .map(|(id, f)| {
+            let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().expect("Binary");
+            (binary.to_string(), id.to_string())
+        })
+        .collect()
+}
+
+fn function<'a>(template: &'a Value, provider: &str) -> &'a Value {
+    let id = receivers(template).get(provider).cloned().unwrap_or_else(|| panic!("no function for {provider}"));
+    &template["Resources"][id.as_str()]
+}
+
+fn no_echo_parameters(template: &Value) -> BTreeSet<String> {
+    entries(&template["Parameters"], "Parameters")
+        .filter(|(_, p)| p["NoEcho"].as_bool() == Some(true))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+#[test]
+fn every_function_reads_the_secrets_source_prefix_and_metrics_namespace_from_globals() {
+    let template = template();
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(show(&globals[SOURCE_SETTING]), "!Ref SecretsSource");
+    assert_eq!(show(&globals[PREFIX_SETTING]), SECRETS_PREFIX);
+    assert_eq!(show(&globals["INLET_METRICS_NAMESPACE"]), METRICS_NAMESPACE);
+    for (provider, id) in receivers(&template) {
+        let own = &template["Resources"][id.as_str()]["Properties"]["Environment"]["Variables"];
+        for setting in [SOURCE_SETTING, PREFIX_SETTING, "INLET_METRICS_NAMESPACE"] {
+            assert!(own.get(setting).is_none(), "{provider}: {setting} must come from Globals, not be overridden");
+        }
+    }
+    let allowed: Vec<String> =
+        template["Parameters"]["SecretsSource"]["AllowedValues"].as_sequence().unwrap().iter().map(show).collect();
+    let sources = [SecretsSource::Env, SecretsSource::Ssm, SecretsSource::SecretsManager];
+    assert_eq!(allowed, sources.map(|s| s.setting_value().to_string()), "SecretsSource's AllowedValues");
+    assert_eq!(show(&template["Parameters"]["SecretsSource"]["Default"]), "env");
+}
+
+#[test]
+fn every_secret_setting_is_a_no_echo_parameter_passed_empty_when_a_store_is_chosen() {
+    let template = template();
+    let hidden = no_echo_parameters(&template);
+    let mut used = BTreeSet::new();
+    for provider in PROVIDERS {
+        let variables = &function(&template, provider.name)["Properties"]["Environment"]["Variables"];
+        for setting in provider.secret_settings {
+            let value = show(&variables[*setting]);
+            let parameter = value
+                .strip_prefix(r#"!If [UseSecretsStore, "", !Ref "#)
+                .and_then(|rest| rest.strip_suffix(']'))
+                .unwrap_or_else(|| {
+                    panic!("{}: {setting} is {value}, not blanked when a store is chosen", provider.name)
+                });
+            assert!(hidden.contains(parameter), "{}: parameter {parameter} of {setting} must be NoEcho", provider.name);
+            used.insert(parameter.to_string());
+        }
+        // No other variable of the function carries a NoEcho parameter as is.
+        for (name, value) in entries(variables, "Variables") {
+            if !provider.secret_settings.contains(&name) {
+                let value = show(value);
+                assert!(
+                    !hidden.iter().any(|p| value == format!("!Ref {p}")),
+                    "{}: {name} = {value} is a secret not listed in SECRET_SETTINGS",
+                    provider.name
+                );
+            }
+        }
+    }
+    assert_eq!(used, hidden, "every NoEcho parameter is some provider's secret setting");
+}
+
+#[test]
+fn a_provider_with_secrets_in_a_store_is_deployed_when_store_providers_names_it() {
+    let template = template();
+    let conditions = &template["Conditions"];
+    for provider in PROVIDERS.iter().filter(|p| !p.secret_settings.is_empty()) {
+        let id = receivers(&template)[provider.name].clone();
+        let logical = id.strip_suffix("Function").unwrap();
+        let in_store = show(&conditions[format!("{logical}InStore").as_str()]);
+        assert!(in_store.contains("!Condition UseSecretsStore"), "{}: {in_store}", provider.name);
+        assert!(in_store.contains(&format!(",{},", provider.name)), "{}: {in_store}", provider.name);
+        let deployed = function(&template, provider.name)["Condition"].as_str().unwrap();
+        let has = show(&conditions[deployed]);
+        assert!(has.contains(&format!("!Condition {logical}InStore")), "{deployed}: {has}");
+        // Credentials from the parameters count only while they are in force.
+        assert!(has.contains("!Condition UseEnvSecrets"), "{deployed}: {has}");
+    }
+}
+
+/// The statements of `function`'s policy that applies under `condition`.
+fn conditional_statements(function: &Value, condition: &str) -> Vec<Value> {
+    let policies = function["Properties"]["Policies"].as_sequence().expect("Policies");
+    let found: Vec<&Value> = policies
+        .iter()
+        .filter_map(|p| match p {
+            Value::Tagged(t) if t.tag == "If" => Some(&t.value),
+            _ => None,
+        })
+        .filter(|args| args[0].as_str() == Some(condition))
+        .collect();
+    assert!(found.len() <= 1, "{condition}: one policy at most");
+    found
+        .first()
+        .map(|args| {
+            assert_eq!(show(&args[2]), "!Ref AWS::NoValue", "{condition}: nothing otherwise");
+            args[1]["Statement"].as_sequence().expect("Statement").clone()
+        })
+        .unwrap_or_default()
+}
+
+/// The resources of the statement allowing `action`, rendered.
+fn resources_for(statements: &[Value], action: &str) -> Vec<String> {
+    let statement = statements
+        .iter()
+        .find(|s| show(&s["Action"]) == action)
+        .unwrap_or_else(|| panic!("no statement allows {action}"));
+    assert_eq!(show(&statement["Effect"]), "Allow");
+    match &statement["Resource"] {
+        Value::Sequence(items) => items.iter().map(show).collect(),
+        one => vec![show(one)],
+    }
+}
+
+#[test]
+fn each_function_may_read_exactly_its_own_secrets_and_only_from_the_chosen_store() {
+    let template = template();
+    for provider in PROVIDERS {
+        let function = function(&template, provider.name);
+        let ssm = conditional_statements(function, "UseSsmSecrets");
+        let secrets_manager = conditional_statements(function, "UseSecretsManagerSecrets");
+        if provider.secret_settings.is_empty() {
+            assert!(ssm.is_empty() && secrets_manager.is_empty(), "{} has no secrets to read", provider.name);
+            continue;
+        }
+        let arn = |service: &str, name: &str| {
+            format!(
+                "!Sub [arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{name}, {{Prefix: {SECRETS_PREFIX}}}]"
+            )
+        };
+        let parameters: Vec<String> =
+            provider.secret_settings.iter().map(|s| arn("ssm", &format!("parameter${{Prefix}}{s}"))).collect();
+        assert_eq!(resources_for(&ssm, "ssm:GetParameters"), parameters, "{}", provider.name);
+        assert_eq!(
+            resources_for(&ssm, "kms:Decrypt"),
+            ["!Sub arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"],
+            "{}",
+            provider.name
+        );
+        let kms = ssm.iter().find(|s| show(&s["Action"]) == "kms:Decrypt").unwrap();
+        assert_eq!(
+            show(&kms["Condition"]),
+            "{StringEquals: {kms:ViaService: !Sub ssm.${AWS::Region}.amazonaws.com}}",
+            "{}: the key only through SSM",
+            provider.name
+        );
+        assert_eq!(ssm.len(), 2, "{}: nothing else under ssm", provider.name);
+
+        let secrets: Vec<String> = provider
+            .secret_settings
+            .iter()
+            .map(|s| arn("secretsmanager", &format!("secret:${{Prefix}}{s}-??????")))
+            .collect();
+        assert_eq!(resources_for(&secrets_manager, "secretsmanager:GetSecretValue"), secrets, "{}", provider.name);
+        // BatchGetSecretValue has no resource-level permissions; it returns
+        // only what GetSecretValue allows.
+        assert_eq!(resources_for(&secrets_manager, "secretsmanager:BatchGetSecretValue"), ["*"]);
+        assert_eq!(secrets_manager.len(), 2, "{}: nothing else under secretsmanager", provider.name);
+    }
+}
+
+#[test]
+fn every_function_logs_to_a_group_kept_for_the_retention_parameter() {
+    let template = template();
+    let groups = resources_of(&template, "AWS::Logs::LogGroup");
+    let mut named = BTreeMap::new();
+    for (id, group) in &groups {
+        assert_eq!(show(&group["Properties"]["RetentionInDays"]), "!Ref LogRetentionDays", "{id}");
+        named.insert(show(&group["Properties"]["LogGroupName"]), *group);
+    }
+    let functions = resources_of(&template, "AWS::Serverless::Function");
+    for (id, function) in &functions {
+        let name = format!("!Sub /aws/lambda/${{{id}}}");
+        let group = named.get(&name).unwrap_or_else(|| panic!("{id} has no log group {name}"));
+        assert_eq!(group["Condition"], function["Condition"], "{id}: the log group exists exactly with the function");
+    }
+    assert_eq!(groups.len(), functions.len(), "one log group per function");
+    let retention = &template["Parameters"]["LogRetentionDays"];
+    let allowed: Vec<u64> =
+        retention["AllowedValues"].as_sequence().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(allowed, LOG_RETENTION_DAYS);
+    assert_eq!(retention["Default"].as_u64(), Some(30));
+}
+
+#[test]
+fn every_route_is_throttled_by_its_platforms_limits() {
+    let template = template();
+    let mut classes = BTreeMap::new();
+    for (provider, id) in receivers(&template) {
+        for (event, definition) in entries(&template["Resources"][id.as_str()]["Properties"]["Events"], "Events") {
+            let settings = &definition["Properties"]["RouteSettings"];
+            let rate = show(&settings["ThrottlingRateLimit"]);
+            let burst = show(&settings["ThrottlingBurstLimit"]);
+            let class = rate
+                .strip_prefix("!Ref ")
+                .and_then(|p| p.strip_suffix("ThrottlingRateLimit"))
+                .unwrap_or_else(|| panic!("{provider} {event}: ThrottlingRateLimit is {rate}"));
+            assert_eq!(burst, format!("!Ref {class}ThrottlingBurstLimit"), "{provider} {event}");
+            classes.entry(provider.clone()).or_insert_with(BTreeSet::new).insert(class.to_string());
+        }
+    }
+    for (provider, class) in &classes {
+        assert_eq!(class.len(), 1, "{provider}: every route of a platform in one class");
+    }
+    let parameters = &template["Parameters"];
+    for class in classes.values().flatten().collect::<BTreeSet<_>>() {
+        let rate = parameters[format!("{class}ThrottlingRateLimit").as_str()]["Default"].as_u64().unwrap();
+        let burst = parameters[format!("{class}ThrottlingBurstLimit").as_str()]["Default"].as_u64().unwrap();
+        assert!(rate >= 1 && burst >= rate, "{class}: rate {rate}, burst {burst}");
+    }
+    let ceiling = &template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    assert!(ceiling["ThrottlingRateLimit"].as_u64().is_some() && ceiling["ThrottlingBurstLimit"].as_u64().is_some());
+}
+
+fn alarms(template: &Value) -> BTreeMap<&str, &Value> {
+    resources_of(template, "AWS::CloudWatch::Alarm")
+}
+
+/// `Name=Value` pairs of an alarm's dimensions.
+fn dimensions(alarm: &Value) -> BTreeMap<String, String> {
+    alarm["Properties"]["Dimensions"]
+        .as_sequence()
+        .map(|ds| ds.iter().map(|d| (show(&d["Name"]), show(&d["Value"]))).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears() {
+    let template = template();
+    let resources = &template["Resources"];
+    assert_eq!(resources["AlarmTopic"]["Type"].as_str(), Some("AWS::SNS::Topic"));
+    let subscription = &resources["AlarmEmailSubscription"];
+    assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
+    assert_eq!(show(&subscription["Properties"]["Endpoint"]), "!Ref AlarmEmail");
+    assert_eq!(show(&template["Conditions"]["HasAlarmEmail"]), r#"!Not [!Equals [!Ref AlarmEmail, ""]]"#);
+    let all = alarms(&template);
+    assert!(all.contains_key("DeadLetterAlarm"));
+    for (id, alarm) in all {
+        for actions in ["AlarmActions", "OKActions"] {
+            assert_eq!(show(&alarm["Properties"][actions]), "[!Ref AlarmTopic]", "{id}: {actions}");
+        }
+        assert_eq!(show(&alarm["Properties"]["TreatMissingData"]), "notBreaching", "{id}: no data is no trouble");
+    }
+}
+
+#[test]
+fn every_deployed_provider_has_refusal_latency_and_queue_failure_alarms() {
+    let template = template();
+    for provider in PROVIDERS {
+        let deployed = &function(&template, provider.name)["Condition"];
+        let own: BTreeMap<String, &Value> = alarms(&template)
+            .into_iter()
+            .filter(|(_, a)| dimensions(a).get("Provider").map(String::as_str) == Some(provider.name))
+            .map(|(_, a)| (show(&a["Properties"]["MetricName"]), a))
+            .collect();
+        for (metric, statistic, threshold) in [
+            ("Refused", "Statistic: Sum", "!Ref RefusalAlarmThreshold"),
+            ("AckDeadlineUsed", "ExtendedStatistic: p99", "!Ref AckDeadlineAlarmPercent"),
+            ("QueueFailures", "Statistic: Sum", "0"),
+        ] {
+            let alarm = own.get(metric).unwrap_or_else(|| panic!("{}: no {metric} alarm", provider.name));
+            assert_eq!(
+                &alarm["Condition"], deployed,
+                "{}: {metric} alarm exists exactly with the function",
+                provider.name
+            );
+            let properties = &alarm["Properties"];
+            let (key, value) = statistic.split_once(": ").unwrap();
+            assert_eq!(show(&properties[key]), value, "{}: {metric}", provider.name);
+            assert_eq!(show(&properties["Threshold"]), threshold, "{}: {metric}", provider.name);
+            assert_eq!(show(&properties["ComparisonOperator"]), "GreaterThanThreshold");
+        }
+        // Three one-minute periods in a row: one slow cold start is not an alarm.
+        let latency = &own["AckDeadlineUsed"]["Properties"];
+        assert_eq!(
+            (show(&latency["Period"]), show(&latency["EvaluationPeriods"]), show(&latency["DatapointsToAlarm"])),
+            ("60".into(), "3".into(), "3".into())
+        );
+    }
+}
+
+#[test]
+fn alarms_watch_only_metrics_the_functions_emit_in_the_stacks_own_namespace() {
+    let template = template();
+    let providers: BTreeSet<&str> = PROVIDERS.iter().map(|p| p.name).collect();
+    let mut inlet_alarms = 0;
+    for (id, alarm) in alarms(&template) {
+        let properties = &alarm["Properties"];
+        let namespace = show(&properties["Namespace"]);
+        let metric = show(&properties["MetricName"]);
+        let dimensions = dimensions(alarm);
+        if namespace.starts_with("AWS/") {
+            continue;
+        }
+        inlet_alarms += 1;
+        assert_eq!(namespace, METRICS_NAMESPACE, "{id}: the namespace the functions are given");
+        if RECEIVER_METRICS.contains(&metric.as_str()) {
+            assert!(dimensions.keys().all(|d| RECEIVER_DIMENSIONS.contains(&d.as_str())), "{id}: {dimensions:?}");
+            let provider = dimensions.get("Provider").unwrap_or_else(|| panic!("{id}: no Provider dimension"));
+            assert!(providers.contains(provider.as_str()), "{id}: unknown provider {provider}");
+        } else if PROCESSOR_METRICS.contains(&metric.as_str()) {
+            assert_eq!(dimensions, BTreeMap::from([("Function".into(), "processor".into())]), "{id}");
+        } else {
+            panic!("{id}: {metric} is not a metric the functions emit");
+        }
+    }
+    assert!(inlet_alarms > PROVIDERS.len(), "the per-provider alarms are on inlet's metrics");
+}
+
+#[test]
+fn the_queues_the_processor_and_the_api_are_watched() {
+    let template = template();
+    let watched: BTreeSet<(String, String, String)> = alarms(&template)
+        .values()
+        .map(|a| {
+            let p = &a["Properties"];
+            (show(&p["Namespace"]), show(&p["MetricName"]), show(&p["Threshold"]))
+        })
+        .collect();
+    for expected in [
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "0"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage", "!Ref OldestMessageAlarmSeconds"),
+        ("AWS/Lambda", "Errors", "0"),
+        ("AWS/ApiGateway", "5xx", "0"),
+        (METRICS_NAMESPACE, "Failed", "0"),
+    ] {
+        let expected = (expected.0.to_string(), expected.1.to_string(), expected.2.to_string());
+        assert!(watched.contains(&expected), "no alarm on {expected:?}");
+    }
+    let dead_letters = dimensions(alarms(&template)["DeadLetterAlarm"]);
+    assert_eq!(dead_letters["QueueName"], "!GetAtt DeadLetterQueue.QueueName");
+    let api = dimensions(alarms(&template)["ApiServerErrorAlarm"]);
+    assert_eq!(api["ApiId"], "!Ref HttpApi");
+}
+
+/// The metric names and dimension sets in the lines shared/src/metrics.rs
+/// renders.
+fn rendered(line: &inlet_shared::metrics::MetricLine) -> (BTreeSet<String>, Vec<Vec<String>>) {
+    let document: serde_json::Value = serde_json::from_str(&line.render("inlet/test", 0)).expect("EMF is JSON");
+    let directive = &document["_aws"]["CloudWatchMetrics"][0];
+    let names = directive["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap().into()).collect();
+    let sets = serde_json::from_value(directive["Dimensions"].clone()).unwrap();
+    (names, sets)
+}
+
+#[test]
+fn the_contract_lists_are_what_the_functions_emit() {
+    use inlet_shared::metrics::{BatchMetrics, RequestMetrics};
+    let refused = RequestMetrics {
+        provider: "lark",
+        route: "/lark/event",
+        status: 401,
+        refused: Some("signature"),
+        accepted: false,
+        queue_failure: false,
+        ack_latency_ms: 3.0,
+        deadline_ms: 3000,
+        enqueue_latency_ms: Some(1.0),
+        events: 0,
+        cold_start: false,
+    };
+    let (names, sets) = rendered(&refused.line());
+    assert_eq!(names, RECEIVER_METRICS.iter().map(|m| m.to_string()).collect());
+    let dimensions: BTreeSet<String> = sets.into_iter().flatten().collect();
+    assert_eq!(dimensions, RECEIVER_DIMENSIONS.iter().map(|d| d.to_string()).collect());
+    let batch = BatchMetrics { batch_size: 1, processed: 1, event_ages_ms: vec![5.0], ..BatchMetrics::default() };
+    let (names, sets) = rendered(&batch.line());
+    assert_eq!(names, PROCESSOR_METRICS.iter().map(|m| m.to_string()).collect());
+    assert_eq!(sets, [["Function"]]);
+}
+
+/// The dashboard body with `!Sub`'s `${...}` filled by placeholders, as JSON.
+fn dashboard_body(template: &Value) -> serde_json::Value {
+    let dashboards = resources_of(template, "AWS::CloudWatch::Dashboard");
+    let dashboard = dashboards.get("Dashboard").expect("a Dashboard resource");
+    let Value::Tagged(sub) = &dashboard["Properties"]["DashboardBody"] else { panic!("DashboardBody is a !Sub") };
+    assert_eq!(sub.tag.to_string(), "!Sub");
+    let mut text = sub.value.as_str().expect("a !Sub string").to_string();
+    while let Some(start) = text.find("${") {
+        let end = start + text[start..].find('}').expect("closed ${...}");
+        let name = &text[start + 2..end];
+        // Parameters used as numbers stay numbers; everything else is a name.
+        let value = if name.ends_with("Percent") || name.ends_with("Seconds") {
+            "50".to_string()
+        } else {
+            name.replace("::", "-").replace('.', "-")
+        };
+        text.replace_range(start..=end, &value);
+    }
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("DashboardBody is not JSON once substituted: {e}\n{text}"))
+}
+
+#[test]
+fn the_dashboard_shows_every_alarmed_metric_and_only_metrics_that_exist() {
+    let template = template();
+    let body = dashboard_body(&template);
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let text = body.to_string();
+    for metric in
+        ["AckDeadlineUsed", "AckLatency", "Accepted", "Refused", "QueueFailures", "Processed", "Failed", "EventAge"]
+    {
+        assert!(
+            text.contains(&format!("\\\"{metric}\\\"")) || text.contains(&format!("\"{metric}\"")),
+            "{metric} is not on the dashboard"
+        );
+    }
+    for widget in widgets {
+        for series in widget["properties"]["metrics"].as_array().expect("metrics") {
+            let first = &series[0];
+            if let Some(expression) = first["expression"].as_str() {
+                // SEARCH('{"inlet/<stack>",Provider…} MetricName="X"', …): the stack's namespace, a contract metric.
+                assert!(expression.contains(r#"{"inlet/AWS-StackName","#), "{expression}");
+                let name = expression
+                    .split("MetricName=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .expect("MetricName");
+                assert!(RECEIVER_METRICS.contains(&name), "{name} is not a receiver metric");
+            } else if first.as_str() == Some("AWS/SQS") {
+                assert!(series[3].as_str().is_some_and(|q| q.ends_with("-QueueName")), "{series}");
+            } else {
+                assert_eq!(first.as_str(), Some("inlet/AWS-StackName"), "{series}");
+                assert!(PROCESSOR_METRICS.contains(&series[1].as_str().unwrap_or_default()), "{series}");
+                assert_eq!((series[2].as_str(), series[3].as_str()), (Some("Function"), Some("processor")));
+            }
+        }
+    }
+}
