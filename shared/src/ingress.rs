@@ -272,16 +272,15 @@ where
             // for its size or address before the route was even looked up,
             // or as not found): one metric per guess would be unbounded
             // cost, so they share one name.
-            let unmatched = matches!(refusal, IngressError::NotFound(_)) || !route.is_known_path();
-            measured.route = Some(if unmatched { UNMATCHED_ROUTE.to_string() } else { path });
+            measured.unmatched = matches!(refusal, IngressError::NotFound(_)) || !route.is_known_path();
             Reply::refusal(&refusal)
         }
     };
     if settings.metrics.enabled() {
-        let path = match (measured.route.take(), route.template()) {
-            (Some(unmatched), _) if unmatched == UNMATCHED_ROUTE => unmatched,
-            (_, Some(template)) => template.to_string(),
-            (refused, None) => refused.unwrap_or_else(|| route.logged_path(None)),
+        let path = match route.template() {
+            _ if measured.unmatched => UNMATCHED_ROUTE.to_string(),
+            Some(template) => template.to_string(),
+            None => route.logged_path(None),
         };
         let deadline_ms = route.deadline_ms(measured.answered);
         let ack_latency_ms = (now_ms() - arrived_ms).max(0) as f64;
@@ -316,7 +315,8 @@ struct Measured {
     enqueue_ms: Option<f64>,
     queue_failure: bool,
     refused: Option<&'static str>,
-    route: Option<String>,
+    /// Refused on a path of no route: the `Route` dimension is [`UNMATCHED_ROUTE`].
+    unmatched: bool,
 }
 
 /// When the request arrived: API Gateway's time when it is plausible, else

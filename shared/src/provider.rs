@@ -233,7 +233,7 @@ impl RouteFacts for TableRoute<'_> {
     }
 
     fn is_known_path(&self) -> bool {
-        self.routes.iter().any(|route| route.matches(&self.request.path).is_some())
+        self.template().is_some()
     }
 
     fn template(&self) -> Option<&'static str> {

@@ -239,6 +239,15 @@ pub async fn resolve<'a>(env: &'a dyn EnvSource, secret_settings: &'a [&'a str])
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
 
+/// Both stores' clients: [`ATTEMPT_TIMEOUT`] per attempt, [`OPERATION_TIMEOUT`]
+/// in all (the SDKs share smithy's timeout type).
+fn store_timeouts() -> aws_types::sdk_config::TimeoutConfig {
+    aws_types::sdk_config::TimeoutConfig::builder()
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
 /// The reason an SDK call failed: the service's error code and message
 /// (they name resources and principals, never a parameter's value), or the
 /// transport's failure. A response that could not be parsed is not quoted,
@@ -269,15 +278,7 @@ impl SsmStore {
     const BATCH: usize = 10;
 
     pub fn new(sdk: &SdkConfig) -> Self {
-        use aws_sdk_ssm::config::timeout::TimeoutConfig;
-        let config = aws_sdk_ssm::config::Builder::from(sdk)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .build(),
-            )
-            .build();
+        let config = aws_sdk_ssm::config::Builder::from(sdk).timeout_config(store_timeouts()).build();
         SsmStore { client: aws_sdk_ssm::Client::from_conf(config) }
     }
 }
@@ -329,15 +330,7 @@ impl SecretsManagerStore {
     const NOT_FOUND: &str = "ResourceNotFoundException";
 
     pub fn new(sdk: &SdkConfig) -> Self {
-        use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
-        let config = aws_sdk_secretsmanager::config::Builder::from(sdk)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .build(),
-            )
-            .build();
+        let config = aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(store_timeouts()).build();
         SecretsManagerStore { client: aws_sdk_secretsmanager::Client::from_conf(config) }
     }
 }

@@ -92,6 +92,14 @@ impl Fixture {
         }
     }
 
+    /// The visible messages of a queue, with their attributes (received:
+    /// hidden for the queue's visibility timeout).
+    async fn receive(&self, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let answer =
+            self.target.sqs.receive_message().queue_url(url).message_attribute_names("All").wait_time_seconds(1);
+        answer.send().await.unwrap().messages.unwrap_or_default()
+    }
+
     /// Neither visible nor in-flight messages. Read from the queue's
     /// counters: receiving to look would hide the message it saw.
     async fn queue_is_empty(&self, url: &str) -> bool {
@@ -407,18 +415,7 @@ async fn redrive_keeps_body_and_attributes_unchanged() {
         .unwrap();
     let report = ops::redrive(&f.target, &[]).await.unwrap();
     assert_eq!(report.moved.len(), 1);
-    let received = f
-        .target
-        .sqs
-        .receive_message()
-        .queue_url(&f.target.queue_url)
-        .message_attribute_names("All")
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    let received = f.receive(&f.target.queue_url).await;
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].body(), Some(body.as_str()));
     let attributes = received[0].message_attributes().unwrap();
@@ -444,18 +441,7 @@ async fn replay_runs_the_sinks_again_once_and_is_counted_on_the_event() {
 
     let replayed = ops::replay(&f.target, "test:again").await.unwrap();
     // Receive the replay and deliver it twice, as SQS may.
-    let received = f
-        .target
-        .sqs
-        .receive_message()
-        .queue_url(&f.target.queue_url)
-        .message_attribute_names("All")
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    let received = f.receive(&f.target.queue_url).await;
     assert_eq!(received.len(), 1);
     let record = lambda_record(&received[0]);
     assert_eq!(record.message_id.as_deref(), Some(replayed.message_id.as_str()));
