@@ -39,7 +39,7 @@ AWS environment or profile for credentials and region):
                                      send N events (3000) with redeliveries, queue outages and
                                      processor kills, audit, print the figures (and write them)
 
-  inlet coldstart [--runs N] [--target DIR]
+  inlet coldstart [--runs N] [--target DIR] [--only NAME,...]
                                      start each release binary in DIR (target/release) cold under the
                                      Runtime API emulator N times (10): init, first and warm invoke,
                                      peak RSS, next to hello-lambda (`make coldstart` builds them)
@@ -235,10 +235,15 @@ async fn coldstart(args: &[String]) -> Result<(), String> {
     // Lambda gives every function its role's credentials; nothing is called
     // with these (the events need no queue), but init reads them.
     // No queue runs here: the init figure leaves out the connection warm-up
-    // (one GetQueueAttributes round trip to SQS inside Lambda).
-    for (name, value) in
-        [("AWS_ACCESS_KEY_ID", "coldstart"), ("AWS_SECRET_ACCESS_KEY", "coldstart"), ("INLET_QUEUE_WARM_UP", "false")]
-    {
+    // (one GetQueueAttributes round trip to SQS inside Lambda), and the
+    // refused requests send no refusal record (every call stays on this
+    // machine).
+    for (name, value) in [
+        ("AWS_ACCESS_KEY_ID", "coldstart"),
+        ("AWS_SECRET_ACCESS_KEY", "coldstart"),
+        ("INLET_QUEUE_WARM_UP", "false"),
+        ("INLET_REFUSAL_RECORDS_PER_SEC", "0"),
+    ] {
         env.insert(name.into(), value.into());
     }
     let event = |sample: &inlet_shared::samples::SampleRequest| {
@@ -272,6 +277,14 @@ async fn coldstart(args: &[String]) -> Result<(), String> {
             env: env.clone(),
             event: event(&request),
         });
+    }
+    // `--only lark,hello-lambda`: the subjects of those binaries alone.
+    if let Some(only) = option(args, "--only") {
+        let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
+        subjects.retain(|s| s.program.file_name().and_then(|n| n.to_str()).is_some_and(|n| wanted.contains(&n)));
+        if subjects.is_empty() {
+            return Err(format!("--only {only}: no such binary (hello-lambda or a provider's name)"));
+        }
     }
     let mut all = Vec::new();
     for subject in &subjects {

@@ -3,6 +3,7 @@
 //! configuration read once from the environment.
 
 pub mod alerts;
+pub mod aws_json;
 pub mod config;
 pub mod conformance;
 pub mod crosscheck;
@@ -21,6 +22,7 @@ pub mod samples;
 pub mod secrets;
 pub mod sink;
 pub mod telemetry;
+pub mod tls;
 pub mod verify;
 
 pub use envelope::Envelope;

@@ -14,6 +14,7 @@ use crate::error::ConfigError;
 use crate::ingress::{IncomingRequest, Reply, lambda};
 use crate::provider::Provider;
 use crate::queue::{Publisher, SqsPublisher};
+use crate::tls::TlsRoots;
 
 /// A provider's request handler: verification, normalization and the
 /// answer, with its dependencies passed in so tests can swap them.
@@ -48,30 +49,68 @@ impl<F: HttpFunction> DynFunction for F {
     }
 }
 
-/// The AWS configuration inside Lambda, from the variables Lambda sets: the
-/// region and the execution role's credentials (`AWS_ENDPOINT_URL`, when
-/// set, points the clients at an emulator, as the local stack does).
-/// aws-config's provider chain (profiles, SSO, STS, IMDS, ECS) serves
-/// machines a Lambda function never runs on: leaving it out keeps it out of
-/// the binary and out of init. No error names a credential's value.
-pub fn lambda_sdk_config(env: &dyn EnvSource) -> Result<SdkConfig, ConfigError> {
-    let required = |name: &str| {
-        env.get(name).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::new(name, "is required (Lambda sets it)"))
-    };
-    let token = env.get("AWS_SESSION_TOKEN").filter(|t| !t.is_empty());
-    let credentials =
-        Credentials::new(required("AWS_ACCESS_KEY_ID")?, required("AWS_SECRET_ACCESS_KEY")?, token, None, "lambda");
-    let endpoint = env.get("AWS_ENDPOINT_URL").filter(|e| !e.is_empty());
-    Ok(sdk_config(required("AWS_REGION")?, credentials, endpoint))
+/// Where and as whom AWS is called: a region, credentials and, for an
+/// emulator, an endpoint. The SDK clients get it as an [`SdkConfig`]; the
+/// secret stores' signed calls (crate::aws_json) use it as it is.
+#[derive(Clone, Debug)]
+pub struct AwsAccess {
+    pub region: String,
+    pub credentials: Credentials,
+    /// `AWS_ENDPOINT_URL`: every service at this address (the local stack's moto).
+    pub endpoint_url: Option<String>,
+    /// The certificate authorities its HTTPS connections trust (crate::tls).
+    pub tls_roots: TlsRoots,
 }
 
-fn sdk_config(region: String, credentials: Credentials, endpoint_url: Option<String>) -> SdkConfig {
-    let mut builder = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .credentials_provider(SharedCredentialsProvider::new(credentials));
-    builder.set_endpoint_url(endpoint_url);
-    builder.build()
+impl AwsAccess {
+    /// Inside Lambda, from the variables Lambda sets: the region and the
+    /// execution role's credentials (`AWS_ENDPOINT_URL`, when set, points
+    /// the calls at an emulator, as the local stack does). aws-config's
+    /// provider chain (profiles, SSO, STS, IMDS, ECS) serves machines a
+    /// Lambda function never runs on: leaving it out keeps it out of the
+    /// binary and out of init. No error names a credential's value.
+    pub fn from_lambda_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let required = |name: &str| {
+            env.get(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError::new(name, "is required (Lambda sets it)"))
+        };
+        let token = env.get("AWS_SESSION_TOKEN").filter(|t| !t.is_empty());
+        let credentials =
+            Credentials::new(required("AWS_ACCESS_KEY_ID")?, required("AWS_SECRET_ACCESS_KEY")?, token, None, "lambda");
+        let endpoint_url = env.get("AWS_ENDPOINT_URL").filter(|e| !e.is_empty());
+        let region = required("AWS_REGION")?;
+        let tls_roots = TlsRoots::from_env(env, &region)?;
+        Ok(AwsAccess { region, credentials, endpoint_url, tls_roots })
+    }
+
+    /// A local emulator (moto): fixed region and dummy credentials, so no
+    /// AWS account or profile is ever consulted.
+    pub fn local(endpoint_url: &str) -> Self {
+        AwsAccess {
+            region: "us-east-1".into(),
+            credentials: Credentials::new("test", "test", None, None, "inlet-local"),
+            endpoint_url: Some(endpoint_url.to_string()),
+            tls_roots: TlsRoots::System,
+        }
+    }
+
+    pub fn sdk_config(&self) -> SdkConfig {
+        let mut builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(SharedCredentialsProvider::new(self.credentials.clone()));
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        if let Some(client) = self.tls_roots.http_client() {
+            builder = builder.http_client(client);
+        }
+        builder.build()
+    }
+}
+
+/// The SDK configuration inside Lambda ([`AwsAccess::from_lambda_env`]).
+pub fn lambda_sdk_config(env: &dyn EnvSource) -> Result<SdkConfig, ConfigError> {
+    Ok(AwsAccess::from_lambda_env(env)?.sdk_config())
 }
 
 /// A provider function's whole `main`: logging, settings, then serving.
@@ -101,11 +140,9 @@ pub async fn serve_http<F: HttpFunction>(function: F) -> Result<(), lambda_http:
     .await
 }
 
-/// AWS configuration for a local emulator (moto): fixed region and dummy
-/// credentials, so no AWS account or profile is ever consulted.
+/// The SDK configuration for a local emulator ([`AwsAccess::local`]).
 pub fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
-    let credentials = Credentials::new("test", "test", None, None, "inlet-local");
-    sdk_config("us-east-1".into(), credentials, Some(endpoint_url.to_string()))
+    AwsAccess::local(endpoint_url).sdk_config()
 }
 
 #[cfg(test)]

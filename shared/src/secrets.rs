@@ -28,11 +28,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_types::SdkConfig;
+use serde::Deserialize;
+use serde_json::json;
 
+use crate::aws_json::{AwsJsonClient, CallTimeouts, SECRETS_MANAGER, SSM};
 use crate::config::{EnvSource, optional};
 use crate::error::ConfigError;
+use crate::runtime::AwsAccess;
 
 pub const SOURCE_SETTING: &str = "INLET_SECRETS_SOURCE";
 pub const PREFIX_SETTING: &str = "INLET_SECRETS_PREFIX";
@@ -223,63 +225,52 @@ impl<'a> SecretEnv<'a> {
 /// building the store's client from Lambda's variables when one is chosen.
 pub async fn resolve<'a>(env: &'a dyn EnvSource, secret_settings: &'a [&'a str]) -> Result<SecretEnv<'a>, ConfigError> {
     let settings = SecretsSettings::from_env(env)?;
-    let sdk = match settings.source {
+    let aws = match settings.source {
         SecretsSource::Env => return Ok(SecretEnv::plain(env)),
-        _ => crate::runtime::lambda_sdk_config(env)?,
+        _ => AwsAccess::from_lambda_env(env)?,
     };
     let store: Box<dyn SecretStore> = match settings.source {
-        SecretsSource::Ssm => Box::new(SsmStore::new(&sdk)),
-        _ => Box::new(SecretsManagerStore::new(&sdk)),
+        SecretsSource::Ssm => Box::new(SsmStore::new(&aws)),
+        _ => Box::new(SecretsManagerStore::new(&aws)),
     };
     SecretEnv::load(env, &settings, secret_settings, store.as_ref()).await
 }
 
 /// Init must end inside Lambda's 10 s init limit with an error that says
-/// why, rather than being cut off: a few attempts of at most 3 s each.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
-
-/// Both stores' clients: [`ATTEMPT_TIMEOUT`] per attempt, [`OPERATION_TIMEOUT`]
-/// in all (the SDKs share smithy's timeout type).
-fn store_timeouts() -> aws_types::sdk_config::TimeoutConfig {
-    aws_types::sdk_config::TimeoutConfig::builder()
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(OPERATION_TIMEOUT)
-        .build()
-}
-
-/// The reason an SDK call failed: the service's error code and message
-/// (they name resources and principals, never a parameter's value), or the
-/// transport's failure. A response that could not be parsed is not quoted,
-/// since a successful one carries values.
-fn describe<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match error {
-        SdkError::ServiceError(service) => {
-            let error = service.err();
-            format!("{}: {}", error.code().unwrap_or("unknown error"), error.message().unwrap_or("no message"))
-        }
-        SdkError::TimeoutError(_) => format!("no answer within {} s", OPERATION_TIMEOUT.as_secs()),
-        SdkError::ResponseError(_) => "its answer could not be read".into(),
-        other => DisplayErrorContext(other).to_string(),
-    }
-}
+/// why, rather than being cut off: a few attempts of at most 3 s each, 7 s
+/// in all (the SDK's standard retry strategy makes 3 attempts).
+const STORE_TIMEOUTS: CallTimeouts =
+    CallTimeouts { attempt: Duration::from_secs(3), operation: Duration::from_secs(7), max_attempts: 3 };
 
 /// SSM Parameter Store: SecureString parameters, decrypted by the service.
 pub struct SsmStore {
-    client: aws_sdk_ssm::Client,
+    client: AwsJsonClient,
+}
+
+/// `GetParameters`' answer: the parameters found (names SSM does not know
+/// come back in `InvalidParameters`, which is not read: they stay unset).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetParametersOutput {
+    #[serde(default)]
+    parameters: Vec<Parameter>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Parameter {
+    name: String,
+    #[serde(rename = "Type")]
+    kind: Option<String>,
+    value: Option<String>,
 }
 
 impl SsmStore {
     /// `GetParameters` takes at most 10 names.
     const BATCH: usize = 10;
 
-    pub fn new(sdk: &SdkConfig) -> Self {
-        let config = aws_sdk_ssm::config::Builder::from(sdk).timeout_config(store_timeouts()).build();
-        SsmStore { client: aws_sdk_ssm::Client::from_conf(config) }
+    pub fn new(aws: &AwsAccess) -> Self {
+        SsmStore { client: AwsJsonClient::new(aws, SSM, STORE_TIMEOUTS) }
     }
 }
 
@@ -288,30 +279,28 @@ impl SecretStore for SsmStore {
     async fn fetch(&self, names: &[String]) -> Result<HashMap<String, String>, StoreError> {
         let mut values = HashMap::new();
         for batch in names.chunks(Self::BATCH) {
+            let input = json!({"Names": batch, "WithDecryption": true});
             let answer = self
                 .client
-                .get_parameters()
-                .set_names(Some(batch.to_vec()))
-                .with_decryption(true)
-                .send()
+                .call("GetParameters", &input)
                 .await
-                .map_err(|error| StoreError::new(batch, describe(&error)))?;
-            // Names SSM does not know come back in InvalidParameters: unset.
-            for parameter in answer.parameters() {
-                let Some(name) = parameter.name() else { continue };
+                .map_err(|error| StoreError::new(batch, error.to_string()))?;
+            let answer: GetParametersOutput =
+                serde_json::from_value(answer).map_err(|_| StoreError::new(batch, "its answer could not be read"))?;
+            for parameter in answer.parameters {
                 // A secret in a String parameter is stored unencrypted and
                 // readable by anyone who can read parameters: refused.
-                if parameter.r#type() != Some(&aws_sdk_ssm::types::ParameterType::SecureString) {
+                if parameter.kind.as_deref() != Some("SecureString") {
                     return Err(StoreError::new(
-                        &[name.to_string()],
+                        &[parameter.name],
                         format!(
                             "is a {} parameter; a secret must be a SecureString",
-                            parameter.r#type().map(|t| t.as_str()).unwrap_or("typeless")
+                            parameter.kind.as_deref().unwrap_or("typeless")
                         ),
                     ));
                 }
-                if let Some(value) = parameter.value() {
-                    values.insert(name.to_string(), value.to_string());
+                if let Some(value) = parameter.value {
+                    values.insert(parameter.name, value);
                 }
             }
         }
@@ -321,7 +310,34 @@ impl SecretStore for SsmStore {
 
 /// Secrets Manager: each secret's current `SecretString`.
 pub struct SecretsManagerStore {
-    client: aws_sdk_secretsmanager::Client,
+    client: AwsJsonClient,
+}
+
+/// `BatchGetSecretValue`'s answer: values, per-secret errors, and a token
+/// when more remain.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchGetSecretValueOutput {
+    #[serde(default)]
+    secret_values: Vec<SecretValue>,
+    #[serde(default)]
+    errors: Vec<SecretError>,
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SecretValue {
+    name: String,
+    secret_string: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SecretError {
+    secret_id: Option<String>,
+    error_code: Option<String>,
+    message: Option<String>,
 }
 
 impl SecretsManagerStore {
@@ -329,9 +345,8 @@ impl SecretsManagerStore {
     const BATCH: usize = 20;
     const NOT_FOUND: &str = "ResourceNotFoundException";
 
-    pub fn new(sdk: &SdkConfig) -> Self {
-        let config = aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(store_timeouts()).build();
-        SecretsManagerStore { client: aws_sdk_secretsmanager::Client::from_conf(config) }
+    pub fn new(aws: &AwsAccess) -> Self {
+        SecretsManagerStore { client: AwsJsonClient::new(aws, SECRETS_MANAGER, STORE_TIMEOUTS) }
     }
 }
 
@@ -340,48 +355,50 @@ impl SecretStore for SecretsManagerStore {
     async fn fetch(&self, names: &[String]) -> Result<HashMap<String, String>, StoreError> {
         let mut values = HashMap::new();
         for batch in names.chunks(Self::BATCH) {
-            let mut next_token = None;
+            let mut next_token: Option<String> = None;
             loop {
+                let mut input = json!({"SecretIdList": batch});
+                if let Some(token) = next_token.take() {
+                    input["NextToken"] = token.into();
+                }
                 let answer = self
                     .client
-                    .batch_get_secret_value()
-                    .set_secret_id_list(Some(batch.to_vec()))
-                    .set_next_token(next_token.take())
-                    .send()
+                    .call("BatchGetSecretValue", &input)
                     .await
-                    .map_err(|error| StoreError::new(batch, describe(&error)))?;
+                    .map_err(|error| StoreError::new(batch, error.to_string()))?;
+                let answer: BatchGetSecretValueOutput = serde_json::from_value(answer)
+                    .map_err(|_| StoreError::new(batch, "its answer could not be read"))?;
                 // Per-secret failures come back beside the values: a secret
                 // that does not exist is unset, anything else (access
                 // denied, a key that cannot decrypt) fails init.
-                for error in answer.errors() {
-                    if error.error_code() != Some(Self::NOT_FOUND) {
-                        let name = error.secret_id().unwrap_or("an unnamed secret").to_string();
+                for error in answer.errors {
+                    if error.error_code.as_deref() != Some(Self::NOT_FOUND) {
+                        let name = error.secret_id.unwrap_or_else(|| "an unnamed secret".into());
                         return Err(StoreError::new(
                             &[name],
                             format!(
                                 "{}: {}",
-                                error.error_code().unwrap_or("unknown error"),
-                                error.message().unwrap_or("no message")
+                                error.error_code.as_deref().unwrap_or("unknown error"),
+                                error.message.as_deref().unwrap_or("no message")
                             ),
                         ));
                     }
                 }
-                for secret in answer.secret_values() {
-                    let Some(name) = secret.name() else { continue };
-                    match secret.secret_string() {
+                for secret in answer.secret_values {
+                    match secret.secret_string {
                         Some(value) => {
-                            values.insert(name.to_string(), value.to_string());
+                            values.insert(secret.name, value);
                         }
                         None => {
                             return Err(StoreError::new(
-                                &[name.to_string()],
+                                &[secret.name],
                                 "holds no SecretString (a binary secret?); store the setting's value as text",
                             ));
                         }
                     }
                 }
-                match answer.next_token() {
-                    Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                match answer.next_token {
+                    Some(token) if !token.is_empty() => next_token = Some(token),
                     _ => break,
                 }
             }

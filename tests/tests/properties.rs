@@ -6,6 +6,8 @@
 //! decoder, every refusal is a 4xx (503 only while the queue is down) with
 //! a reason, and no answer or Envelope carries a configured secret.
 //!
+//! And the hand-written metric line reads back as JSON whatever its text.
+//!
 //! The random source is fixed so that `make test` is repeatable; set
 //! `PROPTEST_RNG_SEED` to explore other cases.
 
@@ -589,4 +591,43 @@ fn the_promise_checks_catch_broken_answers() {
     );
     changing.payload = (0..130).fold(json!(1), |inner, _| json!([inner]));
     assert!(promises::round_trips(&changing).is_err(), "too deep to decode");
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The metric line is written by hand (shared/src/metrics.rs): whatever a
+    /// route, class or namespace holds (quotes, control characters, any
+    /// Unicode), the line is one line of JSON that reads back to the values.
+    #[test]
+    fn metric_lines_are_json_that_reads_back_whatever_their_text(
+        route in any::<String>(),
+        class in any::<String>(),
+        namespace in any::<String>(),
+        latency in 0.0f64..1e9,
+        timestamp in any::<i64>(),
+    ) {
+        let class: &'static str = Box::leak(class.into_boxed_str());
+        let metrics = inlet_shared::metrics::RequestMetrics {
+            provider: "lark",
+            route: &route,
+            status: 401,
+            refused: Some(class),
+            accepted: false,
+            queue_failure: false,
+            ack_latency_ms: latency,
+            deadline_ms: 3000,
+            enqueue_latency_ms: None,
+            events: 0,
+            cold_start: true,
+        };
+        let line = metrics.line().render(&namespace, timestamp);
+        prop_assert!(!line.contains('\n'));
+        let document: Value = serde_json::from_str(&line).map_err(|e| TestCaseError::fail(format!("{e}: {line}")))?;
+        prop_assert_eq!(document["Route"].as_str(), Some(route.as_str()));
+        prop_assert_eq!(document["Class"].as_str(), Some(class));
+        prop_assert_eq!(document["_aws"]["CloudWatchMetrics"][0]["Namespace"].as_str(), Some(namespace.as_str()));
+        prop_assert_eq!(document["_aws"]["Timestamp"].as_i64(), Some(timestamp));
+        prop_assert_eq!(document["Refused"].as_u64(), Some(1));
+    }
 }

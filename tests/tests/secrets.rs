@@ -1,14 +1,18 @@
 //! Secret settings from SSM Parameter Store and Secrets Manager against
-//! moto's server: the same SDK calls and wire protocol as production, from
-//! the stored value to a provider that accepts a request signed with it.
+//! moto's server: the same signed calls and wire protocol as production,
+//! from the stored value (put there with the services' own SDKs) to a
+//! provider that accepts a request signed with it; and the signature the
+//! stores' calls carry, checked against botocore's.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use inlet_shared::aws_json::{AwsJsonClient, CallError, CallTimeouts, SSM};
 use inlet_shared::config::EnvSource;
+use inlet_shared::crosscheck::{Runtime, run};
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::{HttpFunction, local_sdk_config};
+use inlet_shared::runtime::{AwsAccess, HttpFunction, local_sdk_config};
 use inlet_shared::samples::{Samples, assert_unauthenticated, dev_settings};
 use inlet_shared::secrets::{SecretStore, SecretsManagerStore, SsmStore, resolve};
 use inlet_tests::{aws_endpoint, unique};
@@ -136,7 +140,7 @@ async fn the_ssm_store_asks_ten_names_at_a_time_and_refuses_a_plain_string_param
     }
     let mut names = stored.clone();
     names.push(format!("{prefix}MISSING"));
-    let store = SsmStore::new(&local_sdk_config(&aws_endpoint()));
+    let store = SsmStore::new(&AwsAccess::local(&aws_endpoint()));
     let values = store.fetch(&names).await.expect("13 names in two calls");
     assert_eq!(values.len(), 12);
     assert_eq!(values[&stored[11]], "value-11");
@@ -158,7 +162,7 @@ async fn the_secrets_manager_store_asks_twenty_names_at_a_time() {
     }
     let mut names = stored.clone();
     names.insert(3, format!("{prefix}MISSING"));
-    let store = SecretsManagerStore::new(&local_sdk_config(&aws_endpoint()));
+    let store = SecretsManagerStore::new(&AwsAccess::local(&aws_endpoint()));
     let values = store.fetch(&names).await.expect("22 names in two calls");
     assert_eq!(values.len(), 21);
     assert_eq!(values[&stored[20]], "value-20");
@@ -176,5 +180,78 @@ async fn an_unreachable_store_fails_init_in_seconds_naming_the_settings_and_the_
         assert_eq!(error.name, "LARK_VERIFICATION_TOKEN, LARK_ENCRYPT_KEY");
         let text = error.to_string();
         assert!(text.contains(store) && text.contains("/inlet/prod/LARK_ENCRYPT_KEY"), "{text}");
+    }
+}
+
+#[test]
+fn the_stores_requests_carry_the_signature_botocore_computes_for_them() {
+    use base64::Engine;
+    use std::time::UNIX_EPOCH;
+    let access_key = "AKIDINLETCROSSCHECK";
+    let secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYINLETKEY";
+    let token = "IQoJb3JpZ2luX2VjEXAMPLE/token+with=chars";
+    let timeouts = CallTimeouts { attempt: Duration::from_secs(3), operation: Duration::from_secs(7), max_attempts: 3 };
+    // Two regions, both services' shapes, a body with characters JSON escapes.
+    for (region, endpoint, operation, input) in [
+        (
+            "eu-west-1",
+            None,
+            "GetParameters",
+            serde_json::json!({"Names": ["/inlet/prod/LARK_ENCRYPT_KEY"], "WithDecryption": true}),
+        ),
+        (
+            "ap-southeast-2",
+            Some("http://127.0.0.1:5000"),
+            "GetParameters",
+            serde_json::json!({"Names": ["/a\"b", "/ü"]}),
+        ),
+    ] {
+        let aws = AwsAccess {
+            region: region.into(),
+            credentials: aws_sdk_sqs::config::Credentials::new(access_key, secret_key, Some(token.into()), None, "t"),
+            endpoint_url: endpoint.map(str::to_string),
+            tls_roots: inlet_shared::tls::TlsRoots::System,
+        };
+        let client = AwsJsonClient::new(&aws, SSM, timeouts);
+        let at = UNIX_EPOCH + Duration::from_secs(1_796_356_800); // 2026-12-04T04:00:00Z
+        let request = client.signed_request(operation, &input, at).expect("signed");
+        let headers: serde_json::Map<String, serde_json::Value> = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name != "authorization")
+            .map(|(name, value)| (name.to_string(), value.to_str().expect("ascii").into()))
+            .collect();
+        let timestamp = headers["x-amz-date"].as_str().expect("dated").to_string();
+        assert_eq!(timestamp, "20261204T040000Z");
+        let input = serde_json::json!({
+            "url": request.uri().to_string(),
+            "headers": headers,
+            "body_b64": base64::engine::general_purpose::STANDARD.encode(request.body()),
+            "timestamp": timestamp,
+            "region": region,
+            "service": "ssm",
+            "access_key": access_key,
+            "secret_key": secret_key,
+            "token": token,
+        });
+        let script = inlet_shared::crosscheck::repository_root().join("tests/tests/botocore_sigv4.py");
+        let botocore = run(Runtime::VenvPython, &script, &input);
+        assert_eq!(request.headers()["authorization"].to_str().expect("ascii"), botocore["authorization"], "{region}");
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_from_the_service_comes_back_with_its_code_over_the_wire() {
+    // GetParameters takes at most 10 names; moto answers as SSM does.
+    let client = AwsJsonClient::new(
+        &AwsAccess::local(&aws_endpoint()),
+        SSM,
+        CallTimeouts { attempt: Duration::from_secs(3), operation: Duration::from_secs(7), max_attempts: 3 },
+    );
+    let names: Vec<String> = (0..11).map(|n| format!("/inlet/too-many/{n}")).collect();
+    let error = client.call("GetParameters", &serde_json::json!({"Names": names})).await.expect_err("refused");
+    match error {
+        CallError::Service { status, code, .. } => assert_eq!((status, code.as_str()), (400, "ValidationException")),
+        other => panic!("{other:?}"),
     }
 }
