@@ -141,9 +141,11 @@ impl Envelope {
     /// object counts as one level). Numbers come from `Value`s, finite and in
     /// range; strings are Rust strings, valid UTF-8 and escaped by the
     /// serializer. So the check is one pass over the bytes that tracks the
-    /// depth outside strings, a few µs cheaper per request than the full
-    /// parse it replaced (BENCHMARKS.md). `checking_agrees_with_decoding`
-    /// shows the two agree at every depth around the limit.
+    /// depth outside strings. The ingress flow makes the same check while
+    /// encoding ([`Envelope::encode_checked`]), so this form is the rule
+    /// stated over finished bytes, for tests and tools;
+    /// `checking_agrees_with_decoding` shows it and the decoder agree at
+    /// every depth around the limit.
     pub fn check_decodable(body: &str) -> Result<(), String> {
         let (mut depth, mut deepest) = (0usize, 0usize);
         let (mut in_string, mut escaped) = (false, false);
@@ -167,6 +169,10 @@ impl Envelope {
                 _ => {}
             }
         }
+        Self::check_depth(deepest)
+    }
+
+    fn check_depth(deepest: usize) -> Result<(), String> {
         if deepest > Self::MAX_DECODABLE_DEPTH {
             return Err(format!(
                 "nested {deepest} levels deep; the processor's decoder accepts {}",
@@ -218,11 +224,29 @@ impl Envelope {
     /// escapes control characters) is written as a `\u` escape, so the
     /// message is accepted and decodes to exactly the same Envelope.
     pub fn encode(&self) -> Result<String, serde_json::Error> {
+        self.encode_measured().map(|(body, _)| body)
+    }
+
+    /// [`Envelope::encode`], and whether [`Envelope::decode`] accepts what it
+    /// wrote: the formatter counts the nesting as it writes each `{` and
+    /// `[`, which is the one thing the decoder can refuse in these bytes
+    /// (see [`Envelope::check_decodable`], the same rule over finished
+    /// bytes), so the queued body needs no second pass.
+    pub fn encode_checked(&self) -> Result<String, String> {
+        let (body, deepest) = self.encode_measured().map_err(|e| e.to_string())?;
+        Self::check_depth(deepest)?;
+        Ok(body)
+    }
+
+    fn encode_measured(&self) -> Result<(String, usize), serde_json::Error> {
         let mut out = Vec::with_capacity(512);
-        let mut serializer = serde_json::Serializer::with_formatter(&mut out, SqsSafeFormatter);
+        let mut deepest = 0;
+        let formatter = SqsSafeFormatter { depth: 0, deepest: &mut deepest };
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
         self.serialize(&mut serializer)?;
         // The formatter writes only what serde_json would, plus ASCII escapes.
-        String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
+        let body = String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))?;
+        Ok((body, deepest))
     }
 
     /// SHA-256 of the canonical payload, stored with the dedup record so the
@@ -233,10 +257,42 @@ impl Envelope {
 }
 
 /// serde_json's compact output, except that characters SQS refuses in a
-/// message are escaped.
-struct SqsSafeFormatter;
+/// message are escaped; it also keeps the deepest nesting it wrote.
+struct SqsSafeFormatter<'a> {
+    depth: usize,
+    deepest: &'a mut usize,
+}
 
-impl serde_json::ser::Formatter for SqsSafeFormatter {
+impl SqsSafeFormatter<'_> {
+    fn open<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, bracket: &[u8]) -> std::io::Result<()> {
+        self.depth += 1;
+        *self.deepest = (*self.deepest).max(self.depth);
+        writer.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, bracket: &[u8]) -> std::io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        writer.write_all(bracket)
+    }
+}
+
+impl serde_json::ser::Formatter for SqsSafeFormatter<'_> {
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.open(writer, b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.close(writer, b"}")
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.open(writer, b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.close(writer, b"]")
+    }
+
     fn write_string_fragment<W: ?Sized + std::io::Write>(
         &mut self,
         writer: &mut W,
@@ -377,6 +433,36 @@ mod tests {
         assert_ne!(first, envelope.payload_hash());
     }
 
+    fn minimal_envelope(payload: Value) -> Envelope {
+        let verification = Verification { scheme: "s".into(), matched: None };
+        Envelope::new("p", "id", "k", OffsetDateTime::UNIX_EPOCH, verification, payload)
+    }
+
+    #[test]
+    fn the_check_made_while_encoding_agrees_with_decoding_and_the_byte_scan() {
+        let mut outcomes = std::collections::BTreeSet::new();
+        for depth in 120..135 {
+            for object_every in [1, 2, 3] {
+                let mut payload = json!("leaf \"[{\" brackets in a string");
+                for level in 0..depth {
+                    payload =
+                        if level % object_every == 0 { json!({"k": payload, "s": "]}"}) } else { json!([payload, 1]) };
+                }
+                let envelope = minimal_envelope(payload);
+                let encoded = envelope.encode().unwrap();
+                let decodes = Envelope::decode(&encoded).is_ok();
+                let checked = envelope.encode_checked();
+                assert_eq!(checked.is_ok(), decodes, "depth {depth}");
+                assert_eq!(Envelope::check_decodable(&encoded).is_ok(), decodes, "depth {depth}");
+                if let Ok(body) = checked {
+                    assert_eq!(body, encoded, "the same bytes");
+                }
+                outcomes.insert(decodes);
+            }
+        }
+        assert_eq!(outcomes.len(), 2, "the depths cross the limit");
+    }
+
     #[test]
     fn checking_agrees_with_decoding() {
         // Nested payloads around serde_json's nesting limit, objects and
@@ -392,14 +478,7 @@ mod tests {
                 for level in (0..depth).rev() {
                     payload.push_str(if level % 2 == 0 && shape == "{\"k\":" { "}" } else { "]" });
                 }
-                let envelope = Envelope::new(
-                    "p",
-                    "id",
-                    "k",
-                    OffsetDateTime::UNIX_EPOCH,
-                    Verification { scheme: "s".into(), matched: None },
-                    Value::Null,
-                );
+                let envelope = minimal_envelope(Value::Null);
                 let encoded = envelope.encode().unwrap().replace("\"payload\":null", &format!("\"payload\":{payload}"));
                 let decodes = Envelope::decode(&encoded).is_ok();
                 assert_eq!(Envelope::check_decodable(&encoded).is_ok(), decodes, "depth {depth}, shape {shape}");

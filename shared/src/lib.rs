@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod error;
 pub mod form;
 pub mod ingress;
+pub mod json;
 pub mod metrics;
 pub mod operations;
 pub mod prelude;

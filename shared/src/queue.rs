@@ -59,9 +59,9 @@ impl QueueMessage {
     /// the processor's decoder accepts the exact bytes (JSON nesting depth
     /// included), and body plus attributes fit `max_message_bytes`.
     pub fn prepare(envelope: &Envelope, max_message_bytes: usize) -> Result<Self, PrepareError> {
-        let body = envelope.encode().map_err(|e| PrepareError::NotDecodable(e.to_string()))?;
-        // The processor's own decoder, on the bytes it will get.
-        Envelope::check_decodable(&body).map_err(PrepareError::NotDecodable)?;
+        // Encoded, and checked as written against what the processor's
+        // decoder accepts.
+        let body = envelope.encode_checked().map_err(PrepareError::NotDecodable)?;
         let message = QueueMessage {
             id: envelope.id.clone(),
             body,

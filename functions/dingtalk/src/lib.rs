@@ -17,6 +17,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use inlet_shared::config;
+use inlet_shared::json::value_at;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{constant_time_eq, hmac_sha256, truncate_for_log};
 
@@ -144,7 +145,7 @@ pub fn message_view(body: &Value) -> MessageView {
         chat_type,
         sender_id: text(body, "senderStaffId").or_else(|| text(body, "senderId")).map(str::to_string),
         message_id: text(body, "msgId").map(str::to_string),
-        text: body.pointer("/text/content").and_then(Value::as_str).map(|t| t.trim().to_string()),
+        text: value_at(body, "/text/content").and_then(Value::as_str).map(|t| t.trim().to_string()),
         reply_handle: Some(json!({
             "session_webhook": text(body, "sessionWebhook"),
             "session_webhook_expired_time": body.get("sessionWebhookExpiredTime").cloned().unwrap_or(Value::Null),

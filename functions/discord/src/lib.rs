@@ -4,6 +4,7 @@
 //! `X-Signature-Timestamp ‖ body`: Discord deliberately sends invalid ones and
 //! removes endpoints that accept them. Protocol facts: docs/providers.md §5.
 
+use inlet_shared::json::string_at;
 use inlet_shared::prelude::*;
 
 use crate::crypto::{NamedPublicKey, find_signing_key, parse_public_keys};
@@ -70,10 +71,6 @@ impl Provider for DiscordFunction {
             interaction(body, verification, now)
         }
     }
-}
-
-fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
-    json.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// Interaction types (Discord's `InteractionType`).

@@ -13,6 +13,7 @@
 
 use inlet_shared::form::{form_field, is_form, parse_form};
 use inlet_shared::ingress::parse_json;
+use inlet_shared::json::{string_at, value_at};
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{NamedSecret, constant_time_eq, hmac_sha256};
 
@@ -119,8 +120,9 @@ fn payload_of(request: &IncomingRequest) -> Result<Value, IngressError> {
 /// repository's events are then one tenant whether they come from a
 /// repository hook, an organization hook or an App.
 pub fn tenant_of(payload: &Value) -> Option<String> {
-    let text = |pointer: &str| payload.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty());
-    text("/repository/full_name").or_else(|| text("/organization/login")).map(str::to_string)
+    string_at(payload, "/repository/full_name")
+        .or_else(|| string_at(payload, "/organization/login"))
+        .map(str::to_string)
 }
 
 /// A chat-like view of an issue or pull request comment, for ChatOps sinks.
@@ -130,13 +132,13 @@ fn message_view(event: &str, payload: &Value) -> Option<MessageView> {
     }
     let comment = payload.get("comment")?;
     let issue = payload.get("issue")?;
-    let repository = payload.pointer("/repository/full_name").and_then(Value::as_str)?;
+    let repository = value_at(payload, "/repository/full_name").and_then(Value::as_str)?;
     let number = issue.get("number").and_then(Value::as_u64)?;
     let comment_id = comment.get("id").and_then(Value::as_u64);
     Some(MessageView {
         chat_id: Some(format!("{repository}#{number}")),
         chat_type: Some(if issue.get("pull_request").is_some() { "pull_request" } else { "issue" }.to_string()),
-        sender_id: comment.pointer("/user/login").and_then(Value::as_str).map(str::to_string),
+        sender_id: value_at(comment, "/user/login").and_then(Value::as_str).map(str::to_string),
         message_id: comment_id.map(|id| id.to_string()),
         text: comment.get("body").and_then(Value::as_str).map(str::to_string),
         reply_handle: Some(json!({"repository": repository, "issue_number": number, "comment_id": comment_id})),

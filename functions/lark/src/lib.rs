@@ -7,6 +7,7 @@
 use crate::crypto::{decrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
 use inlet_shared::config;
 use inlet_shared::ingress::parse_json;
+use inlet_shared::json::{string_at, value_at};
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{NamedSecret, Secret};
 
@@ -228,7 +229,7 @@ impl LarkFunction {
     /// Checks the Verification Token carried in the body: `header.token` in
     /// v2, top-level `token` in v1 and in the challenge. Missing is refused.
     fn check_token(&self, json: &Value) -> Result<&NamedSecret, IngressError> {
-        let presented = if is_schema_v2(json) { json.pointer("/header/token") } else { json.get("token") }
+        let presented = if is_schema_v2(json) { value_at(json, "/header/token") } else { json.get("token") }
             .and_then(Value::as_str)
             .ok_or(IngressError::MissingCredential("verification token"))?;
         self.verification_tokens
@@ -312,10 +313,6 @@ fn encrypted_field(json: &Value) -> Result<Option<&str>, IngressError> {
     }
 }
 
-fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
-    json.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
-}
-
 fn required_at<'a>(json: &'a Value, pointer: &str) -> Result<&'a str, IngressError> {
     string_at(json, pointer).ok_or_else(|| IngressError::malformed(format!("missing {pointer}")))
 }
@@ -380,7 +377,7 @@ fn card_envelope(opened: Opened, raw_body: &[u8], now: OffsetDateTime) -> Result
 /// The chat view of `im.message.receive_v1`.
 fn message_view(json: &Value) -> MessageView {
     let null = Value::Null;
-    let message = json.pointer("/event/message").unwrap_or(&null);
+    let message = value_at(json, "/event/message").unwrap_or(&null);
     let text = message_text(
         message.get("message_type").and_then(Value::as_str).unwrap_or_default(),
         message.get("content").and_then(Value::as_str).unwrap_or_default(),

@@ -8,6 +8,7 @@
 //! by `actionCode == 0 && nextCode == 1`.
 
 use inlet_shared::config;
+use inlet_shared::json::string_at;
 use inlet_shared::prelude::*;
 
 pub mod samples;
@@ -156,10 +157,6 @@ fn event_id(request: &IncomingRequest, command: &str, body: &Value) -> String {
 
 fn is_command(segment: &str) -> bool {
     segment.starts_with("callback") && segment.len() <= 128 && segment.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
-    json.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// OpenIM's text content type.

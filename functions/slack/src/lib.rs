@@ -10,6 +10,7 @@
 
 use inlet_shared::form::{form_field, parse_form};
 use inlet_shared::ingress::parse_json;
+use inlet_shared::json::{string_at, value_at};
 use inlet_shared::prelude::*;
 use serde_json::Map;
 
@@ -90,11 +91,6 @@ impl Provider for SlackFunction {
             slash_command(request, verification, now)
         }
     }
-}
-
-/// A non-empty string at `pointer`.
-fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
-    json.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// The workspace (or, for org-wide apps, the organisation) an event belongs to.
@@ -253,7 +249,7 @@ fn interaction_message_view(payload: &Value, kind: &str, team: Option<&str>) -> 
     let thread_ts = string_at(payload, "/message/thread_ts").or(message_ts);
     let response_url =
         string_at(payload, "/response_url").or_else(|| string_at(payload, "/response_urls/0/response_url"));
-    let first_action = payload.pointer("/actions/0").cloned().unwrap_or(Value::Null);
+    let first_action = value_at(payload, "/actions/0").cloned().unwrap_or(Value::Null);
     let text = match kind {
         "block_actions" | "interactive_message" => string_at(&first_action, "/value")
             .or_else(|| string_at(&first_action, "/selected_option/value"))

@@ -4,6 +4,7 @@
 //! secret verbatim in `X-Telegram-Bot-Api-Secret-Token`, compared here in
 //! constant time with that bot's configured secret(s).
 
+use inlet_shared::json::value_at;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::constant_time_eq;
 
@@ -115,12 +116,13 @@ fn message_view(update: &Value, kind: &str) -> Option<MessageView> {
     match kind {
         "message" | "edited_message" | "channel_post" | "edited_channel_post" | "business_message" => {
             let message = update.get(kind)?;
-            let chat_id = id_text(message.pointer("/chat/id"));
+            let chat_id = id_text(value_at(message, "/chat/id"));
             let message_id = id_text(message.get("message_id"));
             Some(MessageView {
                 reply_handle: Some(json!({"chat_id": chat_id, "message_id": message_id})),
-                chat_type: message.pointer("/chat/type").and_then(Value::as_str).map(str::to_string),
-                sender_id: id_text(message.pointer("/from/id")).or_else(|| id_text(message.pointer("/sender_chat/id"))),
+                chat_type: value_at(message, "/chat/type").and_then(Value::as_str).map(str::to_string),
+                sender_id: id_text(value_at(message, "/from/id"))
+                    .or_else(|| id_text(value_at(message, "/sender_chat/id"))),
                 text: message
                     .get("text")
                     .or_else(|| message.get("caption"))
@@ -132,16 +134,16 @@ fn message_view(update: &Value, kind: &str) -> Option<MessageView> {
         }
         "callback_query" => {
             let query = update.get(kind)?;
-            let chat_id = id_text(query.pointer("/message/chat/id"));
-            let message_id = id_text(query.pointer("/message/message_id"));
+            let chat_id = id_text(value_at(query, "/message/chat/id"));
+            let message_id = id_text(value_at(query, "/message/message_id"));
             Some(MessageView {
                 reply_handle: Some(json!({
                     "callback_query_id": id_text(query.get("id")),
                     "chat_id": chat_id,
                     "message_id": message_id,
                 })),
-                chat_type: query.pointer("/message/chat/type").and_then(Value::as_str).map(str::to_string),
-                sender_id: id_text(query.pointer("/from/id")),
+                chat_type: value_at(query, "/message/chat/type").and_then(Value::as_str).map(str::to_string),
+                sender_id: id_text(value_at(query, "/from/id")),
                 text: query.get("data").and_then(Value::as_str).map(str::to_string),
                 chat_id,
                 message_id,
