@@ -23,9 +23,10 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::runtime::AwsAccess;
+use crate::runtime::{AwsAccess, Partition};
 
 /// An AWS JSON 1.1 service: how it is named in endpoints, signatures and
 /// operation targets.
@@ -59,7 +60,8 @@ pub enum CallError {
     Timeout(Duration),
     /// The request could not be sent or its answer not read.
     Transport(String),
-    /// A 2xx answer that is not the JSON the operation returns.
+    /// A 2xx answer that is not the JSON the operation returns, in the
+    /// shape the caller reads.
     Unreadable,
 }
 
@@ -115,7 +117,12 @@ impl AwsJsonClient {
     pub fn new(aws: &AwsAccess, service: AwsJsonService, timeouts: CallTimeouts) -> Self {
         let endpoint = match &aws.endpoint_url {
             Some(url) => url.trim_end_matches('/').to_string(),
-            None => format!("https://{}.{}.{}", service.endpoint_prefix, aws.region, dns_suffix(&aws.region)),
+            None => format!(
+                "https://{}.{}.{}",
+                service.endpoint_prefix,
+                aws.region,
+                Partition::of(&aws.region).dns_suffix()
+            ),
         };
         let host = endpoint.split_once("://").map(|(_, rest)| rest).unwrap_or(&endpoint).to_string();
         let connector = aws.tls_roots.connector();
@@ -131,8 +138,8 @@ impl AwsJsonClient {
     }
 
     /// Calls `operation` with `input`, retrying what may pass on a second
-    /// attempt, and returns the answer's JSON.
-    pub async fn call(&self, operation: &str, input: &Value) -> Result<Value, CallError> {
+    /// attempt, and reads the answer as `T`.
+    pub async fn call<T: DeserializeOwned>(&self, operation: &str, input: &Value) -> Result<T, CallError> {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
@@ -159,7 +166,12 @@ impl AwsJsonClient {
         }
     }
 
-    async fn attempt(&self, operation: &str, input: &Value, now: SystemTime) -> Result<Value, CallError> {
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        input: &Value,
+        now: SystemTime,
+    ) -> Result<T, CallError> {
         let request = self.signed_request(operation, input, now)?;
         let request = HttpRequest::try_from(request.map(SdkBody::from))
             .map_err(|error| CallError::Transport(error.to_string()))?;
@@ -171,10 +183,10 @@ impl AwsJsonClient {
             .await
             .map_err(|error| CallError::Transport(error.to_string()))?
             .into_bytes();
-        let json: Option<Value> = serde_json::from_slice(&body).ok();
         if (200..300).contains(&status) {
-            return json.ok_or(CallError::Unreadable);
+            return serde_json::from_slice(&body).map_err(|_| CallError::Unreadable);
         }
+        let json: Option<Value> = serde_json::from_slice(&body).ok();
         Err(service_error(status, error_type.as_deref(), json.as_ref()))
     }
 
@@ -226,22 +238,6 @@ fn with_causes(error: &dyn std::error::Error) -> String {
         cause = inner.source();
     }
     text
-}
-
-/// The DNS suffix of a region's partition (the SDK's partition table, for
-/// the partitions Lambda runs in).
-fn dns_suffix(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else if region.starts_with("us-isob-") {
-        "sc2s.sgov.gov"
-    } else if region.starts_with("us-iso-") {
-        "c2s.ic.gov"
-    } else if region.starts_with("eusc-") {
-        "amazonaws.eu"
-    } else {
-        "amazonaws.com"
-    }
 }
 
 /// An AWS JSON error answer: the code from `X-Amzn-ErrorType` or the body's
@@ -337,7 +333,7 @@ mod tests {
         let timeouts =
             CallTimeouts { attempt: Duration::from_millis(500), operation: Duration::from_secs(2), max_attempts: 3 };
         let client = AwsJsonClient::new(&access(Some("http://127.0.0.1:9"), "us-east-1"), SSM, timeouts);
-        let error = client.call("GetParameters", &json!({})).await.expect_err("nothing answers");
+        let error = client.call::<Value>("GetParameters", &json!({})).await.expect_err("nothing answers");
         assert!(matches!(error, CallError::Transport(_)), "{error:?}");
     }
 }

@@ -134,18 +134,11 @@ impl Envelope {
     }
 
     /// Whether [`Envelope::decode`] accepts `body`, bytes that
-    /// [`Envelope::encode`] wrote, without parsing them again.
-    ///
-    /// Of what `encode` can write, the decoder refuses only one thing:
-    /// nesting deeper than serde_json's recursion limit (the Envelope's own
-    /// object counts as one level). Numbers come from `Value`s, finite and in
-    /// range; strings are Rust strings, valid UTF-8 and escaped by the
-    /// serializer. So the check is one pass over the bytes that tracks the
-    /// depth outside strings. The ingress flow makes the same check while
-    /// encoding ([`Envelope::encode_checked`]), so this form is the rule
-    /// stated over finished bytes, for tests and tools;
-    /// `checking_agrees_with_decoding` shows it and the decoder agree at
-    /// every depth around the limit.
+    /// [`Envelope::encode`] wrote: the rule [`Envelope::encode_checked`]
+    /// applies while writing, stated over finished bytes (one pass that
+    /// tracks the depth outside strings). The tests hold the two, and the
+    /// decoder, to the same answer at every depth around the limit.
+    #[cfg(test)]
     pub fn check_decodable(body: &str) -> Result<(), String> {
         let (mut depth, mut deepest) = (0usize, 0usize);
         let (mut in_string, mut escaped) = (false, false);
@@ -228,10 +221,14 @@ impl Envelope {
     }
 
     /// [`Envelope::encode`], and whether [`Envelope::decode`] accepts what it
-    /// wrote: the formatter counts the nesting as it writes each `{` and
-    /// `[`, which is the one thing the decoder can refuse in these bytes
-    /// (see [`Envelope::check_decodable`], the same rule over finished
-    /// bytes), so the queued body needs no second pass.
+    /// wrote, without parsing it again.
+    ///
+    /// Of what `encode` can write, the decoder refuses only one thing:
+    /// nesting deeper than serde_json's recursion limit (the Envelope's own
+    /// object counts as one level). Numbers come from `Value`s, finite and in
+    /// range; strings are Rust strings, valid UTF-8 and escaped by the
+    /// serializer. So the formatter counts the nesting as it writes each `{`
+    /// and `[`, and the queued body needs no second pass.
     pub fn encode_checked(&self) -> Result<String, String> {
         let (body, deepest) = self.encode_measured().map_err(|e| e.to_string())?;
         Self::check_depth(deepest)?;
@@ -486,29 +483,14 @@ mod tests {
             }
         }
         assert_eq!(outcomes.len(), 2, "the depths cross the limit");
-        let base = Envelope::new(
-            "p",
-            "id",
-            "k",
-            OffsetDateTime::UNIX_EPOCH,
-            Verification { scheme: "s".into(), matched: None },
-            Value::Null,
-        )
-        .encode()
-        .unwrap();
+        let base = minimal_envelope(Value::Null).encode().unwrap();
         // Brackets and quotes inside strings do not count.
         let tricky = json!({"s": "[[[[{{{{\\\"[[[", "t": "\\", "u": ["]]]]"]});
-        let mut envelope = Envelope::new(
-            "p",
-            "id",
-            "k",
-            OffsetDateTime::UNIX_EPOCH,
-            Verification { scheme: "s".into(), matched: None },
-            tricky,
-        );
+        let mut envelope = minimal_envelope(tricky);
         envelope.payload["deep"] = serde_json::from_str(&format!("{}1{}", "[".repeat(120), "]".repeat(120))).unwrap();
         let encoded = envelope.encode().unwrap();
         assert!(Envelope::check_decodable(&encoded).is_ok() && Envelope::decode(&encoded).is_ok());
+        assert_eq!(envelope.encode_checked().as_deref(), Ok(encoded.as_str()));
         assert!(Envelope::check_decodable(&base).is_ok());
     }
 }

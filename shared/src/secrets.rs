@@ -280,13 +280,11 @@ impl SecretStore for SsmStore {
         let mut values = HashMap::new();
         for batch in names.chunks(Self::BATCH) {
             let input = json!({"Names": batch, "WithDecryption": true});
-            let answer = self
+            let answer: GetParametersOutput = self
                 .client
                 .call("GetParameters", &input)
                 .await
                 .map_err(|error| StoreError::new(batch, error.to_string()))?;
-            let answer: GetParametersOutput =
-                serde_json::from_value(answer).map_err(|_| StoreError::new(batch, "its answer could not be read"))?;
             for parameter in answer.parameters {
                 // A secret in a String parameter is stored unencrypted and
                 // readable by anyone who can read parameters: refused.
@@ -361,13 +359,11 @@ impl SecretStore for SecretsManagerStore {
                 if let Some(token) = next_token.take() {
                     input["NextToken"] = token.into();
                 }
-                let answer = self
+                let answer: BatchGetSecretValueOutput = self
                     .client
                     .call("BatchGetSecretValue", &input)
                     .await
                     .map_err(|error| StoreError::new(batch, error.to_string()))?;
-                let answer: BatchGetSecretValueOutput = serde_json::from_value(answer)
-                    .map_err(|_| StoreError::new(batch, "its answer could not be read"))?;
                 // Per-secret failures come back beside the values: a secret
                 // that does not exist is unset, anything else (access
                 // denied, a key that cannot decrypt) fails init.

@@ -21,6 +21,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::config::{EnvSource, optional};
 use crate::error::ConfigError;
+use crate::runtime::Partition;
 
 pub const SETTING: &str = "INLET_TLS_ROOTS";
 
@@ -49,7 +50,7 @@ impl TlsRoots {
                 let elsewhere = ["AWS_ENDPOINT_URL", "SSL_CERT_FILE", "SSL_CERT_DIR"]
                     .iter()
                     .any(|name| optional(env, name).is_some());
-                let commercial = !["cn-", "us-gov-", "us-iso", "eusc-"].iter().any(|p| region.starts_with(p));
+                let commercial = Partition::of(region) == Partition::Commercial;
                 Ok(if commercial && !elsewhere { TlsRoots::Amazon } else { TlsRoots::System })
             }
         }
@@ -104,7 +105,9 @@ mod tests {
     fn amazons_roots_serve_the_commercial_partition_and_the_systems_everything_else() {
         assert_eq!(TlsRoots::from_env(&env(&[]), "eu-west-1").unwrap(), TlsRoots::Amazon);
         assert_eq!(TlsRoots::from_env(&env(&[]), "us-east-1").unwrap(), TlsRoots::Amazon);
-        for region in ["cn-north-1", "us-gov-west-1", "us-iso-east-1", "us-isob-east-1", "eusc-de-east-1"] {
+        for region in
+            ["cn-north-1", "us-gov-west-1", "us-iso-east-1", "us-isob-east-1", "us-isof-south-1", "eusc-de-east-1"]
+        {
             assert_eq!(TlsRoots::from_env(&env(&[]), region).unwrap(), TlsRoots::System, "{region}");
         }
         for name in ["AWS_ENDPOINT_URL", "SSL_CERT_FILE", "SSL_CERT_DIR"] {

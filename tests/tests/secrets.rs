@@ -249,7 +249,10 @@ async fn a_refusal_from_the_service_comes_back_with_its_code_over_the_wire() {
         CallTimeouts { attempt: Duration::from_secs(3), operation: Duration::from_secs(7), max_attempts: 3 },
     );
     let names: Vec<String> = (0..11).map(|n| format!("/inlet/too-many/{n}")).collect();
-    let error = client.call("GetParameters", &serde_json::json!({"Names": names})).await.expect_err("refused");
+    let error = client
+        .call::<serde_json::Value>("GetParameters", &serde_json::json!({"Names": names}))
+        .await
+        .expect_err("refused");
     match error {
         CallError::Service { status, code, .. } => assert_eq!((status, code.as_str()), (400, "ValidationException")),
         other => panic!("{other:?}"),
