@@ -11,6 +11,7 @@ use std::path::Path;
 
 use inlet_cli::providers::PROVIDERS;
 use inlet_shared::secrets::{PREFIX_SETTING, SOURCE_SETTING, SecretsSource};
+use inlet_shared::tls::{self, TlsRoots};
 use serde_norway::{Mapping, Value};
 
 /// The metrics the functions emit (embedded metric format), as
@@ -112,6 +113,36 @@ fn every_function_reads_the_secrets_source_prefix_and_metrics_namespace_from_glo
     let sources = [SecretsSource::Env, SecretsSource::Ssm, SecretsSource::SecretsManager];
     assert_eq!(allowed, sources.map(|s| s.setting_value().to_string()), "SecretsSource's AllowedValues");
     assert_eq!(show(&template["Parameters"]["SecretsSource"]["Default"]), "env");
+}
+
+#[test]
+fn every_function_takes_its_tls_roots_from_the_parameter_whose_values_the_functions_accept() {
+    let template = template();
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(show(&globals[tls::SETTING]), "!Ref TlsRoots");
+    for (provider, id) in receivers(&template) {
+        let own = &template["Resources"][id.as_str()]["Properties"]["Environment"]["Variables"];
+        assert!(own.get(tls::SETTING).is_none(), "{provider}: {} must come from Globals", tls::SETTING);
+    }
+    let parameter = &template["Parameters"]["TlsRoots"];
+    let text = |value: &Value| value.as_str().map(str::to_string).unwrap_or_else(|| show(value));
+    let default = text(&parameter["Default"]);
+    let allowed: Vec<String> = parameter["AllowedValues"].as_sequence().unwrap().iter().map(text).collect();
+    assert!(allowed.contains(&default), "the default {default:?} is one of {allowed:?}");
+    // Every value the stack may pass starts a function; the default is the
+    // functions' own choice per region, not a fixed one.
+    let unset = std::collections::HashMap::<&str, &str>::new();
+    for region in ["eu-west-1", "cn-north-1"] {
+        for value in &allowed {
+            let env = std::collections::HashMap::from([(tls::SETTING, value.as_str())]);
+            let chosen = TlsRoots::from_env(&env, region);
+            assert!(chosen.is_ok(), "TlsRoots={value:?} in {region}: {chosen:?}");
+        }
+        let env = std::collections::HashMap::from([(tls::SETTING, default.as_str())]);
+        assert_eq!(TlsRoots::from_env(&env, region).unwrap(), TlsRoots::from_env(&unset, region).unwrap(), "{region}");
+    }
+    assert_eq!(TlsRoots::from_env(&unset, "eu-west-1").unwrap(), TlsRoots::Amazon);
+    assert_eq!(TlsRoots::from_env(&unset, "cn-north-1").unwrap(), TlsRoots::System);
 }
 
 #[test]
