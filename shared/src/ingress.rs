@@ -580,7 +580,21 @@ pub mod lambda {
         }
     }
 
-    pub fn response(reply: Reply) -> Response<Body> {
+    /// A response as [`response`] built it, handed to the runtime as it is.
+    /// lambda_http's own `IntoResponse` for a `Response` collects the body
+    /// again and decodes any text by the charset its Content-Type names,
+    /// which links encoding_rs and its CJK tables (150 KB of every
+    /// receiver); `response` has already chosen `Text` for UTF-8 and
+    /// `Binary` for anything else.
+    pub struct Answer(Response<Body>);
+
+    impl lambda_http::IntoResponse for Answer {
+        fn into_response(self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>> {
+            Box::pin(std::future::ready(self.0))
+        }
+    }
+
+    pub fn response(reply: Reply) -> Answer {
         let mut builder = Response::builder().status(reply.status);
         if let Some(content_type) = reply.content_type {
             builder = builder.header(http::header::CONTENT_TYPE, content_type);
@@ -593,7 +607,7 @@ pub mod lambda {
                 Err(bytes) => Body::Binary(bytes.into_bytes()),
             }
         };
-        builder.body(body).unwrap_or_else(|_| Response::new(Body::Empty))
+        Answer(builder.body(body).unwrap_or_else(|_| Response::new(Body::Empty)))
     }
 }
 
@@ -603,6 +617,38 @@ mod tests {
     use crate::envelope::Verification;
     use crate::queue::MemoryPublisher;
     use time::OffsetDateTime;
+
+    async fn answered(reply: Reply) -> lambda_http::Response<lambda_http::Body> {
+        lambda_http::IntoResponse::into_response(lambda::response(reply)).await
+    }
+
+    #[tokio::test]
+    async fn a_reply_reaches_the_runtime_with_its_status_type_and_exact_bytes() {
+        let json = answered(Reply {
+            status: http::StatusCode::OK,
+            content_type: Some("application/json"),
+            body: br#"{"challenge":"\u00e9x"}"#.to_vec(),
+        })
+        .await;
+        assert_eq!(json.status(), 200);
+        assert_eq!(json.headers()[http::header::CONTENT_TYPE], "application/json");
+        assert_eq!(json.body(), &lambda_http::Body::Text(r#"{"challenge":"\u00e9x"}"#.to_string()));
+        // Bytes that are not UTF-8 stay bytes (API Gateway gets them base64
+        // encoded); lambda_http's own conversion would have decoded them by
+        // the Content-Type's charset, replacing them with U+FFFD.
+        let bytes = answered(Reply {
+            status: http::StatusCode::BAD_REQUEST,
+            content_type: Some("text/plain"),
+            body: vec![b'o', 0xff, b'k'],
+        })
+        .await;
+        assert_eq!(bytes.status(), 400);
+        assert_eq!(bytes.body(), &lambda_http::Body::Binary(vec![b'o', 0xff, b'k']));
+        let empty =
+            answered(Reply { status: http::StatusCode::NO_CONTENT, content_type: None, body: Vec::new() }).await;
+        assert_eq!((empty.status(), empty.body()), (http::StatusCode::NO_CONTENT, &lambda_http::Body::Empty));
+        assert!(empty.headers().get(http::header::CONTENT_TYPE).is_none());
+    }
 
     /// Logs the path as it came: these tests are not about redaction.
     fn raw_path(_: Option<&IngressError>) -> String {

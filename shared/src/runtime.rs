@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_types::SdkConfig;
-use lambda_http::{Body, Response, service_fn};
+use lambda_http::service_fn;
 use time::OffsetDateTime;
 
 use crate::config::{EnvSource, ProcessEnv, QueueSettings};
@@ -182,22 +182,9 @@ pub async fn serve_http<F: HttpFunction>(function: F) -> Result<(), lambda_http:
     lambda_http::run(service_fn(move |request: lambda_http::Request| async move {
         let incoming = lambda::incoming(request);
         let reply = function.handle(publisher, &incoming, OffsetDateTime::now_utc()).await;
-        Ok::<Answer, std::convert::Infallible>(Answer(lambda::response(reply)))
+        Ok::<lambda::Answer, std::convert::Infallible>(lambda::response(reply))
     }))
     .await
-}
-
-/// A response handed to the runtime as it is. lambda_http's own
-/// `IntoResponse` for a `Response` collects the body again and decodes any
-/// text by the charset its Content-Type names, which links encoding_rs and
-/// its CJK tables (150 KB of every receiver). `lambda::response` has
-/// already chosen: the body is `Text` when it is UTF-8, else `Binary`.
-pub struct Answer(pub Response<Body>);
-
-impl lambda_http::IntoResponse for Answer {
-    fn into_response(self) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
-        Box::pin(std::future::ready(self.0))
-    }
 }
 
 /// The SDK configuration for a local emulator ([`AwsAccess::local`]).
@@ -209,38 +196,6 @@ pub fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
 mod tests {
     use super::*;
     use std::collections::HashMap;
-
-    async fn answered(reply: Reply) -> Response<Body> {
-        lambda_http::IntoResponse::into_response(Answer(lambda::response(reply))).await
-    }
-
-    #[tokio::test]
-    async fn a_reply_reaches_the_runtime_with_its_status_type_and_exact_bytes() {
-        let json = answered(Reply {
-            status: http::StatusCode::OK,
-            content_type: Some("application/json"),
-            body: br#"{"challenge":"\u00e9x"}"#.to_vec(),
-        })
-        .await;
-        assert_eq!(json.status(), 200);
-        assert_eq!(json.headers()[http::header::CONTENT_TYPE], "application/json");
-        assert_eq!(json.body(), &Body::Text(r#"{"challenge":"\u00e9x"}"#.to_string()));
-        // Bytes that are not UTF-8 stay bytes (API Gateway gets them base64
-        // encoded); lambda_http's own conversion would have decoded them by
-        // the Content-Type's charset, replacing them with U+FFFD.
-        let bytes = answered(Reply {
-            status: http::StatusCode::BAD_REQUEST,
-            content_type: Some("text/plain"),
-            body: vec![b'o', 0xff, b'k'],
-        })
-        .await;
-        assert_eq!(bytes.status(), 400);
-        assert_eq!(bytes.body(), &Body::Binary(vec![b'o', 0xff, b'k']));
-        let empty =
-            answered(Reply { status: http::StatusCode::NO_CONTENT, content_type: None, body: Vec::new() }).await;
-        assert_eq!((empty.status(), empty.body()), (http::StatusCode::NO_CONTENT, &Body::Empty));
-        assert!(empty.headers().get(http::header::CONTENT_TYPE).is_none());
-    }
 
     #[test]
     fn lambda_config_needs_lambdas_variables_and_never_repeats_a_credential() {
