@@ -11,7 +11,7 @@
 //!
 //! `INLET_TLS_ROOTS` chooses: `amazon` or `system`. Unset, the system's roots
 //! are used wherever the Amazon ones may not be enough: another partition
-//! (China, GovCloud, the isolated regions), an `AWS_ENDPOINT_URL` (an
+//! (China, GovCloud, the isolated regions, the European Sovereign Cloud), an `AWS_ENDPOINT_URL` (an
 //! emulator or a proxy), or a bundle named by `SSL_CERT_FILE` /
 //! `SSL_CERT_DIR`.
 
