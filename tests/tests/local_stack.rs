@@ -90,6 +90,24 @@ async fn wait_processed(stack: &DevStack, ids: &BTreeSet<String>, limit: Duratio
     }
 }
 
+/// Waits until the queue holds nothing, visible or in flight, and no
+/// processor environment runs an invoke.
+async fn wait_until_idle(stack: &DevStack) {
+    let started = Instant::now();
+    loop {
+        let now = status(stack).await;
+        let running = now.functions[PROCESSOR]
+            .environments
+            .iter()
+            .any(|e| matches!(e.state, EnvironmentState::Initializing | EnvironmentState::Running));
+        if !running && depth(stack, &now.queue_url).await == 0 {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the queue never drained: {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn processor_pid(status: &StackStatus) -> Option<u32> {
     status.functions[PROCESSOR].pids().first().copied()
 }
@@ -133,8 +151,11 @@ async fn killed_functions_are_started_again_and_a_batch_killed_midway_is_process
     let lark = &status(&stack).await.functions["lark"];
     assert_eq!((lark.starts, lark.crashes), (2, 1));
     assert_ne!(lark.pids(), vec![lark_pid]);
+    wait_until_idle(&stack).await;
 
-    // The processor killed while it runs a batch.
+    // The processor killed while it runs a batch: of the events below, as
+    // the queue is empty by now (the warm-up's refusal records and the Lark
+    // event were processed).
     // Events keep coming until the kill, so that there is a batch to kill.
     let killed_flag = Arc::new(AtomicBool::new(false));
     let api = stack.api();
@@ -173,6 +194,7 @@ async fn killed_functions_are_started_again_and_a_batch_killed_midway_is_process
     assert!(after.pump.failed_invocations >= 1, "the killed invoke failed its batch");
     assert!(stack.log_text().contains("Runtime exited with error: signal: killed"));
     let failed_batch: BTreeSet<&String> = after.pump.failed_batch_ids.iter().collect();
+    assert!(ids.iter().any(|id| failed_batch.contains(id)), "the killed batch held events: {failed_batch:?}");
     for id in &ids {
         let entry = all.get(id).unwrap_or_else(|| panic!("{id} has no record: lost"));
         assert_eq!(entry.status, "COMPLETED", "{id}");
@@ -189,6 +211,9 @@ async fn killed_functions_are_started_again_and_a_batch_killed_midway_is_process
 #[tokio::test]
 async fn a_hung_processor_fails_its_batch_at_the_function_timeout_and_the_event_is_processed_after() {
     let stack = start().await;
+    // Warming the stack leaves refusal records on the queue; were one still
+    // to be pumped, the hung invoke would be theirs and start before `sent`.
+    wait_until_idle(&stack).await;
     let pid = processor_pid(&status(&stack).await).expect("warm processor");
     // A stopped process neither answers nor exits: a hang.
     signal_process(pid, libc::SIGSTOP).unwrap();
@@ -212,7 +237,9 @@ async fn a_hung_processor_fails_its_batch_at_the_function_timeout_and_the_event_
     let entry = &all[&id];
     assert_eq!(entry.status, "COMPLETED");
     assert_eq!(entry.sink_runs, Some(1), "the hung attempt never took the lock");
-    assert_eq!(depth(&stack, &status(&stack).await.dlq_url).await, 0);
+    let after = status(&stack).await;
+    assert_eq!(after.pump.failed_batch_ids, std::slice::from_ref(&id), "the one failed batch was the event's");
+    assert_eq!(depth(&stack, &after.dlq_url).await, 0);
 
     pump_gives_up_on_an_invoke_past_its_time_limit(&stack).await;
     assert_stops_cleanly(stack).await;
