@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: tests/with-moto.sh PORT COMMAND...
-# Starts moto's server (tests/moto_server.py: DynamoDB requests atomic, as
+# Starts moto's server (tests/moto_server.py: each DynamoDB write atomic on its item, as
 # on AWS) on 127.0.0.1:PORT, runs COMMAND, stops the server,
 # and exits with COMMAND's status. Its log goes into .dev/moto-PORT/, a
 # directory of its own readable by the user only.

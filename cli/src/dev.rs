@@ -160,7 +160,7 @@ async fn start_and_serve(options: &DevOptions, shutdown: &mut Shutdown) -> Resul
     let log_path = state.join("moto.log");
     write_private_file(&log_path, b"")?;
     let moto_log = open_private_append(&log_path)?;
-    // moto's server, with each DynamoDB request atomic as on AWS (see the script).
+    // moto's server, with each DynamoDB write atomic on its item as on AWS (see the script).
     let mut moto = Command::new(options.venv_bin.join("python"))
         .arg(options.root.join("tests/moto_server.py"))
         .args(["-H", "127.0.0.1", "-p", &options.moto_port.to_string()])

@@ -425,6 +425,44 @@ async fn lease_follows_the_deadline_and_stays_below_the_visibility_timeout() {
     assert!(stored - before.0 < VISIBILITY.as_millis() as i64 + (after.0 - before.0));
 }
 
+/// DynamoDB applies each conditional write to its item atomically, and the
+/// once-only claim relies on it; the emulator's launcher (tests/moto_server.py)
+/// must keep that while it lets writes to different items run at once. Many
+/// claims of one event at the same moment: exactly one takes the lock, both
+/// for a new event (the conditional write creates the item) and once its lease
+/// is over (the write takes an existing item over). Claims of other events run
+/// among them, and each of those is taken once too.
+#[tokio::test]
+async fn racing_claims_of_one_event_take_its_lock_once() {
+    const RACERS: usize = 24;
+    let f = fixture(QueueShape::default()).await;
+    let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
+    for round in 0..12 {
+        let contested = envelope(&format!("race-{round}"), json!({"round": round}));
+        let others: Vec<Envelope> =
+            (0..RACERS).map(|i| envelope(&format!("race-{round}-other-{i}"), json!({}))).collect();
+        let now = NowMs::system();
+        for (at, phase) in [(now, "new"), (NowMs(now.0 + 120_000), "taken over")] {
+            let until = NowMs(at.0 + 60_000);
+            let racing = (0..RACERS).map(|i| {
+                let (store, contested, other) = (&store, &contested, &others[i]);
+                async move {
+                    let held = lease(&format!("{phase}-{i}"), until);
+                    let (mine, theirs) = tokio::join!(store.claim(contested, &held, at), store.claim(other, &held, at));
+                    (mine.expect("claim"), theirs.expect("claim"))
+                }
+            });
+            let outcomes = futures::future::join_all(racing).await;
+            let won = outcomes.iter().filter(|(mine, _)| *mine == Claim::Acquired).count();
+            assert_eq!(won, 1, "round {round}, {phase}: {outcomes:?}");
+            assert!(outcomes.iter().all(|(mine, _)| matches!(mine, Claim::Acquired | Claim::InProgress)));
+            // Each other event had one claim in this phase (a new one, or a
+            // take-over of its expired lease): it won.
+            assert!(outcomes.iter().all(|(_, theirs)| *theirs == Claim::Acquired), "{outcomes:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn two_concurrent_deliveries_of_one_event_run_the_sink_once() {
     let f = fixture(QueueShape::default()).await;
