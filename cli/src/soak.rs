@@ -58,6 +58,14 @@ pub struct SoakConfig {
     pub settle_limit: Duration,
     /// How long a sender keeps retrying one delivery.
     pub give_up_after: Duration,
+    /// Senders start no new event while the queue holds more messages than
+    /// this. moto's SendMessage and ReceiveMessage go over every message in
+    /// the queue, so past a few thousand each call outlasts the receivers'
+    /// 2 s queue timeout. The senders' retries of those 503s then add
+    /// messages faster than the processor drains them. SQS itself does not
+    /// slow with depth; the cap keeps the run about the promises. Retries and
+    /// redeliveries of an event already started are never held.
+    pub max_backlog: u64,
 }
 
 impl SoakConfig {
@@ -73,12 +81,14 @@ impl SoakConfig {
             seed: crate::runtime_api::random_u64(),
             settle_limit: Duration::from_secs(90),
             give_up_after: Duration::from_secs(120),
+            max_backlog: 1000,
         }
     }
 
     /// A few hundred events, each fault once: the version `make test` runs.
     pub fn short() -> SoakConfig {
-        SoakConfig { outages: 1, processor_kills: 1, ..SoakConfig::full(300) }
+        // A low cap, so that the short run holds its senders back too.
+        SoakConfig { outages: 1, processor_kills: 1, max_backlog: 60, ..SoakConfig::full(300) }
     }
 }
 
@@ -112,6 +122,10 @@ pub struct SoakReport {
     pub time_to_ack_ms: Percentiles,
     pub outages: Vec<String>,
     pub kills: Vec<String>,
+    /// Time the senders waited for the backlog to fall below the cap, and
+    /// the deepest queue seen while sending.
+    pub held_back: Duration,
+    pub deepest_backlog: u64,
     pub processor_starts: u64,
     pub processor_timeouts: u64,
     pub processor_crashes: u64,
@@ -198,6 +212,10 @@ impl SoakReport {
             ("queue outages", format!("{}: {}", self.outages.len(), self.outages.join("; "))),
             ("processor kills mid-batch", format!("{}: {}", self.kills.len(), self.kills.join("; "))),
             (
+                "senders held back (backlog over the cap) / deepest backlog",
+                format!("{:.1} s / {} messages", self.held_back.as_secs_f64(), self.deepest_backlog),
+            ),
+            (
                 "processor: failed invocations / timeouts / crashes / starts",
                 format!(
                     "{} / {} / {} / {}",
@@ -223,7 +241,10 @@ impl SoakReport {
         );
         text.push_str(
             "Latencies and the drain time measure moto — one Python process serving SQS and DynamoDB to \
-             every function and the pump — on a shared machine, not AWS; the audit is the point.\n\n",
+             every function and the pump — on a shared machine, not AWS; the audit is the point. moto's \
+             SendMessage and ReceiveMessage go over every message in the queue, so the senders start no \
+             new event while the queue holds more than the cap (`SoakConfig::max_backlog`); retries and \
+             redeliveries are never held.\n\n",
         );
         text.push_str(&format!("Command: `{command}`\n\n"));
         let load = std::fs::read_to_string("/proc/loadavg")
@@ -298,20 +319,21 @@ pub async fn run(
             .ok_or_else(|| format!("sample {name} is not available with the current settings"))?;
     }
 
-    let progress = Arc::new(AtomicUsize::new(0));
-    let sending_done = Arc::new(AtomicBool::new(false));
-    let counts = Arc::new(Mutex::new(ClientCounts::default()));
-    let sent = Arc::new(Mutex::new(Vec::<Sent>::with_capacity(config.events)));
-    let next = Arc::new(AtomicUsize::new(0));
+    let senders_state = Arc::new(Senders {
+        next: AtomicUsize::new(0),
+        progress: AtomicUsize::new(0),
+        hold: AtomicBool::new(false),
+        counts: Mutex::new(ClientCounts::default()),
+        sent: Mutex::new(Vec::with_capacity(config.events)),
+    });
+    let sending_done = AtomicBool::new(false);
     let mut senders = Vec::new();
     for _ in 0..config.clients.max(1) {
-        let (api, settings, config) = (stack.api(), settings.clone(), config.clone());
-        let (progress, counts, sent, next) = (progress.clone(), counts.clone(), sent.clone(), next.clone());
-        senders.push(tokio::task::spawn_blocking(move || {
-            send_events(&api, &settings, &config, &next, &progress, &counts, &sent)
-        }));
+        let (api, settings, config, state) = (stack.api(), settings.clone(), config.clone(), senders_state.clone());
+        senders.push(tokio::task::spawn_blocking(move || send_events(&api, &settings, &config, &state)));
     }
-    let faults = inject_faults(stack, moto_pid, config, &progress, &sending_done);
+    let faults = inject_faults(stack, moto_pid, config, &senders_state.progress, &sending_done);
+    let backlog = watch_backlog(stack, &status.queue_url, config.max_backlog, &senders_state.hold, &sending_done);
     let sending = async {
         let mut result = Ok(());
         for sender in senders {
@@ -322,11 +344,11 @@ pub async fn run(
         sending_done.store(true, Ordering::SeqCst);
         result
     };
-    let (fault_log, sending) = tokio::join!(faults, sending);
+    let (fault_log, backlog, sending) = tokio::join!(faults, backlog, sending);
     sending?;
 
-    let sent = std::mem::take(&mut *sent.lock().map_err(|e| e.to_string())?);
-    let counts = std::mem::take(&mut *counts.lock().map_err(|e| e.to_string())?);
+    let sent = std::mem::take(&mut *senders_state.sent.lock().map_err(|e| e.to_string())?);
+    let counts = std::mem::take(&mut *senders_state.counts.lock().map_err(|e| e.to_string())?);
     let expected = expected_ids(settings, &sent).await?;
     let audit = settle_and_audit(stack, settings, &status, &expected, config.settle_limit).await?;
 
@@ -347,6 +369,8 @@ pub async fn run(
         time_to_ack_ms: Percentiles::of(counts.time_to_ack_ms),
         outages: fault_log.outages,
         kills: fault_log.kills,
+        held_back: backlog.held_back,
+        deepest_backlog: backlog.deepest,
         processor_starts: processor.starts,
         processor_timeouts: processor.timeouts,
         processor_crashes: processor.crashes,
@@ -377,14 +401,23 @@ fn redelivered(seed: u64, index: usize, percent: u64) -> bool {
     (x ^ (x >> 31)) % 100 < percent
 }
 
+/// What the sending threads share.
+struct Senders {
+    /// The next event index to send.
+    next: AtomicUsize,
+    /// Events finished (acknowledged or given up), for the fault plan.
+    progress: AtomicUsize,
+    /// Set while the backlog is over the cap: start no new event.
+    hold: AtomicBool,
+    counts: Mutex<ClientCounts>,
+    sent: Mutex<Vec<Sent>>,
+}
+
 fn send_events(
     api: &str,
     settings: &HashMap<String, String>,
     config: &SoakConfig,
-    next: &AtomicUsize,
-    progress: &AtomicUsize,
-    counts: &Mutex<ClientCounts>,
-    sent: &Mutex<Vec<Sent>>,
+    state: &Senders,
 ) -> Result<(), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -394,7 +427,13 @@ fn send_events(
     let mut local = ClientCounts::default();
     let mut mine = Vec::new();
     loop {
-        let index = next.fetch_add(1, Ordering::SeqCst);
+        // Bounded, so that a processor that never drains cannot hang the run:
+        // the audit reports what is left.
+        let waiting = Instant::now();
+        while state.hold.load(Ordering::SeqCst) && waiting.elapsed() < config.give_up_after {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let index = state.next.fetch_add(1, Ordering::SeqCst);
         if index >= config.events {
             break;
         }
@@ -415,7 +454,7 @@ fn send_events(
                 false
             }
         };
-        progress.fetch_add(1, Ordering::SeqCst);
+        state.progress.fetch_add(1, Ordering::SeqCst);
         if acknowledged && redelivered(config.seed, index, config.redelivery_percent) {
             // A platform that missed the answer sends the same request again.
             std::thread::sleep(Duration::from_millis((index % 7) as u64 * 25));
@@ -426,7 +465,7 @@ fn send_events(
         }
         mine.push(Sent { sample, timestamp, acknowledged });
     }
-    let mut counts = counts.lock().map_err(|e| e.to_string())?;
+    let mut counts = state.counts.lock().map_err(|e| e.to_string())?;
     counts.requests += local.requests;
     counts.redeliveries += local.redeliveries;
     counts.status_503 += local.status_503;
@@ -435,7 +474,7 @@ fn send_events(
     counts.ack_latency_ms.extend(local.ack_latency_ms);
     counts.time_to_ack_ms.extend(local.time_to_ack_ms);
     counts.refusals.extend(local.refusals);
-    sent.lock().map_err(|e| e.to_string())?.extend(mine);
+    state.sent.lock().map_err(|e| e.to_string())?.extend(mine);
     Ok(())
 }
 
@@ -473,6 +512,48 @@ fn deliver(
         std::thread::sleep(Duration::from_millis(200 << attempt.min(3)));
     }
     Err("unreachable".into())
+}
+
+#[derive(Default)]
+struct BacklogLog {
+    held_back: Duration,
+    deepest: u64,
+}
+
+/// Until sending is done: reads the queue's depth four times a second and
+/// holds the senders while it is over `cap` (see [`SoakConfig::max_backlog`]).
+/// While moto is paused the depth cannot be read and the last decision stands.
+async fn watch_backlog(
+    stack: &DevStack,
+    queue_url: &str,
+    cap: u64,
+    hold: &AtomicBool,
+    sending_done: &AtomicBool,
+) -> BacklogLog {
+    let sqs = aws_sdk_sqs::Client::new(&inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()));
+    let mut log = BacklogLog::default();
+    let mut held_since: Option<Instant> = None;
+    while !sending_done.load(Ordering::SeqCst) {
+        if let Ok(Ok(depth)) = tokio::time::timeout(Duration::from_secs(1), queue_depth(&sqs, queue_url)).await {
+            log.deepest = log.deepest.max(depth);
+            let over = depth > cap;
+            hold.store(over, Ordering::SeqCst);
+            match (over, held_since) {
+                (true, None) => held_since = Some(Instant::now()),
+                (false, Some(since)) => {
+                    log.held_back += since.elapsed();
+                    held_since = None;
+                }
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    hold.store(false, Ordering::SeqCst);
+    if let Some(since) = held_since {
+        log.held_back += since.elapsed();
+    }
+    log
 }
 
 #[derive(Default)]

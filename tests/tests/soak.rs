@@ -1,6 +1,7 @@
 //! The short soak (`make test`): a few hundred events across every provider
 //! against a local stack of its own, 30 % redelivered, one queue outage and
-//! one processor killed mid-batch; then the audit. `make soak` runs the long
+//! one processor killed mid-batch, the senders held back while the queue's
+//! backlog is over a low cap; then the audit. `make soak` runs the long
 //! one and records it in SOAK.md.
 
 use std::path::Path;
@@ -24,6 +25,11 @@ async fn short_soak_loses_nothing_and_processes_every_acknowledged_event_once() 
     assert_eq!(report.outages.len(), 1, "the queue went away once");
     assert!(report.status_503 > 0, "and the receivers said so with 503");
     assert_eq!(report.kills.len(), 1, "the processor was killed once, mid-batch");
+    assert!(report.held_back > std::time::Duration::ZERO, "the backlog reached the cap and the senders waited");
+    // Past the cap: the events already started (8 senders, each with a
+    // redelivery and the alert notifications' two messages), plus a poll's
+    // lag.
+    assert!(report.deepest_backlog <= config.max_backlog + 60, "backlog {}", report.deepest_backlog);
     assert!(report.failed_invocations >= 1, "and its batch failed");
     assert_eq!(report.lost, 0, "acknowledged means processed");
     assert_eq!(report.processed, report.ids);
