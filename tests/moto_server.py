@@ -32,10 +32,10 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 STRIPES = 64
 _stripes = [threading.Lock() for _ in range(STRIPES)]
 _every_stripe = tuple(range(STRIPES))
-# Each table's key attribute names, learnt from CreateTable as it passes
-# (moto keeps its state in memory, so every table is created through here).
+# Each table's key attribute names, learnt from the CreateTable requests
+# moto accepted (it keeps its state in memory, so every table is created
+# through here). Written only while CreateTable holds every stripe.
 _key_names = {}
-_key_names_lock = threading.Lock()
 _dispatch = DomainDispatcherApplication.__call__
 
 
@@ -49,11 +49,6 @@ def _stripe(table, item):
 
 def _stripes_of(operation, request):
     """The stripes `operation` must hold, or None for all of them."""
-    if operation == "CreateTable":
-        names = [k.get("AttributeName") for k in request.get("KeySchema", [])]
-        with _key_names_lock:
-            _key_names[request.get("TableName")] = names
-        return None
     targets = []  # (table, item or key)
     if operation == "PutItem":
         targets.append((request.get("TableName"), request.get("Item")))
@@ -79,39 +74,53 @@ def _stripes_of(operation, request):
     return tuple(sorted(stripes))
 
 
-def _locks_for(environ):
-    """Reads the request body (and puts it back) to find the stripes."""
+def _read_request(environ):
+    """The request's operation and JSON body (None when unreadable); the
+    body is put back for moto."""
+    operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")[2]
     try:
         length = int(environ.get("CONTENT_LENGTH") or -1)
     except ValueError:
-        return _every_stripe
+        return operation, None
     if length >= 0:
         body = environ["wsgi.input"].read(length)
     elif environ.get("wsgi.input_terminated"):  # chunked: read to the end
         body = environ["wsgi.input"].read()
     else:
-        return _every_stripe
+        return operation, None
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
-    operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")[2]
     try:
         request = json.loads(body or b"{}")
-        stripes = _stripes_of(operation, request) if isinstance(request, dict) else None
-    except (ValueError, AttributeError, TypeError):
-        stripes = None
-    return _every_stripe if stripes is None else stripes
+    except ValueError:
+        return operation, None
+    return operation, request if isinstance(request, dict) else None
 
 
 def _serialized(self, environ, start_response):
     if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
         return _dispatch(self, environ, start_response)
-    held = _locks_for(environ)
+    operation, request = _read_request(environ)
+    try:
+        stripes = _stripes_of(operation, request) if request is not None else None
+    except (AttributeError, TypeError):  # a body of the wrong shape
+        stripes = None
+    held = _every_stripe if stripes is None else stripes
+    answered = []
+
+    def remember_status(status, headers, *rest):
+        answered.append(status)
+        return start_response(status, headers, *rest)
+
     for index in held:
         _stripes[index].acquire()
     try:
         # Read the whole answer inside the locks: the write happens while
         # the body is produced.
-        return list(_dispatch(self, environ, start_response))
+        answer = list(_dispatch(self, environ, remember_status))
+        if operation == "CreateTable" and request is not None and answered and answered[0].startswith("200"):
+            _key_names[request.get("TableName")] = [k.get("AttributeName") for k in request.get("KeySchema", [])]
+        return answer
     finally:
         for index in reversed(held):
             _stripes[index].release()
