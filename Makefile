@@ -14,7 +14,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5 slack-sdk==3.39.0 stripe==14.0.1 standardwebhooks==1.0.0 wechatpy==1.8.18 xmltodict==1.0.4
+PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5 slack-sdk==3.39.0 stripe==14.0.1 standardwebhooks==1.1.0 wechatpy==1.8.18 xmltodict==1.0.4
 VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
 SAM_VENV := .venv-sam
 SAM_BIN := $(CURDIR)/$(SAM_VENV)/bin
@@ -92,8 +92,10 @@ lint: tools
 	$(BIN)/cfn-lint template.yaml
 	$(SAM_BIN)/sam validate --lint --region $(SAM_REGION) --template-file template.yaml
 
-# Unit and handler tests, plus the adapters against a moto server of their own.
+# Unit and handler tests, plus the adapters against a moto server of their own;
+# first, the moto queue index answers as moto does (tests/moto_sqs_index.py).
 unit: tools
+	cd tests && $(BIN)/python -m unittest moto_sqs_index_test
 	INLET_TEST_AWS_ENDPOINT=http://127.0.0.1:$(TEST_MOTO_PORT) \
 	  tests/with-moto.sh $(TEST_MOTO_PORT) \
 	  cargo test --workspace --all-targets --exclude inlet-tests

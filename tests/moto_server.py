@@ -18,6 +18,11 @@ other in a cycle. What names no single item (Query, Scan, table operations)
 or cannot be read takes every stripe, as the one lock did. SQS and
 everything else run concurrently, so long polls never block the table.
 
+SQS is moto's, with one change: standard queues are indexed
+(tests/moto_sqs_index.py), so that a call's cost does not grow with the
+queue's depth; a load run against the local stack otherwise spends the
+emulator's time walking thousands of queued messages on every call.
+
 Used by tests/with-moto.sh and `inlet dev` (cli/src/dev.rs).
 """
 
@@ -27,6 +32,7 @@ import sys
 import threading
 
 import moto.server
+import moto_sqs_index
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 STRIPES = 64
@@ -129,4 +135,5 @@ def _serialized(self, environ, start_response):
 DomainDispatcherApplication.__call__ = _serialized
 
 if __name__ == "__main__":
+    moto_sqs_index.install()
     moto.server.main(sys.argv[1:])

@@ -34,7 +34,7 @@ AWS environment or profile for credentials and region):
                                      (never the body or a presented secret)
   inlet gen-events [--now] [--out DIR]
                                      write events/*.json (API Gateway v2 and SQS events)
-  inlet soak [--events N | --short] [--write FILE]
+  inlet soak [--events N | --short] [--max-backlog N] [--write FILE]
                                      start a local stack of its own (SOAK_MOTO_PORT, SOAK_API_PORT),
                                      send N events (3000) with redeliveries, queue outages and
                                      processor kills, audit, print the figures (and write them)
@@ -304,6 +304,9 @@ async fn soak(args: &[String]) -> Result<(), String> {
         let events = option(args, "--events").unwrap_or("3000").parse().map_err(|_| "--events takes a number")?;
         inlet_cli::soak::SoakConfig::full(events)
     };
+    if let Some(cap) = option(args, "--max-backlog") {
+        config.max_backlog = Some(cap.parse().map_err(|_| "--max-backlog takes a number of messages")?);
+    }
     if let Some(seed) = option(args, "--seed") {
         config.seed = u64::from_str_radix(seed, 16).map_err(|_| "--seed takes the hex seed a soak printed")?;
     }

@@ -12,6 +12,32 @@ use std::time::{Duration, Instant};
 use crate::dev::StackStatus;
 use crate::process::{session_processes, signal_process};
 
+/// A kill that landed inside a batch (see [`DevStack::kill_processor_mid_batch`]).
+#[derive(Clone, Debug)]
+pub struct KilledBatch {
+    /// The process whose batch failed.
+    pub pid: u32,
+    /// From the first look for a running batch to the kill that landed.
+    pub waited: Duration,
+    /// Earlier kills that met a process between batches.
+    pub missed: Vec<u32>,
+}
+
+impl KilledBatch {
+    pub fn describe(&self) -> String {
+        let mut text =
+            format!("pid {} after {:.0} ms of waiting for a batch", self.pid, self.waited.as_secs_f64() * 1e3);
+        if !self.missed.is_empty() {
+            text.push_str(&format!(
+                " ({} earlier kill(s) landed between batches: pids {:?})",
+                self.missed.len(),
+                self.missed
+            ));
+        }
+        text
+    }
+}
+
 /// How to start a stack.
 #[derive(Clone, Debug)]
 pub struct StackSpec {
@@ -179,6 +205,68 @@ impl DevStack {
         }
         self.signal(libc::SIGINT)?;
         self.wait_exit(Duration::from_secs(60)).await
+    }
+
+    /// SIGKILLs the processor while it runs a batch, and makes sure the kill
+    /// did land inside one: the invoke it interrupted failed.
+    ///
+    /// Seeing the environment `Running` and then signalling it is a race: the
+    /// batch can finish between the two, and the kill then meets a process
+    /// waiting for its next batch, which fails no invocation (the emulator
+    /// only restarts it at the next one). So after each kill this waits for
+    /// the pump to finish the batch that was running (the pump invokes one
+    /// batch at a time, and counts a batch only once its invoke returned):
+    /// if that batch failed, the kill landed; if it succeeded, the kill came
+    /// too late and is tried again on a later batch, up to `attempts` times.
+    pub async fn kill_processor_mid_batch(&self, limit: Duration, attempts: usize) -> Result<KilledBatch, String> {
+        let started = Instant::now();
+        let mut missed = Vec::new();
+        while missed.len() < attempts {
+            let Some((pid, before)) = self.running_processor(started, limit).await? else {
+                return Err(format!("the processor was never seen running a batch within {limit:?}"));
+            };
+            signal_process(pid, libc::SIGKILL)?;
+            let waited = started.elapsed();
+            loop {
+                let now = self.status().await?;
+                if now.pump.failed_invocations > before.failed_invocations {
+                    return Ok(KilledBatch { pid, waited, missed });
+                }
+                if now.pump.batches > before.batches {
+                    // The batch that was running finished before the signal.
+                    missed.push(pid);
+                    break;
+                }
+                if started.elapsed() > limit {
+                    return Err(format!("the batch of killed processor {pid} never finished within {limit:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Err(format!("{attempts} kills all landed between batches (pids {missed:?})"))
+    }
+
+    /// The processor's pid and the pump's counts, once it is seen running a
+    /// batch; None when it is not seen so before `limit`.
+    async fn running_processor(
+        &self,
+        started: Instant,
+        limit: Duration,
+    ) -> Result<Option<(u32, crate::dev::PumpLog)>, String> {
+        while started.elapsed() < limit {
+            let status = self.status().await?;
+            let running = status.functions.get(crate::dev::PROCESSOR).and_then(|p| {
+                p.environments
+                    .iter()
+                    .find(|e| e.state == crate::runtime_api::EnvironmentState::Running)
+                    .and_then(|e| e.pid)
+            });
+            if let Some(pid) = running {
+                return Ok(Some((pid, status.pump)));
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        Ok(None)
     }
 
     /// Removes the stack's state directory (once a test has no more use for
