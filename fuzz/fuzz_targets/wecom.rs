@@ -5,7 +5,11 @@
 //! - nothing is accepted unless `msg_signature` is the Token's SHA-1 over
 //!   the ciphertext the request carries, with a fresh timestamp;
 //! - a request the harness sealed and signed correctly is never refused as
-//!   unauthenticated (verification never turns a genuine sender away);
+//!   unauthenticated (verification never turns a genuine sender away),
+//!   except a URL check whose echo is not shaped like WeCom's;
+//! - a URL check is answered only with a plaintext shaped like WeCom's echo
+//!   (so it never decrypts a captured message), and an echo of any other
+//!   shape, however well sealed and signed, is the uniform 401;
 //! - every 401 is the one fixed body (no padding oracle).
 //!
 //! Modes (the control byte's bits 3–7):
@@ -13,6 +17,7 @@
 //! 1 the body is a message: the harness seals it, wraps it in WeCom's outer
 //!   XML and signs it (POST);
 //! 2 the body is an echo: the harness seals it as `echostr` and signs (GET);
+//!   it counts as genuine only when shaped like WeCom's echo;
 //! 3 the body is a raw plaintext layout (prefix, length, message, receive
 //!   id, padding — whatever the input holds): the harness zero-fills it to
 //!   whole AES blocks, encrypts it without padding and signs the result, so
@@ -85,15 +90,35 @@ fn is_signed_and_fresh(app: &WecomApp, request: &IncomingRequest) -> bool {
     signature_matches(&expected, query("msg_signature")) && fresh
 }
 
-fn wecom_promises(wecom: &Wecom, request: &IncomingRequest, reply: &Reply, harness_sealed: bool) -> Result<(), String> {
+/// What the harness made of the request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Made {
+    /// The input's own request, or one only re-signed.
+    AsGiven,
+    /// Sealed and signed as WeCom does: never refused as unauthenticated.
+    Genuine,
+    /// A URL check sealed and signed as WeCom does, whose echo is not
+    /// shaped like WeCom's: refused as unauthenticated.
+    ForeignEcho,
+}
+
+fn wecom_promises(wecom: &Wecom, request: &IncomingRequest, reply: &Reply, made: Made) -> Result<(), String> {
     if reply.status.is_success() && !is_signed_and_fresh(&wecom.app, request) {
         return Err(format!("accepted ({}) without a fresh valid msg_signature", reply.status));
+    }
+    if request.method == http::Method::GET && reply.status.is_success() && !wecom::is_wecom_echo(&reply.body) {
+        return Err("a URL check answered a plaintext that is not WeCom's echo".into());
+    }
+    // Only the address allowlist (403) answers before verification; past it,
+    // any other answer than the uniform 401 would tell such an echo apart.
+    if made == Made::ForeignEcho && ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&reply.status) {
+        return Err(format!("an echo not shaped like WeCom's was answered {}", reply.status));
     }
     if reply.status == StatusCode::UNAUTHORIZED {
         if reply.body != Reply::refusal(&IngressError::unauthenticated("")).body {
             return Err("a 401 that is not the one fixed body".into());
         }
-        if harness_sealed {
+        if made == Made::Genuine {
             return Err("a request sealed and signed as WeCom does was refused as unauthenticated".into());
         }
     }
@@ -106,20 +131,20 @@ fn run(data: &[u8]) {
     let Some(mut request) = input.request(&ROUTES) else { return };
     let plaintext = request.body.clone();
     let mode = input.mode(MODES);
-    let mut harness_sealed = false;
+    let mut made = Made::AsGiven;
     match mode {
         1 => {
             let ciphertext = seal(&wecom.app.key, [b'F'; 16], &plaintext, &wecom.app.corp_id);
             let body = outer_body(&wecom.app.corp_id, &ciphertext, "1").into_bytes();
             request = with_source(signed_request(&wecom.app, http::Method::POST, &ciphertext, body), &request);
-            harness_sealed = true;
+            made = Made::Genuine;
         }
         2 => {
             let ciphertext = seal(&wecom.app.key, [b'F'; 16], &plaintext, &wecom.app.corp_id);
             let mut signed = signed_request(&wecom.app, http::Method::GET, &ciphertext, Vec::new());
             signed.query.insert("echostr".into(), ciphertext);
             request = with_source(signed, &request);
-            harness_sealed = true;
+            made = if wecom::is_wecom_echo(&plaintext) { Made::Genuine } else { Made::ForeignEcho };
         }
         3 => {
             let mut layout = plaintext.clone();
@@ -151,9 +176,7 @@ fn run(data: &[u8]) {
     }
     let text = sender_text(&request, &plaintext);
     let sent = Sent { publisher_down: input.publisher_down(), secrets: &wecom.secrets, sender_text: &text };
-    if let Err(broken) =
-        check_answer(&reply, &publisher, &sent).and(wecom_promises(wecom, &request, &reply, harness_sealed))
-    {
+    if let Err(broken) = check_answer(&reply, &publisher, &sent).and(wecom_promises(wecom, &request, &reply, made)) {
         panic!(
             "wecom: PROMISE BROKEN: {broken}\nrequest: {} {} query {:?} source {:?} mode {mode}\nbody: {}\nanswer: {} {}",
             request.method,

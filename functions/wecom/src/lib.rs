@@ -1,20 +1,26 @@
 //! WeCom (企业微信) application callbacks: `GET` and `POST /wecom/callback`.
 //!
 //! GET verifies the URL: `msg_signature` over the encrypted `echostr`, which
-//! is answered decrypted, as bare text, and nothing is enqueued. POST
-//! carries a message or event: an XML body whose `<Encrypt>` holds the
-//! AES-encrypted message XML, `msg_signature` over that ciphertext. The
-//! message becomes the Envelope's payload as JSON (see [`xml`]).
+//! is answered decrypted, as bare text, and nothing is enqueued; only a
+//! plaintext shaped like WeCom's echo is answered (see [`is_wecom_echo`]).
+//! POST carries a message or event: an XML body whose `<Encrypt>` holds the
+//! AES-encrypted message XML, `msg_signature` over that ciphertext. Before
+//! the signature is checked only `<Encrypt>` is read from the body; the
+//! message, once open, becomes the Envelope's payload as JSON (see [`xml`]).
 //! Protocol facts: docs/providers.md, WeCom section; scheme: [`crypto`].
 //!
 //! Every failure before the message is open (missing parameter, signature,
-//! timestamp window, base64, padding, length, receive id) is the one
-//! uniform 401: the reasons stay in the log, so neither a prober nor a
-//! holder of captured ciphertext learns which check failed.
+//! timestamp window, base64, padding, length, receive id), and a URL check
+//! that opens to anything but WeCom's echo, is the one uniform 401: the
+//! reasons stay in the log, so neither a prober nor a holder of captured
+//! ciphertext learns which check failed.
+//!
+//! Ids: `MsgId` for messages; events have none, so theirs is the SHA-256
+//! of the decrypted message (see [`event_id`]).
 
 use inlet_shared::config;
 use inlet_shared::prelude::*;
-use inlet_shared::verify::NamedSecret;
+use inlet_shared::verify::{NamedSecret, sha256_hex};
 
 pub mod crypto;
 pub mod samples;
@@ -120,9 +126,18 @@ impl Opened<'_> {
 impl WecomFunction {
     /// GET: the URL check WeCom runs when the callback URL is saved. The
     /// answer is the decrypted `echostr`, bare (no quotes, no newline).
+    ///
+    /// `msg_signature` is the same SHA-1 over `echostr` as over a POST's
+    /// `<Encrypt>`, so a captured POST's query and ciphertext make a valid
+    /// GET: answering any plaintext would decrypt captured messages for
+    /// whoever asks. Only a plaintext shaped like WeCom's echo is answered;
+    /// anything else is the uniform 401, like every other failure here.
     fn verify_url(&self, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let echostr = query(request, "echostr")?;
         let opened = self.open(request, &base64_from_query(echostr), now)?;
+        if !is_wecom_echo(&opened.message) {
+            return Err(IngressError::unauthenticated("echostr opens, but not to a decimal echo as WeCom sends"));
+        }
         Ok(Decision::Answer(Reply { status: StatusCode::OK, content_type: Some("text/plain"), body: opened.message }))
     }
 
@@ -136,7 +151,7 @@ impl WecomFunction {
             .map_err(|_| IngressError::malformed("decrypted message is not UTF-8"))?;
         let document =
             xml::parse(text).map_err(|reason| IngressError::malformed(format!("decrypted message: {reason}")))?;
-        let envelope = envelope(document.value, opened.verification(), now)?;
+        let envelope = envelope(document.value, &opened.message, opened.verification(), now)?;
         // An empty 200 is "no passive reply": any reply would have to be encrypted XML.
         Ok(Decision::enqueue(vec![envelope], Reply::empty(StatusCode::OK)))
     }
@@ -190,15 +205,31 @@ pub fn base64_from_query(value: &str) -> String {
     value.replace(' ', "+")
 }
 
-/// The ciphertext of a POST body: the text of `<Encrypt>` under the root.
-/// The rest of the outer XML (`ToUserName`, `AgentID`) is not signed and is
-/// not used: the decrypted message repeats what matters.
+/// The longest `echostr` plaintext answered. WeCom's echo is a random
+/// 64-bit number in decimal (the public vector's is `1616140317555161061`,
+/// 19 digits); the largest such number has 20.
+pub const MAX_ECHO_DIGITS: usize = 20;
+
+/// Whether a decrypted `echostr` is shaped like WeCom's: 1 to
+/// [`MAX_ECHO_DIGITS`] ASCII digits. Every message WeCom POSTs is XML
+/// (it starts with `<`), so no captured message passes.
+pub fn is_wecom_echo(plaintext: &[u8]) -> bool {
+    (1..=MAX_ECHO_DIGITS).contains(&plaintext.len()) && plaintext.iter().all(u8::is_ascii_digit)
+}
+
+/// The ciphertext of a POST body: the text of `<Encrypt>` under the root,
+/// read as a stream before anything is authenticated, so nothing but that
+/// text is kept (no tree of the other elements: memory stays that text
+/// plus the reader's bookkeeping). The body must still be one well-formed
+/// element, as a full parse would require. The rest of the outer XML
+/// (`ToUserName`, `AgentID`) is not signed and is not used: the decrypted
+/// message repeats what matters.
 fn encrypt_element(body: &[u8]) -> Result<String, IngressError> {
     let text = std::str::from_utf8(body).map_err(|_| IngressError::unauthenticated("body is not UTF-8"))?;
-    let outer = xml::parse(text).map_err(|reason| IngressError::unauthenticated(format!("body: {reason}")))?;
-    match outer.value.get("Encrypt") {
-        Some(Value::String(ciphertext)) if !ciphertext.is_empty() => Ok(ciphertext.clone()),
-        _ => Err(IngressError::MissingCredential("Encrypt")),
+    match xml::root_child_text(text, "Encrypt") {
+        Ok(Some(ciphertext)) if !ciphertext.is_empty() => Ok(ciphertext),
+        Ok(_) => Err(IngressError::MissingCredential("Encrypt")),
+        Err(reason) => Err(IngressError::unauthenticated(format!("body: {reason}"))),
     }
 }
 
@@ -210,37 +241,26 @@ fn required<'v>(message: &'v Value, name: &str) -> Result<&'v str, IngressError>
     field(message, name).ok_or_else(|| IngressError::malformed(format!("message has no {name}")))
 }
 
-/// Fields that tell two events of one sender in one second apart. Each is
-/// part of the event itself, so a retry repeats it and dedup still holds;
-/// without them these real events would merge:
-/// - `AgentID`: one deployment may serve several apps (Token and key lists);
-///   a user entering two of them in the same second;
-/// - `ChangeType`, `UserID`, `Id` (department), `TagId`: contact changes
-///   all come from `sys`; a bulk import creates many users in one second;
-/// - `EventKey`: two menu items clicked in the same second;
-/// - `TaskId`: two template cards answered in the same second.
-pub const EVENT_DISCRIMINATORS: [&str; 7] = ["AgentID", "ChangeType", "UserID", "Id", "TagId", "EventKey", "TaskId"];
-
-/// The dedup id WeCom recommends, made unambiguous: `MsgId` for messages;
-/// for events `event:<FromUserName>:<CreateTime>:<Event>` followed by
-/// `:<name>=<value>` for each [`EVENT_DISCRIMINATORS`] field present.
-pub fn event_id(message: &Value) -> Result<String, IngressError> {
+/// The id after `wecom:`. A message's own `MsgId`, which WeCom documents
+/// as the key to dedup messages by. Events have no id: WeCom suggests
+/// `FromUserName` + `CreateTime`, but customer-service events
+/// (`kf_msg_or_event`) have no `FromUserName`, and events of one sender in
+/// one second are told apart by fields that differ per event type
+/// (`ExternalUserID`, `ChatId`, `ApprovalInfo/SpNo`, `BatchJob/JobId`,
+/// `Token`, …); any list of them misses the next type WeCom adds. So an
+/// event, or a message without `MsgId`, is identified by `sha256:` and the
+/// hex SHA-256 of the whole decrypted message (`plaintext`, the XML as
+/// WeCom sealed it): a retry is the same message sealed again (new random
+/// prefix, nonce and timestamp, same XML), so it keeps its id, and two
+/// events that differ in any field get two ids.
+pub fn event_id(message: &Value, plaintext: &[u8]) -> Result<String, IngressError> {
     let msg_type = required(message, "MsgType")?;
-    if msg_type != "event" {
-        return Ok(required(message, "MsgId")?.to_string());
+    if msg_type != "event"
+        && let Some(msg_id) = field(message, "MsgId")
+    {
+        return Ok(msg_id.to_string());
     }
-    let mut id = format!(
-        "event:{}:{}:{}",
-        required(message, "FromUserName")?,
-        required(message, "CreateTime")?,
-        required(message, "Event")?
-    );
-    for name in EVENT_DISCRIMINATORS {
-        if let Some(value) = field(message, name) {
-            id.push_str(&format!(":{name}={value}"));
-        }
-    }
-    Ok(id)
+    Ok(format!("sha256:{}", sha256_hex(plaintext)))
 }
 
 /// `MsgType`, or `event.<Event>` for events (`event.change_contact`).
@@ -249,11 +269,16 @@ pub fn kind(message: &Value) -> Result<String, IngressError> {
     if msg_type == "event" { Ok(format!("event.{}", required(message, "Event")?)) } else { Ok(msg_type.to_string()) }
 }
 
-fn envelope(message: Value, verification: Verification, now: OffsetDateTime) -> Result<Envelope, IngressError> {
+fn envelope(
+    message: Value,
+    plaintext: &[u8],
+    verification: Verification,
+    now: OffsetDateTime,
+) -> Result<Envelope, IngressError> {
     if !message.is_object() {
         return Err(IngressError::malformed("decrypted message is not an element with fields"));
     }
-    let (id, kind) = (event_id(&message)?, kind(&message)?);
+    let (id, kind) = (event_id(&message, plaintext)?, kind(&message)?);
     let tenant = field(&message, "ToUserName").map(str::to_string);
     let view = message_view(&message);
     let mut envelope = Envelope::new(PROVIDER, &id, &kind, now, verification, message);

@@ -91,37 +91,84 @@ impl Open {
 
 /// Parses `text` as one XML element and returns it as JSON.
 pub fn parse(text: &str) -> Result<Document, String> {
+    let mut tree = Tree { stack: Vec::new(), root: None };
+    walk(text, &mut tree)?;
+    let (root, value) = tree.root.ok_or("no root element")?;
+    Ok(Document { root, value })
+}
+
+/// The text of the root's child element `name` (`Encrypt`), reading
+/// `text` as a stream: nothing but that one element's text is kept, so
+/// the memory it takes is that text and the reader's own bookkeeping, not
+/// a tree of every element. `text` must be a document [`parse`] accepts
+/// (the same walk checks it); `Ok(None)` when there is no such child, or
+/// when it is not text alone (it repeats, or has attributes or child
+/// elements), which is exactly when [`parse`] would not make it a string.
+pub fn root_child_text(text: &str, name: &str) -> Result<Option<String>, String> {
+    let mut child = ChildText { name, state: ChildState::Absent, inside: false };
+    walk(text, &mut child)?;
+    Ok(match child.state {
+        ChildState::Text(text) => Some(text),
+        ChildState::Absent | ChildState::Unusable => None,
+    })
+}
+
+/// What [`walk`] reports of a document, in document order. The walk itself
+/// enforces what "well-formed" means here, so [`parse`] and
+/// [`root_child_text`] accept and refuse exactly the same documents.
+trait Visitor {
+    /// An element opens; `ancestors` is how many elements enclose it (0 for
+    /// the root). Its attributes are already known to be well-formed.
+    fn open(&mut self, start: &BytesStart<'_>, ancestors: usize) -> Result<(), String>;
+    /// The element that opened with `ancestors` closes.
+    fn close(&mut self, ancestors: usize);
+    /// Whether the visitor keeps text directly inside the innermost open
+    /// element, which has `ancestors`; when not, the text is never decoded.
+    fn wants_text(&self, ancestors: usize) -> bool;
+    fn text(&mut self, text: &str);
+}
+
+/// Reads `text` as one XML element, event by event, refusing anything that
+/// is not one well-formed element (see the module documentation).
+fn walk(text: &str, visitor: &mut impl Visitor) -> Result<(), String> {
     let mut reader = Reader::from_str(text);
-    let mut stack: Vec<Open> = Vec::new();
-    let mut root: Option<(String, Value)> = None;
+    // Elements open now: the innermost has `open - 1` ancestors.
+    let mut open = 0usize;
+    let mut root_seen = false;
     loop {
         let event = reader.read_event().map_err(|e| format!("not well-formed XML: {e}"))?;
         match event {
             Event::Start(start) => {
-                if root.is_some() {
+                if open == 0 && root_seen {
                     return Err("more than one root element".into());
                 }
-                if stack.len() >= MAX_DEPTH {
+                if open >= MAX_DEPTH {
                     return Err(format!("elements nested deeper than {MAX_DEPTH}"));
                 }
-                stack.push(Open::new(&start)?);
+                check_attributes(&start)?;
+                visitor.open(&start, open)?;
+                open += 1;
+                root_seen = true;
             }
             Event::Empty(start) => {
-                if root.is_some() {
+                if open == 0 && root_seen {
                     return Err("more than one root element".into());
                 }
-                let (name, value) = Open::new(&start)?.into_value();
-                close(&mut stack, &mut root, name, value);
+                check_attributes(&start)?;
+                visitor.open(&start, open)?;
+                visitor.close(open);
+                root_seen = true;
             }
             Event::End(_) => {
                 // The reader checks that end names match their start.
-                let open = stack.pop().ok_or("closing tag without an opening one")?;
-                let (name, value) = open.into_value();
-                close(&mut stack, &mut root, name, value);
+                open = open.checked_sub(1).ok_or("closing tag without an opening one")?;
+                visitor.close(open);
             }
-            Event::Text(text) => append(&mut stack, &text.xml10_content())?,
-            Event::CData(cdata) => append(&mut stack, &cdata.xml10_content())?,
+            Event::Text(text) => deliver(visitor, open, || text.xml10_content())?,
+            Event::CData(cdata) => deliver(visitor, open, || cdata.xml10_content())?,
             Event::GeneralRef(reference) => {
+                // Resolved whether or not the text is kept: an unknown
+                // entity makes the document unacceptable either way.
                 let resolved = match reference.resolve_char_ref() {
                     Ok(Some(c)) => c,
                     Ok(None) => match &*reference {
@@ -134,36 +181,134 @@ pub fn parse(text: &str) -> Result<Document, String> {
                     },
                     Err(e) => return Err(format!("bad character reference: {e}")),
                 };
-                append(&mut stack, resolved.encode_utf8(&mut [0; 4]))?;
+                let mut buffer = [0; 4];
+                let resolved: &str = resolved.encode_utf8(&mut buffer);
+                deliver(visitor, open, || resolved.into())?;
             }
             Event::DocType(_) => return Err("a DOCTYPE is not accepted".into()),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
     }
-    if !stack.is_empty() {
+    if open != 0 {
         return Err("document ends inside an element".into());
     }
-    let (root, value) = root.ok_or("no root element")?;
-    Ok(Document { root, value })
+    if !root_seen {
+        return Err("no root element".into());
+    }
+    Ok(())
 }
 
-fn close(stack: &mut [Open], root: &mut Option<(String, Value)>, name: String, value: Value) {
-    match stack.last_mut() {
-        Some(parent) => parent.add_child(name, value),
-        None => *root = Some((name, value)),
+/// Hands text to the visitor if it wants it. Outside the root only
+/// whitespace (layout) is allowed; anything else is not XML.
+fn deliver<'t>(
+    visitor: &mut impl Visitor,
+    open: usize,
+    content: impl FnOnce() -> std::borrow::Cow<'t, str>,
+) -> Result<(), String> {
+    let Some(ancestors) = open.checked_sub(1) else {
+        return if content().chars().all(char::is_whitespace) {
+            Ok(())
+        } else {
+            Err("text outside the root element".into())
+        };
+    };
+    if visitor.wants_text(ancestors) {
+        visitor.text(&content());
+    }
+    Ok(())
+}
+
+/// Every attribute parses and its value's references resolve; refused as
+/// [`parse`] always refused them, whether or not the visitor keeps them.
+fn check_attributes(start: &BytesStart<'_>) -> Result<(), String> {
+    for attribute in start.attributes() {
+        let name = start.name().0;
+        let attribute = attribute.map_err(|e| format!("bad attribute in <{name}>: {e}"))?;
+        attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| format!("bad attribute value in <{name}>: {e}"))?;
+    }
+    Ok(())
+}
+
+/// [`parse`]'s visitor: builds the JSON of every element.
+struct Tree {
+    stack: Vec<Open>,
+    root: Option<(String, Value)>,
+}
+
+impl Visitor for Tree {
+    fn open(&mut self, start: &BytesStart<'_>, _ancestors: usize) -> Result<(), String> {
+        self.stack.push(Open::new(start)?);
+        Ok(())
+    }
+
+    fn close(&mut self, _ancestors: usize) {
+        if let Some(open) = self.stack.pop() {
+            let (name, value) = open.into_value();
+            match self.stack.last_mut() {
+                Some(parent) => parent.add_child(name, value),
+                None => self.root = Some((name, value)),
+            }
+        }
+    }
+
+    fn wants_text(&self, _ancestors: usize) -> bool {
+        true
+    }
+
+    fn text(&mut self, text: &str) {
+        if let Some(open) = self.stack.last_mut() {
+            open.text.push_str(text);
+        }
     }
 }
 
-fn append(stack: &mut [Open], text: &str) -> Result<(), String> {
-    match stack.last_mut() {
-        Some(open) => {
-            open.text.push_str(text);
-            Ok(())
+/// [`root_child_text`]'s visitor: keeps one element's text and nothing else.
+struct ChildText<'n> {
+    name: &'n str,
+    state: ChildState,
+    /// Inside the wanted element (at any depth).
+    inside: bool,
+}
+
+enum ChildState {
+    Absent,
+    /// Found once, text only so far.
+    Text(String),
+    /// Repeated, or with attributes or child elements: [`parse`] would make
+    /// it an array or an object, not a string.
+    Unusable,
+}
+
+impl Visitor for ChildText<'_> {
+    fn open(&mut self, start: &BytesStart<'_>, ancestors: usize) -> Result<(), String> {
+        if self.inside {
+            self.state = ChildState::Unusable;
+        } else if ancestors == 1 && start.name().0 == self.name {
+            self.inside = true;
+            let first = matches!(self.state, ChildState::Absent);
+            let has_attributes = start.attributes().next().is_some();
+            self.state = if first && !has_attributes { ChildState::Text(String::new()) } else { ChildState::Unusable };
         }
-        // Whitespace around the root is layout; anything else is not XML.
-        None if text.chars().all(char::is_whitespace) => Ok(()),
-        None => Err("text outside the root element".into()),
+        Ok(())
+    }
+
+    fn close(&mut self, ancestors: usize) {
+        if ancestors == 1 {
+            self.inside = false;
+        }
+    }
+
+    fn wants_text(&self, ancestors: usize) -> bool {
+        self.inside && ancestors == 1 && matches!(self.state, ChildState::Text(_))
+    }
+
+    fn text(&mut self, text: &str) {
+        if let ChildState::Text(kept) = &mut self.state {
+            kept.push_str(text);
+        }
     }
 }
 
@@ -235,6 +380,41 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted: {:?}", parse(bad));
         }
+    }
+
+    /// The streaming read before authentication finds exactly what the full
+    /// parse would, and refuses exactly what it refuses (same reasons).
+    #[test]
+    fn root_child_text_agrees_with_parse() {
+        for document in [
+            "<xml><ToUserName>ww</ToUserName><Encrypt><![CDATA[abc+/=]]></Encrypt><AgentID>1</AgentID></xml>",
+            "<xml>\n  <Encrypt>a<![CDATA[b]]>&amp;c&#x41;\r\n</Encrypt>\n</xml>\n",
+            "<xml><Encrypt></Encrypt></xml>",
+            "<xml><Encrypt/></xml>",
+            "<xml><ToUserName>ww</ToUserName></xml>",
+            "<xml><Encrypt>a</Encrypt><Encrypt>b</Encrypt></xml>",
+            "<xml><Encrypt k=\"v\">a</Encrypt></xml>",
+            "<xml><Encrypt><Inner>a</Inner></Encrypt></xml>",
+            "<xml><Encrypt>a<Inner/>b</Encrypt></xml>",
+            "<xml><Other><Encrypt>nested</Encrypt></Other></xml>",
+            "<Encrypt>root</Encrypt>",
+            "<other><Encrypt>any root name</Encrypt></other>",
+            "<xml><Encrypt>a</Encrypt></xml><xml/>",
+            "<xml><Encrypt>a</Encrypt><x>&unknown;</x></xml>",
+            "<xml><Encrypt>a</Encrypt><x a=\"1\" a=\"2\"/></xml>",
+            "<xml><Encrypt>a</Encrypt></xml>tail",
+            "<!DOCTYPE x><xml><Encrypt>a</Encrypt></xml>",
+            "<xml><Encrypt>a</Encrypt>",
+            "",
+            "{\"encrypt\":1}",
+        ] {
+            let parsed =
+                parse(document).map(|doc| doc.value.get("Encrypt").and_then(Value::as_str).map(str::to_string));
+            assert_eq!(root_child_text(document, "Encrypt"), parsed, "{document:?}");
+        }
+        let deep = format!("<xml><Encrypt>a</Encrypt>{}{}</xml>", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert!(root_child_text(&deep, "Encrypt").unwrap_err().contains("deeper"));
+        assert_eq!(root_child_text("<xml><Encrypt> a\r\nb </Encrypt></xml>", "Encrypt").unwrap().unwrap(), " a\nb ");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The WeCom handler on its samples and on requests sealed here, with a
-//! fixed clock: the public vector, URL verification, messages and events,
-//! rotation, the timestamp window, and one uniform 401 for everything that
-//! fails before the message is open.
+//! fixed clock: the public vector, URL verification (and that it decrypts
+//! nothing but WeCom's echo), messages and events (documented shapes, ids
+//! that never merge two events), rotation, the timestamp window, and one
+//! uniform 401 for everything that fails before the message is open.
+
+mod documented;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -11,6 +14,7 @@ use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::samples::{
     CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
 };
+use inlet_shared::verify::sha256_hex;
 use serde_json::json;
 use wecom::WecomFunction;
 use wecom::crypto::{msg_signature, seal_padded};
@@ -189,8 +193,8 @@ async fn event_gets_a_scoped_id_a_kind_and_nested_json_but_no_message_view() {
     assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
     let envelope = &publisher.sent()[0];
     assert_eq!(envelope.kind, "event.change_contact");
-    let user = envelope.payload["UserID"].as_str().unwrap().to_string();
-    assert_eq!(envelope.id, format!("wecom:event:sys:{NOW}:change_contact:ChangeType=update_user:UserID={user}"));
+    // Events carry no id: the SHA-256 of the message as WeCom sealed it.
+    assert_eq!(envelope.id, format!("wecom:sha256:{}", sha256_hex(contact_event(CORP, NOW, "e1").as_bytes())));
     assert!(envelope.message.is_none());
     assert_eq!(envelope.payload["ExtAttr"]["Item"][0], json!({"Name": "爱好", "Type": "0", "Text": {"Value": "旅游"}}));
     assert_eq!(envelope.payload["ExtAttr"]["Item"][1]["Web"]["Url"], "https://work.weixin.qq.com");
@@ -224,8 +228,123 @@ async fn a_retry_resealed_by_wecom_is_the_same_event_and_distinct_events_are_not
     };
     let one = id(callback(&app, &enter("1000002"), NOW, "x")).await;
     let two = id(callback(&app, &enter("1000003"), NOW, "y")).await;
-    assert_eq!(one, format!("wecom:event:lisi:{NOW}:enter_agent:AgentID=1000002"), "an empty EventKey adds nothing");
+    assert_eq!(one, format!("wecom:sha256:{}", sha256_hex(enter("1000002").as_bytes())));
     assert_ne!(one, two);
+}
+
+/// The id a request's Envelope gets (the request must be accepted).
+async fn id_of(request: &IncomingRequest) -> String {
+    let (reply, publisher) = handle_with::<WecomFunction>(&dev_settings(), request, NOW).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    publisher.sent()[0].id.clone()
+}
+
+/// Customer-service events (`kf_msg_or_event`) come from no user: no
+/// `FromUserName`. They are genuine and kept, as is any event or message
+/// that has what inlet needs to name it (`MsgType`, `Event` for events).
+#[tokio::test]
+async fn events_without_a_sender_are_accepted() {
+    let app = app();
+    let kf = (documented::documented()[0].xml)(CORP, NOW, "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR");
+    assert!(!kf.contains("FromUserName"));
+    let (reply, publisher) = handle_with::<WecomFunction>(&dev_settings(), &callback(&app, &kf, NOW, "kf"), NOW).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    assert!(reply.body.is_empty());
+    let envelope = &publisher.sent()[0];
+    assert_eq!(envelope.kind, "event.kf_msg_or_event");
+    assert_eq!(envelope.tenant.as_deref(), Some(CORP));
+    assert_eq!(envelope.id, format!("wecom:sha256:{}", sha256_hex(kf.as_bytes())));
+    assert_eq!(envelope.payload["Token"], "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR");
+    assert_eq!(envelope.payload["OpenKfId"], "wkAJ2GCAAASSm4_FhToWMFea0xAFfd3Q");
+    assert!(envelope.message.is_none(), "an event has no message view");
+
+    // Every documented shape, and the least a message can be: no sender, no
+    // time, and a message without MsgId (named by its hash, like an event).
+    let mut messages: Vec<(String, String)> =
+        documented::documented().iter().map(|d| (d.name.to_string(), (d.xml)(CORP, NOW, "x"))).collect();
+    messages
+        .push(("only MsgType and Event".into(), "<xml><MsgType>event</MsgType><Event>new_kind</Event></xml>".into()));
+    messages.push(("a message without MsgId".into(), "<xml><MsgType>text</MsgType><Content>hi</Content></xml>".into()));
+    for (name, message) in messages {
+        let (reply, publisher) =
+            handle_with::<WecomFunction>(&dev_settings(), &callback(&app, &message, NOW, &name), NOW).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(publisher.sent()[0].id, format!("wecom:sha256:{}", sha256_hex(message.as_bytes())), "{name}");
+    }
+}
+
+/// Two events of one type in the same second that differ only in the field
+/// that tells them apart are two events; WeCom's retry of either (sealed
+/// again: new prefix, nonce and timestamp) is the same event.
+#[tokio::test]
+async fn distinct_events_in_one_second_never_share_an_id_and_retries_keep_theirs() {
+    let app = app();
+    // Every type is tried, so a failure lists all that merge.
+    let mut merged = Vec::new();
+    for event in documented::documented() {
+        let (a, b) = ((event.xml)(CORP, NOW, "wmAJ2GCAAAaaaa"), (event.xml)(CORP, NOW, "wmAJ2GCAAAbbbb"));
+        let first = id_of(&callback(&app, &a, NOW, &format!("{}-a", event.name))).await;
+        let other = id_of(&callback(&app, &b, NOW, &format!("{}-b", event.name))).await;
+        if first == other {
+            merged.push(format!("{} (differ in {}): both {first}", event.name, event.distinct_by));
+        }
+        let retry = callback(&app, &a, NOW + 5, &format!("{}-retry", event.name));
+        assert_ne!(retry.body, callback(&app, &a, NOW, &format!("{}-a", event.name)).body, "sealed again");
+        assert_eq!(id_of(&retry).await, first, "{}: WeCom's retry is the same event", event.name);
+    }
+    assert!(merged.is_empty(), "distinct events got one id:\n{}", merged.join("\n"));
+    // Messages keep their MsgId: a retry, and the same MsgId, are one message.
+    let text = text_message(CORP, NOW, "m", "hi");
+    assert_eq!(id_of(&callback(&app, &text, NOW, "m1")).await, format!("wecom:{}", msg_id("m")));
+    assert_eq!(id_of(&callback(&app, &text, NOW + 3, "m2")).await, format!("wecom:{}", msg_id("m")));
+}
+
+/// A GET built from a captured POST: the same query (its signature is over
+/// the same four strings) with the POST's `<Encrypt>` as `echostr`.
+fn captured_as_url_check(post: &IncomingRequest) -> IncomingRequest {
+    let outer = wecom::xml::parse(std::str::from_utf8(&post.body).expect("UTF-8")).expect("outer XML");
+    let ciphertext = outer.value["Encrypt"].as_str().expect("Encrypt").to_string();
+    let mut get = IncomingRequest::new(Method::GET, "/wecom/callback", "");
+    get.query = post.query.clone();
+    get.query.insert("echostr".into(), ciphertext);
+    get
+}
+
+/// The URL check answers the decrypted `echostr`; its signature is the one
+/// a POST's ciphertext carries. Only WeCom's decimal echo is answered, so a
+/// captured message cannot be decrypted by sending it back as a URL check;
+/// anything else is the uniform 401.
+#[tokio::test]
+async fn the_url_check_decrypts_nothing_but_wecom_echo() {
+    let app = app();
+    let post = sample("wecom-text-message", "captured");
+    let (reply, _) = handle_with::<WecomFunction>(&dev_settings(), &post, NOW).await;
+    assert_eq!(reply.status, StatusCode::OK, "the captured message is genuine");
+    let (reply, publisher) = handle_with::<WecomFunction>(&dev_settings(), &captured_as_url_check(&post), NOW).await;
+    assert_unauthenticated(&reply, &publisher);
+    assert!(!String::from_utf8_lossy(&reply.body).contains("/status prod"), "the message must not come back");
+
+    for (echo, answered) in [
+        ("1616140317555161061", true),
+        ("0", true),
+        ("18446744073709551615", true),
+        ("123456789012345678901", false),
+        ("", false),
+        ("-1616140317555161061", false),
+        (" 1616140317555161061", false),
+        ("1616140317555161061\n", false),
+        ("1616140317555161061x", false),
+        ("１２３", false),
+        ("<xml><MsgType>text</MsgType></xml>", false),
+    ] {
+        let request = app.url_verification("t", "t", echo, NOW, echo).to_incoming();
+        let (reply, publisher) = handle_with::<WecomFunction>(&dev_settings(), &request, NOW).await;
+        if answered {
+            assert_eq!((reply.status, reply.body.as_slice()), (StatusCode::OK, echo.as_bytes()), "{echo:?}");
+        } else {
+            assert_unauthenticated(&reply, &publisher);
+        }
+    }
 }
 
 #[tokio::test]
@@ -382,6 +501,12 @@ async fn every_failure_before_the_message_is_open_is_the_one_uniform_401() {
     let mut get = sample("wecom-url-verification", "f");
     get.query.remove("echostr");
     cases.push(("GET, echostr missing", get, "missing echostr"));
+    cases.push(("GET, a captured message's ciphertext as echostr", captured_as_url_check(&good), "decimal echo"));
+    cases.push((
+        "GET, signed echostr that opens to text",
+        app.url_verification("t", "t", "hello", NOW, "f").to_incoming(),
+        "decimal echo",
+    ));
 
     for (name, request, logged) in cases {
         let mut log = String::new();
@@ -414,17 +539,12 @@ async fn a_genuine_message_that_is_not_usable_xml_is_400() {
         ("two roots", b"<xml></xml><xml></xml>".to_vec(), "decrypted message"),
         ("not UTF-8", b"<xml>\xff\xfe</xml>".to_vec(), "not UTF-8"),
         ("no MsgType", b"<xml><MsgId>1</MsgId></xml>".to_vec(), "MsgType"),
-        ("message without MsgId", b"<xml><MsgType>text</MsgType></xml>".to_vec(), "MsgId"),
         (
             "event without Event",
             b"<xml><MsgType>event</MsgType><FromUserName>a</FromUserName><CreateTime>1</CreateTime></xml>".to_vec(),
             "Event",
         ),
-        (
-            "event without sender",
-            b"<xml><MsgType>event</MsgType><Event>click</Event><CreateTime>1</CreateTime></xml>".to_vec(),
-            "FromUserName",
-        ),
+        ("event with an empty Event", b"<xml><MsgType>event</MsgType><Event></Event></xml>".to_vec(), "Event"),
         ("root is text", b"<xml>hello</xml>".to_vec(), "fields"),
     ];
     for (name, message, reason) in cases {

@@ -3,10 +3,13 @@
 //! `tests/wechatpy_check.py`:
 //!
 //! - `inlet_and_wechatpy_agree_on_samples_and_forgeries`: the requests
-//!   inlet's samples make, the public vector, and forgeries made from them,
-//!   judged by both; for every message both accept, inlet's payload equals
-//!   xmltodict's parse of what wechatpy decrypted. Where inlet deliberately
-//!   differs, the case names the difference and says why.
+//!   inlet's samples make, the public vector, WeCom's documented event
+//!   shapes (customer-service events without `FromUserName` included), and
+//!   forgeries made from them, judged by both (wechatpy decrypts, then
+//!   `parse_message` reads the message); for every message both accept,
+//!   inlet's payload equals xmltodict's parse of what wechatpy decrypted.
+//!   Where inlet deliberately differs, the case names the difference and
+//!   says why.
 //! - `messages_sealed_by_wechatpy_are_accepted_by_inlet`: messages and
 //!   echostrs sealed and signed by wechatpy (random prefix, its own
 //!   formatting) are accepted by inlet, and a changed signature is not.
@@ -16,7 +19,7 @@ use std::path::Path;
 
 use http::{Method, StatusCode};
 use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient, InletStricter};
-use inlet_shared::crosscheck::{Runtime, Verdicts, reply_text, run_library};
+use inlet_shared::crosscheck::{Runtime, Verdicts, reply_text, run_library, with_body};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
@@ -24,6 +27,8 @@ use serde_json::{Value, json};
 use wecom::WecomFunction;
 use wecom::crypto::seal_padded;
 use wecom::samples::{WecomApp, contact_event, outer_body, text_message};
+
+mod documented;
 
 const NOW: i64 = 1_700_000_000;
 
@@ -83,16 +88,29 @@ fn with_query(mut request: IncomingRequest, name: &str, value: &str) -> Incoming
 }
 
 struct Case {
-    name: &'static str,
+    name: String,
     app: App,
     request: IncomingRequest,
     /// inlet's clock for this case.
     now: i64,
     expect: Expect,
+    /// How inlet refuses it, if it does: the uniform 401 before the message
+    /// is open, 400 for a genuine message it cannot read.
+    refusal: StatusCode,
 }
 
-fn case(name: &'static str, app: App, request: IncomingRequest, expect: Expect) -> Case {
-    Case { name, app, request, now: NOW, expect }
+fn case(name: impl Into<String>, app: App, request: IncomingRequest, expect: Expect) -> Case {
+    Case { name: name.into(), app, request, now: NOW, expect, refusal: StatusCode::UNAUTHORIZED }
+}
+
+/// A GET made of a captured POST: its query (the signature covers the same
+/// four strings) with its `<Encrypt>` as `echostr`.
+fn captured_as_url_check(post: &IncomingRequest) -> IncomingRequest {
+    let outer = wecom::xml::parse(std::str::from_utf8(&post.body).expect("UTF-8")).expect("outer XML");
+    let mut get = IncomingRequest::new(Method::GET, "/wecom/callback", "");
+    get.query = post.query.clone();
+    get.query.insert("echostr".into(), outer.value["Encrypt"].as_str().expect("Encrypt").to_string());
+    get
 }
 
 fn case_json(case: &Case) -> Value {
@@ -158,13 +176,7 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
         case("sample wecom-url-verification", dev(), echo.clone(), BothAccept),
         case("sample wecom-text-message", dev(), message.clone(), BothAccept),
         case("sample wecom-event", dev(), dev().sample("wecom-event", NOW, "lib"), BothAccept),
-        Case {
-            name: "public vector",
-            app: App::vector(),
-            request: vector(vector_echostr),
-            now: 1_409_659_589,
-            expect: BothAccept,
-        },
+        Case { now: 1_409_659_589, ..case("public vector", App::vector(), vector(vector_echostr), BothAccept) },
         // Forgeries.
         case(
             "signed and sealed with other secrets",
@@ -222,15 +234,64 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
             InletStricter("PKCS#7 pads with copies of the count; wechatpy reads only the last byte"),
         ),
         Case {
-            name: "public vector, + arrived as a space",
-            app: App::vector(),
-            request: vector(&vector_echostr.replace('+', " ")),
             now: 1_409_659_589,
-            expect: InletLenient(
-                "base64 holds no space: inlet restores the + that a form-decoding hop turned into one, then checks the signature over it",
+            ..case(
+                "public vector, + arrived as a space",
+                App::vector(),
+                vector(&vector_echostr.replace('+', " ")),
+                InletLenient(
+                    "base64 holds no space: inlet restores the + that a form-decoding hop turned into one, then checks the signature over it",
+                ),
+            )
+        },
+        case(
+            "URL check carrying a captured message's ciphertext",
+            dev(),
+            captured_as_url_check(&message),
+            InletStricter(
+                "wechatpy answers whatever echostr opens to, so a captured message sent back as a URL check comes back decrypted; inlet answers only WeCom's decimal echo",
             ),
+        ),
+        case(
+            "URL check whose echostr opens to text",
+            dev(),
+            app.sealer.url_verification("t", "t", "not a number", NOW, "text").to_incoming(),
+            InletStricter("WeCom's echo is a decimal number; anything else is refused like a forgery"),
+        ),
+        // The outer XML is read as a stream before the signature: still
+        // only a well-formed document is accepted, as wechatpy's xmltodict requires.
+        case(
+            "signed, outer XML not closed after Encrypt",
+            dev(),
+            with_body(message.clone(), String::from_utf8(message.body.clone()).expect("UTF-8").replace("</xml>", "")),
+            BothRefuse,
+        ),
+        Case {
+            refusal: StatusCode::BAD_REQUEST,
+            ..case(
+                "signed, message without MsgType",
+                dev(),
+                app.signed(&wecom::crypto::seal(
+                    &app.sealer.key,
+                    [2; 16],
+                    b"<xml><ToUserName>ww</ToUserName><Event>click</Event></xml>",
+                    &app.sealer.corp_id,
+                )),
+                BothRefuse,
+            )
         },
     ];
+    // Every documented event shape, those without FromUserName included.
+    for event in documented::documented() {
+        let message = (event.xml)(&app.sealer.corp_id, NOW, "wmAJ2GCAAAaaaa");
+        let sealed = wecom::crypto::seal(&app.sealer.key, [3; 16], message.as_bytes(), &app.sealer.corp_id);
+        cases.push(case(
+            format!("documented event {} (told apart by {})", event.name, event.distinct_by),
+            dev(),
+            app.signed(&sealed),
+            BothAccept,
+        ));
+    }
     // wechatpy receivers get the query as their framework decoded it;
     // inlet's is API Gateway's. They are the same here: no `+` to decode.
     for case in &mut cases {
@@ -240,15 +301,18 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
     let report = wechatpy(&json!({ "judge": cases.iter().map(case_json).collect::<Vec<_>>() }));
     let mut verdicts = Verdicts::new("wechatpy");
     for case in &cases {
-        let verdict = &report["verdicts"][case.name];
+        let verdict = &report["verdicts"][case.name.as_str()];
         let library = verdict["accepted"].as_bool().unwrap_or_else(|| panic!("{}: no verdict in {report}", case.name));
         let (reply, publisher) = inlet(&case.app, &case.request, case.now).await;
         let accepted = reply.status.is_success();
-        if !verdicts.judge(case.name, case.expect, (library, &verdict["error"]), (accepted, reply_text(&reply))) {
+        if !verdicts.judge(&case.name, case.expect, (library, &verdict["error"]), (accepted, reply_text(&reply))) {
             continue;
         }
         if !accepted {
-            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}: every refusal here is the uniform 401", case.name);
+            assert_eq!(reply.status, case.refusal, "{}: {}", case.name, reply_text(&reply));
+        }
+        if case.refusal == StatusCode::BAD_REQUEST {
+            assert_eq!(verdict["authenticated"], true, "{}: wechatpy opened it, then could not read it", case.name);
         }
         if library && accepted {
             // Same plaintext: the echo answered, or the message enqueued.
@@ -262,6 +326,13 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
             } else {
                 let sent = publisher.sent();
                 assert_eq!(sent[0].payload, verdict["json"], "{}: inlet's payload is xmltodict's parse", case.name);
+                // wechatpy reads a missing FromUserName as None, as inlet reads it as absent.
+                assert_eq!(
+                    verdict["source"].as_str(),
+                    sent[0].payload["FromUserName"].as_str(),
+                    "{}: the same sender, or none",
+                    case.name
+                );
             }
         }
     }
@@ -284,6 +355,12 @@ async fn messages_sealed_by_wechatpy_are_accepted_by_inlet() {
         recipe("text message", "message", &text_message(&corp, NOW, "py", "你好 <inlet> & co"), "1372623149"),
         recipe("contact event", "message", &contact_event(&corp, NOW, "py"), "99"),
         recipe("location_select event", "message", &location, "5"),
+        recipe(
+            "kf_msg_or_event, no FromUserName",
+            "message",
+            &(documented::documented()[0].xml)(&corp, NOW, "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR"),
+            "6",
+        ),
         recipe("URL check", "echo", "8214409785284739843", "263014780"),
     ];
     let report = wechatpy(&json!({ "seal": recipes }));

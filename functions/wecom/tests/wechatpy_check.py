@@ -9,9 +9,11 @@ installs wechatpy there). Reads one JSON document on stdin:
 A case is {"name", "app", "method": "GET" | "POST", "query": {...},
 "body"}; an app is {"token", "encoding_aes_key", "corp_id"}. GET cases go
 to WeChatCrypto.check_signature(msg_signature, timestamp, nonce, echostr),
-POST cases to WeChatCrypto.decrypt_message(body, msg_signature, timestamp,
-nonce), exactly as a wechatpy-based receiver calls them with the query
-parameters its web framework decoded.
+whose return value a receiver answers; POST cases to
+WeChatCrypto.decrypt_message(body, msg_signature, timestamp, nonce) and
+then wechatpy.enterprise.parse_message(plaintext), exactly as a
+wechatpy-based receiver calls them with the query parameters its web
+framework decoded.
 
 A recipe is {"name", "app", "kind": "message" | "echo", "plaintext",
 "nonce", "timestamp"}. "message" recipes are sealed with
@@ -21,9 +23,13 @@ with the same PrpCrypto and signature function that check_signature uses,
 since wechatpy has no helper that makes an echostr.
 
 Writes {"library", "verdicts": {name: verdict}, "sealed": [recipe + result]}
-where a verdict is {"accepted", "error", "plaintext", "json"}: "json" is
-xmltodict's parse of a decrypted message (what wechatpy's parser starts
-from), with empty elements as "" to match inlet's payload.
+where a verdict is {"accepted", "authenticated", "error", "plaintext",
+"json", "type", "source"}: "authenticated" says the signature held and the
+ciphertext opened, "accepted" that the receiver would go on (for a POST,
+parse_message returned a message: its "type" and "source", the
+FromUserName, None when absent); "json" is xmltodict's parse of a
+decrypted message (what wechatpy's parser starts from), with empty
+elements as "" to match inlet's payload.
 """
 
 import importlib.metadata
@@ -32,6 +38,7 @@ import sys
 
 import xmltodict
 from wechatpy.crypto import _get_signature
+from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
 
@@ -59,20 +66,24 @@ def as_json(plaintext):
 def judge(case):
     crypto = crypto_for(case["app"])
     query = case["query"]
+    verdict = {"accepted": False, "authenticated": False, "error": None, "plaintext": None, "json": None}
     try:
         if case["method"] == "GET":
-            plaintext = crypto.check_signature(
+            verdict["plaintext"] = crypto.check_signature(
                 query.get("msg_signature"), query.get("timestamp"), query.get("nonce"), query.get("echostr")
             )
-            parsed = None
+            verdict["authenticated"] = True
         else:
             plaintext = crypto.decrypt_message(
                 case["body"], query.get("msg_signature"), query.get("timestamp"), query.get("nonce")
             )
-            parsed = as_json(plaintext)
-        return {"accepted": True, "error": None, "plaintext": plaintext, "json": parsed}
+            verdict.update(authenticated=True, plaintext=plaintext, json=as_json(plaintext))
+            message = parse_message(plaintext)
+            verdict.update(type=message.type, source=message.source)
+        verdict["accepted"] = True
     except Exception as error:  # every refusal, whatever its type
-        return {"accepted": False, "error": type(error).__name__, "plaintext": None, "json": None}
+        verdict["error"] = type(error).__name__
+    return verdict
 
 
 def seal(recipe):
