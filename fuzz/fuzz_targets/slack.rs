@@ -129,7 +129,7 @@ fn run(data: &[u8]) {
     let function = if mode == 3 { &slack.rotating } else { &slack.single };
     let (reply, publisher) = answer(function, &request, input.publisher_down());
     let secrets = [slack.secret.as_str(), ROTATED_IN];
-    let extra = accepted_only_if_signed(slack, &secrets, &request, &reply)
+    let extra = accepted_only_if_signed(slack, &secrets, &request, &reply, &publisher)
         .and(secrets_stay_out(&secrets, &request, &reply, &publisher));
     assert_promises("slack", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
 }
@@ -140,8 +140,19 @@ fn accepted_only_if_signed(
     secrets: &[&str],
     request: &IncomingRequest,
     reply: &Reply,
+    publisher: &MemoryPublisher,
 ) -> Result<(), String> {
     if !reply.status.is_success() {
+        return Ok(());
+    }
+    // Slack's certificate check arrives unsigned and is answered as Bolt
+    // does: an empty 200 that enqueues nothing, on the slash-command route,
+    // to a form that names ssl_check. Anything else unsigned is a failure.
+    let certificate_check = request.path == "/slack/commands"
+        && reply.body.is_empty()
+        && publisher.sent_messages().is_empty()
+        && request.body.windows(b"ssl_check=1".len()).any(|w| w == b"ssl_check=1");
+    if certificate_check {
         return Ok(());
     }
     let timestamp = request.header(TIMESTAMP_HEADER).unwrap_or_default();

@@ -32,6 +32,12 @@ pub struct Envelope {
     /// and `id` carries its SHA-256 instead (see [`Envelope::MAX_ID_BYTES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_id: Option<String>,
+    /// Set when `payload` is a notification that names what happened
+    /// without its data (Stripe's v2 "thin" events): what a consumer
+    /// fetches from the provider's API to learn it, in the provider's terms
+    /// (README, "The Envelope"). Absent for events that carry their data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<Value>,
     /// The provider's (decrypted) JSON, unchanged.
     pub payload: Value,
 }
@@ -123,6 +129,7 @@ impl Envelope {
             message: None,
             alert: None,
             original_id,
+            fetch: None,
             payload,
         }
     }
@@ -373,8 +380,24 @@ mod tests {
         let text = serde_json::to_string(&envelope).unwrap();
         assert!(!text.contains("\"message\""));
         assert!(!text.contains("\"alert\""));
+        assert!(!text.contains("\"fetch\""));
         let back: Envelope = serde_json::from_str(&text).unwrap();
         assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn fetch_is_additive_so_envelopes_without_it_read_and_write_as_before() {
+        // An Envelope queued before the field existed decodes, and encodes
+        // back to the same bytes.
+        let before = r#"{"id":"p:1","provider":"p","kind":"k","received_at":"2023-11-14T22:13:20Z","verification":{"scheme":"s"},"payload":{}}"#;
+        let envelope = Envelope::decode(before).unwrap();
+        assert_eq!(envelope.fetch, None);
+        assert_eq!(envelope.encode().unwrap(), before);
+        let mut notification = envelope;
+        notification.fetch = Some(json!({"event": "/v2/core/events/evt_1"}));
+        let text = notification.encode().unwrap();
+        assert!(text.contains(r#""fetch":{"event":"/v2/core/events/evt_1"},"payload""#), "{text}");
+        assert_eq!(Envelope::decode(&text).unwrap(), notification);
     }
 
     #[test]

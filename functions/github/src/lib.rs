@@ -8,8 +8,9 @@
 //! secret yields, in constant time, exactly as @octokit/webhooks-methods'
 //! `verify` compares it: lower-case hex, `sha256=` prefix. The legacy
 //! `X-Hub-Signature` (HMAC-SHA1) is never read. No timestamp is signed, so
-//! replays are caught only by the dedup id: `X-GitHub-Delivery`, which a
-//! redelivery (manual or through the API) keeps.
+//! replays are caught only by the dedup id: `X-GitHub-Delivery` scoped to
+//! `X-GitHub-Hook-ID` (see [`event_id`]), both of which a redelivery
+//! (manual or through the API) keeps.
 
 use inlet_shared::form::{form_field, is_form, parse_form};
 use inlet_shared::ingress::parse_json;
@@ -25,6 +26,7 @@ pub const SETTING: &str = "GITHUB_WEBHOOK_SECRET";
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 pub const EVENT_HEADER: &str = "x-github-event";
 pub const DELIVERY_HEADER: &str = "x-github-delivery";
+pub const HOOK_ID_HEADER: &str = "x-github-hook-id";
 pub const SCHEME: &str = "github-hmac-sha256";
 
 pub struct GithubFunction {
@@ -85,8 +87,9 @@ impl Provider for GithubFunction {
             // The hook's first delivery, and the "Test" button: answered, never queued.
             return Ok(Decision::Answer(Reply::ok_json(json!({"ok": true, "ping": true}))));
         }
+        let id = event_id(request, delivery)?;
         let verification = Verification { scheme: SCHEME.into(), matched: Some(matched.name.clone()) };
-        let mut envelope = Envelope::new(PROVIDER, delivery, event, now, verification, payload);
+        let mut envelope = Envelope::new(PROVIDER, &id, event, now, verification, payload);
         envelope.tenant = tenant_of(&envelope.payload);
         envelope.message = message_view(event, &envelope.payload);
         Ok(Decision::enqueue(vec![envelope], Reply::ok_json(json!({"ok": true}))))
@@ -99,6 +102,27 @@ fn required_header<'r>(request: &'r IncomingRequest, name: &str, shown: &str) ->
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| IngressError::malformed(format!("missing {shown}")))
+}
+
+/// The dedup id: `<X-GitHub-Hook-ID>:<X-GitHub-Delivery>`. The delivery
+/// GUID names the event, not the delivery: every hook and App subscribed to
+/// one event gets the same GUID, each with its own payload (github/docs#32822),
+/// so two hooks pointed at one deployment would otherwise be one event and
+/// the second dropped. A redelivery repeats both headers, so it stays a
+/// duplicate. A sender without the header (GitHub Enterprise Server releases
+/// whose documentation does not list it) is still accepted, under the GUID
+/// alone, the id its deliveries always had (a GUID holds no `:`, so the two
+/// forms never meet).
+pub fn event_id(request: &IncomingRequest, delivery: &str) -> Result<String, IngressError> {
+    let hook = match request.headers.get(HOOK_ID_HEADER).map(|value| value.to_str().map(str::trim)) {
+        // Present but empty says no more than absent.
+        None | Some(Ok("")) => return Ok(delivery.to_string()),
+        Some(Ok(hook)) if hook.bytes().all(|b| b.is_ascii_digit()) => hook,
+        // GitHub's hook ids are integers; anything else could make
+        // `<hook>:<GUID>` read two ways.
+        Some(_) => return Err(IngressError::malformed("X-GitHub-Hook-ID is not a number")),
+    };
+    Ok(format!("{hook}:{delivery}"))
 }
 
 /// The event's JSON: the body, or its `payload` field when the hook posts a

@@ -2,7 +2,7 @@
 //! fixed clock (GitHub signs no timestamp, so the clock only stamps
 //! `received_at`).
 
-use github::samples::{delivery_id, signed_request};
+use github::samples::{HOOK_ID, delivery_id, signed_request};
 use github::{GithubFunction, signature_header};
 use hmac::{KeyInit, Mac};
 use http::{HeaderValue, StatusCode};
@@ -63,7 +63,7 @@ async fn push_is_enqueued_under_its_delivery_id_and_acknowledged() {
     let sent = publisher.sent();
     assert_eq!(sent.len(), 1);
     let envelope = &sent[0];
-    assert_eq!(envelope.id, format!("github:{}", delivery_id("github-push", "push-1")));
+    assert_eq!(envelope.id, format!("github:{HOOK_ID}:{}", delivery_id("github-push", "push-1")));
     assert_eq!(envelope.kind, "push");
     assert_eq!(envelope.tenant.as_deref(), Some("octo-org/inlet-dev"));
     assert_eq!(envelope.verification.scheme, "github-hmac-sha256");
@@ -134,6 +134,82 @@ async fn a_redelivery_keeps_the_delivery_id_so_it_is_a_duplicate() {
     let (first, again, other) = (id(first).await, id(again).await, id(other).await);
     assert_eq!(first, again);
     assert_ne!(first, other);
+}
+
+/// One event reaches every hook and App subscribed to it under one
+/// `X-GitHub-Delivery` GUID, each with its own payload and secret
+/// (github/docs#32822): with both hooks pointed at one deployment, each
+/// delivery is its own event, and each hook's redelivery is a duplicate.
+#[tokio::test]
+async fn one_delivery_guid_sent_to_two_hooks_is_two_events() {
+    const REPOSITORY_HOOK_SECRET: &str = "repository-hook-secret";
+    const APP_SECRET: &str = "github-app-webhook-secret";
+    let env = dev_settings_with(&[("GITHUB_WEBHOOK_SECRET", &format!("{REPOSITORY_HOOK_SECRET},{APP_SECRET}"))]);
+    let guid = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    let delivery = |hook: &str, secret: &str, body: Value| {
+        let mut request =
+            signed_request("push", "push", "push", guid, "application/json", body.to_string(), secret).to_incoming();
+        set(&mut request, "x-github-hook-id", hook);
+        request
+    };
+    let repository = json!({"ref": "refs/heads/main", "repository": {"full_name": "octo-org/inlet-dev"}});
+    let mut for_app = repository.clone();
+    for_app["installation"] = json!({"id": 5_550_001});
+    let id = |request: IncomingRequest| {
+        let env = env.clone();
+        async move {
+            let (reply, publisher) = handle_with::<GithubFunction>(&env, &request, NOW).await;
+            assert_eq!(reply.status, StatusCode::OK);
+            let sent = publisher.sent();
+            (sent[0].id.clone(), sent[0].verification.matched.clone())
+        }
+    };
+    let (hook, app) = (
+        id(delivery("1001", REPOSITORY_HOOK_SECRET, repository.clone())).await,
+        id(delivery("2002", APP_SECRET, for_app.clone())).await,
+    );
+    assert_ne!(hook.0, app.0, "two hooks' deliveries of one event are two events");
+    assert_eq!(hook.0, format!("github:1001:{guid}"));
+    assert_eq!(app.0, format!("github:2002:{guid}"));
+    assert_eq!(hook.1.as_deref(), Some("GITHUB_WEBHOOK_SECRET#1"));
+    assert_eq!(app.1.as_deref(), Some("GITHUB_WEBHOOK_SECRET#2"));
+    // Each hook's redelivery: the same hook, the same GUID, the same id.
+    assert_eq!(id(delivery("1001", REPOSITORY_HOOK_SECRET, repository)).await.0, hook.0);
+    assert_eq!(id(delivery("2002", APP_SECRET, for_app)).await.0, app.0);
+}
+
+/// GitHub Enterprise Server releases whose documentation does not list
+/// `X-GitHub-Hook-ID` are still accepted, under the GUID alone.
+#[tokio::test]
+async fn a_delivery_without_a_hook_id_is_accepted_under_its_guid() {
+    for (what, value) in [("absent", None), ("empty", Some(" "))] {
+        let mut request = sample("github-push", "no-hook");
+        request.headers.remove("x-github-hook-id");
+        if let Some(value) = value {
+            set(&mut request, "x-github-hook-id", value);
+        }
+        let (reply, publisher) = handle_with::<GithubFunction>(&dev_settings(), &request, NOW).await;
+        assert_eq!(reply.status, StatusCode::OK, "{what}");
+        assert_eq!(publisher.sent()[0].id, format!("github:{}", delivery_id("github-push", "no-hook")), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_hook_id_that_is_not_a_number_is_400_once_signed_and_401_when_not() {
+    for value in ["12:34", "hook-1", "-1", "1 2"] {
+        let mut request = sample("github-push", "bad-hook");
+        set(&mut request, "x-github-hook-id", value);
+        let (reply, publisher) = handle_with::<GithubFunction>(&dev_settings(), &request, NOW).await;
+        assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "X-GitHub-Hook-ID is not a number");
+        request.headers.remove("x-hub-signature-256");
+        let (reply, publisher) = handle_with::<GithubFunction>(&dev_settings(), &request, NOW).await;
+        assert_unauthenticated(&reply, &publisher);
+    }
+    // A ping needs no id: it is answered whatever the header says.
+    let mut ping = sample("github-ping", "bad-hook");
+    set(&mut ping, "x-github-hook-id", "hook-1");
+    let (reply, _) = handle_with::<GithubFunction>(&dev_settings(), &ping, NOW).await;
+    assert_eq!(reply.status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -5,10 +5,12 @@
 //! Every request, URL checks included, must carry a valid `X-Slack-Signature`
 //! over `v0:{X-Slack-Request-Timestamp}:{raw body}` under one of the
 //! `SLACK_SIGNING_SECRET` entries, with the timestamp inside
-//! ±`INLET_TIMESTAMP_TOLERANCE_SECS`. Only then is the body parsed.
+//! ±`INLET_TIMESTAMP_TOLERANCE_SECS`. Only then is the body parsed. The one
+//! exception is Slack's certificate check, which Slack sends unsigned and
+//! Bolt answers before verifying (see [`is_ssl_check`]).
 //! Protocol facts: docs/providers.md, Slack.
 
-use inlet_shared::form::{form_field, parse_form};
+use inlet_shared::form::{form_field, parse_form, percent_decode};
 use inlet_shared::ingress::parse_json;
 use inlet_shared::json::{string_at, value_at};
 use inlet_shared::prelude::*;
@@ -82,6 +84,12 @@ impl Provider for SlackFunction {
     }
 
     fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
+        // Before verification, as in Bolt: Slack signs no certificate check.
+        // The answer carries nothing and nothing is queued, so an unsigned
+        // request gains nothing by it.
+        if route.is(COMMANDS_PATH) && is_ssl_check(request) {
+            return Ok(Decision::Answer(empty_ok()));
+        }
         let verification = self.verify(request, now.unix_timestamp())?;
         if route.is(EVENTS_PATH) {
             events_api(request, verification, now)
@@ -91,6 +99,52 @@ impl Provider for SlackFunction {
             slash_command(request, verification, now)
         }
     }
+}
+
+/// The content type of Slack's form posts, as Bolt for JavaScript compares it.
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// Whether `request` is Slack's check of a slash-command URL's certificate
+/// (`ssl_check=1`, form-encoded, sent unsigned), which Bolt answers with an
+/// empty 200 before verifying anything. Only what both Bolts treat so
+/// counts; everything else is verified as usual:
+///
+/// - Bolt for Python (1.30, the `SslCheck` middleware, placed before
+///   `RequestVerification`) asks `body["ssl_check"] == "1"` of the body as
+///   `parse_body` reads it: JSON when the content type is `application/json`
+///   or the body starts with `{`; the `payload` field's JSON when the body
+///   contains the text `payload`; else the form, the last value of a
+///   repeated field winning.
+/// - Bolt for JavaScript (5.0, `parseAndVerifyHTTPRequest`) skips the
+///   signature only when `Content-Type` is exactly
+///   `application/x-www-form-urlencoded` and `qs.parse(body).ssl_check ===
+///   '1'`; qs reads a repeated or bracketed name as a list or an object, and
+///   reads only the first 1000 fields.
+///
+/// So: that exact content type, a UTF-8 form body that neither starts with
+/// `{` nor contains `payload`, one field named `ssl_check` among the first
+/// 1000, equal to `1`, and no other field whose name contains `ssl_check`.
+pub fn is_ssl_check(request: &IncomingRequest) -> bool {
+    const QS_PARAMETER_LIMIT: usize = 1000;
+    let body = &request.body;
+    if request.header("content-type") != Some(FORM_CONTENT_TYPE)
+        || body.starts_with(b"{")
+        || body.windows(b"payload".len()).any(|window| window == b"payload")
+    {
+        return false;
+    }
+    let Ok(text) = std::str::from_utf8(body) else { return false };
+    let mut found = None;
+    for (index, field) in text.split('&').enumerate() {
+        let (name, value) = field.split_once('=').unwrap_or((field, ""));
+        let name = percent_decode(name, true);
+        if name == "ssl_check" && found.is_none() {
+            found = Some((index, value));
+        } else if name.contains("ssl_check") {
+            return false;
+        }
+    }
+    found.is_some_and(|(index, value)| index < QS_PARAMETER_LIMIT && percent_decode(value, true) == "1")
 }
 
 /// The workspace (or, for org-wide apps, the organisation) an event belongs to.
@@ -281,10 +335,6 @@ fn interaction_message_view(payload: &Value, kind: &str, team: Option<&str>) -> 
 /// `POST /slack/commands`: form fields, queued as a JSON object of them.
 fn slash_command(request: &IncomingRequest, verification: Verification, now: OffsetDateTime) -> Decided {
     let fields = parse_form(&request.body)?;
-    // Slack's check of the URL's certificate, on a signed request: nothing to do.
-    if form_field(&fields, "ssl_check") == Some("1") {
-        return Ok(Decision::Answer(empty_ok()));
-    }
     let command = form_field(&fields, "command")
         .filter(|command| !command.is_empty())
         .ok_or_else(|| IngressError::malformed("missing command"))?

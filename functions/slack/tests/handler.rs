@@ -3,7 +3,9 @@
 
 use http::{HeaderValue, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
+use inlet_shared::runtime::HttpFunction;
 use inlet_shared::samples::{
     CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
 };
@@ -329,15 +331,102 @@ async fn slash_command_is_enqueued_with_its_fields_and_a_response_url() {
     assert_eq!(reply_handle["trigger_id"], trigger_id("test"));
 }
 
+/// Slack's certificate check as Slack sends it to a slash-command URL:
+/// form-encoded, no signature headers.
+fn ssl_check(body: &str) -> IncomingRequest {
+    let mut request = IncomingRequest::new(http::Method::POST, "/slack/commands", body);
+    set(&mut request, "content-type", "application/x-www-form-urlencoded");
+    request.source_ip = "127.0.0.1".parse().ok();
+    request
+}
+
 #[tokio::test]
-async fn ssl_check_is_answered_when_signed_and_not_enqueued() {
-    let request = sample("slack-command");
+async fn ssl_check_is_answered_before_verification_and_never_enqueued() {
     let body = form(&[("ssl_check", "1"), ("token", LEGACY_TOKEN)]);
-    let (reply, publisher) = handle(&signed(request.clone(), body.clone(), &dev_secret(), NOW)).await;
-    assert_eq!((reply.status, reply.body.len()), (StatusCode::OK, 0));
-    assert!(publisher.sent().is_empty());
-    let (reply, publisher) = handle(&signed(request, body, "not-the-signing-secret", NOW)).await;
-    assert_unauthenticated(&reply, &publisher);
+    let mut wrongly_signed = ssl_check(&body);
+    set(&mut wrongly_signed, TIMESTAMP_HEADER, &NOW.to_string());
+    set(&mut wrongly_signed, SIGNATURE_HEADER, &format!("v0={}", "0".repeat(64)));
+    let cases = [
+        ("unsigned, as Slack sends it", ssl_check(&body)),
+        ("Bolt for Python's test body", ssl_check("token=random&ssl_check=1")),
+        ("Bolt for JavaScript's test body", ssl_check("ssl_check=1&token=legacy-fixed-verification-token")),
+        ("signed with another secret", signed(ssl_check(&body), body.clone(), "not-the-signing-secret", NOW)),
+        ("signed an hour ago", signed(ssl_check(&body), body.clone(), &dev_secret(), NOW - 3600)),
+        ("signed correctly", signed(ssl_check(&body), body.clone(), &dev_secret(), NOW)),
+        ("a wrong signature", wrongly_signed),
+    ];
+    for (what, request) in cases {
+        let (reply, publisher) = handle(&request).await;
+        assert_eq!((reply.status, reply.body.len(), reply.content_type), (StatusCode::OK, 0, None), "{what}");
+        assert!(publisher.sent().is_empty() && publisher.records().is_empty(), "{what}: nothing is queued");
+        // Nothing to enqueue, so a queue outage changes nothing.
+        let function = SlackFunction::from_env(&dev_settings()).expect("settings");
+        let now = time::OffsetDateTime::from_unix_timestamp(NOW).expect("time");
+        let reply = function.handle(&MemoryPublisher::down(), &request, now).await;
+        assert_eq!(reply.status, StatusCode::OK, "{what}, queue down");
+    }
+}
+
+/// Only what both Bolts answer as a certificate check skips verification:
+/// the lookalikes are verified like any request, so unsigned they get the
+/// one uniform 401, and nothing is queued.
+#[tokio::test]
+async fn only_what_both_bolts_call_an_ssl_check_skips_verification() {
+    let with_content_type = |body: &str, content_type: Option<&str>| {
+        let mut request = ssl_check(body);
+        request.headers.remove("content-type");
+        if let Some(content_type) = content_type {
+            set(&mut request, "content-type", content_type);
+        }
+        request
+    };
+    let on_route = |path: &str| {
+        let mut request = ssl_check("ssl_check=1");
+        request.path = path.to_string();
+        request
+    };
+    let many_fields = format!("{}&ssl_check=1", vec!["x=1"; 1000].join("&"));
+    let cases = [
+        ("ssl_check=0", ssl_check("ssl_check=0&token=t")),
+        ("ssl_check=true", ssl_check("ssl_check=true")),
+        ("ssl_check empty", ssl_check("ssl_check=&token=t")),
+        ("ssl_check without =", ssl_check("ssl_check&token=t")),
+        ("ssl_check= 1", ssl_check("ssl_check=+1")),
+        ("no ssl_check", ssl_check("token=t")),
+        ("empty body", ssl_check("")),
+        ("repeated, same value (Bolt JS reads a list)", ssl_check("ssl_check=1&ssl_check=1")),
+        ("repeated, last is 1 (Bolt JS reads a list)", ssl_check("ssl_check=0&ssl_check=1")),
+        ("bracketed (qs reads a list)", ssl_check("ssl_check[]=1")),
+        ("leading bracket (qs reads ssl_check)", ssl_check("ssl_check=1&[ssl_check]=1")),
+        ("with a payload field (Bolt Python reads the payload)", ssl_check("ssl_check=1&payload=%7B%7D")),
+        ("payload text in a value (Bolt Python)", ssl_check("ssl_check=1&token=payload")),
+        ("body starting with { (Bolt Python reads JSON)", ssl_check("{=1&ssl_check=1")),
+        ("beyond qs's 1000 fields", ssl_check(&many_fields)),
+        ("not UTF-8", with_content_type_bytes(b"ssl_check=1&token=\xff")),
+        ("JSON", with_content_type(r#"{"ssl_check":"1"}"#, Some("application/json"))),
+        (
+            "form with a charset (Bolt JS compares exactly)",
+            with_content_type("ssl_check=1", Some("application/x-www-form-urlencoded; charset=utf-8")),
+        ),
+        ("no content type", with_content_type("ssl_check=1", None)),
+        ("on the events URL", on_route("/slack/events")),
+        ("on the interactions URL", on_route("/slack/interactions")),
+    ];
+    for (what, request) in cases {
+        let (reply, publisher) = handle(&request).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_unauthenticated(&reply, &publisher);
+    }
+    // Signed, a lookalike is an ordinary command request: here one without a command.
+    let body = "ssl_check=0&token=t";
+    let (reply, publisher) = handle(&signed(ssl_check(body), body, &dev_secret(), NOW)).await;
+    assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, "missing command");
+}
+
+fn with_content_type_bytes(body: &[u8]) -> IncomingRequest {
+    let mut request = ssl_check("");
+    request.body = body.to_vec();
+    request
 }
 
 #[tokio::test]

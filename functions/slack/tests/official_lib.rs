@@ -6,6 +6,9 @@
 //!   inlet's samples produce, and forgeries made from them, judged by both.
 //!   Where inlet deliberately differs, the case says why and the test checks
 //!   that the difference is exactly that.
+//!   One such difference: Slack's certificate check (`ssl_check=1`) comes
+//!   unsigned, and inlet answers it as Bolt does, before verification
+//!   (`bolt_check.py` compares that with Bolt itself).
 //! - `requests_signed_by_slack_sdk_are_accepted_by_inlet`: the other
 //!   direction: inlet's sample bodies and bodies Python encodes itself
 //!   (its JSON formatting, `urllib.parse.urlencode`), signed with
@@ -14,7 +17,7 @@
 
 use std::path::Path;
 
-use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletStricter};
+use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient, InletStricter};
 use inlet_shared::crosscheck::{
     Runtime, Verdicts, base64_of, headers_json, reply_text, run_library, with_body, with_header, without_header,
 };
@@ -62,6 +65,15 @@ async fn inlet(request: &IncomingRequest, now: i64) -> (bool, Reply, MemoryPubli
 
 fn case_json(name: &str, request: &IncomingRequest, now: i64) -> Value {
     json!({"name": name, "secret": secret(), "now": now, "headers": headers_json(request, ""), "body_b64": base64_of(&request.body)})
+}
+
+const SSL_CHECK: &str = "unsigned ssl_check on the commands URL";
+
+/// `like` (for its headers) on `path` with `body`, without signature headers.
+fn unsigned(like: &IncomingRequest, path: &str, body: &str) -> IncomingRequest {
+    let mut request = without_header(without_header(with_body(like.clone(), body), SIGNATURE_HEADER), TIMESTAMP_HEADER);
+    request.path = path.to_string();
+    request
 }
 
 fn slack_sdk(input: &Value) -> Value {
@@ -157,6 +169,23 @@ async fn inlet_and_slack_sdk_agree_on_samples_and_forgeries() {
             NOW,
             BothRefuse,
         ),
+        // Slack's certificate check arrives unsigned: the SDK has nothing to
+        // verify; Bolt answers it before verifying, and so does inlet. Its
+        // lookalikes are verified as usual.
+        (
+            SSL_CHECK,
+            unsigned(&command, "/slack/commands", "ssl_check=1&token=legacy-token"),
+            NOW,
+            InletLenient("Bolt answers Slack's unsigned ssl_check with an empty 200 before verification"),
+        ),
+        ("unsigned ssl_check on the events URL", unsigned(&command, "/slack/events", "ssl_check=1"), NOW, BothRefuse),
+        ("unsigned ssl_check=0", unsigned(&command, "/slack/commands", "ssl_check=0"), NOW, BothRefuse),
+        (
+            "unsigned ssl_check with a command",
+            unsigned(&command, "/slack/commands", "ssl_check=1&command=%2Fdeploy&payload=x"),
+            NOW,
+            BothRefuse,
+        ),
     ];
     cases.extend(more.into_iter().map(|(name, request, now, expect)| (name.to_string(), request, now, expect)));
 
@@ -178,6 +207,9 @@ async fn inlet_and_slack_sdk_agree_on_samples_and_forgeries() {
         inlet(&cases.iter().find(|c| c.0 == "signed body that is not UTF-8").expect("case").1, NOW).await;
     assert_eq!(reply.status.as_u16(), 400, "inlet verifies the raw bytes, then refuses the body");
     verdicts.assert_all_agree();
+    // The other: the certificate check's answer carries nothing and queues nothing.
+    let (_, reply, publisher) = inlet(&cases.iter().find(|c| c.0 == SSL_CHECK).expect("case").1, NOW).await;
+    assert!(reply.body.is_empty() && publisher.sent().is_empty(), "{SSL_CHECK}: {}", reply_text(&reply));
 }
 
 #[tokio::test]
@@ -248,4 +280,98 @@ async fn requests_signed_by_slack_sdk_are_accepted_by_inlet() {
     let (reply, publisher) = handle_with::<SlackFunction>(&env, &request_of(case), NOW).await;
     assert!(reply.status.is_success(), "{}", reply.status);
     assert_eq!(publisher.sent()[0].verification.matched.as_deref(), Some("SLACK_SIGNING_SECRET#2"));
+}
+
+fn bolt(input: &Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bolt_check.py");
+    run_library(Runtime::VenvPython, &script, input, "library", "slack_bolt ")
+}
+
+/// Slack's certificate check against Bolt for Python, which answers it
+/// before verifying anything: each request is judged "answered as the
+/// certificate check" (Bolt: 200 with an empty body; inlet: the same, and
+/// nothing queued) or not. inlet takes only what Bolt for JavaScript takes
+/// too (`slack::is_ssl_check`); where Bolt for Python alone answers, the
+/// case names the JavaScript rule that refuses it.
+#[tokio::test]
+async fn inlet_answers_ssl_checks_as_bolt_does() {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let command = sample("slack-command");
+    let form = |body: &str| unsigned(&command, "/slack/commands", body);
+    let with_content_type = |request: IncomingRequest, content_type: Option<&str>| match content_type {
+        Some(content_type) => with_header(request, "content-type", content_type),
+        None => without_header(request, "content-type"),
+    };
+    let slacks = "ssl_check=1&token=legacy-token";
+    let mut wrong_signature = with_header(form(slacks), TIMESTAMP_HEADER, &NOW.to_string());
+    wrong_signature = with_header(wrong_signature, SIGNATURE_HEADER, &format!("v0={}", "0".repeat(64)));
+    let many_fields = format!("{}&ssl_check=1", vec!["x=1"; 1000].join("&"));
+    let cases: Vec<(&str, IncomingRequest, Expect)> = vec![
+        ("as Slack sends it", form(slacks), BothAccept),
+        ("Bolt for Python's test body", form("token=random&ssl_check=1"), BothAccept),
+        ("Bolt for JavaScript's test body", form("ssl_check=1&token=legacy-fixed-verification-token"), BothAccept),
+        ("with a wrong signature", wrong_signature, BothAccept),
+        ("signed", resigned(form(slacks), slacks, &secret(), &NOW.to_string()), BothAccept),
+        ("ssl_check=0", form("ssl_check=0&token=t"), BothRefuse),
+        ("ssl_check=true", form("ssl_check=true"), BothRefuse),
+        ("ssl_check empty", form("ssl_check=&token=t"), BothRefuse),
+        ("no ssl_check", form("token=t"), BothRefuse),
+        ("bracketed name", form("ssl_check[]=1"), BothRefuse),
+        ("with a payload field", form("ssl_check=1&payload=%7B%7D"), BothRefuse),
+        ("payload text in a value", form("ssl_check=1&token=payload"), BothRefuse),
+        ("body starting with {", form("{=1&ssl_check=1"), BothRefuse),
+        ("not UTF-8", with_body(form(""), b"ssl_check=1&token=\xff".to_vec()), BothRefuse),
+        (
+            "repeated, last is 1",
+            form("ssl_check=0&ssl_check=1"),
+            InletStricter("Bolt for JavaScript's qs reads a repeated field as a list, not '1', and verifies"),
+        ),
+        (
+            "repeated, both 1",
+            form("ssl_check=1&ssl_check=1"),
+            InletStricter("Bolt for JavaScript's qs reads a repeated field as a list, not '1', and verifies"),
+        ),
+        (
+            "and a bracketed lookalike",
+            form("ssl_check=1&[ssl_check]=1"),
+            InletStricter("Bolt for JavaScript's qs reads both into one list, and verifies"),
+        ),
+        (
+            "beyond qs's 1000 fields",
+            form(&many_fields),
+            InletStricter("Bolt for JavaScript's qs reads only the first 1000 fields, and verifies"),
+        ),
+        (
+            "JSON",
+            with_content_type(form(r#"{"ssl_check":"1"}"#), Some("application/json")),
+            InletStricter("Bolt for JavaScript looks for ssl_check in forms only, and verifies"),
+        ),
+        (
+            "form with a charset",
+            with_content_type(form("ssl_check=1"), Some(&format!("{FORM}; charset=utf-8"))),
+            InletStricter("Bolt for JavaScript compares the content type exactly, and verifies"),
+        ),
+        (
+            "no content type",
+            with_content_type(form("ssl_check=1"), None),
+            InletStricter("Bolt for JavaScript compares the content type exactly, and verifies"),
+        ),
+        (
+            "on the events URL",
+            unsigned(&command, "/slack/events", slacks),
+            InletStricter("Slack sends ssl_check to slash-command URLs only; Bolt serves every kind on one URL"),
+        ),
+    ];
+    let input =
+        json!({ "verdicts": cases.iter().map(|(name, request, _)| case_json(name, request, NOW)).collect::<Vec<_>>() });
+    let report = bolt(&input);
+    let mut verdicts = Verdicts::new(report["library"].as_str().unwrap_or("slack_bolt"));
+    for (name, request, expect) in &cases {
+        let verdict = &report["verdicts"][*name];
+        let bolt_answers = verdict["ssl_check"].as_bool().unwrap_or_else(|| panic!("{name}: no verdict in {report}"));
+        let (_, reply, publisher) = inlet(request, NOW).await;
+        let inlet_answers = reply.status.as_u16() == 200 && reply.body.is_empty() && publisher.sent().is_empty();
+        verdicts.judge(name, *expect, (bolt_answers, verdict), (inlet_answers, reply_text(&reply)));
+    }
+    verdicts.assert_all_agree();
 }

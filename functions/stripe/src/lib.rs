@@ -12,6 +12,13 @@
 //! refused; one in the future is accepted (see [`is_too_old`] for why that is
 //! safe). The dedup id is the event's own `id` (`evt_…`), which Stripe's
 //! retries (re-signed, with fresh timestamps) keep.
+//!
+//! Two kinds of event arrive, signed alike: snapshot events (`object:
+//! "event"`, the object's data in `data.object`, the connected account in
+//! `account`) and, from event destinations, v2 "thin" event notifications
+//! (`object: "v2.core.event"`, no data, the account in `context`, the object
+//! to fetch in `related_object`), which the Envelope marks with `fetch`
+//! (see [`fetch_of`]).
 
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{NamedSecret, TimestampWindow, constant_time_eq, hmac_sha256, python_int, truncate_for_log};
@@ -25,6 +32,8 @@ pub const SIGNATURE_HEADER: &str = "stripe-signature";
 pub const SCHEME: &str = "stripe-signature-v1";
 /// Every endpoint signing secret starts so (Dashboard, API and `stripe listen`).
 pub const SECRET_PREFIX: &str = "whsec_";
+/// The `object` of a v2 thin event notification.
+pub const THIN_EVENT_OBJECT: &str = "v2.core.event";
 
 pub struct StripeFunction {
     /// `STRIPE_WEBHOOK_SECRET#1`, `#2`, …: several while a secret is rolled
@@ -174,13 +183,35 @@ impl Provider for StripeFunction {
         }
         let event = request.json_body()?;
         let text = |field: &str| event.get(field).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let id = text("id").ok_or_else(|| IngressError::malformed("the event has no id"))?;
-        let kind = text("type").ok_or_else(|| IngressError::malformed("the event has no type"))?;
-        let tenant = text("account").map(str::to_string);
+        // Both kinds: `evt_…` kept by every retry, and the event type.
+        let id = text("id").ok_or_else(|| IngressError::malformed("the event has no id"))?.to_string();
+        let kind = text("type").ok_or_else(|| IngressError::malformed("the event has no type"))?.to_string();
+        let thin = text("object") == Some(THIN_EVENT_OBJECT);
+        // Events of connected accounts name the account: a snapshot in
+        // `account`, a thin event in `context` (what the consumer sends as
+        // `Stripe-Context` to fetch it).
+        let tenant = text(if thin { "context" } else { "account" }).map(str::to_string);
+        let fetch = thin.then(|| fetch_of(&event, &id));
         let verification = Verification { scheme: SCHEME.into(), matched: Some(matched.name.clone()) };
-        let mut envelope = Envelope::new(PROVIDER, id, kind, now, verification, event.clone());
-        // Events of connected accounts (Connect endpoints) name the account.
+        let mut envelope = Envelope::new(PROVIDER, &id, &kind, now, verification, event);
         envelope.tenant = tenant;
+        envelope.fetch = fetch;
         Ok(Decision::enqueue(vec![envelope], Reply::ok_json(json!({"received": true}))))
     }
+}
+
+/// The Envelope's `fetch` for a thin event: it carries no data, so a
+/// consumer fetches the event (`GET /v2/core/events/{id}`, with its `data`
+/// and `changes`) or the object it is about (`related_object.url`, present
+/// for most types), with `context` as the `Stripe-Context` header when there
+/// is one, as stripe-python's `fetch_event` and `fetch_related_object` do.
+pub fn fetch_of(event: &Value, id: &str) -> Value {
+    let mut fetch = json!({ "event": format!("/v2/core/events/{id}") });
+    if let Some(related) = event.get("related_object").filter(|related| related.is_object()) {
+        fetch["related_object"] = related.clone();
+    }
+    if let Some(context) = event.get("context").and_then(Value::as_str).filter(|context| !context.is_empty()) {
+        fetch["context"] = json!(context);
+    }
+    fetch
 }

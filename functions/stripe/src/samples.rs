@@ -16,7 +16,7 @@ pub const API_VERSION: &str = "2024-06-20";
 
 impl Samples for StripeFunction {
     const SAMPLE_NAMES: &'static [&'static str] =
-        &["stripe-payment-succeeded", "stripe-rotated-secret", "stripe-connect-account"];
+        &["stripe-payment-succeeded", "stripe-rotated-secret", "stripe-connect-account", "stripe-thin-event"];
 
     fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
         let secrets = SecretList::parse(SETTING, &env.get(SETTING)?);
@@ -32,6 +32,17 @@ impl Samples for StripeFunction {
             "stripe-connect-account" => (
                 "charge.refunded on a connected account (Connect endpoint: `account` is the tenant), with a v0 entry",
                 connect_refund(&event_id(name, unique), timestamp),
+            ),
+            "stripe-thin-event" => (
+                "v2 thin event notification from an event destination, on a connected account (`context`): \
+                 no data, the object to fetch in `related_object`",
+                thin_event(
+                    &thin_event_id(name, unique),
+                    "v1.billing.meter.error_report_triggered",
+                    timestamp,
+                    Some(CONNECTED_ACCOUNT),
+                    Some(("billing.meter", "/v1/billing/meters", &object_id("mtr_test", &thin_event_id(name, unique)))),
+                ),
             ),
             _ => return None,
         };
@@ -62,6 +73,45 @@ pub fn signed_request(name: &str, description: &str, body: String, header: &str)
 /// An `evt_…` id derived from `unique`: the same unique, the same event.
 pub fn event_id(name: &str, unique: &str) -> String {
     format!("evt_{}", &sha256_hex(format!("{name}:{unique}").as_bytes())[..24])
+}
+
+/// A v2 event id (`evt_test_65…`, longer than a snapshot's) derived from
+/// `unique`.
+pub fn thin_event_id(name: &str, unique: &str) -> String {
+    format!("evt_test_65{}", &sha256_hex(format!("{name}:{unique}").as_bytes())[..40])
+}
+
+/// The connected account of the Connect samples.
+pub const CONNECTED_ACCOUNT: &str = "acct_1DevConnected0001";
+
+/// A v2 thin event notification as an event destination posts it: no
+/// `data`, the account (if any) in `context`, and, when given, the object
+/// the event is about as `(type, collection path, id)`.
+pub fn thin_event(
+    id: &str,
+    kind: &str,
+    created: i64,
+    context: Option<&str>,
+    related: Option<(&str, &str, &str)>,
+) -> Value {
+    let created = OffsetDateTime::from_unix_timestamp(created).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    // v2 timestamps are RFC 3339 with milliseconds.
+    let created = format!("{}.000Z", inlet_shared::envelope::rfc3339(created).trim_end_matches('Z'));
+    let mut event = json!({
+        "id": id,
+        "object": crate::THIN_EVENT_OBJECT,
+        "type": kind,
+        "livemode": false,
+        "created": created
+    });
+    if let Some(context) = context {
+        event["context"] = json!(context);
+    }
+    if let Some((object_type, collection, object_id)) = related {
+        event["related_object"] =
+            json!({"id": object_id, "type": object_type, "url": format!("{collection}/{object_id}")});
+    }
+    event
 }
 
 fn object_id(prefix: &str, event_id: &str) -> String {
@@ -135,6 +185,6 @@ fn connect_refund(id: &str, created: i64) -> Value {
             "status": "succeeded"
         }),
     );
-    event["account"] = json!("acct_1DevConnected0001");
+    event["account"] = json!(CONNECTED_ACCOUNT);
     event
 }

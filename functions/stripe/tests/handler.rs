@@ -8,7 +8,7 @@ use inlet_shared::samples::{
     CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
 };
 use serde_json::{Value, json};
-use stripe::samples::{ROLLED_OUT_SECRET, event_id, signed_request};
+use stripe::samples::{CONNECTED_ACCOUNT, ROLLED_OUT_SECRET, event_id, signed_request, thin_event, thin_event_id};
 use stripe::{StripeFunction, parse_signature_header, signature, signature_header};
 
 const NOW: i64 = 1_700_000_000;
@@ -64,6 +64,78 @@ async fn payment_succeeded_is_enqueued_under_its_event_id_and_acknowledged() {
     assert_eq!(envelope.verification.scheme, "stripe-signature-v1");
     assert_eq!(envelope.verification.matched.as_deref(), Some("STRIPE_WEBHOOK_SECRET#1"));
     assert_eq!(envelope.payload, serde_json::from_slice::<Value>(&request.body).unwrap());
+    assert_eq!(envelope.fetch, None, "a snapshot event carries its object");
+}
+
+#[tokio::test]
+async fn a_thin_event_notification_is_enqueued_with_what_to_fetch() {
+    let request = sample("stripe-thin-event", "thin-1");
+    let sent: Value = serde_json::from_slice(&request.body).expect("JSON");
+    assert_eq!(sent["object"], "v2.core.event");
+    assert!(sent.get("data").is_none() && sent.get("account").is_none(), "a notification, not a snapshot");
+    let (reply, publisher) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body_json(), Some(json!({"received": true})));
+    let envelope = &publisher.sent()[0];
+    let id = thin_event_id("stripe-thin-event", "thin-1");
+    assert!(id.starts_with("evt_test_65"));
+    assert_eq!(envelope.id, format!("stripe:{id}"), "the event's own id: Stripe's retries keep it");
+    assert_eq!(envelope.kind, "v1.billing.meter.error_report_triggered");
+    assert_eq!(envelope.tenant.as_deref(), Some(CONNECTED_ACCOUNT), "the account, read from context");
+    let related = &sent["related_object"];
+    assert_eq!(related["type"], "billing.meter");
+    assert_eq!(
+        envelope.fetch,
+        Some(
+            json!({"event": format!("/v2/core/events/{id}"), "related_object": related, "context": CONNECTED_ACCOUNT})
+        )
+    );
+    assert_eq!(envelope.payload, sent, "the notification itself, unchanged");
+    // A retry (re-signed later) is the same event.
+    let (_, again) = handle(&sample_at("stripe-thin-event", NOW + 60, "thin-1")).await;
+    assert_eq!(again.sent()[0].id, envelope.id);
+}
+
+#[tokio::test]
+async fn a_thin_event_of_the_platform_or_without_a_related_object_still_says_to_fetch_it() {
+    let id = thin_event_id("thin", "platform");
+    let cases = [
+        (
+            "the platform's own, with an object",
+            thin_event(
+                &id,
+                "v1.billing.meter.error_report_triggered",
+                NOW,
+                None,
+                Some(("billing.meter", "/v1/billing/meters", "mtr_test_1")),
+            ),
+        ),
+        ("no related object", thin_event(&id, "v2.core.account.closed", NOW, Some(""), None)),
+    ];
+    for (what, event) in cases {
+        let body = serde_json::to_string_pretty(&event).expect("JSON");
+        let header = signature_header(&[DEV_SECRET], NOW, body.as_bytes());
+        let (reply, publisher) = handle(&signed_request("thin", "thin", body, &header).to_incoming()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{what}");
+        let envelope = &publisher.sent()[0];
+        assert_eq!(envelope.tenant, None, "{what}: no account");
+        let fetch = envelope.fetch.as_ref().unwrap_or_else(|| panic!("{what}: no fetch"));
+        assert_eq!(fetch["event"], format!("/v2/core/events/{id}"), "{what}");
+        assert_eq!(fetch.get("related_object"), event.get("related_object"), "{what}");
+        assert!(fetch.get("context").is_none(), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_thin_event_without_id_or_type_is_400() {
+    for (field, reason) in [("id", "no id"), ("type", "no type")] {
+        let mut event = thin_event("evt_test_65x", "v1.billing.meter.error_report_triggered", NOW, None, None);
+        event.as_object_mut().expect("object").remove(field);
+        let body = event.to_string();
+        let header = signature_header(&[DEV_SECRET], NOW, body.as_bytes());
+        let (reply, publisher) = handle(&signed_request("thin", "thin", body, &header).to_incoming()).await;
+        assert_refused(&reply, &publisher, StatusCode::BAD_REQUEST, reason);
+    }
 }
 
 #[tokio::test]

@@ -21,11 +21,19 @@
 //! The one deliberate difference: inlet needs the event's `id` (its dedup
 //! key) and `type` (its kind); `construct_event` builds an Event from any
 //! JSON. Asserted as `InletRefusesBody` below.
+//!
+//! v2 thin event notifications are judged against the library's reader of
+//! them, `StripeClient.parse_event_notification`, both ways:
+//! `inlet_and_stripe_python_agree_on_thin_event_notifications` and
+//! `thin_notifications_signed_by_stripe_python_are_read_alike_by_inlet`
+//! (the same id, type and account read by both). Where that reader needs a
+//! field inlet does not use (`created`; `related_object` for the types it
+//! knows), inlet keeps the notification: asserted there, with the reason.
 
 use std::path::Path;
 
 use inlet_shared::crosscheck::ExpectOutcome::{self, Both, BothRefuse, InletRefusesBody};
-use inlet_shared::crosscheck::Outcome::{Event, NotAnEvent, Unauthenticated};
+use inlet_shared::crosscheck::Outcome::{self, Event, NotAnEvent, Unauthenticated};
 use inlet_shared::crosscheck::{Runtime, Verdicts, base64_of, run_library, with_body, with_header, without_header};
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
@@ -267,5 +275,126 @@ async fn requests_signed_by_stripe_python_are_accepted_by_inlet() {
             String::from_utf8_lossy(&reply.body)
         );
         assert_eq!(publisher.sent().len(), 1, "{name}");
+    }
+}
+
+/// v2 thin event notifications (`object: "v2.core.event"`), which event
+/// destinations send. stripe-python reads them with
+/// `StripeClient.parse_event_notification`; its `construct_event` is for
+/// snapshot events (stripe 14 still returns an `Event` for a thin body;
+/// stripe 15 refuses one), so here the library's outcome is the
+/// notification's: unauthenticated, authenticated but not a notification
+/// it can read, or a notification.
+#[tokio::test]
+async fn inlet_and_stripe_python_agree_on_thin_event_notifications() {
+    let thin = sample_at("stripe-thin-event", NOW);
+    let event: Value = serde_json::from_slice(&thin.body).expect("JSON");
+    let body = |change: &dyn Fn(&mut Value)| {
+        let mut changed = event.clone();
+        change(&mut changed);
+        serde_json::to_string_pretty(&changed).expect("JSON")
+    };
+    let sign = |text: String| signed(&text, &format!("t={NOW},v1={{sig}}"), &NOW.to_string());
+    let without = |field: &'static str| sign(body(&|e| drop(e.as_object_mut().expect("object").remove(field))));
+    let text = String::from_utf8(thin.body.clone()).expect("UTF-8");
+    let unknown_type = body(&|e| {
+        e["type"] = json!("v2.core.account.closed");
+        e.as_object_mut().expect("object").remove("related_object");
+    });
+    let case = |name, request, now, expect| Case { name, secrets: vec![DEV_SECRET], request, now, expect };
+    let cases = vec![
+        case("stripe-thin-event", thin.clone(), NOW, Both(Event)),
+        case("a type the library does not know, without a related object", sign(unknown_type), NOW, Both(Event)),
+        case("no context (the platform's own)", without("context"), NOW, Both(Event)),
+        case("signed 301 s ago", thin.clone(), NOW + 301, Both(Unauthenticated)),
+        case(
+            "body changed",
+            with_body(thin.clone(), text.replace("billing.meter", "billing.metre")),
+            NOW,
+            Both(Unauthenticated),
+        ),
+        case(
+            "another secret",
+            with_signature(thin.clone(), &signature_header(&["whsec_other"], NOW, &thin.body)),
+            NOW,
+            Both(Unauthenticated),
+        ),
+        case("no id", without("id"), NOW, Both(NotAnEvent)),
+        case("no type", without("type"), NOW, Both(NotAnEvent)),
+    ];
+    // Where inlet keeps what the library cannot read: fields inlet does not
+    // use. Refusing would have Stripe retry the notification for 3 days,
+    // then disable the endpoint.
+    let lenient = [
+        ("no created", without("created")),
+        ("a type the library knows, without its related object", without("related_object")),
+    ];
+    let mut all: Vec<Value> = cases.iter().map(Case::json).collect();
+    all.extend(lenient.iter().map(|(name, request)| {
+        json!({"name": name, "secrets": [DEV_SECRET], "body_b64": base64_of(&request.body),
+               "header": request.header("stripe-signature"), "now": NOW})
+    }));
+    let report = stripe_python(&json!({ "verdicts": all }));
+    let notification = |name: &str| {
+        let verdict = &report["verdicts"][name];
+        json!({"authenticated": verdict["authenticated"], "event": verdict["notification"], "error": verdict["error"]})
+    };
+    let mut verdicts = Verdicts::new("stripe-python parse_event_notification");
+    for case in &cases {
+        verdicts.judge_verdict(case.name, case.expect, &notification(case.name), case.inlet_status().await);
+    }
+    for (name, request) in &lenient {
+        let library = Outcome::of_verdict(&notification(name));
+        let status = handle_with::<StripeFunction>(&dev_settings(), request, NOW).await.0.status;
+        let expected = "library NotAnEvent, inlet Event: a field inlet does not read";
+        let agrees = library == NotAnEvent && Outcome::of_status(status) == Event;
+        verdicts.record(name, &expected, agrees, format_args!("{library:?}"), status);
+    }
+    verdicts.assert_all_agree();
+    // construct_event in the pinned stripe 14 has no opinion on thin events
+    // (it returns an Event); from stripe 15 it refuses them. This notes the
+    // version the text above describes.
+    assert_eq!(report["verdicts"]["stripe-thin-event"]["event"], true, "{report}");
+}
+
+#[tokio::test]
+async fn thin_notifications_signed_by_stripe_python_are_read_alike_by_inlet() {
+    let sample = String::from_utf8(sample_at("stripe-thin-event", NOW).body).expect("UTF-8");
+    // Python's json.dumps formatting, a type stripe-python does not know, and no related object.
+    let python_json = r#"{"id": "evt_test_65PyFormatted00000000000000000000000001", "object": "v2.core.event", "type": "v2.core.account.closed", "livemode": false, "created": "2023-11-14T22:13:20.000Z", "context": "acct_1PyConnected00001"}"#;
+    let platform = r#"{"id":"evt_test_65Platform0000000000000000000000000001","object":"v2.core.event","type":"v1.billing.meter.error_report_triggered","livemode":false,"created":"2023-11-14T22:13:20.000Z","related_object":{"id":"mtr_test_61Platform","type":"billing.meter","url":"/v1/billing/meters/mtr_test_61Platform"}}"#;
+    let recipes = [
+        ("thin sample, plain", sample.as_str(), "plain"),
+        ("thin sample, secret roll", sample.as_str(), "rolled"),
+        ("Python JSON", python_json, "plain"),
+        ("platform, compact", platform, "with-v0"),
+    ];
+    let sign: Vec<Value> = recipes
+        .iter()
+        .map(|(name, body, variant)| {
+            json!({"name": name, "secret": DEV_SECRET, "body_b64": base64_of(body), "timestamp": NOW, "variant": variant})
+        })
+        .collect();
+    let report = stripe_python(&json!({ "sign": sign }));
+    for (name, body, _) in recipes {
+        let signed = &report["signed"][name];
+        let read = &signed["notification"];
+        assert!(read.is_object(), "{name}: stripe-python must read the notification it signed: {report}");
+        let header = signed["header"].as_str().unwrap_or_else(|| panic!("{name}: not signed: {report}"));
+        let request = signed_request(name, name, body.to_string(), header).to_incoming();
+        let (reply, publisher) = handle_with::<StripeFunction>(&dev_settings(), &request, NOW).await;
+        assert!(reply.status.is_success(), "{name}: inlet refused what stripe-python signed: {}", reply.status);
+        let envelope = &publisher.sent()[0];
+        // inlet reads the notification as the library does.
+        assert_eq!(
+            Some(envelope.id.as_str()),
+            read["id"].as_str().map(|id| format!("stripe:{id}")).as_deref(),
+            "{name}"
+        );
+        assert_eq!(Some(envelope.kind.as_str()), read["type"].as_str(), "{name}");
+        assert_eq!(envelope.tenant.as_deref(), read["context"].as_str().filter(|c| !c.is_empty()), "{name}");
+        let fetch = envelope.fetch.as_ref().unwrap_or_else(|| panic!("{name}: no fetch"));
+        assert_eq!(fetch.get("related_object").unwrap_or(&Value::Null), &read["related_object"], "{name}");
+        assert_eq!(fetch["event"], format!("/v2/core/events/{}", read["id"].as_str().unwrap_or_default()), "{name}");
     }
 }

@@ -7,8 +7,8 @@ document on stdin, one on stdout.
     in:  {"verdicts": [{"name", "secrets": [..], "body_b64", "header", "now"}],
           "sign":     [{"name", "secret", "body_b64", "timestamp", "variant"}]}
     out: {"library": "stripe <version>",
-          "verdicts": {name: {"authenticated", "event", "error"}},
-          "signed":   {name: {"header", "library_accepts"}}}
+          "verdicts": {name: {"authenticated", "event", "notification", "error"}},
+          "signed":   {name: {"header", "library_accepts", "notification"}}}
 
 A verdict runs the library at the case's `now` (time.time is pinned, so the
 300 s tolerance is judged at exactly that second) with each configured
@@ -17,6 +17,13 @@ secret in turn, as a receiver with several secrets would:
 tolerance=300) passing, "event" is Webhook.construct_event(...) returning
 an Event (signature, tolerance, then json.loads). The body is handed over
 as text, decoded from UTF-8 as construct_event decodes bytes.
+
+"notification" is StripeClient.parse_event_notification(...) returning an
+EventNotification: the library's reader of v2 thin events (object
+"v2.core.event"), which needs `id`, `type` and `created`, a `related_object`
+for the types it knows, and a string `context` when there is one. In a
+signing recipe, "notification" is what it read (`id`, `type`, `context`,
+`related_object`), or null.
 
 Signing follows stripe-python's own test helper (tests/test_webhook.py,
 generate_header): "t=%d,v1=%s" with the signature from
@@ -41,11 +48,15 @@ def pin_clock(now):
     time.time = lambda: float(now)
 
 
+# parse_event_notification is a client method; it makes no request.
+CLIENT = stripe.StripeClient("sk_test_inlet_crosscheck_NOT_A_KEY")
+
+
 def judge(case):
     pin_clock(case["now"])
     raw = base64.b64decode(case["body_b64"])
     header = case["header"]
-    authenticated, event, errors = False, False, []
+    authenticated, event, notification, errors = False, False, False, []
     for secret in case["secrets"]:
         try:
             payload = raw.decode("utf-8")
@@ -59,7 +70,32 @@ def judge(case):
             event = True
         except Exception as error:
             errors.append(f"{type(error).__name__}: {error}")
-    return {"authenticated": authenticated, "event": event, "error": "; ".join(errors)[:300]}
+        try:
+            CLIENT.parse_event_notification(raw, header, secret, TOLERANCE)
+            notification = True
+        except Exception as error:
+            errors.append(f"notification {type(error).__name__}: {error}")
+    return {
+        "authenticated": authenticated,
+        "event": event,
+        "notification": notification,
+        "error": "; ".join(errors)[:300],
+    }
+
+
+def read_notification(payload, header, secret):
+    """What parse_event_notification reads of a request, or None."""
+    try:
+        read = CLIENT.parse_event_notification(payload, header, secret, TOLERANCE)
+    except Exception:  # noqa: BLE001 - a refusal: nothing read
+        return None
+    related = getattr(read, "related_object", None)
+    return {
+        "id": read.id,
+        "type": read.type,
+        "context": str(read.context) if read.context is not None else None,
+        "related_object": None if related is None else {"id": related.id, "type": related.type, "url": related.url},
+    }
 
 
 def generate_header(payload, secret, timestamp, scheme="v1"):
@@ -77,7 +113,11 @@ def sign(recipe):
     elif variant == "with-v0":
         header += ",v0=" + WebhookSignature._compute_signature("%d.%s" % (timestamp, payload), "whsec_v0")
     verdict = judge({"now": timestamp, "body_b64": recipe["body_b64"], "header": header, "secrets": [secret]})
-    return {"header": header, "library_accepts": verdict["event"]}
+    return {
+        "header": header,
+        "library_accepts": verdict["event"],
+        "notification": read_notification(payload, header, secret),
+    }
 
 
 def main():
