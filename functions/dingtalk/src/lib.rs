@@ -12,7 +12,9 @@
 //! captures one `timestamp`/`sign` pair can post any body with it until the
 //! timestamp leaves the hour. `DINGTALK_ALLOWED_CIDRS` (DingTalk's egress
 //! networks) is the remedy; dedup by `msgId` keeps a replayed message from
-//! becoming a second event. Protocol facts: docs/providers.md, DingTalk.
+//! becoming a second event. Since the body is not proof of anything, its
+//! `sessionWebhook` becomes a reply handle only on `DINGTALK_REPLY_HOSTS`
+//! ([`reply_hosts`]). Protocol facts: docs/providers.md, DingTalk.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,7 +23,10 @@ use inlet_shared::json::value_at;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{constant_time_eq, hmac_sha256, truncate_for_log};
 
+pub mod reply_hosts;
 pub mod samples;
+
+use reply_hosts::ReplyHosts;
 
 pub const PROVIDER: &str = "dingtalk";
 pub const ROUTE: &str = "/dingtalk/robot";
@@ -38,6 +43,8 @@ pub const TOLERANCE_MS: i64 = 3_600_000;
 pub struct DingtalkFunction {
     /// `DINGTALK_APP_SECRET#n`: the robot's app's AppSecret (several while rotating).
     pub secrets: SecretList,
+    /// Where a `sessionWebhook` may point to become the reply handle.
+    pub reply_hosts: ReplyHosts,
     pub ingress: IngressSettings,
 }
 
@@ -78,7 +85,11 @@ impl Provider for DingtalkFunction {
                 "is required (DingTalk developer console → the app → 凭证与基础信息 → AppSecret)",
             ));
         }
-        Ok(DingtalkFunction { secrets, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
+        Ok(DingtalkFunction {
+            secrets,
+            reply_hosts: ReplyHosts::from_env(env)?,
+            ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)?,
+        })
     }
 
     fn ingress(&self) -> &IngressSettings {
@@ -102,7 +113,17 @@ impl Provider for DingtalkFunction {
         let kind = text(&body, "msgtype").ok_or_else(|| IngressError::malformed("message has no msgtype"))?.to_string();
         let verification = Verification { scheme: SCHEME.into(), matched: Some(secret.name.clone()) };
         let tenant = text(&body, "chatbotCorpId").map(str::to_string);
-        let view = message_view(&body);
+        let (view, dropped) = message_view(&body, &self.reply_hosts);
+        if let Some(why) = dropped {
+            // Still an event: the request is as genuine as DingTalk's scheme
+            // can prove. Only the address is not trusted.
+            tracing::warn!(
+                provider = PROVIDER,
+                msg_id = %truncate_for_log(&msg_id),
+                reason = %why,
+                "sessionWebhook not kept as the reply handle"
+            );
+        }
         let mut envelope = Envelope::new(PROVIDER, &msg_id, &kind, now, verification, body);
         envelope.tenant = tenant;
         envelope.message = Some(view);
@@ -134,24 +155,39 @@ fn text<'v>(body: &'v Value, name: &str) -> Option<&'v str> {
 /// docs advise, else the encrypted sender id), the text trimmed (DingTalk
 /// keeps the space after the @mention), and the reply handle: the session
 /// webhook and its expiry (ms), the way to answer in the same conversation.
-pub fn message_view(body: &Value) -> MessageView {
+///
+/// The body is not signed, so the session webhook is a handle only when
+/// `reply_hosts` allows its address; otherwise the view has no handle and
+/// comes with the reason it was dropped. No session webhook: no handle.
+pub fn message_view(body: &Value, reply_hosts: &ReplyHosts) -> (MessageView, Option<String>) {
     let chat_type = text(body, "conversationType").map(|t| match t {
         "1" => "single".to_string(),
         "2" => "group".to_string(),
         other => other.to_string(),
     });
-    MessageView {
+    let mut view = MessageView {
         chat_id: text(body, "conversationId").map(str::to_string),
         chat_type,
         sender_id: text(body, "senderStaffId").or_else(|| text(body, "senderId")).map(str::to_string),
         message_id: text(body, "msgId").map(str::to_string),
         text: value_at(body, "/text/content").and_then(Value::as_str).map(|t| t.trim().to_string()),
-        reply_handle: Some(json!({
-            "session_webhook": text(body, "sessionWebhook"),
-            "session_webhook_expired_time": body.get("sessionWebhookExpiredTime").cloned().unwrap_or(Value::Null),
-            "robot_code": text(body, "robotCode"),
-        })),
+        reply_handle: None,
+    };
+    let session_webhook = match body.get("sessionWebhook") {
+        None | Some(Value::Null) => return (view, None),
+        Some(Value::String(url)) if url.is_empty() => return (view, None),
+        Some(Value::String(url)) => url,
+        Some(_) => return (view, Some("sessionWebhook is not a string".into())),
+    };
+    if let Err(why) = reply_hosts.check(session_webhook) {
+        return (view, Some(format!("sessionWebhook {why}")));
     }
+    view.reply_handle = Some(json!({
+        "session_webhook": session_webhook,
+        "session_webhook_expired_time": body.get("sessionWebhookExpiredTime").cloned().unwrap_or(Value::Null),
+        "robot_code": text(body, "robotCode"),
+    }));
+    (view, None)
 }
 
 #[cfg(test)]

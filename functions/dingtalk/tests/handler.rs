@@ -264,3 +264,122 @@ async fn samples_survive_the_api_gateway_event_form() {
         assert_eq!(reply.status, StatusCode::OK, "{name}: {}", String::from_utf8_lossy(&reply.body));
     }
 }
+
+/// `body` signed with the dev secret now, with `sessionWebhook` replaced.
+fn with_session_webhook(unique: &str, session_webhook: Value) -> IncomingRequest {
+    let mut body = message(NOW_MS, unique, true);
+    body["sessionWebhook"] = session_webhook;
+    request(SECRET, &NOW_MS.to_string(), &body)
+}
+
+/// The body is not signed, so its `sessionWebhook` is not proof of
+/// anything: one outside DingTalk's hosts must not become the address
+/// inlet's replies go to. The event itself is kept (the request is as
+/// genuine as DingTalk's scheme can tell), without a reply handle, and the
+/// log says why (naming the host, never the session token).
+#[tokio::test]
+async fn a_session_webhook_off_dingtalks_hosts_is_no_reply_handle_and_the_event_is_kept() {
+    for (url, reason) in [
+        ("https://evil.example/robot/sendBySession?session=stolen-token", r#"on host "evil.example""#),
+        (
+            "https://oapi.dingtalk.com.evil.example/robot/sendBySession?session=stolen-token",
+            "not one of DINGTALK_REPLY_HOSTS",
+        ),
+        ("https://oapi.dingtalk.com@evil.example/robot/sendBySession?session=stolen-token", "userinfo"),
+        ("http://oapi.dingtalk.com/robot/sendBySession?session=stolen-token", "only for a loopback host"),
+        ("https://oapi.dingtalk.com:8443/robot/sendBySession?session=stolen-token", "port 8443"),
+        ("http://127.0.0.1:9001/2018-06-01/runtime/invocation/next?session=stolen-token", "127.0.0.1"),
+        ("http://169.254.169.254/latest/meta-data/?session=stolen-token", "169.254.169.254"),
+    ] {
+        let mut log = String::new();
+        // As in the 401 test above: the answer is checked every time, the
+        // log (which a concurrent test's capture can hide) on up to three tries.
+        for _ in 0..3 {
+            let logs = CapturedLogs::start();
+            let request = with_session_webhook("hostile", json!(url));
+            let (reply, publisher) = handle_with::<DingtalkFunction>(&dev_settings(), &request, NOW).await;
+            assert_eq!(reply.status, StatusCode::OK, "{url}: {}", String::from_utf8_lossy(&reply.body));
+            let envelope = &publisher.sent()[0];
+            let view = envelope.message.as_ref().expect("message view");
+            assert_eq!(view.reply_handle, None, "{url}");
+            assert_eq!(view.text.as_deref(), Some("/status prod"), "the rest of the view stays");
+            assert_eq!(envelope.payload["sessionWebhook"], json!(url), "the payload is DingTalk's JSON, unchanged");
+            log = logs.text();
+            if log.contains("sessionWebhook not kept as the reply handle") {
+                break;
+            }
+        }
+        assert!(log.contains("sessionWebhook not kept as the reply handle"), "{url}: {log}");
+        assert!(log.contains(reason), "{url}: the log should say {reason:?}: {log}");
+        assert!(!log.contains("stolen-token"), "{url}: the session token is not logged: {log}");
+    }
+    // Not a string, empty or absent: no handle either.
+    for value in [json!(42), json!(""), Value::Null] {
+        let (reply, publisher) =
+            handle_with::<DingtalkFunction>(&dev_settings(), &with_session_webhook("odd", value.clone()), NOW).await;
+        assert_eq!(reply.status, StatusCode::OK, "{value}");
+        assert_eq!(publisher.sent()[0].message.as_ref().unwrap().reply_handle, None, "{value}");
+    }
+}
+
+/// What the issue was about: a captured `timestamp`/`sign` pair lets anyone
+/// post any body within the hour. It still authenticates, but the body's
+/// `sessionWebhook` cannot redirect the replies.
+#[tokio::test]
+async fn a_replayed_pair_cannot_point_the_replies_elsewhere() {
+    let captured = sample("dingtalk-text-message", "captured-for-replies");
+    let mut injected = captured.clone();
+    let mut body = message(NOW_MS, "injected-for-replies", true);
+    body["sessionWebhook"] = json!("https://attacker.example/collect");
+    injected.body = body.to_string().into_bytes();
+    let (reply, publisher) = handle_with::<DingtalkFunction>(&dev_settings(), &injected, NOW + 1800).await;
+    assert_eq!(reply.status, StatusCode::OK, "the signature does not cover the body");
+    assert_eq!(publisher.sent()[0].message.as_ref().unwrap().reply_handle, None);
+    // The genuine request keeps its handle on DingTalk's host.
+    let (_, publisher) = handle_with::<DingtalkFunction>(&dev_settings(), &captured, NOW).await;
+    let handle = publisher.sent()[0].message.as_ref().unwrap().reply_handle.clone().expect("a reply handle");
+    assert!(handle["session_webhook"].as_str().unwrap().starts_with("https://oapi.dingtalk.com/"), "{handle}");
+}
+
+/// `DINGTALK_REPLY_HOSTS` replaces DingTalk's hosts, so the local stack and
+/// the tests can name a local server; `http://` is kept only for a loopback
+/// host named, and only on the port named.
+#[tokio::test]
+async fn dingtalk_reply_hosts_names_the_hosts_a_handle_may_point_to() {
+    let local = dev_settings_with(&[("DINGTALK_REPLY_HOSTS", "127.0.0.1:8099, oapi.dingtalk.com")]);
+    for (url, kept) in [
+        ("http://127.0.0.1:8099/robot/sendBySession?session=local", true),
+        ("https://oapi.dingtalk.com/robot/sendBySession?session=s", true),
+        ("http://127.0.0.1:9001/2018-06-01/runtime/invocation/next", false),
+        ("http://127.0.0.1/robot/sendBySession", false),
+        ("https://api.dingtalk.com/robot/sendBySession", false),
+    ] {
+        let (reply, publisher) =
+            handle_with::<DingtalkFunction>(&local, &with_session_webhook("local", json!(url)), NOW).await;
+        assert_eq!(reply.status, StatusCode::OK, "{url}");
+        let handle = publisher.sent()[0].message.as_ref().unwrap().reply_handle.clone();
+        assert_eq!(handle.is_some(), kept, "{url}: {handle:?}");
+        if kept {
+            assert_eq!(handle.unwrap()["session_webhook"], json!(url));
+        }
+    }
+    // Unset or empty: DingTalk's API hosts.
+    for settings in [dev_settings(), dev_settings_with(&[("DINGTALK_REPLY_HOSTS", "")])] {
+        let https_api = with_session_webhook("default", json!("https://api.dingtalk.com/robot/sendBySession?s=1"));
+        let (_, publisher) = handle_with::<DingtalkFunction>(&settings, &https_api, NOW).await;
+        assert!(publisher.sent()[0].message.as_ref().unwrap().reply_handle.is_some());
+        let local_url = with_session_webhook("default", json!("http://127.0.0.1:8099/robot/sendBySession"));
+        let (_, publisher) = handle_with::<DingtalkFunction>(&settings, &local_url, NOW).await;
+        assert!(publisher.sent()[0].message.as_ref().unwrap().reply_handle.is_none());
+    }
+}
+
+#[test]
+fn a_reply_hosts_setting_that_is_not_host_names_stops_start_up() {
+    use inlet_shared::provider::Provider;
+    for bad in ["https://oapi.dingtalk.com", "*.dingtalk.com", "oapi.dingtalk.com/robot", "::1", "host:99999"] {
+        let refused =
+            DingtalkFunction::from_env(&dev_settings_with(&[("DINGTALK_REPLY_HOSTS", bad)])).err().expect(bad);
+        assert!(refused.to_string().contains("DINGTALK_REPLY_HOSTS"), "{bad}: {refused}");
+    }
+}

@@ -3,9 +3,11 @@
 //! several senders, each with its own secret(s).
 //!
 //! Each request carries `webhook-id`, `webhook-timestamp` and
-//! `webhook-signature`; the signature is verified with the secrets of the
-//! source the path names, and only those, as the reference library verifies
-//! it ([`scheme`]); the timestamp must be within
+//! `webhook-signature`; the signature is verified with the keys of the
+//! source the path names, and only those: a `whsec_` secret checks `v1`
+//! (HMAC) entries as the reference library does, a `whpk_` public key `v1a`
+//! (Ed25519) entries as the specification defines them ([`scheme`]); the
+//! timestamp must be within
 //! `INLET_TIMESTAMP_TOLERANCE_SECS` both ways, as the library requires. An
 //! unknown source is refused exactly like a bad signature. The dedup id is
 //! `<source>:<webhook-id>`: the specification keeps `webhook-id` across a
@@ -17,7 +19,7 @@ use inlet_shared::verify::truncate_for_log;
 pub mod samples;
 pub mod scheme;
 
-use scheme::{Entry, entries, secret_key, signature_bytes, timestamp_of, verify_entries};
+use scheme::{Entry, Key, entries, signature_bytes, signed_content, timestamp_of, verify_entries, verify_v1a_entries};
 
 pub const PROVIDER: &str = "standard-webhooks";
 pub const SETTING: &str = "STANDARD_WEBHOOKS_SECRETS";
@@ -25,19 +27,29 @@ pub const ROUTE: &str = "/webhooks/{source}";
 pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
+/// `verification.scheme` of an event a `whsec_` secret verified (`v1`).
 pub const SCHEME: &str = "standard-webhooks-v1";
+/// `verification.scheme` of an event a `whpk_` public key verified (`v1a`).
+pub const SCHEME_V1A: &str = "standard-webhooks-v1a";
 /// `kind` of a payload without a string `type`.
 pub const DEFAULT_KIND: &str = "webhook";
 
-/// One configured secret: its source, the name `verification.matched`
-/// records, and its HMAC key.
+/// One configured key: its source, the name `verification.matched`
+/// records, and the HMAC secret or Ed25519 public key.
 pub struct SourceKey {
     pub source: String,
     /// `STANDARD_WEBHOOKS_SECRETS:<source>`, or `…:<source>#<n>` (the n-th
     /// entry of that source) when the source has several entries while its
     /// secret is rotated.
     pub name: String,
-    key: Vec<u8>,
+    key: Key,
+}
+
+impl SourceKey {
+    /// Whether this is a `whpk_` public key (it verifies `v1a` only).
+    pub fn is_public_key(&self) -> bool {
+        matches!(self.key, Key::Ed25519(_))
+    }
 }
 
 impl std::fmt::Debug for SourceKey {
@@ -56,8 +68,8 @@ pub fn valid_source(source: &str) -> bool {
     (1..=64).contains(&source.len()) && source.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Reads `source=whsec_…` pairs into keys, refusing what could not verify
-/// anything (see [`scheme::secret_key`]).
+/// Reads `source=whsec_…` and `source=whpk_…` pairs into keys, refusing
+/// what could not verify anything (see [`scheme::Key::parse`]).
 pub fn parse_keys(raw: &str) -> Result<Vec<SourceKey>, ConfigError> {
     let list = SecretList::parse_labelled(SETTING, raw)?;
     let mut keys: Vec<SourceKey> = Vec::new();
@@ -66,8 +78,8 @@ pub fn parse_keys(raw: &str) -> Result<Vec<SourceKey>, ConfigError> {
         if !valid_source(source) {
             return Err(ConfigError::new(SETTING, format!("source name {source:?} must be 1-64 of A-Za-z0-9_-")));
         }
-        let key = secret_key(entry.value.expose())
-            .map_err(|why| ConfigError::new(SETTING, format!("the secret of source {source} {why}")))?;
+        let key = Key::parse(entry.value.expose())
+            .map_err(|why| ConfigError::new(SETTING, format!("the key of source {source} {why}")))?;
         keys.push(SourceKey { source: source.to_string(), name: String::new(), key });
     }
     // Name each entry; number them only for a source listed more than once.
@@ -102,7 +114,10 @@ impl Provider for StandardWebhooksFunction {
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let keys = parse_keys(&env.get(SETTING).unwrap_or_default())?;
         if keys.is_empty() {
-            return Err(ConfigError::new(SETTING, "is required: source=whsec_… pairs, comma-separated"));
+            return Err(ConfigError::new(
+                SETTING,
+                "is required: source=whsec_… (or source=whpk_…) pairs, comma-separated",
+            ));
         }
         Ok(StandardWebhooksFunction { keys, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
     }
@@ -122,12 +137,12 @@ impl Provider for StandardWebhooksFunction {
             tolerance_secs: self.ingress.timestamp_window.tolerance_secs,
         })?;
         let entries = entries(signature);
-        let matched = self.matching_key(source, id, timestamp, &entries, &request.body)?;
+        let (matched, scheme) = self.matching_key(source, id, timestamp, &entries, &request.body)?;
         self.check_window(timestamp, now)?;
         // Proven genuine. The specification's payloads are JSON.
         let payload = request.json_body()?;
         let kind = payload.get("type").and_then(Value::as_str).filter(|k| !k.is_empty()).unwrap_or(DEFAULT_KIND);
-        let verification = Verification { scheme: SCHEME.into(), matched: Some(matched.to_string()) };
+        let verification = Verification { scheme: scheme.into(), matched: Some(matched.to_string()) };
         // webhook-id is unique per sender only: the source scopes it.
         let mut envelope = Envelope::new(PROVIDER, &format!("{source}:{id}"), kind, now, verification, payload.clone());
         envelope.tenant = Some(source.to_string());
@@ -136,8 +151,9 @@ impl Provider for StandardWebhooksFunction {
 }
 
 impl StandardWebhooksFunction {
-    /// The name of the first of `source`'s keys the library would accept
-    /// the entries with; an unknown source is refused like a wrong key.
+    /// The name of the first of `source`'s keys the entries verify with,
+    /// and the scheme it checked; an unknown source is refused like a wrong
+    /// key.
     fn matching_key(
         &self,
         source: &str,
@@ -145,23 +161,28 @@ impl StandardWebhooksFunction {
         timestamp: i64,
         entries: &[Entry],
         body: &[u8],
-    ) -> Result<&str, IngressError> {
+    ) -> Result<(&str, &'static str), IngressError> {
         let timestamp = timestamp.to_string();
         let mut found = None;
         let mut reason = "no v1 signature matches";
         let mut known = false;
         for key in self.keys.iter().filter(|k| k.source == source) {
             known = true;
-            match verify_entries(entries, &signature_bytes(&key.key, id, &timestamp, body)) {
-                Ok(()) if found.is_none() => found = Some(key.name.as_str()),
+            match key.key.verify(entries, id, &timestamp, body) {
+                Ok(()) if found.is_none() => found = Some((key.name.as_str(), scheme_of(&key.key))),
                 Ok(()) => {}
                 Err(why) => reason = why,
             }
         }
         if !known {
             let _ = verify_entries(entries, &signature_bytes(UNKNOWN_SOURCE_KEY, id, &timestamp, body));
+            if self.keys.iter().any(SourceKey::is_public_key) {
+                // Where public keys are configured, a known source may cost an
+                // Ed25519 check: so does an unknown one.
+                let _ = verify_v1a_entries(entries, unknown_source_public_key(), &signed_content(id, &timestamp, body));
+            }
             return Err(IngressError::unauthenticated(format!(
-                "no secret for source {:?} (refused like a bad signature)",
+                "no key for source {:?} (refused like a bad signature)",
                 truncate_for_log(source)
             )));
         }
@@ -180,6 +201,20 @@ impl StandardWebhooksFunction {
         }
         Ok(())
     }
+}
+
+fn scheme_of(key: &Key) -> &'static str {
+    match key {
+        Key::Hmac(_) => SCHEME,
+        Key::Ed25519(_) => SCHEME_V1A,
+    }
+}
+
+/// The public key an unknown source is checked with: that of a fixed seed,
+/// whose signatures nobody presents.
+fn unknown_source_public_key() -> &'static ed25519_dalek::VerifyingKey {
+    static KEY: std::sync::OnceLock<ed25519_dalek::VerifyingKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| ed25519_dalek::SigningKey::from_bytes(&[0x1e; 32]).verifying_key())
 }
 
 /// The source: API Gateway's `{source}` path parameter, else the route's.

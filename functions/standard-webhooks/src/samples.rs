@@ -1,5 +1,6 @@
 //! Standard Webhooks samples for the first source in
-//! `STANDARD_WEBHOOKS_SECRETS`, signed with its secret at the sample's
+//! `STANDARD_WEBHOOKS_SECRETS` that has a `whsec_` secret (a `whpk_` public
+//! key cannot sign), signed with that secret at the sample's
 //! timestamp, in the specification's recommended payload shape
 //! (`{type, timestamp, data}`).
 
@@ -8,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::sha256_hex;
 
-use crate::scheme::{lenient_secret_key, sign};
+use crate::scheme::{PUBLIC_KEY_PREFIX, lenient_secret_key, sign};
 use crate::{ID_HEADER, SETTING, SIGNATURE_HEADER, StandardWebhooksFunction, TIMESTAMP_HEADER};
 
 impl Samples for StandardWebhooksFunction {
@@ -16,7 +17,7 @@ impl Samples for StandardWebhooksFunction {
 
     fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
         let secrets = SecretList::parse_labelled(SETTING, &env.get(SETTING)?).ok()?;
-        let entry = secrets.iter().next()?;
+        let entry = secrets.iter().find(|entry| !entry.value.expose().starts_with(PUBLIC_KEY_PREFIX))?;
         let source = entry.name.split_once(':')?.1.to_string();
         let key = lenient_secret_key(entry.value.expose())?;
         let id = message_id(name, unique);
@@ -44,7 +45,7 @@ impl Samples for StandardWebhooksFunction {
         let own = sign(&key, &id, timestamp, body.as_bytes());
         let signature = match name {
             "standard-webhooks-several-signatures" => {
-                // v1a is the asymmetric (ed25519) variant: skipped by verifiers of v1.
+                // v1a is the asymmetric (Ed25519) version: a whsec_ secret skips it.
                 let v1a = format!("v1a,{}", BASE64.encode([0x5a; 64]));
                 let older = sign(b"an older secret, rotated out", &id, timestamp, body.as_bytes());
                 format!("{v1a} {older} {own}")

@@ -13,7 +13,7 @@ use inlet_shared::samples::{
 use serde_json::{Value, json};
 use standard_webhooks::StandardWebhooksFunction;
 use standard_webhooks::samples::{message_id, signed_request};
-use standard_webhooks::scheme::{lenient_secret_key, sign};
+use standard_webhooks::scheme::{lenient_secret_key, public_key_of, sign, sign_v1a};
 
 const NOW: i64 = 1_700_000_000;
 const DEV_SECRET: &str = "whsec_ZGV2LXN0YW5kYXJkLXdlYmhvb2tzLU5PVC1BLVNFQ1JFVA==";
@@ -330,7 +330,7 @@ async fn the_log_says_which_check_refused_and_never_the_secret() {
     unsigned.headers.remove("webhook-signature");
     let cases = [
         (sample(NOW - 301), "outside the allowed window"),
-        (unknown, "no secret for source \"nosuchsource\""),
+        (unknown, "no key for source \"nosuchsource\""),
         (forged, "webhook-signature: no v1 signature matches"),
         (unreadable, "an entry that is not version,signature"),
         (unsigned, "missing webhook-signature"),
@@ -341,4 +341,234 @@ async fn the_log_says_which_check_refused_and_never_the_secret() {
         assert!(logs.text().contains(logged), "{logged}: {}", logs.text());
     }
     assert!(!logs.text().contains("ZGV2LXN0YW5kYXJk"), "{}", logs.text());
+}
+
+/// standardwebhooks 1.0.1 and later decode a secret as `b64decode(secret +
+/// "==")`, so a secret copied without its trailing `=` verifies as the
+/// padded one; 1.0.0 and inlet before this change refused it.
+#[tokio::test]
+async fn a_secret_without_its_base64_padding_verifies_like_the_padded_one() {
+    let unpadded = DEV_SECRET.trim_end_matches('=');
+    assert_ne!(unpadded, DEV_SECRET, "the dev secret has padding to leave out");
+    for secret in [unpadded.to_string(), format!("{unpadded}="), unpadded.trim_start_matches("whsec_").to_string()] {
+        let env = dev_settings_with(&[("STANDARD_WEBHOOKS_SECRETS", &format!("devsource={secret}"))]);
+        let (reply, publisher) =
+            handle_with::<StandardWebhooksFunction>(&env, &sample("standard-webhooks-event", "unpadded"), NOW).await;
+        assert_eq!(reply.status, StatusCode::OK, "{secret}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(publisher.sent()[0].verification.matched.as_deref(), Some("STANDARD_WEBHOOKS_SECRETS:devsource"));
+    }
+    // Signed by a sender that holds the unpadded form.
+    let request = signed("devsource", unpadded, "msg_unpadded", NOW, "{}");
+    let (reply, _) = handle(&request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // What no padding can complete is still refused at start-up.
+    let env: HashMap<&str, &str> = [("STANDARD_WEBHOOKS_SECRETS", "devsource=whsec_YWJjZ")].into();
+    let refused = StandardWebhooksFunction::from_env(&env).err().expect("refused");
+    assert!(refused.to_string().contains("STANDARD_WEBHOOKS_SECRETS"), "{refused}");
+}
+
+/// A sender's Ed25519 key pair, made here from a label.
+fn seed(label: &str) -> [u8; 32] {
+    inlet_shared::verify::sha256_bytes(label.as_bytes())
+}
+
+/// A request for `source` carrying `signature` as `webhook-signature`.
+fn with_signature(source: &str, id: &str, timestamp: i64, body: &str, signature: &str) -> IncomingRequest {
+    signed_request("t", "t", source, id, timestamp, body.to_string(), signature).to_incoming()
+}
+
+fn with_keys(keys: &str) -> HashMap<String, String> {
+    dev_settings_with(&[("STANDARD_WEBHOOKS_SECRETS", keys)])
+}
+
+// RFC 8032's first test key, over the specification's v1 vector's message.
+// The specification publishes no v1a vector; this signature was computed
+// independently with pyca/cryptography (OpenSSL), and official_lib.rs
+// checks the same computation both ways on every run.
+const RFC8032_SEED: [u8; 32] = [
+    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5,
+    0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
+];
+const RFC8032_WHPK: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+const VECTOR_V1A: &str = "v1a,jfp5j4J3Buv9EPOcc9Bqo8rJqAO1H6lrRl0WZQdzVZI6IttNPT8HSLyPvUvY54dJJt2BQGA01di1ePvigCwlCw==";
+
+#[tokio::test]
+async fn v1a_signatures_verify_with_a_whpk_public_key() {
+    assert_eq!(public_key_of(&RFC8032_SEED), RFC8032_WHPK);
+    assert_eq!(sign_v1a(&RFC8032_SEED, VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY.as_bytes()), VECTOR_V1A);
+    let env = with_keys(&format!("vector={RFC8032_WHPK}"));
+    let request = with_signature("vector", VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY, VECTOR_V1A);
+    let (reply, publisher) = handle_with::<StandardWebhooksFunction>(&env, &request, VECTOR_TIMESTAMP).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    let envelope = &publisher.sent()[0];
+    assert_eq!(envelope.id, format!("standard-webhooks:vector:{VECTOR_ID}"));
+    assert_eq!(envelope.verification.scheme, "standard-webhooks-v1a");
+    assert_eq!(envelope.verification.matched.as_deref(), Some("STANDARD_WEBHOOKS_SECRETS:vector"));
+
+    // A key pair made here, over a typical event, at the window's edges.
+    let sender = seed("a v1a sender");
+    let env = with_keys(&format!("devsource={}", public_key_of(&sender)));
+    let body = json!({"type": "invoice.paid", "data": {"id": "inv_1"}}).to_string();
+    for offset in [0, 300, -300] {
+        let signature = sign_v1a(&sender, "msg_v1a", NOW + offset, body.as_bytes());
+        let request = with_signature("devsource", "msg_v1a", NOW + offset, &body, &signature);
+        let (reply, publisher) = handle_with::<StandardWebhooksFunction>(&env, &request, NOW).await;
+        assert_eq!(reply.status, StatusCode::OK, "signed {offset} s from now");
+        assert_eq!(publisher.sent()[0].kind, "invoice.paid");
+    }
+}
+
+/// The prefix decides the scheme: a `whpk_` key never accepts `v1` (its
+/// bytes are public, so an HMAC keyed with them is anyone's), and a
+/// `whsec_` secret never accepts `v1a`.
+#[tokio::test]
+async fn a_public_key_verifies_only_v1a_and_a_secret_only_v1() {
+    let sender = seed("the sender");
+    let whpk = public_key_of(&sender);
+    let body = r#"{"type":"x"}"#;
+    let v1a = sign_v1a(&sender, "msg_k", NOW, body.as_bytes());
+    let hmac = sign(&lenient_secret_key(DEV_SECRET).unwrap(), "msg_k", NOW, body.as_bytes());
+    // An HMAC keyed with the public key's own bytes: what a forger would try.
+    let public_bytes = lenient_secret_key(whpk.trim_start_matches("whpk_")).unwrap();
+    let hmac_with_public_key = sign(&public_bytes, "msg_k", NOW, body.as_bytes());
+
+    let public_only = with_keys(&format!("devsource={whpk}"));
+    let secret_only = with_keys(&format!("devsource={DEV_SECRET}"));
+    for (what, env, signature, accepted) in [
+        ("v1a under the public key", &public_only, v1a.clone(), true),
+        ("v1 under the secret", &secret_only, hmac.clone(), true),
+        ("a v1 HMAC keyed with the public key", &public_only, hmac_with_public_key.clone(), false),
+        ("the same, labelled v1a", &public_only, hmac_with_public_key.replace("v1,", "v1a,"), false),
+        ("v1 at a source with only a public key", &public_only, hmac.clone(), false),
+        ("v1a at a source with only a secret", &secret_only, v1a.clone(), false),
+        ("the Ed25519 signature labelled v1", &public_only, v1a.replace("v1a,", "v1,"), false),
+        ("the Ed25519 signature labelled V1A", &public_only, v1a.replace("v1a,", "V1A,"), false),
+    ] {
+        let request = with_signature("devsource", "msg_k", NOW, body, &signature);
+        let (reply, publisher) = handle_with::<StandardWebhooksFunction>(env, &request, NOW).await;
+        if accepted {
+            assert_eq!(reply.status, StatusCode::OK, "{what}");
+        } else {
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+            assert_unauthenticated(&reply, &publisher);
+        }
+    }
+}
+
+/// The specification's example header carries both versions
+/// (`v1,… v1a,…`): each source reads the entries of its own keys, in order,
+/// and a source moving from a secret to a public key may list both.
+#[tokio::test]
+async fn a_header_mixing_v1_and_v1a_is_read_by_each_key_in_order() {
+    let sender = seed("a sender signing both ways");
+    let whpk = public_key_of(&sender);
+    let body = r#"{"type":"mixed"}"#;
+    let v1a = sign_v1a(&sender, "msg_m", NOW, body.as_bytes());
+    let v1 = sign(&lenient_secret_key(DEV_SECRET).unwrap(), "msg_m", NOW, body.as_bytes());
+    let both = with_keys(&format!("devsource={DEV_SECRET},devsource={whpk}"));
+    for (env, header, scheme, matched) in [
+        (with_keys(&format!("devsource={DEV_SECRET}")), format!("{v1} {v1a}"), "standard-webhooks-v1", ""),
+        (with_keys(&format!("devsource={whpk}")), format!("{v1} {v1a}"), "standard-webhooks-v1a", ""),
+        (both.clone(), format!("{v1} {v1a}"), "standard-webhooks-v1", "#1"),
+        (both.clone(), v1a.clone(), "standard-webhooks-v1a", "#2"),
+        (both.clone(), v1.clone(), "standard-webhooks-v1", "#1"),
+    ] {
+        let request = with_signature("devsource", "msg_m", NOW, body, &header);
+        let (reply, publisher) = handle_with::<StandardWebhooksFunction>(&env, &request, NOW).await;
+        assert_eq!(reply.status, StatusCode::OK, "{header}");
+        let verification = &publisher.sent()[0].verification;
+        assert_eq!(verification.scheme, scheme, "{header}");
+        assert_eq!(
+            verification.matched.as_deref(),
+            Some(format!("STANDARD_WEBHOOKS_SECRETS:devsource{matched}").as_str())
+        );
+    }
+    // Entries are walked in order for v1a as for v1: an unreadable entry or
+    // an undecodable v1a before the match refuses; after it, it is not read.
+    let public_only = with_keys(&format!("devsource={whpk}"));
+    for (header, accepted) in [
+        (format!("{v1a} v1a,a,b"), true),
+        (format!("v1a,AAAA {v1a}"), true),
+        (format!("v1a,a,b {v1a}"), false),
+        (format!("v1a,YQ {v1a}"), false),
+        (format!("v1,YQ {v1a}"), true),
+        (format!("  {v1a}"), false),
+    ] {
+        let request = with_signature("devsource", "msg_m", NOW, body, &header);
+        let (reply, publisher) = handle_with::<StandardWebhooksFunction>(&public_only, &request, NOW).await;
+        if accepted {
+            assert_eq!(reply.status, StatusCode::OK, "{header}");
+        } else {
+            assert_unauthenticated(&reply, &publisher);
+        }
+    }
+}
+
+#[tokio::test]
+async fn v1a_forgeries_are_the_uniform_401_and_the_log_says_why() {
+    let sender = seed("the real sender");
+    let env = with_keys(&format!("devsource={}", public_key_of(&sender)));
+    let body = json!({"type": "payout.sent", "data": {"amount": 4200}}).to_string();
+    let good = sign_v1a(&sender, "msg_f", NOW, body.as_bytes());
+    let request = |id: &str, timestamp: i64, body: &str, signature: &str| {
+        let mut request = with_signature("devsource", id, timestamp, body, signature);
+        request.headers.insert("webhook-timestamp", HeaderValue::from_str(&timestamp.to_string()).unwrap());
+        request
+    };
+    let (reply, _) = handle_with::<StandardWebhooksFunction>(&env, &request("msg_f", NOW, &body, &good), NOW).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let mut flipped = good.clone().into_bytes();
+    // A character in the middle: the last ones carry unused bits.
+    flipped[20] = if flipped[20] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let cases = [
+        ("body changed", request("msg_f", NOW, &body.replace("4200", "1"), &good)),
+        ("id changed", request("msg_other", NOW, &body, &good)),
+        ("timestamp changed", request("msg_f", NOW + 1, &body, &good)),
+        ("another key", request("msg_f", NOW, &body, &sign_v1a(&seed("someone else"), "msg_f", NOW, body.as_bytes()))),
+        ("a bit flipped", request("msg_f", NOW, &body, &flipped)),
+        ("truncated", request("msg_f", NOW, &body, &good[..good.len() - 4])),
+        ("stale", request("msg_f", NOW - 301, &body, &sign_v1a(&sender, "msg_f", NOW - 301, body.as_bytes()))),
+    ];
+    let logs = CapturedLogs::start();
+    for (what, request) in &cases {
+        let (reply, publisher) = handle_with::<StandardWebhooksFunction>(&env, request, NOW).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_unauthenticated(&reply, &publisher);
+    }
+    assert!(logs.text().contains("no v1a signature matches the public key"), "{}", logs.text());
+}
+
+#[test]
+fn public_keys_that_cannot_verify_and_secret_keys_stop_the_function_at_start_up() {
+    let whpk = public_key_of(&seed("start-up"));
+    let whsk = format!("whsk_{}", whpk.trim_start_matches("whpk_"));
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = format!("whpk_{}", base64_of(&identity));
+    for (bad, says) in [
+        (format!("devsource={whsk}"), "whsk_"),
+        ("devsource=whpk_".to_string(), "32"),
+        ("devsource=whpk_YWJj".to_string(), "32"),
+        (format!("devsource={}", &whpk[..whpk.len() - 4]), "30 bytes"),
+        (format!("devsource={whpk}AAAA"), "base64"),
+        (format!("devsource={}-{}", &whpk[..10], &whpk[11..]), "base64"),
+        (format!("devsource={weak}"), "weak"),
+        (format!("devsource={whpk},other={whsk}"), "whsk_"),
+    ] {
+        let env: HashMap<&str, &str> = [("STANDARD_WEBHOOKS_SECRETS", bad.as_str())].into();
+        let refused = StandardWebhooksFunction::from_env(&env).err().unwrap_or_else(|| panic!("{bad} accepted"));
+        let text = refused.to_string();
+        assert!(text.contains("STANDARD_WEBHOOKS_SECRETS") && text.contains(says), "{bad}: {text}");
+        assert!(!text.contains(whpk.trim_start_matches("whpk_")), "the key itself is not repeated: {text}");
+    }
+    let keys = format!("a={whpk},b={}", whpk.trim_end_matches('='));
+    let env: HashMap<&str, &str> = [("STANDARD_WEBHOOKS_SECRETS", keys.as_str())].into();
+    let function = StandardWebhooksFunction::from_env(&env).expect("padded and unpadded whpk_ keys");
+    assert!(function.keys.iter().all(|k| k.is_public_key()));
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
