@@ -2,26 +2,41 @@
 //! The Standard Webhooks handler over arbitrary requests.
 //!
 //! Self-contained until the harness grows a `providers::standard_webhooks`
-//! module (the `run` below can move there as it is). The deployment has two
-//! sources, one of them with two secrets (rotation). Modes (the control
-//! byte's bits 3–7): 0 raw · 1 signed now with the first secret of the
-//! path's source · 2 signed with its last secret at the input's own
-//! `webhook-timestamp` · 3 signed now with another source's secret · 4 as 1,
-//! after a `v1a` entry and an unreadable one.
+//! module (the `run` below can move there as it is). The deployment has
+//! three sources: `devsource` with two `whsec_` secrets (rotation),
+//! `fuzzsource` with one, and `pubsource` with only a `whpk_` public key,
+//! whose private half (made here from a fixed seed) only the harness holds.
+//! Each key signs in its own version: a secret writes `v1,<HMAC-SHA256>`,
+//! the public key's private half `v1a,<Ed25519>`. Modes (the control byte's
+//! bits 3–7): 0 raw · 1 signed now with the first key of the path's source
+//! · 2 signed with its last key at the input's own `webhook-timestamp` · 3
+//! signed now with another source's key (`devsource` gets `pubsource`'s
+//! `v1a`; `pubsource` gets a `v1` of `devsource`'s secret, after a `v1`
+//! HMAC keyed with its own public key's bytes) · 4 as 1, after a `v1a`
+//! entry and an unreadable one.
 //!
-//! Besides the general promises: a 2xx needs a `v1` entry equal to the
-//! HMAC-SHA256 (computed here with the hmac crate) of
-//! `{webhook-id}.{timestamp}.{body}` under a secret of exactly the source
-//! the path names, and a timestamp within the tolerance both ways; and no
-//! configured secret (as written, or as the decoded key in base64) appears
-//! in an answer or a queued Envelope unless the sender wrote it.
+//! Besides the general promises: a 2xx needs, for a key of exactly the
+//! source the path names, a `v1` entry equal to the HMAC-SHA256 (computed
+//! here with the hmac crate) of `{webhook-id}.{timestamp}.{body}` under a
+//! `whsec_` secret, or a `v1a` entry equal to the Ed25519 signature
+//! (computed here with ed25519-dalek) of the same content by the private
+//! half of a `whpk_` key, and a timestamp within the tolerance both ways;
+//! so no `v1` entry, whatever it is keyed with, ever satisfies `pubsource`.
+//! A request signed now with a key of the path's source is never refused
+//! as unauthenticated; every 401 is the one fixed body; and no configured
+//! secret (as written, or as the decoded key in base64) appears in an
+//! answer or a queued Envelope unless the sender wrote it.
 
 use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::Signer as _;
+use ed25519_dalek::SigningKey;
 use hmac::{KeyInit, Mac};
+use http::StatusCode;
 use inlet_fuzz::{FuzzInput, NOW_UNIX, answer, assert_promises, fuzz_settings, set_header};
+use inlet_shared::error::IngressError;
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
@@ -29,14 +44,36 @@ use standard_webhooks::scheme::{lenient_secret_key, python_b64decode, timestamp_
 use standard_webhooks::{ID_HEADER, SETTING, SIGNATURE_HEADER, StandardWebhooksFunction, TIMESTAMP_HEADER};
 
 const ROUTES: [&str; 1] = [standard_webhooks::ROUTE];
+/// Keep in step with `inlet_fuzz::providers::modes`, which writes the seeds.
 const MODES: usize = 5;
 /// A second source, and a second secret for the dev source.
 const EXTRA: &str = "fuzzsource=whsec_ZnV6ei1zb3VyY2Utc2VjcmV0LU5PVC1BLVNFQ1JFVA==,devsource=whsec_ZnV6ei1yb3RhdGVkLWRldnNvdXJjZS1zZWNyZXQ=";
+/// The source verified with a `whpk_` public key only. As long as
+/// `devsource`, so that a dictionary word written over the seeds' source
+/// leaves a path that names it.
+const PUBLIC_KEY_SOURCE: &str = "pubsource";
+/// The Ed25519 seed of `pubsource`'s sender: fixed, so crash files replay.
+const SENDER_SEED: [u8; 32] = *b"inlet-fuzz-whpk-seed-NOT-SECRET!";
+
+/// How a configured key signs, for the harness and for the oracle alike.
+enum Signer {
+    /// A `whsec_` secret: `v1`, HMAC-SHA256 under the decoded key.
+    Hmac(Vec<u8>),
+    /// A `whpk_` public key: `v1a`, Ed25519 by its private half, which the
+    /// deployment never sees.
+    Ed25519(SigningKey),
+}
+
+struct Key {
+    source: String,
+    /// The value as configured (`whsec_…` or `whpk_…`).
+    configured: String,
+    signer: Signer,
+}
 
 struct Sources {
     function: StandardWebhooksFunction,
-    /// (source, secret as configured, key).
-    keys: Vec<(String, String, Vec<u8>)>,
+    keys: Vec<Key>,
     tolerance_secs: u64,
 }
 
@@ -45,13 +82,25 @@ fn get() -> &'static Sources {
     SOURCES.get_or_init(|| {
         let mut settings = fuzz_settings();
         let first = settings.get(SETTING).cloned().unwrap_or_default();
-        let all = format!("{first},{EXTRA}");
+        let sender = SigningKey::from_bytes(&SENDER_SEED);
+        // Written here as the specification serializes it, not with the
+        // crate's helper: the deployment must read what a sender publishes.
+        let whpk = format!("whpk_{}", BASE64.encode(sender.verifying_key().to_bytes()));
+        // Listed right after the dev secret, so that `devsource`'s "another
+        // source" (mode 3) is the public key: a `v1a` where only secrets are
+        // configured, as `pubsource`'s is a `v1` where only a public key is.
+        let all = format!("{first},{PUBLIC_KEY_SOURCE}={whpk},{EXTRA}");
         settings.insert(SETTING.into(), all.clone());
         let keys = all
             .split(',')
             .filter_map(|pair| pair.trim().split_once('='))
-            .map(|(source, secret)| {
-                (source.to_string(), secret.to_string(), lenient_secret_key(secret).expect("configured key"))
+            .map(|(source, configured)| {
+                let signer = if configured == whpk {
+                    Signer::Ed25519(sender.clone())
+                } else {
+                    Signer::Hmac(lenient_secret_key(configured).expect("configured key"))
+                };
+                Key { source: source.to_string(), configured: configured.to_string(), signer }
             })
             .collect();
         let function = StandardWebhooksFunction::from_env(&settings).expect("standard-webhooks settings");
@@ -68,6 +117,22 @@ fn oracle_mac(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// Ed25519 (RFC 8032) is deterministic: this is the one signature of the
+/// content by the key, and since the deployment verifies strictly (no
+/// malleable variants), the only one that can verify without the seed.
+fn oracle_signature(key: &SigningKey, id: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
+    let content = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body].concat();
+    key.sign(&content).to_bytes().to_vec()
+}
+
+/// The entry `signer` writes, in its own version.
+fn signed_entry(signer: &Signer, id: &str, timestamp: &str, body: &[u8]) -> String {
+    match signer {
+        Signer::Hmac(key) => format!("v1,{}", BASE64.encode(oracle_mac(key, id, timestamp, body))),
+        Signer::Ed25519(key) => format!("v1a,{}", BASE64.encode(oracle_signature(key, id, timestamp, body))),
+    }
+}
+
 fn source_in(request: &IncomingRequest) -> String {
     request
         .path_params
@@ -81,34 +146,56 @@ fn run(data: &[u8]) {
     let Some(input) = FuzzInput::parse(data) else { return };
     let Some(mut request) = input.request(&ROUTES) else { return };
     let mode = input.mode(MODES);
+    let mut genuine = false;
     if mode > 0 {
         let source = source_in(&request);
-        let own: Vec<&(String, String, Vec<u8>)> = sources.keys.iter().filter(|(s, _, _)| *s == source).collect();
-        let other = sources.keys.iter().find(|(s, _, _)| *s != source);
+        let own: Vec<&Key> = sources.keys.iter().filter(|k| k.source == source).collect();
+        let other = sources.keys.iter().find(|k| k.source != source);
         let chosen = match mode {
             2 => own.last().copied(),
             3 => other,
             _ => own.first().copied(),
         };
-        let Some((_, _, key)) = chosen.or(sources.keys.first()) else { return };
+        let Some(key) = chosen.or(sources.keys.first()) else { return };
         let id = request.header(ID_HEADER).unwrap_or("msg_fuzz").to_string();
         let timestamp = match mode {
             2 => request.header(TIMESTAMP_HEADER).unwrap_or("1700000000").to_string(),
             _ => NOW_UNIX.to_string(),
         };
         let signed_as = timestamp_of(&timestamp).map(|t| t.to_string()).unwrap_or_else(|| timestamp.clone());
-        let entry = format!("v1,{}", BASE64.encode(oracle_mac(key, &id, &signed_as, &request.body)));
-        let header = if mode == 4 { format!("v1a,AAAA v2,x,y {entry}") } else { entry };
+        let entry = signed_entry(&key.signer, &id, &signed_as, &request.body);
+        // A public key's bytes are anyone's: an HMAC keyed with them is
+        // what a forger would present to a receiver that read `whpk_` as
+        // `whsec_`.
+        let forged = own.iter().find_map(|k| match &k.signer {
+            Signer::Ed25519(private) => {
+                let public = private.verifying_key().to_bytes();
+                Some(format!("v1,{}", BASE64.encode(oracle_mac(&public, &id, &signed_as, &request.body))))
+            }
+            Signer::Hmac(_) => None,
+        });
+        let header = match (mode, forged) {
+            (3, Some(forged)) => format!("{forged} {entry}"),
+            (4, _) => format!("v1a,AAAA v2,x,y {entry}"),
+            _ => entry,
+        };
         set_header(&mut request, ID_HEADER, &id);
         set_header(&mut request, TIMESTAMP_HEADER, &timestamp);
         set_header(&mut request, SIGNATURE_HEADER, &header);
+        // Only where the handler reads the same source (the path parameter,
+        // as API Gateway fills it) and a webhook-id (an empty one is missing).
+        genuine = mode == 1 && !own.is_empty() && !id.is_empty() && request.path_params.contains_key("source");
     }
     let (reply, publisher) = answer(&sources.function, &request, input.publisher_down());
-    let extra =
-        accepted_only_if_signed(sources, &request, &reply).and(no_secret(sources, &request, &reply, &publisher));
+    let extra = accepted_only_if_signed(sources, &request, &reply)
+        .and(refused_only_as_one(&reply, genuine))
+        .and(no_secret(sources, &request, &reply, &publisher));
     assert_promises("standard_webhooks", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
 }
 
+/// The oracle for a 2xx, written without the provider's verifier: each key
+/// is satisfied only by an entry of its own version, so a `whpk_` source
+/// never by a `v1` and a `whsec_` source never by a `v1a`.
 fn accepted_only_if_signed(sources: &Sources, request: &IncomingRequest, reply: &Reply) -> Result<(), String> {
     if !reply.status.is_success() {
         return Ok(());
@@ -121,25 +208,45 @@ fn accepted_only_if_signed(sources: &Sources, request: &IncomingRequest, reply: 
     if (i128::from(timestamp) - i128::from(NOW_UNIX)).unsigned_abs() > u128::from(sources.tolerance_secs) {
         return Err(format!("accepted ({}) a timestamp {timestamp} outside the window", reply.status));
     }
-    let presented: Vec<Vec<u8>> = request
-        .header(SIGNATURE_HEADER)
-        .unwrap_or_default()
-        .split(' ')
-        .filter_map(|entry| entry.strip_prefix("v1,"))
-        .filter_map(python_b64decode)
-        .collect();
-    let signed = sources.keys.iter().filter(|(s, _, _)| *s == source).any(|(_, _, key)| {
-        let expected = oracle_mac(key, id, &timestamp.to_string(), &request.body);
-        presented.contains(&expected)
+    let header = request.header(SIGNATURE_HEADER).unwrap_or_default();
+    let presented = |version: &str| -> Vec<Vec<u8>> {
+        header.split(' ').filter_map(|entry| entry.strip_prefix(version)).filter_map(python_b64decode).collect()
+    };
+    let (v1, v1a) = (presented("v1,"), presented("v1a,"));
+    let timestamp = timestamp.to_string();
+    let signed = sources.keys.iter().filter(|k| k.source == source).any(|key| match &key.signer {
+        Signer::Hmac(secret) => v1.contains(&oracle_mac(secret, id, &timestamp, &request.body)),
+        Signer::Ed25519(private) => v1a.contains(&oracle_signature(private, id, &timestamp, &request.body)),
     });
     if signed {
         Ok(())
     } else {
-        Err(format!("accepted ({}) for source {source:?} without a v1 signature by that source's secret", reply.status))
+        Err(format!(
+            "accepted ({}) for source {source:?} without a v1 of its secret or a v1a of its key's owner",
+            reply.status
+        ))
     }
 }
 
-/// The general promises do not know this setting yet.
+/// A 401 tells the caller nothing (which check, which source exists), and a
+/// request signed now with the path's own key (either version) is never one:
+/// else a verifier that refused every `v1a` would pass the oracle above.
+fn refused_only_as_one(reply: &Reply, genuine: bool) -> Result<(), String> {
+    if reply.status != StatusCode::UNAUTHORIZED {
+        return Ok(());
+    }
+    if reply.body != Reply::refusal(&IngressError::unauthenticated("")).body {
+        return Err("a 401 that is not the one fixed body".into());
+    }
+    if genuine {
+        return Err("a request signed now with a key of the path's source was refused as unauthenticated".into());
+    }
+    Ok(())
+}
+
+/// The general promises do not know this setting yet. A `whpk_` key is
+/// public (nothing to keep out), and its private half never reaches the
+/// deployment.
 fn no_secret(
     sources: &Sources,
     request: &IncomingRequest,
@@ -149,9 +256,10 @@ fn no_secret(
     let written = inlet_fuzz::promises::sender_text(request, &request.body);
     let mut seen = vec![reply.body.clone()];
     seen.extend(publisher.sent_messages().into_iter().map(|m| m.body.into_bytes()));
-    for (_, secret, key) in &sources.keys {
-        let encoded = secret.trim_start_matches("whsec_");
-        for needle in [encoded.as_bytes(), key.as_slice()] {
+    for key in &sources.keys {
+        let Signer::Hmac(decoded) = &key.signer else { continue };
+        let encoded = key.configured.trim_start_matches("whsec_");
+        for needle in [encoded.as_bytes(), decoded.as_slice()] {
             let within = |text: &[u8]| text.windows(needle.len()).any(|w| w == needle);
             if seen.iter().any(|t| within(t)) && !written.iter().any(|t| within(t)) {
                 return Err("a configured Standard Webhooks secret appears in the answer or a queued Envelope".into());
