@@ -27,7 +27,12 @@ AWS environment or profile for credentials and region):
   inlet redrive [--id MESSAGE_ID ...]
                                      move all (or the given) dead letters back to the event queue,
                                      body and attributes unchanged
-  inlet replay <event-id> [--json]   run the sinks again for a processed event (counted on its record)
+  inlet replay <event-id> [--destination NAME] [--json]
+                                     run the sinks again for a processed event and deliver it again to
+                                     every matching destination, or to NAME alone (counted on its record)
+  inlet deliveries <event-id> [--json]
+                                     each destination's state for an event: delivered, failed (owed) or
+                                     refused for good, attempts, last error
   inlet refused [--provider P] [--limit N] [--json]
                                      recent refused requests: time, provider, route, status, reason class,
                                      reason, clock skew, source address, body length and hash
@@ -61,7 +66,7 @@ fn main() -> ExitCode {
         Some("samples") => list_samples(),
         Some("send") => send(&args[1..]),
         Some("inbox") => runtime().and_then(|rt| rt.block_on(inbox(&args[1..]))),
-        Some(command @ ("dlq" | "redrive" | "replay" | "refused")) => runtime().and_then(|rt| {
+        Some(command @ ("dlq" | "redrive" | "replay" | "deliveries" | "refused")) => runtime().and_then(|rt| {
             let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
             rt.block_on(inlet_cli::ops::run(command, &args[1..], &settings))
         }),

@@ -18,7 +18,9 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use inlet_shared::config::{EnvSource, OperationsSettings, ProcessEnv, optional};
 use inlet_shared::dedup::{DynamoDbStore, FailureRecord, NowMs, STATUS_COMPLETED, is_operations_key};
 use inlet_shared::envelope::{Envelope, rfc3339};
-use inlet_shared::operations::{RECORD_ATTRIBUTE, REPLAY_ATTRIBUTE, REPLAY_KEY_MARKER, RefusalRecord};
+use inlet_shared::operations::{
+    RECORD_ATTRIBUTE, REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE, REPLAY_KEY_MARKER, RefusalRecord,
+};
 use inlet_shared::queue::{LARGEST_MAX_MESSAGE_BYTES, QueueMessage};
 use serde::Serialize;
 
@@ -366,8 +368,9 @@ pub struct Replayed {
 
 /// Sends a processed event's stored Envelope to the event queue again as a
 /// replay: the processor runs the sinks once more under the replay's own
-/// dedup key and counts it on the event's record.
-pub async fn replay(target: &Target, event_id: &str) -> Result<Replayed, String> {
+/// dedup key, delivers it to every matching destination (or to
+/// `destination` alone), and counts it on the event's record.
+pub async fn replay(target: &Target, event_id: &str, destination: Option<&str>) -> Result<Replayed, String> {
     if is_operations_key(event_id) {
         return Err(format!("{event_id:?} is an operations record, not an event"));
     }
@@ -398,6 +401,9 @@ pub async fn replay(target: &Target, event_id: &str) -> Result<Replayed, String>
         send = send.message_attributes(name.to_string(), string_value(value)?);
     }
     send = send.message_attributes(REPLAY_ATTRIBUTE, string_value(&replay_id)?);
+    if let Some(destination) = destination {
+        send = send.message_attributes(REPLAY_DESTINATION_ATTRIBUTE, string_value(destination)?);
+    }
     let sent = send.send().await.map_err(sdk_error)?;
     Ok(Replayed { event_id: event_id.to_string(), replay_id, message_id: sent.message_id.unwrap_or_default() })
 }
@@ -467,6 +473,54 @@ fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
 
+/// The first argument that is neither a flag nor a flag's value.
+fn event_id_argument(args: &[String]) -> Option<&str> {
+    const TAKE_VALUES: [&str; 5] = ["--destination", "--limit", "--provider", "--id", "--queue-url"];
+    let mut skip_next = false;
+    for arg in args {
+        if skip_next {
+            skip_next = false;
+        } else if TAKE_VALUES.contains(&arg.as_str()) {
+            skip_next = true;
+        } else if !arg.starts_with("--") {
+            return Some(arg);
+        }
+    }
+    None
+}
+
+/// A replay to one destination must name one the deployment has, when the
+/// settings say which (a deployed stack's may not be known here).
+fn known_destination(settings: &HashMap<String, String>, name: &str) -> Result<(), String> {
+    let specs = inlet_shared::delivery::config::from_env(settings).map_err(|e| e.to_string())?;
+    if specs.is_empty() || specs.iter().any(|spec| spec.name == name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
+    Err(format!("no destination named {name:?} in INLET_DESTINATIONS (it has {names:?})"))
+}
+
+fn print_deliveries(entry: &inlet_shared::dedup::InboxEntry) {
+    println!("{}: {}", entry.id, entry.status);
+    if entry.deliveries.is_empty() {
+        println!("  no destination has been tried (none configured, or none matched)");
+    }
+    for (name, state) in &entry.deliveries.0 {
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(state.at_ms) * 1_000_000)
+            .map(inlet_shared::envelope::rfc3339)
+            .unwrap_or_default();
+        let state_name = match state.state {
+            inlet_shared::dedup::DeliveryState::Delivered => "delivered",
+            inlet_shared::dedup::DeliveryState::Failed => "failed (owed: retried on redelivery)",
+            inlet_shared::dedup::DeliveryState::Permanent => "refused for good (not retried)",
+        };
+        println!("  {name}: {state_name}, {} attempt(s), last at {at}", state.attempts);
+        if let Some(error) = &state.last_error {
+            println!("    last error: {error}");
+        }
+    }
+}
+
 fn json<T: Serialize>(value: &T) -> Result<(), String> {
     println!("{}", serde_json::to_string_pretty(value).map_err(|e| e.to_string())?);
     Ok(())
@@ -501,9 +555,12 @@ pub async fn run(command: &str, args: &[String], settings: &HashMap<String, Stri
             if report.failed.is_empty() { Ok(()) } else { Err(format!("{} message(s) not moved", report.failed.len())) }
         }
         "replay" => {
-            let id =
-                args.iter().find(|a| !a.starts_with("--")).ok_or("replay needs an event id (see `inlet inbox`)")?;
-            let replayed = replay(&target, id).await?;
+            let id = event_id_argument(args).ok_or("replay needs an event id (see `inlet inbox`)")?;
+            let destination = option(args, "--destination");
+            if let Some(name) = destination {
+                known_destination(settings, name)?;
+            }
+            let replayed = replay(&target, id, destination).await?;
             if as_json {
                 return json(&replayed);
             }
@@ -512,6 +569,17 @@ pub async fn run(command: &str, args: &[String], settings: &HashMap<String, Stri
                  and counts it on the event's record (`inlet inbox --json`: replays, last_replay_id)",
                 replayed.replay_id, replayed.event_id, replayed.message_id, target.queue_url, target.description
             );
+            Ok(())
+        }
+        "deliveries" => {
+            let id = event_id_argument(args).ok_or("deliveries needs an event id (see `inlet inbox`)")?;
+            let entry = target.store.entry(id).await.map_err(|e| e.to_string())?.ok_or_else(|| {
+                format!("no event {id:?} in {} (unknown, or its dedup window has ended)", target.description)
+            })?;
+            if as_json {
+                return json(&entry.deliveries);
+            }
+            print_deliveries(&entry);
             Ok(())
         }
         "refused" => {

@@ -24,13 +24,21 @@
 //! claim returns the old item: `ReturnValuesOnConditionCheckFailure =
 //! ALL_OLD`), and there is no read-then-write race.
 //!
+//! **Per-destination progress.** With destinations (`crate::delivery`), the
+//! record also holds what happened at each one ([`Progress`], attribute
+//! `deliveries`). It rides on the writes the event makes anyway: the
+//! takeover returns the old record (`ReturnValues = ALL_OLD`), so a retry
+//! knows which destinations are done; the completion, or the release after a
+//! failure, writes the new progress. Every destination succeeding at once
+//! still costs the same two writes.
+//!
 //! The same table keeps what the operator CLI shows next to the events
 //! ([`OperationsStore`]): refusal records in a capped ring per provider,
 //! the last failure of each queue message, and a count of replays on the
 //! replayed event's record. Each is one write, under keys an event id never
 //! takes ([`crate::operations`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -127,11 +135,82 @@ impl Lease {
     }
 }
 
+/// What happened at each destination of one event, by destination name,
+/// as its dedup record keeps it (`deliveries`). Empty without destinations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Progress(pub BTreeMap<String, DestinationState>);
+
+/// One destination's state for one event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationState {
+    pub state: DeliveryState,
+    /// Deliveries tried, this one included.
+    pub attempts: u32,
+    /// Why the last attempt failed (never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the last attempt ended, ms since the epoch.
+    pub at_ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// The destination took the event: never sent again (but by a replay).
+    Delivered,
+    /// The last attempt failed and a retry may succeed: owed.
+    Failed,
+    /// The destination refused the event for good: not retried.
+    Permanent,
+}
+
+impl Progress {
+    /// Longest `last_error` kept: the record must stay small.
+    const MAX_ERROR_CHARS: usize = 300;
+
+    /// True when nothing more is owed to `destination`: delivered, or
+    /// refused for good.
+    pub fn is_settled(&self, destination: &str) -> bool {
+        self.0.get(destination).is_some_and(|d| d.state != DeliveryState::Failed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Notes one attempt at `destination`: `Ok` delivered, `Err((permanent,
+    /// reason))` failed.
+    pub fn note(&mut self, destination: &str, result: Result<(), (bool, &str)>, now: NowMs) {
+        let attempts = self.0.get(destination).map_or(0, |d| d.attempts).saturating_add(1);
+        let (state, last_error) = match result {
+            Ok(()) => (DeliveryState::Delivered, None),
+            Err((permanent, reason)) => (
+                if permanent { DeliveryState::Permanent } else { DeliveryState::Failed },
+                Some(reason.chars().take(Self::MAX_ERROR_CHARS).collect()),
+            ),
+        };
+        self.0.insert(destination.to_string(), DestinationState { state, attempts, last_error, at_ms: now.0 });
+    }
+
+    /// The JSON the record keeps, or None when there is nothing to keep.
+    fn stored(&self) -> Option<String> {
+        if self.is_empty() { None } else { serde_json::to_string(self).ok() }
+    }
+
+    /// Reads the record's attribute; an unreadable one counts as no progress
+    /// (every destination is then owed again: a repeat, never a loss).
+    fn from_stored(text: Option<&str>) -> Progress {
+        text.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()
+    }
+}
+
 /// The result of trying to take an event's lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// This attempt owns the event: run the sinks.
-    Acquired,
+    /// This attempt owns the event: run the sinks, and deliver what the
+    /// progress does not show settled.
+    Acquired(Progress),
     /// Already handled inside the dedup window: acknowledge and skip.
     /// `same_payload` is false when the same id came with another payload.
     Completed { same_payload: bool },
@@ -157,13 +236,19 @@ pub struct StoreError(pub String);
 pub trait IdempotencyStore: Send + Sync {
     /// Takes the event's lock for `lease.owner` until `lease.until`.
     async fn claim(&self, envelope: &Envelope, lease: &Lease, now: NowMs) -> Result<Claim, StoreError>;
-    /// Marks the event completed (and keeps the Envelope for the inbox),
-    /// only if `owner` still holds the lock.
-    async fn complete(&self, envelope: &Envelope, owner: &str, now: NowMs) -> Result<Ownership, StoreError>;
+    /// Marks the event completed (and keeps the Envelope for the inbox, and
+    /// the destinations' progress), only if `owner` still holds the lock.
+    async fn complete(
+        &self,
+        envelope: &Envelope,
+        owner: &str,
+        progress: &Progress,
+        now: NowMs,
+    ) -> Result<Ownership, StoreError>;
     /// Ends the lease at once after a failure, so a redelivery can take the
     /// event over without waiting, only if `owner` still holds the lock. The
-    /// record (and its `sink_runs`) stays.
-    async fn release(&self, id: &str, owner: &str) -> Result<Ownership, StoreError>;
+    /// record (and its `sink_runs`) stays, with the destinations' progress.
+    async fn release(&self, id: &str, owner: &str, progress: &Progress) -> Result<Ownership, StoreError>;
 }
 
 /// Why the processor last left one queue message for redelivery, as
@@ -240,6 +325,9 @@ pub struct InboxEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_replay_id: Option<String>,
     pub envelope: Option<serde_json::Value>,
+    /// Each destination's state (`inlet deliveries`); empty without destinations.
+    #[serde(default, skip_serializing_if = "Progress::is_empty")]
+    pub deliveries: Progress,
 }
 
 /// `in_progress_expiration` of a released lock: any later attempt may take it.
@@ -294,6 +382,8 @@ struct MemoryRecord {
     envelope: Option<String>,
     replays: Option<i64>,
     last_replay: Option<(i64, String)>,
+    /// As stored: JSON, like the adapter's attribute.
+    deliveries: Option<String>,
 }
 
 impl MemoryStore {
@@ -327,6 +417,7 @@ impl MemoryStore {
             last_replay_at: record.last_replay.as_ref().map(|(at, _)| *at),
             last_replay_id: record.last_replay.as_ref().map(|(_, id)| id.clone()),
             envelope: record.envelope.as_deref().and_then(|text| serde_json::from_str(text).ok()),
+            deliveries: Progress::from_stored(record.deliveries.as_deref()),
         })
     }
 
@@ -380,18 +471,18 @@ impl IdempotencyStore for MemoryStore {
         let mut records = self.lock()?;
         // The takeover UpdateItem keeps attributes it does not set (the
         // replay count); the fresh PutItem replaces the whole item.
-        let (sink_runs, replays, last_replay) = match records.get(&envelope.id) {
-            None => (1, None, None),
+        let (sink_runs, replays, last_replay, deliveries) = match records.get(&envelope.id) {
+            None => (1, None, None, None),
             // The takeover UpdateItem's condition.
             Some(old)
                 if old.status == STATUS_IN_PROGRESS
                     && old.in_progress_expiration < now.0
                     && old.expiration >= now.secs() =>
             {
-                (old.sink_runs + 1, old.replays, old.last_replay.clone())
+                (old.sink_runs + 1, old.replays, old.last_replay.clone(), old.deliveries.clone())
             }
             // The fresh PutItem's condition.
-            Some(old) if old.expiration < now.secs() => (1, None, None),
+            Some(old) if old.expiration < now.secs() => (1, None, None, None),
             Some(old) => return Ok(classify(old.status, Some(&old.payload_hash), &payload_hash)),
         };
         records.insert(
@@ -410,12 +501,19 @@ impl IdempotencyStore for MemoryStore {
                 envelope: None,
                 replays,
                 last_replay,
+                deliveries: deliveries.clone(),
             },
         );
-        Ok(Claim::Acquired)
+        Ok(Claim::Acquired(Progress::from_stored(deliveries.as_deref())))
     }
 
-    async fn complete(&self, envelope: &Envelope, owner: &str, now: NowMs) -> Result<Ownership, StoreError> {
+    async fn complete(
+        &self,
+        envelope: &Envelope,
+        owner: &str,
+        progress: &Progress,
+        now: NowMs,
+    ) -> Result<Ownership, StoreError> {
         let mut records = self.lock()?;
         match records.get_mut(&envelope.id) {
             Some(record) if record.status == STATUS_IN_PROGRESS && record.owner.as_deref() == Some(owner) => {
@@ -424,18 +522,24 @@ impl IdempotencyStore for MemoryStore {
                 if let Some(json) = inbox_copy(envelope) {
                     record.envelope = Some(json);
                 }
+                if let Some(json) = progress.stored() {
+                    record.deliveries = Some(json);
+                }
                 Ok(Ownership::Held)
             }
             _ => Ok(Ownership::Lost),
         }
     }
 
-    async fn release(&self, id: &str, owner: &str) -> Result<Ownership, StoreError> {
+    async fn release(&self, id: &str, owner: &str, progress: &Progress) -> Result<Ownership, StoreError> {
         let mut records = self.lock()?;
         match records.get_mut(id) {
             Some(record) if record.status == STATUS_IN_PROGRESS && record.owner.as_deref() == Some(owner) => {
                 record.in_progress_expiration = RELEASED;
                 record.owner = None;
+                if let Some(json) = progress.stored() {
+                    record.deliveries = Some(json);
+                }
                 Ok(Ownership::Held)
             }
             _ => Ok(Ownership::Lost),
@@ -506,7 +610,10 @@ mod tests {
         let store = MemoryStore::with_window(WINDOW);
         let event = envelope(json!({"a": 1}));
         let t0 = 1_000_000;
-        assert_eq!(store.claim(&event, &lease("a", t0 + 1000), NowMs(t0)).await.unwrap(), Claim::Acquired);
+        assert_eq!(
+            store.claim(&event, &lease("a", t0 + 1000), NowMs(t0)).await.unwrap(),
+            Claim::Acquired(Progress::default())
+        );
         assert_eq!(
             store.claim(&event, &lease("b", t0 + 1500), NowMs(t0 + 500)).await.unwrap(),
             Claim::InProgress,
@@ -514,10 +621,10 @@ mod tests {
         );
         assert_eq!(
             store.claim(&event, &lease("c", t0 + 2001), NowMs(t0 + 1001)).await.unwrap(),
-            Claim::Acquired,
+            Claim::Acquired(Progress::default()),
             "lease over"
         );
-        assert_eq!(store.complete(&event, "c", NowMs(t0 + 1002)).await.unwrap(), Ownership::Held);
+        assert_eq!(store.complete(&event, "c", &Progress::default(), NowMs(t0 + 1002)).await.unwrap(), Ownership::Held);
         let later = NowMs(t0 + 5000);
         assert_eq!(
             store.claim(&event, &lease("d", later.0 + 1000), later).await.unwrap(),
@@ -530,7 +637,7 @@ mod tests {
         let after_window = NowMs(t0 + 1001 + 101_000);
         assert_eq!(
             store.claim(&event, &lease("f", after_window.0 + 1000), after_window).await.unwrap(),
-            Claim::Acquired
+            Claim::Acquired(Progress::default())
         );
     }
 
@@ -539,14 +646,21 @@ mod tests {
         let store = MemoryStore::with_window(WINDOW);
         let event = envelope(json!({}));
         store.claim(&event, &lease("late", 1000), NowMs(0)).await.unwrap();
-        assert_eq!(store.claim(&event, &lease("new", 3000), NowMs(1001)).await.unwrap(), Claim::Acquired);
-        assert_eq!(store.release(&event.id, "late").await.unwrap(), Ownership::Lost);
+        assert_eq!(
+            store.claim(&event, &lease("new", 3000), NowMs(1001)).await.unwrap(),
+            Claim::Acquired(Progress::default())
+        );
+        assert_eq!(store.release(&event.id, "late", &Progress::default()).await.unwrap(), Ownership::Lost);
         assert_eq!(store.lease_of(&event.id), Some((Some("new".into()), NowMs(3000))), "the new lease is intact");
-        assert_eq!(store.complete(&event, "late", NowMs(1500)).await.unwrap(), Ownership::Lost);
+        assert_eq!(store.complete(&event, "late", &Progress::default(), NowMs(1500)).await.unwrap(), Ownership::Lost);
         assert_eq!(store.status_of(&event.id), Some(STATUS_IN_PROGRESS), "the late attempt completed nothing");
-        assert_eq!(store.complete(&event, "new", NowMs(1600)).await.unwrap(), Ownership::Held);
+        assert_eq!(store.complete(&event, "new", &Progress::default(), NowMs(1600)).await.unwrap(), Ownership::Held);
         assert_eq!(store.status_of(&event.id), Some(STATUS_COMPLETED));
-        assert_eq!(store.release(&event.id, "new").await.unwrap(), Ownership::Lost, "a completed record stays");
+        assert_eq!(
+            store.release(&event.id, "new", &Progress::default()).await.unwrap(),
+            Ownership::Lost,
+            "a completed record stays"
+        );
     }
 
     #[tokio::test]
@@ -554,10 +668,18 @@ mod tests {
         let store = MemoryStore::with_window(WINDOW);
         let event = envelope(json!({}));
         store.claim(&event, &lease("a", 60_000), NowMs(0)).await.unwrap();
-        assert_eq!(store.release(&event.id, "a").await.unwrap(), Ownership::Held);
+        assert_eq!(store.release(&event.id, "a", &Progress::default()).await.unwrap(), Ownership::Held);
         assert_eq!(store.lease_of(&event.id), Some((None, NowMs(RELEASED))));
-        assert_eq!(store.complete(&event, "a", NowMs(2)).await.unwrap(), Ownership::Lost, "released is released");
-        assert_eq!(store.claim(&event, &lease("b", 60_001), NowMs(1)).await.unwrap(), Claim::Acquired, "at once");
+        assert_eq!(
+            store.complete(&event, "a", &Progress::default(), NowMs(2)).await.unwrap(),
+            Ownership::Lost,
+            "released is released"
+        );
+        assert_eq!(
+            store.claim(&event, &lease("b", 60_001), NowMs(1)).await.unwrap(),
+            Claim::Acquired(Progress::default()),
+            "at once"
+        );
         assert_eq!(store.entry(&event.id).unwrap().sink_runs, Some(2));
     }
 
@@ -569,7 +691,7 @@ mod tests {
         assert_eq!(store.entry(&event.id).unwrap().sink_runs, Some(1));
         // "a" crashed; "b" takes over after the lease.
         store.claim(&event, &lease("b", 3000), NowMs(1001)).await.unwrap();
-        store.complete(&event, "b", NowMs(1002)).await.unwrap();
+        store.complete(&event, "b", &Progress::default(), NowMs(1002)).await.unwrap();
         let entry = store.entry(&event.id).unwrap();
         assert_eq!((entry.status.as_str(), entry.sink_runs), (STATUS_COMPLETED, Some(2)));
         assert_eq!(entry.envelope.unwrap()["id"], "t:1", "completion keeps the Envelope for the inbox");
@@ -578,7 +700,10 @@ mod tests {
         assert_eq!(store.entry(&event.id).unwrap().sink_runs, Some(2));
         // After the window, the same id is a new event with a fresh record.
         let later = NowMs(1001 + 100_000 + 1000);
-        assert_eq!(store.claim(&event, &lease("d", later.0 + 1000), later).await.unwrap(), Claim::Acquired);
+        assert_eq!(
+            store.claim(&event, &lease("d", later.0 + 1000), later).await.unwrap(),
+            Claim::Acquired(Progress::default())
+        );
         let fresh = store.entry(&event.id).unwrap();
         assert_eq!((fresh.sink_runs, fresh.completed_at, fresh.envelope), (Some(1), None, None));
     }
@@ -593,12 +718,15 @@ mod tests {
         let long = envelope_of("long", json!({}));
         for event in [&short, &long] {
             store.claim(event, &lease("a", 1000), NowMs(0)).await.unwrap();
-            store.complete(event, "a", NowMs(10)).await.unwrap();
+            store.complete(event, "a", &Progress::default(), NowMs(10)).await.unwrap();
         }
         assert_eq!(store.entry("short:1").unwrap().expiration, Some(600));
         assert_eq!(store.entry("long:1").unwrap().expiration, Some(7200));
         let after_short = NowMs(601_000);
-        assert_eq!(store.claim(&short, &lease("b", 602_000), after_short).await.unwrap(), Claim::Acquired);
+        assert_eq!(
+            store.claim(&short, &lease("b", 602_000), after_short).await.unwrap(),
+            Claim::Acquired(Progress::default())
+        );
         assert_eq!(
             store.claim(&long, &lease("b", 602_000), after_short).await.unwrap(),
             Claim::Completed { same_payload: true }

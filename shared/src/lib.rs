@@ -8,6 +8,7 @@ pub mod config;
 pub mod conformance;
 pub mod crosscheck;
 pub mod dedup;
+pub mod delivery;
 pub mod envelope;
 pub mod error;
 pub mod form;

@@ -20,6 +20,9 @@ pub const REFUSAL_RECORD: &str = "refusal";
 /// Queue message attribute of a replayed Envelope: the replay's own id, so a
 /// redelivered replay runs the sinks once and the original record counts it.
 pub const REPLAY_ATTRIBUTE: &str = "inlet-replay";
+/// With [`REPLAY_ATTRIBUTE`]: the one destination a replay goes to
+/// (`inlet replay <id> --destination NAME`); without it, every matching one.
+pub const REPLAY_DESTINATION_ATTRIBUTE: &str = "inlet-replay-destination";
 
 /// Key prefixes in the dedup table: event records use the Envelope id
 /// (`<provider>:...`), which never starts with these.

@@ -459,3 +459,94 @@ mod tests {
         assert!(batches(&[]).is_empty());
     }
 }
+
+/// When a message left for redelivery is next received: its visibility.
+/// SQS retries a failed record once its visibility timeout ends; the
+/// processor lengthens it after a failed delivery so that a destination that
+/// is down is tried again after seconds, then minutes, not hammered.
+#[async_trait]
+pub trait Redelivery: Send + Sync {
+    /// Makes the message (by its receipt handle, from the queue of
+    /// `queue_arn`) visible again only after `delay`.
+    async fn delay(&self, queue_arn: &str, receipt_handle: &str, delay: std::time::Duration) -> Result<(), String>;
+}
+
+/// [`Redelivery`] through SQS's ChangeMessageVisibility. The queue URL of an
+/// event source ARN is asked of SQS once (GetQueueUrl with the owner's
+/// account), so the same code serves AWS and the local emulator.
+pub struct SqsRedelivery {
+    client: aws_sdk_sqs::Client,
+    urls: Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl SqsRedelivery {
+    pub fn new(client: aws_sdk_sqs::Client) -> Self {
+        SqsRedelivery { client, urls: Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    async fn queue_url(&self, queue_arn: &str) -> Result<String, String> {
+        if let Some(url) = self.urls.lock().ok().and_then(|urls| urls.get(queue_arn).cloned()) {
+            return Ok(url);
+        }
+        // arn:<partition>:sqs:<region>:<account>:<name>
+        let parts: Vec<&str> = queue_arn.splitn(6, ':').collect();
+        let [_, _, "sqs", _, account, name] = parts.as_slice() else {
+            return Err(format!("not an SQS queue ARN: {queue_arn}"));
+        };
+        let url = self
+            .client
+            .get_queue_url()
+            .queue_name(*name)
+            .queue_owner_aws_account_id(*account)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?
+            .queue_url
+            .ok_or("GetQueueUrl answered no URL")?;
+        if let Ok(mut urls) = self.urls.lock() {
+            urls.insert(queue_arn.to_string(), url.clone());
+        }
+        Ok(url)
+    }
+}
+
+#[async_trait]
+impl Redelivery for SqsRedelivery {
+    async fn delay(&self, queue_arn: &str, receipt_handle: &str, delay: std::time::Duration) -> Result<(), String> {
+        let url = self.queue_url(queue_arn).await?;
+        // SQS's limit for one visibility timeout.
+        let seconds = delay.as_secs().min(43_200) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+    }
+}
+
+/// Records the delays asked for, for tests.
+#[derive(Default)]
+pub struct MemoryRedelivery {
+    delays: Mutex<Vec<(String, std::time::Duration)>>,
+}
+
+impl MemoryRedelivery {
+    /// (receipt handle, delay) in the order asked.
+    pub fn delays(&self) -> Vec<(String, std::time::Duration)> {
+        self.delays.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Redelivery for MemoryRedelivery {
+    async fn delay(&self, _queue_arn: &str, receipt_handle: &str, delay: std::time::Duration) -> Result<(), String> {
+        if let Ok(mut delays) = self.delays.lock() {
+            delays.push((receipt_handle.to_string(), delay));
+        }
+        Ok(())
+    }
+}

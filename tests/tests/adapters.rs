@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use inlet_cli::local::{QueueShape, create_resources};
 use inlet_cli::pump::{Invoker, pump_once, queue_arn};
 use inlet_shared::config::{DedupSettings, DedupWindows};
-use inlet_shared::dedup::{Claim, DynamoDbStore, IdempotencyStore, Lease, LeasePolicy, NowMs, Ownership};
+use inlet_shared::dedup::{Claim, DynamoDbStore, IdempotencyStore, Lease, LeasePolicy, NowMs, Ownership, Progress};
 use inlet_shared::envelope::{Envelope, Verification};
 use inlet_shared::queue::{PublishError, Publisher, SqsPublisher};
 use inlet_shared::sink::{Sink, SinkError};
@@ -271,12 +271,15 @@ async fn lock_is_one_conditional_update_and_duplicates_are_classified() {
     let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
     let event = envelope("lock", json!({"a": 1}));
     let now = NowMs::system();
-    assert_eq!(store.claim(&event, &lease("a", NowMs(now.0 + 5000)), now).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        store.claim(&event, &lease("a", NowMs(now.0 + 5000)), now).await.unwrap(),
+        Claim::Acquired(Progress::default())
+    );
     assert_eq!(
         store.claim(&event, &lease("b", NowMs(now.0 + 5000)), NowMs(now.0 + 1)).await.unwrap(),
         Claim::InProgress
     );
-    assert_eq!(store.complete(&event, "a", now).await.unwrap(), Ownership::Held);
+    assert_eq!(store.complete(&event, "a", &Progress::default(), now).await.unwrap(), Ownership::Held);
     let later = NowMs(now.0 + 2);
     assert_eq!(store.claim(&event, &lease("c", later), later).await.unwrap(), Claim::Completed { same_payload: true });
     let changed = envelope("lock", json!({"a": 2}));
@@ -317,13 +320,13 @@ async fn expired_record_is_replaced_by_a_fresh_one_even_before_ttl_deletes_it() 
     store.claim(&event, &lease("a", NowMs(now.0 + 1000)), now).await.unwrap();
     // Crashed, taken over once, then completed: two runs.
     store.claim(&event, &lease("b", NowMs(now.0 + 3000)), NowMs(now.0 + 1001)).await.unwrap();
-    store.complete(&event, "b", NowMs(now.0 + 1002)).await.unwrap();
+    store.complete(&event, "b", &Progress::default(), NowMs(now.0 + 1002)).await.unwrap();
     assert_eq!(number(&item(&f, "test:old").await.unwrap(), "sink_runs"), 2);
     log.take();
     let after_window = NowMs(now.0 + 1001 + 3_601_000);
     assert_eq!(
         store.claim(&event, &lease("c", NowMs(after_window.0 + 1000)), after_window).await.unwrap(),
-        Claim::Acquired
+        Claim::Acquired(Progress::default())
     );
     assert_eq!(log.take(), ["UpdateItem", "PutItem"], "only a window that is over costs a second request");
     let fresh = item(&f, "test:old").await.unwrap();
@@ -356,7 +359,7 @@ async fn each_provider_record_expires_after_its_own_window() {
     for provider in ["grafana", "lark", "other"] {
         let event = of(provider);
         store.claim(&event, &lease("a", NowMs(now.0 + 1000)), now).await.unwrap();
-        store.complete(&event, "a", now).await.unwrap();
+        store.complete(&event, "a", &Progress::default(), now).await.unwrap();
     }
     assert_eq!(number(&item(&f, "grafana:same-id").await.unwrap(), "expiration"), now.secs() + 600);
     assert_eq!(number(&item(&f, "lark:same-id").await.unwrap(), "expiration"), now.secs() + 86_400);
@@ -367,7 +370,7 @@ async fn each_provider_record_expires_after_its_own_window() {
         let event = of(provider);
         async move { store.claim(&event, &lease("b", NowMs(after_grafana.0 + 1000)), after_grafana).await.unwrap() }
     };
-    assert_eq!(again("grafana").await, Claim::Acquired, "grafana's 10 min window is over");
+    assert_eq!(again("grafana").await, Claim::Acquired(Progress::default()), "grafana's 10 min window is over");
     assert_eq!(again("lark").await, Claim::Completed { same_payload: true }, "lark's day is not");
 }
 
@@ -379,16 +382,61 @@ async fn late_attempt_cannot_complete_or_release_after_a_takeover() {
     let now = NowMs::system();
     store.claim(&event, &lease("late", NowMs(now.0 + 1000)), now).await.unwrap();
     let takeover = NowMs(now.0 + 1001);
-    assert_eq!(store.claim(&event, &lease("new", NowMs(now.0 + 9000)), takeover).await.unwrap(), Claim::Acquired);
-    assert_eq!(store.release(&event.id, "late").await.unwrap(), Ownership::Lost);
-    assert_eq!(store.complete(&event, "late", NowMs(now.0 + 1002)).await.unwrap(), Ownership::Lost);
+    assert_eq!(
+        store.claim(&event, &lease("new", NowMs(now.0 + 9000)), takeover).await.unwrap(),
+        Claim::Acquired(Progress::default())
+    );
+    assert_eq!(store.release(&event.id, "late", &Progress::default()).await.unwrap(), Ownership::Lost);
+    assert_eq!(
+        store.complete(&event, "late", &Progress::default(), NowMs(now.0 + 1002)).await.unwrap(),
+        Ownership::Lost
+    );
     let stored = item(&f, "test:takeover").await.unwrap();
     assert_eq!(stored["status"].as_s().unwrap(), "IN_PROGRESS", "the late attempt completed nothing");
     assert_eq!(stored["owner"].as_s().unwrap(), "new");
     assert_eq!(number(&stored, "in_progress_expiration"), now.0 + 9000, "nor shortened the new lease");
     assert_eq!(number(&stored, "sink_runs"), 2);
-    assert_eq!(store.complete(&event, "new", NowMs(now.0 + 1003)).await.unwrap(), Ownership::Held);
+    assert_eq!(
+        store.complete(&event, "new", &Progress::default(), NowMs(now.0 + 1003)).await.unwrap(),
+        Ownership::Held
+    );
     assert_eq!(item(&f, "test:takeover").await.unwrap()["status"].as_s().unwrap(), "COMPLETED");
+}
+
+/// Per-destination progress rides on the writes an event makes anyway: the
+/// release after a failed delivery writes it, and the takeover that follows
+/// returns it (UpdateItem's ALL_OLD), so the retry knows what is done
+/// without a read; the completion keeps the final state.
+#[tokio::test]
+async fn a_takeover_answers_the_destinations_progress_the_released_attempt_wrote() {
+    let f = fixture(QueueShape::default()).await;
+    let store = DynamoDbStore::new(f.dynamodb.clone(), &f.settings);
+    let event = envelope("progress", json!({}));
+    let now = NowMs::system();
+    assert_eq!(
+        store.claim(&event, &lease("first", NowMs(now.0 + 9000)), now).await.unwrap(),
+        Claim::Acquired(Progress::default())
+    );
+    let mut progress = Progress::default();
+    progress.note("bus", Ok(()), now);
+    progress.note("app", Err((false, "HTTP 503")), now);
+    assert_eq!(store.release(&event.id, "first", &progress).await.unwrap(), Ownership::Held);
+
+    let retry = NowMs(now.0 + 1);
+    let Claim::Acquired(found) = store.claim(&event, &lease("second", NowMs(now.0 + 9000)), retry).await.unwrap()
+    else {
+        panic!("the released lock is taken at once");
+    };
+    assert_eq!(found, progress, "the takeover answered what the first attempt wrote");
+    assert!(found.is_settled("bus") && !found.is_settled("app"));
+
+    let mut done = found;
+    done.note("app", Ok(()), retry);
+    assert_eq!(store.complete(&event, "second", &done, retry).await.unwrap(), Ownership::Held);
+    let entry = store.entry(&event.id).await.unwrap().unwrap();
+    assert_eq!(entry.status, "COMPLETED");
+    assert_eq!(entry.deliveries, done);
+    assert_eq!(entry.deliveries.0["app"].attempts, 2);
 }
 
 #[tokio::test]
@@ -453,12 +501,12 @@ async fn racing_claims_of_one_event_take_its_lock_once() {
                 }
             });
             let outcomes = futures::future::join_all(racing).await;
-            let won = outcomes.iter().filter(|(mine, _)| *mine == Claim::Acquired).count();
+            let won = outcomes.iter().filter(|(mine, _)| *mine == Claim::Acquired(Progress::default())).count();
             assert_eq!(won, 1, "round {round}, {phase}: {outcomes:?}");
-            assert!(outcomes.iter().all(|(mine, _)| matches!(mine, Claim::Acquired | Claim::InProgress)));
+            assert!(outcomes.iter().all(|(mine, _)| matches!(mine, Claim::Acquired(_) | Claim::InProgress)));
             // Each other event had one claim in this phase (a new one, or a
             // take-over of its expired lease): it won.
-            assert!(outcomes.iter().all(|(_, theirs)| *theirs == Claim::Acquired), "{outcomes:?}");
+            assert!(outcomes.iter().all(|(_, theirs)| *theirs == Claim::Acquired(Progress::default())), "{outcomes:?}");
         }
     }
 }
@@ -498,7 +546,10 @@ async fn crash_between_lock_and_completion_is_taken_over_after_the_lease_and_cou
     let crashed_at = NowMs::system();
     let deadline = NowMs(crashed_at.0 + 5000);
     // The crashed attempt took the lock until its deadline and never completed.
-    assert_eq!(store.claim(&event, &lease("crashed", deadline), crashed_at).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        store.claim(&event, &lease("crashed", deadline), crashed_at).await.unwrap(),
+        Claim::Acquired(Progress::default())
+    );
     let redelivery = |at: i64| Invocation::new("r", (at + 5000) as u64, LeasePolicy::new(MAX_LEASE));
     let during =
         processor::process_batch(batch(vec![record("m", &event)]), &redelivery(deadline.0 - 1), &store, &sinks, || {

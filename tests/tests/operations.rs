@@ -439,7 +439,7 @@ async fn replay_runs_the_sinks_again_once_and_is_counted_on_the_event() {
     .await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
-    let replayed = ops::replay(&f.target, "test:again").await.unwrap();
+    let replayed = ops::replay(&f.target, "test:again", None).await.unwrap();
     // Receive the replay and deliver it twice, as SQS may.
     let received = f.receive(&f.target.queue_url).await;
     assert_eq!(received.len(), 1);
@@ -466,31 +466,31 @@ async fn replay_runs_the_sinks_again_once_and_is_counted_on_the_event() {
     assert_eq!(own["status"].as_s().unwrap(), "COMPLETED");
 
     // A second replay is a new one.
-    ops::replay(&f.target, "test:again").await.unwrap();
+    ops::replay(&f.target, "test:again", None).await.unwrap();
     pump_until(&f, &invoker, async || f.item("test:again").await.is_some_and(|e| number(&e, "replays") == 2)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
 async fn replay_refuses_unknown_unfinished_and_unstored_events() {
-    use inlet_shared::dedup::{IdempotencyStore, Lease};
+    use inlet_shared::dedup::{IdempotencyStore, Lease, Progress};
     let f = fixture(QueueShape::default()).await;
     let store = f.store();
-    let unknown = ops::replay(&f.target, "test:never").await.unwrap_err();
+    let unknown = ops::replay(&f.target, "test:never", None).await.unwrap_err();
     assert!(unknown.contains("no event"), "{unknown}");
     let now = NowMs::system();
     let lease = Lease { owner: "a".into(), until: NowMs(now.0 + 5000) };
     store.claim(&envelope("running"), &lease, now).await.unwrap();
-    let running = ops::replay(&f.target, "test:running").await.unwrap_err();
+    let running = ops::replay(&f.target, "test:running", None).await.unwrap_err();
     assert!(running.contains("IN_PROGRESS, not completed"), "{running}");
     // Completed, but over the inbox copy's limit: nothing to replay.
     let mut big = envelope("big");
     big.payload = json!({"blob": "x".repeat(inlet_shared::dedup::INBOX_ENVELOPE_MAX_BYTES)});
     store.claim(&big, &lease, now).await.unwrap();
-    store.complete(&big, "a", now).await.unwrap();
-    let unstored = ops::replay(&f.target, "test:big").await.unwrap_err();
+    store.complete(&big, "a", &Progress::default(), now).await.unwrap();
+    let unstored = ops::replay(&f.target, "test:big", None).await.unwrap_err();
     assert!(unstored.contains("no stored Envelope"), "{unstored}");
-    let own = ops::replay(&f.target, "test:big#replay#1-abc").await.unwrap_err();
+    let own = ops::replay(&f.target, "test:big#replay#1-abc", None).await.unwrap_err();
     assert!(own.contains("inlet replay test:big"), "{own}");
     assert!(f.queue_is_empty(&f.target.queue_url).await, "nothing was sent");
 }

@@ -1,9 +1,16 @@
-//! The processor: consumes SQS batches of Envelopes and hands each new event
-//! to the sinks exactly once.
+//! The processor: consumes SQS batches of Envelopes, hands each new event to
+//! the sinks, and delivers it to each matching destination once.
 //!
-//! Per record, concurrently: take the dedup lock (one conditional write,
-//! owned by this attempt until the invocation's deadline), run the sinks,
-//! mark the record completed if this attempt still owns it. Duplicates of
+//! A batch goes in three steps. Per record, concurrently: take the dedup
+//! lock (one conditional write, owned by this attempt until the invocation's
+//! deadline; it answers which destinations a retry already served) and run
+//! the sinks. Per destination, concurrently: deliver the events that owe it,
+//! in one call where the destination batches. Per record again: mark the
+//! record completed, with every destination's state, if this attempt still
+//! owns it; or, when a destination failed and may succeed later, release the
+//! lock with the progress so far and lengthen the message's visibility, so
+//! that the redelivery comes after seconds, then minutes, and calls only
+//! the destinations still owed. Duplicates of
 //! completed events are acknowledged and skipped; records still held by a
 //! live lease, lost locks and failures are returned in `batchItemFailures` so
 //! that SQS redelivers just those, never failing the whole batch.
@@ -17,18 +24,27 @@
 
 pub mod sinks;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use inlet_shared::config::OperationsSettings;
-use inlet_shared::dedup::{Claim, FailureRecord, Lease, LeasePolicy, NowMs, Ownership, ProcessorStore};
+use inlet_shared::dedup::{Claim, FailureRecord, Lease, LeasePolicy, NowMs, Ownership, ProcessorStore, Progress};
+use inlet_shared::delivery::targets::Targets;
+use inlet_shared::delivery::{DeliveryError, Outgoing, Retry};
 use inlet_shared::envelope::Envelope;
 use inlet_shared::metrics::{BatchMetrics, Metrics};
-use inlet_shared::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, RefusalRecord, replay_key};
+use inlet_shared::operations::{
+    RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE, RefusalRecord, replay_key,
+};
+use inlet_shared::queue::Redelivery;
 use inlet_shared::sink::Sink;
 use tracing::{error, info, warn};
 
-/// The invocation a batch runs in: who its attempts are and when it ends.
-#[derive(Clone, Debug)]
+/// The invocation a batch runs in: who its attempts are, when it ends, and
+/// where its events go.
+#[derive(Clone)]
 pub struct Invocation {
     /// The Lambda request id; part of every lock's owner token.
     pub request_id: String,
@@ -41,6 +57,12 @@ pub struct Invocation {
     /// Where the batch's metric line goes (off unless
     /// [`Invocation::with_metrics`] says otherwise).
     pub metrics: Metrics,
+    /// The destinations every new event is delivered to (none unless
+    /// [`Invocation::with_targets`] says otherwise).
+    pub targets: Targets,
+    /// Lengthens the visibility of a message whose delivery failed; without
+    /// it the queue's own visibility timeout decides when it comes back.
+    pub redelivery: Option<Arc<dyn Redelivery>>,
 }
 
 impl Invocation {
@@ -53,7 +75,19 @@ impl Invocation {
             lease,
             operations: OperationsSettings::default(),
             metrics: Metrics::off(),
+            targets: Targets::default(),
+            redelivery: None,
         }
+    }
+
+    pub fn with_targets(mut self, targets: Targets) -> Self {
+        self.targets = targets;
+        self
+    }
+
+    pub fn with_redelivery(mut self, redelivery: Arc<dyn Redelivery>) -> Self {
+        self.redelivery = Some(redelivery);
+        self
     }
 
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
@@ -96,6 +130,14 @@ pub enum RecordOutcome {
     /// Unreadable record, store error or sink error: left for redelivery
     /// (and, after the queue's maxReceiveCount, the dead-letter queue).
     Failed(String),
+    /// A destination failed and may succeed later: the progress is kept in
+    /// the record, the lock released, and the message comes back after a
+    /// backoff (no sooner than a destination's `Retry-After`) to try the
+    /// destinations still owed.
+    NotDelivered {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// Not an event but a record for the operator (a refusal): stored, or
     /// dropped with a log line when unreadable; acknowledged either way.
     Recorded,
@@ -109,7 +151,7 @@ impl RecordOutcome {
     /// Why a record is left for redelivery, as its failure record says.
     fn failure_reason(&self) -> Option<String> {
         match self {
-            RecordOutcome::Failed(reason) => Some(reason.clone()),
+            RecordOutcome::Failed(reason) | RecordOutcome::NotDelivered { reason, .. } => Some(reason.clone()),
             RecordOutcome::LostLock => {
                 Some("lock taken over before completion: the attempt outlived its lease; the sinks ran".into())
             }
@@ -134,8 +176,7 @@ pub async fn process_batch(
              visibility timeout; an attempt still running after its lease may be taken over and run the sinks again"
         );
     }
-    let outcomes =
-        join_all(event.records.iter().map(|record| handle_message(record, invocation, store, sinks, &clock))).await;
+    let outcomes = handle_messages(&event.records, invocation, store, sinks, &clock).await;
     let mut response = SqsBatchResponse::default();
     let mut counts = [0usize; 6];
     for (record, outcome) in event.records.iter().zip(&outcomes) {
@@ -144,7 +185,7 @@ pub async fn process_batch(
             RecordOutcome::Duplicate => 1,
             RecordOutcome::InProgressElsewhere => 2,
             RecordOutcome::LostLock => 3,
-            RecordOutcome::Failed(_) => 4,
+            RecordOutcome::Failed(_) | RecordOutcome::NotDelivered { .. } => 4,
             RecordOutcome::Recorded => 5,
         }] += 1;
         if !outcome.acknowledged() {
@@ -153,6 +194,7 @@ pub async fn process_batch(
             response.batch_item_failures.push(failure);
         }
     }
+    back_off(&event.records, &outcomes, invocation).await;
     info!(
         records = event.records.len(),
         processed = counts[0],
@@ -185,6 +227,41 @@ pub async fn process_batch(
     response
 }
 
+/// How long a message whose delivery failed stays invisible before its
+/// `receive_count`-th redelivery: seconds at first, then minutes, so a
+/// destination that is down is not hammered, and the queue's last receive
+/// (its redrive policy's maxReceiveCount) comes hours, not seconds, after
+/// the first.
+pub fn redelivery_delay(receive_count: u32) -> Duration {
+    const SCHEDULE_SECS: [u64; 6] = [10, 30, 120, 600, 1800, 3600];
+    let step = (receive_count.max(1) - 1) as usize;
+    Duration::from_secs(SCHEDULE_SECS[step.min(SCHEDULE_SECS.len() - 1)])
+}
+
+/// Lengthens the visibility of every record left for redelivery because a
+/// destination failed: the schedule's delay for its receive count, or a
+/// destination's `Retry-After` when that is later.
+async fn back_off(records: &[SqsMessage], outcomes: &[RecordOutcome], invocation: &Invocation) {
+    let Some(redelivery) = invocation.redelivery.as_deref() else { return };
+    let delays = records.iter().zip(outcomes).filter_map(|(record, outcome)| {
+        let RecordOutcome::NotDelivered { retry_after, .. } = outcome else { return None };
+        let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok());
+        let delay = redelivery_delay(receive_count.unwrap_or(1)).max(retry_after.unwrap_or_default());
+        Some(async move {
+            let (Some(arn), Some(handle)) = (record.event_source_arn.as_deref(), record.receipt_handle.as_deref())
+            else {
+                return;
+            };
+            match redelivery.delay(arn, handle, delay).await {
+                Ok(()) => info!(message_id = ?record.message_id, delay_secs = delay.as_secs(), "redelivery delayed"),
+                // The queue's own visibility timeout applies instead.
+                Err(e) => warn!(message_id = ?record.message_id, reason = %e, "redelivery delay not set"),
+            }
+        })
+    });
+    join_all(delays).await;
+}
+
 /// How long ago the receiver accepted the event of `record`: its Envelope's
 /// `received_at`. None for a replay (its age is the original's, not the
 /// queue's delay) and for a time that does not parse.
@@ -211,15 +288,27 @@ pub async fn handle_message(
     sinks: &[Box<dyn Sink>],
     clock: &impl Fn() -> NowMs,
 ) -> RecordOutcome {
-    if let Some(kind) = attribute(record, RECORD_ATTRIBUTE) {
-        store_record(kind, record, invocation, store, clock()).await;
-        return RecordOutcome::Recorded;
-    }
-    let outcome = process_record(record, invocation, store, sinks, clock).await;
-    if let Some(reason) = outcome.failure_reason() {
-        record_failure(record, reason, invocation, store, clock()).await;
-    }
-    outcome
+    let mut outcomes = handle_messages(std::slice::from_ref(record), invocation, store, sinks, clock).await;
+    outcomes.pop().unwrap_or_else(|| RecordOutcome::Failed("no outcome".into()))
+}
+
+/// [`handle_message`] for every record of a batch, with one delivery call
+/// per destination for all of them.
+async fn handle_messages(
+    records: &[SqsMessage],
+    invocation: &Invocation,
+    store: &dyn ProcessorStore,
+    sinks: &[Box<dyn Sink>],
+    clock: &impl Fn() -> NowMs,
+) -> Vec<RecordOutcome> {
+    let outcomes = process_records(records, invocation, store, sinks, clock).await;
+    join_all(records.iter().zip(outcomes).map(|(record, outcome)| async move {
+        if let Some(reason) = outcome.failure_reason() {
+            record_failure(record, reason, invocation, store, clock()).await;
+        }
+        outcome
+    }))
+    .await
 }
 
 /// Stores an operator record. Never fails the message: a refusal record is
@@ -292,13 +381,14 @@ fn valid_replay_id(replay_id: &str) -> bool {
         && replay_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Runs the lock → sinks → complete sequence for one record.
+/// Runs the lock → sinks → destinations → complete sequence for one record.
 ///
 /// A replay (`inlet-replay` attribute: only holders of the queue's
 /// SendMessage permission can set it; receivers never do) runs the same
 /// sequence under its own key, [`replay_key`], so a redelivered replay runs
-/// the sinks once; the sinks get the Envelope unchanged, and on completion
-/// the event's own record counts the replay.
+/// the sinks once and delivers once; the sinks and destinations get the
+/// Envelope unchanged, `inlet-replay-destination` limits it to one
+/// destination, and on completion the event's own record counts the replay.
 pub async fn process_record(
     record: &SqsMessage,
     invocation: &Invocation,
@@ -306,33 +396,86 @@ pub async fn process_record(
     sinks: &[Box<dyn Sink>],
     clock: &impl Fn() -> NowMs,
 ) -> RecordOutcome {
-    let message_id = record.message_id.as_deref().unwrap_or("?");
-    let envelope: Envelope = match record.body.as_deref().map(Envelope::decode) {
-        Some(Ok(envelope)) => envelope,
-        Some(Err(e)) => {
-            error!(message_id, reason = %e, "record is not an Envelope");
-            return RecordOutcome::Failed(format!("not an Envelope: {e}"));
+    let mut outcomes = process_records(std::slice::from_ref(record), invocation, store, sinks, clock).await;
+    outcomes.pop().unwrap_or_else(|| RecordOutcome::Failed("no outcome".into()))
+}
+
+/// An event whose lock this attempt holds, between the claim and the end.
+struct Claimed<'r> {
+    body: &'r str,
+    envelope: Envelope,
+    /// The key the lock is on: the Envelope's id, or a replay's key.
+    claimed: Envelope,
+    replay_id: Option<&'r str>,
+    lease: Lease,
+    progress: Progress,
+    /// Indexes into the invocation's targets of the destinations owed.
+    owed: Vec<usize>,
+}
+
+enum Step<'r> {
+    Done(RecordOutcome),
+    Claimed(Box<Claimed<'r>>),
+}
+
+/// The three steps of the module's text for the records of one batch.
+async fn process_records(
+    records: &[SqsMessage],
+    invocation: &Invocation,
+    store: &dyn ProcessorStore,
+    sinks: &[Box<dyn Sink>],
+    clock: &impl Fn() -> NowMs,
+) -> Vec<RecordOutcome> {
+    let steps =
+        join_all(records.iter().map(|record| claim_and_run_sinks(record, invocation, store, sinks, clock))).await;
+    let results = deliver(&steps, &invocation.targets).await;
+    join_all(steps.into_iter().zip(results).map(|(step, results)| async move {
+        match step {
+            Step::Done(outcome) => outcome,
+            Step::Claimed(claimed) => settle(*claimed, results, invocation, store, clock).await,
         }
-        None => return RecordOutcome::Failed("record has no body".into()),
+    }))
+    .await
+}
+
+async fn claim_and_run_sinks<'r>(
+    record: &'r SqsMessage,
+    invocation: &Invocation,
+    store: &dyn ProcessorStore,
+    sinks: &[Box<dyn Sink>],
+    clock: &impl Fn() -> NowMs,
+) -> Step<'r> {
+    if let Some(kind) = attribute(record, RECORD_ATTRIBUTE) {
+        store_record(kind, record, invocation, store, clock()).await;
+        return Step::Done(RecordOutcome::Recorded);
+    }
+    let message_id = record.message_id.as_deref().unwrap_or("?");
+    let Some(body) = record.body.as_deref() else {
+        return Step::Done(RecordOutcome::Failed("record has no body".into()));
+    };
+    let envelope = match Envelope::decode(body) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            error!(message_id, reason = %e, "record is not an Envelope");
+            return Step::Done(RecordOutcome::Failed(format!("not an Envelope: {e}")));
+        }
     };
     let replay_id = attribute(record, REPLAY_ATTRIBUTE);
-    let replayed;
     let claimed = match replay_id {
-        None => &envelope,
+        None => envelope.clone(),
         Some(replay_id) if valid_replay_id(replay_id) => {
-            replayed = Envelope { id: replay_key(&envelope.id, replay_id), ..envelope.clone() };
-            &replayed
+            Envelope { id: replay_key(&envelope.id, replay_id), ..envelope.clone() }
         }
         Some(_) => {
             error!(message_id, "replay id is not 1 to 128 letters, digits, '-', '_' or '.'");
-            return RecordOutcome::Failed("invalid replay id".into());
+            return Step::Done(RecordOutcome::Failed("invalid replay id".into()));
         }
     };
     let id = claimed.id.as_str();
     let now = clock();
     let lease = invocation.lease_for(record, message_id, now);
-    match store.claim(claimed, &lease, now).await {
-        Ok(Claim::Acquired) => {}
+    let progress = match store.claim(&claimed, &lease, now).await {
+        Ok(Claim::Acquired(progress)) => progress,
         Ok(Claim::Completed { same_payload }) => {
             if !same_payload {
                 warn!(
@@ -341,33 +484,137 @@ pub async fn process_record(
                 );
             }
             info!(id, "duplicate skipped");
-            return RecordOutcome::Duplicate;
+            return Step::Done(RecordOutcome::Duplicate);
         }
         Ok(Claim::InProgress) => {
             info!(id, "in progress elsewhere; left for redelivery");
-            return RecordOutcome::InProgressElsewhere;
+            return Step::Done(RecordOutcome::InProgressElsewhere);
         }
         Err(e) => {
             error!(id, reason = %e, "dedup lock failed");
-            return RecordOutcome::Failed(e.to_string());
+            return Step::Done(RecordOutcome::Failed(e.to_string()));
         }
-    }
+    };
     for sink in sinks {
         if let Err(e) = sink.handle(&envelope).await {
             error!(id, sink = sink.name(), reason = %e.reason, "sink failed; releasing the lock for redelivery");
-            match store.release(id, &lease.owner).await {
-                Ok(Ownership::Held) => {}
-                Ok(Ownership::Lost) => warn!(id, "lock already taken over; nothing to release"),
-                // The lease ends on its own; the redelivery waits until then.
-                Err(release_error) => error!(id, reason = %release_error, "lock release failed"),
-            }
-            return RecordOutcome::Failed(e.to_string());
+            release(store, id, &lease.owner, &progress).await;
+            return Step::Done(RecordOutcome::Failed(e.to_string()));
         }
     }
-    match store.complete(claimed, &lease.owner, clock()).await {
+    let owed = if invocation.targets.is_empty() {
+        Vec::new()
+    } else {
+        // Patterns read the Envelope as JSON: the bytes the queue carried.
+        match serde_json::from_str::<serde_json::Value>(body) {
+            Ok(json) => invocation.targets.owed(&json, &progress, attribute(record, REPLAY_DESTINATION_ATTRIBUTE)),
+            Err(e) => {
+                release(store, id, &lease.owner, &progress).await;
+                return Step::Done(RecordOutcome::Failed(format!("Envelope not readable as JSON: {e}")));
+            }
+        }
+    };
+    Step::Claimed(Box::new(Claimed { body, envelope, claimed, replay_id, lease, progress, owed }))
+}
+
+/// Releases a lock after a failure; a failure to release only means the
+/// redelivery waits for the lease to end.
+async fn release(store: &dyn ProcessorStore, id: &str, owner: &str, progress: &Progress) {
+    match store.release(id, owner, progress).await {
+        Ok(Ownership::Held) => {}
+        Ok(Ownership::Lost) => warn!(id, "lock already taken over; nothing to release"),
+        Err(release_error) => error!(id, reason = %release_error, "lock release failed"),
+    }
+}
+
+/// Each claimed step's delivery results: (target index, result), one call
+/// per destination for every event of the batch that owes it.
+async fn deliver(steps: &[Step<'_>], targets: &Targets) -> Vec<Vec<(usize, Result<(), DeliveryError>)>> {
+    let mut results: Vec<Vec<(usize, Result<(), DeliveryError>)>> = steps.iter().map(|_| Vec::new()).collect();
+    let calls = targets.iter().enumerate().map(|(index, target)| async move {
+        let members: Vec<(usize, &Claimed)> = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(at, step)| match step {
+                Step::Claimed(claimed) if claimed.owed.contains(&index) => Some((at, claimed.as_ref())),
+                _ => None,
+            })
+            .collect();
+        if members.is_empty() {
+            return (index, Vec::new());
+        }
+        let outgoing: Vec<Outgoing> =
+            members.iter().map(|(_, claimed)| Outgoing { envelope: &claimed.envelope, body: claimed.body }).collect();
+        let mut answers = target.destination.deliver(&outgoing).await.into_iter();
+        let delivered = members
+            .iter()
+            .map(|(at, _)| {
+                // A destination that answers fewer results than events is
+                // broken; what it left out is owed again.
+                let result = answers.next().unwrap_or_else(|| {
+                    Err(DeliveryError::transient(format!("destination {} gave no result", target.name())))
+                });
+                (*at, result)
+            })
+            .collect::<Vec<_>>();
+        (index, delivered)
+    });
+    for (index, delivered) in join_all(calls).await {
+        for (at, result) in delivered {
+            results[at].push((index, result));
+        }
+    }
+    results
+}
+
+/// Notes each delivery in the event's progress; completes the event when
+/// every destination it owed is settled, or releases it for a backed-off
+/// redelivery that calls only what is still owed.
+async fn settle(
+    mut claimed: Claimed<'_>,
+    results: Vec<(usize, Result<(), DeliveryError>)>,
+    invocation: &Invocation,
+    store: &dyn ProcessorStore,
+    clock: &impl Fn() -> NowMs,
+) -> RecordOutcome {
+    let id = claimed.claimed.id.clone();
+    let now = clock();
+    let mut retry_after = None;
+    let mut not_delivered = Vec::new();
+    for (index, result) in &results {
+        let Some(target) = invocation.targets.get(*index) else { continue };
+        let name = target.name();
+        match result {
+            Ok(()) => {
+                info!(id = %id, destination = name, "delivered");
+                claimed.progress.note(name, Ok(()), now);
+            }
+            Err(e) => {
+                if e.is_permanent() {
+                    error!(id = %id, destination = name, reason = %e.reason, "PERMANENT DELIVERY FAILURE: the destination refused the event; not retried");
+                } else {
+                    warn!(id = %id, destination = name, reason = %e.reason, "delivery failed; owed to a redelivery");
+                    not_delivered.push(format!("{name}: {}", e.reason));
+                    if let Retry::Later { after: Some(after) } = e.retry {
+                        retry_after = retry_after.max(Some(after));
+                    }
+                }
+                claimed.progress.note(name, Err((e.is_permanent(), &e.reason)), now);
+            }
+        }
+    }
+    if !not_delivered.is_empty() {
+        release(store, &id, &claimed.lease.owner, &claimed.progress).await;
+        return RecordOutcome::NotDelivered {
+            reason: format!("not delivered: {}", not_delivered.join("; ")),
+            retry_after,
+        };
+    }
+    let envelope = &claimed.envelope;
+    match store.complete(&claimed.claimed, &claimed.lease.owner, &claimed.progress, clock()).await {
         Ok(Ownership::Held) => {
-            info!(id, provider = %envelope.provider, kind = %envelope.kind, "processed");
-            if let Some(replay_id) = replay_id {
+            info!(id = %id, provider = %envelope.provider, kind = %envelope.kind, "processed");
+            if let Some(replay_id) = claimed.replay_id {
                 // After the completion: a replay is counted at most once; a
                 // crash in between leaves it run but uncounted.
                 match store.count_replay(&envelope.id, replay_id, clock()).await {
@@ -380,8 +627,8 @@ pub async fn process_record(
         }
         Ok(Ownership::Lost) => {
             warn!(
-                id,
-                owner = %lease.owner,
+                id = %id,
+                owner = %claimed.lease.owner,
                 "lock taken over before completion (this attempt outlived its lease); left for redelivery"
             );
             RecordOutcome::LostLock
@@ -389,7 +636,7 @@ pub async fn process_record(
         Err(e) => {
             // The sinks ran; reporting a failure means a redelivery may find
             // the lease over and run them again (`sink_runs` shows it).
-            error!(id, reason = %e, "marking completed failed");
+            error!(id = %id, reason = %e, "marking completed failed");
             RecordOutcome::Failed(e.to_string())
         }
     }

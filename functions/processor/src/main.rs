@@ -1,5 +1,11 @@
+use std::sync::Arc;
+
 use inlet_shared::config::{DedupSettings, OperationsSettings, ProcessEnv};
 use inlet_shared::dedup::{DynamoDbStore, NowMs};
+use inlet_shared::delivery::http::HttpDestination;
+use inlet_shared::delivery::{config, targets};
+use inlet_shared::queue::SqsRedelivery;
+use inlet_shared::tls::TlsRoots;
 use lambda_runtime::{LambdaEvent, service_fn};
 use processor::Invocation;
 
@@ -11,11 +17,30 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = inlet_shared::metrics::Metrics::from_env(&ProcessEnv)?;
     let sdk = inlet_shared::runtime::lambda_sdk_config(&ProcessEnv)?;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings);
+    // Destinations: a bad document, or a secret it names that cannot be
+    // read, stops start-up with the setting's name.
+    let specs = config::from_env(&ProcessEnv)?;
+    let secret_names = targets::secret_settings(&specs);
+    let secret_names: Vec<&str> = secret_names.iter().map(String::as_str).collect();
+    let env = inlet_shared::secrets::resolve(&ProcessEnv, &secret_names).await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let clients = targets::Clients {
+        eventbridge: aws_sdk_eventbridge::Client::new(&sdk),
+        sqs: sqs.clone(),
+        // Teams' endpoints carry certificates from any public authority.
+        http: HttpDestination::connector(&TlsRoots::System),
+    };
+    let targets = targets::build(&specs, &env, &clients)?;
+    let redelivery: Arc<dyn inlet_shared::queue::Redelivery> = Arc::new(SqsRedelivery::new(sqs));
     let sinks = processor::sinks::configured();
     let (store, sinks, lease, metrics) = (&store, sinks.as_slice(), settings.lease, &metrics);
+    let (targets, redelivery) = (&targets, &redelivery);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
-        let invocation =
-            Invocation::from_context(&event.context, lease).with_operations(operations).with_metrics(metrics.clone());
+        let invocation = Invocation::from_context(&event.context, lease)
+            .with_operations(operations)
+            .with_metrics(metrics.clone())
+            .with_targets(targets.clone())
+            .with_redelivery(redelivery.clone());
         Ok::<_, lambda_runtime::Error>(
             processor::process_batch(event.payload, &invocation, store, sinks, NowMs::system).await,
         )

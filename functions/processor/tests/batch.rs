@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use inlet_shared::dedup::{
-    Claim, FailureRecord, IdempotencyStore, Lease, LeasePolicy, MemoryStore, NowMs, OperationsStore, STATUS_COMPLETED,
-    STATUS_IN_PROGRESS, StoreError,
+    Claim, FailureRecord, IdempotencyStore, Lease, LeasePolicy, MemoryStore, NowMs, OperationsStore, Progress,
+    STATUS_COMPLETED, STATUS_IN_PROGRESS, StoreError,
 };
 use inlet_shared::envelope::{Envelope, Verification};
 use inlet_shared::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, RefusalRecord};
@@ -263,7 +263,7 @@ impl Sink for TakeoverDuringRun {
         if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
             let lease = Lease { owner: "later-attempt".into(), until: NowMs(100_000) };
             let claim = self.store.claim(envelope, &lease, NowMs(50_000)).await.unwrap();
-            assert_eq!(claim, Claim::Acquired, "the first attempt's lease is over");
+            assert_eq!(claim, Claim::Acquired(Progress::default()), "the first attempt's lease is over");
         }
         Ok(())
     }
@@ -285,16 +285,18 @@ impl IdempotencyStore for Shared {
         &self,
         envelope: &Envelope,
         owner: &str,
+        progress: &Progress,
         now: NowMs,
     ) -> Result<inlet_shared::dedup::Ownership, inlet_shared::dedup::StoreError> {
-        self.0.complete(envelope, owner, now).await
+        self.0.complete(envelope, owner, progress, now).await
     }
     async fn release(
         &self,
         id: &str,
         owner: &str,
+        progress: &Progress,
     ) -> Result<inlet_shared::dedup::Ownership, inlet_shared::dedup::StoreError> {
-        self.0.release(id, owner).await
+        self.0.release(id, owner, progress).await
     }
 }
 
@@ -329,7 +331,7 @@ async fn a_late_attempt_cannot_complete_a_lock_it_lost_and_its_event_is_not_lost
     assert_eq!(memory.status_of("test:a"), Some(STATUS_IN_PROGRESS), "the late attempt completed nothing");
     assert_eq!(memory.lease_of("test:a").unwrap().0.as_deref(), Some("later-attempt"), "nor released it");
     // The later attempt completes; the late attempt's redelivery is then a duplicate.
-    memory.complete(&envelope("a"), "later-attempt", NowMs(50_001)).await.unwrap();
+    memory.complete(&envelope("a"), "later-attempt", &Progress::default(), NowMs(50_001)).await.unwrap();
     let redelivery = process_batch(
         batch(vec![record("m", body)]),
         &invocation("r2", 60_000, 5000),
@@ -373,7 +375,7 @@ async fn each_receive_of_a_message_is_a_different_owner() {
     assert_eq!(store.lease_of("test:a").unwrap().0.as_deref(), Some(owner_two.as_str()), "taken over");
     let owner_one = Lease::owner_token("", "m", Some("1"));
     assert_eq!(
-        store.complete(&envelope("a"), &owner_one, NowMs(10_002)).await.unwrap(),
+        store.complete(&envelope("a"), &owner_one, &Progress::default(), NowMs(10_002)).await.unwrap(),
         inlet_shared::dedup::Ownership::Lost,
         "the first receive cannot complete the second's lock"
     );

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::*;
 use crate::config::DedupSettings;
@@ -68,8 +68,11 @@ impl DynamoDbStore {
     }
 
     /// Adds 1 to `sink_runs` when the lock is free: no record yet, or a
-    /// crashed or released attempt inside the dedup window.
-    async fn take_over(&self, attempt: Attempt<'_>) -> Result<Option<Item>, StoreError> {
+    /// crashed or released attempt inside the dedup window. Applied, it
+    /// answers the destinations' progress the record held (the write returns
+    /// the old item, so a retry costs no read); refused, the item that
+    /// refused it.
+    async fn take_over(&self, attempt: Attempt<'_>) -> Result<Result<Progress, Item>, StoreError> {
         let Attempt { envelope, lease, now, payload_hash } = attempt;
         let result = self
             .client
@@ -103,10 +106,20 @@ impl DynamoDbStore {
             .expression_attribute_values(":one", number(1))
             .expression_attribute_values(":now_ms", number(now.0))
             .expression_attribute_values(":now", number(now.secs()))
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        self.item_that_stopped(&envelope.id, result).await
+        let progress = match &result {
+            Ok(output) => Progress::from_stored(
+                output.attributes().and_then(|old| old.get("deliveries")?.as_s().ok()).map(String::as_str),
+            ),
+            Err(_) => Progress::default(),
+        };
+        Ok(match self.item_that_stopped(&envelope.id, result).await? {
+            None => Ok(progress),
+            Some(item) => Err(item),
+        })
     }
 
     /// Replaces a record whose dedup window is over: the same id now is a
@@ -302,6 +315,7 @@ fn inbox_entry(item: &HashMap<String, AttributeValue>) -> InboxEntry {
         last_replay_at: number_attr(item, "last_replay_at"),
         last_replay_id: string_attr(item, "last_replay_id"),
         envelope: string_attr(item, "envelope").and_then(|text| serde_json::from_str(&text).ok()),
+        deliveries: Progress::from_stored(string_attr(item, "deliveries").as_deref()),
     }
 }
 
@@ -342,8 +356,9 @@ impl IdempotencyStore for DynamoDbStore {
     async fn claim(&self, envelope: &Envelope, lease: &Lease, now: NowMs) -> Result<Claim, StoreError> {
         let payload_hash = envelope.payload_hash();
         let attempt = Attempt { envelope, lease, now, payload_hash: &payload_hash };
-        let Some(old) = self.take_over(attempt).await? else {
-            return Ok(Claim::Acquired);
+        let old = match self.take_over(attempt).await? {
+            Ok(progress) => return Ok(Claim::Acquired(progress)),
+            Err(old) => old,
         };
         // Gone between the failed condition and the read: a release or TTL
         // raced us; the redelivery will find it free.
@@ -355,13 +370,21 @@ impl IdempotencyStore for DynamoDbStore {
             return Ok(classify_item(&old, &payload_hash));
         }
         match self.start_fresh(attempt).await? {
-            None => Ok(Claim::Acquired),
+            // A new event under an old id: nothing of the old one is owed.
+            None => Ok(Claim::Acquired(Progress::default())),
             Some(newer) if newer.is_empty() => Ok(Claim::InProgress),
             Some(newer) => Ok(classify_item(&newer, &payload_hash)),
         }
     }
 
-    async fn complete(&self, envelope: &Envelope, owner: &str, now: NowMs) -> Result<Ownership, StoreError> {
+    async fn complete(
+        &self,
+        envelope: &Envelope,
+        owner: &str,
+        progress: &Progress,
+        now: NowMs,
+    ) -> Result<Ownership, StoreError> {
+        let mut set = vec!["#status = :completed", "#completed_at = :now_ms"];
         let mut request = self
             .client
             .update_item()
@@ -375,27 +398,37 @@ impl IdempotencyStore for DynamoDbStore {
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
             .expression_attribute_values(":completed", AttributeValue::S(STATUS_COMPLETED.into()))
             .expression_attribute_values(":now_ms", number(now.0));
-        request = match inbox_copy(envelope) {
-            Some(json) => request
-                .update_expression("SET #status = :completed, #completed_at = :now_ms, #envelope = :envelope")
+        if let Some(json) = inbox_copy(envelope) {
+            set.push("#envelope = :envelope");
+            request = request
                 .expression_attribute_names("#envelope", "envelope")
-                .expression_attribute_values(":envelope", AttributeValue::S(json)),
-            None => request.update_expression("SET #status = :completed, #completed_at = :now_ms"),
-        };
-        match request.send().await {
+                .expression_attribute_values(":envelope", AttributeValue::S(json));
+        }
+        if let Some(json) = progress.stored() {
+            set.push("#deliveries = :deliveries");
+            request = request
+                .expression_attribute_names("#deliveries", "deliveries")
+                .expression_attribute_values(":deliveries", AttributeValue::S(json));
+        }
+        match request.update_expression(format!("SET {}", set.join(", "))).send().await {
             Ok(_) => Ok(Ownership::Held),
             Err(error) if is_conditional_check_failed(&error) => Ok(Ownership::Lost),
             Err(error) => Err(store_error(error)),
         }
     }
 
-    async fn release(&self, id: &str, owner: &str) -> Result<Ownership, StoreError> {
-        let result = self
-            .client
-            .update_item()
+    async fn release(&self, id: &str, owner: &str, progress: &Progress) -> Result<Ownership, StoreError> {
+        let mut request = self.client.update_item();
+        request = match progress.stored() {
+            Some(json) => request
+                .update_expression("SET #in_progress_expiration = :released, #deliveries = :deliveries REMOVE #owner")
+                .expression_attribute_names("#deliveries", "deliveries")
+                .expression_attribute_values(":deliveries", AttributeValue::S(json)),
+            None => request.update_expression("SET #in_progress_expiration = :released REMOVE #owner"),
+        };
+        let result = request
             .table_name(&self.table)
             .key("id", AttributeValue::S(id.to_string()))
-            .update_expression("SET #in_progress_expiration = :released REMOVE #owner")
             .condition_expression(OWNED_CONDITION)
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#owner", "owner")

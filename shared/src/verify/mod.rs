@@ -5,9 +5,12 @@
 //! frameworks, so each scheme is tested with the platforms' public vectors.
 //! A scheme only one platform speaks (Lark's AES body and SHA-1/SHA-256
 //! signatures, Grafana's HMAC layout, Discord's Ed25519) lives in that
-//! platform's crate and is built from these primitives.
+//! platform's crate and is built from these primitives. Standard Webhooks'
+//! `v1` is the exception: inlet verifies it (functions/standard-webhooks)
+//! and signs with it (the HTTP destination), so it lives here once.
 
 pub mod http_auth;
+pub mod standard_webhooks;
 
 use std::fmt;
 

@@ -1,0 +1,295 @@
+//! Delivery to destinations through the processor: each destination gets
+//! each event once; a failing one is retried alone, after a backoff, and
+//! never repeats or delays the others; a permanent refusal is recorded and
+//! not retried. In-memory store, destinations and redelivery.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use inlet_shared::dedup::{DeliveryState, LeasePolicy, MemoryStore, NowMs, STATUS_COMPLETED, STATUS_IN_PROGRESS};
+use inlet_shared::delivery::pattern::Pattern;
+use inlet_shared::delivery::targets::{Target, Targets};
+use inlet_shared::delivery::{DeliveryError, Destination, Outgoing};
+use inlet_shared::envelope::{Envelope, Verification};
+use inlet_shared::operations::{REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE};
+use inlet_shared::queue::MemoryRedelivery;
+use processor::{Invocation, process_batch, redelivery_delay};
+use serde_json::json;
+
+/// What a scripted destination answers for one event: the next scripted
+/// answer for its id, or success when none is left.
+type Answer = Result<(), DeliveryError>;
+
+#[derive(Default)]
+struct Scripted {
+    name: String,
+    script: Mutex<BTreeMap<String, VecDeque<Answer>>>,
+    /// The ids of each call, in order.
+    calls: Mutex<Vec<Vec<String>>>,
+}
+
+impl Scripted {
+    fn new(name: &str) -> Arc<Scripted> {
+        Arc::new(Scripted { name: name.into(), ..Default::default() })
+    }
+
+    fn answering(self: Arc<Self>, id: &str, answers: Vec<Answer>) -> Arc<Self> {
+        self.script.lock().unwrap().insert(id.to_string(), answers.into());
+        self
+    }
+
+    fn calls(&self) -> Vec<Vec<String>> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// How often `id` was sent here.
+    fn sent(&self, id: &str) -> usize {
+        self.calls().iter().flatten().filter(|sent| *sent == id).count()
+    }
+}
+
+#[async_trait]
+impl Destination for Scripted {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Result<(), DeliveryError>> {
+        self.calls.lock().unwrap().push(events.iter().map(|e| e.envelope.id.clone()).collect());
+        let mut script = self.script.lock().unwrap();
+        events
+            .iter()
+            .map(|event| {
+                // Every destination is sent the bytes the queue carried.
+                assert_eq!(Envelope::decode(event.body).unwrap(), *event.envelope);
+                script.get_mut(&event.envelope.id).and_then(VecDeque::pop_front).unwrap_or(Ok(()))
+            })
+            .collect()
+    }
+}
+
+fn target(destination: &Arc<Scripted>, pattern: Option<serde_json::Value>) -> Target {
+    Target {
+        pattern: pattern.map(|p| Pattern::parse(&p).expect("pattern")),
+        destination: destination.clone() as Arc<dyn Destination>,
+    }
+}
+
+fn envelope(provider: &str, id: &str) -> Envelope {
+    Envelope::new(
+        provider,
+        id,
+        "k",
+        time::OffsetDateTime::UNIX_EPOCH,
+        Verification { scheme: "none".into(), matched: None },
+        json!({"id": id}),
+    )
+}
+
+fn record(message_id: &str, envelope: &Envelope, receive_count: u32) -> SqsMessage {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(message_id.to_string());
+    message.receipt_handle = Some(format!("handle-{message_id}-{receive_count}"));
+    message.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:inlet-events".into());
+    message.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    message.body = Some(envelope.encode().unwrap());
+    message
+}
+
+fn batch(records: Vec<SqsMessage>) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records;
+    event
+}
+
+fn failures(response: &SqsBatchResponse) -> Vec<String> {
+    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+}
+
+fn invocation(request_id: &str, now: i64, targets: &Targets, redelivery: &Arc<MemoryRedelivery>) -> Invocation {
+    Invocation::new(request_id, (now + 5000) as u64, LeasePolicy::new(Duration::from_secs(9)))
+        .with_targets(targets.clone())
+        .with_redelivery(redelivery.clone())
+}
+
+fn store() -> MemoryStore {
+    MemoryStore::with_window(Duration::from_secs(3600))
+}
+
+#[tokio::test]
+async fn every_destination_gets_a_new_event_once_and_its_record_says_so() {
+    let (a, b) = (Scripted::new("a"), Scripted::new("b"));
+    let targets = Targets::new(vec![target(&a, None), target(&b, None)]);
+    let redelivery = Arc::new(MemoryRedelivery::default());
+    let store = store();
+    let event = envelope("lark", "e1");
+    let response = process_batch(
+        batch(vec![record("m1", &event, 1)]),
+        &invocation("r1", 1000, &targets, &redelivery),
+        &store,
+        &[],
+        || NowMs(1000),
+    )
+    .await;
+    assert!(failures(&response).is_empty());
+    assert_eq!((a.sent("lark:e1"), b.sent("lark:e1")), (1, 1));
+    let entry = store.entry("lark:e1").unwrap();
+    assert_eq!(entry.status, STATUS_COMPLETED);
+    assert_eq!(entry.deliveries.0["a"].state, DeliveryState::Delivered);
+    assert_eq!(entry.deliveries.0["b"].attempts, 1);
+    // A redelivery of the completed event is a duplicate: nobody is called.
+    process_batch(
+        batch(vec![record("m1", &event, 2)]),
+        &invocation("r2", 2000, &targets, &redelivery),
+        &store,
+        &[],
+        || NowMs(2000),
+    )
+    .await;
+    assert_eq!((a.sent("lark:e1"), b.sent("lark:e1")), (1, 1));
+    assert!(redelivery.delays().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_destination_is_retried_alone_after_a_backoff_and_the_others_are_not_repeated() {
+    let ok = Scripted::new("ok");
+    let flaky = Scripted::new("flaky").answering("lark:e1", vec![Err(DeliveryError::transient("HTTP 500"))]);
+    let targets = Targets::new(vec![target(&ok, None), target(&flaky, None)]);
+    let redelivery = Arc::new(MemoryRedelivery::default());
+    let store = store();
+    let event = envelope("lark", "e1");
+
+    let first = process_batch(
+        batch(vec![record("m1", &event, 1)]),
+        &invocation("r1", 1000, &targets, &redelivery),
+        &store,
+        &[],
+        || NowMs(1000),
+    )
+    .await;
+    assert_eq!(failures(&first), ["m1"], "left for redelivery");
+    let entry = store.entry("lark:e1").unwrap();
+    assert_eq!(entry.status, STATUS_IN_PROGRESS, "released, not completed");
+    assert_eq!(entry.deliveries.0["ok"].state, DeliveryState::Delivered);
+    assert_eq!(entry.deliveries.0["flaky"].state, DeliveryState::Failed);
+    assert_eq!(entry.deliveries.0["flaky"].last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(redelivery.delays(), [("handle-m1-1".to_string(), redelivery_delay(1))]);
+
+    let second = process_batch(
+        batch(vec![record("m1", &event, 2)]),
+        &invocation("r2", 2000, &targets, &redelivery),
+        &store,
+        &[],
+        || NowMs(2000),
+    )
+    .await;
+    assert!(failures(&second).is_empty());
+    assert_eq!(ok.sent("lark:e1"), 1, "the destination that succeeded is not called again");
+    assert_eq!(flaky.sent("lark:e1"), 2);
+    let entry = store.entry("lark:e1").unwrap();
+    assert_eq!(entry.status, STATUS_COMPLETED);
+    assert_eq!(entry.deliveries.0["flaky"].attempts, 2);
+    assert_eq!(entry.deliveries.0["flaky"].state, DeliveryState::Delivered);
+    assert_eq!(entry.deliveries.0["ok"].attempts, 1);
+}
+
+#[tokio::test]
+async fn backoff_grows_with_the_receive_count_and_waits_for_retry_after() {
+    assert!(redelivery_delay(1) < redelivery_delay(2) && redelivery_delay(2) < redelivery_delay(4));
+    assert!(redelivery_delay(1) >= Duration::from_secs(5), "not hammering a destination that is down");
+    assert!(redelivery_delay(6) >= Duration::from_secs(30 * 60), "minutes, then an hour");
+    assert_eq!(redelivery_delay(50), redelivery_delay(6), "capped");
+
+    let slow = Scripted::new("slow")
+        .answering("lark:e1", vec![Err(DeliveryError::transient_after(Some(Duration::from_secs(900)), "HTTP 429"))]);
+    let targets = Targets::new(vec![target(&slow, None)]);
+    let redelivery = Arc::new(MemoryRedelivery::default());
+    let store = store();
+    process_batch(
+        batch(vec![record("m1", &envelope("lark", "e1"), 3)]),
+        &invocation("r1", 1000, &targets, &redelivery),
+        &store,
+        &[],
+        || NowMs(1000),
+    )
+    .await;
+    assert_eq!(redelivery.delays(), [("handle-m1-3".to_string(), Duration::from_secs(900))]);
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_is_recorded_and_never_retried() {
+    let gone = Scripted::new("gone").answering("lark:e1", vec![Err(DeliveryError::permanent("HTTP 410"))]);
+    let ok = Scripted::new("ok");
+    let targets = Targets::new(vec![target(&gone, None), target(&ok, None)]);
+    let redelivery = Arc::new(MemoryRedelivery::default());
+    let store = store();
+    let event = envelope("lark", "e1");
+    let response = process_batch(
+        batch(vec![record("m1", &event, 1)]),
+        &invocation("r1", 1000, &targets, &redelivery),
+        &store,
+        &[],
+        || NowMs(1000),
+    )
+    .await;
+    assert!(failures(&response).is_empty(), "nothing a retry could fix is retried");
+    let entry = store.entry("lark:e1").unwrap();
+    assert_eq!(entry.status, STATUS_COMPLETED);
+    assert_eq!(entry.deliveries.0["gone"].state, DeliveryState::Permanent);
+    assert_eq!(entry.deliveries.0["gone"].last_error.as_deref(), Some("HTTP 410"));
+    assert!(redelivery.delays().is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_makes_one_call_per_destination_with_only_the_events_it_matches() {
+    let lark_only = Scripted::new("lark-only");
+    let all = Scripted::new("all");
+    let targets = Targets::new(vec![target(&lark_only, Some(json!({"provider": ["lark"]}))), target(&all, None)]);
+    let redelivery = Arc::new(MemoryRedelivery::default());
+    let store = store();
+    let events = [envelope("lark", "1"), envelope("telegram", "2"), envelope("lark", "3")];
+    let records = events.iter().enumerate().map(|(i, e)| record(&format!("m{i}"), e, 1)).collect();
+    process_batch(batch(records), &invocation("r1", 1000, &targets, &redelivery), &store, &[], || NowMs(1000)).await;
+    assert_eq!(lark_only.calls(), [vec!["lark:1".to_string(), "lark:3".to_string()]]);
+    assert_eq!(all.calls().len(), 1);
+    assert_eq!(all.calls()[0].len(), 3);
+    assert!(!store.entry("telegram:2").unwrap().deliveries.0.contains_key("lark-only"), "nothing owed to a non-match");
+}
+
+#[tokio::test]
+async fn a_replay_to_one_destination_calls_only_that_one() {
+    let (a, b) = (Scripted::new("a"), Scripted::new("b"));
+    let targets = Targets::new(vec![target(&a, None), target(&b, None)]);
+    let redelivery = Arc::new(MemoryRedelivery::default());
+    let store = store();
+    let event = envelope("lark", "e1");
+    process_batch(
+        batch(vec![record("m1", &event, 1)]),
+        &invocation("r1", 1000, &targets, &redelivery),
+        &store,
+        &[],
+        || NowMs(1000),
+    )
+    .await;
+    let mut replay = record("m2", &event, 1);
+    for (name, value) in [(REPLAY_ATTRIBUTE, "rp1"), (REPLAY_DESTINATION_ATTRIBUTE, "b")] {
+        let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+        attribute.string_value = Some(value.into());
+        attribute.data_type = Some("String".into());
+        replay.message_attributes.insert(name.into(), attribute);
+    }
+    let response =
+        process_batch(batch(vec![replay.clone()]), &invocation("r2", 2000, &targets, &redelivery), &store, &[], || {
+            NowMs(2000)
+        })
+        .await;
+    assert!(failures(&response).is_empty());
+    assert_eq!((a.sent("lark:e1"), b.sent("lark:e1")), (1, 2), "the replay went to b alone");
+    // The replay's own redelivery is a duplicate of the replay.
+    process_batch(batch(vec![replay]), &invocation("r3", 3000, &targets, &redelivery), &store, &[], || NowMs(3000))
+        .await;
+    assert_eq!(b.sent("lark:e1"), 2);
+}

@@ -1,0 +1,467 @@
+//! The HTTP destination: a POST of the Envelope to the team's endpoint,
+//! signed with Standard Webhooks 1.0, so any of the specification's
+//! libraries (Python `standardwebhooks`, Svix's, the team's own ten lines)
+//! verifies it.
+//!
+//! ```text
+//! POST <url>
+//! content-type: application/json
+//! webhook-id: <Envelope id>            the same on every retry: the receiver's dedup key
+//! webhook-timestamp: <unix seconds>    when this attempt was signed
+//! webhook-signature: v1,<base64>[ v1,<base64>]   one per secret (two while rotating)
+//!
+//! <the Envelope, the bytes the queue carried>
+//! ```
+//!
+//! What the answer means (PROVIDERS.md, "Outbound HTTP conventions"): 2xx is
+//! delivered; 408, 429 (with its `Retry-After`), 5xx, a transport error or
+//! no answer within the timeout are worth another attempt; any other status
+//! (410 Gone included) is the endpoint refusing this event for good.
+//!
+//! One connector serves every request (and every HTTP destination that
+//! shares it), so connections to the endpoint are reused across events and
+//! batches.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use futures::StreamExt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+
+use super::{DeliveryError, Destination, Outgoing};
+use crate::config::EnvSource;
+use crate::error::ConfigError;
+use crate::tls::TlsRoots;
+use crate::verify::SecretList;
+use crate::verify::standard_webhooks::{secret_key, signature_header};
+
+/// How long one request may take, connection and answer included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many events of a batch are in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// How much of an answer's body is read. The answer may later carry a reply
+/// (issue 20); today it is read (so the connection can be reused) and
+/// dropped.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// The key sizes the specification asks of a `whsec_` secret.
+pub const KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
+
+/// Where "now" comes from when a request is signed.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// An HMAC key that never shows in `Debug`.
+struct SigningKey(Vec<u8>);
+
+impl AsRef<[u8]> for SigningKey {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A signed-HTTP destination.
+pub struct HttpDestination {
+    name: String,
+    url: String,
+    keys: Vec<SigningKey>,
+    connector: SharedHttpConnector,
+    timeout: Duration,
+    concurrency: usize,
+    clock: Clock,
+}
+
+impl fmt::Debug for HttpDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpDestination")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("keys", &self.keys.len())
+            .field("timeout", &self.timeout)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpDestination {
+    /// A destination that signs with each secret of `secrets` (the value
+    /// of its `secret_setting`: one `whsec_` secret, or two separated by a
+    /// comma while the receiver rotates), sending through `connector`.
+    /// `url` is as `delivery::config` validated it. The error names
+    /// `secret_setting` and which of its secrets is unusable, never a value.
+    pub fn new(
+        name: &str,
+        url: &str,
+        secret_setting: &str,
+        secrets: &str,
+        connector: SharedHttpConnector,
+    ) -> Result<Self, ConfigError> {
+        let list = SecretList::parse(secret_setting, secrets);
+        if list.is_empty() {
+            return Err(ConfigError::new(
+                secret_setting,
+                format!("is empty; destination {name:?} needs a whsec_ secret to sign with"),
+            ));
+        }
+        let mut keys = Vec::new();
+        for (index, secret) in list.iter().enumerate() {
+            let which = format!("secret {} of destination {name:?}", index + 1);
+            let key = secret_key(secret.value.expose())
+                .map_err(|why| ConfigError::new(secret_setting, format!("{which} {why}")))?;
+            if !KEY_BYTES.contains(&key.len()) {
+                return Err(ConfigError::new(
+                    secret_setting,
+                    format!(
+                        "{which} is a key of {} bytes; Standard Webhooks secrets are {} to {} bytes",
+                        key.len(),
+                        KEY_BYTES.start(),
+                        KEY_BYTES.end()
+                    ),
+                ));
+            }
+            keys.push(SigningKey(key));
+        }
+        // Checked once here, so a request can always be built from it.
+        url.parse::<http::Uri>()
+            .map_err(|error| ConfigError::new(name, format!("url is not a URL an HTTP client accepts: {error}")))?;
+        Ok(HttpDestination {
+            name: name.to_string(),
+            url: url.to_string(),
+            keys,
+            connector,
+            timeout: DEFAULT_TIMEOUT,
+            concurrency: DEFAULT_CONCURRENCY,
+            clock: Arc::new(SystemTime::now),
+        })
+    }
+
+    /// [`HttpDestination::new`] with the secrets read from `env` (where
+    /// secret settings land after init resolved them from a store).
+    pub fn from_env(
+        name: &str,
+        url: &str,
+        secret_setting: &str,
+        env: &dyn EnvSource,
+        connector: SharedHttpConnector,
+    ) -> Result<Self, ConfigError> {
+        let secrets = env.get(secret_setting).ok_or_else(|| {
+            ConfigError::new(secret_setting, format!("is required: destination {name:?} signs with it"))
+        })?;
+        Self::new(name, url, secret_setting, &secrets, connector)
+    }
+
+    /// The connector to build once and share between HTTP destinations.
+    /// Teams' endpoints are not AWS's: their certificates come from any
+    /// public authority, so `roots` is usually [`TlsRoots::System`], not
+    /// the Amazon-only roots the AWS clients use.
+    pub fn connector(roots: &TlsRoots) -> SharedHttpConnector {
+        let connector: Connector = roots.connector();
+        SharedHttpConnector::new(connector)
+    }
+
+    /// The time one request may take, from connecting to its answer's
+    /// status and headers.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How many events of a batch are sent at once (at least one).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Where `webhook-timestamp` comes from (tests pin it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The request for one event, signed now.
+    pub fn request(&self, event: &Outgoing<'_>) -> Result<http::Request<SdkBody>, DeliveryError> {
+        let id = event.envelope.id.as_str();
+        let now = (self.clock)();
+        let timestamp = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let timestamp = i64::try_from(timestamp).unwrap_or(i64::MAX);
+        let body = event.body.as_bytes();
+        let signature = signature_header(&self.keys, id, timestamp, body);
+        http::Request::post(&self.url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::USER_AGENT, concat!("inlet/", env!("CARGO_PKG_VERSION")))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(SdkBody::from(body.to_vec()))
+            // Only the id can be at fault (the URL was checked when built,
+            // the other values are ASCII): say so without the signature.
+            .map_err(|_| DeliveryError::permanent("the Envelope id cannot be sent as a webhook-id header"))
+    }
+
+    async fn deliver_one(&self, event: &Outgoing<'_>) -> Result<(), DeliveryError> {
+        let request = self.request(event)?;
+        let request = HttpRequest::try_from(request)
+            .map_err(|error| DeliveryError::permanent(format!("cannot build the request: {error}")))?;
+        let started = tokio::time::Instant::now();
+        let response = match tokio::time::timeout(self.timeout, self.connector.call(request)).await {
+            Err(_) => return Err(no_answer(self.timeout)),
+            Ok(Err(error)) => return Err(DeliveryError::transient(format!("not sent: {}", with_causes(&error)))),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").map(str::to_string);
+        // Read (up to the limit, within what is left of the timeout) so the
+        // connection goes back to the pool; the answer itself is not used
+        // yet. Issue 20's replies would start from this body.
+        let left = self.timeout.saturating_sub(started.elapsed());
+        let _answer = tokio::time::timeout(left, read_at_most(response.into_body(), MAX_ANSWER_BYTES)).await;
+        classify(status, retry_after.as_deref(), (self.clock)())
+    }
+}
+
+#[async_trait]
+impl Destination for HttpDestination {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Result<(), DeliveryError>> {
+        // The futures are made first, so the stream holds no closure (whose
+        // lifetimes the async trait's Send bound cannot name).
+        let sends: Vec<_> = events.iter().map(|event| self.deliver_one(event)).collect();
+        futures::stream::iter(sends).buffered(self.concurrency).collect().await
+    }
+}
+
+fn no_answer(timeout: Duration) -> DeliveryError {
+    DeliveryError::transient(format!("no answer within {} ms", timeout.as_millis()))
+}
+
+/// What an answer's status means for this event: 2xx delivered; 408, 429
+/// and 5xx worth another attempt (after `Retry-After` when the endpoint
+/// said, in seconds or as an HTTP date, unbounded: the caller clamps it to what the
+/// queue can wait); anything else refused for good.
+pub fn classify(status: u16, retry_after: Option<&str>, now: SystemTime) -> Result<(), DeliveryError> {
+    let reason = || match http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()) {
+        Some(text) => format!("answered {status} {text}"),
+        None => format!("answered {status}"),
+    };
+    match status {
+        200..=299 => Ok(()),
+        408 | 429 | 500..=599 => {
+            Err(DeliveryError::transient_after(retry_after.and_then(|value| parse_retry_after(value, now)), reason()))
+        }
+        _ => Err(DeliveryError::permanent(reason())),
+    }
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): a number of seconds, or an HTTP date
+/// (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`) turned into the time left
+/// until then (zero when it has passed). None when unreadable.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than u64 holds is "a very long time".
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = OffsetDateTime::parse(value, &Rfc2822).ok()?;
+    let now = OffsetDateTime::from(now);
+    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
+}
+
+/// Reads a body up to `limit` bytes; the rest is left unread.
+async fn read_at_most(body: SdkBody, limit: usize) -> Vec<u8> {
+    let mut stream = ByteStream::new(body);
+    let mut read = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = limit - read.len();
+        read.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if read.len() >= limit {
+            break;
+        }
+    }
+    read
+}
+
+/// An error and its causes, outermost first: a connector's own message is
+/// only "io error"; the cause says which (refused, reset, a certificate).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::Retry;
+    use crate::envelope::{Envelope, Verification};
+    use crate::verify::standard_webhooks::sign;
+
+    const VECTOR_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    const VECTOR_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+    const VECTOR_TIMESTAMP: u64 = 1_649_367_553;
+    const VECTOR_BODY: &str = r#"{"email":"test@example.com","username":"test_user"}"#;
+    const VECTOR_SIGNATURE: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+    /// Another 32-byte key, for rotation.
+    const NEXT_SECRET: &str = "whsec_bmV4dC1zZWNyZXQtMzItYnl0ZXMtbG9uZy4uLi4=";
+
+    fn at(seconds: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    fn destination(secrets: &str) -> HttpDestination {
+        HttpDestination::new(
+            "app",
+            "https://app.example.com/hooks",
+            "APP_SECRET",
+            secrets,
+            HttpDestination::connector(&TlsRoots::System),
+        )
+        .expect("valid")
+        .with_clock(Arc::new(|| at(VECTOR_TIMESTAMP)))
+    }
+
+    fn envelope(id: &str) -> Envelope {
+        let mut envelope = Envelope::new(
+            "test",
+            "1",
+            "message",
+            OffsetDateTime::UNIX_EPOCH,
+            Verification { scheme: "test".into(), matched: None },
+            serde_json::json!({}),
+        );
+        envelope.id = id.to_string();
+        envelope
+    }
+
+    fn header<'a>(request: &'a http::Request<SdkBody>, name: &str) -> &'a str {
+        request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+
+    #[test]
+    fn requests_are_signed_as_the_specifications_test_vector() {
+        let envelope = envelope(VECTOR_ID);
+        let request = destination(VECTOR_SECRET).request(&Outgoing { envelope: &envelope, body: VECTOR_BODY }).unwrap();
+        assert_eq!(request.method(), http::Method::POST);
+        assert_eq!(request.uri(), "https://app.example.com/hooks");
+        assert_eq!(header(&request, "content-type"), "application/json");
+        assert_eq!(header(&request, "webhook-id"), VECTOR_ID);
+        assert_eq!(header(&request, "webhook-timestamp"), "1649367553");
+        assert_eq!(header(&request, "webhook-signature"), VECTOR_SIGNATURE);
+        assert_eq!(request.body().bytes(), Some(VECTOR_BODY.as_bytes()));
+    }
+
+    #[test]
+    fn two_secrets_while_rotating_give_two_signatures() {
+        let envelope = envelope(VECTOR_ID);
+        let destination = destination(&format!("{VECTOR_SECRET}, {NEXT_SECRET}"));
+        let request = destination.request(&Outgoing { envelope: &envelope, body: VECTOR_BODY }).unwrap();
+        let next = sign(&secret_key(NEXT_SECRET).unwrap(), VECTOR_ID, VECTOR_TIMESTAMP as i64, VECTOR_BODY.as_bytes());
+        assert_eq!(header(&request, "webhook-signature"), format!("{VECTOR_SIGNATURE} {next}"));
+    }
+
+    #[test]
+    fn the_timestamp_is_the_clocks_and_the_id_the_envelopes() {
+        let envelope = envelope("lark:ev_1");
+        let destination =
+            destination(VECTOR_SECRET).with_clock(Arc::new(|| at(1_700_000_000) + Duration::from_millis(999)));
+        let request = destination.request(&Outgoing { envelope: &envelope, body: "{}" }).unwrap();
+        assert_eq!(header(&request, "webhook-timestamp"), "1700000000");
+        assert_eq!(header(&request, "webhook-id"), "lark:ev_1");
+        let bad = self::envelope("lark:ev\n1");
+        let error = destination.request(&Outgoing { envelope: &bad, body: "{}" }).unwrap_err();
+        assert!(error.is_permanent());
+        assert!(!error.reason.contains("v1,"));
+    }
+
+    #[test]
+    fn secrets_are_whsec_keys_of_24_to_64_bytes_and_errors_never_show_them() {
+        let build = |secrets: &str| {
+            HttpDestination::new(
+                "app",
+                "https://a.example/",
+                "APP_SECRET",
+                secrets,
+                HttpDestination::connector(&TlsRoots::System),
+            )
+        };
+        assert!(build(VECTOR_SECRET).is_ok());
+        assert!(build(VECTOR_SECRET.trim_start_matches("whsec_")).is_ok(), "the prefix is optional, as in the library");
+        assert!(build(&"A".repeat(86)).is_ok(), "64 bytes, unpadded");
+        for (bad, why) in [
+            ("", "is empty"),
+            (" , ", "is empty"),
+            ("whsec_c2hvcnQ=", "secret 1 of destination \"app\" is a key of 5 bytes"),
+            (
+                &format!("{VECTOR_SECRET},whsec_{}", "A".repeat(88)),
+                "secret 2 of destination \"app\" is a key of 66 bytes",
+            ),
+            ("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7o!", "outside base64"),
+            ("whpk_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", "outside base64"),
+        ] {
+            let error = build(bad).unwrap_err();
+            assert_eq!(error.name, "APP_SECRET");
+            assert!(error.reason.contains(why), "{bad}: {error}");
+            assert!(!error.to_string().contains("C2FVsBQ") && !error.to_string().contains("c2hvcnQ"), "{error}");
+        }
+        let env = std::collections::HashMap::from([("APP_SECRET", VECTOR_SECRET)]);
+        let connector = HttpDestination::connector(&TlsRoots::System);
+        assert!(HttpDestination::from_env("app", "https://a.example/", "APP_SECRET", &env, connector.clone()).is_ok());
+        let error = HttpDestination::from_env("app", "https://a.example/", "OTHER", &env, connector).unwrap_err();
+        assert_eq!(error.to_string(), "setting OTHER: is required: destination \"app\" signs with it");
+        assert!(!format!("{:?}", destination(VECTOR_SECRET)).contains("C2FV"), "Debug shows no key");
+    }
+
+    #[test]
+    fn statuses_are_delivered_retried_or_refused() {
+        let now = at(1_700_000_000);
+        for ok in [200, 201, 202, 204, 299] {
+            assert_eq!(classify(ok, None, now), Ok(()), "{ok}");
+        }
+        for transient in [408, 429, 500, 502, 503, 504, 599] {
+            let error = classify(transient, None, now).unwrap_err();
+            assert_eq!(error.retry, Retry::Later { after: None }, "{transient}");
+            assert!(error.reason.starts_with(&format!("answered {transient}")), "{}", error.reason);
+        }
+        for permanent in [100, 301, 304, 400, 401, 403, 404, 409, 410, 413, 422, 451, 600, 999] {
+            assert_eq!(classify(permanent, None, now).unwrap_err().retry, Retry::Never, "{permanent}");
+        }
+        assert_eq!(classify(410, None, now).unwrap_err().reason, "answered 410 Gone");
+    }
+
+    #[test]
+    fn retry_after_is_honoured_in_seconds_or_as_a_date() {
+        let now = at(1_700_000_000);
+        let after = |status, value| classify(status, Some(value), now).unwrap_err().retry;
+        assert_eq!(after(429, "7"), Retry::Later { after: Some(Duration::from_secs(7)) });
+        assert_eq!(after(503, " 120 "), Retry::Later { after: Some(Duration::from_secs(120)) });
+        assert_eq!(after(408, "0"), Retry::Later { after: Some(Duration::ZERO) });
+        // 1700000000 is Tue, 14 Nov 2023 22:13:20 GMT.
+        assert_eq!(after(429, "Tue, 14 Nov 2023 22:13:50 GMT"), Retry::Later { after: Some(Duration::from_secs(30)) });
+        assert_eq!(after(429, "Tue, 14 Nov 2023 22:00:00 GMT"), Retry::Later { after: Some(Duration::ZERO) }, "passed");
+        for unreadable in ["-1", "1.5", "soon", "", "Tuesday, 14-Nov-23 22:13:50 GMT"] {
+            assert_eq!(after(429, unreadable), Retry::Later { after: None }, "{unreadable:?}");
+        }
+        assert_eq!(after(429, "99999999999999999999999"), Retry::Later { after: Some(Duration::from_secs(u64::MAX)) });
+        assert_eq!(classify(410, Some("7"), now).unwrap_err().retry, Retry::Never, "a 410 stays permanent");
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_the_limit() {
+        let body = SdkBody::from(vec![b'x'; MAX_ANSWER_BYTES + 10]);
+        assert_eq!(read_at_most(body, MAX_ANSWER_BYTES).await.len(), MAX_ANSWER_BYTES);
+        assert_eq!(read_at_most(SdkBody::from("ok"), MAX_ANSWER_BYTES).await, b"ok");
+    }
+}
