@@ -90,12 +90,15 @@ lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint examples/*/template.yaml
 	$(SAM_BIN)/sam validate --lint --region $(SAM_REGION) --template-file template.yaml
 
 # Unit and handler tests, plus the adapters against a moto server of their own;
 # first, the moto queue index answers as moto does (tests/moto_sqs_index.py).
 unit: tools
 	cd tests && $(BIN)/python -m unittest moto_sqs_index_test
+	cd examples/python-eventbridge-consumer && PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m unittest
+	cd examples/http-receiver && PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m unittest
 	INLET_TEST_AWS_ENDPOINT=http://127.0.0.1:$(TEST_MOTO_PORT) \
 	  tests/with-moto.sh $(TEST_MOTO_PORT) \
 	  cargo test --workspace --all-targets --exclude inlet-tests

@@ -300,6 +300,41 @@ impl BatchMetrics {
     }
 }
 
+/// One destination's deliveries in one batch: a line of its own, under the
+/// `Destination` dimension and, summed over every destination, under none
+/// (the totals the template's alarms watch).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DestinationMetrics {
+    pub destination: String,
+    pub delivered: usize,
+    /// Failed, owed to a redelivery.
+    pub failed: usize,
+    /// Refused for good: recorded, never retried.
+    pub refused: usize,
+    /// Now − `Envelope.received_at` of each delivered event.
+    pub latencies_ms: Vec<f64>,
+}
+
+impl DestinationMetrics {
+    pub fn line(&self) -> MetricLine {
+        let mut line = MetricLine::new(&[&["Destination"], &[]])
+            .dimension("Destination", &self.destination)
+            .metric("Delivered", Unit::Count, self.delivered)
+            .metric("DeliveryFailed", Unit::Count, self.failed)
+            .metric("DeliveryRefused", Unit::Count, self.refused);
+        if !self.latencies_ms.is_empty() {
+            let mut latencies = self.latencies_ms.clone();
+            if latencies.len() > BatchMetrics::MAX_VALUES {
+                latencies.sort_by(|a, b| b.total_cmp(a));
+                latencies.truncate(BatchMetrics::MAX_VALUES);
+            }
+            let values: Vec<Value> = latencies.into_iter().map(|ms| json!(round2(ms.max(0.0)))).collect();
+            line = line.metric("DeliveryLatency", Unit::Milliseconds, values);
+        }
+        line
+    }
+}
+
 fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
@@ -492,5 +527,22 @@ mod tests {
         Metrics::off().emit(&BatchMetrics::default().line());
         assert_eq!(captured.lines().len(), 1);
         assert!(!captured.lines()[0].contains('\n'), "one line");
+    }
+    #[test]
+    fn a_destination_line_counts_under_its_name_and_in_the_totals() {
+        let metrics = DestinationMetrics {
+            destination: "app".into(),
+            delivered: 2,
+            failed: 1,
+            refused: 0,
+            latencies_ms: vec![12.345, 80.0],
+        };
+        let document: Value = serde_json::from_str(&metrics.line().render("inlet", 1)).unwrap();
+        let directive = &document["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], json!([["Destination"], []]));
+        assert_eq!(document["Destination"], "app");
+        assert_eq!((document["Delivered"].clone(), document["DeliveryFailed"].clone()), (json!(2), json!(1)));
+        assert_eq!(document["DeliveryRefused"], 0);
+        assert_eq!(document["DeliveryLatency"], json!([12.35, 80.0]));
     }
 }

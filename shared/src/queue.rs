@@ -52,7 +52,15 @@ pub struct QueueMessage {
     /// `(name, value)` string attributes: `provider` and `kind` on an
     /// Envelope, [`RECORD_ATTRIBUTE`] on an operator record.
     pub attributes: Vec<(&'static str, String)>,
+    /// The message group on a FIFO queue (per-conversation ordering): the
+    /// Envelope's conversation ([`crate::delivery::conversation_of`]); all
+    /// operator records share one group.
+    pub group: String,
 }
+
+/// The group of operator records on a FIFO queue: they are never failed
+/// (see the processor), so one group holds nothing up.
+pub const RECORDS_GROUP: &str = "inlet-records";
 
 impl QueueMessage {
     /// Encodes `envelope` and proves it will pass every later step:
@@ -69,6 +77,7 @@ impl QueueMessage {
                 ("provider", attribute_value(&envelope.provider)),
                 ("kind", attribute_value(&envelope.kind)),
             ],
+            group: crate::delivery::conversation_of(envelope),
         };
         let size = message.size();
         if size > max_message_bytes {
@@ -87,6 +96,7 @@ impl QueueMessage {
             id: format!("{}{}:{}", crate::operations::REFUSAL_KEY_PREFIX, record.provider, record.at_ms),
             body,
             attributes: vec![(RECORD_ATTRIBUTE, REFUSAL_RECORD.to_string())],
+            group: RECORDS_GROUP.to_string(),
         })
     }
 
@@ -225,8 +235,24 @@ impl SqsPublisher {
             .expect("data_type is set")
     }
 
+    /// A FIFO queue (per-conversation ordering): SQS requires its name, the
+    /// URL's last segment, to end in `.fifo`.
+    fn is_fifo(&self) -> bool {
+        self.queue_url.ends_with(".fifo")
+    }
+
+    /// FIFO's group and deduplication id of `message`: its conversation, and
+    /// its id (the same on a platform's retry, so SQS drops the copy within
+    /// its 5-minute window; the processor's dedup covers the rest).
+    fn fifo_ids(&self, message: &QueueMessage) -> Option<(String, String)> {
+        self.is_fifo().then(|| (message.group.clone(), crate::delivery::sqs::deduplication_id(&message.id)))
+    }
+
     async fn send_one(&self, message: &QueueMessage) -> Result<(), PublishError> {
         let mut request = self.client.send_message().queue_url(&self.queue_url).message_body(&message.body);
+        if let Some((group, deduplication)) = self.fifo_ids(message) {
+            request = request.message_group_id(group).message_deduplication_id(deduplication);
+        }
         for (name, value) in &message.attributes {
             request = request.message_attributes(*name, Self::attribute(value));
         }
@@ -246,6 +272,9 @@ impl SqsPublisher {
             .enumerate()
             .map(|(i, message)| {
                 let mut entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&message.body);
+                if let Some((group, deduplication)) = self.fifo_ids(message) {
+                    entry = entry.message_group_id(group).message_deduplication_id(deduplication);
+                }
                 for (name, value) in &message.attributes {
                     entry = entry.message_attributes(*name, Self::attribute(value));
                 }

@@ -24,6 +24,7 @@
 
 pub mod sinks;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ use inlet_shared::dedup::{Claim, FailureRecord, Lease, LeasePolicy, NowMs, Owner
 use inlet_shared::delivery::targets::Targets;
 use inlet_shared::delivery::{DeliveryError, Outgoing, Retry};
 use inlet_shared::envelope::Envelope;
-use inlet_shared::metrics::{BatchMetrics, Metrics};
+use inlet_shared::metrics::{BatchMetrics, DestinationMetrics, Metrics};
 use inlet_shared::operations::{
     RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE, RefusalRecord, replay_key,
 };
@@ -418,9 +419,79 @@ enum Step<'r> {
     Claimed(Box<Claimed<'r>>),
 }
 
-/// The three steps of the module's text for the records of one batch.
+/// The three steps of the module's text for the records of one batch. On a
+/// FIFO queue (per-conversation ordering; its records carry a
+/// `MessageGroupId`) they run in rounds, one record of each conversation a
+/// round in queue order, so no event is delivered before the one ahead of
+/// it settled; once a record of a conversation is not acknowledged, every
+/// later record of it in the batch is failed too, and SQS redelivers them
+/// in order after it.
 async fn process_records(
     records: &[SqsMessage],
+    invocation: &Invocation,
+    store: &dyn ProcessorStore,
+    sinks: &[Box<dyn Sink>],
+    clock: &impl Fn() -> NowMs,
+) -> Vec<RecordOutcome> {
+    let all: Vec<&SqsMessage> = records.iter().collect();
+    if !records.iter().any(|record| group_of(record).is_some()) {
+        return process_round(&all, invocation, store, sinks, clock).await;
+    }
+    // Each record's place in its conversation; a record without a group
+    // (not sent by inlet) is a conversation of its own.
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let ranks: Vec<usize> = records
+        .iter()
+        .map(|record| match group_of(record) {
+            Some(group) => {
+                let rank = seen.entry(group).or_insert(0);
+                *rank += 1;
+                *rank - 1
+            }
+            None => 0,
+        })
+        .collect();
+    let mut outcomes: Vec<Option<RecordOutcome>> = records.iter().map(|_| None).collect();
+    let mut stopped: HashSet<&str> = HashSet::new();
+    for round in 0..=ranks.iter().copied().max().unwrap_or(0) {
+        let mut members = Vec::new();
+        for (index, record) in records.iter().enumerate().filter(|(index, _)| ranks[*index] == round) {
+            match group_of(record) {
+                Some(group) if stopped.contains(group) => {
+                    outcomes[index] = Some(RecordOutcome::Failed(format!(
+                        "held back: an earlier event of conversation {group} in this batch was not acknowledged, \
+                         and its conversation is kept in order"
+                    )));
+                }
+                _ => members.push(index),
+            }
+        }
+        let round_records: Vec<&SqsMessage> = members.iter().map(|&index| &records[index]).collect();
+        let round_outcomes = process_round(&round_records, invocation, store, sinks, clock).await;
+        for (index, outcome) in members.into_iter().zip(round_outcomes) {
+            if !outcome.acknowledged()
+                && let Some(group) = group_of(&records[index])
+            {
+                stopped.insert(group);
+            }
+            outcomes[index] = Some(outcome);
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(|| RecordOutcome::Failed("not processed".into())))
+        .collect()
+}
+
+/// The FIFO message group of a record (Lambda passes it among the record's
+/// attributes).
+fn group_of(record: &SqsMessage) -> Option<&str> {
+    record.attributes.get("MessageGroupId").map(String::as_str)
+}
+
+/// Claim and sinks per record, delivery per destination, settle per record.
+async fn process_round(
+    records: &[&SqsMessage],
     invocation: &Invocation,
     store: &dyn ProcessorStore,
     sinks: &[Box<dyn Sink>],
@@ -429,6 +500,11 @@ async fn process_records(
     let steps =
         join_all(records.iter().map(|record| claim_and_run_sinks(record, invocation, store, sinks, clock))).await;
     let results = deliver(&steps, &invocation.targets).await;
+    if invocation.metrics.enabled() {
+        for line in destination_metrics(&steps, &results, &invocation.targets, clock()) {
+            invocation.metrics.emit(&line.line());
+        }
+    }
     join_all(steps.into_iter().zip(results).map(|(step, results)| async move {
         match step {
             Step::Done(outcome) => outcome,
@@ -515,6 +591,38 @@ async fn claim_and_run_sinks<'r>(
         }
     };
     Step::Claimed(Box::new(Claimed { body, envelope, claimed, replay_id, lease, progress, owed }))
+}
+
+/// Each destination's deliveries in this batch, for its metric line: only
+/// destinations that were called.
+fn destination_metrics(
+    steps: &[Step<'_>],
+    results: &[Vec<(usize, Result<(), DeliveryError>)>],
+    targets: &Targets,
+    now: NowMs,
+) -> Vec<DestinationMetrics> {
+    let mut by_target: Vec<Option<DestinationMetrics>> = targets.iter().map(|_| None).collect();
+    for (step, results) in steps.iter().zip(results) {
+        let Step::Claimed(claimed) = step else { continue };
+        for (index, result) in results {
+            let (Some(slot), Some(target)) = (by_target.get_mut(*index), targets.get(*index)) else { continue };
+            let metrics = slot.get_or_insert_with(|| DestinationMetrics {
+                destination: target.name().to_string(),
+                ..DestinationMetrics::default()
+            });
+            match result {
+                Ok(()) => {
+                    metrics.delivered += 1;
+                    if let Some(at_ms) = inlet_shared::envelope::received_at_ms(claimed.body) {
+                        metrics.latencies_ms.push(now.0.saturating_sub(at_ms) as f64);
+                    }
+                }
+                Err(e) if e.is_permanent() => metrics.refused += 1,
+                Err(_) => metrics.failed += 1,
+            }
+        }
+    }
+    by_target.into_iter().flatten().collect()
 }
 
 /// Releases a lock after a failure; a failure to release only means the

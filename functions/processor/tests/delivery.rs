@@ -293,3 +293,72 @@ async fn a_replay_to_one_destination_calls_only_that_one() {
         .await;
     assert_eq!(b.sent("lark:e1"), 2);
 }
+
+#[tokio::test]
+async fn each_called_destination_writes_a_metric_line_with_its_outcomes_and_latencies() {
+    use inlet_shared::metrics::{CapturedMetrics, Metrics};
+    let ok = Scripted::new("ok");
+    let mixed = Scripted::new("mixed")
+        .answering("lark:1", vec![Err(DeliveryError::transient("HTTP 503"))])
+        .answering("lark:2", vec![Err(DeliveryError::permanent("HTTP 404"))]);
+    let idle = Scripted::new("idle");
+    let targets = Targets::new(vec![
+        target(&ok, None),
+        target(&mixed, None),
+        target(&idle, Some(json!({"provider": ["nobody"]}))),
+    ]);
+    let redelivery = Arc::new(MemoryRedelivery::default());
+    let captured = CapturedMetrics::new();
+    let invocation = invocation("r1", 1500, &targets, &redelivery).with_metrics(Metrics::to(captured.clone()));
+    let records = ["1", "2", "3"].iter().map(|id| record(&format!("m{id}"), &envelope("lark", id), 1)).collect();
+    // Envelopes received at the epoch; the batch runs 1.5 s later.
+    process_batch(batch(records), &invocation, &store(), &[], || NowMs(1500)).await;
+    let lines: Vec<serde_json::Value> =
+        captured.documents().into_iter().filter(|line| line.get("Destination").is_some()).collect();
+    assert_eq!(lines.len(), 2, "one line per destination called, none for one nothing matched: {lines:?}");
+    let line = |name: &str| lines.iter().find(|l| l["Destination"] == name).unwrap().clone();
+    let counts = |l: serde_json::Value| ["Delivered", "DeliveryFailed", "DeliveryRefused"].map(|m| l[m].as_u64());
+    assert_eq!(counts(line("ok")), [Some(3), Some(0), Some(0)]);
+    assert_eq!(counts(line("mixed")), [Some(1), Some(1), Some(1)]);
+    assert_eq!(line("ok")["DeliveryLatency"], json!([1500.0, 1500.0, 1500.0]));
+    assert_eq!(line("ok")["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Destination"], []]));
+}
+
+/// A FIFO record of conversation `group`, as Lambda passes it.
+fn ordered(message_id: &str, envelope: &Envelope, group: &str) -> SqsMessage {
+    let mut message = record(message_id, envelope, 1);
+    message.attributes.insert("MessageGroupId".into(), group.into());
+    message
+}
+
+#[tokio::test]
+async fn in_order_per_conversation_nothing_overtakes_an_event_that_failed() {
+    let app = Scripted::new("app").answering("lark:a1", vec![Err(DeliveryError::transient("HTTP 503"))]);
+    let targets = Targets::new(vec![target(&app, None)]);
+    let redelivery = Arc::new(MemoryRedelivery::default());
+    let store = store();
+    let (a1, a2, a3) = (envelope("lark", "a1"), envelope("lark", "a2"), envelope("lark", "a3"));
+    let (b1, b2) = (envelope("lark", "b1"), envelope("lark", "b2"));
+    let records = vec![
+        ordered("ma1", &a1, "chat-a"),
+        ordered("mb1", &b1, "chat-b"),
+        ordered("ma2", &a2, "chat-a"),
+        ordered("mb2", &b2, "chat-b"),
+        ordered("ma3", &a3, "chat-a"),
+    ];
+    let response =
+        process_batch(batch(records), &invocation("r1", 1000, &targets, &redelivery), &store, &[], || NowMs(1000))
+            .await;
+    assert_eq!(failures(&response), ["ma1", "ma2", "ma3"], "the failed event and every later one of its conversation");
+    let sent: Vec<String> = app.calls().concat();
+    assert_eq!(sent, ["lark:a1", "lark:b1", "lark:b2"], "nothing of chat-a after a1; chat-b in its order");
+    assert!(app.calls().iter().all(|call| call.len() <= 2), "one record of each conversation per call");
+    assert!(store.entry("lark:a2").is_none(), "a held-back event is not even claimed");
+
+    // The redelivery, in order, delivers the rest once.
+    let again = vec![ordered("ma1", &a1, "chat-a"), ordered("ma2", &a2, "chat-a"), ordered("ma3", &a3, "chat-a")];
+    let response =
+        process_batch(batch(again), &invocation("r2", 2000, &targets, &redelivery), &store, &[], || NowMs(2000)).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(app.calls().concat(), ["lark:a1", "lark:b1", "lark:b2", "lark:a1", "lark:a2", "lark:a3"]);
+}
