@@ -112,10 +112,12 @@ e2e: tools build
 	  cargo test -p inlet-tests --test e2e -- --test-threads=1
 
 # The local stack's own promises against real processes (restarts, timeouts,
-# Ctrl-C at any moment, private and separate state files) and the short soak;
+# Ctrl-C at any moment, private and separate state files), the short soak and
+# delivery (the bus, a signed HTTP destination through `inlet listen`'s server,
+# FIFO ordering);
 # each test starts stacks of its own on free ports.
 stack: tools build
-	cargo test -p inlet-tests --test local_stack --test soak -- --test-threads=1
+	cargo test -p inlet-tests --test local_stack --test soak --test delivery_stack -- --test-threads=1
 
 # Load and faults against a local stack of its own; the figures go to SOAK.md.
 soak: tools build

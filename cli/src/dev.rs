@@ -1,7 +1,8 @@
 //! `inlet dev`: the whole project on one machine with no AWS account.
 //!
-//! Starts moto's server and builds the functions, creates the queue, DLQ and
-//! table on moto, runs every function in the local Lambda emulator
+//! Starts moto's server and builds the functions, creates the queue, DLQ,
+//! table and the `inlet` EventBridge bus on moto (FIFO queues with
+//! `INLET_ORDERING=per-conversation`), runs every function in the local Lambda emulator
 //! ([`crate::runtime_api`]) behind an API Gateway at template.yaml's paths
 //! ([`crate::api`]), warms each one so the first real request is answered at
 //! once, pumps the queue into the processor, prints one line when ready, and
@@ -26,7 +27,8 @@ use tokio::sync::watch;
 
 use crate::api::{Api, HttpCall};
 use crate::local::{
-    LocalResources, QueueShape, create_private_dir, create_resources, open_private_append, write_private_file,
+    LOCAL_BUS, LocalResources, QueueShape, create_bus, create_private_dir, create_resources, open_private_append,
+    write_private_file,
 };
 use crate::process::{port_in_use, stop_group};
 use crate::pump::{FunctionInvoker, Invoker, pump_once, queue_arn};
@@ -152,7 +154,11 @@ async fn start_and_serve(options: &DevOptions, shutdown: &mut Shutdown) -> Resul
         }
     }
     let routes = crate::providers::router();
-    let settings = load_env_file_with_overrides(&options.env_file).map_err(|e| e.to_string())?;
+    let mut settings = load_env_file_with_overrides(&options.env_file).map_err(|e| e.to_string())?;
+    // Settings the destinations document names, and the queue's kind: a
+    // mistake in either stops the stack before anything starts.
+    add_destination_settings(&mut settings, &|name| std::env::var(name).ok())?;
+    let shape = QueueShape::from_settings(&settings)?;
     let state = options.state_dir();
     create_private_dir(&state)?;
 
@@ -176,7 +182,7 @@ async fn start_and_serve(options: &DevOptions, shutdown: &mut Shutdown) -> Resul
                 options.venv_bin.display()
             )
         })?;
-    let result = with_moto(options, &routes, settings, &state, &mut moto, shutdown, started).await;
+    let result = with_moto(options, &routes, settings, &shape, &state, &mut moto, shutdown, started).await;
     stop_group(&mut moto, Duration::from_secs(5)).await;
     result
 }
@@ -186,6 +192,7 @@ async fn with_moto(
     options: &DevOptions,
     routes: &BTreeMap<String, String>,
     settings: HashMap<String, String>,
+    shape: &QueueShape,
     state: &Path,
     moto: &mut Child,
     shutdown: &mut Shutdown,
@@ -201,7 +208,11 @@ async fn with_moto(
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = settings.get("INLET_TABLE_NAME").cloned().unwrap_or_else(|| "inlet-events".into());
-    let resources = interruptible(shutdown, create_resources(&sqs, &dynamodb, &QueueShape::default(), &table)).await?;
+    let resources = interruptible(shutdown, create_resources(&sqs, &dynamodb, shape, &table)).await?;
+    let eventbridge = aws_sdk_eventbridge::Client::new(&sdk);
+    for bus in buses(&settings) {
+        interruptible(shutdown, create_bus(&eventbridge, &bus)).await?;
+    }
     let arn = interruptible(shutdown, queue_arn(&sqs, &resources.queue_url)).await?;
 
     let environment = function_environment(settings, &resources, &endpoint)?;
@@ -226,6 +237,46 @@ async fn with_moto(
         function.shutdown().await;
     }
     result
+}
+
+/// Adds to `settings` each setting the destinations document
+/// (`INLET_DESTINATIONS`) names that events/env.json does not have: each HTTP
+/// destination's `secret_setting`, read from the environment (`lookup`). A
+/// document the processor would refuse, or a named setting found nowhere,
+/// is an error that names it.
+pub fn add_destination_settings(
+    settings: &mut HashMap<String, String>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    let specs = inlet_shared::delivery::config::from_env(&*settings).map_err(|e| e.to_string())?;
+    for name in inlet_shared::delivery::targets::secret_settings(&specs) {
+        if settings.contains_key(&name) {
+            continue;
+        }
+        let value = lookup(&name).ok_or_else(|| {
+            format!(
+                "{} names the secret setting {name}, which is neither in events/env.json nor in the environment",
+                inlet_shared::delivery::config::SETTING
+            )
+        })?;
+        settings.insert(name, value);
+    }
+    Ok(())
+}
+
+/// The buses `inlet dev` creates: `inlet` (template.yaml's) and each bus the
+/// destinations document names by name (an ARN names a bus elsewhere).
+pub fn buses(settings: &HashMap<String, String>) -> BTreeSet<String> {
+    let mut buses = BTreeSet::from([LOCAL_BUS.to_string()]);
+    let specs = inlet_shared::delivery::config::from_env(settings).unwrap_or_default();
+    for spec in specs {
+        if let inlet_shared::delivery::config::DestinationKind::EventBridge { bus } = spec.kind
+            && !bus.starts_with("arn:")
+        {
+            buses.insert(bus);
+        }
+    }
+    buses
 }
 
 /// What every function runs with: the settings of events/env.json (each
@@ -253,14 +304,19 @@ pub fn function_environment(
 fn env_file_text(environment: &BTreeMap<String, String>) -> Result<String, String> {
     let mut text = String::new();
     for (name, value) in environment {
-        // cargo-lambda's env-file parser needs values quoted (a bare `=` in
-        // a value is a parse error) and has no escapes.
-        if value.contains(['\n', '"']) {
+        // cargo-lambda's env-file parser (env-file-reader) needs values
+        // quoted (a bare `=` in a value is a parse error); inside quotes it
+        // turns `\n` into a newline and `\<quote>` into the quote, and
+        // knows no other escapes. JSON settings (INLET_DESTINATIONS) hold
+        // double quotes: those go in single quotes.
+        let quote = if !value.contains('"') { '"' } else { '\'' };
+        if value.contains('\n') || value.contains(quote) || value.contains('\\') {
             return Err(format!(
-                "setting {name} contains a newline or a double quote, which the local stack cannot pass"
+                "setting {name} contains a newline, a backslash or both kinds of quotes, which the local stack \
+                 cannot pass"
             ));
         }
-        text.push_str(&format!("{name}=\"{value}\"\n"));
+        text.push_str(&format!("{name}={quote}{value}{quote}\n"));
     }
     Ok(text)
 }
@@ -366,6 +422,12 @@ pub struct StackStatus {
     pub queue_url: String,
     pub dlq_url: String,
     pub table: String,
+    /// The EventBridge bus the stack created (`inlet`).
+    #[serde(default)]
+    pub event_bus: String,
+    /// `none` or `per-conversation` (FIFO queues).
+    #[serde(default)]
+    pub ordering: String,
     pub functions: BTreeMap<String, FunctionStatus>,
     pub pump: PumpLog,
 }
@@ -395,6 +457,9 @@ impl Stack<'_> {
                 queue_url: self.resources.queue_url.clone(),
                 dlq_url: self.resources.dlq_url.clone(),
                 table: self.resources.table_name.clone(),
+                event_bus: LOCAL_BUS.to_string(),
+                ordering: if self.resources.queue_url.ends_with(".fifo") { "per-conversation" } else { "none" }
+                    .to_string(),
                 ..StackStatus::default()
             };
             move || {
@@ -554,8 +619,37 @@ mod tests {
         let mut environment = BTreeMap::new();
         environment.insert("A".to_string(), "x=y".to_string());
         assert_eq!(env_file_text(&environment).unwrap(), "A=\"x=y\"\n");
-        environment.insert("B".to_string(), "a\"b".to_string());
-        assert!(env_file_text(&environment).unwrap_err().contains('B'));
+        environment.insert("B".to_string(), r#"[{"name":"bus"}]"#.to_string());
+        assert_eq!(env_file_text(&environment).unwrap(), "A=\"x=y\"\nB='[{\"name\":\"bus\"}]'\n");
+        environment.insert("C".to_string(), "a\"b'c".to_string());
+        assert!(env_file_text(&environment).unwrap_err().contains('C'));
+        environment.insert("C".to_string(), "a\\nb".to_string());
+        assert!(env_file_text(&environment).unwrap_err().contains('C'));
+    }
+
+    #[test]
+    fn the_settings_the_destinations_name_are_passed_and_a_missing_one_is_an_error() {
+        let document = r#"[{"name":"bus","type":"eventbridge","bus":"inlet"},
+            {"name":"other-bus","type":"eventbridge","bus":"team"},
+            {"name":"far-bus","type":"eventbridge","bus":"arn:aws:events:us-east-1:123456789012:event-bus/far"},
+            {"name":"listen","type":"http","url":"http://127.0.0.1:9100/","secret_setting":"INLET_LISTEN_SECRET"},
+            {"name":"app","type":"http","url":"http://127.0.0.1:9200/","secret_setting":"APP_SECRET"}]"#;
+        let mut settings = HashMap::from([
+            ("INLET_DESTINATIONS".to_string(), document.to_string()),
+            ("INLET_LISTEN_SECRET".to_string(), "whsec_from-the-file".to_string()),
+        ]);
+        let lookup = |name: &str| (name == "APP_SECRET").then(|| "whsec_from-the-environment".to_string());
+        add_destination_settings(&mut settings, &lookup).unwrap();
+        assert_eq!(settings["APP_SECRET"], "whsec_from-the-environment");
+        assert_eq!(settings["INLET_LISTEN_SECRET"], "whsec_from-the-file", "the file's (overridden) value stays");
+        assert_eq!(buses(&settings), BTreeSet::from(["inlet".to_string(), "team".to_string()]));
+
+        settings.remove("APP_SECRET");
+        let error = add_destination_settings(&mut settings, &|_| None).unwrap_err();
+        assert!(error.contains("APP_SECRET") && error.contains("INLET_DESTINATIONS"), "{error}");
+        let mut broken =
+            HashMap::from([("INLET_DESTINATIONS".to_string(), r#"[{"name":"x","type":"ftp"}]"#.to_string())]);
+        assert!(add_destination_settings(&mut broken, &|_| None).unwrap_err().contains("type"));
     }
 
     #[test]

@@ -43,12 +43,52 @@ pub const MEMORY_MB: u32 = 256;
 pub const RECEIVER_CONCURRENCY: usize = 4;
 pub const PROCESSOR_CONCURRENCY: usize = 1;
 
+/// The EventBridge bus `inlet dev` creates, as template.yaml does: the
+/// default destination of every local event (events/env.json's
+/// `INLET_DESTINATIONS`).
+pub const LOCAL_BUS: &str = "inlet";
+
+/// The setting that chooses the event queue's kind (template.yaml's
+/// `Ordering` parameter).
+pub const ORDERING_SETTING: &str = "INLET_ORDERING";
+
+/// `INLET_ORDERING`: a standard queue, or a FIFO queue whose groups are
+/// conversations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ordering {
+    #[default]
+    None,
+    PerConversation,
+}
+
+impl Ordering {
+    /// Reads `INLET_ORDERING` (absent or empty: `none`).
+    pub fn from_settings(settings: &std::collections::HashMap<String, String>) -> Result<Ordering, String> {
+        match settings.get(ORDERING_SETTING).map(|v| v.trim()) {
+            None | Some("") | Some("none") => Ok(Ordering::None),
+            Some("per-conversation") => Ok(Ordering::PerConversation),
+            Some(other) => Err(format!("{ORDERING_SETTING}={other:?} is neither \"none\" nor \"per-conversation\"")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ordering::None => "none",
+            Ordering::PerConversation => "per-conversation",
+        }
+    }
+}
+
 /// How the local queue redrives, mirroring template.yaml.
 #[derive(Clone, Debug)]
 pub struct QueueShape {
+    /// The event queue's name without `.fifo`; the DLQ's is this and `-dlq`.
     pub queue_name: String,
     pub visibility_timeout_secs: u32,
     pub max_receive_count: u32,
+    /// FIFO queues (`.fifo` names, high-throughput mode) for
+    /// `INLET_ORDERING=per-conversation`.
+    pub fifo: bool,
 }
 
 impl Default for QueueShape {
@@ -57,7 +97,34 @@ impl Default for QueueShape {
             queue_name: "inlet-events".into(),
             visibility_timeout_secs: QUEUE_VISIBILITY_TIMEOUT_SECS,
             max_receive_count: MAX_RECEIVE_COUNT,
+            fifo: false,
         }
+    }
+}
+
+impl QueueShape {
+    /// The local stack's queues for `ordering`.
+    pub fn for_ordering(ordering: Ordering) -> Self {
+        QueueShape { fifo: ordering == Ordering::PerConversation, ..QueueShape::default() }
+    }
+
+    /// The local stack's queues for the settings' `INLET_ORDERING`.
+    pub fn from_settings(settings: &std::collections::HashMap<String, String>) -> Result<Self, String> {
+        Ordering::from_settings(settings).map(QueueShape::for_ordering)
+    }
+
+    fn with_suffix(&self, name: String) -> String {
+        if self.fifo { format!("{name}.fifo") } else { name }
+    }
+
+    /// The event queue's full name (`inlet-events`, `inlet-events.fifo`).
+    pub fn event_queue_name(&self) -> String {
+        self.with_suffix(self.queue_name.clone())
+    }
+
+    /// The DLQ's full name (`inlet-events-dlq`, `inlet-events-dlq.fifo`).
+    pub fn dlq_name(&self) -> String {
+        self.with_suffix(format!("{}-dlq", self.queue_name))
     }
 }
 
@@ -117,15 +184,28 @@ pub async fn create_resources(
     shape: &QueueShape,
     table_name: &str,
 ) -> Result<LocalResources, String> {
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("{}-dlq", shape.queue_name))
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-        .send()
-        .await
-        .map_err(sdk_error)?
-        .queue_url
-        .ok_or("CreateQueue returned no URL")?;
+    // A FIFO queue's DLQ is FIFO too. High-throughput mode, as the
+    // template's: deduplication and throughput per message group.
+    let fifo = |create: aws_sdk_sqs::operation::create_queue::builders::CreateQueueFluentBuilder| {
+        if shape.fifo {
+            create
+                .attributes(QueueAttributeName::FifoQueue, "true")
+                .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+                .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
+        } else {
+            create
+        }
+    };
+    let dlq_url = fifo(
+        sqs.create_queue()
+            .queue_name(shape.dlq_name())
+            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600"),
+    )
+    .send()
+    .await
+    .map_err(sdk_error)?
+    .queue_url
+    .ok_or("CreateQueue returned no URL")?;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq_url)
@@ -137,16 +217,17 @@ pub async fn create_resources(
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
         .ok_or("DLQ has no ARN")?;
     let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": shape.max_receive_count});
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&shape.queue_name)
-        .attributes(QueueAttributeName::VisibilityTimeout, shape.visibility_timeout_secs.to_string())
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .send()
-        .await
-        .map_err(sdk_error)?
-        .queue_url
-        .ok_or("CreateQueue returned no URL")?;
+    let queue_url = fifo(
+        sqs.create_queue()
+            .queue_name(shape.event_queue_name())
+            .attributes(QueueAttributeName::VisibilityTimeout, shape.visibility_timeout_secs.to_string())
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string()),
+    )
+    .send()
+    .await
+    .map_err(sdk_error)?
+    .queue_url
+    .ok_or("CreateQueue returned no URL")?;
 
     let created = dynamodb
         .create_table()
@@ -188,6 +269,15 @@ pub async fn create_resources(
         Err(e) => return Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
     }
     Ok(LocalResources { queue_url, dlq_url, table_name: table_name.to_string() })
+}
+
+/// Creates (or finds) an EventBridge bus. Idempotent.
+pub async fn create_bus(eventbridge: &aws_sdk_eventbridge::Client, name: &str) -> Result<(), String> {
+    match eventbridge.create_event_bus().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) => Ok(()),
+        Err(e) => Err(format!("CreateEventBus {name}: {}", aws_sdk_eventbridge::error::DisplayErrorContext(e))),
+    }
 }
 
 #[cfg(test)]
@@ -240,5 +330,23 @@ mod tests {
         let visibility = Duration::from_secs(u64::from(QUEUE_VISIBILITY_TIMEOUT_SECS));
         assert!(PROCESSOR_TIMEOUT + Duration::from_secs(1) < visibility);
         assert_eq!(QueueShape::default().visibility_timeout_secs, QUEUE_VISIBILITY_TIMEOUT_SECS);
+    }
+
+    #[test]
+    fn ordering_per_conversation_names_fifo_queues() {
+        let settings =
+            |value: &str| std::collections::HashMap::from([(ORDERING_SETTING.to_string(), value.to_string())]);
+        let standard = QueueShape::from_settings(&settings("none")).unwrap();
+        assert_eq!(
+            (standard.event_queue_name(), standard.dlq_name()),
+            ("inlet-events".into(), "inlet-events-dlq".into())
+        );
+        assert!(!QueueShape::from_settings(&Default::default()).unwrap().fifo);
+        let fifo = QueueShape::from_settings(&settings("per-conversation")).unwrap();
+        assert_eq!(
+            (fifo.event_queue_name(), fifo.dlq_name()),
+            ("inlet-events.fifo".into(), "inlet-events-dlq.fifo".into())
+        );
+        assert!(QueueShape::from_settings(&settings("fifo")).unwrap_err().contains("INLET_ORDERING"));
     }
 }

@@ -19,6 +19,15 @@ USAGE:
                                      to the local API (API_URL, default http://127.0.0.1:$API_PORT);
                                      with --times N > 1 also prints latency percentiles
   inlet inbox [--limit N] [--json]   list processed events from the local table
+  inlet listen [--port P] [--forward URL] [--secret-setting NAME]
+                                     a local HTTP destination on 127.0.0.1:P (9100): verifies each
+                                     delivery's Standard Webhooks signature with the whsec_ secret of
+                                     setting NAME (INLET_LISTEN_SECRET), prints it and answers 200 (401
+                                     when the signature is bad); with --forward, passes each verified
+                                     delivery unchanged to URL and answers with its status. Point a
+                                     destination at it in INLET_DESTINATIONS:
+                                     {\"name\":\"listen\",\"type\":\"http\",\"url\":\"http://127.0.0.1:P/\",
+                                      \"secret_setting\":\"INLET_LISTEN_SECRET\"}
 
 Operating (the local stack by default; a deployed stack with --aws or when
 INLET_QUEUE_URL, INLET_DLQ_URL and INLET_TABLE_NAME are set, with the standard
@@ -66,6 +75,7 @@ fn main() -> ExitCode {
         Some("samples") => list_samples(),
         Some("send") => send(&args[1..]),
         Some("inbox") => runtime().and_then(|rt| rt.block_on(inbox(&args[1..]))),
+        Some("listen") => runtime().and_then(|rt| rt.block_on(listen(&args[1..]))),
         Some(command @ ("dlq" | "redrive" | "replay" | "deliveries" | "refused")) => runtime().and_then(|rt| {
             let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
             rt.block_on(inlet_cli::ops::run(command, &args[1..], &settings))
@@ -219,6 +229,40 @@ async fn inbox(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+async fn listen(args: &[String]) -> Result<(), String> {
+    use inlet_cli::listen::{DEFAULT_PORT, DEFAULT_SECRET_SETTING, ListenConfig, destination_entry, serve};
+    let port: u16 = match option(args, "--port") {
+        Some(port) => port.parse().map_err(|_| format!("--port {port:?} is not a port"))?,
+        None => DEFAULT_PORT,
+    };
+    let forward = option(args, "--forward").map(str::to_string);
+    let setting = option(args, "--secret-setting").unwrap_or(DEFAULT_SECRET_SETTING);
+    // The setting as the functions see it: events/env.json's value, or the
+    // environment's (which also overrides the file's).
+    let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
+    let secrets = settings.get(setting).cloned().or_else(|| std::env::var(setting).ok()).ok_or_else(|| {
+        format!("no setting {setting} in events/env.json or the environment (--secret-setting names it)")
+    })?;
+    let config = std::sync::Arc::new(ListenConfig::new(setting, &secrets, forward.clone())?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e} (--port chooses another)"))?;
+    println!("inlet listen: verifying deliveries on http://127.0.0.1:{port}/ with the secret of {setting}");
+    if let Some(url) = &forward {
+        println!("inlet listen: forwarding verified deliveries to {url}");
+    }
+    println!(
+        "inlet listen: point a destination at it (INLET_DESTINATIONS in events/env.json or the environment, then \
+         restart `make dev`):\n  {}",
+        destination_entry(port, setting)
+    );
+    let report: inlet_cli::listen::Report = std::sync::Arc::new(|delivery| println!("{}", delivery.line()));
+    tokio::select! {
+        _ = serve(listener, config, report) => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
 async fn gen_events(args: &[String]) -> Result<(), String> {
     // Committed files are signed with events/env.json as written (no
     // overrides) at a fixed time, so they are reproducible.
@@ -321,12 +365,14 @@ async fn soak(args: &[String]) -> Result<(), String> {
             .filter(|v| !v.is_empty())
             .map_or(Ok(default), |v| v.parse().map_err(|_| format!("{name}={v:?} is not a port")))
     };
+    // The stack delivers to an HTTP destination of the soak's and to its bus.
+    let destinations = inlet_cli::soak_delivery::SoakDestinations::start().await?;
     let spec = inlet_cli::stack::StackSpec {
         inlet: std::env::current_exe().map_err(|e| e.to_string())?,
         root: root.clone(),
         moto_port: port("SOAK_MOTO_PORT", 5058)?,
         api_port: port("SOAK_API_PORT", 9058)?,
-        env: Vec::new(),
+        env: destinations.stack_env(),
     };
     // The stack runs in a session of its own, out of reach of the terminal's
     // Ctrl-C: an interrupted soak stops it (and resumes a paused moto) itself.
@@ -341,7 +387,7 @@ async fn soak(args: &[String]) -> Result<(), String> {
         config.events, config.redelivery_percent, config.outages, config.processor_kills, config.seed
     );
     let result = tokio::select! {
-        result = inlet_cli::soak::run(&stack, &settings, &config) => result,
+        result = inlet_cli::soak::run(&stack, &settings, &config, &destinations) => result,
         _ = shutdown.requested() => Err("interrupted".into()),
     };
     stack.stop().await?;

@@ -86,9 +86,10 @@ impl Target {
         });
         let sdk = inlet_shared::runtime::local_sdk_config(&endpoint);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let queue_name = QueueShape::default().queue_name;
-        let dlq_url = find_queue(&sqs, &format!("{queue_name}-dlq"), &endpoint).await?;
-        let queue_url = find_queue(&sqs, &queue_name, &endpoint).await?;
+        // INLET_ORDERING=per-conversation: the stack's queues are FIFO.
+        let shape = QueueShape::from_settings(settings)?;
+        let dlq_url = find_queue(&sqs, &shape.dlq_name(), &endpoint).await?;
+        let queue_url = find_queue(&sqs, &shape.event_queue_name(), &endpoint).await?;
         let table = settings.get("INLET_TABLE_NAME").cloned().unwrap_or_else(|| "inlet-events".into());
         let operations = OperationsSettings::from_env(settings).map_err(|e| e.to_string())?;
         Ok(Target {
@@ -329,6 +330,21 @@ async fn move_one(target: &Target, message: &aws_sdk_sqs::types::Message) -> Res
     for (name, value) in message.message_attributes.iter().flatten() {
         send = send.message_attributes(name, value.clone());
     }
+    if target.queue_url.ends_with(".fifo") {
+        // Back into its conversation's group; the deduplication id is the
+        // dead letter's own, so a redrive retried after a failed delete
+        // within FIFO's 5 minutes sends one copy.
+        let group = message
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+            .cloned()
+            .unwrap_or_else(|| inlet_shared::queue::RECORDS_GROUP.to_string());
+        let deduplication = inlet_shared::delivery::sqs::deduplication_id(&format!(
+            "redrive#{}",
+            message.message_id.as_deref().unwrap_or_default()
+        ));
+        send = send.message_group_id(group).message_deduplication_id(deduplication);
+    }
     send.send().await.map_err(|e| format!("send: {}", sdk_error(e)))?;
     let receipt = message.receipt_handle.clone().ok_or("no receipt handle")?;
     target.sqs.delete_message().queue_url(&target.dlq_url).receipt_handle(receipt).send().await.map_err(|e| {
@@ -403,6 +419,14 @@ pub async fn replay(target: &Target, event_id: &str, destination: Option<&str>) 
     send = send.message_attributes(REPLAY_ATTRIBUTE, string_value(&replay_id)?);
     if let Some(destination) = destination {
         send = send.message_attributes(REPLAY_DESTINATION_ATTRIBUTE, string_value(destination)?);
+    }
+    if target.queue_url.ends_with(".fifo") {
+        // In its conversation, after what is queued there; deduplicated as
+        // the replay, never as the event (whose id FIFO saw when it came).
+        let key = inlet_shared::operations::replay_key(&envelope.id, &replay_id);
+        send = send
+            .message_group_id(message.group.clone())
+            .message_deduplication_id(inlet_shared::delivery::sqs::deduplication_id(&key));
     }
     let sent = send.send().await.map_err(sdk_error)?;
     Ok(Replayed { event_id: event_id.to_string(), replay_id, message_id: sent.message_id.unwrap_or_default() })

@@ -23,6 +23,7 @@ use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::samples::SampleRequest;
 
 use crate::dev::{PROCESSOR, StackStatus};
+use crate::soak_delivery::{DeliveryAudit, SoakDestinations};
 use crate::stack::DevStack;
 
 /// The samples a soak sends, round robin: every provider, and the
@@ -111,6 +112,9 @@ pub struct SoakReport {
     /// timed out): the lock was taken, the process died, the redelivery took
     /// the event over.
     pub processed_twice_after_failed_invocation: usize,
+    /// Of those, ids a destination failed first (the redelivery that
+    /// retried it took the lock again).
+    pub processed_twice_after_failed_delivery: usize,
     pub in_progress: usize,
     pub dlq: u64,
     pub status_503: u64,
@@ -137,6 +141,8 @@ pub struct SoakReport {
     pub backlog_at_last_send: u64,
     pub drain_rate: f64,
     pub duration: Duration,
+    /// What the soak's destinations received (see [`crate::soak_delivery`]).
+    pub delivery: DeliveryAudit,
     pub problems: Vec<String>,
 }
 
@@ -194,6 +200,10 @@ impl SoakReport {
             ("lost", self.lost.to_string()),
             ("processed twice (sink_runs > 1)", self.processed_twice.to_string()),
             ("  of which in a batch whose invocation failed", self.processed_twice_after_failed_invocation.to_string()),
+            (
+                "  of which retried for a destination that failed first",
+                self.processed_twice_after_failed_delivery.to_string(),
+            ),
             ("left IN_PROGRESS", self.in_progress.to_string()),
             ("dead-letter queue", self.dlq.to_string()),
             ("503 answers", self.status_503.to_string()),
@@ -239,6 +249,26 @@ impl SoakReport {
                     self.drain_time.as_secs_f64(),
                     self.drain_rate
                 ),
+            ),
+            (
+                "delivered over HTTP (verified, by webhook-id) / matching",
+                format!("{} / {}", self.delivery.http_delivered, self.delivery.http_expected),
+            ),
+            (
+                "delivered to the bus (through a rule to a queue) / matching",
+                format!("{} / {}", self.delivery.bus_delivered, self.delivery.bus_expected),
+            ),
+            (
+                "  first HTTP deliveries answered 503 on purpose (then retried)",
+                self.delivery.http_failed_on_purpose.to_string(),
+            ),
+            (
+                "  delivered twice, all in a batch whose invocation failed",
+                self.delivery.repeated_after_failed_invocation.to_string(),
+            ),
+            (
+                "delivery latency ms (received to HTTP arrival) p50 / p99",
+                format!("{:.1} / {:.1}", self.delivery.latency_ms_p50, self.delivery.latency_ms_p99),
             ),
             ("duration", format!("{:.1} s", self.duration.as_secs_f64())),
             ("seed", format!("{:016x}", self.seed)),
@@ -287,10 +317,13 @@ impl SoakReport {
                 text.push_str(", and every id's sinks ran once.\n");
             } else {
                 text.push_str(&format!(
-                    ". {} id(s) had their sinks started twice, all of them in a batch whose invocation was \
-                     killed or timed out after taking their lock: `sink_runs` counts lock acquisitions, so a \
-                     process that dies between the lock and the completion shows as a second run.\n",
-                    self.processed_twice
+                    ". {} id(s) had their lock taken twice: {} in a batch whose invocation was killed or timed \
+                     out after taking it (`sink_runs` counts lock acquisitions, so a process that dies between the \
+                     lock and the completion shows as a second run), and {} retried for a destination that failed \
+                     first (the redelivery takes the lock again to deliver what was owed).\n",
+                    self.processed_twice,
+                    self.processed_twice_after_failed_invocation,
+                    self.processed_twice_after_failed_delivery
                 ));
             }
         } else {
@@ -327,9 +360,11 @@ pub async fn run(
     stack: &DevStack,
     settings: &HashMap<String, String>,
     config: &SoakConfig,
+    destinations: &SoakDestinations,
 ) -> Result<SoakReport, String> {
     let started = Instant::now();
     let status = stack.status().await?;
+    let bus_queue_url = destinations.route_bus(stack).await?;
     let moto_pid = status.moto_pid.ok_or("the stack reports no moto pid")?;
     for name in &config.samples {
         crate::samples::build(name, settings, now_unix(), "probe")
@@ -368,6 +403,8 @@ pub async fn run(
     let counts = std::mem::take(&mut *senders_state.counts.lock().map_err(|e| e.to_string())?);
     let expected = expected_ids(settings, &sent).await?;
     let audit = settle_and_audit(stack, settings, &status, &expected, config.settle_limit).await?;
+    let failed_batches: BTreeSet<String> = stack.status().await?.pump.failed_batch_ids.into_iter().collect();
+    let delivery = destinations.audit(stack, &bus_queue_url, &expected, &failed_batches).await?;
 
     let final_status = stack.status().await?;
     let processor = final_status.functions.get(PROCESSOR).cloned().unwrap_or_default();
@@ -396,6 +433,8 @@ pub async fn run(
         duration: started.elapsed(),
         ..audit
     };
+    report.problems.extend(delivery.problems.iter().cloned());
+    report.delivery = delivery;
     report.problems.extend(counts.refusals.iter().take(10).cloned());
     report.problems.extend(fault_log.problems);
     if report.not_acknowledged > 0 {
@@ -750,6 +789,10 @@ async fn settle_and_audit(
                     report.processed_twice += 1;
                     if failed_batches.contains(id) {
                         report.processed_twice_after_failed_invocation += 1;
+                    } else if entry.deliveries.0.values().any(|destination| destination.attempts > 1) {
+                        // A destination failed: the lock was released for a
+                        // retry of what was owed, which takes it again.
+                        report.processed_twice_after_failed_delivery += 1;
                     } else {
                         unexplained_twice.push(format!("{id} (sink_runs {runs})"));
                     }

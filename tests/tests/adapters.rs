@@ -66,6 +66,7 @@ async fn receive_all(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<aws_sdk_
             .queue_url(queue_url)
             .max_number_of_messages(10)
             .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
             .await
             .expect("receive")
@@ -150,6 +151,42 @@ async fn sqs_publisher_delivers_single_and_batched_envelopes_with_attributes() {
     let attributes = messages[0].message_attributes().expect("attributes");
     assert_eq!(attributes["provider"].string_value(), Some("test"));
     assert_eq!(attributes["kind"].string_value(), Some("test.kind"));
+}
+
+/// Per-conversation ordering: on a FIFO event queue each Envelope goes to
+/// its conversation's message group, with its id as the deduplication id,
+/// so a platform's retry inside FIFO's 5 minutes is dropped by SQS itself.
+#[tokio::test]
+async fn sqs_publisher_groups_a_fifo_queue_by_conversation_and_deduplicates_by_envelope_id() {
+    let f = fixture(QueueShape { fifo: true, ..QueueShape::default() }).await;
+    assert!(f.queue_url.ends_with(".fifo"), "{}", f.queue_url);
+    let publisher = SqsPublisher::new(f.sqs.clone(), f.queue_url.clone());
+    let in_chat = |id: &str, chat: &str| {
+        let mut envelope = envelope(id, json!({}));
+        envelope.message =
+            Some(inlet_shared::envelope::MessageView { chat_id: Some(chat.into()), ..Default::default() });
+        envelope
+    };
+    let sent = [in_chat("a1", "chat-a"), in_chat("b1", "chat-b"), in_chat("a2", "chat-a"), in_chat("a1", "chat-a")];
+    publisher.publish_envelopes(&sent[..3]).await.expect("batch publish");
+    publisher.publish_envelopes(&sent[3..]).await.expect("the platform's retry");
+    let messages = receive_all(&f.sqs, &f.queue_url).await;
+    let received: Vec<(String, String)> = messages
+        .iter()
+        .map(|m| {
+            let envelope: Envelope = serde_json::from_str(m.body().unwrap()).unwrap();
+            let group =
+                m.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId));
+            (envelope.id, group.cloned().unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(received.len(), 3, "the retry of a1 was deduplicated: {received:?}");
+    for (id, group) in &received {
+        let envelope = sent.iter().find(|e| &e.id == id).unwrap();
+        assert_eq!(group, &inlet_shared::delivery::conversation_of(envelope));
+    }
+    let chat_a: Vec<&str> = received.iter().filter(|(id, _)| id.contains(":a")).map(|(id, _)| id.as_str()).collect();
+    assert_eq!(chat_a, ["test:a1", "test:a2"], "in order within the conversation");
 }
 
 #[tokio::test]
@@ -309,6 +346,72 @@ async fn a_new_event_costs_two_writes_and_a_duplicate_one_request() {
     let entry = store.list(10).await.unwrap().into_iter().find(|e| e.id == "test:counted").unwrap();
     assert_eq!(entry.sink_runs, Some(1));
     assert_eq!(entry.envelope.unwrap()["id"], "test:counted", "the completion stored the Envelope");
+}
+
+/// A destination that takes every event, or fails each the first time.
+struct Taking {
+    name: &'static str,
+    fail_first: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+#[async_trait::async_trait]
+impl inlet_shared::delivery::Destination for Taking {
+    fn name(&self) -> &str {
+        self.name
+    }
+    async fn deliver(
+        &self,
+        events: &[inlet_shared::delivery::Outgoing<'_>],
+    ) -> Vec<Result<(), inlet_shared::delivery::DeliveryError>> {
+        let mut fail_first = self.fail_first.lock().unwrap();
+        events
+            .iter()
+            .map(|e| match fail_first.remove(&e.envelope.id) {
+                true => Err(inlet_shared::delivery::DeliveryError::transient("HTTP 503")),
+                false => Ok(()),
+            })
+            .collect()
+    }
+}
+
+/// Destinations add no write when they all succeed: their progress rides on
+/// the completion. A failure's progress rides on the release, and the retry's
+/// takeover reads it back: still no extra request.
+#[tokio::test]
+async fn destinations_cost_no_extra_request_and_a_retry_reads_its_progress_from_the_takeover() {
+    use inlet_shared::delivery::targets::{Target, Targets};
+    let f = fixture(QueueShape::default()).await;
+    let (store, log) = counted_store(&f.settings).await;
+    let sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let taking = |name, fail: &[&str]| Target {
+        pattern: None,
+        destination: Arc::new(Taking {
+            name,
+            fail_first: std::sync::Mutex::new(fail.iter().map(|s| s.to_string()).collect()),
+        }),
+    };
+    let targets = Targets::new(vec![taking("bus", &[]), taking("app", &["test:flaky"])]);
+    let one = invocation("r", Duration::from_secs(5)).with_targets(targets);
+    let (event, flaky) = (envelope("delivered", json!({})), envelope("flaky", json!({})));
+    let response =
+        processor::process_batch(batch(vec![record("m", &event)]), &one, &store, &sinks, NowMs::system).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(log.take(), ["UpdateItem", "UpdateItem"], "claim, then completion with both destinations' state");
+    let entry = store.entry("test:delivered").await.unwrap().unwrap();
+    assert_eq!(entry.deliveries.0.len(), 2);
+    log.take();
+
+    let run = || processor::process_batch(batch(vec![record("f", &flaky)]), &one, &store, &sinks, NowMs::system);
+    assert_eq!(failures(&run().await).len(), 1);
+    assert_eq!(
+        log.take(),
+        ["UpdateItem", "UpdateItem", "PutItem"],
+        "claim, release with the progress, the failure record"
+    );
+    assert!(failures(&run().await).is_empty());
+    assert_eq!(log.take(), ["UpdateItem", "UpdateItem"], "the takeover answered the progress: no read");
+    let entry = store.entry("test:flaky").await.unwrap().unwrap();
+    assert_eq!((entry.deliveries.0["bus"].attempts, entry.deliveries.0["app"].attempts), (1, 2));
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! What template.yaml deploys around the functions: secret settings from a
 //! store with exactly the permissions each function needs, log retention,
-//! per-route throttling, and alarms on the metrics the functions emit.
+//! per-route throttling, alarms on the metrics the functions emit, and the
+//! delivery side: the stack's own bus as the default destination, FIFO
+//! queues for per-conversation order, and IAM for exactly the buses, queues
+//! and secrets named.
 //!
 //! The template is parsed as YAML (CloudFormation's short tags included) and
 //! its intrinsic functions are compared in a compact rendering: `!Ref X`,
@@ -10,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use inlet_cli::providers::PROVIDERS;
+use inlet_shared::delivery::config::{self as destinations, DestinationKind};
 use inlet_shared::secrets::{PREFIX_SETTING, SOURCE_SETTING, SecretsSource};
 use inlet_shared::tls::{self, TlsRoots};
 use serde_norway::{Mapping, Value};
@@ -20,6 +24,9 @@ use serde_norway::{Mapping, Value};
 const RECEIVER_METRICS: &[&str] =
     &["Accepted", "Refused", "QueueFailures", "AckLatency", "AckDeadlineUsed", "EnqueueLatency"];
 const PROCESSOR_METRICS: &[&str] = &["Processed", "Duplicates", "Failed", "RefusalsRecorded", "EventAge", "BatchSize"];
+/// The processor's delivery metrics, one line per destination, under
+/// [Destination] and under no dimension (the totals the alarms watch).
+const DELIVERY_METRICS: &[&str] = &["Delivered", "DeliveryFailed", "DeliveryRefused", "DeliveryLatency"];
 /// The receivers' dimension sets are [Provider], [Provider, Route] and
 /// [Provider, Class]; the processor's is [Function] = processor.
 const RECEIVER_DIMENSIONS: &[&str] = &["Provider", "Route", "Class"];
@@ -29,6 +36,11 @@ const LOG_RETENTION_DAYS: &[u64] =
     &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 const METRICS_NAMESPACE: &str = r#"!Sub inlet/${AWS::StackName}"#;
+/// The secret setting the processor's http destinations can be given by the
+/// template (the `DestinationSecret` parameter); with a store, also
+/// `INLET_DESTINATION_SECRET_<x>`.
+const DESTINATION_SECRET: &str = "INLET_DESTINATION_SECRET";
+const ORDERING_SETTING: &str = "INLET_ORDERING";
 const SECRETS_PREFIX: &str = r#"!If [HasSecretsPrefix, !Ref SecretsPrefix, !Sub /inlet/${AWS::StackName}/]"#;
 
 fn template() -> Value {
@@ -102,10 +114,13 @@ fn every_function_reads_the_secrets_source_prefix_and_metrics_namespace_from_glo
     assert_eq!(show(&globals[SOURCE_SETTING]), "!Ref SecretsSource");
     assert_eq!(show(&globals[PREFIX_SETTING]), SECRETS_PREFIX);
     assert_eq!(show(&globals["INLET_METRICS_NAMESPACE"]), METRICS_NAMESPACE);
-    for (provider, id) in receivers(&template) {
+    assert_eq!(show(&globals[ORDERING_SETTING]), "!Ref Ordering");
+    let mut functions = receivers(&template);
+    functions.insert("processor".into(), "ProcessorFunction".into());
+    for (function, id) in functions {
         let own = &template["Resources"][id.as_str()]["Properties"]["Environment"]["Variables"];
-        for setting in [SOURCE_SETTING, PREFIX_SETTING, "INLET_METRICS_NAMESPACE"] {
-            assert!(own.get(setting).is_none(), "{provider}: {setting} must come from Globals, not be overridden");
+        for setting in [SOURCE_SETTING, PREFIX_SETTING, "INLET_METRICS_NAMESPACE", ORDERING_SETTING] {
+            assert!(own.get(setting).is_none(), "{function}: {setting} must come from Globals, not be overridden");
         }
     }
     let allowed: Vec<String> =
@@ -150,32 +165,35 @@ fn every_secret_setting_is_a_no_echo_parameter_passed_empty_when_a_store_is_chos
     let template = template();
     let hidden = no_echo_parameters(&template);
     let mut used = BTreeSet::new();
-    for provider in PROVIDERS {
-        let variables = &function(&template, provider.name)["Properties"]["Environment"]["Variables"];
-        for setting in provider.secret_settings {
+    // Each receiver's provider secrets, and the processor's destination secret.
+    let mut functions: Vec<(&str, &Value, &[&str])> = PROVIDERS
+        .iter()
+        .map(|provider| (provider.name, function(&template, provider.name), provider.secret_settings))
+        .collect();
+    functions.push(("processor", &template["Resources"]["ProcessorFunction"], &[DESTINATION_SECRET]));
+    for (name, function, secret_settings) in functions {
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        for setting in secret_settings {
             let value = show(&variables[*setting]);
             let parameter = value
                 .strip_prefix(r#"!If [UseSecretsStore, "", !Ref "#)
                 .and_then(|rest| rest.strip_suffix(']'))
-                .unwrap_or_else(|| {
-                    panic!("{}: {setting} is {value}, not blanked when a store is chosen", provider.name)
-                });
-            assert!(hidden.contains(parameter), "{}: parameter {parameter} of {setting} must be NoEcho", provider.name);
+                .unwrap_or_else(|| panic!("{name}: {setting} is {value}, not blanked when a store is chosen"));
+            assert!(hidden.contains(parameter), "{name}: parameter {parameter} of {setting} must be NoEcho");
             used.insert(parameter.to_string());
         }
         // No other variable of the function carries a NoEcho parameter as is.
-        for (name, value) in entries(variables, "Variables") {
-            if !provider.secret_settings.contains(&name) {
+        for (variable, value) in entries(variables, "Variables") {
+            if !secret_settings.contains(&variable) {
                 let value = show(value);
                 assert!(
-                    !hidden.iter().any(|p| value == format!("!Ref {p}")),
-                    "{}: {name} = {value} is a secret not listed in SECRET_SETTINGS",
-                    provider.name
+                    !hidden.iter().any(|p| value.contains(&format!("!Ref {p}"))),
+                    "{name}: {variable} = {value} is a secret not listed as a secret setting"
                 );
             }
         }
     }
-    assert_eq!(used, hidden, "every NoEcho parameter is some provider's secret setting");
+    assert_eq!(used, hidden, "every NoEcho parameter is some function's secret setting");
 }
 
 #[test]
@@ -418,6 +436,9 @@ fn alarms_watch_only_metrics_the_functions_emit_in_the_stacks_own_namespace() {
             assert!(providers.contains(provider.as_str()), "{id}: unknown provider {provider}");
         } else if PROCESSOR_METRICS.contains(&metric.as_str()) {
             assert_eq!(dimensions, BTreeMap::from([("Function".into(), "processor".into())]), "{id}");
+        } else if DELIVERY_METRICS.contains(&metric.as_str()) {
+            // The template knows no destination's name: the totals.
+            assert!(dimensions.is_empty(), "{id}: {dimensions:?}");
         } else {
             panic!("{id}: {metric} is not a metric the functions emit");
         }
@@ -441,6 +462,8 @@ fn the_queues_the_processor_and_the_api_are_watched() {
         ("AWS/Lambda", "Errors", "0"),
         ("AWS/ApiGateway", "5xx", "0"),
         (METRICS_NAMESPACE, "Failed", "0"),
+        (METRICS_NAMESPACE, "DeliveryRefused", "0"),
+        (METRICS_NAMESPACE, "DeliveryFailed", "!Ref DeliveryFailureAlarmThreshold"),
     ] {
         let expected = (expected.0.to_string(), expected.1.to_string(), expected.2.to_string());
         assert!(watched.contains(&expected), "no alarm on {expected:?}");
@@ -463,7 +486,7 @@ fn rendered(line: &inlet_shared::metrics::MetricLine) -> (BTreeSet<String>, Vec<
 
 #[test]
 fn the_contract_lists_are_what_the_functions_emit() {
-    use inlet_shared::metrics::{BatchMetrics, RequestMetrics};
+    use inlet_shared::metrics::{BatchMetrics, DestinationMetrics, RequestMetrics};
     let refused = RequestMetrics {
         provider: "lark",
         route: "/lark/event",
@@ -485,6 +508,11 @@ fn the_contract_lists_are_what_the_functions_emit() {
     let (names, sets) = rendered(&batch.line());
     assert_eq!(names, PROCESSOR_METRICS.iter().map(|m| m.to_string()).collect());
     assert_eq!(sets, [["Function"]]);
+    let delivered =
+        DestinationMetrics { destination: "app".into(), delivered: 1, failed: 1, refused: 1, latencies_ms: vec![5.0] };
+    let (names, sets) = rendered(&delivered.line());
+    assert_eq!(names, DELIVERY_METRICS.iter().map(|m| m.to_string()).collect());
+    assert_eq!(sets, [vec!["Destination".to_string()], vec![]], "per destination, and the totals");
 }
 
 /// The dashboard body with `!Sub`'s `${...}` filled by placeholders, as JSON.
@@ -514,9 +542,20 @@ fn the_dashboard_shows_every_alarmed_metric_and_only_metrics_that_exist() {
     let body = dashboard_body(&template);
     let widgets = body["widgets"].as_array().expect("widgets");
     let text = body.to_string();
-    for metric in
-        ["AckDeadlineUsed", "AckLatency", "Accepted", "Refused", "QueueFailures", "Processed", "Failed", "EventAge"]
-    {
+    for metric in [
+        "AckDeadlineUsed",
+        "AckLatency",
+        "Accepted",
+        "Refused",
+        "QueueFailures",
+        "Processed",
+        "Failed",
+        "EventAge",
+        "Delivered",
+        "DeliveryFailed",
+        "DeliveryRefused",
+        "DeliveryLatency",
+    ] {
         assert!(
             text.contains(&format!("\\\"{metric}\\\"")) || text.contains(&format!("\"{metric}\"")),
             "{metric} is not on the dashboard"
@@ -533,7 +572,11 @@ fn the_dashboard_shows_every_alarmed_metric_and_only_metrics_that_exist() {
                     .nth(1)
                     .and_then(|rest| rest.split('"').next())
                     .expect("MetricName");
-                assert!(RECEIVER_METRICS.contains(&name), "{name} is not a receiver metric");
+                if expression.contains(",Destination}") {
+                    assert!(DELIVERY_METRICS.contains(&name), "{name} is not a delivery metric");
+                } else {
+                    assert!(RECEIVER_METRICS.contains(&name), "{name} is not a receiver metric");
+                }
             } else if first.as_str() == Some("AWS/SQS") {
                 assert!(series[3].as_str().is_some_and(|q| q.ends_with("-QueueName")), "{series}");
             } else {
@@ -543,4 +586,248 @@ fn the_dashboard_shows_every_alarmed_metric_and_only_metrics_that_exist() {
             }
         }
     }
+}
+
+/// `value` as deployed when each condition in `conditions` has its value:
+/// `!If` chosen, `!Ref AWS::NoValue` dropped (None), everything else as is.
+fn under(value: &Value, conditions: &BTreeMap<&str, bool>) -> Option<Value> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "If" => {
+            let args = tagged.value.as_sequence().expect("!If [Condition, then, else]");
+            let name = args[0].as_str().expect("a condition name");
+            let chosen = *conditions.get(name).unwrap_or_else(|| panic!("condition {name} not given"));
+            under(&args[if chosen { 1 } else { 2 }], conditions)
+        }
+        Value::Tagged(tagged) if tagged.tag == "Ref" && tagged.value.as_str() == Some("AWS::NoValue") => None,
+        Value::Mapping(map) => {
+            Some(Value::Mapping(map.iter().filter_map(|(k, v)| under(v, conditions).map(|v| (k.clone(), v))).collect()))
+        }
+        Value::Sequence(items) => Some(Value::Sequence(items.iter().filter_map(|v| under(v, conditions)).collect())),
+        other => Some(other.clone()),
+    }
+}
+
+/// The rendered properties of resource `id` under `conditions`.
+fn properties_under(template: &Value, id: &str, conditions: &BTreeMap<&str, bool>) -> BTreeMap<String, String> {
+    let properties = under(&template["Resources"][id]["Properties"], conditions).expect("Properties");
+    entries(&properties, "Properties").map(|(k, v)| (k.to_string(), show(v))).collect()
+}
+
+const FIFO_ATTRIBUTES: &[&str] =
+    &["FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"];
+
+#[test]
+fn ordering_per_conversation_makes_both_queues_fifo_in_high_throughput_mode() {
+    let template = template();
+    let ordering = &template["Parameters"]["Ordering"];
+    assert_eq!(show(&ordering["AllowedValues"]), "[none, per-conversation]");
+    assert_eq!(show(&ordering["Default"]), "none", "today's standard queue unless asked");
+    assert_eq!(show(&template["Conditions"]["PerConversationOrdering"]), "!Equals [!Ref Ordering, per-conversation]");
+
+    let ordered = BTreeMap::from([("PerConversationOrdering", true)]);
+    let queue = properties_under(&template, "EventQueue", &ordered);
+    let fifo: Vec<(&str, &str)> = FIFO_ATTRIBUTES.iter().map(|a| (*a, queue[*a].as_str())).collect();
+    assert_eq!(
+        fifo,
+        [
+            ("FifoQueue", "true"),
+            // The receivers give the Envelope id as the deduplication id.
+            ("ContentBasedDeduplication", "false"),
+            ("DeduplicationScope", "messageGroup"),
+            ("FifoThroughputLimit", "perMessageGroupId"),
+        ]
+    );
+    assert!(!queue.contains_key("QueueName"), "a generated name (with .fifo), so the queue can be replaced");
+    assert_eq!(queue["RedrivePolicy"], "{deadLetterTargetArn: !GetAtt DeadLetterQueue.Arn, maxReceiveCount: 5}");
+    // A FIFO queue's dead-letter queue must be FIFO too.
+    let dead_letters = properties_under(&template, "DeadLetterQueue", &ordered);
+    assert_eq!(dead_letters["FifoQueue"], "true");
+    assert_eq!(dead_letters["ContentBasedDeduplication"], "false");
+
+    // Ordering none: today's standard queues, no FIFO attribute at all.
+    let unordered = BTreeMap::from([("PerConversationOrdering", false)]);
+    for id in ["EventQueue", "DeadLetterQueue"] {
+        let properties = properties_under(&template, id, &unordered);
+        for attribute in FIFO_ATTRIBUTES {
+            assert!(!properties.contains_key(*attribute), "{id}: {attribute} on a standard queue");
+        }
+    }
+
+    // Lambda reads a FIFO queue in batches of at most 10 and without a
+    // batching window.
+    let queue_event = &template["Resources"]["ProcessorFunction"]["Properties"]["Events"]["Queue"]["Properties"];
+    assert_eq!(show(&queue_event["Queue"]), "!GetAtt EventQueue.Arn");
+    assert!(queue_event["BatchSize"].as_u64().is_some_and(|size| (1..=10).contains(&size)));
+    assert!(queue_event.get("MaximumBatchingWindowInSeconds").is_none());
+
+    // Every function finds the queue that is there and sends to it.
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(show(&globals["INLET_QUEUE_URL"]), "!Ref EventQueue");
+    for provider in PROVIDERS {
+        let policies = show(&function(&template, provider.name)["Properties"]["Policies"]);
+        assert!(
+            policies.contains("{SQSSendMessagePolicy: {QueueName: !GetAtt EventQueue.QueueName}}"),
+            "{}: {policies}",
+            provider.name
+        );
+    }
+}
+
+/// The processor's unconditional statements.
+fn processor_statements(template: &Value) -> Vec<Value> {
+    let policies = template["Resources"]["ProcessorFunction"]["Properties"]["Policies"].as_sequence().unwrap();
+    policies.iter().filter_map(|p| p["Statement"].as_sequence()).flatten().cloned().collect()
+}
+
+#[test]
+fn the_processor_may_deliver_to_exactly_the_stacks_bus_and_the_arns_listed() {
+    let template = template();
+    let processor = &template["Resources"]["ProcessorFunction"];
+    let always = processor_statements(&template);
+    assert_eq!(resources_for(&always, "events:PutEvents"), ["!GetAtt EventBus.Arn"]);
+    // The backoff of a failed delivery, on its own queue only.
+    assert_eq!(resources_for(&always, "[sqs:ChangeMessageVisibility, sqs:GetQueueUrl]"), ["!GetAtt EventQueue.Arn"]);
+    let listed = conditional_statements(processor, "HasDestinationArns");
+    assert_eq!(resources_for(&listed, "[events:PutEvents, sqs:SendMessage]"), ["!Ref DestinationArns"]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        show(&template["Conditions"]["HasDestinationArns"]),
+        r#"!Not [!Equals [!Join ["", !Ref DestinationArns], ""]]"#,
+        "an empty list grants nothing"
+    );
+    let parameter = &template["Parameters"]["DestinationArns"];
+    assert_eq!((show(&parameter["Type"]), show(&parameter["Default"])), ("CommaDelimitedList".into(), r#""""#.into()));
+    // Nothing grants delivery anywhere else.
+    for statement in always.iter().chain(&listed) {
+        let resource = show(&statement["Resource"]);
+        assert!(!resource.contains('*'), "{resource}: no wildcard on a delivery or queue permission");
+    }
+
+    let bus = &template["Resources"]["EventBus"];
+    assert_eq!(show(&bus["Type"]), "AWS::Events::EventBus");
+    assert_eq!(show(&bus["Properties"]["Name"]), "!Sub ${AWS::StackName}-inlet", "one bus per stack");
+    assert_eq!(show(&template["Outputs"]["EventBusName"]["Value"]), "!Ref EventBus");
+    assert_eq!(show(&template["Outputs"]["EventBusArn"]["Value"]), "!GetAtt EventBus.Arn");
+}
+
+#[test]
+fn the_processor_may_read_only_the_destination_secrets_and_only_from_the_chosen_store() {
+    let template = template();
+    let processor = &template["Resources"]["ProcessorFunction"];
+    let arn = |service: &str, name: &str| {
+        format!(
+            "!Sub [arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{name}, {{Prefix: {SECRETS_PREFIX}}}]"
+        )
+    };
+    let ssm = conditional_statements(processor, "UseSsmSecrets");
+    assert_eq!(
+        resources_for(&ssm, "ssm:GetParameters"),
+        [
+            arn("ssm", &format!("parameter${{Prefix}}{DESTINATION_SECRET}")),
+            arn("ssm", &format!("parameter${{Prefix}}{DESTINATION_SECRET}_*")),
+        ]
+    );
+    let kms = ssm.iter().find(|s| show(&s["Action"]) == "kms:Decrypt").expect("kms:Decrypt");
+    assert_eq!(
+        show(&kms["Condition"]),
+        "{StringEquals: {kms:ViaService: !Sub ssm.${AWS::Region}.amazonaws.com}}",
+        "the key only through SSM"
+    );
+    assert_eq!(ssm.len(), 2);
+    let secrets_manager = conditional_statements(processor, "UseSecretsManagerSecrets");
+    assert_eq!(
+        resources_for(&secrets_manager, "secretsmanager:GetSecretValue"),
+        [
+            arn("secretsmanager", &format!("secret:${{Prefix}}{DESTINATION_SECRET}-??????")),
+            arn("secretsmanager", &format!("secret:${{Prefix}}{DESTINATION_SECRET}_*")),
+        ]
+    );
+    assert_eq!(resources_for(&secrets_manager, "secretsmanager:BatchGetSecretValue"), ["*"]);
+    assert_eq!(secrets_manager.len(), 2);
+    // With the secrets in the environment, the processor reads no store.
+    assert!(processor_statements(&template).iter().all(|s| !show(s).contains("ssm:")));
+}
+
+#[test]
+fn every_event_goes_to_the_stacks_own_bus_unless_the_destinations_document_says_otherwise() {
+    let template = template();
+    let variables = &template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"];
+    let document = &variables[destinations::SETTING];
+    let pick = |parameter: bool, given: bool| {
+        let conditions = BTreeMap::from([("HasDestinationsParameter", parameter), ("HasDestinations", given)]);
+        under(document, &conditions).expect("always a document")
+    };
+    // An SSM String parameter, resolved by CloudFormation: `ssm-secure` is
+    // not allowed in a function's environment (and the document names
+    // secret settings, it holds no secret).
+    assert_eq!(show(&pick(true, false)), "!Sub {{resolve:ssm:${DestinationsParameter}}}");
+    assert_eq!(show(&pick(false, true)), "!Ref Destinations");
+    let Value::Tagged(default) = pick(false, false) else { panic!("the default is a !Sub") };
+    assert_eq!(default.tag, "Sub");
+    let stack_bus = "my-stack-inlet";
+    let text = default.value.as_str().expect("a !Sub string").replace("${EventBus}", stack_bus);
+    let specs = destinations::parse(&text).unwrap_or_else(|e| panic!("the default document is refused: {e}"));
+    assert_eq!(specs.len(), 1);
+    assert_eq!(specs[0].kind, DestinationKind::EventBridge { bus: stack_bus.into() });
+    assert!(specs[0].pattern.is_none(), "every event");
+
+    for parameter in ["Destinations", "DestinationsParameter"] {
+        let p = &template["Parameters"][parameter];
+        assert_eq!((show(&p["Type"]), show(&p["Default"])), ("String".into(), r#""""#.into()), "{parameter}");
+    }
+    let rule = show(&template["Rules"]["OneDestinationsDocument"]);
+    assert!(rule.contains(r#"Assert: !Equals [!Ref Destinations, ""]"#), "{rule}");
+}
+
+#[test]
+fn delivery_alarms_watch_the_totals_a_permanent_refusal_at_once_and_failures_that_last() {
+    let template = template();
+    let all = alarms(&template);
+    let refused = &all["DeliveryRefusedAlarm"]["Properties"];
+    let failed = &all["DeliveryFailedAlarm"]["Properties"];
+    let fields = |p: &Value| {
+        [
+            "MetricName",
+            "Statistic",
+            "Period",
+            "EvaluationPeriods",
+            "DatapointsToAlarm",
+            "Threshold",
+            "ComparisonOperator",
+        ]
+        .map(|k| p.get(k).map(show).unwrap_or_default())
+    };
+    assert_eq!(fields(refused), ["DeliveryRefused", "Sum", "60", "1", "", "0", "GreaterThanThreshold"]);
+    assert_eq!(
+        fields(failed),
+        [
+            "DeliveryFailed",
+            "Sum",
+            "60",
+            "5",
+            "3",
+            "!Ref DeliveryFailureAlarmThreshold",
+            "GreaterThanOrEqualToThreshold"
+        ]
+    );
+    for alarm in [refused, failed] {
+        assert!(alarm.get("Dimensions").is_none(), "the totals, whatever the destinations are named");
+    }
+}
+
+#[test]
+fn the_local_stack_has_every_delivery_setting_the_template_passes() {
+    let settings =
+        inlet_shared::config::load_env_file(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/env.json")))
+            .expect("events/env.json");
+    let template = template();
+    let processor = &template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"];
+    for setting in [destinations::SETTING, DESTINATION_SECRET] {
+        assert!(processor.get(setting).is_some(), "the template passes {setting}");
+        assert!(settings.contains_key(setting), "events/env.json lacks {setting}");
+    }
+    let ordering = settings.get(ORDERING_SETTING).expect("events/env.json lacks INLET_ORDERING");
+    let allowed = show(&template["Parameters"]["Ordering"]["AllowedValues"]);
+    assert!(allowed.trim_matches(['[', ']']).split(", ").any(|v| v == ordering), "{ordering} is not one of {allowed}");
+    destinations::from_env(&settings).expect("events/env.json's destinations document is one the processor accepts");
 }

@@ -424,6 +424,68 @@ async fn redrive_keeps_body_and_attributes_unchanged() {
     assert!(f.queue_is_empty(&f.target.dlq_url).await);
 }
 
+/// Per-conversation ordering: a redriven dead letter goes back into its
+/// conversation's group, and a replay into the event's, deduplicated as the
+/// replay (FIFO saw the event's own id when it came, and would drop a copy
+/// within five minutes).
+#[tokio::test]
+async fn redrive_and_replay_on_fifo_queues_keep_the_conversation_group() {
+    let f = fixture(QueueShape { fifo: true, ..QueueShape::default() }).await;
+    assert!(f.target.queue_url.ends_with(".fifo"));
+    let body = serde_json::to_string(&envelope("lost")).unwrap();
+    f.target
+        .sqs
+        .send_message()
+        .queue_url(&f.target.dlq_url)
+        .message_body(&body)
+        .message_group_id("chat-7")
+        .message_deduplication_id("lost-1")
+        .send()
+        .await
+        .unwrap();
+    let report = ops::redrive(&f.target, &[]).await.unwrap();
+    assert_eq!((report.moved.len(), report.failed.len()), (1, 0), "{report:?}");
+    let receive_all = async || {
+        let answer = f
+            .target
+            .sqs
+            .receive_message()
+            .queue_url(&f.target.queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        answer.messages.unwrap_or_default()
+    };
+    let received = receive_all().await;
+    assert_eq!(received.len(), 1);
+    let group = |m: &aws_sdk_sqs::types::Message| {
+        m.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)).cloned()
+    };
+    assert_eq!(group(&received[0]).as_deref(), Some("chat-7"));
+
+    // A processed event, replayed twice at once: two messages, in its group.
+    let (invoker, _, _) = switchable(&f);
+    let store = f.store();
+    let event = envelope("again");
+    SqsPublisher::new(f.target.sqs.clone(), f.target.queue_url.clone())
+        .publish_envelopes(std::slice::from_ref(&event))
+        .await
+        .unwrap();
+    pump_until(&f, &invoker, async || {
+        store.entry("test:again").await.unwrap().is_some_and(|e| e.status == "COMPLETED")
+    })
+    .await;
+    ops::replay(&f.target, "test:again", None).await.unwrap();
+    ops::replay(&f.target, "test:again", None).await.unwrap();
+    let replays = receive_all().await;
+    assert_eq!(replays.len(), 2, "neither replay was taken for the event's copy");
+    for replay in &replays {
+        assert_eq!(group(replay), Some(inlet_shared::delivery::conversation_of(&event)));
+    }
+}
+
 // ---- replay ----
 
 #[tokio::test]

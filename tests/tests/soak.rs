@@ -1,12 +1,14 @@
 //! The short soak (`make test`): a few hundred events across every provider
 //! against a local stack of its own, 30 % redelivered, one queue outage and
 //! one processor killed mid-batch, the senders held back while the queue's
-//! backlog is over a low cap; then the audit. `make soak` runs the long
+//! backlog is over a low cap, every event delivered to an HTTP destination
+//! and the local bus; then the audit. `make soak` runs the long
 //! one and records it in SOAK.md.
 
 use std::path::Path;
 
 use inlet_cli::soak::{SoakConfig, run};
+use inlet_cli::soak_delivery::SoakDestinations;
 use inlet_cli::stack::{DevStack, StackSpec};
 use inlet_shared::config::load_env_file_with_overrides;
 
@@ -14,9 +16,12 @@ use inlet_shared::config::load_env_file_with_overrides;
 async fn short_soak_loses_nothing_and_processes_every_acknowledged_event_once() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
     let settings = load_env_file_with_overrides(&root.join("events/env.json")).unwrap();
-    let mut stack = DevStack::start(StackSpec::on_free_ports(&root).unwrap()).await.unwrap();
+    let destinations = SoakDestinations::start().await.unwrap();
+    let mut spec = StackSpec::on_free_ports(&root).unwrap();
+    spec.env.extend(destinations.stack_env());
+    let mut stack = DevStack::start(spec).await.unwrap();
     let config = SoakConfig::short();
-    let report = run(&stack, &settings, &config).await.unwrap_or_else(|e| panic!("soak: {e}"));
+    let report = run(&stack, &settings, &config, &destinations).await.unwrap_or_else(|e| panic!("soak: {e}"));
     println!("{}", report.summary());
 
     assert_eq!(report.events, config.events);
@@ -37,9 +42,18 @@ async fn short_soak_loses_nothing_and_processes_every_acknowledged_event_once() 
     assert_eq!(report.in_progress, 0);
     assert_eq!(report.dlq, 0);
     assert_eq!(
-        report.processed_twice, report.processed_twice_after_failed_invocation,
-        "sinks ran twice only for events whose first attempt died holding the lock"
+        report.processed_twice,
+        report.processed_twice_after_failed_invocation + report.processed_twice_after_failed_delivery,
+        "the lock was taken twice only for events whose first attempt died holding it, or whose destination failed"
     );
+    // Delivery: every acknowledged event reached each destination it
+    // matches, once by webhook-id (twice only after a failed invocation),
+    // and none reached a destination it does not match.
+    let delivery = &report.delivery;
+    assert_eq!(delivery.bus_delivered, report.ids, "every event id on the bus");
+    assert!(delivery.http_expected > 0 && delivery.http_expected < report.ids, "one provider does not match HTTP");
+    assert_eq!(delivery.http_delivered, delivery.http_expected, "every matching event over HTTP, no other");
+    assert!(delivery.http_failed_on_purpose > 0, "some first deliveries failed, and were retried alone");
     assert!(report.passed(), "{}", report.summary());
 
     stack.stop().await.unwrap();
