@@ -48,7 +48,7 @@ AWS environment or profile for credentials and region):
                                      (never the body or a presented secret)
   inlet gen-events [--now] [--out DIR]
                                      write events/*.json (API Gateway v2 and SQS events)
-  inlet soak [--events N | --short] [--max-backlog N] [--write FILE]
+  inlet soak [--events N | --short] [--max-backlog N] [--ordering per-conversation] [--write FILE]
                                      start a local stack of its own (SOAK_MOTO_PORT, SOAK_API_PORT),
                                      send N events (3000) with redeliveries, queue outages and
                                      processor kills, audit, print the figures (and write them)
@@ -359,6 +359,11 @@ async fn soak(args: &[String]) -> Result<(), String> {
     if let Some(seed) = option(args, "--seed") {
         config.seed = u64::from_str_radix(seed, 16).map_err(|_| "--seed takes the hex seed a soak printed")?;
     }
+    match option(args, "--ordering") {
+        None | Some("none") => {}
+        Some("per-conversation") => config.ordering = true,
+        Some(other) => return Err(format!("--ordering takes none or per-conversation, not {other:?}")),
+    }
     let port = |name: &str, default: u16| -> Result<u16, String> {
         std::env::var(name)
             .ok()
@@ -374,6 +379,10 @@ async fn soak(args: &[String]) -> Result<(), String> {
         api_port: port("SOAK_API_PORT", 9058)?,
         env: destinations.stack_env(),
     };
+    let mut spec = spec;
+    if config.ordering {
+        spec.env.push(("INLET_ORDERING".into(), "per-conversation".into()));
+    }
     // The stack runs in a session of its own, out of reach of the terminal's
     // Ctrl-C: an interrupted soak stops it (and resumes a paused moto) itself.
     let mut shutdown = dev::Shutdown::listen()?;

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 
 use inlet_shared::config::DedupSettings;
 use inlet_shared::dedup::{DynamoDbStore, InboxEntry, STATUS_COMPLETED, STATUS_IN_PROGRESS};
+use inlet_shared::envelope::Envelope;
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::samples::SampleRequest;
 
 use crate::dev::{PROCESSOR, StackStatus};
-use crate::soak_delivery::{DeliveryAudit, SoakDestinations};
+use crate::soak_delivery::{DeliveryAudit, SentEvent, SoakDestinations};
 use crate::stack::DevStack;
 
 /// The samples a soak sends, round robin: every provider, and the
@@ -66,6 +67,9 @@ pub struct SoakConfig {
     /// load test meets and must drain. The short soak keeps a low cap to
     /// exercise the gate itself (`inlet soak --max-backlog N`).
     pub max_backlog: Option<u64>,
+    /// Per-conversation ordering (FIFO queues, `INLET_ORDERING`): the audit
+    /// then checks each conversation's order at the HTTP destination.
+    pub ordering: bool,
 }
 
 impl SoakConfig {
@@ -82,6 +86,7 @@ impl SoakConfig {
             settle_limit: Duration::from_secs(90),
             give_up_after: Duration::from_secs(120),
             max_backlog: None,
+            ordering: false,
         }
     }
 
@@ -267,6 +272,14 @@ impl SoakReport {
                 self.delivery.repeated_after_failed_invocation.to_string(),
             ),
             (
+                "per-conversation order at the HTTP destination: pairs checked / out of order",
+                if self.delivery.order_pairs_checked > 0 {
+                    format!("{} / {}", self.delivery.order_pairs_checked, self.delivery.order_violations)
+                } else {
+                    "not checked (ordering none)".to_string()
+                },
+            ),
+            (
                 "delivery latency ms (received to HTTP arrival) p50 / p99",
                 format!("{:.1} / {:.1}", self.delivery.latency_ms_p50, self.delivery.latency_ms_p99),
             ),
@@ -341,6 +354,11 @@ struct Sent {
     sample: SampleRequest,
     timestamp: i64,
     acknowledged: bool,
+    /// The first attempt's start, and the acknowledgement's arrival: an
+    /// event acknowledged before another of its conversation was first sent
+    /// is ahead of it in that conversation's order.
+    started: Instant,
+    acked: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -401,10 +419,13 @@ pub async fn run(
 
     let sent = std::mem::take(&mut *senders_state.sent.lock().map_err(|e| e.to_string())?);
     let counts = std::mem::take(&mut *senders_state.counts.lock().map_err(|e| e.to_string())?);
-    let expected = expected_ids(settings, &sent).await?;
+    let (expected, sent_events) = expected_ids(settings, &sent).await?;
     let audit = settle_and_audit(stack, settings, &status, &expected, config.settle_limit).await?;
     let failed_batches: BTreeSet<String> = stack.status().await?.pump.failed_batch_ids.into_iter().collect();
-    let delivery = destinations.audit(stack, &bus_queue_url, &expected, &failed_batches).await?;
+    let mut delivery = destinations.audit(stack, &bus_queue_url, &expected, &failed_batches).await?;
+    if config.ordering {
+        destinations.audit_order(&sent_events, &mut delivery)?;
+    }
 
     let final_status = stack.status().await?;
     let processor = final_status.functions.get(PROCESSOR).cloned().unwrap_or_default();
@@ -500,10 +521,12 @@ fn send_events(
         let sample = crate::samples::build(name, settings, timestamp, &unique)
             .ok_or_else(|| format!("sample {name} is not available"))?;
         let first_attempt = Instant::now();
+        let mut acked = None;
         let acknowledged = match deliver(&agent, api, &sample, config.give_up_after, &mut local) {
             Ok(latency) => {
                 local.ack_latency_ms.push(latency.as_secs_f64() * 1000.0);
                 local.time_to_ack_ms.push(first_attempt.elapsed().as_secs_f64() * 1000.0);
+                acked = Some(Instant::now());
                 true
             }
             Err(reason) => {
@@ -520,7 +543,7 @@ fn send_events(
                 local.refusals.push(format!("{name} #{index} redelivery: {reason}"));
             }
         }
-        mine.push(Sent { sample, timestamp, acknowledged });
+        mine.push(Sent { sample, timestamp, acknowledged, started: first_attempt, acked });
     }
     let mut counts = state.counts.lock().map_err(|e| e.to_string())?;
     counts.requests += local.requests;
@@ -684,17 +707,29 @@ async fn kill_processor_mid_batch(stack: &DevStack) -> Result<String, String> {
 
 /// The event ids each acknowledged request stands for, from the provider's
 /// own handler.
-async fn expected_ids(settings: &HashMap<String, String>, sent: &[Sent]) -> Result<BTreeSet<String>, String> {
+async fn expected_ids(
+    settings: &HashMap<String, String>,
+    sent: &[Sent],
+) -> Result<(BTreeSet<String>, Vec<SentEvent>), String> {
     let handlers = Handlers::from_env(settings)?;
     let mut ids = BTreeSet::new();
+    let mut events = Vec::new();
     for event in sent.iter().filter(|s| s.acknowledged) {
-        let produced = handlers.ids(&event.sample, event.timestamp).await?;
+        let produced = handlers.envelopes(&event.sample, event.timestamp).await?;
         if produced.is_empty() {
             return Err(format!("{} produced no event in-process", event.sample.name));
         }
-        ids.extend(produced);
+        for envelope in produced {
+            events.push(SentEvent {
+                id: envelope.id.clone(),
+                conversation: inlet_shared::delivery::conversation_of(&envelope),
+                started: event.started,
+                acked: event.acked,
+            });
+            ids.insert(envelope.id);
+        }
     }
-    Ok(ids)
+    Ok((ids, events))
 }
 
 /// Every registered provider's function, built from the stack's settings.
@@ -715,7 +750,7 @@ impl Handlers {
         Ok(Handlers { functions })
     }
 
-    async fn ids(&self, sample: &SampleRequest, timestamp: i64) -> Result<Vec<String>, String> {
+    async fn envelopes(&self, sample: &SampleRequest, timestamp: i64) -> Result<Vec<Envelope>, String> {
         let provider = crate::samples::provider_of(&sample.name).ok_or(format!("no provider for {}", sample.name))?;
         let (_, function) = self
             .functions
@@ -726,7 +761,7 @@ impl Handlers {
         let request = sample.to_incoming();
         let now = time::OffsetDateTime::from_unix_timestamp(timestamp).map_err(|e| e.to_string())?;
         function.handle_boxed(&publisher, &request, now).await;
-        Ok(publisher.sent().into_iter().map(|envelope| envelope.id).collect())
+        Ok(publisher.sent())
     }
 }
 
@@ -877,10 +912,11 @@ mod tests {
         let now = now_unix();
         for name in SOAK_SAMPLES {
             let sample = crate::samples::build(name, &settings, now, "unit").unwrap();
-            let ids = runtime.block_on(handlers.ids(&sample, now)).unwrap();
-            assert!(!ids.is_empty(), "{name}");
-            let again = runtime.block_on(handlers.ids(&sample, now)).unwrap();
-            assert_eq!(ids, again, "{name}: the same request is the same ids");
+            let ids = |envelopes: Vec<Envelope>| envelopes.into_iter().map(|e| e.id).collect::<Vec<_>>();
+            let first = ids(runtime.block_on(handlers.envelopes(&sample, now)).unwrap());
+            assert!(!first.is_empty(), "{name}");
+            let again = ids(runtime.block_on(handlers.envelopes(&sample, now)).unwrap());
+            assert_eq!(first, again, "{name}: the same request is the same ids");
         }
     }
 

@@ -22,6 +22,7 @@ pub fn write(target: &str, dir: &Path) -> Result<usize, String> {
     let seeds = match target {
         "envelope_decode" => envelope_seeds()?,
         "alert_split" => alert_seeds()?,
+        "destinations" => destination_seeds(),
         provider if TARGETS.contains(&provider) => request_seeds(provider)?,
         other => return Err(format!("no target named {other}")),
     };
@@ -156,4 +157,18 @@ fn alert_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
         }
     }
     Ok(seeds)
+}
+
+/// Destinations documents as the README shows them, and patterns followed
+/// by an Envelope.
+fn destination_seeds() -> Vec<(String, Vec<u8>)> {
+    let documents = [
+        r#"[{"name":"inlet-bus","type":"eventbridge","bus":"inlet"}]"#,
+        r#"[{"name":"app","type":"http","url":"https://example.com/hook","secret_setting":"INLET_DESTINATION_SECRET","match":{"provider":["lark"]}}]"#,
+        r#"[{"name":"q","type":"sqs","queue_url":"https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo"}]"#,
+        r#"{"provider":[{"prefix":"la"}],"alert":{"status":[{"anything-but":["resolved"]}]}} {"provider":"lark","alert":{"status":"firing"}}"#,
+        r#"{"$or":[{"kind":[{"suffix":"_v1"}]},{"message":{"text":[{"exists":true}]}}]} {"kind":"im.message.receive_v1"}"#,
+        r#"{"n":[{"numeric":[">",0,"<=",5]}],"s":[{"equals-ignore-case":"ABC"}]} {"n":5,"s":"abc"}"#,
+    ];
+    documents.iter().enumerate().map(|(n, text)| (format!("destinations-{n}"), text.as_bytes().to_vec())).collect()
 }

@@ -110,3 +110,36 @@ fn check_envelope(envelope: &Envelope, input: &[u8]) {
         panic!("alert_split: PROMISE BROKEN: {broken}\ninput: {}", String::from_utf8_lossy(input));
     }
 }
+
+/// Any text as `INLET_DESTINATIONS`, and any JSON as a `match` and as an
+/// event: parsing refuses with an error or accepts, never panics; an
+/// accepted document's names are unique and its patterns match without
+/// panicking; a pattern's answer is the same twice (matching keeps no
+/// state); and a pattern that matches everything listed under `$or`'s
+/// branches matches what one branch matches.
+pub fn destinations(data: &[u8]) {
+    use inlet_shared::delivery::config::parse;
+    use inlet_shared::delivery::pattern::Pattern;
+
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(specs) = parse(text) {
+        let mut names: Vec<String> = specs.iter().map(|s| s.name.to_ascii_lowercase()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), specs.len(), "an accepted document has two destinations of one name: {text}");
+        for spec in &specs {
+            if let Some(pattern) = &spec.pattern {
+                let _ = pattern.matches(&Value::Null);
+            }
+        }
+    }
+    // The input split in two JSON values: a pattern and an event.
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let (Some(Ok(pattern)), Some(Ok(event))) = (values.next(), values.next()) else { return };
+    let Ok(parsed) = Pattern::parse(&pattern) else { return };
+    let first = parsed.matches(&event);
+    assert_eq!(first, parsed.matches(&event), "a pattern answered twice differently: {pattern} on {event}");
+    if let Ok(either) = Pattern::parse(&serde_json::json!({"$or": [pattern.clone(), pattern.clone()]})) {
+        assert_eq!(either.matches(&event), first, "{{$or: [p, p]}} differs from p: {pattern} on {event}");
+    }
+}
