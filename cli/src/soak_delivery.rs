@@ -30,6 +30,10 @@ const SECRET_SETTING: &str = "INLET_SOAK_DESTINATION_SECRET";
 /// A dev value, not a secret: base64 of `soak-destination-NOT-A-SECRET-0123`.
 const SECRET: &str = "whsec_c29hay1kZXN0aW5hdGlvbi1OT1QtQS1TRUNSRVQtMDEyMw==";
 const RULE: &str = "soak-every-event";
+/// The processor's backoff setting (`processor::RedeliverySchedule`) and the
+/// soak's value for it, in seconds per receive.
+const REDELIVERY_DELAYS_SETTING: &str = "INLET_REDELIVERY_DELAYS";
+const REDELIVERY_DELAYS: &str = "2,4,8";
 
 /// One request the HTTP destination answered.
 #[derive(Clone, Debug)]
@@ -163,6 +167,10 @@ impl SoakDestinations {
         vec![
             (inlet_shared::delivery::config::SETTING.to_string(), document.to_string()),
             (SECRET_SETTING.to_string(), SECRET.to_string()),
+            // A short backoff: an event that failed three times (a kill, a
+            // live lease, a 503) would otherwise come back after 2 minutes,
+            // longer than the audit waits for a queue that stopped draining.
+            (REDELIVERY_DELAYS_SETTING.to_string(), REDELIVERY_DELAYS.to_string()),
         ]
     }
 

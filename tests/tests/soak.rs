@@ -66,10 +66,6 @@ async fn short_soak_loses_nothing_and_processes_every_acknowledged_event_once() 
 /// in twenty answered 503, every conversation still arrives at the HTTP
 /// destination in its order, and nothing is lost or delivered twice.
 #[tokio::test]
-#[ignore = "stalled once (2026-12-06): three records of one conversation stayed in the local FIFO queue, never \
-            received again for 90 s after the first's backoff; a 600-event `inlet soak --ordering per-conversation` \
-            passed (33,089 ordered pairs, none out of order). Run with --ignored while investigating the pump's FIFO \
-            emulation against moto."]
 async fn short_ordered_soak_keeps_each_conversation_in_order_through_faults() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
     let settings = load_env_file_with_overrides(&root.join("events/env.json")).unwrap();

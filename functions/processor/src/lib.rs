@@ -30,11 +30,12 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use inlet_shared::config::OperationsSettings;
+use inlet_shared::config::{EnvSource, OperationsSettings};
 use inlet_shared::dedup::{Claim, FailureRecord, Lease, LeasePolicy, NowMs, Ownership, ProcessorStore, Progress};
 use inlet_shared::delivery::targets::Targets;
 use inlet_shared::delivery::{DeliveryError, Outgoing, Retry};
 use inlet_shared::envelope::Envelope;
+use inlet_shared::error::ConfigError;
 use inlet_shared::metrics::{BatchMetrics, DestinationMetrics, Metrics};
 use inlet_shared::operations::{
     RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE, RefusalRecord, replay_key,
@@ -64,6 +65,7 @@ pub struct Invocation {
     /// Lengthens the visibility of a message whose delivery failed; without
     /// it the queue's own visibility timeout decides when it comes back.
     pub redelivery: Option<Arc<dyn Redelivery>>,
+    pub redelivery_schedule: RedeliverySchedule,
 }
 
 impl Invocation {
@@ -78,7 +80,13 @@ impl Invocation {
             metrics: Metrics::off(),
             targets: Targets::default(),
             redelivery: None,
+            redelivery_schedule: RedeliverySchedule::default(),
         }
+    }
+
+    pub fn with_redelivery_schedule(mut self, schedule: RedeliverySchedule) -> Self {
+        self.redelivery_schedule = schedule;
+        self
     }
 
     pub fn with_targets(mut self, targets: Targets) -> Self {
@@ -229,14 +237,55 @@ pub async fn process_batch(
 }
 
 /// How long a message whose delivery failed stays invisible before its
-/// `receive_count`-th redelivery: seconds at first, then minutes, so a
-/// destination that is down is not hammered, and the queue's last receive
-/// (its redrive policy's maxReceiveCount) comes hours, not seconds, after
-/// the first.
+/// `receive_count`-th redelivery, by the default schedule: seconds at first,
+/// then minutes, so a destination that is down is not hammered, and the
+/// queue's last receive (its redrive policy's maxReceiveCount) comes long
+/// after the first.
 pub fn redelivery_delay(receive_count: u32) -> Duration {
-    const SCHEDULE_SECS: [u64; 6] = [10, 30, 120, 600, 1800, 3600];
-    let step = (receive_count.max(1) - 1) as usize;
-    Duration::from_secs(SCHEDULE_SECS[step.min(SCHEDULE_SECS.len() - 1)])
+    RedeliverySchedule::default().delay(receive_count)
+}
+
+/// The backoff between a failed delivery and the message's next receive, one
+/// step per receive (the last repeats): `INLET_REDELIVERY_DELAYS`, seconds
+/// separated by commas. The local soak shortens it, so that its audit need
+/// not wait minutes for an event that failed three times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedeliverySchedule(Vec<Duration>);
+
+impl Default for RedeliverySchedule {
+    fn default() -> Self {
+        RedeliverySchedule([10, 30, 120, 600, 1800, 3600].map(Duration::from_secs).to_vec())
+    }
+}
+
+impl RedeliverySchedule {
+    pub const SETTING: &str = "INLET_REDELIVERY_DELAYS";
+    /// SQS's longest visibility timeout.
+    const MAX_SECS: u64 = 43_200;
+
+    /// The setting, or the default when it is unset or empty; a value that
+    /// is not whole seconds from 0 to 43200 stops start-up naming it.
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let Some(text) = env.get(Self::SETTING).filter(|text| !text.trim().is_empty()) else {
+            return Ok(Self::default());
+        };
+        let steps = text
+            .split(',')
+            .map(|step| step.trim().parse::<u64>().ok().filter(|secs| *secs <= Self::MAX_SECS))
+            .collect::<Option<Vec<u64>>>()
+            .ok_or_else(|| {
+                ConfigError::new(
+                    Self::SETTING,
+                    format!("{text:?} is not whole seconds (0 to 43200) separated by commas"),
+                )
+            })?;
+        Ok(RedeliverySchedule(steps.into_iter().map(Duration::from_secs).collect()))
+    }
+
+    pub fn delay(&self, receive_count: u32) -> Duration {
+        let step = (receive_count.max(1) - 1) as usize;
+        self.0.get(step.min(self.0.len().saturating_sub(1))).copied().unwrap_or_default()
+    }
 }
 
 /// Lengthens the visibility of every record left for redelivery because a
@@ -247,7 +296,8 @@ async fn back_off(records: &[SqsMessage], outcomes: &[RecordOutcome], invocation
     let delays = records.iter().zip(outcomes).filter_map(|(record, outcome)| {
         let RecordOutcome::NotDelivered { retry_after, .. } = outcome else { return None };
         let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok());
-        let delay = redelivery_delay(receive_count.unwrap_or(1)).max(retry_after.unwrap_or_default());
+        let delay =
+            invocation.redelivery_schedule.delay(receive_count.unwrap_or(1)).max(retry_after.unwrap_or_default());
         Some(async move {
             let (Some(arn), Some(handle)) = (record.event_source_arn.as_deref(), record.receipt_handle.as_deref())
             else {

@@ -7,7 +7,7 @@ use inlet_shared::delivery::{config, targets};
 use inlet_shared::queue::SqsRedelivery;
 use inlet_shared::tls::TlsRoots;
 use lambda_runtime::{LambdaEvent, service_fn};
-use processor::Invocation;
+use processor::{Invocation, RedeliverySchedule};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -32,15 +32,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let targets = targets::build(&specs, &env, &clients)?;
     let redelivery: Arc<dyn inlet_shared::queue::Redelivery> = Arc::new(SqsRedelivery::new(sqs));
+    let schedule = RedeliverySchedule::from_env(&ProcessEnv)?;
     let sinks = processor::sinks::configured();
     let (store, sinks, lease, metrics) = (&store, sinks.as_slice(), settings.lease, &metrics);
-    let (targets, redelivery) = (&targets, &redelivery);
+    let (targets, redelivery, schedule) = (&targets, &redelivery, &schedule);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
         let invocation = Invocation::from_context(&event.context, lease)
             .with_operations(operations)
             .with_metrics(metrics.clone())
             .with_targets(targets.clone())
-            .with_redelivery(redelivery.clone());
+            .with_redelivery(redelivery.clone())
+            .with_redelivery_schedule(schedule.clone());
         Ok::<_, lambda_runtime::Error>(
             processor::process_batch(event.payload, &invocation, store, sinks, NowMs::system).await,
         )

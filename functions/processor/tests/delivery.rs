@@ -362,3 +362,26 @@ async fn in_order_per_conversation_nothing_overtakes_an_event_that_failed() {
     assert!(failures(&response).is_empty());
     assert_eq!(app.calls().concat(), ["lark:a1", "lark:b1", "lark:b2", "lark:a1", "lark:a2", "lark:a3"]);
 }
+
+#[tokio::test]
+async fn the_backoff_schedule_is_a_setting_and_a_bad_one_stops_start_up() {
+    use processor::RedeliverySchedule;
+    let env =
+        |value: &str| std::collections::HashMap::from([(RedeliverySchedule::SETTING.to_string(), value.to_string())]);
+    assert_eq!(RedeliverySchedule::from_env(&env("")).unwrap(), RedeliverySchedule::default());
+    let short = RedeliverySchedule::from_env(&env("2, 4,8")).unwrap();
+    assert_eq!([1, 2, 3, 9].map(|n| short.delay(n).as_secs()), [2, 4, 8, 8], "the last step repeats");
+    for bad in ["2,x", "-1", "43201", ","] {
+        let error = RedeliverySchedule::from_env(&env(bad)).unwrap_err().to_string();
+        assert!(error.contains(RedeliverySchedule::SETTING), "{bad}: {error}");
+    }
+
+    // The processor backs off by the schedule it was given.
+    let flaky = Scripted::new("flaky").answering("lark:e1", vec![Err(DeliveryError::transient("HTTP 500"))]);
+    let targets = Targets::new(vec![target(&flaky, None)]);
+    let redelivery = Arc::new(MemoryRedelivery::default());
+    let invocation = invocation("r1", 1000, &targets, &redelivery).with_redelivery_schedule(short);
+    process_batch(batch(vec![record("m1", &envelope("lark", "e1"), 3)]), &invocation, &store(), &[], || NowMs(1000))
+        .await;
+    assert_eq!(redelivery.delays(), [("handle-m1-3".to_string(), Duration::from_secs(8))]);
+}
