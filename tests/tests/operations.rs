@@ -531,6 +531,14 @@ async fn replay_runs_the_sinks_again_once_and_is_counted_on_the_event() {
     ops::replay(&f.target, "test:again", None).await.unwrap();
     pump_until(&f, &invoker, async || f.item("test:again").await.is_some_and(|e| number(&e, "replays") == 2)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // `--destination NAME`: the replay says which destination it is for.
+    let to_one = ops::replay(&f.target, "test:again", Some("app")).await.unwrap();
+    let received = f.receive(&f.target.queue_url).await;
+    let record = lambda_record(&received[0]);
+    assert_eq!(record.message_id.as_deref(), Some(to_one.message_id.as_str()));
+    let only = &record.message_attributes[inlet_shared::operations::REPLAY_DESTINATION_ATTRIBUTE];
+    assert_eq!(only.string_value.as_deref(), Some("app"));
 }
 
 #[tokio::test]
