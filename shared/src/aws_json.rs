@@ -229,7 +229,7 @@ impl AwsJsonClient {
 
 /// An error and its causes, outermost first: a connector's own message is
 /// only "io error"; the cause says which (refused, a certificate, a reset).
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {

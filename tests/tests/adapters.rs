@@ -7,9 +7,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use inlet_cli::local::{QueueShape, create_resources};
 use inlet_cli::pump::{Invoker, pump_once, queue_arn};
@@ -253,36 +250,9 @@ async fn characters_sqs_refuses_are_escaped_and_the_envelope_arrives_unchanged()
 
 // ---- DynamoDB store and processor ----
 
-/// The DynamoDB operations a client sent, in order, as moto received them.
-#[derive(Clone, Debug, Default)]
-struct RequestLog(Arc<std::sync::Mutex<Vec<String>>>);
-
-impl RequestLog {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for RequestLog {
-    fn name(&self) -> &'static str {
-        "request-log"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target").unwrap_or("?");
-        self.0.lock().unwrap().push(target.rsplit('.').next().unwrap_or(target).to_string());
-        Ok(())
-    }
-}
-
 /// A store whose every request is logged, to count what an event costs.
-async fn counted_store(settings: &DedupSettings) -> (DynamoDbStore, RequestLog) {
-    let log = RequestLog::default();
+async fn counted_store(settings: &DedupSettings) -> (DynamoDbStore, inlet_tests::RequestLog) {
+    let log = inlet_tests::RequestLog::default();
     let sdk = inlet_shared::runtime::local_sdk_config(&inlet_tests::aws_endpoint());
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build();
     (DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), settings), log)

@@ -2,58 +2,25 @@
 //! rule whose target is a queue, standard and FIFO queues, and the calls the
 //! destinations make (counted on the wire).
 
-use std::sync::{Arc, Mutex};
-
 use aws_sdk_eventbridge::types::{RuleState, Target};
-use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_sqs::error::BoxError;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use inlet_cli::pump::queue_arn;
 use inlet_shared::delivery::eventbridge::EventBridgeDestination;
 use inlet_shared::delivery::sqs::{SqsDestination, deduplication_id};
 use inlet_shared::delivery::{DeliveryError, Destination, Outgoing, conversation_of};
 use inlet_shared::envelope::{Envelope, MessageView, Verification};
-use inlet_tests::{aws_endpoint, unique};
+use inlet_tests::{RequestLog, aws_endpoint, unique};
 use serde_json::{Value, json};
-
-/// The operation of every request a client sends (`PutEvents`,
-/// `SendMessageBatch` …), read from `X-Amz-Target`.
-#[derive(Clone, Debug, Default)]
-struct Calls(Arc<Mutex<Vec<String>>>);
-
-impl Calls {
-    fn of(&self, operation: &str) -> usize {
-        self.0.lock().unwrap().iter().filter(|o| *o == operation).count()
-    }
-}
-
-impl Intercept for Calls {
-    fn name(&self) -> &'static str {
-        "calls"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target").unwrap_or("?");
-        self.0.lock().unwrap().push(target.rsplit('.').next().unwrap_or(target).to_string());
-        Ok(())
-    }
-}
 
 struct Aws {
     sqs: aws_sdk_sqs::Client,
     events: aws_sdk_eventbridge::Client,
-    calls: Calls,
+    calls: RequestLog,
 }
 
 fn aws() -> Aws {
     let sdk = inlet_shared::runtime::local_sdk_config(&aws_endpoint());
-    let calls = Calls::default();
+    let calls = RequestLog::default();
     let sqs =
         aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk).interceptor(calls.clone()).build());
     let events = aws_sdk_eventbridge::Client::from_conf(
@@ -174,7 +141,7 @@ async fn eventbridge_puts_source_detail_type_and_the_envelope_and_rules_route_by
     ]);
     let results = destination.deliver(&outgoing(&events)).await;
     assert_all_ok(&results);
-    assert_eq!(aws.calls.of("PutEvents"), 1);
+    assert_eq!(aws.calls.count("PutEvents"), 1);
 
     let received = receive(&aws.sqs, &queue_url, 2).await;
     assert_eq!(received.len(), 2, "only the two lark events match the rule");
@@ -213,7 +180,7 @@ async fn twenty_five_events_go_out_in_three_puts_and_all_arrive() {
     let results = destination.deliver(&outgoing(&events)).await;
     assert_all_ok(&results);
     assert_eq!(results.len(), 25);
-    assert_eq!(aws.calls.of("PutEvents"), 3, "10 + 10 + 5 entries");
+    assert_eq!(aws.calls.count("PutEvents"), 3, "10 + 10 + 5 entries");
     let received = receive(&aws.sqs, &queue_url, 25).await;
     let mut ids: Vec<String> = received
         .iter()
@@ -245,7 +212,7 @@ async fn an_entry_over_256_kb_fails_for_good_and_the_others_are_delivered() {
     for index in [0, 2, 3, 4] {
         assert!(results[index].is_ok(), "{index}: {:?}", results[index]);
     }
-    assert_eq!(aws.calls.of("PutEvents"), 2, "small + big-1 + big-2, then big-3");
+    assert_eq!(aws.calls.count("PutEvents"), 2, "small + big-1 + big-2, then big-3");
     let received = receive(&aws.sqs, &queue_url, 4).await;
     assert_eq!(received.len(), 4);
     assert!(received.iter().all(|m| !m.body().unwrap_or_default().contains("lark:huge")));
@@ -280,7 +247,7 @@ async fn a_standard_queue_receives_each_envelope_body_unchanged() {
         message("telegram", "ev-3", "-100", json!({"n": 3})),
     ]);
     assert_all_ok(&destination.deliver(&outgoing(&events)).await);
-    assert_eq!(aws.calls.of("SendMessageBatch"), 1);
+    assert_eq!(aws.calls.count("SendMessageBatch"), 1);
     let mut bodies: Vec<String> =
         receive(&aws.sqs, &queue_url, 3).await.iter().map(|m| m.body().expect("body").to_string()).collect();
     bodies.sort();
@@ -336,7 +303,7 @@ async fn the_same_envelope_sent_twice_is_one_message_on_a_fifo_queue() {
     // re-encodes them; the deduplication id does not depend on the bytes).
     let again = encoded(&[first[0].0.clone(), first[1].0.clone()]);
     assert_all_ok(&destination.deliver(&outgoing(&again)).await);
-    assert_eq!(aws.calls.of("SendMessageBatch"), 2);
+    assert_eq!(aws.calls.count("SendMessageBatch"), 2);
     let received = receive(&aws.sqs, &queue_url, 2).await;
     assert_eq!(received.len(), 2, "each Envelope once: {:?}", received.iter().map(|m| m.body()).collect::<Vec<_>>());
 }
@@ -348,7 +315,7 @@ async fn batches_over_ten_messages_or_one_mib_are_split() {
     let destination = SqsDestination { name: "team".into(), queue_url: queue_url.clone(), client: aws.sqs.clone() };
     let small: Vec<Envelope> = (0..25).map(|i| message("lark", &format!("s-{i}"), "oc_1", json!({ "n": i }))).collect();
     assert_all_ok(&destination.deliver(&outgoing(&encoded(&small))).await);
-    assert_eq!(aws.calls.of("SendMessageBatch"), 3, "10 + 10 + 5");
+    assert_eq!(aws.calls.count("SendMessageBatch"), 3, "10 + 10 + 5");
     assert_eq!(receive(&aws.sqs, &queue_url, 25).await.len(), 25);
 
     // Three messages of 400 KB: two fit in 1 MiB, the third goes next.
@@ -356,7 +323,7 @@ async fn batches_over_ten_messages_or_one_mib_are_split() {
     let big: Vec<Envelope> =
         (0..3).map(|i| message("lark", &format!("b-{i}"), "oc_1", json!({ "blob": blob }))).collect();
     assert_all_ok(&destination.deliver(&outgoing(&encoded(&big))).await);
-    assert_eq!(aws.calls.of("SendMessageBatch"), 3 + 2);
+    assert_eq!(aws.calls.count("SendMessageBatch"), 3 + 2);
     assert_eq!(receive(&aws.sqs, &queue_url, 3).await.len(), 3);
 }
 
@@ -378,11 +345,11 @@ async fn a_message_the_queue_refuses_fails_alone_and_for_good() {
     assert_eq!(receive(&aws.sqs, &queue_url, 2).await.len(), 2);
 
     // Over the 1 MiB any queue takes: refused before any call.
-    let before = aws.calls.of("SendMessageBatch");
+    let before = aws.calls.count("SendMessageBatch");
     let huge = encoded(&[message("lark", "huge", "oc_1", json!({ "blob": "h".repeat(1024 * 1024) }))]);
     let results = destination.deliver(&outgoing(&huge)).await;
     assert!(results[0].as_ref().is_err_and(DeliveryError::is_permanent), "{results:?}");
-    assert_eq!(aws.calls.of("SendMessageBatch"), before);
+    assert_eq!(aws.calls.count("SendMessageBatch"), before);
 }
 
 #[tokio::test]

@@ -211,7 +211,9 @@ impl HttpDestination {
         let started = tokio::time::Instant::now();
         let response = match tokio::time::timeout(self.timeout, self.connector.call(request)).await {
             Err(_) => return Err(no_answer(self.timeout)),
-            Ok(Err(error)) => return Err(DeliveryError::transient(format!("not sent: {}", with_causes(&error)))),
+            Ok(Err(error)) => {
+                return Err(DeliveryError::transient(format!("not sent: {}", crate::aws_json::with_causes(&error))));
+            }
             Ok(Ok(response)) => response,
         };
         let status = response.status().as_u16();
@@ -287,19 +289,6 @@ async fn read_at_most(body: SdkBody, limit: usize) -> Vec<u8> {
         }
     }
     read
-}
-
-/// An error and its causes, outermost first: a connector's own message is
-/// only "io error"; the cause says which (refused, reset, a certificate).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -174,14 +174,7 @@ where
             None => code.to_string(),
         };
     }
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
+    crate::aws_json::with_causes(error)
 }
 
 #[async_trait]
