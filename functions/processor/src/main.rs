@@ -2,10 +2,8 @@ use std::sync::Arc;
 
 use inlet_shared::config::{DedupSettings, OperationsSettings, ProcessEnv};
 use inlet_shared::dedup::{DynamoDbStore, NowMs};
-use inlet_shared::delivery::http::HttpDestination;
 use inlet_shared::delivery::{config, targets};
 use inlet_shared::queue::SqsRedelivery;
-use inlet_shared::tls::TlsRoots;
 use lambda_runtime::{LambdaEvent, service_fn};
 use processor::{Invocation, RedeliverySchedule};
 
@@ -27,8 +25,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = targets::Clients {
         eventbridge: aws_sdk_eventbridge::Client::new(&sdk),
         sqs: sqs.clone(),
-        // Teams' endpoints carry certificates from any public authority.
-        http: HttpDestination::connector(&TlsRoots::System),
+        // Built for the first HTTP destination, if there is one.
+        http: None,
     };
     let targets = targets::build(&specs, &env, &clients)?;
     let redelivery: Arc<dyn inlet_shared::queue::Redelivery> = Arc::new(SqsRedelivery::new(sqs));

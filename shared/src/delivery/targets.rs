@@ -68,8 +68,11 @@ impl std::fmt::Debug for Targets {
 pub struct Clients {
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
-    /// Teams' HTTP endpoints (see `HttpDestination::connector`).
-    pub http: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    /// Teams' HTTP endpoints (see `HttpDestination::connector`). None: built
+    /// by [`build`] for the first HTTP destination, with the system's roots
+    /// (teams' endpoints carry certificates from any public authority), so
+    /// a deployment without one does not load the system's bundle at init.
+    pub http: Option<aws_smithy_runtime_api::client::http::SharedHttpConnector>,
 }
 
 /// The secret settings the document names (each HTTP destination's
@@ -101,6 +104,8 @@ pub fn build(
     use crate::delivery::sqs::SqsDestination;
 
     let mut targets = Vec::new();
+    // One connector for every HTTP destination: their connections are pooled.
+    let mut http = clients.http.clone();
     for spec in specs {
         let destination: Arc<dyn Destination> = match &spec.kind {
             DestinationKind::EventBridge { bus } => Arc::new(EventBridgeDestination {
@@ -109,7 +114,9 @@ pub fn build(
                 client: clients.eventbridge.clone(),
             }),
             DestinationKind::Http { url, secret_setting } => {
-                Arc::new(HttpDestination::from_env(&spec.name, url, secret_setting, env, clients.http.clone())?)
+                let connector =
+                    http.get_or_insert_with(|| HttpDestination::connector(&crate::tls::TlsRoots::System)).clone();
+                Arc::new(HttpDestination::from_env(&spec.name, url, secret_setting, env, connector)?)
             }
             DestinationKind::Sqs { queue_url } => Arc::new(SqsDestination {
                 name: spec.name.clone(),
