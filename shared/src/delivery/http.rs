@@ -13,7 +13,7 @@
 //! <the Envelope, the bytes the queue carried>
 //! ```
 //!
-//! What the answer means (PROVIDERS.md, "Outbound HTTP conventions"): 2xx is
+//! What the answer means (README, "Destinations"; as Standard Webhooks senders retry): 2xx is
 //! delivered; 408, 429 (with its `Retry-After`), 5xx, a transport error or
 //! no answer within the timeout are worth another attempt; any other status
 //! (410 Gone included) is the endpoint refusing this event for good.
