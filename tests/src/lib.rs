@@ -63,3 +63,4 @@ impl Intercept for RequestLog {
         Ok(())
     }
 }
+pub mod platforms;

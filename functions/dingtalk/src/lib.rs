@@ -14,7 +14,7 @@
 //! networks) is the remedy; dedup by `msgId` keeps a replayed message from
 //! becoming a second event. Since the body is not proof of anything, its
 //! `sessionWebhook` becomes a reply handle only on `DINGTALK_REPLY_HOSTS`
-//! ([`reply_hosts`]). Protocol facts: docs/providers.md, DingTalk.
+//! (`inlet_shared::reply::hosts`). Protocol facts: docs/providers.md, DingTalk.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -23,10 +23,10 @@ use inlet_shared::json::value_at;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{constant_time_eq, hmac_sha256, truncate_for_log};
 
-pub mod reply_hosts;
 pub mod samples;
 
-use reply_hosts::ReplyHosts;
+use inlet_shared::reply::dingtalk::{DEFAULT_REPLY_HOSTS, REPLY_HOSTS};
+use inlet_shared::reply::hosts::ReplyHosts;
 
 pub const PROVIDER: &str = "dingtalk";
 pub const ROUTE: &str = "/dingtalk/robot";
@@ -87,7 +87,7 @@ impl Provider for DingtalkFunction {
         }
         Ok(DingtalkFunction {
             secrets,
-            reply_hosts: ReplyHosts::from_env(env)?,
+            reply_hosts: ReplyHosts::from_env(env, REPLY_HOSTS, DEFAULT_REPLY_HOSTS)?,
             ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)?,
         })
     }

@@ -1,12 +1,14 @@
-//! `DINGTALK_REPLY_HOSTS`: where a `sessionWebhook` may point before it
-//! becomes the Envelope's reply handle.
+//! Where a URL that arrives inside an event may point before inlet calls
+//! it: DingTalk's `sessionWebhook` (`DINGTALK_REPLY_HOSTS`), Slack's
+//! `response_url` (`SLACK_REPLY_HOSTS`).
 //!
-//! DingTalk's `sign` covers the timestamp only, so whoever holds one signed
-//! pair can post any body for an hour, `sessionWebhook` included. A reply
-//! client POSTs to the handle, so a handle taken on trust would let that
-//! body aim inlet's replies at any address: another service, an internal
-//! one, or the Lambda runtime API on loopback. Only an address on
-//! DingTalk's own hosts (or hosts the operator names) becomes a handle.
+//! Such a URL is data from a request. DingTalk's `sign` covers the
+//! timestamp only, so whoever holds one signed pair can post any body for
+//! an hour, `sessionWebhook` included; a reply client POSTs to the URL, so
+//! one taken on trust would aim inlet's replies (with the reply's content)
+//! at any address: another service, an internal one, or the Lambda runtime
+//! API on loopback. Only an address on the platform's own hosts (or hosts
+//! the operator names) is called.
 //!
 //! The rules, chosen so that no URL parser can read the host differently:
 //! - visible ASCII only, no backslash (where parsers disagree);
@@ -21,17 +23,11 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use inlet_shared::prelude::*;
-use inlet_shared::verify::truncate_for_log;
+use crate::config::EnvSource;
+use crate::error::ConfigError;
+use crate::verify::truncate_for_log;
 
-pub const SETTING: &str = "DINGTALK_REPLY_HOSTS";
-
-/// DingTalk's API hosts: `oapi.dingtalk.com` serves `/robot/sendBySession`,
-/// the address DingTalk puts in `sessionWebhook`; `api.dingtalk.com` is its
-/// newer OpenAPI host.
-pub const DEFAULT_HOSTS: &[&str] = &["oapi.dingtalk.com", "api.dingtalk.com"];
-
-/// The longest `sessionWebhook` kept (DingTalk's are about 100 characters).
+/// The longest URL kept (DingTalk's and Slack's are about 100 characters).
 pub const MAX_URL_LEN: usize = 2048;
 
 /// One entry: a host name or address (lower case, IPv6 in brackets) and,
@@ -55,37 +51,42 @@ impl AllowedHost {
     }
 }
 
-/// The allowed hosts, read once at start-up.
+/// The allowed hosts of one setting, read once at start-up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplyHosts {
+    setting: &'static str,
     hosts: Vec<AllowedHost>,
 }
 
-impl Default for ReplyHosts {
-    fn default() -> Self {
-        ReplyHosts { hosts: DEFAULT_HOSTS.iter().map(|h| AllowedHost { host: h.to_string(), port: None }).collect() }
-    }
-}
-
 impl ReplyHosts {
-    /// `DINGTALK_REPLY_HOSTS`, or DingTalk's hosts when it is unset or empty.
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        Self::parse(&env.get(SETTING).unwrap_or_default())
+    /// The platform's own hosts, for `setting`.
+    pub fn defaults(setting: &'static str, defaults: &[&str]) -> Self {
+        let hosts = defaults.iter().map(|h| AllowedHost { host: h.to_string(), port: None }).collect();
+        ReplyHosts { setting, hosts }
+    }
+
+    /// `setting`, or `defaults` (the platform's hosts) when it is unset or empty.
+    pub fn from_env(env: &dyn EnvSource, setting: &'static str, defaults: &[&str]) -> Result<Self, ConfigError> {
+        Self::parse(setting, defaults, &env.get(setting).unwrap_or_default())
     }
 
     /// Comma-separated `host` or `host:port` entries. Anything else (a
     /// URL, a path, userinfo, a wildcard, an IPv6 address without brackets)
     /// is a mistake that would silently allow nothing or too much: refused.
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+    pub fn parse(setting: &'static str, defaults: &[&str], raw: &str) -> Result<Self, ConfigError> {
         let mut hosts = Vec::new();
         for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let host = parse_entry(entry).map_err(|why| ConfigError::new(SETTING, format!("entry {entry:?} {why}")))?;
+            let host = parse_entry(entry).map_err(|why| ConfigError::new(setting, format!("entry {entry:?} {why}")))?;
             hosts.push(host);
         }
         if hosts.is_empty() {
-            return Ok(ReplyHosts::default());
+            return Ok(ReplyHosts::defaults(setting, defaults));
         }
-        Ok(ReplyHosts { hosts })
+        Ok(ReplyHosts { setting, hosts })
+    }
+
+    pub fn setting(&self) -> &'static str {
+        self.setting
     }
 
     pub fn hosts(&self) -> &[AllowedHost] {
@@ -120,7 +121,7 @@ impl ReplyHosts {
             .hosts
             .iter()
             .find(|a| a.host == host)
-            .ok_or_else(|| format!("is on host {:?}, not one of {SETTING}", truncate_for_log(&host)))?;
+            .ok_or_else(|| format!("is on host {:?}, not one of {}", truncate_for_log(&host), self.setting))?;
         let default_port = if https { 443 } else { 80 };
         let port_ok = match allowed.port {
             Some(only) => port.unwrap_or(default_port) == only,
@@ -128,8 +129,9 @@ impl ReplyHosts {
         };
         if !port_ok {
             return Err(format!(
-                "is on host {host:?} at port {}, which {SETTING} does not name",
-                port.unwrap_or(default_port)
+                "is on host {host:?} at port {}, which {} does not name",
+                port.unwrap_or(default_port),
+                self.setting
             ));
         }
         if !https && !allowed.is_loopback() {
@@ -213,22 +215,29 @@ fn is_dns_name(host: &str) -> bool {
 mod tests {
     use super::*;
 
+    const SETTING: &str = "DINGTALK_REPLY_HOSTS";
+    const DEFAULT_HOSTS: &[&str] = &["oapi.dingtalk.com", "api.dingtalk.com"];
+
     fn hosts(raw: &str) -> ReplyHosts {
-        ReplyHosts::parse(raw).expect("valid setting")
+        ReplyHosts::parse(SETTING, DEFAULT_HOSTS, raw).expect("valid setting")
+    }
+
+    fn dingtalk() -> ReplyHosts {
+        ReplyHosts::defaults(SETTING, DEFAULT_HOSTS)
     }
 
     #[test]
-    fn unset_or_empty_means_dingtalks_hosts() {
-        assert_eq!(hosts(""), ReplyHosts::default());
-        assert_eq!(hosts(" , "), ReplyHosts::default());
-        let default = ReplyHosts::default();
+    fn unset_or_empty_means_the_platforms_hosts() {
+        assert_eq!(hosts(""), dingtalk());
+        assert_eq!(hosts(" , "), dingtalk());
+        let default = dingtalk();
         let names: Vec<&str> = default.hosts().iter().map(|h| h.host.as_str()).collect();
         assert_eq!(names, ["oapi.dingtalk.com", "api.dingtalk.com"]);
     }
 
     #[test]
     fn dingtalks_session_webhooks_are_kept() {
-        let default = ReplyHosts::default();
+        let default = dingtalk();
         for url in [
             "https://oapi.dingtalk.com/robot/sendBySession?session=c5d4e2f1a0b9",
             "https://OAPI.DingTalk.com/robot/sendBySession?session=x",
@@ -244,7 +253,7 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused_with_a_reason() {
-        let default = ReplyHosts::default();
+        let default = dingtalk();
         for (url, why) in [
             ("http://oapi.dingtalk.com/robot/sendBySession", "loopback"),
             ("https://evil.example/robot/sendBySession", "not one of"),
@@ -333,7 +342,7 @@ mod tests {
             "[not-an-ip]",
             "钉钉.com",
         ] {
-            let refused = ReplyHosts::parse(bad).expect_err(bad);
+            let refused = ReplyHosts::parse(SETTING, DEFAULT_HOSTS, bad).expect_err(bad);
             assert!(refused.to_string().contains(SETTING), "{bad}: {refused}");
         }
         assert_eq!(hosts("OAPI.DingTalk.com").hosts()[0].host, "oapi.dingtalk.com", "read in lower case");

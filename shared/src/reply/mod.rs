@@ -1,0 +1,385 @@
+//! Answering back: a reply to the conversation an event came from, sent
+//! through the platform's own API by one client per platform.
+//!
+//! The team's code says only what to answer (a [`Reply`]: text, or the
+//! platform's card or blocks as raw JSON, and whether it changes the
+//! original message). The clients hold the platform credentials, the
+//! tokens they exchange them for, and the platform's limits; the event's
+//! reply handle (`Envelope.message.reply_handle`, [`ReplyTarget`]) says
+//! where the conversation is.
+//!
+//! Three ways in, one way out (README, "Answering back"):
+//! - an HTTP destination's answer `{"reply": {...}}` (the processor queues it);
+//! - the reply queue: `{"event_id": "...", "reply": {...}}` from any code;
+//! - `inlet reply <event-id> --text "..."`.
+//!
+//! Each arrives at the reply function as a [`ReplyRequest`], which claims
+//! its id in the dedup table before sending, so a redelivered request is
+//! not posted twice.
+//!
+//! A failed send is a [`ReplyError`] (the delivery error): transient ones
+//! (a timeout, 5xx, the platform's throttling with its wait) are retried by
+//! the queue, permanent ones (an expired handle, a refused token, a handle
+//! the client cannot use) are recorded and never retried. A reason never
+//! holds a token, a secret or a URL that carries one.
+
+pub mod dingtalk;
+pub mod discord;
+pub mod hosts;
+pub mod lark;
+pub mod pace;
+pub mod request;
+pub mod slack;
+pub mod telegram;
+pub mod token;
+pub mod wecom;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_smithy_runtime_api::client::http::SharedHttpConnector;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub use crate::delivery::DeliveryError as ReplyError;
+use crate::config::EnvSource;
+use crate::envelope::Envelope;
+use crate::error::ConfigError;
+use crate::outbound::{Answer, CallError};
+
+/// How long one call to a platform's API may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much of a platform's answer is read (their answers are small JSON).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// The longest text a reply may carry before any platform's own limit
+/// (Telegram's 4096 characters is the smallest; each client checks its own).
+pub const MAX_TEXT_CHARS: usize = 40_000;
+
+/// What to answer. At least one of `text` and `card`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reply {
+    /// Plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The platform's own rich message, as its API takes it: a Lark card,
+    /// Slack blocks (an array), Discord message fields (`embeds`,
+    /// `components`), a Telegram `reply_markup`, a DingTalk `actionCard`
+    /// or `markdown`, a WeCom `markdown` or `template_card`. Each client's
+    /// documentation says where it goes.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "blocks")]
+    pub card: Option<Value>,
+    /// Change the message the event came from (the card whose button was
+    /// pressed, the interaction's original answer) instead of posting a
+    /// new one. Lark, Discord, Slack and Telegram support it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub update: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl Reply {
+    pub fn text(text: impl Into<String>) -> Self {
+        Reply { text: Some(text.into()), ..Reply::default() }
+    }
+
+    /// Reads a reply from JSON (a destination's answer, a queue message),
+    /// refusing what no platform could send: the reason says which field.
+    pub fn from_json(value: &Value) -> Result<Reply, String> {
+        let reply: Reply = serde_json::from_value(value.clone()).map_err(|error| {
+            format!("a reply is {{\"text\": \"...\"}} or {{\"card\": {{...}}}} (with \"update\": true to change the original): {error}")
+        })?;
+        reply.check()?;
+        Ok(reply)
+    }
+
+    /// What every platform needs of a reply.
+    pub fn check(&self) -> Result<(), String> {
+        let text = self.text.as_deref().filter(|t| !t.trim().is_empty());
+        match (text, &self.card) {
+            (None, None) => return Err("a reply needs a non-empty text or a card".into()),
+            (_, Some(card)) if card.is_null() => return Err("card is null".into()),
+            _ => {}
+        }
+        if let Some(text) = text
+            && text.chars().count() > MAX_TEXT_CHARS
+        {
+            return Err(format!("text is longer than {MAX_TEXT_CHARS} characters"));
+        }
+        Ok(())
+    }
+
+    /// The text, when the reply has a non-empty one.
+    pub fn text_str(&self) -> Option<&str> {
+        self.text.as_deref().filter(|t| !t.trim().is_empty())
+    }
+}
+
+/// Where a reply goes: what the event said about its conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplyTarget {
+    /// The Envelope id of the event being answered.
+    pub event_id: String,
+    pub provider: String,
+    /// `Envelope.tenant`: the bot (Telegram), the app or team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// When inlet received the event: the start of a handle's lifetime
+    /// (Discord's 15 minutes, Slack's 30, Lark's card token's 30).
+    pub received_at: String,
+    /// The conversation: `Envelope.message.chat_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    /// `Envelope.message.reply_handle`: the provider's own fields.
+    pub handle: Value,
+}
+
+impl ReplyTarget {
+    /// The target of `envelope`; an event without a reply handle cannot be
+    /// answered (a permanent error that says so).
+    pub fn of(envelope: &Envelope) -> Result<ReplyTarget, ReplyError> {
+        let message = envelope.message.as_ref();
+        let handle = message.and_then(|m| m.reply_handle.clone()).filter(|h| !h.is_null()).ok_or_else(|| {
+            ReplyError::permanent(format!(
+                "event {} ({} {}) has no reply handle: there is no conversation to answer",
+                envelope.id, envelope.provider, envelope.kind
+            ))
+        })?;
+        Ok(ReplyTarget {
+            event_id: envelope.id.clone(),
+            provider: envelope.provider.clone(),
+            tenant: envelope.tenant.clone(),
+            received_at: envelope.received_at.clone(),
+            chat_id: message.and_then(|m| m.chat_id.clone()),
+            handle,
+        })
+    }
+
+    /// A string field of the handle.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.handle.get(name).and_then(Value::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// A field of the handle that the client cannot do without.
+    pub fn required(&self, name: &str) -> Result<&str, ReplyError> {
+        self.field(name).ok_or_else(|| {
+            ReplyError::permanent(format!("the {} reply handle of event {} has no {name}", self.provider, self.event_id))
+        })
+    }
+
+    /// How long ago the event was received, at `now` (zero if in the
+    /// future, or if `received_at` were unreadable: inlet writes it as RFC
+    /// 3339, and no handle is taken for expired because of a bad date).
+    pub fn age(&self, now: SystemTime) -> Duration {
+        let Ok(received) = OffsetDateTime::parse(&self.received_at, &Rfc3339) else {
+            return Duration::ZERO;
+        };
+        Duration::try_from(OffsetDateTime::from(now) - received).unwrap_or(Duration::ZERO)
+    }
+}
+
+/// What a platform answered to a reply that it took.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// Which API took it (`lark im.v1.message.reply`, `slack response_url`).
+    pub via: String,
+    /// The platform's id of the message posted, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+impl Sent {
+    pub fn via(via: impl Into<String>) -> Self {
+        Sent { via: via.into(), message_id: None }
+    }
+
+    pub fn with_message_id(mut self, id: Option<String>) -> Self {
+        self.message_id = id;
+        self
+    }
+}
+
+/// One platform's reply API.
+#[async_trait]
+pub trait ReplyClient: Send + Sync {
+    /// The provider whose events it answers (`Envelope.provider`).
+    fn provider(&self) -> &'static str;
+
+    /// Sends `reply` to `target`'s conversation. `reply_id` identifies this
+    /// reply on every attempt (platforms that take an idempotency key get
+    /// it); `now` decides whether the handle has expired.
+    async fn send(
+        &self,
+        target: &ReplyTarget,
+        reply: &Reply,
+        reply_id: &str,
+        now: SystemTime,
+    ) -> Result<Sent, ReplyError>;
+}
+
+/// Every platform's client, by provider.
+#[derive(Clone, Default)]
+pub struct Replies {
+    clients: BTreeMap<&'static str, Arc<dyn ReplyClient>>,
+}
+
+impl std::fmt::Debug for Replies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.clients.keys()).finish()
+    }
+}
+
+/// The secret settings the reply clients read (resolved from the secret
+/// store at init like the receivers' own).
+pub const SECRET_SETTINGS: &[&str] =
+    &[lark::APP_SECRET, telegram::BOT_TOKENS, slack::BOT_TOKEN, wecom::CORP_SECRET];
+
+impl Replies {
+    /// A client for each platform inlet can answer, with the credentials
+    /// and API bases `env` holds. A platform whose credentials are not set
+    /// still gets its client: a reply to it fails with the setting's name.
+    /// A setting that is set but unusable stops start-up.
+    pub fn from_env(env: &dyn EnvSource, connector: SharedHttpConnector) -> Result<Replies, ConfigError> {
+        Ok(Replies::default()
+            .with(Arc::new(lark::LarkClient::from_env(env, connector.clone())?))
+            .with(Arc::new(telegram::TelegramClient::from_env(env, connector.clone())?))
+            .with(Arc::new(discord::DiscordClient::from_env(env, connector.clone())?))
+            .with(Arc::new(slack::SlackClient::from_env(env, connector.clone())?))
+            .with(Arc::new(dingtalk::DingTalkClient::from_env(env, connector.clone())?))
+            .with(Arc::new(wecom::WeComClient::from_env(env, connector)?)))
+    }
+
+    /// Adds (or replaces) the client of its provider.
+    pub fn with(mut self, client: Arc<dyn ReplyClient>) -> Self {
+        self.clients.insert(client.provider(), client);
+        self
+    }
+
+    pub fn providers(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.clients.keys().copied()
+    }
+
+    /// Sends `reply` with the client of `target`'s provider.
+    pub async fn send(
+        &self,
+        target: &ReplyTarget,
+        reply: &Reply,
+        reply_id: &str,
+        now: SystemTime,
+    ) -> Result<Sent, ReplyError> {
+        reply.check().map_err(ReplyError::permanent)?;
+        let client = self.clients.get(target.provider.as_str()).ok_or_else(|| {
+            ReplyError::permanent(format!(
+                "inlet cannot answer {} events (replies go to {})",
+                target.provider,
+                self.clients.keys().copied().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        client.send(target, reply, reply_id, now).await
+    }
+}
+
+/// A platform API's base URL from `setting`, or `default`: an absolute
+/// `https://` URL (or `http://` for the local stack and the tests), kept
+/// without a trailing slash.
+pub fn api_base(env: &dyn EnvSource, setting: &str, default: &str) -> Result<String, ConfigError> {
+    let base = crate::config::optional(env, setting).unwrap_or_else(|| default.to_string());
+    let parsed: http::Uri =
+        base.parse().map_err(|_| ConfigError::new(setting, format!("{base:?} is not a URL")))?;
+    match parsed.scheme_str() {
+        Some("https") | Some("http") if parsed.host().is_some() => {}
+        _ => return Err(ConfigError::new(setting, format!("{base:?} is not an http(s):// URL with a host"))),
+    }
+    if parsed.query().is_some() {
+        return Err(ConfigError::new(setting, "a base URL takes no query"));
+    }
+    Ok(base.trim_end_matches('/').to_string())
+}
+
+/// The error for a reply to a platform whose credential is not configured.
+pub fn not_configured(provider: &str, setting: &str) -> ReplyError {
+    ReplyError::permanent(format!("{setting} is not set: inlet cannot answer {provider} events without it"))
+}
+
+/// The error for a call that got no answer: always worth another attempt.
+pub fn unanswered(api: &str, error: CallError) -> ReplyError {
+    ReplyError::transient(format!("{api}: {error}"))
+}
+
+/// The default meaning of an HTTP status from a platform's API, for the
+/// answers the client does not read more closely: 429 throttled (after
+/// `Retry-After`), 408 and 5xx transient, other 4xx permanent. The reason
+/// quotes at most the start of the body, never a header.
+pub fn by_status(api: &str, answer: &Answer, now: SystemTime) -> ReplyError {
+    let status = answer.status;
+    let body = crate::verify::truncate_for_log(&String::from_utf8_lossy(&answer.body)).to_string();
+    let reason = format!("{api} answered {status}: {body}");
+    match status {
+        429 | 408 | 500..=599 => ReplyError::transient_after(answer.retry_after(now), reason),
+        _ => ReplyError::permanent(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{MessageView, Verification};
+    use serde_json::json;
+
+    #[test]
+    fn a_reply_needs_text_or_a_card_and_refuses_unknown_fields() {
+        assert_eq!(Reply::from_json(&json!({"text": "hi"})).unwrap(), Reply::text("hi"));
+        let card = Reply::from_json(&json!({"card": {"elements": []}, "update": true})).unwrap();
+        assert!(card.update && card.card.is_some() && card.text.is_none());
+        let blocks = Reply::from_json(&json!({"blocks": [{"type": "divider"}]})).unwrap();
+        assert_eq!(blocks.card, Some(json!([{"type": "divider"}])), "blocks is the card field's other name");
+        for bad in [json!({}), json!({"text": "  "}), json!({"card": null}), json!({"txt": "hi"}), json!("hi")] {
+            assert!(Reply::from_json(&bad).is_err(), "{bad}");
+        }
+        let long = "x".repeat(MAX_TEXT_CHARS + 1);
+        assert!(Reply::from_json(&json!({ "text": long })).unwrap_err().contains("longer"));
+    }
+
+    #[test]
+    fn a_target_is_the_events_reply_handle_and_an_event_without_one_cannot_be_answered() {
+        let mut envelope = Envelope::new(
+            "telegram",
+            "bot1:7",
+            "message",
+            OffsetDateTime::UNIX_EPOCH,
+            Verification { scheme: "none".into(), matched: None },
+            json!({}),
+        );
+        let error = ReplyTarget::of(&envelope).unwrap_err();
+        assert!(error.is_permanent() && error.reason.contains("no reply handle"), "{error}");
+        envelope.tenant = Some("bot1".into());
+        envelope.message = Some(MessageView {
+            chat_id: Some("42".into()),
+            reply_handle: Some(json!({"chat_id": "42", "message_id": "7"})),
+            ..MessageView::default()
+        });
+        let target = ReplyTarget::of(&envelope).unwrap();
+        assert_eq!((target.field("chat_id"), target.tenant.as_deref()), (Some("42"), Some("bot1")));
+        assert!(target.required("callback_query_id").unwrap_err().is_permanent());
+        let later = SystemTime::UNIX_EPOCH + Duration::from_secs(90);
+        assert_eq!(target.age(later), Duration::from_secs(90));
+    }
+
+    #[test]
+    fn api_bases_are_absolute_http_urls_without_a_trailing_slash() {
+        let env: std::collections::HashMap<&str, &str> = [("X_API_BASE", "http://127.0.0.1:9/api/")].into();
+        assert_eq!(api_base(&env, "X_API_BASE", "https://x.example").unwrap(), "http://127.0.0.1:9/api");
+        assert_eq!(api_base(&env, "Y_API_BASE", "https://y.example").unwrap(), "https://y.example");
+        for bad in ["ftp://x", "not a url", "/relative", "https://x.example/?q=1"] {
+            let env: std::collections::HashMap<&str, &str> = [("X_API_BASE", bad)].into();
+            let error = api_base(&env, "X_API_BASE", "https://x.example").unwrap_err();
+            assert_eq!(error.name, "X_API_BASE", "{bad}");
+        }
+    }
+}

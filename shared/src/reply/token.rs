@@ -1,0 +1,108 @@
+//! An access token a client exchanges its credentials for (Lark's tenant
+//! token, WeCom's access token): fetched once, shared by every reply of the
+//! function, renewed shortly before it expires, and dropped at once when
+//! the platform calls it invalid.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::verify::Secret;
+
+/// How long before its stated expiry a token is renewed: calls in flight
+/// must not carry a token that expires on the way.
+pub const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
+
+/// One cached token.
+#[derive(Default)]
+pub struct TokenCache {
+    slot: Mutex<Option<Cached>>,
+}
+
+struct Cached {
+    token: Secret,
+    renew_at: Instant,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenCache(***)")
+    }
+}
+
+impl TokenCache {
+    pub fn new() -> Self {
+        TokenCache::default()
+    }
+
+    /// The cached token, or a new one from `fetch` (the token and how long
+    /// the platform says it lives) when there is none or it is due for
+    /// renewal. Concurrent callers wait for one fetch.
+    pub async fn get<F, Fut, E>(&self, fetch: F) -> Result<Secret, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(Secret, Duration), E>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some(cached) = slot.as_ref()
+            && Instant::now() < cached.renew_at
+        {
+            return Ok(cached.token.clone());
+        }
+        let (token, lifetime) = fetch().await?;
+        // A short-lived token is renewed at half its life rather than never
+        // being used.
+        let margin = RENEW_BEFORE.min(lifetime / 2);
+        *slot = Some(Cached { token: token.clone(), renew_at: Instant::now() + lifetime.saturating_sub(margin) });
+        Ok(token)
+    }
+
+    /// Forgets `token` after the platform refused it as invalid or expired,
+    /// unless another caller has already replaced it.
+    pub async fn invalidate(&self, token: &Secret) {
+        let mut slot = self.slot.lock().await;
+        if slot.as_ref().is_some_and(|cached| &cached.token == token) {
+            *slot = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    async fn fetch_counted(count: &AtomicUsize, lifetime: Duration) -> Result<(Secret, Duration), String> {
+        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok((Secret::new(format!("t-{n}")), lifetime))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_is_reused_until_shortly_before_it_expires_then_renewed() {
+        let (cache, count) = (TokenCache::new(), AtomicUsize::new(0));
+        let lifetime = Duration::from_secs(7200);
+        let first = cache.get(|| fetch_counted(&count, lifetime)).await.unwrap();
+        tokio::time::advance(lifetime - RENEW_BEFORE - Duration::from_secs(1)).await;
+        assert_eq!(cache.get(|| fetch_counted(&count, lifetime)).await.unwrap(), first, "still fresh");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let second = cache.get(|| fetch_counted(&count, lifetime)).await.unwrap();
+        assert_ne!(second, first, "renewed inside the last five minutes");
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_invalid_token_is_dropped_once_and_a_newer_one_is_kept() {
+        let (cache, count) = (TokenCache::new(), AtomicUsize::new(0));
+        let lifetime = Duration::from_secs(7200);
+        let first = cache.get(|| fetch_counted(&count, lifetime)).await.unwrap();
+        cache.invalidate(&first).await;
+        let second = cache.get(|| fetch_counted(&count, lifetime)).await.unwrap();
+        assert_ne!(first, second);
+        cache.invalidate(&first).await;
+        assert_eq!(cache.get(|| fetch_counted(&count, lifetime)).await.unwrap(), second, "a stale refusal keeps the new token");
+        let failed: Result<Secret, String> = TokenCache::new().get(|| async { Err("down".to_string()) }).await;
+        assert_eq!(failed.unwrap_err(), "down");
+    }
+}

@@ -1,0 +1,1 @@
+//! The dingtalk reply API, as a local server: to be written.

@@ -1,0 +1,1 @@
+//! The discord reply API, as a local server: to be written.

@@ -1,0 +1,1 @@
+//! The lark reply API, as a local server: to be written.

@@ -1,0 +1,1 @@
+//! The slack reply API, as a local server: to be written.

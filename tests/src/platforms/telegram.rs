@@ -1,0 +1,1 @@
+//! The telegram reply API, as a local server: to be written.

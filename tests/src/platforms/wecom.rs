@@ -1,0 +1,1 @@
+//! The wecom reply API, as a local server: to be written.

@@ -1,0 +1,1 @@
+//! dingtalk replies against its local server: to be written.

@@ -1,0 +1,1 @@
+//! discord replies against its local server: to be written.

@@ -1,0 +1,1 @@
+//! lark replies against its local server: to be written.

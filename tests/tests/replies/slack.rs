@@ -1,0 +1,1 @@
+//! slack replies against its local server: to be written.

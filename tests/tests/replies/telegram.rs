@@ -1,0 +1,1 @@
+//! telegram replies against its local server: to be written.

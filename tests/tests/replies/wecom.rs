@@ -1,0 +1,1 @@
+//! wecom replies against its local server: to be written.
