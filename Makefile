@@ -99,6 +99,7 @@ unit: tools
 	cd tests && $(BIN)/python -m unittest moto_sqs_index_test
 	cd examples/python-eventbridge-consumer && PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m unittest
 	cd examples/http-receiver && PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m unittest
+	cd examples/echo-bot && PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m unittest
 	INLET_TEST_AWS_ENDPOINT=http://127.0.0.1:$(TEST_MOTO_PORT) \
 	  tests/with-moto.sh $(TEST_MOTO_PORT) \
 	  cargo test --workspace --all-targets --exclude inlet-tests

@@ -125,7 +125,7 @@ async fn bus_with_lark_rule(aws: &Aws) -> (String, String) {
     (bus, queue_url)
 }
 
-fn assert_all_ok(results: &[Result<(), DeliveryError>]) {
+fn assert_all_ok(results: &[inlet_shared::delivery::Delivery]) {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 }
 

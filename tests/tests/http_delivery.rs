@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use inlet_cli::httpd::{read_body, respond, serve};
 use inlet_shared::crosscheck::{Runtime, base64_of, repository_root, run_library};
 use inlet_shared::delivery::http::HttpDestination;
-use inlet_shared::delivery::{DeliveryError, Destination, Outgoing, Retry};
+use inlet_shared::delivery::{Delivered, DeliveryError, Destination, Outgoing, Retry};
 use inlet_shared::envelope::{Envelope, Verification};
 use inlet_shared::tls::TlsRoots;
 use serde_json::{Value, json};
@@ -42,6 +42,8 @@ const OTHER_SECRET: &str = "whsec_b3RoZXItc291cmNlLXNlY3JldC1OT1QtQS1TRUNSRVQ=";
 #[derive(Clone, Debug)]
 enum Answer {
     Status(u16, Vec<(&'static str, &'static str)>),
+    /// A status with a JSON body.
+    Json(u16, &'static str),
     /// Reads the request, then never answers.
     Never,
 }
@@ -98,6 +100,9 @@ async fn receiver(answers: Vec<Answer>, delay: Duration) -> Receiver {
             in_flight.fetch_sub(1, Ordering::SeqCst);
             match answer {
                 Answer::Never => std::future::pending().await,
+                Answer::Json(status, body) => {
+                    respond(http::StatusCode::from_u16(status).unwrap(), "application/json", body)
+                }
                 Answer::Status(status, headers) => {
                     let mut response =
                         respond(http::StatusCode::from_u16(status).unwrap(), "text/plain", format!("answer {status}"));
@@ -175,7 +180,7 @@ async fn deliveries_verify_with_standardwebhooks_and_tampered_ones_do_not() {
     let outgoing: Vec<Outgoing> = events.iter().map(|(envelope, body)| Outgoing { envelope, body }).collect();
 
     let results = destination.deliver(&outgoing).await;
-    assert_eq!(results, vec![Ok(()); 20]);
+    assert_eq!(results, vec![Ok(Delivered::default()); 20]);
 
     let requests = receiver.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 20);
@@ -236,7 +241,7 @@ async fn a_500_then_a_200_is_retried_then_delivered_with_the_same_webhook_id() {
 
     // The retry comes later (SQS's visibility), signed anew.
     let second = destination(&receiver.url, SECRET, NOW + 40).deliver(&event).await;
-    assert_eq!(second, vec![Ok(())]);
+    assert_eq!(second, vec![Ok(Delivered::default())]);
 
     let requests = receiver.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 2);
@@ -316,8 +321,33 @@ async fn without_a_pinned_clock_the_timestamp_is_now() {
         HttpDestination::new("app", &receiver.url, "APP_SECRET", SECRET, HttpDestination::connector(&TlsRoots::System))
             .unwrap();
     let (envelope, body) = envelope("ev_now", "now");
-    assert_eq!(destination.deliver(&[Outgoing { envelope: &envelope, body: &body }]).await, vec![Ok(())]);
+    assert_eq!(
+        destination.deliver(&[Outgoing { envelope: &envelope, body: &body }]).await,
+        vec![Ok(Delivered::default())]
+    );
     let sent: u64 = receiver.requests.lock().unwrap()[0].timestamp.parse().unwrap();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     assert!(now.abs_diff(sent) <= 5, "{sent} vs {now}");
+}
+
+#[tokio::test]
+async fn an_endpoint_answers_with_a_reply_and_the_delivery_carries_it_back() {
+    let receiver = receiver(
+        vec![
+            Answer::Json(200, r#"{"reply": {"text": "pong", "card": {"k": 1}}}"#),
+            Answer::Json(202, r#"{"ok": true}"#),
+            Answer::Json(500, r#"{"reply": {"text": "not on a failure"}}"#),
+        ],
+        Duration::ZERO,
+    )
+    .await;
+    let destination = destination(&receiver.url, SECRET, NOW);
+    let (first, body) = envelope("e1", "ping");
+    let delivered = destination.deliver(&[Outgoing { envelope: &first, body: &body }]).await;
+    let reply = delivered[0].as_ref().expect("delivered").reply.clone();
+    assert_eq!(reply, Some(json!({"text": "pong", "card": {"k": 1}})));
+    let again = destination.deliver(&[Outgoing { envelope: &first, body: &body }]).await;
+    assert_eq!(again[0].as_ref().expect("delivered").reply, None, "a 2xx without a reply is a plain delivery");
+    let failed = destination.deliver(&[Outgoing { envelope: &first, body: &body }]).await;
+    assert!(failed[0].as_ref().is_err_and(|e| !e.is_permanent()), "a 5xx is retried, its body ignored");
 }

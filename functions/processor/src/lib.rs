@@ -33,7 +33,7 @@ use futures::future::join_all;
 use inlet_shared::config::{EnvSource, OperationsSettings};
 use inlet_shared::dedup::{Claim, FailureRecord, Lease, LeasePolicy, NowMs, Ownership, ProcessorStore, Progress};
 use inlet_shared::delivery::targets::Targets;
-use inlet_shared::delivery::{DeliveryError, Outgoing, Retry};
+use inlet_shared::delivery::{Delivery, DeliveryError, Outgoing, Retry};
 use inlet_shared::envelope::Envelope;
 use inlet_shared::error::ConfigError;
 use inlet_shared::metrics::{BatchMetrics, DestinationMetrics, Metrics};
@@ -41,6 +41,8 @@ use inlet_shared::operations::{
     RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE, RefusalRecord, replay_key,
 };
 use inlet_shared::queue::Redelivery;
+use inlet_shared::reply::request::{ReplyOutbox, ReplyRequest};
+use inlet_shared::reply::{Reply, ReplyTarget};
 use inlet_shared::sink::Sink;
 use tracing::{error, info, warn};
 
@@ -66,6 +68,10 @@ pub struct Invocation {
     /// it the queue's own visibility timeout decides when it comes back.
     pub redelivery: Option<Arc<dyn Redelivery>>,
     pub redelivery_schedule: RedeliverySchedule,
+    /// Where a destination's reply (its answer `{"reply": {...}}`) is
+    /// queued for the reply function; without one such replies are refused
+    /// with a log line.
+    pub replies: Option<Arc<dyn ReplyOutbox>>,
 }
 
 impl Invocation {
@@ -81,7 +87,13 @@ impl Invocation {
             targets: Targets::default(),
             redelivery: None,
             redelivery_schedule: RedeliverySchedule::default(),
+            replies: None,
         }
+    }
+
+    pub fn with_replies(mut self, replies: Arc<dyn ReplyOutbox>) -> Self {
+        self.replies = Some(replies);
+        self
     }
 
     pub fn with_redelivery_schedule(mut self, schedule: RedeliverySchedule) -> Self {
@@ -549,7 +561,7 @@ async fn process_round(
 ) -> Vec<RecordOutcome> {
     let steps =
         join_all(records.iter().map(|record| claim_and_run_sinks(record, invocation, store, sinks, clock))).await;
-    let results = deliver(&steps, &invocation.targets).await;
+    let results = deliver(&steps, invocation).await;
     if invocation.metrics.enabled() {
         for line in destination_metrics(&steps, &results, &invocation.targets, clock()) {
             invocation.metrics.emit(&line.line());
@@ -687,7 +699,8 @@ async fn release(store: &dyn ProcessorStore, id: &str, owner: &str, progress: &P
 
 /// Each claimed step's delivery results: (target index, result), one call
 /// per destination for every event of the batch that owes it.
-async fn deliver(steps: &[Step<'_>], targets: &Targets) -> Vec<Vec<(usize, Result<(), DeliveryError>)>> {
+async fn deliver(steps: &[Step<'_>], invocation: &Invocation) -> Vec<Vec<(usize, Result<(), DeliveryError>)>> {
+    let targets = &invocation.targets;
     let mut results: Vec<Vec<(usize, Result<(), DeliveryError>)>> = steps.iter().map(|_| Vec::new()).collect();
     let calls = targets.iter().enumerate().map(|(index, target)| async move {
         let members: Vec<(usize, &Claimed)> = steps
@@ -704,18 +717,15 @@ async fn deliver(steps: &[Step<'_>], targets: &Targets) -> Vec<Vec<(usize, Resul
         let outgoing: Vec<Outgoing> =
             members.iter().map(|(_, claimed)| Outgoing { envelope: &claimed.envelope, body: claimed.body }).collect();
         let mut answers = target.destination.deliver(&outgoing).await.into_iter();
-        let delivered = members
-            .iter()
-            .map(|(at, _)| {
-                // A destination that answers fewer results than events is
-                // broken; what it left out is owed again.
-                let result = answers.next().unwrap_or_else(|| {
-                    Err(DeliveryError::transient(format!("destination {} gave no result", target.name())))
-                });
-                (*at, result)
-            })
-            .collect::<Vec<_>>();
-        (index, delivered)
+        let delivered = members.iter().map(|(at, claimed)| {
+            // A destination that answers fewer results than events is
+            // broken; what it left out is owed again.
+            let result = answers.next().unwrap_or_else(|| {
+                Err(DeliveryError::transient(format!("destination {} gave no result", target.name())))
+            });
+            async move { (*at, queue_reply(result, &claimed.envelope, target.name(), invocation).await) }
+        });
+        (index, join_all(delivered).await)
     });
     for (index, delivered) in join_all(calls).await {
         for (at, result) in delivered {
@@ -723,6 +733,46 @@ async fn deliver(steps: &[Step<'_>], targets: &Targets) -> Vec<Vec<(usize, Resul
         }
     }
     results
+}
+
+/// Queues the reply a destination answered with, if any. The delivery
+/// counts as done only once its reply is on the reply queue: if the queue
+/// refuses it, the destination is owed again (its endpoint sees the same
+/// `webhook-id` and answers again), and the reply's id (the event and the
+/// destination) keeps a reply queued twice from being posted twice. A reply
+/// that can never be sent (malformed, an event without a conversation, no
+/// reply queue configured) is logged and the delivery stands.
+async fn queue_reply(
+    result: Delivery,
+    envelope: &Envelope,
+    destination: &str,
+    invocation: &Invocation,
+) -> Result<(), DeliveryError> {
+    let Some(reply) = result?.reply else { return Ok(()) };
+    let id = envelope.id.as_str();
+    let refused = |reason: String| {
+        error!(id, destination, reason = %reason, "REPLY REFUSED: the destination's reply cannot be sent; the delivery stands");
+        Ok(())
+    };
+    let reply = match Reply::from_json(&reply) {
+        Ok(reply) => reply,
+        Err(reason) => return refused(reason),
+    };
+    let target = match ReplyTarget::of(envelope) {
+        Ok(target) => target,
+        Err(error) => return refused(error.reason),
+    };
+    let Some(outbox) = invocation.replies.as_deref() else {
+        return refused(format!("{} is not set", inlet_shared::reply::request::QUEUE_URL_SETTING));
+    };
+    let request = ReplyRequest::new(id, reply).with_id(format!("destination:{destination}")).with_target(target);
+    match outbox.send(&request).await {
+        Ok(()) => {
+            info!(id, destination, reply = %request.dedup_key(), "reply queued");
+            Ok(())
+        }
+        Err(reason) => Err(DeliveryError::transient(format!("answered with a reply that was not queued: {reason}"))),
+    }
 }
 
 /// Notes each delivery in the event's progress; completes the event when

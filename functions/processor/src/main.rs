@@ -4,6 +4,7 @@ use inlet_shared::config::{DedupSettings, OperationsSettings, ProcessEnv};
 use inlet_shared::dedup::{DynamoDbStore, NowMs};
 use inlet_shared::delivery::{config, targets};
 use inlet_shared::queue::SqsRedelivery;
+use inlet_shared::reply::request::{ReplyOutbox, SqsReplyOutbox};
 use lambda_runtime::{LambdaEvent, service_fn};
 use processor::{Invocation, RedeliverySchedule};
 
@@ -29,18 +30,25 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         http: None,
     };
     let targets = targets::build(&specs, &env, &clients)?;
+    // Replies destinations answer with go to the reply queue, when the
+    // stack has one.
+    let replies: Option<Arc<dyn ReplyOutbox>> =
+        SqsReplyOutbox::from_env(&ProcessEnv, sqs.clone()).map(|outbox| Arc::new(outbox) as Arc<dyn ReplyOutbox>);
     let redelivery: Arc<dyn inlet_shared::queue::Redelivery> = Arc::new(SqsRedelivery::new(sqs));
     let schedule = RedeliverySchedule::from_env(&ProcessEnv)?;
     let sinks = processor::sinks::configured();
     let (store, sinks, lease, metrics) = (&store, sinks.as_slice(), settings.lease, &metrics);
-    let (targets, redelivery, schedule) = (&targets, &redelivery, &schedule);
+    let (targets, redelivery, schedule, replies) = (&targets, &redelivery, &schedule, &replies);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
-        let invocation = Invocation::from_context(&event.context, lease)
+        let mut invocation = Invocation::from_context(&event.context, lease)
             .with_operations(operations)
             .with_metrics(metrics.clone())
             .with_targets(targets.clone())
             .with_redelivery(redelivery.clone())
             .with_redelivery_schedule(schedule.clone());
+        if let Some(replies) = replies {
+            invocation = invocation.with_replies(replies.clone());
+        }
         Ok::<_, lambda_runtime::Error>(
             processor::process_batch(event.payload, &invocation, store, sinks, NowMs::system).await,
         )

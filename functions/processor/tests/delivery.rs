@@ -12,16 +12,18 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use inlet_shared::dedup::{DeliveryState, LeasePolicy, MemoryStore, NowMs, STATUS_COMPLETED, STATUS_IN_PROGRESS};
 use inlet_shared::delivery::pattern::Pattern;
 use inlet_shared::delivery::targets::{Target, Targets};
-use inlet_shared::delivery::{DeliveryError, Destination, Outgoing};
+use inlet_shared::delivery::{Delivered, Delivery, DeliveryError, Destination, Outgoing};
+use inlet_shared::envelope::MessageView;
 use inlet_shared::envelope::{Envelope, Verification};
 use inlet_shared::operations::{REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE};
 use inlet_shared::queue::MemoryRedelivery;
+use inlet_shared::reply::request::{MemoryReplyOutbox, ReplyOutbox, ReplyRequest};
 use processor::{Invocation, process_batch, redelivery_delay};
 use serde_json::json;
 
 /// What a scripted destination answers for one event: the next scripted
 /// answer for its id, or success when none is left.
-type Answer = Result<(), DeliveryError>;
+type Answer = Delivery;
 
 #[derive(Default)]
 struct Scripted {
@@ -57,7 +59,7 @@ impl Destination for Scripted {
         &self.name
     }
 
-    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Result<(), DeliveryError>> {
+    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Delivery> {
         self.calls.lock().unwrap().push(events.iter().map(|e| e.envelope.id.clone()).collect());
         let mut script = self.script.lock().unwrap();
         events
@@ -65,7 +67,7 @@ impl Destination for Scripted {
             .map(|event| {
                 // Every destination is sent the bytes the queue carried.
                 assert_eq!(Envelope::decode(event.body).unwrap(), *event.envelope);
-                script.get_mut(&event.envelope.id).and_then(VecDeque::pop_front).unwrap_or(Ok(()))
+                script.get_mut(&event.envelope.id).and_then(VecDeque::pop_front).unwrap_or(Ok(Delivered::default()))
             })
             .collect()
     }
@@ -384,4 +386,152 @@ async fn the_backoff_schedule_is_a_setting_and_a_bad_one_stops_start_up() {
     process_batch(batch(vec![record("m1", &envelope("lark", "e1"), 3)]), &invocation, &store(), &[], || NowMs(1000))
         .await;
     assert_eq!(redelivery.delays(), [("handle-m1-3".to_string(), Duration::from_secs(8))]);
+}
+
+// ------------------------------------------------------------------ replies
+
+/// A Telegram message event: it has a conversation to answer.
+fn chat_event(id: &str) -> Envelope {
+    let mut event = envelope("telegram", id);
+    event.tenant = Some("bot1".into());
+    event.message = Some(MessageView {
+        chat_id: Some("42".into()),
+        message_id: Some("7".into()),
+        reply_handle: Some(json!({"chat_id": "42", "message_id": "7"})),
+        ..MessageView::default()
+    });
+    event
+}
+
+fn answering_with(reply: serde_json::Value) -> Answer {
+    Ok(Delivered { reply: Some(reply) })
+}
+
+/// An outbox that refuses the first `fail` requests, then keeps them.
+#[derive(Default)]
+struct FlakyOutbox {
+    fail: Mutex<usize>,
+    kept: MemoryReplyOutbox,
+}
+
+#[async_trait]
+impl ReplyOutbox for FlakyOutbox {
+    async fn send(&self, request: &ReplyRequest) -> Result<(), String> {
+        let refuse = {
+            let mut fail = self.fail.lock().unwrap();
+            let refuse = *fail > 0;
+            *fail = fail.saturating_sub(1);
+            refuse
+        };
+        if refuse {
+            return Err("reply queue: connection refused".into());
+        }
+        self.kept.send(request).await
+    }
+}
+
+impl FlakyOutbox {
+    fn failing(times: usize) -> Arc<FlakyOutbox> {
+        Arc::new(FlakyOutbox { fail: Mutex::new(times), ..FlakyOutbox::default() })
+    }
+
+    fn sent(&self) -> Vec<ReplyRequest> {
+        self.kept.sent.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_destinations_reply_is_queued_once_with_the_events_conversation() {
+    let bot = Scripted::new("bot").answering("telegram:t1", vec![answering_with(json!({"text": "pong"}))]);
+    let targets = Targets::new(vec![target(&bot, None)]);
+    let (redelivery, outbox, store) = (Arc::new(MemoryRedelivery::default()), FlakyOutbox::failing(0), store());
+    let event = chat_event("t1");
+    for (request_id, now) in [("r1", 1000), ("r2", 2000)] {
+        let response = process_batch(
+            batch(vec![record("m1", &event, 1)]),
+            &invocation(request_id, now, &targets, &redelivery).with_replies(outbox.clone()),
+            &store,
+            &[],
+            || NowMs(now),
+        )
+        .await;
+        assert!(failures(&response).is_empty());
+    }
+    let sent = outbox.sent();
+    assert_eq!(sent.len(), 1, "the redelivered event is a duplicate: no second reply");
+    let request = &sent[0];
+    assert_eq!((request.event_id.as_str(), request.reply.text_str()), ("telegram:t1", Some("pong")));
+    assert_eq!(request.id.as_deref(), Some("destination:bot"), "one reply per event and destination");
+    let target = request.target.as_ref().expect("the conversation travels with the reply");
+    assert_eq!((target.provider.as_str(), target.field("chat_id")), ("telegram", Some("42")));
+    assert_eq!(target.tenant.as_deref(), Some("bot1"));
+}
+
+#[tokio::test]
+async fn a_reply_the_queue_refused_owes_the_destination_again_and_is_queued_under_the_same_key() {
+    let pong = || answering_with(json!({"text": "pong"}));
+    let bot = Scripted::new("bot").answering("telegram:t1", vec![pong(), pong()]);
+    let targets = Targets::new(vec![target(&bot, None)]);
+    let (redelivery, outbox, store) = (Arc::new(MemoryRedelivery::default()), FlakyOutbox::failing(1), store());
+    let event = chat_event("t1");
+    let first = process_batch(
+        batch(vec![record("m1", &event, 1)]),
+        &invocation("r1", 1000, &targets, &redelivery).with_replies(outbox.clone()),
+        &store,
+        &[],
+        || NowMs(1000),
+    )
+    .await;
+    assert_eq!(failures(&first), ["m1"], "not acknowledged while its reply is not queued");
+    assert_eq!(store.entry("telegram:t1").unwrap().status, STATUS_IN_PROGRESS);
+    let second = process_batch(
+        batch(vec![record("m1", &event, 2)]),
+        &invocation("r2", 60_000, &targets, &redelivery).with_replies(outbox.clone()),
+        &store,
+        &[],
+        || NowMs(60_000),
+    )
+    .await;
+    assert!(failures(&second).is_empty());
+    assert_eq!(bot.sent("telegram:t1"), 2, "the destination is asked again");
+    assert_eq!(outbox.sent().len(), 1);
+    assert_eq!(store.entry("telegram:t1").unwrap().status, STATUS_COMPLETED);
+}
+
+#[tokio::test]
+async fn a_reply_that_can_never_be_sent_is_refused_and_the_delivery_stands() {
+    let (redelivery, store) = (Arc::new(MemoryRedelivery::default()), store());
+    let outbox = FlakyOutbox::failing(0);
+    let cases = [
+        ("bad-shape", chat_event("c1"), json!({"txt": "typo"})),
+        ("empty", chat_event("c2"), json!({"text": " "})),
+        ("no-conversation", envelope("github", "c3"), json!({"text": "hi"})),
+    ];
+    for (name, event, reply) in cases {
+        let bot = Scripted::new("bot").answering(&event.id, vec![answering_with(reply)]);
+        let targets = Targets::new(vec![target(&bot, None)]);
+        let response = process_batch(
+            batch(vec![record(name, &event, 1)]),
+            &invocation(name, 1000, &targets, &redelivery).with_replies(outbox.clone()),
+            &store,
+            &[],
+            || NowMs(1000),
+        )
+        .await;
+        assert!(failures(&response).is_empty(), "{name}: delivered; the reply is refused, not retried");
+        assert_eq!(store.entry(&event.id).unwrap().status, STATUS_COMPLETED, "{name}");
+    }
+    assert!(outbox.sent().is_empty());
+    // Without a reply queue the reply is refused the same way.
+    let bot = Scripted::new("bot").answering("telegram:c4", vec![answering_with(json!({"text": "hi"}))]);
+    let targets = Targets::new(vec![target(&bot, None)]);
+    let response = process_batch(
+        batch(vec![record("m4", &chat_event("c4"), 1)]),
+        &invocation("r4", 1000, &targets, &redelivery),
+        &store,
+        &[],
+        || NowMs(1000),
+    )
+    .await;
+    assert!(failures(&response).is_empty());
 }

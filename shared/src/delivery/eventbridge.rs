@@ -16,7 +16,7 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use super::sqs::{describe, split_calls};
-use super::{DeliveryError, Destination, Outgoing};
+use super::{Delivered, Delivery, DeliveryError, Destination, Outgoing};
 
 /// PutEvents takes at most ten entries…
 pub const MAX_CALL_ENTRIES: usize = 10;
@@ -120,7 +120,7 @@ impl Destination for EventBridgeDestination {
         &self.name
     }
 
-    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Result<(), DeliveryError>> {
+    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Delivery> {
         let mut results: Vec<Option<Result<(), DeliveryError>>> = vec![None; events.len()];
         let mut sendable = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
@@ -144,7 +144,10 @@ impl Destination for EventBridgeDestination {
                 results[*index] = Some(answer);
             }
         }
-        results.into_iter().map(|r| r.unwrap_or_else(|| Err(DeliveryError::transient("not sent")))).collect()
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(DeliveryError::transient("not sent"))).map(|()| Delivered::default()))
+            .collect()
     }
 }
 

@@ -18,6 +18,10 @@
 //! no answer within the timeout are worth another attempt; any other status
 //! (410 Gone included) is the endpoint refusing this event for good.
 //!
+//! A 2xx whose body is a JSON object with a `reply` field asks inlet to
+//! answer the event's conversation (README, "Answering back"): the reply is
+//! handed back with the delivery, and the processor queues it.
+//!
 //! One connector serves every request (and every HTTP destination that
 //! shares it), so connections to the endpoint are reused across events and
 //! batches.
@@ -27,18 +31,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use aws_smithy_http_client::Connector;
-use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::byte_stream::ByteStream;
 use futures::StreamExt;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc2822;
 
-use super::{DeliveryError, Destination, Outgoing};
+use super::{Delivered, Delivery, DeliveryError, Destination, Outgoing};
 use crate::config::EnvSource;
 use crate::error::ConfigError;
+use crate::outbound::{CallError, call, parse_retry_after};
 use crate::tls::TlsRoots;
 use crate::verify::SecretList;
 use crate::verify::standard_webhooks::{secret_key, signature_header};
@@ -47,9 +47,7 @@ use crate::verify::standard_webhooks::{secret_key, signature_header};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many events of a batch are in flight at once.
 pub const DEFAULT_CONCURRENCY: usize = 8;
-/// How much of an answer's body is read. The answer may later carry a reply
-/// (issue 20); today it is read (so the connection can be reused) and
-/// dropped.
+/// How much of an answer's body is read: enough for a reply with a card.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// The key sizes the specification asks of a `whsec_` secret.
 pub const KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
@@ -161,8 +159,7 @@ impl HttpDestination {
     /// public authority, so `roots` is usually [`TlsRoots::System`], not
     /// the Amazon-only roots the AWS clients use.
     pub fn connector(roots: &TlsRoots) -> SharedHttpConnector {
-        let connector: Connector = roots.connector();
-        SharedHttpConnector::new(connector)
+        crate::outbound::connector(roots)
     }
 
     /// The time one request may take, from connecting to its answer's
@@ -194,7 +191,7 @@ impl HttpDestination {
         let signature = signature_header(&self.keys, id, timestamp, body);
         http::Request::post(&self.url)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::USER_AGENT, concat!("inlet/", env!("CARGO_PKG_VERSION")))
+            .header(http::header::USER_AGENT, crate::outbound::USER_AGENT)
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
@@ -204,27 +201,31 @@ impl HttpDestination {
             .map_err(|_| DeliveryError::permanent("the Envelope id cannot be sent as a webhook-id header"))
     }
 
-    async fn deliver_one(&self, event: &Outgoing<'_>) -> Result<(), DeliveryError> {
+    async fn deliver_one(&self, event: &Outgoing<'_>) -> Delivery {
         let request = self.request(event)?;
-        let request = HttpRequest::try_from(request)
-            .map_err(|error| DeliveryError::permanent(format!("cannot build the request: {error}")))?;
-        let started = tokio::time::Instant::now();
-        let response = match tokio::time::timeout(self.timeout, self.connector.call(request)).await {
-            Err(_) => return Err(no_answer(self.timeout)),
-            Ok(Err(error)) => {
-                return Err(DeliveryError::transient(format!("not sent: {}", crate::aws_json::with_causes(&error))));
+        let answer = match call(&self.connector, request, self.timeout, MAX_ANSWER_BYTES).await {
+            Ok(answer) => answer,
+            Err(CallError::Timeout(timeout)) => return Err(no_answer(timeout)),
+            Err(CallError::NotSent(reason)) => return Err(DeliveryError::transient(format!("not sent: {reason}"))),
+            Err(CallError::Build(reason)) => {
+                return Err(DeliveryError::permanent(format!("cannot build the request: {reason}")));
             }
-            Ok(Ok(response)) => response,
         };
-        let status = response.status().as_u16();
-        let retry_after = response.headers().get("retry-after").map(str::to_string);
-        // Read (up to the limit, within what is left of the timeout) so the
-        // connection goes back to the pool; the answer itself is not used
-        // yet. Issue 20's replies would start from this body.
-        let left = self.timeout.saturating_sub(started.elapsed());
-        let _answer = tokio::time::timeout(left, read_at_most(response.into_body(), MAX_ANSWER_BYTES)).await;
-        classify(status, retry_after.as_deref(), (self.clock)())
+        let retry_after = answer.headers.get("retry-after").and_then(|v| v.to_str().ok());
+        classify(answer.status, retry_after, (self.clock)())?;
+        Ok(Delivered { reply: reply_of(&answer.body) })
     }
+}
+
+/// The `reply` of a 2xx answer's JSON object, when it has one. Anything
+/// else (an empty body, text, JSON without `reply`) is a plain delivery.
+pub fn reply_of(body: &[u8]) -> Option<serde_json::Value> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first != b'{' {
+        return None;
+    }
+    let mut answer: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).ok()?;
+    answer.remove("reply").filter(|reply| !reply.is_null())
 }
 
 #[async_trait]
@@ -233,7 +234,7 @@ impl Destination for HttpDestination {
         &self.name
     }
 
-    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Result<(), DeliveryError>> {
+    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Delivery> {
         // The futures are made first, so the stream holds no closure (whose
         // lifetimes the async trait's Send bound cannot name).
         let sends: Vec<_> = events.iter().map(|event| self.deliver_one(event)).collect();
@@ -261,34 +262,6 @@ pub fn classify(status: u16, retry_after: Option<&str>, now: SystemTime) -> Resu
         }
         _ => Err(DeliveryError::permanent(reason())),
     }
-}
-
-/// `Retry-After` (RFC 9110 §10.2.3): a number of seconds, or an HTTP date
-/// (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`) turned into the time left
-/// until then (zero when it has passed). None when unreadable.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // More digits than u64 holds is "a very long time".
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let at = OffsetDateTime::parse(value, &Rfc2822).ok()?;
-    let now = OffsetDateTime::from(now);
-    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
-}
-
-/// Reads a body up to `limit` bytes; the rest is left unread.
-async fn read_at_most(body: SdkBody, limit: usize) -> Vec<u8> {
-    let mut stream = ByteStream::new(body);
-    let mut read = Vec::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        let room = limit - read.len();
-        read.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if read.len() >= limit {
-            break;
-        }
-    }
-    read
 }
 
 #[cfg(test)]
@@ -449,8 +422,17 @@ mod tests {
 
     #[tokio::test]
     async fn answers_are_read_up_to_the_limit() {
+        use crate::outbound::read_at_most;
         let body = SdkBody::from(vec![b'x'; MAX_ANSWER_BYTES + 10]);
         assert_eq!(read_at_most(body, MAX_ANSWER_BYTES).await.len(), MAX_ANSWER_BYTES);
         assert_eq!(read_at_most(SdkBody::from("ok"), MAX_ANSWER_BYTES).await, b"ok");
+    }
+
+    #[test]
+    fn a_reply_is_the_reply_field_of_a_json_object_answer_and_anything_else_is_none() {
+        assert_eq!(reply_of(br#" {"reply": {"text": "pong"}, "other": 1}"#), Some(serde_json::json!({"text": "pong"})));
+        for body in [&b""[..], b"ok", b"[1]", br#"{"reply": null}"#, br#"{"text": "no reply field"}"#, b"{broken"] {
+            assert_eq!(reply_of(body), None, "{}", String::from_utf8_lossy(body));
+        }
     }
 }

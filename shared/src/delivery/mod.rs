@@ -32,6 +32,18 @@ pub struct Outgoing<'a> {
     pub body: &'a str,
 }
 
+/// What a destination said when it took an event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Delivered {
+    /// A reply the destination asked inlet to send to the event's
+    /// conversation (an HTTP destination's answer `{"reply": {...}}`), as it
+    /// came: checked when the processor queues it (`crate::reply`).
+    pub reply: Option<serde_json::Value>,
+}
+
+/// One event's delivery to one destination.
+pub type Delivery = Result<Delivered, DeliveryError>;
+
 /// Whether a failed delivery is worth trying again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retry {
@@ -84,7 +96,7 @@ pub trait Destination: Send + Sync {
     /// repeats only the entries that failed. Each event is sent with an id
     /// derived from its Envelope id (`webhook-id`, the SQS deduplication id,
     /// the EventBridge detail's `id`), the same on every attempt.
-    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Result<(), DeliveryError>>;
+    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Delivery>;
 }
 
 /// The longest id SQS FIFO takes as a `MessageGroupId` or a

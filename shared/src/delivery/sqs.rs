@@ -16,7 +16,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchError, SendMessageBatchOutput};
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 
-use super::{DeliveryError, Destination, Outgoing, conversation_of, is_fifo_id};
+use super::{Delivered, Delivery, DeliveryError, Destination, Outgoing, conversation_of, is_fifo_id};
 use crate::verify::sha256_hex;
 
 /// SendMessageBatch takes at most ten messages…
@@ -190,7 +190,7 @@ impl Destination for SqsDestination {
     /// FIFO queue, once an event of a conversation failed transiently, the
     /// later events of that conversation in this delivery are not sent (they
     /// would overtake it) and are reported transient too.
-    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Result<(), DeliveryError>> {
+    async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Delivery> {
         let mut results: Vec<Option<Result<(), DeliveryError>>> = vec![None; events.len()];
         let mut sendable = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
@@ -253,7 +253,10 @@ impl Destination for SqsDestination {
                 results[index] = Some(answer);
             }
         }
-        results.into_iter().map(|r| r.unwrap_or_else(|| Err(DeliveryError::transient("not sent")))).collect()
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(DeliveryError::transient("not sent"))).map(|()| Delivered::default()))
+            .collect()
     }
 }
 

@@ -45,8 +45,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-pub use crate::delivery::DeliveryError as ReplyError;
 use crate::config::EnvSource;
+pub use crate::delivery::DeliveryError as ReplyError;
 use crate::envelope::Envelope;
 use crate::error::ConfigError;
 use crate::outbound::{Answer, CallError};
@@ -169,7 +169,10 @@ impl ReplyTarget {
     /// A field of the handle that the client cannot do without.
     pub fn required(&self, name: &str) -> Result<&str, ReplyError> {
         self.field(name).ok_or_else(|| {
-            ReplyError::permanent(format!("the {} reply handle of event {} has no {name}", self.provider, self.event_id))
+            ReplyError::permanent(format!(
+                "the {} reply handle of event {} has no {name}",
+                self.provider, self.event_id
+            ))
         })
     }
 
@@ -237,8 +240,7 @@ impl std::fmt::Debug for Replies {
 
 /// The secret settings the reply clients read (resolved from the secret
 /// store at init like the receivers' own).
-pub const SECRET_SETTINGS: &[&str] =
-    &[lark::APP_SECRET, telegram::BOT_TOKENS, slack::BOT_TOKEN, wecom::CORP_SECRET];
+pub const SECRET_SETTINGS: &[&str] = &[lark::APP_SECRET, telegram::BOT_TOKENS, slack::BOT_TOKEN, wecom::CORP_SECRET];
 
 impl Replies {
     /// A client for each platform inlet can answer, with the credentials
@@ -290,8 +292,7 @@ impl Replies {
 /// without a trailing slash.
 pub fn api_base(env: &dyn EnvSource, setting: &str, default: &str) -> Result<String, ConfigError> {
     let base = crate::config::optional(env, setting).unwrap_or_else(|| default.to_string());
-    let parsed: http::Uri =
-        base.parse().map_err(|_| ConfigError::new(setting, format!("{base:?} is not a URL")))?;
+    let parsed: http::Uri = base.parse().map_err(|_| ConfigError::new(setting, format!("{base:?} is not a URL")))?;
     match parsed.scheme_str() {
         Some("https") | Some("http") if parsed.host().is_some() => {}
         _ => return Err(ConfigError::new(setting, format!("{base:?} is not an http(s):// URL with a host"))),

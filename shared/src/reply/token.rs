@@ -101,7 +101,11 @@ mod tests {
         let second = cache.get(|| fetch_counted(&count, lifetime)).await.unwrap();
         assert_ne!(first, second);
         cache.invalidate(&first).await;
-        assert_eq!(cache.get(|| fetch_counted(&count, lifetime)).await.unwrap(), second, "a stale refusal keeps the new token");
+        assert_eq!(
+            cache.get(|| fetch_counted(&count, lifetime)).await.unwrap(),
+            second,
+            "a stale refusal keeps the new token"
+        );
         let failed: Result<Secret, String> = TokenCache::new().get(|| async { Err("down".to_string()) }).await;
         assert_eq!(failed.unwrap_err(), "down");
     }
