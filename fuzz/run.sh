@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_RUNS=${FUZZ_RUNS:-}
-FUZZ_TARGETS=${FUZZ_TARGETS:-lark discord telegram openim alertmanager grafana alert_api slack github stripe standard_webhooks wecom dingtalk envelope_decode alert_split destinations}
+FUZZ_TARGETS=${FUZZ_TARGETS:-lark discord telegram openim alertmanager grafana alert_api slack github stripe standard_webhooks wecom dingtalk envelope_decode alert_split destinations replies}
 # Stable toolchain: cargo-fuzz's nightly-only flags are allowed by RUSTC_BOOTSTRAP.
 # No sanitizer: the code is safe Rust, and instrumentation alone keeps it fast;
 # debug assertions make integer overflow a crash.

@@ -23,6 +23,7 @@ pub fn write(target: &str, dir: &Path) -> Result<usize, String> {
         "envelope_decode" => envelope_seeds()?,
         "alert_split" => alert_seeds()?,
         "destinations" => destination_seeds(),
+        "replies" => reply_seeds(),
         provider if TARGETS.contains(&provider) => request_seeds(provider)?,
         other => return Err(format!("no target named {other}")),
     };
@@ -157,6 +158,20 @@ fn alert_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
         }
     }
     Ok(seeds)
+}
+
+/// Reply requests as the README shows them, a destination's answers, and
+/// response_urls.
+fn reply_seeds() -> Vec<(String, Vec<u8>)> {
+    let inputs = [
+        r#"{"event_id":"telegram:bot1:7","reply":{"text":"pong"}}"#,
+        r#"{"event_id":"lark:ev_1","reply":{"card":{"elements":[]},"update":true},"id":"k1"}"#,
+        r#"{"event_id":"slack:T1:1","reply":{"blocks":[{"type":"divider"}],"text":"x"}}"#,
+        r#"{"reply":{"text":"echo: hi"},"other":1}"#,
+        "https://hooks.slack.com/commands/T1/123/abc",
+        "https://hooks.slack.com@evil.example/x",
+    ];
+    inputs.iter().enumerate().map(|(n, text)| (format!("replies-{n}"), text.as_bytes().to_vec())).collect()
 }
 
 /// Destinations documents as the README shows them, and patterns followed

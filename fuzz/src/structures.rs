@@ -143,3 +143,30 @@ pub fn destinations(data: &[u8]) {
         assert_eq!(either.matches(&event), first, "{{$or: [p, p]}} differs from p: {pattern} on {event}");
     }
 }
+
+/// A reply as the reply queue, a destination's answer and the hosts check
+/// meet it: any text is refused or accepted without a panic; an accepted
+/// request keeps its dedup key through the outbox's encoding (so a
+/// redelivered reply is recognised), and a URL the hosts check accepts is
+/// on a named host.
+pub fn replies(data: &[u8]) {
+    use inlet_shared::delivery::http::reply_of;
+    use inlet_shared::reply::hosts::ReplyHosts;
+    use inlet_shared::reply::request::ReplyRequest;
+    use inlet_shared::reply::{Reply, slack};
+
+    if let Some(reply) = reply_of(data) {
+        let _ = Reply::from_json(&reply);
+    }
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(request) = ReplyRequest::parse(text) {
+        let again = ReplyRequest::parse(&request.to_json())
+            .unwrap_or_else(|e| panic!("the outbox's encoding of an accepted request is refused ({e}): {text}"));
+        assert_eq!(again.dedup_key(), request.dedup_key(), "a re-encoded request changed its key: {text}");
+    }
+    let hosts = ReplyHosts::defaults(slack::REPLY_HOSTS, slack::DEFAULT_REPLY_HOSTS);
+    if hosts.check(text).is_ok() {
+        let lower = text.to_ascii_lowercase();
+        assert!(lower.starts_with("https://hooks.slack.com"), "a URL off Slack's host was accepted: {text}");
+    }
+}

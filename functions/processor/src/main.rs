@@ -36,7 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         SqsReplyOutbox::from_env(&ProcessEnv, sqs.clone()).map(|outbox| Arc::new(outbox) as Arc<dyn ReplyOutbox>);
     let redelivery: Arc<dyn inlet_shared::queue::Redelivery> = Arc::new(SqsRedelivery::new(sqs));
     let schedule = RedeliverySchedule::from_env(&ProcessEnv)?;
-    let sinks = processor::sinks::configured();
+    let sinks = processor::sinks::configured(replies.clone());
     let (store, sinks, lease, metrics) = (&store, sinks.as_slice(), settings.lease, &metrics);
     let (targets, redelivery, schedule, replies) = (&targets, &redelivery, &schedule, &replies);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
