@@ -8,7 +8,11 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
+
+use futures::future::{Either, select};
 
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
@@ -154,6 +158,12 @@ impl EnvelopeSource for Vec<Envelope> {
     }
 }
 
+/// An answer still being worked out, such as a decision hook's verdict
+/// on a callback (OpenIM's before-callbacks): it runs while the Envelopes
+/// are enqueued and must end within the platform's deadline on its own
+/// (its own timeout and fallback), since the flow holds no timer.
+pub type PendingReply = Pin<Box<dyn Future<Output = Reply> + Send + 'static>>;
+
 /// What the provider logic decided about a verified request.
 pub enum Decision {
     /// Answer now without enqueueing: URL checks, PINGs.
@@ -161,27 +171,40 @@ pub enum Decision {
     /// Enqueue these Envelopes, then answer `ack`. If the queue is down,
     /// answer `on_queue_failure` when set (for platforms where an error
     /// would do more harm than a lost event), else the mapped error.
-    Enqueue { envelopes: Box<dyn EnvelopeSource>, ack: Reply, on_queue_failure: Option<Reply> },
+    ///
+    /// With a `consult`, its answer replaces `ack` once the Envelopes are
+    /// enqueued; it runs alongside the enqueue, so the two waits overlap. A
+    /// queue failure is answered as without it: only an enqueued event is
+    /// ever acknowledged.
+    Enqueue {
+        envelopes: Box<dyn EnvelopeSource>,
+        ack: Reply,
+        on_queue_failure: Option<Reply>,
+        consult: Option<PendingReply>,
+    },
 }
 
 impl std::fmt::Debug for Decision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Decision::Answer(reply) => f.debug_tuple("Answer").field(reply).finish(),
-            Decision::Enqueue { envelopes, ack, .. } => {
-                f.debug_struct("Enqueue").field("events", &envelopes.len()).field("ack", ack).finish()
-            }
+            Decision::Enqueue { envelopes, ack, consult, .. } => f
+                .debug_struct("Enqueue")
+                .field("events", &envelopes.len())
+                .field("ack", ack)
+                .field("consult", &consult.is_some())
+                .finish(),
         }
     }
 }
 
 impl Decision {
     pub fn enqueue(envelopes: Vec<Envelope>, ack: Reply) -> Self {
-        Decision::Enqueue { envelopes: Box::new(envelopes), ack, on_queue_failure: None }
+        Decision::Enqueue { envelopes: Box::new(envelopes), ack, on_queue_failure: None, consult: None }
     }
 
     pub fn enqueue_from(envelopes: impl EnvelopeSource + 'static, ack: Reply) -> Self {
-        Decision::Enqueue { envelopes: Box::new(envelopes), ack, on_queue_failure: None }
+        Decision::Enqueue { envelopes: Box::new(envelopes), ack, on_queue_failure: None, consult: None }
     }
 }
 
@@ -429,9 +452,9 @@ where
 {
     check_body_size(settings, request)?;
     check_source_address(settings, request.source_ip)?;
-    let (envelopes, ack, on_queue_failure) = match verify_and_normalize(request)? {
+    let (envelopes, ack, on_queue_failure, consult) = match verify_and_normalize(request)? {
         Decision::Answer(reply) => return Ok(Outcome::Answered(reply)),
-        Decision::Enqueue { envelopes, ack, on_queue_failure } => (envelopes, ack, on_queue_failure),
+        Decision::Enqueue { envelopes, ack, on_queue_failure, consult } => (envelopes, ack, on_queue_failure, consult),
     };
     let events = envelopes.len();
     // Pass 1: every Envelope is built and proven processable before any is
@@ -455,18 +478,34 @@ where
         }
     }
     if events == 0 {
-        return Ok(Outcome::Enqueued { reply: ack, events, first_id, kind, enqueue_ms: 0.0 });
+        let reply = match consult {
+            Some(consult) => consult.await,
+            None => ack,
+        };
+        return Ok(Outcome::Enqueued { reply, events, first_id, kind, enqueue_ms: 0.0 });
     }
     // Pass 2: send, a batch at a time when the messages were not kept.
     let started = std::time::Instant::now();
-    let sent = if keep {
-        publisher.publish(&kept).await
-    } else {
-        publish_rebuilding(envelopes.as_ref(), publisher, limit).await
+    let publish = std::pin::pin!(async {
+        let sent = if keep {
+            publisher.publish(&kept).await
+        } else {
+            publish_rebuilding(envelopes.as_ref(), publisher, limit).await
+        };
+        (sent, started.elapsed().as_secs_f64() * 1e3)
+    });
+    let ((sent, enqueue_ms), reply) = match consult {
+        None => (publish.await, ack),
+        Some(consult) => match select(publish, consult).await {
+            // A failed enqueue is answered without the consult's verdict,
+            // so it is not waited for.
+            Either::Left(((Err(error), enqueue_ms), _)) => ((Err(error), enqueue_ms), ack),
+            Either::Left(((Ok(()), enqueue_ms), consult)) => ((Ok(()), enqueue_ms), consult.await),
+            Either::Right((reply, publish)) => (publish.await, reply),
+        },
     };
-    let enqueue_ms = started.elapsed().as_secs_f64() * 1e3;
     match sent {
-        Ok(()) => Ok(Outcome::Enqueued { reply: ack, events, first_id, kind, enqueue_ms }),
+        Ok(()) => Ok(Outcome::Enqueued { reply, events, first_id, kind, enqueue_ms }),
         Err(PublishError::TooLarge { size, limit }) => Err(IngressError::EventTooLarge { size, limit }),
         Err(PublishError::Refused(reason)) => Err(IngressError::QueueRefused(reason)),
         Err(PublishError::Unavailable(reason)) => match on_queue_failure {
@@ -724,10 +763,58 @@ mod tests {
                 envelopes: Box::new(vec![envelope()]),
                 ack: Reply::ok_json(json!({"ok": true})),
                 on_queue_failure: Some(Reply::ok_json(json!({"continue": true}))),
+                consult: None,
             })
         })
         .await;
         assert_eq!(reply.body_json().unwrap(), json!({"continue": true}));
+    }
+
+    /// An event whose answer `consult` works out, with `on_queue_failure`.
+    fn consulted(consult: PendingReply, on_queue_failure: Option<Reply>) -> Decision {
+        Decision::Enqueue {
+            envelopes: Box::new(vec![envelope()]),
+            ack: Reply::ok_json(json!({"ack": true})),
+            on_queue_failure,
+            consult: Some(consult),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_consults_answer_replaces_the_ack_once_the_event_is_enqueued() {
+        let publisher = MemoryPublisher::new();
+        let request = IncomingRequest::new(Method::POST, "/x", "{}");
+        let verdict = Reply::ok_json(json!({"verdict": "deny"}));
+        let consult: PendingReply = Box::pin(std::future::ready(verdict.clone()));
+        let reply = run_ingress("test", &raw_path, &IngressSettings::default(), &publisher, &request, |_| {
+            Ok(consulted(consult, None))
+        })
+        .await;
+        assert_eq!(reply, verdict);
+        assert_eq!(publisher.sent().len(), 1, "the event is enqueued whatever the verdict");
+    }
+
+    #[tokio::test]
+    async fn a_queue_failure_is_answered_as_without_a_consult_and_never_waits_for_it() {
+        let request = IncomingRequest::new(Method::POST, "/x", "{}");
+        let fallback = Reply::ok_json(json!({"continue": true}));
+        let verdict = || -> PendingReply { Box::pin(std::future::ready(Reply::ok_json(json!({"verdict": "allow"})))) };
+        // A consult that never ends: the flow must not wait for it.
+        let never = || -> PendingReply { Box::pin(std::future::pending()) };
+        let settings = IngressSettings::default();
+        for (consult, on_queue_failure, expected) in [
+            (verdict(), Some(fallback.clone()), fallback.clone()),
+            (verdict(), None, Reply::refusal(&IngressError::QueueUnavailable)),
+            (never(), Some(fallback.clone()), fallback.clone()),
+            (never(), None, Reply::refusal(&IngressError::QueueUnavailable)),
+        ] {
+            let down = MemoryPublisher::down();
+            let flow = run_ingress("test", &raw_path, &settings, &down, &request, |_| {
+                Ok(consulted(consult, on_queue_failure))
+            });
+            let reply = tokio::time::timeout(std::time::Duration::from_secs(10), flow).await.expect("answered");
+            assert_eq!(reply, expected);
+        }
     }
 
     fn with_payload(id: &str, payload: Value) -> Envelope {
@@ -1011,6 +1098,7 @@ mod tests {
                 envelopes: Box::new(vec![envelope()]),
                 ack: Reply::ok_json(json!({})),
                 on_queue_failure: Some(Reply::ok_json(json!({"continue": true}))),
+                consult: None,
             })
         };
         type Decide = fn(&IncomingRequest) -> Result<Decision, IngressError>;

@@ -8,10 +8,13 @@
 //! token (Telegram's `/bot<token>/`, WeCom's `access_token=`, Slack's
 //! `response_url`).
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_smithy_http_client::Connector;
-use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
+use aws_smithy_runtime_api::client::http::HttpConnector;
+/// The connector type, for the crates that keep one without depending on
+/// the SDK's runtime crates themselves.
+pub use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
@@ -19,6 +22,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
 use crate::tls::TlsRoots;
+use crate::verify::standard_webhooks::SigningKeys;
 
 /// The connector to build once (in `main`) and share: the system's roots,
 /// since teams' endpoints and the platforms' APIs carry certificates from
@@ -110,6 +114,30 @@ pub fn json_request(
     let body = serde_json::to_vec(body).map_err(|error| CallError::Build(error.to_string()))?;
     // The URL may hold a token: the error names neither it nor the headers.
     builder.body(SdkBody::from(body)).map_err(|_| CallError::Build("the URL or a header is not valid HTTP".into()))
+}
+
+/// A Standard Webhooks request: `body`, a JSON document, POSTed to `url`
+/// with `webhook-id` = `id`, `webhook-timestamp` = `at` in Unix seconds and
+/// the `webhook-signature` of `keys`. What the HTTP destination sends for
+/// an event and OpenIM's decision hook asks with. The error names neither
+/// the URL nor the signature.
+pub fn standard_webhook(
+    url: &str,
+    keys: &SigningKeys,
+    id: &str,
+    at: SystemTime,
+    body: &[u8],
+) -> Result<http::Request<SdkBody>, CallError> {
+    let timestamp = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let timestamp = i64::try_from(timestamp).unwrap_or(i64::MAX);
+    http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::USER_AGENT, USER_AGENT)
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", keys.signature_header(id, timestamp, body))
+        .body(SdkBody::from(body.to_vec()))
+        .map_err(|_| CallError::Build("the URL or the webhook-id is not valid HTTP".into()))
 }
 
 /// What inlet calls itself on every outbound request.

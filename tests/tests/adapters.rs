@@ -329,16 +329,13 @@ impl inlet_shared::delivery::Destination for Taking {
     fn name(&self) -> &str {
         self.name
     }
-    async fn deliver(
-        &self,
-        events: &[inlet_shared::delivery::Outgoing<'_>],
-    ) -> Vec<Result<(), inlet_shared::delivery::DeliveryError>> {
+    async fn deliver(&self, events: &[inlet_shared::delivery::Outgoing<'_>]) -> Vec<inlet_shared::delivery::Delivery> {
         let mut fail_first = self.fail_first.lock().unwrap();
         events
             .iter()
             .map(|e| match fail_first.remove(&e.envelope.id) {
                 true => Err(inlet_shared::delivery::DeliveryError::transient("HTTP 503")),
-                false => Ok(()),
+                false => Ok(inlet_shared::delivery::Delivered::default()),
             })
             .collect()
     }

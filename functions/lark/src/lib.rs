@@ -353,8 +353,16 @@ fn card_envelope(opened: Opened, raw_body: &[u8], now: OffsetDateTime) -> Result
         let kind = required_at(json, "/header/event_type")?.to_string();
         let event_id = required_at(json, "/header/event_id")?.to_string();
         let tenant = string_at(json, "/header/tenant_key").map(str::to_string);
+        const V2: [&str; 4] = [
+            "/event/token",
+            "/event/context/open_message_id",
+            "/event/context/open_chat_id",
+            "/event/operator/open_id",
+        ];
+        let message = if kind == "card.action.trigger" { card_view(json, V2) } else { None };
         let mut envelope = Envelope::new(PROVIDER, &event_id, &kind, now, opened.verification, opened.json);
         envelope.tenant = tenant;
+        envelope.message = message;
         return Ok(envelope);
     }
     if !json.get("action").is_some_and(Value::is_object) {
@@ -362,6 +370,7 @@ fn card_envelope(opened: Opened, raw_body: &[u8], now: OffsetDateTime) -> Result
     }
     // Old-style callbacks carry no event id: the exact body identifies a retry.
     let tenant = string_at(json, "/tenant_key").map(str::to_string);
+    let message = card_view(json, ["/token", "/open_message_id", "/open_chat_id", "/open_id"]);
     let mut envelope = Envelope::new(
         PROVIDER,
         &Envelope::body_hash_id(raw_body),
@@ -371,7 +380,35 @@ fn card_envelope(opened: Opened, raw_body: &[u8], now: OffsetDateTime) -> Result
         opened.json,
     );
     envelope.tenant = tenant;
+    envelope.message = message;
     Ok(envelope)
+}
+
+/// The chat view of a card callback, from the pointers to its update
+/// token, card message, chat and operator (they differ between the two
+/// callback schemas). Its reply handle answers in the card's thread, or,
+/// with the update token, changes the card (`inlet_shared::reply::lark`);
+/// the operator's `open_id` names who sees a first-schema card's update.
+/// None when the callback has neither a card message nor an update token.
+fn card_view(json: &Value, [token, message_id, chat_id, operator]: [&str; 4]) -> Option<MessageView> {
+    let field = |pointer| string_at(json, pointer).map(str::to_string);
+    let (card_token, message_id, chat_id, operator) =
+        (field(token), field(message_id), field(chat_id), field(operator));
+    if card_token.is_none() && message_id.is_none() {
+        return None;
+    }
+    let handle: serde_json::Map<String, Value> =
+        [("message_id", &message_id), ("chat_id", &chat_id), ("card_token", &card_token), ("open_id", &operator)]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_string(), Value::from(value.clone()?))))
+            .collect();
+    Some(MessageView {
+        chat_id,
+        sender_id: operator,
+        message_id,
+        reply_handle: Some(Value::Object(handle)),
+        ..MessageView::default()
+    })
 }
 
 /// The chat view of `im.message.receive_v1`.

@@ -5,23 +5,34 @@
 //! allowlist (`OPENIM_ALLOWED_CIDRS`, from API Gateway's view of the caller)
 //! and/or a secret path segment; at least one must be configured.
 //! OpenIM reads only the response body: a before-callback is refused only
-//! by `actionCode == 0 && nextCode == 1`.
+//! by `actionCode == 0 && nextCode == 1`. With a decision hook configured
+//! ([`decision`]), a before-callback's answer is the hook's verdict, asked
+//! while the callback is enqueued.
+
+use std::sync::Arc;
 
 use inlet_shared::config;
 use inlet_shared::json::string_at;
 use inlet_shared::prelude::*;
 
+pub mod decision;
 pub mod samples;
+
+use decision::DecisionHook;
 
 pub const PROVIDER: &str = "openim";
 pub const OPERATION_ID_HEADER: &str = "operationid";
-const PATH_TOKEN: &str = "OPENIM_PATH_TOKEN";
+pub(crate) const PATH_TOKEN: &str = "OPENIM_PATH_TOKEN";
+/// "Timeout is 5 s per callback" (PROVIDERS.md, "OpenIM server callbacks").
+pub const CALLBACK_TIMEOUT_MS: u32 = 5000;
 
 pub struct OpenimFunction {
     pub path_tokens: SecretList,
     /// Refuse a before-callback (blocking the user's action) when the event
     /// cannot be enqueued, instead of letting it continue uncaptured.
     pub block_on_failure: bool,
+    /// Decides before-callbacks when `OPENIM_DECISION_URL` is set.
+    pub decision: Option<Arc<DecisionHook>>,
     pub ingress: IngressSettings,
 }
 
@@ -73,11 +84,10 @@ impl Provider for OpenimFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "OPENIM";
     const ROUTES: &'static [Route] = &[
-        // "Timeout is 5 s per callback" (PROVIDERS.md, "OpenIM server callbacks").
-        Route::post("/openim/{command}").deadline_ms(5000),
-        Route::post("/openim/{token}/{command}").secret(&["token"]).deadline_ms(5000),
+        Route::post("/openim/{command}").deadline_ms(CALLBACK_TIMEOUT_MS),
+        Route::post("/openim/{token}/{command}").secret(&["token"]).deadline_ms(CALLBACK_TIMEOUT_MS),
     ];
-    const SECRET_SETTINGS: &'static [&'static str] = &[PATH_TOKEN];
+    const SECRET_SETTINGS: &'static [&'static str] = &[PATH_TOKEN, decision::SECRET_SETTING];
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let ingress = IngressSettings::from_env(env, Self::SETTINGS_PREFIX)?;
@@ -96,6 +106,7 @@ impl Provider for OpenimFunction {
         Ok(OpenimFunction {
             path_tokens,
             block_on_failure: config::flag(env, "OPENIM_BLOCK_ON_FAILURE", false)?,
+            decision: DecisionHook::from_env(env, CALLBACK_TIMEOUT_MS)?.map(Arc::new),
             ingress,
         })
     }
@@ -135,7 +146,13 @@ impl Provider for OpenimFunction {
             // more harm than an uncaptured event; the loss is logged loudly.
             Some(Reply::ok_json(continue_body()))
         };
-        Ok(Decision::Enqueue { envelopes: Box::new(vec![envelope]), ack, on_queue_failure })
+        let consult = match &self.decision {
+            // The hook gets the bytes the queue gets. An Envelope that cannot
+            // be encoded is refused by the enqueue's own check, unasked.
+            Some(hook) if before => envelope.encode().ok().map(|body| hook.consult(envelope.id.clone(), body)),
+            _ => None,
+        };
+        Ok(Decision::Enqueue { envelopes: Box::new(vec![envelope]), ack, on_queue_failure, consult })
     }
 }
 

@@ -4,14 +4,17 @@
 use inlet_shared::config;
 use inlet_shared::prelude::*;
 
-use crate::{OPERATION_ID_HEADER, OpenimFunction};
+use crate::{OPERATION_ID_HEADER, OpenimFunction, PATH_TOKEN};
 
 impl Samples for OpenimFunction {
+    /// The path token alone: the decision hook's secret signs what inlet
+    /// sends, not what OpenIM sends.
+    const SIGNING_SETTINGS: &'static [&'static str] = &[PATH_TOKEN];
     const SAMPLE_NAMES: &'static [&'static str] =
         &["openim-before-send-single", "openim-after-send-group", "openim-user-online"];
 
     fn sample(name: &str, env: &dyn EnvSource, timestamp: i64, unique: &str) -> Option<SampleRequest> {
-        let token = config::secrets(env, "OPENIM_PATH_TOKEN").iter().next().map(|t| t.value.expose().to_string());
+        let token = config::secrets(env, PATH_TOKEN).iter().next().map(|t| t.value.expose().to_string());
         let text = json!({"content": "hello from OpenIM"}).to_string();
         let (command, description, body) = match name {
             "openim-before-send-single" => (

@@ -28,7 +28,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_smithy_runtime_api::client::http::SharedHttpConnector;
@@ -38,10 +38,10 @@ use futures::StreamExt;
 use super::{Delivered, Delivery, DeliveryError, Destination, Outgoing};
 use crate::config::EnvSource;
 use crate::error::ConfigError;
-use crate::outbound::{CallError, call, parse_retry_after};
+use crate::outbound::{CallError, call, parse_retry_after, standard_webhook};
 use crate::tls::TlsRoots;
-use crate::verify::SecretList;
-use crate::verify::standard_webhooks::{secret_key, signature_header};
+pub use crate::verify::standard_webhooks::KEY_BYTES;
+use crate::verify::standard_webhooks::SigningKeys;
 
 /// How long one request may take, connection and answer included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,26 +49,15 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONCURRENCY: usize = 8;
 /// How much of an answer's body is read: enough for a reply with a card.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// The key sizes the specification asks of a `whsec_` secret.
-pub const KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
 
 /// Where "now" comes from when a request is signed.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
-/// An HMAC key that never shows in `Debug`.
-struct SigningKey(Vec<u8>);
-
-impl AsRef<[u8]> for SigningKey {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
 
 /// A signed-HTTP destination.
 pub struct HttpDestination {
     name: String,
     url: String,
-    keys: Vec<SigningKey>,
+    keys: SigningKeys,
     connector: SharedHttpConnector,
     timeout: Duration,
     concurrency: usize,
@@ -80,7 +69,7 @@ impl fmt::Debug for HttpDestination {
         f.debug_struct("HttpDestination")
             .field("name", &self.name)
             .field("url", &self.url)
-            .field("keys", &self.keys.len())
+            .field("keys", &self.keys.count())
             .field("timeout", &self.timeout)
             .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
@@ -100,31 +89,7 @@ impl HttpDestination {
         secrets: &str,
         connector: SharedHttpConnector,
     ) -> Result<Self, ConfigError> {
-        let list = SecretList::parse(secret_setting, secrets);
-        if list.is_empty() {
-            return Err(ConfigError::new(
-                secret_setting,
-                format!("is empty; destination {name:?} needs a whsec_ secret to sign with"),
-            ));
-        }
-        let mut keys = Vec::new();
-        for (index, secret) in list.iter().enumerate() {
-            let which = format!("secret {} of destination {name:?}", index + 1);
-            let key = secret_key(secret.value.expose())
-                .map_err(|why| ConfigError::new(secret_setting, format!("{which} {why}")))?;
-            if !KEY_BYTES.contains(&key.len()) {
-                return Err(ConfigError::new(
-                    secret_setting,
-                    format!(
-                        "{which} is a key of {} bytes; Standard Webhooks secrets are {} to {} bytes",
-                        key.len(),
-                        KEY_BYTES.start(),
-                        KEY_BYTES.end()
-                    ),
-                ));
-            }
-            keys.push(SigningKey(key));
-        }
+        let keys = SigningKeys::parse(secret_setting, secrets, &format!("destination {name:?}"))?;
         // Checked once here, so a request can always be built from it.
         url.parse::<http::Uri>()
             .map_err(|error| ConfigError::new(name, format!("url is not a URL an HTTP client accepts: {error}")))?;
@@ -183,19 +148,7 @@ impl HttpDestination {
 
     /// The request for one event, signed now.
     pub fn request(&self, event: &Outgoing<'_>) -> Result<http::Request<SdkBody>, DeliveryError> {
-        let id = event.envelope.id.as_str();
-        let now = (self.clock)();
-        let timestamp = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let timestamp = i64::try_from(timestamp).unwrap_or(i64::MAX);
-        let body = event.body.as_bytes();
-        let signature = signature_header(&self.keys, id, timestamp, body);
-        http::Request::post(&self.url)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::USER_AGENT, crate::outbound::USER_AGENT)
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(SdkBody::from(body.to_vec()))
+        standard_webhook(&self.url, &self.keys, &event.envelope.id, (self.clock)(), event.body.as_bytes())
             // Only the id can be at fault (the URL was checked when built,
             // the other values are ASCII): say so without the signature.
             .map_err(|_| DeliveryError::permanent("the Envelope id cannot be sent as a webhook-id header"))
@@ -269,7 +222,9 @@ mod tests {
     use super::*;
     use crate::delivery::Retry;
     use crate::envelope::{Envelope, Verification};
-    use crate::verify::standard_webhooks::sign;
+    use crate::verify::standard_webhooks::{secret_key, sign};
+    use std::time::UNIX_EPOCH;
+    use time::OffsetDateTime;
 
     const VECTOR_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
     const VECTOR_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";

@@ -117,23 +117,23 @@ impl ReplyHosts {
         let (host, port) = split_host_port(authority)
             .ok_or_else(|| format!("has an unreadable host or port {:?}", truncate_for_log(authority)))?;
         let host = host.to_ascii_lowercase();
-        let allowed = self
-            .hosts
-            .iter()
-            .find(|a| a.host == host)
-            .ok_or_else(|| format!("is on host {:?}, not one of {}", truncate_for_log(&host), self.setting))?;
+        let named: Vec<&AllowedHost> = self.hosts.iter().filter(|a| a.host == host).collect();
+        if named.is_empty() {
+            return Err(format!("is on host {:?}, not one of {}", truncate_for_log(&host), self.setting));
+        }
         let default_port = if https { 443 } else { 80 };
-        let port_ok = match allowed.port {
+        let port_ok = |allowed: &AllowedHost| match allowed.port {
             Some(only) => port.unwrap_or(default_port) == only,
             None => port.is_none_or(|p| p == default_port),
         };
-        if !port_ok {
+        // One host may be named with several ports (two local servers).
+        let Some(allowed) = named.into_iter().find(|allowed| port_ok(allowed)) else {
             return Err(format!(
                 "is on host {host:?} at port {}, which {} does not name",
                 port.unwrap_or(default_port),
                 self.setting
             ));
-        }
+        };
         if !https && !allowed.is_loopback() {
             return Err(format!("is http:// on {host:?}; http:// is kept only for a loopback host"));
         }
@@ -294,6 +294,9 @@ mod tests {
 
     #[test]
     fn http_only_for_loopback_hosts_named_and_ports_exactly_as_named() {
+        let two_ports = hosts("127.0.0.1:8099,127.0.0.1:9100");
+        assert_eq!(two_ports.check("http://127.0.0.1:9100/x"), Ok(()), "each entry's port counts");
+        assert!(two_ports.check("http://127.0.0.1:9101/x").is_err());
         let local = hosts("127.0.0.1:8099,localhost,[::1]:9000,oapi.dingtalk.com,hooks.internal.example");
         for url in [
             "http://127.0.0.1:8099/robot/sendBySession?session=x",

@@ -313,6 +313,32 @@ pub fn unanswered(api: &str, error: CallError) -> ReplyError {
     ReplyError::transient(format!("{api}: {error}"))
 }
 
+/// `body` with every occurrence of each of `secrets` (a token a URL
+/// carried, an app secret) replaced by `<token>`. Done to an answer before
+/// anything quotes it: a reason quotes only the start of a body, and a
+/// secret cut in half there could no longer be found to be replaced.
+pub fn without_secrets(body: Vec<u8>, secrets: &[&str]) -> Vec<u8> {
+    let mut body = body;
+    for secret in secrets.iter().map(|s| s.as_bytes()).filter(|s| !s.is_empty()) {
+        if !body.windows(secret.len()).any(|window| window == secret) {
+            continue;
+        }
+        let mut scrubbed = Vec::with_capacity(body.len());
+        let mut rest = body.as_slice();
+        while !rest.is_empty() {
+            if rest.starts_with(secret) {
+                scrubbed.extend_from_slice(b"<token>");
+                rest = &rest[secret.len()..];
+            } else {
+                scrubbed.push(rest[0]);
+                rest = &rest[1..];
+            }
+        }
+        body = scrubbed;
+    }
+    body
+}
+
 /// The default meaning of an HTTP status from a platform's API, for the
 /// answers the client does not read more closely: 429 throttled (after
 /// `Retry-After`), 408 and 5xx transient, other 4xx permanent. The reason
@@ -370,6 +396,14 @@ mod tests {
         assert!(target.required("callback_query_id").unwrap_err().is_permanent());
         let later = SystemTime::UNIX_EPOCH + Duration::from_secs(90);
         assert_eq!(target.age(later), Duration::from_secs(90));
+    }
+
+    #[test]
+    fn secrets_are_replaced_wherever_an_answer_holds_them() {
+        let body = b"GET /bot123:SECRET/sendMessage failed; token 123:SECRET again".to_vec();
+        let scrubbed = String::from_utf8(without_secrets(body, &["123:SECRET", ""])).unwrap();
+        assert_eq!(scrubbed, "GET /bot<token>/sendMessage failed; token <token> again");
+        assert_eq!(without_secrets(b"clean".to_vec(), &["x1"]), b"clean");
     }
 
     #[test]

@@ -17,7 +17,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::hmac_sha256;
+use super::{SecretList, hmac_sha256};
+use crate::error::ConfigError;
 
 /// What a signing secret may start with; the library strips it.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -138,6 +139,62 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("{V1},{}", BASE64.encode(signature_bytes(key, id, &timestamp.to_string(), body)))
 }
 
+/// The key sizes the specification asks of a `whsec_` secret.
+pub const KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
+
+/// The HMAC keys a sender signs with: one, or several while the receiver
+/// rotates its secret. `Debug` shows how many, never a key.
+#[derive(Clone)]
+pub struct SigningKeys(Vec<Vec<u8>>);
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKeys({} keys)", self.0.len())
+    }
+}
+
+impl SigningKeys {
+    /// The keys of `secrets`, the value of `setting`: `whsec_` secrets,
+    /// comma-separated, each a key of [`KEY_BYTES`]. `owner` says in the
+    /// errors what signs with them (`destination "app"`); an error names
+    /// the setting and which of its secrets is unusable, never a value.
+    pub fn parse(setting: &str, secrets: &str, owner: &str) -> Result<Self, ConfigError> {
+        let list = SecretList::parse(setting, secrets);
+        if list.is_empty() {
+            return Err(ConfigError::new(setting, format!("is empty; {owner} needs a whsec_ secret to sign with")));
+        }
+        let mut keys = Vec::new();
+        for (index, secret) in list.iter().enumerate() {
+            let which = format!("secret {} of {owner}", index + 1);
+            let key =
+                secret_key(secret.value.expose()).map_err(|why| ConfigError::new(setting, format!("{which} {why}")))?;
+            if !KEY_BYTES.contains(&key.len()) {
+                return Err(ConfigError::new(
+                    setting,
+                    format!(
+                        "{which} is a key of {} bytes; Standard Webhooks secrets are {} to {} bytes",
+                        key.len(),
+                        KEY_BYTES.start(),
+                        KEY_BYTES.end()
+                    ),
+                ));
+            }
+            keys.push(key);
+        }
+        Ok(SigningKeys(keys))
+    }
+
+    /// How many keys sign (and so how many `v1` entries a header has).
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The `webhook-signature` header of one message, one entry per key.
+    pub fn signature_header(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        signature_header(&self.0, id, timestamp, body)
+    }
+}
+
 /// The whole `webhook-signature` header for `keys`: one `v1` entry per key,
 /// separated by single spaces, so that during a rotation a receiver holding
 /// either secret verifies.
@@ -197,6 +254,26 @@ mod tests {
         assert!(secret_key("whsec_YWJjZ").is_err(), "one more than a multiple of 4, padded or not");
         assert!(secret_key("whsec_YWJjZ===").is_err());
         assert!(secret_key("whsec_YWJj-_").is_err());
+    }
+
+    #[test]
+    fn signing_keys_name_their_owner_and_never_show_a_key() {
+        let vector = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+        let keys = SigningKeys::parse("HOOK_SECRET", &format!("{vector}, {vector}"), "the hook").expect("valid");
+        assert_eq!(keys.count(), 2);
+        assert_eq!(format!("{keys:?}"), "SigningKeys(2 keys)");
+        let one = secret_key(vector).unwrap();
+        assert_eq!(keys.signature_header("msg_1", 1, b"{}"), signature_header(&[&one, &one], "msg_1", 1, b"{}"));
+        let error = SigningKeys::parse("HOOK_SECRET", &format!("{vector},whsec_c2hvcnQ="), "the hook").unwrap_err();
+        assert_eq!(error.name, "HOOK_SECRET");
+        assert_eq!(
+            error.reason,
+            "secret 2 of the hook is a key of 5 bytes; Standard Webhooks secrets are 24 to 64 bytes"
+        );
+        assert_eq!(
+            SigningKeys::parse("HOOK_SECRET", " ", "the hook").unwrap_err().reason,
+            "is empty; the hook needs a whsec_ secret to sign with"
+        );
     }
 
     /// standardwebhooks 1.0.1 and later decode `secret + "=="`; 1.0.0

@@ -103,7 +103,9 @@ impl<S: Send + 'static> FakeServer<S> {
                 let headers = parts
                     .headers
                     .iter()
-                    .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+                    .map(|(name, value)| {
+                        (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+                    })
                     .collect();
                 let received = Received {
                     method: parts.method.to_string(),
@@ -143,7 +145,9 @@ fn to_response(answer: Answer) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = respond(status, answer.content_type, answer.body);
     for (name, value) in answer.headers {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value)) {
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value))
+        {
             response.headers_mut().insert(name, value);
         }
     }
