@@ -1,13 +1,14 @@
 //! `inlet dev`: the whole project on one machine with no AWS account.
 //!
-//! Starts moto's server and builds the functions, creates the queue, DLQ,
-//! table and the `inlet` EventBridge bus on moto (FIFO queues with
-//! `INLET_ORDERING=per-conversation`), runs every function in the local Lambda emulator
-//! ([`crate::runtime_api`]) behind an API Gateway at template.yaml's paths
-//! ([`crate::api`]), warms each one so the first real request is answered at
-//! once, pumps the queue into the processor, prints one line when ready, and
-//! on Ctrl-C, SIGTERM or SIGHUP — at any moment, start-up included — stops
-//! everything it started.
+//! Starts moto's server and builds the functions, creates the event queue,
+//! the reply queue, their DLQs, the table and the `inlet` EventBridge bus on
+//! moto (a FIFO event queue with `INLET_ORDERING=per-conversation`), runs
+//! every function in the local Lambda emulator ([`crate::runtime_api`])
+//! behind an API Gateway at template.yaml's paths ([`crate::api`]), warms
+//! each one so the first real request is answered at once, pumps the event
+//! queue into the processor and the reply queue into the reply function,
+//! prints one line when ready, and on Ctrl-C, SIGTERM or SIGHUP — at any
+//! moment, start-up included — stops everything it started.
 //!
 //! Each stack keeps its files in its own directory, `.dev/stack-<API_PORT>/`,
 //! readable by the user only: two stacks on different ports share nothing.
@@ -36,6 +37,8 @@ use crate::runtime_api::{Function, FunctionConfig, FunctionStatus};
 
 pub const ENV_FILE_NAME: &str = "functions.env";
 pub const PROCESSOR: &str = "processor";
+/// The reply function (functions/replier), fed by the reply queue.
+pub const REPLIER: &str = "replier";
 
 pub struct DevOptions {
     pub root: PathBuf,
@@ -198,7 +201,8 @@ async fn with_moto(
     shutdown: &mut Shutdown,
     started: Instant,
 ) -> Result<(), Stop> {
-    let names: BTreeSet<String> = routes.values().cloned().chain(std::iter::once(PROCESSOR.to_string())).collect();
+    let names: BTreeSet<String> =
+        routes.values().cloned().chain([PROCESSOR.to_string(), REPLIER.to_string()]).collect();
     println!("inlet: building the functions");
     let binaries = build_functions(&options.root, &names, shutdown).await?;
     interruptible(shutdown, wait_for_port(options.moto_port, "moto_server", Duration::from_secs(60), moto)).await?;
@@ -214,6 +218,7 @@ async fn with_moto(
         interruptible(shutdown, create_bus(&eventbridge, &bus)).await?;
     }
     let arn = interruptible(shutdown, queue_arn(&sqs, &resources.queue_url)).await?;
+    let reply_arn = interruptible(shutdown, queue_arn(&sqs, &resources.reply_queue_url)).await?;
 
     let environment = function_environment(settings, &resources, &endpoint)?;
     write_private_file(&state.join(ENV_FILE_NAME), env_file_text(&environment)?.as_bytes())?;
@@ -228,6 +233,7 @@ async fn with_moto(
         sqs: &sqs,
         resources: &resources,
         queue_arn: &arn,
+        reply_queue_arn: &reply_arn,
         functions: &functions,
         moto_pid: moto.id(),
         started,
@@ -281,13 +287,15 @@ pub fn buses(settings: &HashMap<String, String>) -> BTreeSet<String> {
 
 /// What every function runs with: the settings of events/env.json (each
 /// overridable by an environment variable of the same name), the local AWS,
-/// and the queue's real visibility timeout for the processor's leases.
+/// the queues' real visibility timeout for the processor's and the reply
+/// function's leases, and the reply queue the processor sends replies to.
 pub fn function_environment(
     mut settings: HashMap<String, String>,
     resources: &LocalResources,
     endpoint: &str,
 ) -> Result<BTreeMap<String, String>, String> {
     settings.insert("INLET_QUEUE_URL".into(), resources.queue_url.clone());
+    settings.insert(inlet_shared::reply::request::QUEUE_URL_SETTING.into(), resources.reply_queue_url.clone());
     settings.insert("INLET_TABLE_NAME".into(), resources.table_name.clone());
     settings.insert("INLET_QUEUE_VISIBILITY_SECS".into(), crate::local::QUEUE_VISIBILITY_TIMEOUT_SECS.to_string());
     settings.insert("AWS_ENDPOINT_URL".into(), endpoint.to_string());
@@ -328,6 +336,9 @@ fn function_config(name: &str, program: &Path, environment: &BTreeMap<String, St
     if name == PROCESSOR {
         config.timeout = crate::local::PROCESSOR_TIMEOUT;
         config.concurrency = crate::local::PROCESSOR_CONCURRENCY;
+    } else if name == REPLIER {
+        config.timeout = crate::local::REPLIER_TIMEOUT;
+        config.concurrency = crate::local::REPLIER_CONCURRENCY;
     } else {
         config.timeout = crate::local::RECEIVER_TIMEOUT;
         config.concurrency = crate::local::RECEIVER_CONCURRENCY;
@@ -430,6 +441,13 @@ pub struct StackStatus {
     pub ordering: String,
     pub functions: BTreeMap<String, FunctionStatus>,
     pub pump: PumpLog,
+    /// The reply queue and its DLQ, pumped into the reply function.
+    #[serde(default)]
+    pub reply_queue_url: String,
+    #[serde(default)]
+    pub reply_dlq_url: String,
+    #[serde(default)]
+    pub reply_pump: PumpLog,
 }
 
 struct Stack<'a> {
@@ -438,6 +456,7 @@ struct Stack<'a> {
     sqs: &'a aws_sdk_sqs::Client,
     resources: &'a LocalResources,
     queue_arn: &'a str,
+    reply_queue_arn: &'a str,
     functions: &'a BTreeMap<String, Function>,
     moto_pid: Option<u32>,
     started: Instant,
@@ -447,9 +466,11 @@ impl Stack<'_> {
     async fn serve(&self, moto: &mut Child, shutdown: &mut Shutdown) -> Result<(), Stop> {
         let api_base = format!("http://127.0.0.1:{}", self.options.api_port);
         let pump_log = Arc::new(Mutex::new(PumpLog::default()));
+        let reply_pump_log = Arc::new(Mutex::new(PumpLog::default()));
         let status = {
             let functions = self.functions.clone();
             let pump_log = pump_log.clone();
+            let reply_pump_log = reply_pump_log.clone();
             let template = StackStatus {
                 api: api_base.clone(),
                 moto_endpoint: format!("http://127.0.0.1:{}", self.options.moto_port),
@@ -457,6 +478,8 @@ impl Stack<'_> {
                 queue_url: self.resources.queue_url.clone(),
                 dlq_url: self.resources.dlq_url.clone(),
                 table: self.resources.table_name.clone(),
+                reply_queue_url: self.resources.reply_queue_url.clone(),
+                reply_dlq_url: self.resources.reply_dlq_url.clone(),
                 event_bus: LOCAL_BUS.to_string(),
                 ordering: if self.resources.queue_url.ends_with(".fifo") { "per-conversation" } else { "none" }
                     .to_string(),
@@ -466,6 +489,7 @@ impl Stack<'_> {
                 let mut status = template.clone();
                 status.functions = functions.iter().map(|(name, f)| (name.clone(), f.status())).collect();
                 status.pump = pump_log.lock().map(|p| p.clone()).unwrap_or_default();
+                status.reply_pump = reply_pump_log.lock().map(|p| p.clone()).unwrap_or_default();
                 serde_json::to_value(status).unwrap_or_default()
             }
         };
@@ -474,7 +498,8 @@ impl Stack<'_> {
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", self.options.api_port))?;
         let server = tokio::spawn(crate::api::serve(listener, api.clone()));
-        let result = self.warm_and_pump(&api, &api_base, &pump_log, moto, shutdown).await;
+        let logs = PumpLogs { events: &pump_log, replies: &reply_pump_log };
+        let result = self.warm_and_pump(&api, &api_base, logs, moto, shutdown).await;
         server.abort();
         let _ = server.await;
         result
@@ -484,13 +509,13 @@ impl Stack<'_> {
         &self,
         api: &Api,
         api_base: &str,
-        pump_log: &Mutex<PumpLog>,
+        logs: PumpLogs<'_>,
         moto: &mut Child,
         shutdown: &mut Shutdown,
     ) -> Result<(), Stop> {
         // Warm every function: an empty POST starts it (and is refused: no
         // event, only a refusal record for `inlet refused`); the processor
-        // gets an empty batch.
+        // and the reply function get an empty batch.
         println!("inlet: warming the functions");
         let mut warmed = BTreeSet::new();
         for (path, function) in self.routes {
@@ -523,56 +548,84 @@ impl Stack<'_> {
         }
         let processor = self.functions.get(PROCESSOR).ok_or("no processor function")?;
         let invoker = FunctionInvoker { function: processor.clone() };
+        let replier = self.functions.get(REPLIER).ok_or("no reply function")?;
+        let reply_invoker = FunctionInvoker { function: replier.clone() };
         let empty = aws_lambda_events::sqs::SqsEvent::default();
-        interruptible(shutdown, async {
-            invoker.invoke(&empty).await.map_err(|e| format!("processor failed to start: {e}; see its log above"))
-        })
-        .await?;
+        for (name, invoker) in [(PROCESSOR, &invoker), (REPLIER, &reply_invoker)] {
+            interruptible(shutdown, async {
+                invoker.invoke(&empty).await.map_err(|e| format!("{name} failed to start: {e}; see its log above"))
+            })
+            .await?;
+        }
 
         let route_list: Vec<&str> = self.routes.keys().map(String::as_str).collect();
         println!(
-            "inlet ready in {:.1}s: API {api_base} ({}) · moto http://127.0.0.1:{} · queue {} · table {} · \
-             state {} · Ctrl-C stops everything",
+            "inlet ready in {:.1}s: API {api_base} ({}) · moto http://127.0.0.1:{} · queue {} · replies {} · \
+             table {} · state {} · Ctrl-C stops everything",
             self.started.elapsed().as_secs_f64(),
             route_list.join(" "),
             self.options.moto_port,
             self.resources.queue_url,
+            self.resources.reply_queue_url,
             self.resources.table_name,
             self.options.state_dir().display(),
         );
 
+        let events = Pump { label: "pump", queue_url: &self.resources.queue_url, queue_arn: self.queue_arn };
+        let replies =
+            Pump { label: "reply pump", queue_url: &self.resources.reply_queue_url, queue_arn: self.reply_queue_arn };
+        tokio::select! {
+            _ = shutdown.requested() => Err(Stop::Interrupted),
+            status = moto.wait() => Err(format!("moto_server exited ({status:?})").into()),
+            () = events.run(self.sqs, &invoker, logs.events) => Err("the event pump stopped".into()),
+            () = replies.run(self.sqs, &reply_invoker, logs.replies) => Err("the reply pump stopped".into()),
+        }
+    }
+}
+
+/// What the two pumps have done, for `/_inlet/status`.
+#[derive(Clone, Copy)]
+struct PumpLogs<'a> {
+    events: &'a Mutex<PumpLog>,
+    replies: &'a Mutex<PumpLog>,
+}
+
+/// One queue fed to one function, as Lambda's event source mapping does.
+struct Pump<'a> {
+    /// How its lines start: `pump` (the event queue), `reply pump`.
+    label: &'a str,
+    queue_url: &'a str,
+    queue_arn: &'a str,
+}
+
+impl Pump<'_> {
+    /// Pumps until the stack stops it; a failed receive is retried after a
+    /// second.
+    async fn run(&self, sqs: &aws_sdk_sqs::Client, invoker: &dyn Invoker, log: &Mutex<PumpLog>) {
         loop {
-            tokio::select! {
-                _ = shutdown.requested() => return Err(Stop::Interrupted),
-                status = moto.wait() => return Err(format!("moto_server exited ({status:?})").into()),
-                result = pump_once(self.sqs, &self.resources.queue_url, self.queue_arn, &invoker, Duration::from_secs(1)) => match result {
-                    Ok(stats) => {
-                        if stats.received > 0 {
-                            println!(
-                                "pump: {} received, {} done, {} left for retry",
-                                stats.received, stats.deleted, stats.left_for_retry
-                            );
-                        }
-                        if let Ok(mut log) = pump_log.lock() {
-                            log.batches += u64::from(stats.received > 0);
-                            log.records += stats.received as u64;
-                            log.deleted += stats.deleted as u64;
-                            if stats.invoke_failed.is_some() {
-                                log.failed_invocations += 1;
-                                let room = 100_000usize.saturating_sub(log.failed_batch_ids.len());
-                                log.failed_batch_ids.extend(stats.failed_batch_ids.into_iter().take(room));
-                            }
+            match pump_once(sqs, self.queue_url, self.queue_arn, invoker, Duration::from_secs(1)).await {
+                Ok(stats) => {
+                    if stats.received > 0 {
+                        println!(
+                            "{}: {} received, {} done, {} left for retry",
+                            self.label, stats.received, stats.deleted, stats.left_for_retry
+                        );
+                    }
+                    if let Ok(mut log) = log.lock() {
+                        log.batches += u64::from(stats.received > 0);
+                        log.records += stats.received as u64;
+                        log.deleted += stats.deleted as u64;
+                        if stats.invoke_failed.is_some() {
+                            log.failed_invocations += 1;
+                            let room = 100_000usize.saturating_sub(log.failed_batch_ids.len());
+                            log.failed_batch_ids.extend(stats.failed_batch_ids.into_iter().take(room));
                         }
                     }
-                    Err(e) => {
-                        eprintln!("pump: {e}");
-                        interruptible(shutdown, async {
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            Ok::<_, String>(())
-                        })
-                        .await?;
-                    }
-                },
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", self.label);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }
@@ -588,6 +641,8 @@ mod tests {
         LocalResources {
             queue_url: "http://127.0.0.1:5999/123456789012/inlet-events".into(),
             dlq_url: "http://127.0.0.1:5999/123456789012/inlet-events-dlq".into(),
+            reply_queue_url: "http://127.0.0.1:5999/123456789012/inlet-replies".into(),
+            reply_dlq_url: "http://127.0.0.1:5999/123456789012/inlet-replies-dlq".into(),
             table_name: "inlet-events".into(),
         }
     }
@@ -667,5 +722,26 @@ mod tests {
         assert_eq!(processor.concurrency, 1, "the pump invokes one batch at a time");
         let lark = function_config("lark", Path::new("/bin/lark"), &environment);
         assert_eq!(lark.timeout, crate::local::RECEIVER_TIMEOUT);
+        let replier = function_config(REPLIER, Path::new("/bin/replier"), &environment);
+        assert_eq!((replier.timeout, replier.concurrency), (crate::local::REPLIER_TIMEOUT, 1));
+    }
+
+    #[test]
+    fn the_processor_and_the_reply_function_are_told_the_reply_queue_and_replies_start_locally() {
+        let environment = function_environment(committed_settings(), &resources(), "http://127.0.0.1:5999").unwrap();
+        assert_eq!(
+            environment[inlet_shared::reply::request::QUEUE_URL_SETTING],
+            "http://127.0.0.1:5999/123456789012/inlet-replies",
+            "the stack's own reply queue, not events/env.json's"
+        );
+        let env: HashMap<String, String> = environment.into_iter().collect();
+        // The reply function's settings: its dedup lease fits the local
+        // timeout, and every platform's client starts.
+        let settings = DedupSettings::from_env(&env).expect("the reply function starts with the local settings");
+        let now = NowMs(1_700_000_000_000);
+        let deadline = NowMs(now.0 + crate::local::REPLIER_TIMEOUT.as_millis() as i64);
+        assert!(!settings.lease.cuts_short(now, Some(deadline)));
+        let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+        inlet_shared::reply::Replies::from_env(&env, connector).expect("the reply clients start");
     }
 }

@@ -1,7 +1,7 @@
 //! The local tool behind `inlet`: signed samples, the local stack (moto, a
 //! local Lambda emulator behind an API Gateway, and a queue pump), the soak
-//! run, the inbox listing, and the operator commands (dead letters, redrive,
-//! replay, refusals). The integration tests reuse the resource
+//! run, the inbox listing, the operator commands (dead letters, redrive,
+//! replay, refusals) and `inlet reply`. The integration tests reuse the resource
 //! set-up, the pump, the emulator and the stack launcher from here.
 
 pub mod api;
@@ -14,6 +14,7 @@ pub mod ops;
 pub mod process;
 pub mod providers;
 pub mod pump;
+pub mod reply;
 pub mod runtime_api;
 pub mod samples;
 pub mod soak;

@@ -1,4 +1,4 @@
-//! The queue, dead-letter queue and table, created on the local emulator
+//! The queues, dead-letter queues and table, created on the local emulator
 //! with the same shape as template.yaml; the local stack's timings; and the
 //! private files it writes.
 
@@ -17,6 +17,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 pub struct LocalResources {
     pub queue_url: String,
     pub dlq_url: String,
+    /// The reply queue (template.yaml's ReplyQueue) and its DLQ.
+    pub reply_queue_url: String,
+    pub reply_dlq_url: String,
     pub table_name: String,
 }
 
@@ -42,6 +45,10 @@ pub const MEMORY_MB: u32 = 256;
 /// the pump invokes the processor one batch at a time.
 pub const RECEIVER_CONCURRENCY: usize = 4;
 pub const PROCESSOR_CONCURRENCY: usize = 1;
+/// The reply function runs as the processor does: one batch at a time,
+/// under the same timeout, from a queue with the same visibility timeout.
+pub const REPLIER_TIMEOUT: Duration = PROCESSOR_TIMEOUT;
+pub const REPLIER_CONCURRENCY: usize = 1;
 
 /// The EventBridge bus `inlet dev` creates, as template.yaml does: the
 /// default destination of every local event (events/env.json's
@@ -126,6 +133,22 @@ impl QueueShape {
     pub fn dlq_name(&self) -> String {
         self.with_suffix(format!("{}-dlq", self.queue_name))
     }
+
+    /// The reply queue's name: `inlet-replies` next to `inlet-events`, and
+    /// `<name>-replies` next to any other event queue, so that queues made
+    /// for a test never meet the stack's. Standard whatever the ordering,
+    /// as template.yaml's ReplyQueue.
+    pub fn reply_queue_name(&self) -> String {
+        match self.queue_name.strip_suffix("-events") {
+            Some(stem) => format!("{stem}-replies"),
+            None => format!("{}-replies", self.queue_name),
+        }
+    }
+
+    /// The reply DLQ's name (`inlet-replies-dlq`).
+    pub fn reply_dlq_name(&self) -> String {
+        format!("{}-dlq", self.reply_queue_name())
+    }
 }
 
 /// Creates `dir` (and missing parents) readable by the user only, or narrows
@@ -177,17 +200,20 @@ pub fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
     aws_sdk_sqs::error::DisplayErrorContext(error).to_string()
 }
 
-/// Creates (or finds) the queue, its DLQ and the dedup table. Idempotent.
-pub async fn create_resources(
+/// Creates (or finds) a queue and its DLQ, redriven after
+/// `shape.max_receive_count` receives; FIFO ones in high-throughput mode,
+/// as the template's. Returns both URLs.
+async fn create_queue_pair(
     sqs: &aws_sdk_sqs::Client,
-    dynamodb: &aws_sdk_dynamodb::Client,
     shape: &QueueShape,
-    table_name: &str,
-) -> Result<LocalResources, String> {
+    queue_name: &str,
+    dlq_name: &str,
+    fifo: bool,
+) -> Result<(String, String), String> {
     // A FIFO queue's DLQ is FIFO too. High-throughput mode, as the
     // template's: deduplication and throughput per message group.
     let fifo = |create: aws_sdk_sqs::operation::create_queue::builders::CreateQueueFluentBuilder| {
-        if shape.fifo {
+        if fifo {
             create
                 .attributes(QueueAttributeName::FifoQueue, "true")
                 .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
@@ -196,16 +222,13 @@ pub async fn create_resources(
             create
         }
     };
-    let dlq_url = fifo(
-        sqs.create_queue()
-            .queue_name(shape.dlq_name())
-            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600"),
-    )
-    .send()
-    .await
-    .map_err(sdk_error)?
-    .queue_url
-    .ok_or("CreateQueue returned no URL")?;
+    let dlq_url =
+        fifo(sqs.create_queue().queue_name(dlq_name).attributes(QueueAttributeName::MessageRetentionPeriod, "1209600"))
+            .send()
+            .await
+            .map_err(sdk_error)?
+            .queue_url
+            .ok_or("CreateQueue returned no URL")?;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq_url)
@@ -219,7 +242,7 @@ pub async fn create_resources(
     let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": shape.max_receive_count});
     let queue_url = fifo(
         sqs.create_queue()
-            .queue_name(shape.event_queue_name())
+            .queue_name(queue_name)
             .attributes(QueueAttributeName::VisibilityTimeout, shape.visibility_timeout_secs.to_string())
             .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string()),
     )
@@ -228,6 +251,21 @@ pub async fn create_resources(
     .map_err(sdk_error)?
     .queue_url
     .ok_or("CreateQueue returned no URL")?;
+    Ok((queue_url, dlq_url))
+}
+
+/// Creates (or finds) the event queue, the reply queue, their DLQs and the
+/// dedup table. Idempotent.
+pub async fn create_resources(
+    sqs: &aws_sdk_sqs::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    shape: &QueueShape,
+    table_name: &str,
+) -> Result<LocalResources, String> {
+    let (queue_url, dlq_url) =
+        create_queue_pair(sqs, shape, &shape.event_queue_name(), &shape.dlq_name(), shape.fifo).await?;
+    let (reply_queue_url, reply_dlq_url) =
+        create_queue_pair(sqs, shape, &shape.reply_queue_name(), &shape.reply_dlq_name(), false).await?;
 
     let created = dynamodb
         .create_table()
@@ -268,7 +306,7 @@ pub async fn create_resources(
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) => return Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
     }
-    Ok(LocalResources { queue_url, dlq_url, table_name: table_name.to_string() })
+    Ok(LocalResources { queue_url, dlq_url, reply_queue_url, reply_dlq_url, table_name: table_name.to_string() })
 }
 
 /// Creates (or finds) an EventBridge bus. Idempotent.
@@ -348,5 +386,13 @@ mod tests {
             ("inlet-events.fifo".into(), "inlet-events-dlq.fifo".into())
         );
         assert!(QueueShape::from_settings(&settings("fifo")).unwrap_err().contains("INLET_ORDERING"));
+        // The reply queue is standard next to either, and a test's queues
+        // have replies of their own.
+        assert_eq!(
+            (fifo.reply_queue_name(), fifo.reply_dlq_name()),
+            ("inlet-replies".into(), "inlet-replies-dlq".into())
+        );
+        let other = QueueShape { queue_name: "t-123".into(), ..QueueShape::default() };
+        assert_eq!(other.reply_queue_name(), "t-123-replies");
     }
 }

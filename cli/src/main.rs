@@ -30,8 +30,9 @@ USAGE:
                                       \"secret_setting\":\"INLET_LISTEN_SECRET\"}
 
 Operating (the local stack by default; a deployed stack with --aws or when
-INLET_QUEUE_URL, INLET_DLQ_URL and INLET_TABLE_NAME are set, with the standard
-AWS environment or profile for credentials and region):
+INLET_QUEUE_URL, INLET_DLQ_URL and INLET_TABLE_NAME are set (reply: when
+INLET_REPLY_QUEUE_URL is), with the standard AWS environment or profile for
+credentials and region):
   inlet dlq [--json]                 list dead letters with the processor's reason, without consuming them
   inlet redrive [--id MESSAGE_ID ...]
                                      move all (or the given) dead letters back to the event queue,
@@ -42,6 +43,13 @@ AWS environment or profile for credentials and region):
   inlet deliveries <event-id> [--json]
                                      each destination's state for an event: delivered, failed (owed) or
                                      refused for good, attempts, last error
+  inlet reply <event-id> --text TEXT [--card JSON] [--update] [--id KEY] [--json]
+                                     answer a processed event in its conversation: queues the reply on the
+                                     reply queue (deployed: INLET_REPLY_QUEUE_URL, the stack's ReplyQueueUrl
+                                     output), and the reply function posts it once through the platform's
+                                     API. --card is the platform's own message JSON, --update changes the
+                                     original message; the same reply twice is posted once unless --id KEY
+                                     tells them apart. Prints the reply's dedup key (`inlet inbox` shows it)
   inlet refused [--provider P] [--limit N] [--json]
                                      recent refused requests: time, provider, route, status, reason class,
                                      reason, clock skew, source address, body length and hash
@@ -79,6 +87,10 @@ fn main() -> ExitCode {
         Some(command @ ("dlq" | "redrive" | "replay" | "deliveries" | "refused")) => runtime().and_then(|rt| {
             let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
             rt.block_on(inlet_cli::ops::run(command, &args[1..], &settings))
+        }),
+        Some("reply") => runtime().and_then(|rt| {
+            let settings = load_env_file_with_overrides(&env_file()).map_err(|e| e.to_string())?;
+            rt.block_on(inlet_cli::reply::run(&args[1..], &settings))
         }),
         Some("gen-events") => runtime().and_then(|rt| rt.block_on(gen_events(&args[1..]))),
         Some("soak") => runtime().and_then(|rt| rt.block_on(soak(&args[1..]))),

@@ -81,9 +81,7 @@ impl Target {
     /// The local stack: moto at AWS_ENDPOINT_URL or on MOTO_PORT (5000), the
     /// queues `inlet dev` creates, the table events/env.json names.
     pub async fn local(settings: &HashMap<String, String>) -> Result<Target, String> {
-        let endpoint = optional(&ProcessEnv, "AWS_ENDPOINT_URL").unwrap_or_else(|| {
-            format!("http://127.0.0.1:{}", optional(&ProcessEnv, "MOTO_PORT").unwrap_or_else(|| "5000".into()))
-        });
+        let endpoint = local_endpoint();
         let sdk = inlet_shared::runtime::local_sdk_config(&endpoint);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         // INLET_ORDERING=per-conversation: the stack's queues are FIFO.
@@ -103,7 +101,15 @@ impl Target {
     }
 }
 
-async fn find_queue(sqs: &aws_sdk_sqs::Client, name: &str, endpoint: &str) -> Result<String, String> {
+/// The local stack's moto: AWS_ENDPOINT_URL, else MOTO_PORT (5000) on loopback.
+pub fn local_endpoint() -> String {
+    optional(&ProcessEnv, "AWS_ENDPOINT_URL").unwrap_or_else(|| {
+        format!("http://127.0.0.1:{}", optional(&ProcessEnv, "MOTO_PORT").unwrap_or_else(|| "5000".into()))
+    })
+}
+
+/// The URL of the local stack's queue `name`.
+pub async fn find_queue(sqs: &aws_sdk_sqs::Client, name: &str, endpoint: &str) -> Result<String, String> {
     sqs.get_queue_url()
         .queue_name(name)
         .send()

@@ -335,6 +335,35 @@ impl DestinationMetrics {
     }
 }
 
+/// What one batch of the reply function did: a line under `Function` =
+/// `replier`, as the processor's is under `processor`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplyMetrics {
+    pub batch_size: usize,
+    /// Posted by the platform.
+    pub sent: usize,
+    /// Already sent (a redelivered request): acknowledged, not posted again.
+    pub duplicates: usize,
+    /// Left for redelivery: the platform or the store failed, or the event
+    /// is not processed yet.
+    pub failed: usize,
+    /// Never sent and never retried: refused by the platform, no
+    /// conversation to answer, or an unreadable request.
+    pub refused: usize,
+}
+
+impl ReplyMetrics {
+    pub fn line(&self) -> MetricLine {
+        MetricLine::new(&[&["Function"]])
+            .dimension("Function", "replier")
+            .metric("RepliesSent", Unit::Count, self.sent)
+            .metric("Duplicates", Unit::Count, self.duplicates)
+            .metric("ReplyFailed", Unit::Count, self.failed)
+            .metric("ReplyRefused", Unit::Count, self.refused)
+            .metric("BatchSize", Unit::Count, self.batch_size)
+    }
+}
+
 fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
@@ -501,6 +530,20 @@ mod tests {
         assert_eq!((ages.len(), ages[0].as_f64()), (100, Some(249.0)), "EMF's limit, the oldest kept");
         let empty = parse(&BatchMetrics::default().line());
         assert!(empty.get("EventAge").is_none() && !units(&empty).contains_key("EventAge"));
+    }
+
+    #[test]
+    fn a_reply_batch_line_is_under_the_replier_function() {
+        let batch = ReplyMetrics { batch_size: 4, sent: 1, duplicates: 1, failed: 1, refused: 1 };
+        let document = parse(&batch.line());
+        assert_eq!(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function"]]));
+        assert_eq!(document["Function"], "replier");
+        let unit_of = units(&document);
+        for name in ["RepliesSent", "Duplicates", "ReplyFailed", "ReplyRefused", "BatchSize"] {
+            assert_eq!(unit_of[name], "Count", "{name}");
+            assert!(document[name].is_number(), "{name}");
+        }
+        assert_eq!(document["BatchSize"], 4);
     }
 
     #[test]

@@ -18,6 +18,13 @@
 //!   redelivery, in order, and deletes the other groups' records.
 //! - `a_sample_through_a_fifo_stack_is_processed_and_delivered`: a sample
 //!   sent to the FIFO stack is processed and reaches the bus.
+//! - `inlet_reply_answers_a_telegram_event_once_per_reply_through_the_reply_function`:
+//!   a Telegram sample is processed; `inlet reply` queues a reply on the
+//!   stack's reply queue, the reply pump hands it to the reply function, and
+//!   a local Telegram Bot API (`inlet_tests::platforms::telegram`, at
+//!   `TELEGRAM_API_BASE`) gets exactly one `sendMessage` in the event's chat,
+//!   also when the same reply is queued twice; a second reply (`--id`) is a
+//!   second message.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -382,5 +389,130 @@ async fn a_sample_through_a_fifo_stack_is_processed_and_delivered() {
     let shown = inlet(&stack, &["deliveries", &id], &[("INLET_ORDERING", "per-conversation")]);
     assert!(shown.contains("inlet-bus: delivered, 1 attempt(s)"), "{shown}");
     stack.stop().await.unwrap();
+    stack.remove_state_dir();
+}
+
+/// The Envelope id of a Telegram sample: the bot and its update_id.
+fn telegram_event_id(sample: &inlet_shared::samples::SampleRequest) -> String {
+    let update: Value = serde_json::from_slice(&sample.body).expect("a JSON update");
+    let bot = sample.path.rsplit('/').next().expect("/telegram/{bot}");
+    format!("telegram:{bot}:{}", update["update_id"].as_u64().expect("an update_id"))
+}
+
+/// `inlet reply <args>` against the stack: its output.
+async fn run_inlet_reply(stack: &DevStack, args: &[&str]) -> std::process::Output {
+    let (inlet, moto_port) = (stack.spec.inlet.clone(), stack.spec.moto_port);
+    let args: Vec<String> = std::iter::once("reply").chain(args.iter().copied()).map(str::to_string).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(inlet)
+            .args(&args)
+            .env("INLET_ROOT", root())
+            .env("MOTO_PORT", moto_port.to_string())
+            .output()
+            .expect("inlet runs")
+    })
+    .await
+    .unwrap()
+}
+
+/// `inlet reply <args>` against the stack; its dedup key.
+async fn inlet_reply(stack: &DevStack, args: &[&str]) -> String {
+    let output = run_inlet_reply(stack, args).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "inlet reply: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let key = stdout.split_whitespace().find(|word| word.starts_with("reply:")).expect("the dedup key is printed");
+    key.trim_end_matches(':').to_string()
+}
+
+/// Waits until `done` holds, checking every 200 ms for up to `limit`.
+async fn wait_until(stack: &DevStack, what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}; log:\n{}", stack.log_tail(40));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inlet_reply_answers_a_telegram_event_once_per_reply_through_the_reply_function() {
+    let settings = settings();
+    let (bot, token) = settings["TELEGRAM_BOT_TOKENS"].split_once('=').expect("bot=token in events/env.json");
+    let chat = "-1001234567890";
+    let telegram = inlet_tests::platforms::telegram::start(&[(bot, token)], &[chat]).await;
+    let mut spec = StackSpec::on_free_ports(&root()).expect("free ports");
+    spec.env.push(("TELEGRAM_API_BASE".into(), telegram.api_base()));
+    let mut stack = DevStack::start(spec).await.unwrap_or_else(|e| panic!("the local stack starts: {e}"));
+    let status = stack.status().await.expect("status");
+    assert!(status.reply_queue_url.ends_with("/inlet-replies"), "{}", status.reply_queue_url);
+    assert!(status.reply_dlq_url.ends_with("/inlet-replies-dlq"), "{}", status.reply_dlq_url);
+    assert!(status.functions.contains_key(inlet_cli::dev::REPLIER), "{:?}", status.functions.keys());
+    let env = std::fs::read_to_string(stack.spec.state_dir().join(inlet_cli::dev::ENV_FILE_NAME)).unwrap();
+    assert!(env.contains(&format!("INLET_REPLY_QUEUE_URL=\"{}\"", status.reply_queue_url)), "{env}");
+
+    // A Telegram message, processed.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sample = inlet_cli::samples::build("telegram-message", &settings, now, &inlet_tests::unique("reply"))
+        .expect("the telegram-message sample");
+    let id = telegram_event_id(&sample);
+    let api = stack.api();
+    let (answer, body) = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        inlet_cli::samples::send(&agent, &api, &sample).expect("the local API answers")
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer, 200, "{body}");
+    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
+    let store = inlet_cli::ops::store(aws_sdk_dynamodb::Client::new(&sdk), &status.table);
+    let completed = async || store.entry(&id).await.unwrap().is_some_and(|e| e.status == "COMPLETED");
+    wait_until(&stack, "the event is processed", Duration::from_secs(30), completed).await;
+
+    // The reply, then the same reply again: one message.
+    let key = inlet_reply(&stack, &[&id, "--text", "pong from inlet"]).await;
+    let sent_once = async || telegram.calls_to("sendMessage").len() == 1;
+    wait_until(&stack, "a sendMessage", Duration::from_secs(30), sent_once).await;
+    assert_eq!(inlet_reply(&stack, &[&id, "--text", "pong from inlet"]).await, key, "the same reply, the same key");
+    let handled = async || stack.status().await.unwrap().reply_pump.deleted >= 2;
+    wait_until(&stack, "the second request acknowledged", Duration::from_secs(30), handled).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let calls = telegram.calls_to("sendMessage");
+    assert_eq!(calls.len(), 1, "the same reply is posted once: {calls:?}");
+    let call = &calls[0];
+    assert_eq!(call.path, format!("/bot{token}/sendMessage"), "the bot's own token");
+    let sent = call.json();
+    assert_eq!(sent["chat_id"].to_string().trim_matches('"'), chat, "{sent}");
+    assert_eq!(sent["text"], "pong from inlet");
+    assert_eq!(sent["reply_parameters"]["message_id"], 77, "an answer to the event's message: {sent}");
+    let record = store.entry(&key).await.unwrap().expect("the reply's record");
+    assert_eq!(record.status, "COMPLETED");
+    assert_eq!(record.deliveries.0["telegram"].state, inlet_shared::dedup::DeliveryState::Delivered);
+    assert!(!serde_json::to_string(&record).unwrap().contains(token), "no token in the record");
+
+    // A second reply with the same text but an id of its own: a second message.
+    let second = inlet_reply(&stack, &[&id, "--text", "pong from inlet", "--id", "second"]).await;
+    assert_ne!(second, key);
+    let sent_twice = async || telegram.calls_to("sendMessage").len() == 2;
+    wait_until(&stack, "a second sendMessage", Duration::from_secs(30), sent_twice).await;
+    let messages: Vec<String> = telegram.messages(chat).into_iter().map(|m| m.text).collect();
+    assert_eq!(messages, ["pong from inlet", "pong from inlet"]);
+    // An event no reply client answers is refused before anything is queued.
+    let alert = send_alert(&stack).await;
+    let processed = async || store.entry(&alert).await.unwrap().is_some_and(|e| e.status == "COMPLETED");
+    wait_until(&stack, "the alert is processed", Duration::from_secs(30), processed).await;
+    let refused = run_inlet_reply(&stack, &[&alert, "--text", "ack"]).await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("cannot answer alert-api events"), "{stderr}");
+    assert_eq!(stack.status().await.unwrap().reply_pump.records, 3, "nothing more was queued");
+
+    let log = stack.log_text();
+    assert!(log.contains("reply pump: 1 received, 1 done"), "the reply pump names itself");
+    assert!(!log.contains(token), "no token in the stack's log");
+
+    stack.stop().await.unwrap();
+    assert!(stack.leftovers().is_empty(), "{:?}", stack.leftovers());
     stack.remove_state_dir();
 }

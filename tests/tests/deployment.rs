@@ -3,7 +3,7 @@
 //! per-route throttling, alarms on the metrics the functions emit, and the
 //! delivery side: the stack's own bus as the default destination, FIFO
 //! queues for per-conversation order, and IAM for exactly the buses, queues
-//! and secrets named.
+//! and secrets named; and the reply function, its queue and credentials.
 //!
 //! The template is parsed as YAML (CloudFormation's short tags included) and
 //! its intrinsic functions are compared in a compact rendering: `!Ref X`,
@@ -27,6 +27,8 @@ const PROCESSOR_METRICS: &[&str] = &["Processed", "Duplicates", "Failed", "Refus
 /// The processor's delivery metrics, one line per destination, under
 /// [Destination] and under no dimension (the totals the alarms watch).
 const DELIVERY_METRICS: &[&str] = &["Delivered", "DeliveryFailed", "DeliveryRefused", "DeliveryLatency"];
+/// The reply function's batch line, under [Function] = replier.
+const REPLIER_METRICS: &[&str] = &["RepliesSent", "Duplicates", "ReplyFailed", "ReplyRefused", "BatchSize"];
 /// The receivers' dimension sets are [Provider], [Provider, Route] and
 /// [Provider, Class]; the processor's is [Function] = processor.
 const RECEIVER_DIMENSIONS: &[&str] = &["Provider", "Route", "Class"];
@@ -83,11 +85,14 @@ fn resources_of<'a>(template: &'a Value, kind: &str) -> BTreeMap<&'a str, &'a Va
     entries(&template["Resources"], "Resources").filter(|(_, r)| r["Type"].as_str() == Some(kind)).collect()
 }
 
+/// The functions that are not receivers: they consume queues.
+const QUEUE_FUNCTIONS: &[&str] = &["ProcessorFunction", "ReplyFunction"];
+
 /// Provider name (its binary) → the logical id of its function.
 fn receivers(template: &Value) -> BTreeMap<String, String> {
     resources_of(template, "AWS::Serverless::Function")
         .into_iter()
-        .filter(|(id, _)| *id != "ProcessorFunction")
+        .filter(|(id, _)| !QUEUE_FUNCTIONS.contains(id))
         .map(|(id, f)| {
             let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().expect("Binary");
             (binary.to_string(), id.to_string())
@@ -117,6 +122,7 @@ fn every_function_reads_the_secrets_source_prefix_and_metrics_namespace_from_glo
     assert_eq!(show(&globals[ORDERING_SETTING]), "!Ref Ordering");
     let mut functions = receivers(&template);
     functions.insert("processor".into(), "ProcessorFunction".into());
+    functions.insert("replier".into(), "ReplyFunction".into());
     for (function, id) in functions {
         let own = &template["Resources"][id.as_str()]["Properties"]["Environment"]["Variables"];
         for setting in [SOURCE_SETTING, PREFIX_SETTING, "INLET_METRICS_NAMESPACE", ORDERING_SETTING] {
@@ -171,6 +177,7 @@ fn every_secret_setting_is_a_no_echo_parameter_passed_empty_when_a_store_is_chos
         .map(|provider| (provider.name, function(&template, provider.name), provider.secret_settings))
         .collect();
     functions.push(("processor", &template["Resources"]["ProcessorFunction"], &[DESTINATION_SECRET]));
+    functions.push(("replier", &template["Resources"]["ReplyFunction"], inlet_shared::reply::SECRET_SETTINGS));
     for (name, function, secret_settings) in functions {
         let variables = &function["Properties"]["Environment"]["Variables"];
         for setting in secret_settings {
@@ -434,8 +441,12 @@ fn alarms_watch_only_metrics_the_functions_emit_in_the_stacks_own_namespace() {
             assert!(dimensions.keys().all(|d| RECEIVER_DIMENSIONS.contains(&d.as_str())), "{id}: {dimensions:?}");
             let provider = dimensions.get("Provider").unwrap_or_else(|| panic!("{id}: no Provider dimension"));
             assert!(providers.contains(provider.as_str()), "{id}: unknown provider {provider}");
-        } else if PROCESSOR_METRICS.contains(&metric.as_str()) {
-            assert_eq!(dimensions, BTreeMap::from([("Function".into(), "processor".into())]), "{id}");
+        } else if PROCESSOR_METRICS.contains(&metric.as_str())
+            && dimensions.get("Function").map(String::as_str) == Some("processor")
+        {
+            assert_eq!(dimensions.len(), 1, "{id}: {dimensions:?}");
+        } else if REPLIER_METRICS.contains(&metric.as_str()) {
+            assert_eq!(dimensions, BTreeMap::from([("Function".into(), "replier".into())]), "{id}");
         } else if DELIVERY_METRICS.contains(&metric.as_str()) {
             // The template knows no destination's name: the totals.
             assert!(dimensions.is_empty(), "{id}: {dimensions:?}");
@@ -464,6 +475,7 @@ fn the_queues_the_processor_and_the_api_are_watched() {
         (METRICS_NAMESPACE, "Failed", "0"),
         (METRICS_NAMESPACE, "DeliveryRefused", "0"),
         (METRICS_NAMESPACE, "DeliveryFailed", "!Ref DeliveryFailureAlarmThreshold"),
+        (METRICS_NAMESPACE, "ReplyRefused", "0"),
     ] {
         let expected = (expected.0.to_string(), expected.1.to_string(), expected.2.to_string());
         assert!(watched.contains(&expected), "no alarm on {expected:?}");
@@ -507,6 +519,10 @@ fn the_contract_lists_are_what_the_functions_emit() {
     let batch = BatchMetrics { batch_size: 1, processed: 1, event_ages_ms: vec![5.0], ..BatchMetrics::default() };
     let (names, sets) = rendered(&batch.line());
     assert_eq!(names, PROCESSOR_METRICS.iter().map(|m| m.to_string()).collect());
+    assert_eq!(sets, [["Function"]]);
+    let replies = inlet_shared::metrics::ReplyMetrics { batch_size: 1, sent: 1, ..Default::default() };
+    let (names, sets) = rendered(&replies.line());
+    assert_eq!(names, REPLIER_METRICS.iter().map(|m| m.to_string()).collect());
     assert_eq!(sets, [["Function"]]);
     let delivered =
         DestinationMetrics { destination: "app".into(), delivered: 1, failed: 1, refused: 1, latencies_ms: vec![5.0] };
@@ -830,4 +846,128 @@ fn the_local_stack_has_every_delivery_setting_the_template_passes() {
     let allowed = show(&template["Parameters"]["Ordering"]["AllowedValues"]);
     assert!(allowed.trim_matches(['[', ']']).split(", ").any(|v| v == ordering), "{ordering} is not one of {allowed}");
     destinations::from_env(&settings).expect("events/env.json's destinations document is one the processor accepts");
+}
+
+/// The statements of a function's unconditional policies.
+fn unconditional_statements(function: &Value) -> Vec<Value> {
+    let policies = function["Properties"]["Policies"].as_sequence().expect("Policies");
+    policies.iter().filter_map(|p| p["Statement"].as_sequence()).flatten().cloned().collect()
+}
+
+#[test]
+fn the_reply_function_consumes_its_own_queue_with_partial_batch_failures_and_a_watched_dead_letter_queue() {
+    let template = template();
+    let resources = &template["Resources"];
+    let queue = properties_under(&template, "ReplyQueue", &BTreeMap::new());
+    assert_eq!(
+        queue["RedrivePolicy"], "{deadLetterTargetArn: !GetAtt ReplyDeadLetterQueue.Arn, maxReceiveCount: 5}",
+        "redriven as the event queue is"
+    );
+    assert!(!queue.contains_key("FifoQueue"), "a standard queue");
+    assert_eq!(show(&resources["ReplyDeadLetterQueue"]["Type"]), "AWS::SQS::Queue");
+
+    let function = &resources["ReplyFunction"];
+    assert_eq!(show(&function["Metadata"]["BuildProperties"]["Binary"]), "replier");
+    assert!(function.get("Condition").is_none(), "deployed with every stack, as the processor is");
+    let events: Vec<(&str, &Value)> = entries(&function["Properties"]["Events"], "Events").collect();
+    assert_eq!(events.len(), 1);
+    let source = &events[0].1["Properties"];
+    assert_eq!(show(&events[0].1["Type"]), "SQS");
+    assert_eq!(show(&source["Queue"]), "!GetAtt ReplyQueue.Arn");
+    assert_eq!(show(&source["BatchSize"]), "10");
+    assert_eq!(show(&source["FunctionResponseTypes"]), "[ReportBatchItemFailures]");
+    let concurrency = show(&function["Properties"]["ReservedConcurrentExecutions"]);
+    assert_eq!(concurrency, "!Ref ReplyConcurrency");
+    assert_eq!(show(&source["ScalingConfig"]["MaximumConcurrency"]), concurrency, "no more pollers than instances");
+    let parameter = &template["Parameters"]["ReplyConcurrency"];
+    assert!(parameter["Default"].as_u64().is_some_and(|n| (2..=10).contains(&n)), "modest: {parameter:?}");
+
+    // Its lease stays inside the reply queue's visibility timeout and covers
+    // the function's whole run, as the processor's does.
+    let variables = &function["Properties"]["Environment"]["Variables"];
+    let visibility = show(&queue_visibility(&template, "ReplyQueue"));
+    assert_eq!(show(&variables["INLET_QUEUE_VISIBILITY_SECS"]), visibility);
+    assert_eq!(show(&variables["INLET_TABLE_NAME"]), "!Ref DedupTable");
+    let env: std::collections::HashMap<&str, &str> =
+        [("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", visibility.as_str())].into();
+    let lease = inlet_shared::config::DedupSettings::from_env(&env).expect("the reply function starts").lease;
+    let timeout = function["Properties"]["Timeout"].as_u64().expect("a Timeout of its own");
+    assert!(lease.max() >= std::time::Duration::from_secs(timeout), "{lease:?} vs {timeout} s");
+
+    let always = unconditional_statements(function);
+    assert_eq!(
+        resources_for(&always, "[dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:GetItem]"),
+        ["!GetAtt DedupTable.Arn"]
+    );
+    assert_eq!(resources_for(&always, "[sqs:ChangeMessageVisibility, sqs:GetQueueUrl]"), ["!GetAtt ReplyQueue.Arn"]);
+    assert_eq!(always.len(), 2, "nothing else");
+
+    // The processor queues a destination's answer there.
+    let processor = &resources["ProcessorFunction"];
+    let processor_variables = &processor["Properties"]["Environment"]["Variables"];
+    assert_eq!(show(&processor_variables[inlet_shared::reply::request::QUEUE_URL_SETTING]), "!Ref ReplyQueue");
+    assert_eq!(resources_for(&processor_statements(&template), "sqs:SendMessage"), ["!GetAtt ReplyQueue.Arn"]);
+    assert_eq!(show(&template["Outputs"]["ReplyQueueUrl"]["Value"]), "!Ref ReplyQueue");
+
+    let dead_letters = alarms(&template)["ReplyDeadLetterAlarm"];
+    assert_eq!(dimensions(dead_letters)["QueueName"], "!GetAtt ReplyDeadLetterQueue.QueueName");
+    let properties = &dead_letters["Properties"];
+    assert_eq!(
+        (show(&properties["MetricName"]), show(&properties["Threshold"])),
+        ("ApproximateNumberOfMessagesVisible".into(), "0".into())
+    );
+    let errors = dimensions(alarms(&template)["ReplyErrorAlarm"]);
+    assert_eq!(errors["FunctionName"], "!Ref ReplyFunction");
+}
+
+fn queue_visibility(template: &Value, queue: &str) -> Value {
+    template["Resources"][queue]["Properties"]["VisibilityTimeout"].clone()
+}
+
+#[test]
+fn the_reply_function_may_read_exactly_the_platforms_credentials_and_only_from_the_chosen_store() {
+    let template = template();
+    let function = &template["Resources"]["ReplyFunction"];
+    let arn = |service: &str, name: &str| {
+        format!(
+            "!Sub [arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{name}, {{Prefix: {SECRETS_PREFIX}}}]"
+        )
+    };
+    let secrets = inlet_shared::reply::SECRET_SETTINGS;
+    let ssm = conditional_statements(function, "UseSsmSecrets");
+    let parameters: Vec<String> = secrets.iter().map(|s| arn("ssm", &format!("parameter${{Prefix}}{s}"))).collect();
+    assert_eq!(resources_for(&ssm, "ssm:GetParameters"), parameters);
+    let kms = ssm.iter().find(|s| show(&s["Action"]) == "kms:Decrypt").expect("kms:Decrypt");
+    assert_eq!(show(&kms["Condition"]), "{StringEquals: {kms:ViaService: !Sub ssm.${AWS::Region}.amazonaws.com}}");
+    assert_eq!(ssm.len(), 2);
+    let secrets_manager = conditional_statements(function, "UseSecretsManagerSecrets");
+    let names: Vec<String> =
+        secrets.iter().map(|s| arn("secretsmanager", &format!("secret:${{Prefix}}{s}-??????"))).collect();
+    assert_eq!(resources_for(&secrets_manager, "secretsmanager:GetSecretValue"), names);
+    assert_eq!(resources_for(&secrets_manager, "secretsmanager:BatchGetSecretValue"), ["*"]);
+    assert_eq!(secrets_manager.len(), 2);
+}
+
+#[test]
+fn the_local_stack_has_every_reply_setting_the_template_passes() {
+    let settings =
+        inlet_shared::config::load_env_file(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/env.json")))
+            .expect("events/env.json");
+    let template = template();
+    let resources = &template["Resources"];
+    let processor = &resources["ProcessorFunction"]["Properties"]["Environment"]["Variables"];
+    let replier = &resources["ReplyFunction"]["Properties"]["Environment"]["Variables"];
+    // The dedup settings are the processor's (checked with it); the rest are
+    // the reply clients' and must have a local value.
+    let mut reply_settings: Vec<&str> =
+        entries(replier, "Variables").map(|(name, _)| name).filter(|name| processor.get(*name).is_none()).collect();
+    reply_settings.push(inlet_shared::reply::request::QUEUE_URL_SETTING);
+    assert!(reply_settings.len() > inlet_shared::reply::SECRET_SETTINGS.len(), "{reply_settings:?}");
+    for setting in reply_settings {
+        assert!(settings.contains_key(setting), "events/env.json lacks {setting}");
+    }
+    // And the replies start with the local settings.
+    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let replies = inlet_shared::reply::Replies::from_env(&settings, connector).expect("the reply clients start");
+    assert!(replies.providers().any(|p| p == "telegram"), "{replies:?}");
 }
