@@ -25,6 +25,13 @@
 //!   `TELEGRAM_API_BASE`) gets exactly one `sendMessage` in the event's chat,
 //!   also when the same reply is queued twice; a second reply (`--id`) is a
 //!   second message.
+//! - `a_destinations_reply_reaches_the_lark_chat_once_also_when_the_delivery_is_retried`:
+//!   a Lark message goes to an HTTP destination that answers 500 first,
+//!   then 200 with `{"reply": {"text": ...}}`; the processor queues the
+//!   reply, the reply function sends it, and a local Lark Open Platform
+//!   (`inlet_tests::platforms::lark`, at `LARK_API_BASE`) gets exactly one
+//!   reply to the event's message with a tenant token it issued; a replay
+//!   to the destination, answered with the reply again, posts nothing more.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -515,4 +522,102 @@ async fn inlet_reply_answers_a_telegram_event_once_per_reply_through_the_reply_f
     stack.stop().await.unwrap();
     assert!(stack.leftovers().is_empty(), "{:?}", stack.leftovers());
     stack.remove_state_dir();
+}
+
+/// The team's bot: answers 500 to the first delivery, then 200 with a reply
+/// echoing the message's text.
+async fn replying_app() -> (String, Arc<Mutex<Vec<Recorded>>>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bot", listener.local_addr().unwrap());
+    let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+    let recorded = requests.clone();
+    let server = tokio::spawn(serve(listener, move |request, _| {
+        let recorded = recorded.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = read_body(body, 1 << 20).await.expect("a body").to_vec();
+            let envelope: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let mut recorded = recorded.lock().unwrap();
+            let answered = if recorded.is_empty() { 500 } else { 200 };
+            recorded.push(Recorded { headers: parts.headers, body, answered });
+            match answered {
+                500 => respond(http::StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "not yet"),
+                _ => {
+                    let text = envelope["message"]["text"].as_str().unwrap_or_default();
+                    inlet_cli::httpd::json(http::StatusCode::OK, &json!({"reply": {"text": format!("echo: {text}")}}))
+                }
+            }
+        }
+    }));
+    (url, requests, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destinations_reply_reaches_the_lark_chat_once_also_when_the_delivery_is_retried() {
+    let settings = settings();
+    let lark =
+        inlet_tests::platforms::lark::LarkServer::start(&settings["LARK_APP_ID"], &settings["LARK_APP_SECRET"]).await;
+    let (app_url, app_requests, app) = replying_app().await;
+    let destinations = json!([{"name": "bot", "type": "http", "url": app_url, "secret_setting": SECRET_SETTING}]);
+    let mut spec = StackSpec::on_free_ports(&root()).expect("free ports");
+    spec.env.push(("INLET_DESTINATIONS".into(), destinations.to_string()));
+    spec.env.push((SECRET_SETTING.into(), SECRET.into()));
+    spec.env.extend(lark.env().into_iter().map(|(name, value)| (name.to_string(), value)));
+    let mut stack = DevStack::start(spec).await.unwrap_or_else(|e| panic!("the local stack starts: {e}"));
+
+    // A Lark message in a chat the local Lark knows.
+    let unique = inlet_tests::unique("answer").replace('-', "_");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sample = inlet_cli::samples::build("lark-message", &settings, now, &unique).expect("the lark-message sample");
+    let update: Value = serde_json::from_slice(&sample.body).unwrap_or_default();
+    let message_id = format!("om_{unique}");
+    lark.put_message(&message_id, "oc_devchat");
+    let api = stack.api();
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        inlet_cli::samples::send(&agent, &api, &sample).expect("the local API answers")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body} {update}");
+
+    // 500, then the processor's backoff, then 200 with the reply: one reply
+    // reaches the chat, answering the event's message.
+    let replied = async || !lark.messages_posted().is_empty();
+    wait_until(&stack, "Lark gets the reply", Duration::from_secs(60), replied).await;
+    let requests = app_requests.lock().unwrap().clone();
+    assert_eq!(requests.iter().map(|r| r.answered).collect::<Vec<_>>(), [500, 200], "retried once");
+    let envelope: Value = serde_json::from_slice(&requests[1].body).expect("the Envelope");
+    let id = envelope["id"].as_str().expect("an id").to_string();
+    let text = envelope["message"]["text"].as_str().expect("the message's text");
+    let posted = lark.messages_posted();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].parent_id.as_deref(), Some(message_id.as_str()), "a reply to the event's message");
+    assert_eq!(posted[0].chat_id, "oc_devchat");
+    assert_eq!(posted[0].content_json(), json!({"text": format!("echo: {text}")}));
+    assert_eq!(lark.token_requests().len(), 1, "one tenant token");
+
+    // A replay to the destination: it answers with the reply again, and
+    // the reply's key (the event and the destination) posts nothing more.
+    let document = destinations.to_string();
+    let replayed = inlet(&stack, &["replay", &id, "--destination", "bot"], &[("INLET_DESTINATIONS", &document)]);
+    assert!(replayed.contains(&id), "{replayed}");
+    let asked_again = async || app_requests.lock().unwrap().len() == 3;
+    wait_until(&stack, "the replay reaches the destination", Duration::from_secs(30), asked_again).await;
+    let skipped = async || stack.status().await.unwrap().reply_pump.deleted >= 2;
+    wait_until(&stack, "the second reply request is handled", Duration::from_secs(30), skipped).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(lark.reply_requests().len(), 1, "the repeated reply never reached Lark");
+    assert_eq!(lark.messages_posted().len(), 1);
+    let log = stack.log_text();
+    assert!(!log.contains(&settings["LARK_APP_SECRET"]), "no app secret in the stack's log");
+
+    stack.stop().await.unwrap();
+    assert!(stack.leftovers().is_empty(), "{:?}", stack.leftovers());
+    stack.remove_state_dir();
+    app.abort();
 }
