@@ -7,7 +7,8 @@
 //! a reason, and no answer or Envelope carries a configured secret.
 //!
 //! And the hand-written metric line reads back as JSON whatever its text,
-//! and the allocation-free JSON Pointer finds what serde_json's finds.
+//! the allocation-free JSON Pointer finds what serde_json's finds, and a
+//! reply's key survives its encoding without ever merging two replies.
 //!
 //! The random source is fixed so that `make test` is repeatable; set
 //! `PROPTEST_RNG_SEED` to explore other cases.
@@ -665,5 +666,64 @@ proptest! {
     #[test]
     fn value_at_finds_what_serde_jsons_pointer_finds(document in json_document(), pointer in json_pointer()) {
         prop_assert_eq!(inlet_shared::json::value_at(&document, &pointer), document.pointer(&pointer));
+    }
+}
+
+/// A card built of `fields` (keys and values), with its keys in the order given.
+fn card_of(fields: &[(String, Value)]) -> String {
+    let members: Vec<String> =
+        fields.iter().map(|(key, value)| format!("{}:{}", serde_json::to_string(key).unwrap(), value)).collect();
+    format!("{{{}}}", members.join(","))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A reply's key is what keeps it from being posted twice: a request
+    /// read back from what the outbox wrote, or the same card written in
+    /// another key order, keeps its key; another event, another text or
+    /// another id never shares it.
+    #[test]
+    fn a_replys_key_survives_its_encoding_and_never_merges_two_replies(
+        event in "[a-z]{1,8}:[ -~]{1,40}",
+        other_event in "[a-z]{1,8}:[ -~]{1,40}",
+        text in "\\PC{1,60}",
+        other_text in "\\PC{1,60}",
+        id in proptest::option::of("[ -~]{1,30}"),
+        fields in proptest::collection::btree_map("[a-z]{1,6}", json_value(), 0..5),
+    ) {
+        use inlet_shared::reply::Reply;
+        use inlet_shared::reply::request::ReplyRequest;
+        prop_assume!(!text.trim().is_empty());
+        let fields: Vec<(String, Value)> = fields.into_iter().collect();
+        let card = card_of(&fields);
+        let reversed: Vec<(String, Value)> = fields.iter().rev().cloned().collect();
+        let with_id = |request: ReplyRequest| match &id { Some(id) => request.with_id(id.clone()), None => request };
+        let body = |card: &str| {
+            let mut document = json!({"event_id": event, "reply": {"text": text}});
+            if let Some(id) = &id { document["id"] = json!(id); }
+            let text = document.to_string();
+            text.replacen(r#""reply":{"#, &format!(r#""reply":{{"card":{card},"#), 1)
+        };
+        // Nesting past serde_json's depth limit is refused with a reason;
+        // the property is about what is accepted.
+        let parsed = ReplyRequest::parse(&body(&card));
+        prop_assume!(!matches!(&parsed, Err(reason) if reason.contains("recursion limit")));
+        let request = parsed.map_err(TestCaseError::fail)?;
+        let again = ReplyRequest::parse(&request.to_json()).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(again.dedup_key(), request.dedup_key(), "re-encoded");
+        let reordered = ReplyRequest::parse(&body(&card_of(&reversed))).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(reordered.dedup_key(), request.dedup_key(), "the same card in another key order");
+        let plain = with_id(ReplyRequest::new(event.clone(), Reply::text(text.clone())));
+        if event != other_event {
+            let elsewhere = with_id(ReplyRequest::new(other_event.clone(), Reply::text(text.clone())));
+            prop_assert_ne!(elsewhere.dedup_key(), plain.dedup_key(), "another event");
+        }
+        if id.is_none() && text != other_text {
+            let changed = ReplyRequest::new(event.clone(), Reply::text(other_text.clone()));
+            prop_assert_ne!(changed.dedup_key(), plain.dedup_key(), "another text");
+        }
+        let second = ReplyRequest::new(event.clone(), Reply::text(text.clone())).with_id(format!("{}#2", id.clone().unwrap_or_default()));
+        prop_assert_ne!(second.dedup_key(), plain.dedup_key(), "another id");
     }
 }
