@@ -105,7 +105,7 @@ unit: tools
 	  cargo test --workspace --all-targets --exclude inlet-tests
 	INLET_TEST_AWS_ENDPOINT=http://127.0.0.1:$(TEST_MOTO_PORT) \
 	  tests/with-moto.sh $(TEST_MOTO_PORT) \
-	  cargo test -p inlet-tests --test adapters --test operations --test secrets --test layout --test deployment --test properties --test delivery --test event_patterns --test http_delivery
+	  cargo test -p inlet-tests --test adapters --test operations --test secrets --test layout --test deployment --test properties --test delivery --test event_patterns --test http_delivery --test replies --test tls
 
 # The local stack exactly as `make dev` runs it, driven over HTTP.
 e2e: tools build
