@@ -500,6 +500,77 @@ pub trait Redelivery: Send + Sync {
     async fn delay(&self, queue_arn: &str, receipt_handle: &str, delay: std::time::Duration) -> Result<(), String>;
 }
 
+/// The backoff between a failed attempt (a delivery, a reply) and the
+/// message's next receive, one step per receive (the last repeats):
+/// `INLET_REDELIVERY_DELAYS`, seconds separated by commas. The local soak shortens it, so that its audit need
+/// not wait minutes for an event that failed three times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedeliverySchedule(Vec<std::time::Duration>);
+
+impl Default for RedeliverySchedule {
+    fn default() -> Self {
+        RedeliverySchedule([10, 30, 120, 600, 1800, 3600].map(std::time::Duration::from_secs).to_vec())
+    }
+}
+
+impl RedeliverySchedule {
+    pub const SETTING: &str = "INLET_REDELIVERY_DELAYS";
+    /// SQS's longest visibility timeout.
+    const MAX_SECS: u64 = 43_200;
+
+    /// The setting, or the default when it is unset or empty; a value that
+    /// is not whole seconds from 0 to 43200 stops start-up naming it.
+    pub fn from_env(env: &dyn crate::config::EnvSource) -> Result<Self, crate::error::ConfigError> {
+        let Some(text) = env.get(Self::SETTING).filter(|text| !text.trim().is_empty()) else {
+            return Ok(Self::default());
+        };
+        let steps = text
+            .split(',')
+            .map(|step| step.trim().parse::<u64>().ok().filter(|secs| *secs <= Self::MAX_SECS))
+            .collect::<Option<Vec<u64>>>()
+            .ok_or_else(|| {
+                crate::error::ConfigError::new(
+                    Self::SETTING,
+                    format!("{text:?} is not whole seconds (0 to 43200) separated by commas"),
+                )
+            })?;
+        Ok(RedeliverySchedule(steps.into_iter().map(std::time::Duration::from_secs).collect()))
+    }
+
+    pub fn delay(&self, receive_count: u32) -> std::time::Duration {
+        let step = (receive_count.max(1) - 1) as usize;
+        self.0.get(step.min(self.0.len().saturating_sub(1))).copied().unwrap_or_default()
+    }
+}
+
+/// Lengthens the visibility of each `(record, wait)`: the schedule's delay
+/// for the record's receive count, or the wait the failure named (a
+/// `Retry-After`, a platform's throttling) when that is later. A delay that
+/// cannot be set leaves the queue's own visibility timeout in charge.
+pub async fn delay_redeliveries<'r>(
+    redelivery: &dyn Redelivery,
+    schedule: &RedeliverySchedule,
+    waits: impl Iterator<Item = (&'r aws_lambda_events::sqs::SqsMessage, Option<std::time::Duration>)>,
+) {
+    let delays = waits.map(|(record, wait)| {
+        let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok());
+        let delay = schedule.delay(receive_count.unwrap_or(1)).max(wait.unwrap_or_default());
+        async move {
+            let (Some(arn), Some(handle)) = (record.event_source_arn.as_deref(), record.receipt_handle.as_deref())
+            else {
+                return;
+            };
+            match redelivery.delay(arn, handle, delay).await {
+                Ok(()) => {
+                    tracing::info!(message_id = ?record.message_id, delay_secs = delay.as_secs(), "redelivery delayed")
+                }
+                Err(e) => tracing::warn!(message_id = ?record.message_id, reason = %e, "redelivery delay not set"),
+            }
+        }
+    });
+    futures::future::join_all(delays).await;
+}
+
 /// [`Redelivery`] through SQS's ChangeMessageVisibility. The queue URL of an
 /// event source ARN is asked of SQS once (GetQueueUrl with the owner's
 /// account), so the same code serves AWS and the local emulator.

@@ -30,18 +30,18 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use inlet_shared::config::{EnvSource, OperationsSettings};
+use inlet_shared::config::OperationsSettings;
 use inlet_shared::dedup::{Claim, FailureRecord, Lease, LeasePolicy, NowMs, Ownership, ProcessorStore, Progress};
 use inlet_shared::delivery::targets::Targets;
 use inlet_shared::delivery::{Delivery, DeliveryError, Outgoing, Retry};
 use inlet_shared::envelope::Envelope;
-use inlet_shared::error::ConfigError;
 use inlet_shared::metrics::{BatchMetrics, DestinationMetrics, Metrics};
 use inlet_shared::operations::{
     RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE, RefusalRecord, replay_key,
 };
-use inlet_shared::queue::Redelivery;
-use inlet_shared::reply::request::{ReplyOutbox, ReplyRequest};
+pub use inlet_shared::queue::RedeliverySchedule;
+use inlet_shared::queue::{Redelivery, delay_redeliveries};
+use inlet_shared::reply::request::{MAX_REQUEST_BYTES, ReplyOutbox, ReplyRequest};
 use inlet_shared::reply::{Reply, ReplyTarget};
 use inlet_shared::sink::Sink;
 use tracing::{error, info, warn};
@@ -257,72 +257,16 @@ pub fn redelivery_delay(receive_count: u32) -> Duration {
     RedeliverySchedule::default().delay(receive_count)
 }
 
-/// The backoff between a failed delivery and the message's next receive, one
-/// step per receive (the last repeats): `INLET_REDELIVERY_DELAYS`, seconds
-/// separated by commas. The local soak shortens it, so that its audit need
-/// not wait minutes for an event that failed three times.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedeliverySchedule(Vec<Duration>);
-
-impl Default for RedeliverySchedule {
-    fn default() -> Self {
-        RedeliverySchedule([10, 30, 120, 600, 1800, 3600].map(Duration::from_secs).to_vec())
-    }
-}
-
-impl RedeliverySchedule {
-    pub const SETTING: &str = "INLET_REDELIVERY_DELAYS";
-    /// SQS's longest visibility timeout.
-    const MAX_SECS: u64 = 43_200;
-
-    /// The setting, or the default when it is unset or empty; a value that
-    /// is not whole seconds from 0 to 43200 stops start-up naming it.
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let Some(text) = env.get(Self::SETTING).filter(|text| !text.trim().is_empty()) else {
-            return Ok(Self::default());
-        };
-        let steps = text
-            .split(',')
-            .map(|step| step.trim().parse::<u64>().ok().filter(|secs| *secs <= Self::MAX_SECS))
-            .collect::<Option<Vec<u64>>>()
-            .ok_or_else(|| {
-                ConfigError::new(
-                    Self::SETTING,
-                    format!("{text:?} is not whole seconds (0 to 43200) separated by commas"),
-                )
-            })?;
-        Ok(RedeliverySchedule(steps.into_iter().map(Duration::from_secs).collect()))
-    }
-
-    pub fn delay(&self, receive_count: u32) -> Duration {
-        let step = (receive_count.max(1) - 1) as usize;
-        self.0.get(step.min(self.0.len().saturating_sub(1))).copied().unwrap_or_default()
-    }
-}
-
 /// Lengthens the visibility of every record left for redelivery because a
 /// destination failed: the schedule's delay for its receive count, or a
 /// destination's `Retry-After` when that is later.
 async fn back_off(records: &[SqsMessage], outcomes: &[RecordOutcome], invocation: &Invocation) {
     let Some(redelivery) = invocation.redelivery.as_deref() else { return };
-    let delays = records.iter().zip(outcomes).filter_map(|(record, outcome)| {
-        let RecordOutcome::NotDelivered { retry_after, .. } = outcome else { return None };
-        let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok());
-        let delay =
-            invocation.redelivery_schedule.delay(receive_count.unwrap_or(1)).max(retry_after.unwrap_or_default());
-        Some(async move {
-            let (Some(arn), Some(handle)) = (record.event_source_arn.as_deref(), record.receipt_handle.as_deref())
-            else {
-                return;
-            };
-            match redelivery.delay(arn, handle, delay).await {
-                Ok(()) => info!(message_id = ?record.message_id, delay_secs = delay.as_secs(), "redelivery delayed"),
-                // The queue's own visibility timeout applies instead.
-                Err(e) => warn!(message_id = ?record.message_id, reason = %e, "redelivery delay not set"),
-            }
-        })
+    let waits = records.iter().zip(outcomes).filter_map(|(record, outcome)| match outcome {
+        RecordOutcome::NotDelivered { retry_after, .. } => Some((record, *retry_after)),
+        _ => None,
     });
-    join_all(delays).await;
+    delay_redeliveries(redelivery, &invocation.redelivery_schedule, waits).await;
 }
 
 /// How long ago the receiver accepted the event of `record`: its Envelope's
@@ -758,6 +702,9 @@ async fn queue_reply(
         Ok(reply) => reply,
         Err(reason) => return refused(reason),
     };
+    if !inlet_shared::reply::PROVIDERS.contains(&envelope.provider.as_str()) {
+        return refused(format!("inlet cannot answer {} events", envelope.provider));
+    }
     let target = match ReplyTarget::of(envelope) {
         Ok(target) => target,
         Err(error) => return refused(error.reason),
@@ -766,6 +713,12 @@ async fn queue_reply(
         return refused(format!("{} is not set", inlet_shared::reply::request::QUEUE_URL_SETTING));
     };
     let request = ReplyRequest::new(id, reply).with_id(format!("destination:{destination}")).with_target(target);
+    let size = request.to_json().len();
+    if size > MAX_REQUEST_BYTES {
+        return refused(format!(
+            "the reply request is {size} bytes; the reply function takes at most {MAX_REQUEST_BYTES}"
+        ));
+    }
     match outbox.send(&request).await {
         Ok(()) => {
             info!(id, destination, reply = %request.dedup_key(), "reply queued");

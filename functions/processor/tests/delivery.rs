@@ -390,6 +390,15 @@ async fn the_backoff_schedule_is_a_setting_and_a_bad_one_stops_start_up() {
 
 // ------------------------------------------------------------------ replies
 
+trait Tap: Sized {
+    fn tap(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self
+    }
+}
+
+impl Tap for Envelope {}
+
 /// A Telegram message event: it has a conversation to answer.
 fn chat_event(id: &str) -> Envelope {
     let mut event = envelope("telegram", id);
@@ -505,7 +514,9 @@ async fn a_reply_that_can_never_be_sent_is_refused_and_the_delivery_stands() {
     let cases = [
         ("bad-shape", chat_event("c1"), json!({"txt": "typo"})),
         ("empty", chat_event("c2"), json!({"text": " "})),
-        ("no-conversation", envelope("github", "c3"), json!({"text": "hi"})),
+        ("no-conversation", chat_event("c3").tap(|e| e.message = None), json!({"text": "hi"})),
+        ("no-client", envelope("alert-api", "c5").tap(|e| e.message = chat_event("x").message), json!({"text": "hi"})),
+        ("too-large", chat_event("c6"), json!({"text": "界".repeat(30_000)})),
     ];
     for (name, event, reply) in cases {
         let bot = Scripted::new("bot").answering(&event.id, vec![answering_with(reply)]);

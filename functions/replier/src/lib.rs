@@ -36,14 +36,14 @@ use inlet_shared::dedup::{
 use inlet_shared::delivery::Retry;
 use inlet_shared::envelope::{Envelope, Verification};
 use inlet_shared::metrics::{Metrics, ReplyMetrics};
-use inlet_shared::queue::Redelivery;
+use inlet_shared::queue::{Redelivery, delay_redeliveries};
 use inlet_shared::reply::request::{RECORD_PROVIDER, ReplyRequest};
 use inlet_shared::reply::{Replies, ReplyTarget};
 use serde_json::json;
 use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
-pub use processor::RedeliverySchedule;
+pub use inlet_shared::queue::RedeliverySchedule;
 
 /// The `verification.scheme` of a reply's dedup record: it came from the
 /// reply queue, which only the stack's own roles may write to.
@@ -413,22 +413,9 @@ async fn complete(store: &dyn ReplyStore, record: &Envelope, owner: &str, progre
 /// that is later.
 async fn back_off(records: &[SqsMessage], outcomes: &[Outcome], invocation: &Invocation) {
     let Some(redelivery) = invocation.redelivery.as_deref() else { return };
-    let delays = records.iter().zip(outcomes).filter_map(|(record, outcome)| {
-        let Outcome::NotSent { retry_after, .. } = outcome else { return None };
-        let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok());
-        let delay =
-            invocation.redelivery_schedule.delay(receive_count.unwrap_or(1)).max(retry_after.unwrap_or_default());
-        Some(async move {
-            let (Some(arn), Some(handle)) = (record.event_source_arn.as_deref(), record.receipt_handle.as_deref())
-            else {
-                return;
-            };
-            match redelivery.delay(arn, handle, delay).await {
-                Ok(()) => info!(message_id = ?record.message_id, delay_secs = delay.as_secs(), "redelivery delayed"),
-                // The queue's own visibility timeout applies instead.
-                Err(e) => warn!(message_id = ?record.message_id, reason = %e, "redelivery delay not set"),
-            }
-        })
+    let waits = records.iter().zip(outcomes).filter_map(|(record, outcome)| match outcome {
+        Outcome::NotSent { retry_after, .. } => Some((record, *retry_after)),
+        _ => None,
     });
-    join_all(delays).await;
+    delay_redeliveries(redelivery, &invocation.redelivery_schedule, waits).await;
 }

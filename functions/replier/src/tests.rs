@@ -309,8 +309,12 @@ async fn a_target_given_inline_needs_no_record_of_the_event() {
 #[tokio::test]
 async fn a_reply_to_a_platform_without_a_client_is_refused() {
     let harness = Harness::new(vec![]);
-    let target = ReplyTarget { provider: "github".into(), ..ReplyTarget::of(&telegram_event()).unwrap() };
-    let request = pong().with_target(target);
+    let target = ReplyTarget {
+        event_id: "github:1".into(),
+        provider: "github".into(),
+        ..ReplyTarget::of(&telegram_event()).unwrap()
+    };
+    let request = ReplyRequest::new("github:1", Reply::text("pong")).with_target(target);
     assert!(harness.run(vec![record("m1", &request.to_json(), 1)]).await.is_empty());
     let entry = harness.store.entry(&request.dedup_key()).unwrap();
     assert_eq!(entry.deliveries.0["github"].state, DeliveryState::Permanent);

@@ -166,8 +166,27 @@ impl HttpDestination {
         };
         let retry_after = answer.headers.get("retry-after").and_then(|v| v.to_str().ok());
         classify(answer.status, retry_after, (self.clock)())?;
-        Ok(Delivered { reply: reply_of(&answer.body) })
+        let reply = reply_of(&answer.body);
+        if reply.is_none() && mentions_a_reply(&answer.body) {
+            // Delivered all the same: the endpoint took the event.
+            tracing::error!(
+                id = %event.envelope.id,
+                destination = %self.name,
+                bytes = answer.body.len(),
+                limit = MAX_ANSWER_BYTES,
+                "REPLY REFUSED: the answer mentions a reply but is not a JSON object within the limit (cut short or malformed)"
+            );
+        }
+        Ok(Delivered { reply })
     }
+}
+
+/// Whether an answer that gave no reply still names one: a body cut at
+/// the read limit or malformed JSON, whose reply would otherwise vanish
+/// without a word.
+fn mentions_a_reply(body: &[u8]) -> bool {
+    body.windows(b"\"reply\"".len()).any(|window| window == b"\"reply\"")
+        && serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body).is_err()
 }
 
 /// The `reply` of a 2xx answer's JSON object, when it has one. Anything
@@ -381,6 +400,14 @@ mod tests {
         let body = SdkBody::from(vec![b'x'; MAX_ANSWER_BYTES + 10]);
         assert_eq!(read_at_most(body, MAX_ANSWER_BYTES).await.len(), MAX_ANSWER_BYTES);
         assert_eq!(read_at_most(SdkBody::from("ok"), MAX_ANSWER_BYTES).await, b"ok");
+    }
+
+    #[test]
+    fn an_answer_that_names_a_reply_it_does_not_hold_is_noticed() {
+        assert!(mentions_a_reply(br#"{"reply": {"text": "cut he"#), "cut at the read limit");
+        assert!(mentions_a_reply(br#"{"reply": {"text": 'single quotes'}}"#), "not JSON");
+        assert!(!mentions_a_reply(br#"{"reply": null}"#), "no reply, said plainly");
+        assert!(!mentions_a_reply(br#"{"ok": true}"#));
     }
 
     #[test]

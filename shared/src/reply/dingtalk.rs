@@ -106,12 +106,16 @@ impl ReplyClient for DingTalkClient {
             return Err(ReplyError::permanent(format!("the sessionWebhook expired at {}", rfc3339_of_ms(expired_at))));
         }
         let body = body_of(reply).map_err(ReplyError::permanent)?;
-        // The URL is the credential: the pacer keeps its hash, not the URL.
-        self.pacer.wait_turn(&sha256_hex(url.as_bytes())).await;
+        // DingTalk's limit is per robot; without a robot code the session
+        // stands for it. The URL is the credential: the pacer keeps its hash.
+        let robot = target.field("robot_code").map(str::to_string);
+        self.pacer.wait_turn(&robot.unwrap_or_else(|| sha256_hex(url.as_bytes()))).await;
         let request = json_request(http::Method::POST, url, &[], &body).map_err(|error| unanswered(VIA, error))?;
-        let answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
+        let mut answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
             .await
             .map_err(|error| unanswered(VIA, error))?;
+        // An error page may quote the URL, whose query is the credential.
+        answer.body = super::without_secrets(answer.body, &super::url_secrets(url));
         judge(&answer, url, now)
     }
 }

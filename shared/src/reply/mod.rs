@@ -122,7 +122,7 @@ impl Reply {
 }
 
 /// Where a reply goes: what the event said about its conversation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplyTarget {
     /// The Envelope id of the event being answered.
     pub event_id: String,
@@ -138,6 +138,23 @@ pub struct ReplyTarget {
     pub chat_id: Option<String>,
     /// `Envelope.message.reply_handle`: the provider's own fields.
     pub handle: Value,
+}
+
+/// The handle may hold a short-lived credential (an interaction token, a
+/// response_url): `Debug` names its fields, never their values.
+impl std::fmt::Debug for ReplyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fields: Vec<&str> =
+            self.handle.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        f.debug_struct("ReplyTarget")
+            .field("event_id", &self.event_id)
+            .field("provider", &self.provider)
+            .field("tenant", &self.tenant)
+            .field("received_at", &self.received_at)
+            .field("chat_id", &self.chat_id)
+            .field("handle", &fields)
+            .finish()
+    }
 }
 
 impl ReplyTarget {
@@ -237,6 +254,9 @@ impl std::fmt::Debug for Replies {
         f.debug_list().entries(self.clients.keys()).finish()
     }
 }
+
+/// The providers inlet can answer (one client each in [`Replies::from_env`]).
+pub const PROVIDERS: &[&str] = &["dingtalk", "discord", "lark", "slack", "telegram", "wecom"];
 
 /// The secret settings the reply clients read (resolved from the secret
 /// store at init like the receivers' own).
@@ -339,6 +359,29 @@ pub fn without_secrets(body: Vec<u8>, secrets: &[&str]) -> Vec<u8> {
     body
 }
 
+/// The parts of a URL that arrived in an event and carry its credential
+/// (Slack's `response_url` path, DingTalk's `session=` value), for
+/// [`without_secrets`]: the URL, everything after its host, and every path
+/// segment and query value of 8 characters or more.
+pub fn url_secrets(url: &str) -> Vec<&str> {
+    let mut secrets = vec![url];
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    if let Some(at) = after_scheme.find(['/', '?']) {
+        let rest = &after_scheme[at..];
+        secrets.push(rest);
+        for part in rest.split(['/', '?', '&', '#']) {
+            let value = part.split_once('=').map_or(part, |(_, value)| value);
+            if value.len() >= 8 {
+                secrets.push(value);
+            }
+        }
+    }
+    // Longest first, so a part inside a longer secret is not replaced first
+    // and leave the rest of the longer one visible.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    secrets
+}
+
 /// The default meaning of an HTTP status from a platform's API, for the
 /// answers the client does not read more closely: 429 throttled (after
 /// `Retry-After`), 408 and 5xx transient, other 4xx permanent. The reason
@@ -404,6 +447,36 @@ mod tests {
         let scrubbed = String::from_utf8(without_secrets(body, &["123:SECRET", ""])).unwrap();
         assert_eq!(scrubbed, "GET /bot<token>/sendMessage failed; token <token> again");
         assert_eq!(without_secrets(b"clean".to_vec(), &["x1"]), b"clean");
+    }
+
+    #[test]
+    fn every_provider_inlet_answers_has_a_client() {
+        let replies = Replies::from_env(
+            &std::collections::HashMap::<&str, &str>::new(),
+            crate::outbound::connector(&crate::tls::TlsRoots::System),
+        )
+        .unwrap();
+        assert_eq!(replies.providers().collect::<Vec<_>>(), PROVIDERS);
+        let target = ReplyTarget {
+            event_id: "discord:1".into(),
+            provider: "discord".into(),
+            tenant: None,
+            received_at: "2026-01-01T00:00:00Z".into(),
+            chat_id: None,
+            handle: serde_json::json!({"interaction_token": "SECRET-TOKEN"}),
+        };
+        let shown = format!("{target:?}");
+        assert!(shown.contains("interaction_token") && !shown.contains("SECRET-TOKEN"), "{shown}");
+    }
+
+    #[test]
+    fn a_urls_credential_parts_are_found_for_scrubbing() {
+        let url = "https://hooks.slack.com/commands/T1/123/abcdefSECRET?x=1";
+        let body = format!("error for {url} and /commands/T1/123/abcdefSECRET and abcdefSECRET alone").into_bytes();
+        let scrubbed = String::from_utf8(without_secrets(body, &url_secrets(url))).unwrap();
+        assert!(!scrubbed.contains("abcdefSECRET"), "{scrubbed}");
+        let session = "https://oapi.dingtalk.com/robot/sendBySession?session=c5d4e2f1a0b9";
+        assert!(url_secrets(session).contains(&"c5d4e2f1a0b9"));
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl ReplyRequest {
             return Err(format!("id must be 1 to {MAX_ID_CHARS} characters"));
         }
         if let Some(target) = &self.target
-            && target.event_id != self.event_id
+            && (target.event_id != self.event_id || !self.event_id.starts_with(&format!("{}:", target.provider)))
         {
             return Err("target is for another event".into());
         }

@@ -103,9 +103,11 @@ impl SlackClient {
         let Ok(request) = json_request(http::Method::POST, url, &[], &response_url_body(reply, blocks)) else {
             return Ok(Err("refused (not a valid HTTP URL)".into()));
         };
-        let answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
+        let mut answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
             .await
             .map_err(|error| unanswered(VIA_RESPONSE_URL, error))?;
+        // An error page may quote the URL, whose path is the credential.
+        answer.body = super::without_secrets(answer.body, &super::url_secrets(url));
         judge_response_url(&answer, now)
     }
 

@@ -14,6 +14,10 @@ use crate::verify::Secret;
 /// How long before its stated expiry a token is renewed: calls in flight
 /// must not carry a token that expires on the way.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
+/// The longest a token is kept, whatever the platform says: a lifetime read
+/// from an answer is data, and a huge one must neither overflow the clock
+/// nor keep a token for ever.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// One cached token.
 #[derive(Default)]
@@ -52,6 +56,7 @@ impl TokenCache {
             return Ok(cached.token.clone());
         }
         let (token, lifetime) = fetch().await?;
+        let lifetime = lifetime.min(MAX_LIFETIME);
         // A short-lived token is renewed at half its life rather than never
         // being used.
         let margin = RENEW_BEFORE.min(lifetime / 2);
@@ -107,6 +112,10 @@ mod tests {
             "a stale refusal keeps the new token"
         );
         let failed: Result<Secret, String> = TokenCache::new().get(|| async { Err("down".to_string()) }).await;
+        // A lifetime no clock can hold is capped, not a panic.
+        let huge = TokenCache::new();
+        let kept = huge.get(|| async { Ok::<_, String>((Secret::new("t"), Duration::from_secs(u64::MAX))) }).await;
+        assert_eq!(kept.unwrap(), Secret::new("t"));
         assert_eq!(failed.unwrap_err(), "down");
     }
 }

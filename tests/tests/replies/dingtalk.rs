@@ -150,16 +150,23 @@ async fn an_update_is_refused_without_a_request() {
 }
 
 #[tokio::test]
-async fn replies_to_one_session_are_spaced_three_seconds_and_other_sessions_are_not_held_back() {
+async fn replies_of_one_robot_are_spaced_three_seconds_and_other_robots_are_not_held_back() {
     let fake = FakeDingTalk::start().await;
     let client = client_of(&fake);
-    let (first, other) = (fake.issue_session(), fake.issue_session());
+    // Two conversations of one robot, and one of another robot.
+    let (first, second_session, other) = (fake.issue_session(), fake.issue_session(), fake.issue_session());
+    let mut other_robot = other.handle();
+    other_robot["robot_code"] = json!("dingrobot2");
     let started = Instant::now();
     send(&client, &first, &Reply::text("1")).await.expect("first");
-    send(&client, &other, &Reply::text("other")).await.expect("other session");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    send(&client, &first, &Reply::text("2")).await.expect("second");
-    assert!(started.elapsed() >= Duration::from_millis(2900), "{:?}", started.elapsed());
+    client.send(&target(other_robot), &Reply::text("other"), "r2", SystemTime::now()).await.expect("other robot");
+    assert!(started.elapsed() < Duration::from_secs(2), "another robot waits for nobody: {:?}", started.elapsed());
+    send(&client, &second_session, &Reply::text("2")).await.expect("second");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2900),
+        "the robot's limit spans its conversations: {:?}",
+        started.elapsed()
+    );
     assert_eq!(fake.delivered().len(), 3);
 }
 
