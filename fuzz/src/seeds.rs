@@ -160,7 +160,7 @@ fn alert_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(seeds)
 }
 
-/// Reply requests as the README shows them, a destination's answers, and
+/// Reply requests as docs/reference/replies.md shows them, a destination's answers, and
 /// response_urls.
 fn reply_seeds() -> Vec<(String, Vec<u8>)> {
     let inputs = [
@@ -174,7 +174,7 @@ fn reply_seeds() -> Vec<(String, Vec<u8>)> {
     inputs.iter().enumerate().map(|(n, text)| (format!("replies-{n}"), text.as_bytes().to_vec())).collect()
 }
 
-/// Destinations documents as the README shows them, and patterns followed
+/// Destinations documents as docs/reference/destinations.md shows them, and patterns followed
 /// by an Envelope.
 fn destination_seeds() -> Vec<(String, Vec<u8>)> {
     let documents = [

@@ -1,6 +1,6 @@
 //! Test support: runs a platform's official library over requests inlet
 //! built or judged, so the repository's own tests show that inlet and the
-//! real sender's library agree (README, "Cross-checks").
+//! real sender's library agree (docs/contributing/testing.md).
 //!
 //! A check is a script beside the provider's tests that reads one JSON
 //! document on stdin and writes one on stdout. Python scripts run with the

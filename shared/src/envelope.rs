@@ -1,7 +1,7 @@
 //! The normalized Envelope: one JSON document per event on the queue.
 //!
 //! Field names are a public contract read by consumers; they are documented
-//! in the README and must stay stable.
+//! in docs/reference/envelope.md and must stay stable.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,7 +35,7 @@ pub struct Envelope {
     /// Set when `payload` is a notification that names what happened
     /// without its data (Stripe's v2 "thin" events): what a consumer
     /// fetches from the provider's API to learn it, in the provider's terms
-    /// (README, "The Envelope"). Absent for events that carry their data.
+    /// (docs/reference/envelope.md). Absent for events that carry their data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch: Option<Value>,
     /// The provider's (decrypted) JSON, unchanged.

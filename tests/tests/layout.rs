@@ -78,3 +78,85 @@ async fn committed_events_are_current() {
     }
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// Every file under `dir` (skipping target/, .git/, .venv/ and node_modules/).
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if !matches!(name.as_str(), "target" | ".git" | ".venv" | "node_modules") {
+                walk(&path, out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The targets of the inline Markdown links `[text](target)` in `text`.
+fn markdown_links(text: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let end = after.find(')').unwrap_or(after.len());
+            links.push(after[..end].trim().to_string());
+            rest = &after[end..];
+        }
+    }
+    links
+}
+
+#[test]
+fn readme_is_short_and_every_doc_link_resolves() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(lines <= 200, "README.md has {lines} lines (at most 200)");
+
+    let mut docs = vec![root().join("README.md")];
+    walk(&root().join("docs"), &mut docs);
+    docs.retain(|p| p.extension().is_some_and(|e| e == "md"));
+    let mut broken = Vec::new();
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).unwrap();
+        for link in markdown_links(&text) {
+            if link.starts_with("http://")
+                || link.starts_with("https://")
+                || link.starts_with("mailto:")
+                || link.starts_with('#')
+                || link.is_empty()
+            {
+                continue;
+            }
+            let file = link.split('#').next().unwrap();
+            if !doc.parent().unwrap().join(file).exists() {
+                broken.push(format!("{}: {link}", doc.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to missing files:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn nothing_cites_a_providers_md_that_does_not_exist() {
+    let mut files = Vec::new();
+    walk(root(), &mut files);
+    let needle = ["PROVIDERS", ".md"].concat();
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| ["rs", "md", "py", "yaml", "toml"].contains(&&*e.to_string_lossy())))
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(&needle)))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "files citing {needle}: {offenders:?}");
+}

@@ -4,7 +4,7 @@
 //! `Authorization: Bearer <key>` and a body
 //! `{"message", "sender_id", "chat_id"?, "timestamp"?, "metadata"?}` whose
 //! `sender_id` is on the allowlist. An `Idempotency-Key` header makes
-//! retries safe. Protocol facts: docs/providers.md §10.
+//! retries safe. Protocol facts: docs/platforms/alert-api.md.
 
 use std::collections::HashSet;
 
@@ -38,7 +38,7 @@ impl Provider for AlertApiFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "ALERT_API";
     const ROUTES: &'static [Route] = &[
-        // Our own API: its callers' HTTP client timeouts (PROVIDERS.md says
+        // Our own API: its callers' HTTP client timeouts (docs/platforms/alert-api.md says
         // none); 10 s, as for the other alert sources.
         Route::post(PATH).deadline_ms(10_000),
     ];

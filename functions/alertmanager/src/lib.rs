@@ -3,7 +3,7 @@
 //! Receives the `webhook_configs` notification (payload version 4), checks
 //! the `Authorization` header that `http_config.basic_auth` or
 //! `http_config.authorization` adds, and enqueues one Envelope per alert.
-//! Protocol facts: docs/providers.md §8.
+//! Protocol facts: docs/platforms/alertmanager.md.
 //!
 //! Alertmanager retries 5xx and connection errors and gives up on 4xx, so
 //! only a queue outage answers 5xx (503); every mistake in the request is 4xx.
@@ -35,7 +35,7 @@ impl Provider for AlertmanagerFunction {
     const SETTINGS_PREFIX: &'static str = "ALERTMANAGER";
     const ROUTES: &'static [Route] = &[
         // Alertmanager's webhook client timeout (http_config); not in
-        // PROVIDERS.md: 10 s assumed, the order of its notification timeouts.
+        // docs/platforms/alertmanager.md: 10 s assumed, the order of its notification timeouts.
         Route::post(PATH).deadline_ms(10_000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING];

@@ -14,7 +14,7 @@
 //! networks) is the remedy; dedup by `msgId` keeps a replayed message from
 //! becoming a second event. Since the body is not proof of anything, its
 //! `sessionWebhook` becomes a reply handle only on `DINGTALK_REPLY_HOSTS`
-//! (`inlet_shared::reply::hosts`). Protocol facts: docs/providers.md, DingTalk.
+//! (`inlet_shared::reply::hosts`). Protocol facts: docs/platforms/dingtalk.md, DingTalk.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -71,7 +71,7 @@ impl Provider for DingtalkFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "DINGTALK";
     const ROUTES: &'static [Route] = &[
-        // Not in PROVIDERS.md (retries "not documented"): DingTalk's outgoing
+        // Not in docs/platforms/dingtalk.md (retries "not documented"): DingTalk's outgoing
         // robot expects a quick answer; 3 s, the chat platforms' usual.
         Route::post(ROUTE).deadline_ms(3000),
     ];

@@ -200,7 +200,7 @@ async fn a_percent_encoded_sign_is_decoded_before_comparing() {
 
 /// DingTalk's scheme signs the timestamp, not the body: a captured pair
 /// authorises any body for the rest of its hour. This test pins that
-/// documented weakness down (docs/providers.md, README: use
+/// documented weakness down (docs/platforms/dingtalk.md: use
 /// DINGTALK_ALLOWED_CIDRS), and that a replay of the same message is the
 /// same event.
 #[tokio::test]

@@ -2,7 +2,7 @@
 //!
 //! Every request, PINGs included, must carry a valid Ed25519 signature over
 //! `X-Signature-Timestamp ‖ body`: Discord deliberately sends invalid ones and
-//! removes endpoints that accept them. Protocol facts: docs/providers.md §5.
+//! removes endpoints that accept them. Protocol facts: docs/platforms/discord.md.
 
 use inlet_shared::json::string_at;
 use inlet_shared::prelude::*;
@@ -40,7 +40,7 @@ impl Provider for DiscordFunction {
     const SETTINGS_PREFIX: &'static str = "DISCORD";
     const ROUTES: &'static [Route] = &[
         // Interactions (PING included): initial response within 3 s; webhook
-        // events: 204 within 3 s (PROVIDERS.md, "Discord interactions").
+        // events: 204 within 3 s (docs/platforms/discord.md, "Discord interactions").
         Route::post("/discord/interactions").deadline_ms(3000),
         Route::post("/discord/events").deadline_ms(3000),
     ];

@@ -54,7 +54,7 @@ impl Provider for GithubFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "GITHUB";
     const ROUTES: &'static [Route] = &[
-        // "10 s" (PROVIDERS.md, GitHub): GitHub ends a delivery after 10 s.
+        // "10 s" (docs/platforms/github.md, GitHub): GitHub ends a delivery after 10 s.
         Route::post(PATH).deadline_ms(10_000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];

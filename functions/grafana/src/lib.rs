@@ -5,7 +5,7 @@
 //! carrying `alerts[]`, split into one Envelope per alert) and legacy
 //! dashboard alerting (≤ v8, one alert per request). Authenticated by HTTP
 //! Basic, an `Authorization: <scheme> <credentials>` header, or the contact
-//! point's HMAC signature. Protocol facts: docs/providers.md §9.
+//! point's HMAC signature. Protocol facts: docs/platforms/grafana.md.
 
 use crate::crypto::{FALLBACK_SIGNATURE_HEADER, SIGNATURE_HEADER, grafana_signature_matches};
 use http::HeaderName;
@@ -53,7 +53,7 @@ impl Provider for GrafanaFunction {
     const SETTINGS_PREFIX: &'static str = "GRAFANA";
     const ROUTES: &'static [Route] = &[
         // Grafana's webhook contact point HTTP client timeout; not in
-        // PROVIDERS.md: 10 s assumed.
+        // docs/platforms/grafana.md: 10 s assumed.
         Route::new(&["POST", "PUT"], PATH).deadline_ms(10_000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING, HMAC_SECRET_SETTING];

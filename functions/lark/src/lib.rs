@@ -2,7 +2,7 @@
 //!
 //! Handles plain and encrypted bodies, the url_verification challenge, the v1
 //! and v2 event schemas, new-style (`card.action.trigger`) and old-style card
-//! callbacks. Protocol facts: docs/providers.md §3–4.
+//! callbacks. Protocol facts: docs/platforms/lark.md.
 
 use crate::crypto::{decrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
 use inlet_shared::config;
@@ -34,7 +34,7 @@ impl Provider for LarkFunction {
     const ROUTES: &'static [Route] = &[
         // Events and card callbacks: 200 within 3 s; the url_verification
         // challenge, the only answer given without enqueueing, within 1 s
-        // (PROVIDERS.md, "Lark / Feishu events", "Lark card callbacks").
+        // (docs/platforms/lark.md, "Lark / Feishu events", "Lark card callbacks").
         Route::post("/lark/event").deadline_ms(3000).answer_deadline_ms(1000),
         Route::post("/lark/card/action").deadline_ms(3000).answer_deadline_ms(1000),
     ];

@@ -8,7 +8,7 @@
 //!
 //! - `inlet_and_lark_oapi_agree_on_samples_and_forgeries`: the requests
 //!   inlet's samples produce, and forgeries made from them, judged by both.
-//!   Where inlet is deliberately stricter (docs/providers.md: be at least as
+//!   Where inlet is deliberately stricter (docs/platforms/lark.md: be at least as
 //!   strict as the docs), the case says why and the test checks that the
 //!   difference is exactly that.
 //! - `requests_sealed_by_lark_oapi_are_accepted_by_inlet`: the other

@@ -23,7 +23,7 @@ use decision::DecisionHook;
 pub const PROVIDER: &str = "openim";
 pub const OPERATION_ID_HEADER: &str = "operationid";
 pub(crate) const PATH_TOKEN: &str = "OPENIM_PATH_TOKEN";
-/// "Timeout is 5 s per callback" (PROVIDERS.md, "OpenIM server callbacks").
+/// "Timeout is 5 s per callback" (docs/platforms/openim.md, "OpenIM server callbacks").
 pub const CALLBACK_TIMEOUT_MS: u32 = 5000;
 
 pub struct OpenimFunction {

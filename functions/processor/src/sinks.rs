@@ -13,7 +13,7 @@
 //!
 //! To answer the conversation an event came from, a sink queues a reply
 //! on the reply queue, as [`EchoSink`] does: the reply function sends it
-//! with the platform's client, once (README, "Answering back"). A sink that
+//! with the platform's client, once (docs/reference/replies.md). A sink that
 //! must see the platform's answer can instead build
 //! `inlet_shared::reply::Replies::from_env` once and call `send` itself;
 //! it then owns the retries and the once-only.

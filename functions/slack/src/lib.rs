@@ -8,7 +8,7 @@
 //! ±`INLET_TIMESTAMP_TOLERANCE_SECS`. Only then is the body parsed. The one
 //! exception is Slack's certificate check, which Slack sends unsigned and
 //! Bolt answers before verifying (see [`is_ssl_check`]).
-//! Protocol facts: docs/providers.md, Slack.
+//! Protocol facts: docs/platforms/slack.md, Slack.
 
 use inlet_shared::form::{form_field, parse_form, percent_decode};
 use inlet_shared::ingress::parse_json;
@@ -60,7 +60,7 @@ impl Provider for SlackFunction {
     const SETTINGS_PREFIX: &'static str = "SLACK";
     const ROUTES: &'static [Route] = &[
         // Events (the url_verification challenge included), interactivity and
-        // slash commands: 200 within 3 s (PROVIDERS.md, "Beyond the seeds").
+        // slash commands: 200 within 3 s (docs/platforms/slack.md, "Beyond the seeds").
         Route::post(EVENTS_PATH).deadline_ms(3000),
         Route::post(INTERACTIONS_PATH).deadline_ms(3000),
         Route::post(COMMANDS_PATH).deadline_ms(3000),

@@ -1,4 +1,4 @@
-//! Slack's request signature (docs/providers.md, Slack):
+//! Slack's request signature (docs/platforms/slack.md, Slack):
 //!
 //! ```text
 //! X-Slack-Signature = "v0=" ‖ lowercase hex HMAC-SHA256( key = signing secret,

@@ -60,7 +60,7 @@ async fn keeps_the_provider_contract() {
 // ------------------------------------------------------------ public vector
 
 /// The slash command of Slack's "Verifying requests from Slack" guide
-/// (docs/providers.md §12), byte for byte.
+/// (docs/contributing/testing.md, "Public test vectors"), byte for byte.
 const GUIDE_BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
 const GUIDE_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const GUIDE_TIMESTAMP: i64 = 1_531_420_618;

@@ -105,7 +105,7 @@ impl Provider for StandardWebhooksFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "STANDARD_WEBHOOKS";
     const ROUTES: &'static [Route] = &[
-        // Not in PROVIDERS.md: the Standard Webhooks spec recommends senders
+        // Not in docs/platforms/standard-webhooks.md: the Standard Webhooks spec recommends senders
         // time out after 15 s (Svix does), so 15 s.
         Route::post(ROUTE).deadline_ms(15_000),
     ];

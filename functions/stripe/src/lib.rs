@@ -138,7 +138,7 @@ impl Provider for StripeFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "STRIPE";
     const ROUTES: &'static [Route] = &[
-        // Not in PROVIDERS.md: Stripe asks for a quick 2xx before any
+        // Not in docs/platforms/stripe.md: Stripe asks for a quick 2xx before any
         // processing; 10 s assumed.
         Route::post(PATH).deadline_ms(10_000),
     ];

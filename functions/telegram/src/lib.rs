@@ -35,7 +35,7 @@ impl Provider for TelegramFunction {
     const SETTINGS_PREFIX: &'static str = "TELEGRAM";
     const ROUTES: &'static [Route] = &[
         // Telegram documents no deadline ("retried a reasonable number of
-        // times", PROVIDERS.md); 60 s, its Bot API's long-poll scale.
+        // times", docs/platforms/telegram.md); 60 s, its Bot API's long-poll scale.
         Route::post("/telegram/{bot}").deadline_ms(60_000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];

@@ -143,7 +143,7 @@ pub fn seal_padded(key: &[u8; 32], padded: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// WeCom's published vector (docs/providers.md §12).
+    /// WeCom's published vector (docs/contributing/testing.md, "Public test vectors").
     const TOKEN: &str = "QDG6eK";
     const ENCODING_AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
     const CORP_ID: &str = "wx5823bf96d3bd56c7";

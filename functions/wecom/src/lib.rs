@@ -7,7 +7,7 @@
 //! AES-encrypted message XML, `msg_signature` over that ciphertext. Before
 //! the signature is checked only `<Encrypt>` is read from the body; the
 //! message, once open, becomes the Envelope's payload as JSON (see [`xml`]).
-//! Protocol facts: docs/providers.md, WeCom section; scheme: [`crypto`].
+//! Protocol facts: docs/platforms/wecom.md, WeCom section; scheme: [`crypto`].
 //!
 //! Every failure before the message is open (missing parameter, signature,
 //! timestamp window, base64, padding, length, receive id), and a URL check
@@ -70,7 +70,7 @@ impl Provider for WecomFunction {
     const SETTINGS_PREFIX: &'static str = "WECOM";
     const ROUTES: &'static [Route] = &[
         // POST callbacks within 5 s; the GET echostr check, answered without
-        // enqueueing, within 1 s (PROVIDERS.md, "WeCom app callbacks").
+        // enqueueing, within 1 s (docs/platforms/wecom.md, "WeCom app callbacks").
         Route::new(&["GET", "POST"], ROUTE).deadline_ms(5000).answer_deadline_ms(1000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[TOKEN, ENCODING_AES_KEY];

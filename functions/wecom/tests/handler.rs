@@ -48,7 +48,7 @@ fn signed_ciphertext(app: &WecomApp, ciphertext: &str) -> IncomingRequest {
     request
 }
 
-/// The public vector's app (docs/providers.md §12).
+/// The public vector's app (docs/contributing/testing.md, "Public test vectors").
 fn vector_settings() -> HashMap<String, String> {
     dev_settings_with(&[
         ("WECOM_TOKEN", "QDG6eK"),

@@ -43,7 +43,7 @@ impl App {
         Self::from(dev_settings())
     }
 
-    /// The public vector's app (docs/providers.md §12).
+    /// The public vector's app (docs/contributing/testing.md, "Public test vectors").
     fn vector() -> Self {
         Self::from(dev_settings_with(&[
             ("WECOM_TOKEN", "QDG6eK"),

@@ -13,13 +13,13 @@
 //! <the Envelope, the bytes the queue carried>
 //! ```
 //!
-//! What the answer means (README, "Destinations"; as Standard Webhooks senders retry): 2xx is
+//! What the answer means (docs/reference/destinations.md; as Standard Webhooks senders retry): 2xx is
 //! delivered; 408, 429 (with its `Retry-After`), 5xx, a transport error or
 //! no answer within the timeout are worth another attempt; any other status
 //! (410 Gone included) is the endpoint refusing this event for good.
 //!
 //! A 2xx whose body is a JSON object with a `reply` field asks inlet to
-//! answer the event's conversation (README, "Answering back"): the reply is
+//! answer the event's conversation (docs/reference/replies.md): the reply is
 //! handed back with the delivery, and the processor queues it.
 //!
 //! One connector serves every request (and every HTTP destination that

@@ -8,7 +8,7 @@
 //! reply handle (`Envelope.message.reply_handle`, [`ReplyTarget`]) says
 //! where the conversation is.
 //!
-//! Three ways in, one way out (README, "Answering back"):
+//! Three ways in, one way out (docs/reference/replies.md):
 //! - an HTTP destination's answer `{"reply": {...}}` (the processor queues it);
 //! - the reply queue: `{"event_id": "...", "reply": {...}}` from any code;
 //! - `inlet reply <event-id> --text "..."`.
