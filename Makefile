@@ -14,7 +14,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5 slack-sdk==3.39.0 slack-bolt==1.30.0 stripe==14.0.1 standardwebhooks==1.1.0 wechatpy==1.8.18 xmltodict==1.0.4
+PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5 dingtalk-stream==0.24.3 slack-sdk==3.39.0 slack-bolt==1.30.0 stripe==14.0.1 standardwebhooks==1.1.0 wechatpy==1.8.18 xmltodict==1.0.4
 VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
 SAM_VENV := .venv-sam
 SAM_BIN := $(CURDIR)/$(SAM_VENV)/bin

@@ -1,13 +1,16 @@
 //! DingTalk replies through the robot's `sessionWebhook`, against the
-//! local server (inlet_tests::platforms::dingtalk). DingTalk has no
-//! official SDK for the `sessionWebhook` in the project's tools: the server
-//! checks the message shapes DingTalk documents instead.
+//! local server (inlet_tests::platforms::dingtalk), which checks the
+//! message shapes DingTalk documents, and inlet's requests next to those of
+//! DingTalk's robot SDK, dingtalk-stream 0.24.3 (dingtalk_sdk_check.py),
+//! for the same replies.
 
 use std::time::{Duration, Instant, SystemTime};
 
+use inlet_shared::crosscheck::{Runtime, repository_root, run_library};
 use inlet_shared::delivery::Retry;
 use inlet_shared::reply::dingtalk::{DingTalkClient, REPLY_HOSTS, THROTTLE_WAIT, VIA};
 use inlet_shared::reply::{Reply, ReplyClient, ReplyError, ReplyTarget, Sent};
+use inlet_tests::platforms::Received;
 use inlet_tests::platforms::dingtalk::{FakeDingTalk, SEND_PATH, Session};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -211,4 +214,101 @@ async fn the_session_token_is_never_in_a_reason_or_a_debug() {
         }
     }
     assert!(!errors[4].is_permanent(), "an unreachable session is worth another attempt: {}", errors[4]);
+}
+
+/// The SDK and the version the Makefile's `PY_TOOLS` pins.
+const SDK: &str = "dingtalk-stream 0.24.3";
+
+/// The parts of a request DingTalk reads. Not compared: the User-Agent
+/// (requests' `python-requests/…`, inlet's `inlet/…`) and the SDK's
+/// `Accept: */*` and requests' `Accept-Encoding` and `Connection`, none of
+/// which changes what DingTalk does with the message. Of the Content-Type,
+/// the media type: the SDK writes `application/json` and json.dumps'
+/// ASCII (every other character as a `\u` escape), inlet
+/// `application/json; charset=utf-8` and UTF-8; both are the same JSON
+/// (RFC 8259 JSON is UTF-8), so the bodies are compared parsed.
+fn essentials(request: &Received) -> Value {
+    let media_type = request
+        .header("content-type")
+        .map(|value| value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    json!({
+        "method": request.method,
+        "path": request.path,
+        "query": request.query,
+        "content_type": media_type,
+        "body": request.json(),
+    })
+}
+
+#[tokio::test]
+async fn inlet_sends_what_dingtalk_stream_sends_for_the_same_replies() {
+    let fake = FakeDingTalk::start().await;
+    let session = fake.issue_session();
+    let text = "部署完成 ✓ \"v2\" <b>&amp;</b>\nnext line";
+    let (title, markdown) = ("构建 #42", "### 通过 ✓\n- **v2** is `ready`\n> 引用 & <tag>");
+    let staff_id = "manager4220";
+    // A group message as DingTalk posts it to the robot (the SDK reads the
+    // same fields from its Stream frames).
+    let message = json!({
+        "conversationId": "cidFgLk3Ezw0Qx+Ql1yM8bd9A==",
+        "chatbotCorpId": "dingc4a1b2c3d4e5f6",
+        "chatbotUserId": "$:LWCP_v1:$robot",
+        "msgId": "msgQF2kq8Ybd0tGVwD+Yd0mAg==",
+        "senderNick": "张三",
+        "isAdmin": false,
+        "senderStaffId": staff_id,
+        "sessionWebhookExpiredTime": session.expires_at_ms,
+        "createAt": now_ms(),
+        "senderCorpId": "dingc4a1b2c3d4e5f6",
+        "conversationType": "2",
+        "senderId": "$:LWCP_v1:$sender",
+        "sessionWebhook": session.url,
+        "robotCode": "dingrobot1",
+        "msgtype": "text",
+        "text": {"content": " deploy v2"},
+    });
+    let input = json!({"message": message, "text": text, "markdown": {"title": title, "text": markdown}});
+    let script = repository_root().join("tests/tests/replies/dingtalk_sdk_check.py");
+    // The script blocks on the local server, which runs on this runtime.
+    let report = tokio::task::spawn_blocking(move || run_library(Runtime::VenvPython, &script, &input, "library", SDK))
+        .await
+        .expect("the dingtalk-stream script ran");
+    for result in report["results"].as_array().expect("results") {
+        assert_eq!(result["errcode"], 0, "DingTalk took the SDK's reply: {report}");
+    }
+    let by_sdk = fake.received();
+    assert_eq!(by_sdk.len(), 2, "one request per SDK reply: {by_sdk:?}");
+
+    let card = json!({"msgtype": "markdown", "markdown": {"title": title, "text": markdown}});
+    // A client per reply: one client spaces a robot's replies 3 s apart.
+    send(&client_of(&fake), &session, &Reply::text(text)).await.expect("text sent");
+    send(&client_of(&fake), &session, &Reply { card: Some(card), ..Reply::default() }).await.expect("markdown sent");
+    let by_inlet = fake.received()[by_sdk.len()..].to_vec();
+    assert_eq!(by_inlet.len(), 2, "one request per reply: {by_inlet:?}");
+
+    // The SDK adds `at.atUserIds` with the sender's staff id to every reply
+    // (a mention of the person answered); inlet's Reply has no mention and
+    // sends none (a card can carry one: below). The rest of the body is
+    // compared as sent.
+    let mention = json!({"atUserIds": [staff_id]});
+    for (kind, sdk, inlet) in [("text", &by_sdk[0], &by_inlet[0]), ("markdown", &by_sdk[1], &by_inlet[1])] {
+        assert!(sdk.body.is_ascii(), "{kind}: json.dumps escapes every other character");
+        let mut sdk_view = essentials(sdk);
+        let body = sdk_view["body"].as_object_mut().expect("the SDK sent a JSON object");
+        assert_eq!(body.remove("at"), Some(mention.clone()), "{kind}: the SDK mentions the sender");
+        assert_eq!(essentials(inlet), sdk_view, "{kind}: inlet and {SDK} differ");
+        assert_eq!(essentials(inlet)["body"]["msgtype"], kind);
+        assert_eq!(inlet.query.get("session"), Some(&session.token), "{kind}");
+    }
+
+    // With the SDK's whole message as the card, mention included, inlet
+    // sends exactly what the SDK sent.
+    let start = fake.received().len();
+    for sdk in &by_sdk {
+        let reply = Reply { card: Some(sdk.json()), ..Reply::default() };
+        send(&client_of(&fake), &session, &reply).await.expect("the SDK's message sent as a card");
+    }
+    let as_cards = fake.received()[start..].to_vec();
+    assert_eq!(as_cards.iter().map(essentials).collect::<Vec<_>>(), by_sdk.iter().map(essentials).collect::<Vec<_>>());
+    assert_eq!(fake.delivered().len(), 6, "every reply delivered once");
 }
