@@ -73,13 +73,10 @@ fn settings() -> HashMap<String, String> {
     load_env_file_with_overrides(&root().join("events/env.json")).expect("events/env.json")
 }
 
-/// POSTs a fresh alert-api event to the stack and returns its Envelope id.
-async fn send_alert(stack: &DevStack) -> String {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let sample = inlet_cli::samples::build("alert-api", &settings(), now, &inlet_tests::unique("delivery"))
-        .expect("the alert-api sample");
+/// POSTs a signed sample to the stack's API: the status and body of the answer.
+async fn send_sample(stack: &DevStack, sample: inlet_shared::samples::SampleRequest) -> (u16, String) {
     let api = stack.api();
-    let (status, body) = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -88,7 +85,15 @@ async fn send_alert(stack: &DevStack) -> String {
         inlet_cli::samples::send(&agent, &api, &sample).expect("the local API answers")
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// POSTs a fresh alert-api event to the stack and returns its Envelope id.
+async fn send_alert(stack: &DevStack) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sample = inlet_cli::samples::build("alert-api", &settings(), now, &inlet_tests::unique("delivery"))
+        .expect("the alert-api sample");
+    let (status, body) = send_sample(stack, sample).await;
     assert_eq!(status, 202, "{body}");
     let answer: Value = serde_json::from_str(&body).expect("a JSON answer");
     answer["id"].as_str().expect("the id in the answer").to_string()
@@ -461,17 +466,7 @@ async fn inlet_reply_answers_a_telegram_event_once_per_reply_through_the_reply_f
     let sample = inlet_cli::samples::build("telegram-message", &settings, now, &inlet_tests::unique("reply"))
         .expect("the telegram-message sample");
     let id = telegram_event_id(&sample);
-    let api = stack.api();
-    let (answer, body) = tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        inlet_cli::samples::send(&agent, &api, &sample).expect("the local API answers")
-    })
-    .await
-    .unwrap();
+    let (answer, body) = send_sample(&stack, sample).await;
     assert_eq!(answer, 200, "{body}");
     let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
     let store = inlet_cli::ops::store(aws_sdk_dynamodb::Client::new(&sdk), &status.table);
@@ -572,17 +567,7 @@ async fn a_destinations_reply_reaches_the_lark_chat_once_also_when_the_delivery_
     let update: Value = serde_json::from_slice(&sample.body).unwrap_or_default();
     let message_id = format!("om_{unique}");
     lark.put_message(&message_id, "oc_devchat");
-    let api = stack.api();
-    let (status, body) = tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        inlet_cli::samples::send(&agent, &api, &sample).expect("the local API answers")
-    })
-    .await
-    .unwrap();
+    let (status, body) = send_sample(&stack, sample).await;
     assert_eq!(status, 200, "{body} {update}");
 
     // 500, then the processor's backoff, then 200 with the reply: one reply

@@ -98,10 +98,7 @@ impl ReplyClient for DiscordClient {
             // wait=true: Discord answers with the message (its id) once posted.
             (http::Method::POST, format!("{webhook}?wait=true"), VIA_FOLLOW_UP)
         };
-        let scrub = |mut error: ReplyError| {
-            error.reason = error.reason.replace(token, "<token>");
-            error
-        };
+        let scrub = |error: ReplyError| super::scrub_reason(error, &[token]);
         let request = json_request(method, &url, &[], &body).map_err(|error| scrub(unanswered(api, error)))?;
         let mut answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
             .await

@@ -359,6 +359,17 @@ pub fn without_secrets(body: Vec<u8>, secrets: &[&str]) -> Vec<u8> {
     body
 }
 
+/// `error` with each of `secrets` replaced by `<token>` in its reason: a
+/// transport error or a quoted answer may hold the URL a token travels in.
+pub fn scrub_reason(mut error: ReplyError, secrets: &[&str]) -> ReplyError {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        if error.reason.contains(secret) {
+            error.reason = error.reason.replace(secret, "<token>");
+        }
+    }
+    error
+}
+
 /// The parts of a URL that arrived in an event and carry its credential
 /// (Slack's `response_url` path, DingTalk's `session=` value), for
 /// [`without_secrets`]: the URL, everything after its host, and every path

@@ -206,11 +206,8 @@ fn is_bot_token(token: &str) -> bool {
 
 /// Replaces the token wherever a reason could hold it (a transport error or
 /// an answer quoting the URL).
-fn scrub(mut error: ReplyError, token: &Secret) -> ReplyError {
-    if !token.expose().is_empty() && error.reason.contains(token.expose()) {
-        error.reason = error.reason.replace(token.expose(), "<token>");
-    }
-    error
+fn scrub(error: ReplyError, token: &Secret) -> ReplyError {
+    super::scrub_reason(error, &[token.expose()])
 }
 
 /// One Bot API call to make.
