@@ -84,7 +84,7 @@ dev: tools build
 	MOTO_PORT=$(MOTO_PORT) API_PORT=$(API_PORT) ./target/debug/inlet dev
 
 events: build
-	./target/debug/inlet gen-events
+	./target/debug/inlet gen
 
 lint: tools
 	cargo fmt --all -- --check

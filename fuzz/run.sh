@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_RUNS=${FUZZ_RUNS:-}
-FUZZ_TARGETS=${FUZZ_TARGETS:-lark discord telegram openim alertmanager grafana alert_api slack github stripe standard_webhooks wecom dingtalk envelope_decode alert_split destinations replies}
+# One target per platform of the registry, then the shared code's.
+# BEGIN GENERATED: platform targets — edit the registry and run inlet gen
+PLATFORM_TARGETS="lark alertmanager grafana alert_api discord telegram openim slack github stripe standard_webhooks wecom dingtalk"
+# END GENERATED
+FUZZ_TARGETS=${FUZZ_TARGETS:-$PLATFORM_TARGETS envelope_decode alert_split destinations replies}
 # Stable toolchain: cargo-fuzz's nightly-only flags are allowed by RUSTC_BOOTSTRAP.
 # No sanitizer: the code is safe Rust, and instrumentation alone keeps it fast;
 # debug assertions make integer overflow a crash.

@@ -443,7 +443,7 @@ mod tests {
         let parameters = [("token".to_string(), "tok".to_string()), ("command".to_string(), "c".to_string())];
         let event = apigw_v2_event(&call, "/openim/{token}/{command}", &parameters);
         let request = lambda_http::request::from_str(&event.to_string()).expect("lambda_http accepts the event");
-        let incoming = inlet_shared::ingress::lambda::incoming(request);
+        let incoming = inlet_shared::aws::lambda::incoming(request);
         assert_eq!(incoming.path, "/openim/tok/callbackAfterSendGroupMsgCommand");
         assert_eq!(incoming.body, "{\"a\":\"é\"}".as_bytes());
         assert_eq!(incoming.header("x-signature"), Some("abc"));

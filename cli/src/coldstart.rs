@@ -12,7 +12,28 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::error::CliError;
+use crate::progress::Progress;
 use crate::runtime_api::{Function, FunctionConfig};
+use crate::settings;
+
+/// Cold starts of the release binaries under the Runtime API emulator
+///
+/// Starts each release binary in DIR cold under the Runtime API emulator N
+/// times: init, first and warm invoke, peak RSS, next to hello-lambda (`make
+/// coldstart` builds them).
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct ColdstartArgs {
+    /// Cold starts of each binary.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub runs: u64,
+    /// The directory of the release binaries (default: the repository's target/release).
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// Only these binaries: hello-lambda or providers' names, comma-separated.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub only: Vec<String>,
+}
 
 /// One binary to start, with the settings it needs and the event it is given.
 pub struct Subject {
@@ -34,8 +55,8 @@ pub struct Figures {
     pub peak_rss_kib: Vec<u64>,
 }
 
-/// Starts `subject` cold `runs` times.
-pub async fn measure(subject: &Subject, runs: usize) -> Result<Figures, String> {
+/// Starts `subject` cold `runs` times, a step of `progress` each.
+pub async fn measure(subject: &Subject, runs: usize, progress: &Progress) -> Result<Figures, String> {
     let binary_bytes =
         std::fs::metadata(&subject.program).map_err(|e| format!("{}: {e}", subject.program.display()))?;
     let mut figures = Figures { name: subject.name.clone(), binary_bytes: binary_bytes.len(), ..Figures::default() };
@@ -53,6 +74,7 @@ pub async fn measure(subject: &Subject, runs: usize) -> Result<Figures, String> 
         figures.first_invoke.push(first.duration);
         figures.warm_invoke.push(warm.duration);
         figures.peak_rss_kib.push(rss.ok_or(format!("{}: no peak RSS in /proc", subject.name))?);
+        progress.inc(1);
     }
     Ok(figures)
 }
@@ -96,6 +118,91 @@ pub fn table(all: &[Figures]) -> String {
         ));
     }
     out
+}
+
+/// Runs `inlet coldstart`: the table on stdout, a bar on a terminal's stderr.
+pub async fn run(args: ColdstartArgs) -> Result<(), CliError> {
+    let runs = args.runs as usize;
+    let target = args.target.unwrap_or_else(|| settings::root().join("target/release"));
+    let settings = settings::as_written()?;
+    let mut env: BTreeMap<String, String> = settings.clone().into_iter().collect();
+    // Lambda gives every function its role's credentials; nothing is called
+    // with these (the events need no queue), but init reads them.
+    // No queue runs here: the init figure leaves out the connection warm-up
+    // (one GetQueueAttributes round trip to SQS inside Lambda), and the
+    // refused requests send no refusal record (every call stays on this
+    // machine).
+    for (name, value) in [
+        ("AWS_ACCESS_KEY_ID", "coldstart"),
+        ("AWS_SECRET_ACCESS_KEY", "coldstart"),
+        ("INLET_QUEUE_WARM_UP", "false"),
+        ("INLET_REFUSAL_RECORDS_PER_SEC", "0"),
+    ] {
+        env.insert(name.into(), value.into());
+    }
+    let event = |sample: &inlet_shared::samples::SampleRequest| {
+        Bytes::from(sample.to_apigw_v2_event(settings::now_unix() * 1000).to_string())
+    };
+    // A request every receiver answers without a network call: no route.
+    let unknown =
+        inlet_shared::samples::SampleRequest::post_json("coldstart", "no route", "/inlet-coldstart/none", "{}");
+    let mut subjects = vec![Subject {
+        name: "hello-lambda".into(),
+        program: target.join("hello-lambda"),
+        env: env.clone(),
+        event: event(&unknown),
+    }];
+    for provider in crate::providers::PROVIDERS {
+        let program = target.join(provider.name);
+        subjects.push(Subject {
+            name: format!("{} (404)", provider.name),
+            program,
+            env: env.clone(),
+            event: event(&unknown),
+        });
+    }
+    // Answered in full without enqueueing: decryption and all.
+    for (function, sample) in [("lark", "lark-challenge-encrypted"), ("discord", "discord-ping")] {
+        let request = crate::samples::build(sample, &settings, settings::now_unix(), "coldstart").ok_or_else(|| {
+            CliError::not_found(format!("no sample {sample} (or it needs a setting events/env.json leaves empty)"))
+        })?;
+        subjects.push(Subject {
+            name: format!("{function} ({sample})"),
+            program: target.join(function),
+            env: env.clone(),
+            event: event(&request),
+        });
+    }
+    // `--only lark,hello-lambda`: the subjects of those binaries alone.
+    if !args.only.is_empty() {
+        let wanted: Vec<&str> = args.only.iter().map(|name| name.trim()).collect();
+        subjects.retain(|s| s.program.file_name().and_then(|n| n.to_str()).is_some_and(|n| wanted.contains(&n)));
+        if subjects.is_empty() {
+            return Err(CliError::not_found(format!(
+                "--only {}: no such binary (hello-lambda or a provider's name)",
+                args.only.join(",")
+            )));
+        }
+    }
+    if let Some(missing) = subjects.iter().find(|s| !s.program.is_file()) {
+        return Err(CliError::not_found(format!(
+            "{}: no such binary; `make coldstart` builds the release binaries (--target names another directory)",
+            missing.program.display()
+        )));
+    }
+    let progress = Progress::on_stderr(
+        (subjects.len() * runs) as u64,
+        "{spinner} coldstart [{elapsed_precise}] {bar:30} {pos}/{len} runs · {msg}",
+    );
+    let mut all = Vec::new();
+    for subject in &subjects {
+        progress.set_message(subject.name.clone());
+        all.push(measure(subject, runs, &progress).await?);
+    }
+    progress.finish();
+    println!("{runs} cold starts each, binaries from {}:\n", target.display());
+    print!("{}", table(&all));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -27,11 +27,13 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use crate::api::{Api, HttpCall};
+use crate::error::CliError;
 use crate::local::{
     LOCAL_BUS, LocalResources, QueueShape, create_bus, create_private_dir, create_resources, open_private_append,
     write_private_file,
 };
 use crate::process::{port_in_use, stop_group};
+use crate::progress::Progress;
 use crate::pump::{FunctionInvoker, Invoker, pump_once, queue_arn};
 use crate::runtime_api::{Function, FunctionConfig, FunctionStatus};
 
@@ -39,6 +41,17 @@ pub const ENV_FILE_NAME: &str = "functions.env";
 pub const PROCESSOR: &str = "processor";
 /// The reply function (functions/replier), fed by the reply queue.
 pub const REPLIER: &str = "replier";
+
+/// Run the local stack (moto, every function, the queue pumps)
+///
+/// moto's server, every function in the local Lambda emulator behind an API
+/// Gateway at template.yaml's paths, the queue pumps. Prints "inlet ready …"
+/// when it serves; Ctrl-C stops everything it started.
+///
+/// MOTO_PORT (5000) and API_PORT (9000) choose the ports, INLET_ENV_FILE the
+/// settings, INLET_ORDERING=per-conversation FIFO queues.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct DevArgs {}
 
 pub struct DevOptions {
     pub root: PathBuf,
@@ -49,16 +62,10 @@ pub struct DevOptions {
 }
 
 impl DevOptions {
-    pub fn from_env(root: PathBuf) -> Result<Self, String> {
-        let port = |name: &str, default: u16| -> Result<u16, String> {
-            match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| format!("{name}={v:?} is not a port")),
-                _ => Ok(default),
-            }
-        };
+    pub fn from_env(root: PathBuf) -> Result<Self, CliError> {
         Ok(DevOptions {
-            moto_port: port("MOTO_PORT", 5000)?,
-            api_port: port("API_PORT", 9000)?,
+            moto_port: crate::settings::port("MOTO_PORT", 5000)?,
+            api_port: crate::settings::port("API_PORT", 9000)?,
             env_file: std::env::var("INLET_ENV_FILE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|_| root.join("events/env.json")),
@@ -110,18 +117,24 @@ impl Shutdown {
 /// Why the stack stopped early.
 enum Stop {
     Interrupted,
-    Failed(String),
+    Failed(CliError),
+}
+
+impl From<CliError> for Stop {
+    fn from(error: CliError) -> Self {
+        Stop::Failed(error)
+    }
 }
 
 impl From<String> for Stop {
     fn from(reason: String) -> Self {
-        Stop::Failed(reason)
+        Stop::Failed(CliError::Failed(reason))
     }
 }
 
 impl From<&str> for Stop {
     fn from(reason: &str) -> Self {
-        Stop::Failed(reason.to_string())
+        Stop::Failed(CliError::failed(reason))
     }
 }
 
@@ -136,36 +149,63 @@ async fn interruptible<T, E: Into<Stop>>(
     }
 }
 
-pub async fn run(options: DevOptions) -> Result<(), String> {
+/// Runs `inlet dev` (its settings come from the environment): until Ctrl-C,
+/// SIGTERM or SIGHUP, which end it successfully.
+pub async fn run(_args: DevArgs) -> Result<(), CliError> {
+    serve(DevOptions::from_env(crate::settings::root())?).await
+}
+
+/// The stack `options` describe, until a signal stops it.
+pub async fn serve(options: DevOptions) -> Result<(), CliError> {
     let mut shutdown = Shutdown::listen()?;
-    match start_and_serve(&options, &mut shutdown).await {
+    let progress = Progress::on_stderr(START_STEPS, "{spinner} inlet dev [{elapsed_precise}] {pos}/{len} {msg}");
+    let result = start_and_serve(&options, &mut shutdown, &progress).await;
+    progress.finish();
+    match result {
         Ok(()) | Err(Stop::Interrupted) => {
             println!("inlet: stopped");
             Ok(())
         }
-        Err(Stop::Failed(reason)) => Err(reason),
+        Err(Stop::Failed(error)) => Err(error),
     }
 }
 
-async fn start_and_serve(options: &DevOptions, shutdown: &mut Shutdown) -> Result<(), Stop> {
+/// The steps of the start-up the bar counts: the ports and settings, moto,
+/// the build, moto listening, the resources, the functions' warm-up.
+const START_STEPS: u64 = 6;
+
+/// The next start-up step on the bar.
+fn step(progress: &Progress, what: &str) {
+    progress.inc(1);
+    progress.set_message(what.to_string());
+}
+
+async fn start_and_serve(options: &DevOptions, shutdown: &mut Shutdown, progress: &Progress) -> Result<(), Stop> {
     let started = Instant::now();
+    step(progress, "checking the ports and settings");
     for (port, name) in [(options.moto_port, "MOTO_PORT"), (options.api_port, "API_PORT")] {
         if port_in_use(port) {
-            return Err(
-                format!("port {port} is already in use (another `make dev`?); set {name} to another port").into()
-            );
+            return Err(CliError::unavailable(format!(
+                "port {port} is already in use (another `make dev`?); set {name} to another port"
+            ))
+            .into());
         }
     }
     let routes = crate::providers::router();
-    let mut settings = load_env_file_with_overrides(&options.env_file).map_err(|e| e.to_string())?;
+    let mut settings = load_env_file_with_overrides(&options.env_file).map_err(|e| {
+        CliError::config("INLET_ENV_FILE", format!("settings file {}: {}", options.env_file.display(), e.reason))
+    })?;
     // Settings the destinations document names, and the queue's kind: a
     // mistake in either stops the stack before anything starts.
-    add_destination_settings(&mut settings, &|name| std::env::var(name).ok())?;
-    let shape = QueueShape::from_settings(&settings)?;
+    add_destination_settings(&mut settings, &|name| std::env::var(name).ok())
+        .map_err(|e| CliError::config(inlet_shared::delivery::config::SETTING, e))?;
+    let shape =
+        QueueShape::from_settings(&settings).map_err(|e| CliError::config(crate::local::ORDERING_SETTING, e))?;
     let state = options.state_dir();
     create_private_dir(&state)?;
 
-    println!("inlet: starting moto on 127.0.0.1:{}", options.moto_port);
+    step(progress, "starting moto");
+    progress.println(format!("inlet: starting moto on 127.0.0.1:{}", options.moto_port));
     let log_path = state.join("moto.log");
     write_private_file(&log_path, b"")?;
     let moto_log = open_private_append(&log_path)?;
@@ -180,12 +220,17 @@ async fn start_and_serve(options: &DevOptions, shutdown: &mut Shutdown) -> Resul
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| {
-            format!(
+            let message = format!(
                 "cannot start moto_server from {} ({e}); run `make dev`, which installs it",
                 options.venv_bin.display()
-            )
+            );
+            if e.kind() == std::io::ErrorKind::NotFound {
+                CliError::not_found(message)
+            } else {
+                CliError::unavailable(message)
+            }
         })?;
-    let result = with_moto(options, &routes, settings, &shape, &state, &mut moto, shutdown, started).await;
+    let result = with_moto(options, &routes, settings, &shape, &state, &mut moto, shutdown, started, progress).await;
     stop_group(&mut moto, Duration::from_secs(5)).await;
     result
 }
@@ -200,15 +245,28 @@ async fn with_moto(
     moto: &mut Child,
     shutdown: &mut Shutdown,
     started: Instant,
+    progress: &Progress,
 ) -> Result<(), Stop> {
     let names: BTreeSet<String> =
         routes.values().cloned().chain([PROCESSOR.to_string(), REPLIER.to_string()]).collect();
-    println!("inlet: building the functions");
-    let binaries = build_functions(&options.root, &names, shutdown).await?;
-    interruptible(shutdown, wait_for_port(options.moto_port, "moto_server", Duration::from_secs(60), moto)).await?;
+    step(progress, "building the functions");
+    progress.println("inlet: building the functions");
+    // cargo draws its own progress on the terminal meanwhile.
+    progress.pause();
+    let binaries = build_functions(&options.root, &names, shutdown).await;
+    progress.resume();
+    let binaries = binaries?;
+    step(progress, "waiting for moto");
+    interruptible(shutdown, wait_for_port(options.moto_port, "moto_server", Duration::from_secs(60), moto))
+        .await
+        .map_err(|stop| match stop {
+            Stop::Failed(error) => Stop::Failed(CliError::unavailable(error.to_string())),
+            interrupted => interrupted,
+        })?;
+    step(progress, "creating the queues, the table and the buses");
 
     let endpoint = format!("http://127.0.0.1:{}", options.moto_port);
-    let sdk = inlet_shared::runtime::local_sdk_config(&endpoint);
+    let sdk = inlet_shared::aws::access::local_sdk_config(&endpoint);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = settings.get("INLET_TABLE_NAME").cloned().unwrap_or_else(|| "inlet-events".into());
@@ -237,6 +295,7 @@ async fn with_moto(
         functions: &functions,
         moto_pid: moto.id(),
         started,
+        progress,
     };
     let result = stack.serve(moto, shutdown).await;
     for function in functions.values() {
@@ -460,6 +519,7 @@ struct Stack<'a> {
     functions: &'a BTreeMap<String, Function>,
     moto_pid: Option<u32>,
     started: Instant,
+    progress: &'a Progress,
 }
 
 impl Stack<'_> {
@@ -496,7 +556,7 @@ impl Stack<'_> {
         let api = Arc::new(Api::new(self.routes, self.functions.clone(), Box::new(status)));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.options.api_port))
             .await
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", self.options.api_port))?;
+            .map_err(|e| CliError::unavailable(format!("cannot listen on 127.0.0.1:{}: {e}", self.options.api_port)))?;
         let server = tokio::spawn(crate::api::serve(listener, api.clone()));
         let logs = PumpLogs { events: &pump_log, replies: &reply_pump_log };
         let result = self.warm_and_pump(&api, &api_base, logs, moto, shutdown).await;
@@ -516,7 +576,10 @@ impl Stack<'_> {
         // Warm every function: an empty POST starts it (and is refused: no
         // event, only a refusal record for `inlet refused`); the processor
         // and the reply function get an empty batch.
-        println!("inlet: warming the functions");
+        step(self.progress, "warming the functions");
+        self.progress.println("inlet: warming the functions");
+        // The functions start now, and their logs go to the terminal.
+        self.progress.pause();
         let mut warmed = BTreeSet::new();
         for (path, function) in self.routes {
             if !warmed.insert(function.clone()) {
@@ -558,6 +621,7 @@ impl Stack<'_> {
             .await?;
         }
 
+        self.progress.finish();
         let route_list: Vec<&str> = self.routes.keys().map(String::as_str).collect();
         println!(
             "inlet ready in {:.1}s: API {api_base} ({}) · moto http://127.0.0.1:{} · queue {} · replies {} · \
@@ -634,7 +698,7 @@ impl Pump<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inlet_shared::config::DedupSettings;
+    use inlet_shared::dedup::DedupSettings;
     use inlet_shared::dedup::NowMs;
 
     fn resources() -> LocalResources {
@@ -741,7 +805,7 @@ mod tests {
         let now = NowMs(1_700_000_000_000);
         let deadline = NowMs(now.0 + crate::local::REPLIER_TIMEOUT.as_millis() as i64);
         assert!(!settings.lease.cuts_short(now, Some(deadline)));
-        let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+        let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
         inlet_shared::reply::Replies::from_env(&env, connector).expect("the reply clients start");
     }
 }

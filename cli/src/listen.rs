@@ -272,6 +272,63 @@ fn forward(url: &str, headers: &HeaderMap, body: &[u8]) -> Result<AppAnswer, Str
     Ok(AppAnswer { status, content_type, retry_after, body })
 }
 
+/// A local HTTP destination: verify, print (or forward) each delivery
+///
+/// Listens on 127.0.0.1:PORT, verifies each delivery's Standard Webhooks signature with the whsec_ secret of a setting, prints it
+/// and answers 200 (401 when the signature is bad); with --forward, passes
+/// each verified delivery unchanged to URL and answers with its status.
+///
+/// Point a destination at it in INLET_DESTINATIONS:
+/// {"name":"listen","type":"http","url":"http://127.0.0.1:PORT/","secret_setting":"INLET_LISTEN_SECRET"}
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct ListenArgs {
+    /// The port to listen on, on 127.0.0.1.
+    #[arg(long, value_name = "PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Pass each verified delivery on to URL (your app) and answer with its status.
+    #[arg(long, value_name = "URL")]
+    pub forward: Option<String>,
+    /// The setting holding the whsec_ secret (events/env.json or the environment).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_SECRET_SETTING)]
+    pub secret_setting: String,
+}
+
+/// Runs `inlet listen` until Ctrl-C.
+pub async fn run(args: ListenArgs) -> Result<(), crate::error::CliError> {
+    use crate::error::CliError;
+    let ListenArgs { port, forward, secret_setting: setting } = args;
+    // The setting as the functions see it: events/env.json's value, or the
+    // environment's (which also overrides the file's).
+    let settings = crate::settings::with_overrides()?;
+    let secrets = settings.get(&setting).cloned().or_else(|| std::env::var(&setting).ok()).ok_or_else(|| {
+        CliError::config(
+            &setting,
+            format!("no setting {setting} in events/env.json or the environment (--secret-setting names it)"),
+        )
+    })?;
+    let config = Arc::new(ListenConfig::new(&setting, &secrets, forward.clone()).map_err(|e| {
+        // A bad --forward URL is the command line's; the rest is the secret's.
+        if e.contains("--forward") { CliError::usage(e) } else { CliError::config(&setting, e) }
+    })?);
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        CliError::unavailable(format!("cannot listen on 127.0.0.1:{port}: {e} (--port chooses another)"))
+    })?;
+    println!("inlet listen: verifying deliveries on http://127.0.0.1:{port}/ with the secret of {setting}");
+    if let Some(url) = &forward {
+        println!("inlet listen: forwarding verified deliveries to {url}");
+    }
+    println!(
+        "inlet listen: point a destination at it (INLET_DESTINATIONS in events/env.json or the environment, then \
+         restart `make dev`):\n  {}",
+        destination_entry(port, &setting)
+    );
+    let report: Report = Arc::new(|delivery| println!("{}", delivery.line()));
+    tokio::select! {
+        _ = serve(listener, config, report) => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! The operator commands: `inlet dlq`, `redrive`, `replay` and `refused`.
+//! The operator commands: `inlet dlq`, `redrive`, `replay`, `deliveries` and
+//! `refused`, each with its arguments ([`DlqArgs`], ...) and entry (`run_dlq`, ...).
 //!
 //! They run against the local stack by default (moto, the queue, DLQ and
 //! table `inlet dev` creates) and against a deployed stack with `--aws`, or
@@ -15,15 +16,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use inlet_shared::config::{EnvSource, OperationsSettings, ProcessEnv, optional};
-use inlet_shared::dedup::{DynamoDbStore, FailureRecord, NowMs, STATUS_COMPLETED, is_operations_key};
+use inlet_shared::aws::dynamodb::DynamoDbStore;
+use inlet_shared::config::{EnvSource, ProcessEnv, optional};
+use inlet_shared::dedup::{FailureRecord, NowMs, STATUS_COMPLETED, is_operations_key};
 use inlet_shared::envelope::{Envelope, rfc3339};
+use inlet_shared::operations::OperationsSettings;
 use inlet_shared::operations::{
     RECORD_ATTRIBUTE, REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE, REPLAY_KEY_MARKER, RefusalRecord,
 };
 use inlet_shared::queue::{LARGEST_MAX_MESSAGE_BYTES, QueueMessage};
 use serde::Serialize;
 
+use crate::error::CliError;
 use crate::local::{QueueShape, sdk_error};
 
 /// Where the operator commands run: one queue, its DLQ and the table.
@@ -46,27 +50,28 @@ impl Target {
     /// The deployed stack with `--aws` or any of [`AWS_SETTINGS`] set in the
     /// environment; otherwise the local stack, with `settings` (events/env.json
     /// and its overrides) naming the table.
-    pub async fn resolve(args: &[String], settings: &HashMap<String, String>) -> Result<Target, String> {
-        let aws =
-            args.iter().any(|a| a == "--aws") || AWS_SETTINGS.iter().any(|name| optional(&ProcessEnv, name).is_some());
+    pub async fn resolve(aws: bool, settings: &HashMap<String, String>) -> Result<Target, CliError> {
+        let aws = aws || AWS_SETTINGS.iter().any(|name| optional(&ProcessEnv, name).is_some());
         if aws { Self::aws(&ProcessEnv).await } else { Self::local(settings).await }
     }
 
     /// A deployed stack, with aws-config's default chain (environment, then
     /// the shared config and credentials files' profile).
-    pub async fn aws(env: &dyn EnvSource) -> Result<Target, String> {
+    pub async fn aws(env: &dyn EnvSource) -> Result<Target, CliError> {
         let missing: Vec<&str> = AWS_SETTINGS.iter().copied().filter(|name| optional(env, name).is_none()).collect();
         if !missing.is_empty() {
-            return Err(format!(
-                "against AWS, set {} from the stack's outputs (EventQueueUrl, DeadLetterQueueUrl, DedupTableName)",
-                missing.join(", ")
+            return Err(CliError::config(
+                missing.join(", "),
+                format!(
+                    "against AWS, set {} from the stack's outputs (EventQueueUrl, DeadLetterQueueUrl, DedupTableName)",
+                    missing.join(", ")
+                ),
             ));
         }
         let setting = |name: &str| optional(env, name).unwrap_or_default();
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let region =
-            sdk.region().map(|r| r.to_string()).ok_or("no AWS region: set AWS_REGION or a profile's region")?;
-        let operations = OperationsSettings::from_env(env).map_err(|e| e.to_string())?;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(no_region)?;
+        let operations = OperationsSettings::from_env(env)?;
         let table = setting("INLET_TABLE_NAME");
         Ok(Target {
             sqs: aws_sdk_sqs::Client::new(&sdk),
@@ -80,16 +85,16 @@ impl Target {
 
     /// The local stack: moto at AWS_ENDPOINT_URL or on MOTO_PORT (5000), the
     /// queues `inlet dev` creates, the table events/env.json names.
-    pub async fn local(settings: &HashMap<String, String>) -> Result<Target, String> {
+    pub async fn local(settings: &HashMap<String, String>) -> Result<Target, CliError> {
         let endpoint = local_endpoint();
-        let sdk = inlet_shared::runtime::local_sdk_config(&endpoint);
+        let sdk = inlet_shared::aws::access::local_sdk_config(&endpoint);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         // INLET_ORDERING=per-conversation: the stack's queues are FIFO.
-        let shape = QueueShape::from_settings(settings)?;
-        let dlq_url = find_queue(&sqs, &shape.dlq_name(), &endpoint).await?;
-        let queue_url = find_queue(&sqs, &shape.event_queue_name(), &endpoint).await?;
+        let shape = queue_shape(settings)?;
+        let dlq_url = find_queue(&sqs, &shape.dlq_name(), &endpoint).await.map_err(CliError::Unavailable)?;
+        let queue_url = find_queue(&sqs, &shape.event_queue_name(), &endpoint).await.map_err(CliError::Unavailable)?;
         let table = settings.get("INLET_TABLE_NAME").cloned().unwrap_or_else(|| "inlet-events".into());
-        let operations = OperationsSettings::from_env(settings).map_err(|e| e.to_string())?;
+        let operations = OperationsSettings::from_env(settings)?;
         Ok(Target {
             sqs,
             store: store(aws_sdk_dynamodb::Client::new(&sdk), &table),
@@ -99,6 +104,16 @@ impl Target {
             description: format!("local stack at {endpoint}"),
         })
     }
+}
+
+/// The local stack's queues, as `INLET_ORDERING` shapes them.
+pub fn queue_shape(settings: &HashMap<String, String>) -> Result<QueueShape, CliError> {
+    QueueShape::from_settings(settings).map_err(|e| CliError::config(crate::local::ORDERING_SETTING, e))
+}
+
+/// No region for the AWS SDK.
+pub fn no_region() -> CliError {
+    CliError::config("AWS_REGION", "no AWS region: set AWS_REGION or a profile's region")
 }
 
 /// The local stack's moto: AWS_ENDPOINT_URL, else MOTO_PORT (5000) on loopback.
@@ -122,9 +137,9 @@ pub async fn find_queue(sqs: &aws_sdk_sqs::Client, name: &str, endpoint: &str) -
 /// A table reader: only the table name matters to the commands (windows and
 /// leases are the processor's).
 pub fn store(client: aws_sdk_dynamodb::Client, table: &str) -> DynamoDbStore {
-    let settings = inlet_shared::config::DedupSettings {
+    let settings = inlet_shared::dedup::DedupSettings {
         table_name: table.to_string(),
-        windows: inlet_shared::config::DedupWindows::uniform(Duration::from_secs(3600)),
+        windows: inlet_shared::dedup::DedupWindows::uniform(Duration::from_secs(3600)),
         lease: inlet_shared::dedup::LeasePolicy::new(Duration::from_secs(1)),
     };
     DynamoDbStore::new(client, &settings)
@@ -345,7 +360,7 @@ async fn move_one(target: &Target, message: &aws_sdk_sqs::types::Message) -> Res
             .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
             .cloned()
             .unwrap_or_else(|| inlet_shared::queue::RECORDS_GROUP.to_string());
-        let deduplication = inlet_shared::delivery::sqs::deduplication_id(&format!(
+        let deduplication = inlet_shared::queue::deduplication_id(&format!(
             "redrive#{}",
             message.message_id.as_deref().unwrap_or_default()
         ));
@@ -393,21 +408,32 @@ pub struct Replayed {
 /// dedup key, delivers it to every matching destination (or to
 /// `destination` alone), and counts it on the event's record.
 pub async fn replay(target: &Target, event_id: &str, destination: Option<&str>) -> Result<Replayed, String> {
+    replay_event(target, event_id, destination).await.map_err(|e| e.to_string())
+}
+
+/// [`replay`], with the kind of each refusal: an id that is no event's is a
+/// usage error, an unknown event not found.
+pub async fn replay_event(target: &Target, event_id: &str, destination: Option<&str>) -> Result<Replayed, CliError> {
     if is_operations_key(event_id) {
-        return Err(format!("{event_id:?} is an operations record, not an event"));
+        return Err(CliError::usage(format!("{event_id:?} is an operations record, not an event")));
     }
     if let Some((original, _)) = event_id.split_once(REPLAY_KEY_MARKER) {
-        return Err(format!("{event_id:?} is a replay's own record; replay the event itself: inlet replay {original}"));
+        return Err(CliError::usage(format!(
+            "{event_id:?} is a replay's own record; replay the event itself: inlet replay {original}"
+        )));
     }
     let entry = target.store.entry(event_id).await.map_err(|e| e.to_string())?.ok_or_else(|| {
-        format!("no event {event_id:?} in {} (unknown, or its dedup window has ended)", target.description)
+        CliError::not_found(format!(
+            "no event {event_id:?} in {} (unknown, or its dedup window has ended)",
+            target.description
+        ))
     })?;
     if entry.status != STATUS_COMPLETED {
-        return Err(format!(
+        return Err(CliError::failed(format!(
             "event {event_id:?} is {}, not completed: it is still being processed or retried (see `inlet dlq`); \
              replay runs the sinks again only for an event they finished",
             entry.status
-        ));
+        )));
     }
     let stored = entry.envelope.ok_or_else(|| {
         format!(
@@ -432,7 +458,7 @@ pub async fn replay(target: &Target, event_id: &str, destination: Option<&str>) 
         let key = inlet_shared::operations::replay_key(&envelope.id, &replay_id);
         send = send
             .message_group_id(message.group.clone())
-            .message_deduplication_id(inlet_shared::delivery::sqs::deduplication_id(&key));
+            .message_deduplication_id(inlet_shared::queue::deduplication_id(&key));
     }
     let sent = send.send().await.map_err(sdk_error)?;
     Ok(Replayed { event_id: event_id.to_string(), replay_id, message_id: sent.message_id.unwrap_or_default() })
@@ -499,35 +525,107 @@ pub fn print_refusals(target: &Target, records: &[RefusalRecord]) {
 
 // ---- the commands ----
 
-fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+/// Where the operator commands run: the local stack unless told otherwise.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetArgs {
+    /// Against a deployed stack: INLET_QUEUE_URL, INLET_DLQ_URL and
+    /// INLET_TABLE_NAME (reply: INLET_REPLY_QUEUE_URL) from the stack's
+    /// outputs, credentials and region from the standard AWS environment or
+    /// profile. Implied when those settings are in the environment.
+    #[arg(long)]
+    pub aws: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// The first argument that is neither a flag nor a flag's value.
-fn event_id_argument(args: &[String]) -> Option<&str> {
-    const TAKE_VALUES: [&str; 5] = ["--destination", "--limit", "--provider", "--id", "--queue-url"];
-    let mut skip_next = false;
-    for arg in args {
-        if skip_next {
-            skip_next = false;
-        } else if TAKE_VALUES.contains(&arg.as_str()) {
-            skip_next = true;
-        } else if !arg.starts_with("--") {
-            return Some(arg);
-        }
-    }
-    None
+/// List dead letters with the processor's reason, without consuming them.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct DlqArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Move all (or the given) dead letters back to the event queue
+///
+/// Body and attributes unchanged; each is deleted from the DLQ only after
+/// the event queue accepted the copy.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedriveArgs {
+    /// Only this dead letter (`inlet dlq` lists their ids); repeat for more.
+    #[arg(long = "id", value_name = "MESSAGE_ID")]
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Run the sinks again for a processed event, and deliver it again
+///
+/// To every matching destination, or to --destination NAME alone; the
+/// replay is counted on the event's record.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayArgs {
+    /// The event's id (`inlet inbox` lists them).
+    #[arg(value_name = "EVENT_ID")]
+    pub event_id: String,
+    /// Deliver to this destination (of INLET_DESTINATIONS) alone.
+    #[arg(long, value_name = "NAME")]
+    pub destination: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Each destination's state for an event
+///
+/// Delivered, failed (owed: retried on redelivery) or refused for good, with
+/// the attempts and the last error.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveriesArgs {
+    /// The event's id (`inlet inbox` lists them).
+    #[arg(value_name = "EVENT_ID")]
+    pub event_id: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Recent refused requests, and why
+///
+/// Time, provider, route, status, reason class, reason, clock skew, source
+/// address, body length and hash (never the body or a presented secret).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefusedArgs {
+    /// Only this provider's refusals.
+    #[arg(long, value_name = "PROVIDER", value_parser = provider_names())]
+    pub provider: Option<String>,
+    /// At most N, newest first.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// The registered providers' names, for `--provider`.
+fn provider_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::providers::PROVIDERS.iter().map(|p| p.name))
+}
+
+/// The commands' target: events/env.json's settings with their environment
+/// overrides name the local stack's table.
+async fn target(args: &TargetArgs) -> Result<(Target, HashMap<String, String>), CliError> {
+    let settings = crate::settings::with_overrides()?;
+    Ok((Target::resolve(args.aws, &settings).await?, settings))
 }
 
 /// A replay to one destination must name one the deployment has, when the
 /// settings say which (a deployed stack's may not be known here).
-fn known_destination(settings: &HashMap<String, String>, name: &str) -> Result<(), String> {
-    let specs = inlet_shared::delivery::config::from_env(settings).map_err(|e| e.to_string())?;
+fn known_destination(settings: &HashMap<String, String>, name: &str) -> Result<(), CliError> {
+    let setting = inlet_shared::delivery::config::SETTING;
+    let specs = inlet_shared::delivery::config::from_env(settings)?;
     if specs.is_empty() || specs.iter().any(|spec| spec.name == name) {
         return Ok(());
     }
     let names: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
-    Err(format!("no destination named {name:?} in INLET_DESTINATIONS (it has {names:?})"))
+    Err(CliError::not_found(format!("no destination named {name:?} in {setting} (it has {names:?})")))
 }
 
 fn print_deliveries(entry: &inlet_shared::dedup::InboxEntry) {
@@ -551,76 +649,80 @@ fn print_deliveries(entry: &inlet_shared::dedup::InboxEntry) {
     }
 }
 
-fn json<T: Serialize>(value: &T) -> Result<(), String> {
+fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
     println!("{}", serde_json::to_string_pretty(value).map_err(|e| e.to_string())?);
     Ok(())
 }
 
-/// Runs `inlet <command> <args>`; `settings` are events/env.json's with
-/// their environment overrides (the local stack's).
-pub async fn run(command: &str, args: &[String], settings: &HashMap<String, String>) -> Result<(), String> {
-    let target = Target::resolve(args, settings).await?;
-    let as_json = args.iter().any(|a| a == "--json");
-    match command {
-        "dlq" => {
-            let letters = dead_letters(&target).await?;
-            if as_json {
-                return json(&letters);
-            }
-            print_dead_letters(&target, &letters);
-            Ok(())
-        }
-        "redrive" => {
-            let ids: Vec<String> =
-                args.windows(2).filter(|pair| pair[0] == "--id").map(|pair| pair[1].clone()).collect();
-            if args.iter().any(|a| a == "--id") && ids.is_empty() {
-                return Err("--id takes a message id (see `inlet dlq`)".into());
-            }
-            let report = redrive(&target, &ids).await?;
-            if as_json {
-                json(&report)?
-            } else {
-                print_redrive(&target, &report)
-            }
-            if report.failed.is_empty() { Ok(()) } else { Err(format!("{} message(s) not moved", report.failed.len())) }
-        }
-        "replay" => {
-            let id = event_id_argument(args).ok_or("replay needs an event id (see `inlet inbox`)")?;
-            let destination = option(args, "--destination");
-            if let Some(name) = destination {
-                known_destination(settings, name)?;
-            }
-            let replayed = replay(&target, id, destination).await?;
-            if as_json {
-                return json(&replayed);
-            }
-            println!(
-                "replay {} of {} sent as message {} to {} ({}); the processor runs the sinks again once \
-                 and counts it on the event's record (`inlet inbox --json`: replays, last_replay_id)",
-                replayed.replay_id, replayed.event_id, replayed.message_id, target.queue_url, target.description
-            );
-            Ok(())
-        }
-        "deliveries" => {
-            let id = event_id_argument(args).ok_or("deliveries needs an event id (see `inlet inbox`)")?;
-            let entry = target.store.entry(id).await.map_err(|e| e.to_string())?.ok_or_else(|| {
-                format!("no event {id:?} in {} (unknown, or its dedup window has ended)", target.description)
-            })?;
-            if as_json {
-                return json(&entry.deliveries);
-            }
-            print_deliveries(&entry);
-            Ok(())
-        }
-        "refused" => {
-            let limit = option(args, "--limit").unwrap_or("50").parse().map_err(|_| "--limit takes a number")?;
-            let records = refusals(&target, option(args, "--provider"), limit).await?;
-            if as_json {
-                return json(&records);
-            }
-            print_refusals(&target, &records);
-            Ok(())
-        }
-        other => Err(format!("not an operator command: {other}")),
+/// Runs `inlet dlq`.
+pub async fn run_dlq(args: DlqArgs) -> Result<(), CliError> {
+    let (target, _) = target(&args.target).await?;
+    let letters = dead_letters(&target).await?;
+    if args.target.json {
+        return json(&letters);
     }
+    print_dead_letters(&target, &letters);
+    Ok(())
+}
+
+/// Runs `inlet redrive`.
+pub async fn run_redrive(args: RedriveArgs) -> Result<(), CliError> {
+    let (target, _) = target(&args.target).await?;
+    let report = redrive(&target, &args.ids).await?;
+    if args.target.json {
+        json(&report)?
+    } else {
+        print_redrive(&target, &report)
+    }
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::failed(format!("{} message(s) not moved", report.failed.len())))
+    }
+}
+
+/// Runs `inlet replay`.
+pub async fn run_replay(args: ReplayArgs) -> Result<(), CliError> {
+    let (target, settings) = target(&args.target).await?;
+    if let Some(name) = &args.destination {
+        known_destination(&settings, name)?;
+    }
+    let replayed = replay_event(&target, &args.event_id, args.destination.as_deref()).await?;
+    if args.target.json {
+        return json(&replayed);
+    }
+    println!(
+        "replay {} of {} sent as message {} to {} ({}); the processor runs the sinks again once \
+         and counts it on the event's record (`inlet inbox --json`: replays, last_replay_id)",
+        replayed.replay_id, replayed.event_id, replayed.message_id, target.queue_url, target.description
+    );
+    Ok(())
+}
+
+/// Runs `inlet deliveries`.
+pub async fn run_deliveries(args: DeliveriesArgs) -> Result<(), CliError> {
+    let (target, _) = target(&args.target).await?;
+    let id = args.event_id.as_str();
+    let entry = target.store.entry(id).await.map_err(|e| e.to_string())?.ok_or_else(|| {
+        CliError::not_found(format!(
+            "no event {id:?} in {} (unknown, or its dedup window has ended)",
+            target.description
+        ))
+    })?;
+    if args.target.json {
+        return json(&entry.deliveries);
+    }
+    print_deliveries(&entry);
+    Ok(())
+}
+
+/// Runs `inlet refused`.
+pub async fn run_refused(args: RefusedArgs) -> Result<(), CliError> {
+    let (target, _) = target(&args.target).await?;
+    let records = refusals(&target, args.provider.as_deref(), args.limit).await?;
+    if args.target.json {
+        return json(&records);
+    }
+    print_refusals(&target, &records);
+    Ok(())
 }

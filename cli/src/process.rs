@@ -85,7 +85,7 @@ pub fn port_in_use(port: u16) -> bool {
 /// between now and the moment a stack binds it.
 pub fn free_port() -> std::io::Result<u16> {
     for _ in 0..200 {
-        let port = 20_000 + (crate::runtime_api::random_u64() % 12_000) as u16;
+        let port = 20_000 + (crate::random::random_u64() % 12_000) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
         }

@@ -14,14 +14,16 @@
 
 use std::collections::HashMap;
 
+use inlet_shared::aws::dynamodb::DynamoDbStore;
 use inlet_shared::config::{EnvSource, ProcessEnv, optional};
-use inlet_shared::dedup::{DynamoDbStore, STATUS_COMPLETED};
+use inlet_shared::dedup::STATUS_COMPLETED;
 use inlet_shared::envelope::Envelope;
 use inlet_shared::reply::request::{QUEUE_URL_SETTING, ReplyOutbox, ReplyRequest, SqsReplyOutbox};
 use inlet_shared::reply::{Reply, ReplyTarget};
 use serde::Serialize;
 
-use crate::local::QueueShape;
+use crate::error::CliError;
+use crate::ops::TargetArgs;
 
 /// Where `inlet reply` queues its request.
 pub struct ReplyQueue {
@@ -37,30 +39,34 @@ impl ReplyQueue {
     /// A deployed stack's with `--aws` or `INLET_REPLY_QUEUE_URL` set in
     /// the environment; otherwise the local stack's, with `settings`
     /// (events/env.json and its overrides) naming the table.
-    pub async fn resolve(args: &[String], settings: &HashMap<String, String>) -> Result<ReplyQueue, String> {
-        let aws = args.iter().any(|a| a == "--aws") || optional(&ProcessEnv, QUEUE_URL_SETTING).is_some();
+    pub async fn resolve(aws: bool, settings: &HashMap<String, String>) -> Result<ReplyQueue, CliError> {
+        let aws = aws || optional(&ProcessEnv, QUEUE_URL_SETTING).is_some();
         if aws { Self::aws(&ProcessEnv).await } else { Self::local(settings).await }
     }
 
     /// A deployed stack's reply queue, with aws-config's default chain.
-    pub async fn aws(env: &dyn EnvSource) -> Result<ReplyQueue, String> {
-        let queue_url = optional(env, QUEUE_URL_SETTING)
-            .ok_or_else(|| format!("against AWS, set {QUEUE_URL_SETTING} from the stack's output ReplyQueueUrl"))?;
+    pub async fn aws(env: &dyn EnvSource) -> Result<ReplyQueue, CliError> {
+        let queue_url = optional(env, QUEUE_URL_SETTING).ok_or_else(|| {
+            CliError::config(
+                QUEUE_URL_SETTING,
+                format!("against AWS, set {QUEUE_URL_SETTING} from the stack's output ReplyQueueUrl"),
+            )
+        })?;
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let region =
-            sdk.region().map(|r| r.to_string()).ok_or("no AWS region: set AWS_REGION or a profile's region")?;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(crate::ops::no_region)?;
         let table = optional(env, "INLET_TABLE_NAME");
         let store = table.as_deref().map(|table| crate::ops::store(aws_sdk_dynamodb::Client::new(&sdk), table));
         Ok(ReplyQueue { sqs: aws_sdk_sqs::Client::new(&sdk), queue_url, store, description: format!("AWS ({region})") })
     }
 
     /// The local stack's: moto at AWS_ENDPOINT_URL or on MOTO_PORT (5000).
-    pub async fn local(settings: &HashMap<String, String>) -> Result<ReplyQueue, String> {
+    pub async fn local(settings: &HashMap<String, String>) -> Result<ReplyQueue, CliError> {
         let endpoint = crate::ops::local_endpoint();
-        let sdk = inlet_shared::runtime::local_sdk_config(&endpoint);
+        let sdk = inlet_shared::aws::access::local_sdk_config(&endpoint);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let shape = QueueShape::from_settings(settings)?;
-        let queue_url = crate::ops::find_queue(&sqs, &shape.reply_queue_name(), &endpoint).await?;
+        let shape = crate::ops::queue_shape(settings)?;
+        let queue_url =
+            crate::ops::find_queue(&sqs, &shape.reply_queue_name(), &endpoint).await.map_err(CliError::Unavailable)?;
         let table = settings.get("INLET_TABLE_NAME").cloned().unwrap_or_else(|| "inlet-events".into());
         Ok(ReplyQueue {
             sqs,
@@ -71,45 +77,55 @@ impl ReplyQueue {
     }
 }
 
-/// The flags `inlet reply` takes a value after.
-const VALUE_FLAGS: [&str; 3] = ["--text", "--card", "--id"];
-/// The flags it takes alone.
-const SWITCHES: [&str; 3] = ["--update", "--aws", "--json"];
+/// Answer a processed event in its conversation
+///
+/// Queues the reply on the reply queue (deployed: INLET_REPLY_QUEUE_URL, the
+/// stack's ReplyQueueUrl output), and the reply function posts it once
+/// through the platform's API. --card is the platform's own message JSON,
+/// --update changes the original message.
+///
+/// The same reply twice is posted once unless --id KEY tells them apart.
+/// Prints the reply's dedup key (`inlet inbox` shows it).
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct ReplyArgs {
+    /// The event to answer (`inlet inbox` lists them).
+    #[arg(value_name = "EVENT_ID")]
+    pub event_id: String,
+    /// The reply's text.
+    #[arg(long, value_name = "TEXT", required_unless_present = "card")]
+    pub text: Option<String>,
+    /// The platform's own message JSON (a Lark card, Slack blocks, ...).
+    #[arg(long, value_name = "JSON", value_parser = json_value)]
+    pub card: Option<serde_json::Value>,
+    /// Change the original message instead of answering it.
+    #[arg(long)]
+    pub update: bool,
+    /// Tells this reply apart from another with the same content.
+    #[arg(long, value_name = "KEY")]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
 
-/// The request `args` describe, checked as the reply function checks it.
-pub fn request_from_args(args: &[String]) -> Result<ReplyRequest, String> {
-    let mut event_id = None;
-    let mut values: HashMap<&str, &str> = HashMap::new();
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let arg = arg.as_str();
-        if VALUE_FLAGS.contains(&arg) {
-            let value = rest.next().ok_or_else(|| format!("{arg} takes a value"))?;
-            if values.insert(arg, value).is_some() {
-                return Err(format!("{arg} is given twice"));
-            }
-        } else if SWITCHES.contains(&arg) {
-            // Read where they apply.
-        } else if arg.starts_with("--") {
-            return Err(format!("reply takes no {arg} (see `inlet help`)"));
-        } else if event_id.replace(arg).is_some() {
-            return Err("reply takes one event id".into());
+/// `--card`'s value: any JSON.
+fn json_value(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
+}
+
+impl ReplyArgs {
+    /// The request the arguments describe, checked as the reply function
+    /// checks it: a reply it would refuse is a usage error.
+    pub fn request(&self) -> Result<ReplyRequest, CliError> {
+        let reply = Reply { text: self.text.clone(), card: self.card.clone(), update: self.update };
+        let mut request = ReplyRequest::new(&self.event_id, reply);
+        if let Some(id) = &self.id {
+            request = request.with_id(id);
         }
+        // What the reply function reads, checked here: a reply it would
+        // refuse is never queued.
+        ReplyRequest::parse(&request.to_json())
+            .map_err(|reason| CliError::usage(format!("the reply is refused: {reason}")))
     }
-    let event_id = event_id.ok_or("reply needs an event id (see `inlet inbox`)")?;
-    let card = values
-        .get("--card")
-        .map(|card| serde_json::from_str(card).map_err(|e| format!("--card is not JSON: {e}")))
-        .transpose()?;
-    let reply =
-        Reply { text: values.get("--text").map(|t| t.to_string()), card, update: args.iter().any(|a| a == "--update") };
-    let mut request = ReplyRequest::new(event_id, reply);
-    if let Some(id) = values.get("--id") {
-        request = request.with_id(*id);
-    }
-    // What the reply function reads, checked here: a reply it would refuse
-    // is never queued.
-    ReplyRequest::parse(&request.to_json()).map_err(|reason| format!("the reply is refused: {reason}"))
 }
 
 /// Whether the event can be answered, by its record: an error when it
@@ -141,7 +157,7 @@ pub async fn check_event(store: &DynamoDbStore, event_id: &str) -> Result<Option
 /// built without settings (each exists whether or not its credentials are
 /// set, and needs none to be built).
 fn answerable_providers() -> Vec<&'static str> {
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     let no_settings: HashMap<String, String> = HashMap::new();
     inlet_shared::reply::Replies::from_env(&no_settings, connector)
         .map(|replies| replies.providers().collect())
@@ -156,11 +172,12 @@ pub struct Queued {
     pub queue_url: String,
 }
 
-/// Runs `inlet reply <args>`; `settings` are events/env.json's with their
-/// environment overrides (the local stack's).
-pub async fn run(args: &[String], settings: &HashMap<String, String>) -> Result<(), String> {
-    let request = request_from_args(args)?;
-    let queue = ReplyQueue::resolve(args, settings).await?;
+/// Runs `inlet reply`: against the local stack with events/env.json's
+/// settings and their environment overrides, or a deployed one.
+pub async fn run(args: ReplyArgs) -> Result<(), CliError> {
+    let request = args.request()?;
+    let settings = crate::settings::with_overrides()?;
+    let queue = ReplyQueue::resolve(args.target.aws, &settings).await?;
     if let Some(store) = &queue.store
         && let Some(note) = check_event(store, &request.event_id).await.map_err(|e| format!("not queued: {e}"))?
     {
@@ -172,7 +189,7 @@ pub async fn run(args: &[String], settings: &HashMap<String, String>) -> Result<
         dedup_key: request.dedup_key(),
         queue_url: queue.queue_url.clone(),
     };
-    if args.iter().any(|a| a == "--json") {
+    if args.target.json {
         println!("{}", serde_json::to_string_pretty(&queued).map_err(|e| e.to_string())?);
         return Ok(());
     }
@@ -187,9 +204,17 @@ pub async fn run(args: &[String], settings: &HashMap<String, String>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+    use clap::error::ErrorKind;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|a| a.to_string()).collect()
+    #[derive(Parser, Debug)]
+    struct Reply {
+        #[command(flatten)]
+        args: ReplyArgs,
+    }
+
+    fn parse(list: &[&str]) -> Result<ReplyArgs, clap::Error> {
+        Reply::try_parse_from(std::iter::once("reply").chain(list.iter().copied())).map(|r| r.args)
     }
 
     #[test]
@@ -203,38 +228,40 @@ mod tests {
 
     #[test]
     fn the_arguments_are_one_event_and_a_reply_the_reply_function_accepts() {
-        let request = request_from_args(&args(&["telegram:devbot:7", "--text", "pong"])).unwrap();
+        let request = parse(&["telegram:devbot:7", "--text", "pong"]).unwrap().request().unwrap();
         assert_eq!((request.event_id.as_str(), request.reply.text_str()), ("telegram:devbot:7", Some("pong")));
         assert!(request.id.is_none() && !request.reply.update && request.target.is_none());
-        let card = request_from_args(&args(&[
-            "--aws",
-            "slack:T1:Ev1",
-            "--card",
-            r#"[{"type":"divider"}]"#,
-            "--update",
-            "--id",
-            "k1",
-            "--json",
-        ]))
-        .unwrap();
+        let args =
+            parse(&["--aws", "slack:T1:Ev1", "--card", r#"[{"type":"divider"}]"#, "--update", "--id", "k1", "--json"])
+                .unwrap();
+        assert!(args.target.aws && args.target.json);
+        let card = args.request().unwrap();
         assert_eq!(card.event_id, "slack:T1:Ev1");
         assert_eq!(card.reply.card, Some(serde_json::json!([{"type": "divider"}])));
         assert!(card.reply.update);
         assert_eq!(card.id.as_deref(), Some("k1"));
         // The key is the one the reply function claims.
         assert_eq!(card.dedup_key(), ReplyRequest::parse(&card.to_json()).unwrap().dedup_key());
-        for (bad, says) in [
-            (vec!["--text", "x"], "event id"),
-            (vec!["e"], "non-empty text or a card"),
-            (vec!["e", "--text", "  "], "non-empty text"),
-            (vec!["e", "--text"], "takes a value"),
-            (vec!["e", "--card", "{nope"], "not JSON"),
-            (vec!["e", "--txt", "x"], "--txt"),
-            (vec!["e", "f", "--text", "x"], "one event id"),
-            (vec!["e", "--text", "x", "--id", ""], "id must be"),
+        // The command line clap refuses, with its usage code.
+        for (bad, kind, says) in [
+            (vec!["--text", "x"], ErrorKind::MissingRequiredArgument, "EVENT_ID"),
+            (vec!["e"], ErrorKind::MissingRequiredArgument, "--text"),
+            (vec!["e", "--text"], ErrorKind::InvalidValue, "--text"),
+            (vec!["e", "--card", "{nope"], ErrorKind::ValueValidation, "not JSON"),
+            (vec!["e", "--txt", "x"], ErrorKind::UnknownArgument, "--text"),
+            (vec!["e", "f", "--text", "x"], ErrorKind::UnknownArgument, "'f'"),
         ] {
-            let error = request_from_args(&args(&bad)).unwrap_err();
-            assert!(error.contains(says), "{bad:?}: {error}");
+            let error = parse(&bad).unwrap_err();
+            assert_eq!(error.kind(), kind, "{bad:?}: {error}");
+            assert!(error.to_string().contains(says), "{bad:?}: {error}");
+            assert_eq!(error.exit_code(), 2);
+        }
+        // What the reply function would refuse, checked after parsing.
+        for (bad, says) in
+            [(vec!["e", "--text", "  "], "non-empty text"), (vec!["e", "--text", "x", "--id", ""], "id must be")]
+        {
+            let error = parse(&bad).unwrap().request().unwrap_err();
+            assert!(matches!(error, CliError::Usage(_)) && error.to_string().contains(says), "{bad:?}: {error}");
         }
     }
 }

@@ -27,7 +27,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -41,6 +40,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::httpd::{self, BodyError, HttpResponse};
+use crate::random::random_u64;
 
 /// Lambda's limit on a synchronous invocation's event and response.
 pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
@@ -783,19 +783,6 @@ fn error_type_header(request: &Request<Incoming>) -> String {
         .filter(|v| !v.is_empty())
         .unwrap_or("Unhandled")
         .to_string()
-}
-
-/// 64 bits that differ between calls and processes (not for secrets).
-pub fn random_u64() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or_default();
-    let mut x =
-        nanos ^ (u64::from(std::process::id()) << 32) ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-    // splitmix64
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 /// A UUID-shaped request id, as Lambda's.

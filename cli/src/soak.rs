@@ -17,13 +17,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use inlet_shared::config::DedupSettings;
-use inlet_shared::dedup::{DynamoDbStore, InboxEntry, STATUS_COMPLETED, STATUS_IN_PROGRESS};
+use inlet_shared::aws::dynamodb::DynamoDbStore;
+use inlet_shared::dedup::DedupSettings;
+use inlet_shared::dedup::{InboxEntry, STATUS_COMPLETED, STATUS_IN_PROGRESS};
 use inlet_shared::envelope::Envelope;
 use inlet_shared::queue::MemoryPublisher;
 use inlet_shared::samples::SampleRequest;
 
 use crate::dev::{PROCESSOR, StackStatus};
+use crate::error::CliError;
+use crate::progress::Progress;
 use crate::soak_delivery::{DeliveryAudit, SentEvent, SoakDestinations};
 use crate::stack::DevStack;
 
@@ -82,7 +85,7 @@ impl SoakConfig {
             outages: 3,
             outage: Duration::from_secs(4),
             processor_kills: 3,
-            seed: crate::runtime_api::random_u64(),
+            seed: crate::random::random_u64(),
             settle_limit: Duration::from_secs(90),
             give_up_after: Duration::from_secs(120),
             max_backlog: None,
@@ -95,6 +98,116 @@ impl SoakConfig {
         // A low cap, so that the short run holds its senders back too.
         SoakConfig { outages: 1, processor_kills: 1, max_backlog: Some(60), ..SoakConfig::full(300) }
     }
+}
+
+/// Load and faults against a local stack of its own, then an audit
+///
+/// Starts a local stack of its own (SOAK_MOTO_PORT 5058, SOAK_API_PORT 9058),
+/// sends N events with redeliveries, queue outages and processor kills,
+/// audits, prints the figures (and writes them). A failed audit exits 1.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct SoakArgs {
+    /// Events to send.
+    #[arg(long, value_name = "N", default_value_t = 3000, conflicts_with = "short")]
+    pub events: usize,
+    /// 300 events, each fault once, senders held back over a backlog of 60:
+    /// the size `make test` soaks at.
+    #[arg(long)]
+    pub short: bool,
+    /// Senders start no new event while the queue holds more than N messages.
+    #[arg(long, value_name = "N")]
+    pub max_backlog: Option<u64>,
+    /// Per-conversation ordering (FIFO queues): the audit also checks each
+    /// conversation's order at the HTTP destination.
+    #[arg(long, value_enum, value_name = "ORDERING", default_value_t = SoakOrdering::None)]
+    pub ordering: SoakOrdering,
+    /// Write the figures as Markdown to FILE (relative to the repository).
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<String>,
+    /// Redeliver the same events as an earlier soak: the hex seed it printed.
+    #[arg(long, value_name = "HEX", value_parser = hex_seed)]
+    pub seed: Option<u64>,
+}
+
+/// `inlet soak --ordering`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoakOrdering {
+    /// Standard queues.
+    None,
+    /// FIFO queues, one group per conversation (INLET_ORDERING).
+    PerConversation,
+}
+
+fn hex_seed(text: &str) -> Result<u64, String> {
+    u64::from_str_radix(text, 16).map_err(|_| "takes the hex seed a soak printed".to_string())
+}
+
+/// Runs `inlet soak`: the figures on stdout, a bar on a terminal's stderr;
+/// a failed audit is a failure.
+pub async fn run_command(args: SoakArgs) -> Result<(), CliError> {
+    let root = crate::settings::root();
+    let settings = crate::settings::with_overrides()?;
+    let mut config = if args.short { SoakConfig::short() } else { SoakConfig::full(args.events) };
+    if let Some(cap) = args.max_backlog {
+        config.max_backlog = Some(cap);
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    config.ordering = args.ordering == SoakOrdering::PerConversation;
+    let moto_port = crate::settings::port("SOAK_MOTO_PORT", 5058)?;
+    let api_port = crate::settings::port("SOAK_API_PORT", 9058)?;
+    // The stack delivers to an HTTP destination of the soak's and to its bus.
+    let destinations = SoakDestinations::start().await?;
+    let mut spec = crate::stack::StackSpec {
+        inlet: std::env::current_exe().map_err(|e| e.to_string())?,
+        root: root.clone(),
+        moto_port,
+        api_port,
+        env: destinations.stack_env(),
+    };
+    if config.ordering {
+        spec.env.push(("INLET_ORDERING".into(), "per-conversation".into()));
+    }
+    // The stack runs in a session of its own, out of reach of the terminal's
+    // Ctrl-C: an interrupted soak stops it (and resumes a paused moto) itself.
+    let mut shutdown = crate::dev::Shutdown::listen()?;
+    let progress = Progress::on_stderr(
+        config.events as u64,
+        "{spinner} soak [{elapsed_precise}] {bar:30} {pos}/{len} events sent · {msg}",
+    );
+    progress.set_message("starting the stack");
+    progress.println(format!(
+        "soak: starting a local stack on API port {} (log: {})",
+        spec.api_port,
+        spec.state_dir().display()
+    ));
+    let mut stack = tokio::select! {
+        stack = DevStack::start(spec) => stack?,
+        _ = shutdown.requested() => return Err(CliError::Interrupted),
+    };
+    progress.println(format!(
+        "soak: {} events, {} % redelivered, {} queue outage(s), {} processor kill(s), seed {:016x}",
+        config.events, config.redelivery_percent, config.outages, config.processor_kills, config.seed
+    ));
+    progress.set_message("sending");
+    let result = tokio::select! {
+        result = run_with_progress(&stack, &settings, &config, &destinations, &progress) => result.map_err(CliError::Failed),
+        _ = shutdown.requested() => Err(CliError::Interrupted),
+    };
+    progress.finish();
+    stack.stop().await?;
+    let report = result?;
+    print!("{}", report.summary());
+    if let Some(path) = &args.write {
+        let command = std::env::var("INLET_SOAK_COMMAND").unwrap_or_else(|_| {
+            let words: Vec<String> = std::env::args().skip(1).collect();
+            format!("inlet {}", words.join(" "))
+        });
+        std::fs::write(root.join(path), report.markdown(&command)).map_err(|e| format!("{path}: {e}"))?;
+        println!("soak: figures written to {path}");
+    }
+    if report.passed() { Ok(()) } else { Err(CliError::failed("soak audit failed")) }
 }
 
 /// The audit, and what happened on the way.
@@ -380,6 +493,18 @@ pub async fn run(
     config: &SoakConfig,
     destinations: &SoakDestinations,
 ) -> Result<SoakReport, String> {
+    run_with_progress(stack, settings, config, destinations, &Progress::hidden()).await
+}
+
+/// [`run`], showing on `progress` the events sent and what the stack has
+/// processed.
+pub async fn run_with_progress(
+    stack: &DevStack,
+    settings: &HashMap<String, String>,
+    config: &SoakConfig,
+    destinations: &SoakDestinations,
+    progress: &Progress,
+) -> Result<SoakReport, String> {
     let started = Instant::now();
     let status = stack.status().await?;
     let bus_queue_url = destinations.route_bus(stack).await?;
@@ -402,6 +527,7 @@ pub async fn run(
         let (api, settings, config, state) = (stack.api(), settings.clone(), config.clone(), senders_state.clone());
         senders.push(tokio::task::spawn_blocking(move || send_events(&api, &settings, &config, &state)));
     }
+    progress.set_length(config.events as u64);
     let faults = inject_faults(stack, moto_pid, config, &senders_state.progress, &sending_done);
     let backlog = watch_backlog(stack, &status.queue_url, config.max_backlog, &senders_state.hold, &sending_done);
     let sending = async {
@@ -414,13 +540,21 @@ pub async fn run(
         sending_done.store(true, Ordering::SeqCst);
         result
     };
-    let (fault_log, backlog, sending) = tokio::join!(faults, backlog, sending);
+    let (fault_log, backlog, sending) = tokio::select! {
+        done = async { tokio::join!(faults, backlog, sending) } => done,
+        never = show_progress(stack, &status.queue_url, progress, &senders_state.progress) => match never {},
+    };
     sending?;
 
     let sent = std::mem::take(&mut *senders_state.sent.lock().map_err(|e| e.to_string())?);
     let counts = std::mem::take(&mut *senders_state.counts.lock().map_err(|e| e.to_string())?);
     let (expected, sent_events) = expected_ids(settings, &sent).await?;
-    let audit = settle_and_audit(stack, settings, &status, &expected, config.settle_limit).await?;
+    progress.set_position(config.events as u64);
+    let audit = tokio::select! {
+        audit = settle_and_audit(stack, settings, &status, &expected, config.settle_limit) => audit?,
+        never = show_progress(stack, &status.queue_url, progress, &senders_state.progress) => match never {},
+    };
+    progress.finish();
     let failed_batches: BTreeSet<String> = stack.status().await?.pump.failed_batch_ids.into_iter().collect();
     let mut delivery = destinations.audit(stack, &bus_queue_url, &expected, &failed_batches).await?;
     if config.ordering {
@@ -469,6 +603,34 @@ pub async fn run(
 
 fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Until dropped: the events sent on `progress`, with the messages the
+/// stack's pump has processed and those still on its queue.
+async fn show_progress(
+    stack: &DevStack,
+    queue_url: &str,
+    progress: &Progress,
+    sent: &AtomicUsize,
+) -> std::convert::Infallible {
+    // Only for a bar someone sees: each figure is a request to the stack.
+    let sqs = progress
+        .is_visible()
+        .then(|| aws_sdk_sqs::Client::new(&inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint())));
+    loop {
+        progress.set_position(sent.load(Ordering::SeqCst) as u64);
+        if let Some(sqs) = &sqs {
+            // While moto is paused neither answers: the last figures stay.
+            let limit = Duration::from_secs(2);
+            if let (Ok(Ok(status)), Ok(Ok(depth))) = tokio::join!(
+                tokio::time::timeout(limit, stack.status()),
+                tokio::time::timeout(limit, queue_depth(sqs, queue_url))
+            ) {
+                progress.set_message(format!("{} messages processed, {depth} queued", status.pump.deleted));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Whether event `index` is delivered a second time.
@@ -610,7 +772,7 @@ async fn watch_backlog(
     hold: &AtomicBool,
     sending_done: &AtomicBool,
 ) -> BacklogLog {
-    let sqs = aws_sdk_sqs::Client::new(&inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()));
+    let sqs = aws_sdk_sqs::Client::new(&inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint()));
     let mut log = BacklogLog::default();
     let mut held_since: Option<Instant> = None;
     while !sending_done.load(Ordering::SeqCst) {
@@ -722,7 +884,7 @@ async fn expected_ids(
         for envelope in produced {
             events.push(SentEvent {
                 id: envelope.id.clone(),
-                conversation: inlet_shared::delivery::conversation_of(&envelope),
+                conversation: inlet_shared::queue::conversation_of(&envelope),
                 started: event.started,
                 acked: event.acked,
             });
@@ -734,7 +896,7 @@ async fn expected_ids(
 
 /// Every registered provider's function, built from the stack's settings.
 struct Handlers {
-    functions: Vec<(&'static str, Box<dyn inlet_shared::runtime::DynFunction>)>,
+    functions: Vec<(&'static str, Box<dyn inlet_shared::provider::DynFunction>)>,
 }
 
 impl Handlers {
@@ -777,7 +939,7 @@ async fn settle_and_audit(
     expected: &BTreeSet<String>,
     stall_limit: Duration,
 ) -> Result<SoakReport, String> {
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
+    let sdk = inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut dedup = DedupSettings::from_env(settings).map_err(|e| e.to_string())?;
     dedup.table_name = status.table.clone();

@@ -177,7 +177,7 @@ impl SoakDestinations {
     /// A rule on the stack's bus that sends every inlet event to a queue of
     /// its own; its URL.
     pub async fn route_bus(&self, stack: &DevStack) -> Result<String, String> {
-        let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
+        let sdk = inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint());
         let (sqs, events) = (aws_sdk_sqs::Client::new(&sdk), aws_sdk_eventbridge::Client::new(&sdk));
         let queue_url = sqs
             .create_queue()
@@ -329,7 +329,7 @@ impl SoakDestinations {
 /// Every event the bus's rule put on the audit's queue, by Envelope id, with
 /// how often it came.
 async fn read_bus_queue(stack: &DevStack, queue_url: &str) -> Result<BTreeMap<String, usize>, String> {
-    let sqs = aws_sdk_sqs::Client::new(&inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()));
+    let sqs = aws_sdk_sqs::Client::new(&inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint()));
     let mut received = BTreeMap::new();
     loop {
         let messages = sqs

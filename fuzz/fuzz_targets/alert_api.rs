@@ -1,4 +1,4 @@
 #![no_main]
-//! The alert-api handler over arbitrary requests (see inlet_fuzz::providers::alert_api).
+//! The alert-api handler over arbitrary requests, on the harness (inlet_fuzz::providers::alert_api).
 
-libfuzzer_sys::fuzz_target!(init: inlet_fuzz::init("alert_api"), |data: &[u8]| inlet_fuzz::providers::alert_api::run(data));
+inlet_fuzz::platform_target!("alert_api", inlet_fuzz::providers::alert_api::AlertApi);

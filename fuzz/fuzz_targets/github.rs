@@ -1,46 +1,30 @@
 #![no_main]
-//! The GitHub handler over arbitrary requests.
+//! The GitHub handler over arbitrary requests, on the harness
+//! (`inlet_fuzz::harness`, which checks the general promises, and keeps
+//! the second secret out of answers and Envelopes as the settings' own).
+//! Modes (the control byte's bits 3–7): 0 raw · 1 the body signed with the
+//! first configured secret · 2 with the second (rotation) · 3 with a secret
+//! that is not configured.
 //!
-//! Self-contained until the harness grows a `providers::github` module (the
-//! `run` below can move there as it is). Modes (the control byte's bits
-//! 3–7): 0 raw · 1 the body signed with the first configured secret · 2 with
-//! the second (rotation) · 3 with a secret that is not configured.
-//!
-//! Besides the general promises (`inlet_fuzz::assert_promises`): a 2xx
-//! needs `X-Hub-Signature-256` to be exactly `sha256=<hex HMAC-SHA256>` of
-//! the body under a configured secret, computed here independently of the
-//! handler's code; and no configured GitHub secret appears in an answer or a
-//! queued Envelope unless the sender wrote it.
-
-use std::sync::OnceLock;
+//! The oracle a 2xx is held to: `X-Hub-Signature-256` is exactly
+//! `sha256=<hex HMAC-SHA256>` of the body under a configured secret,
+//! computed here independently of the handler's code. Modes 1 and 2 are
+//! genuine: never refused as unauthenticated.
 
 use github::{GithubFunction, SETTING, SIGNATURE_HEADER};
 use hmac::{KeyInit, Mac};
-use inlet_fuzz::{FuzzInput, answer, assert_promises, fuzz_settings, set_header};
-use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_fuzz::harness::{Exchange, Platform, Prepared};
+use inlet_fuzz::{configured, set_header, settings_adding};
+use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::provider::Provider;
-use inlet_shared::queue::MemoryPublisher;
 
-const ROUTES: [&str; 1] = [github::PATH];
-const MODES: usize = 4;
 const SECOND_SECRET: &str = "fuzz-github-second-secret";
 const UNCONFIGURED_SECRET: &str = "fuzz-github-unconfigured-secret";
 
 struct Github {
     function: GithubFunction,
+    /// The dev secret, then [`SECOND_SECRET`].
     secrets: Vec<String>,
-}
-
-fn get() -> &'static Github {
-    static GITHUB: OnceLock<Github> = OnceLock::new();
-    GITHUB.get_or_init(|| {
-        let mut settings = fuzz_settings();
-        let first = settings.get(SETTING).cloned().unwrap_or_default();
-        settings.insert(SETTING.into(), format!("{first},{SECOND_SECRET}"));
-        let secrets =
-            inlet_shared::config::secrets(&settings, SETTING).iter().map(|s| s.value.expose().to_string()).collect();
-        Github { function: GithubFunction::from_env(&settings).expect("github settings"), secrets }
-    })
 }
 
 /// `sha256=<hex>` written from the hmac crate directly, not from the
@@ -51,56 +35,43 @@ fn oracle_signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn run(data: &[u8]) {
-    let github = get();
-    let Some(input) = FuzzInput::parse(data) else { return };
-    let Some(mut request) = input.request(&ROUTES) else { return };
-    let secret = match input.mode(MODES) {
-        1 => Some(github.secrets[0].as_str()),
-        2 => Some(github.secrets[github.secrets.len() - 1].as_str()),
-        3 => Some(UNCONFIGURED_SECRET),
-        _ => None,
-    };
-    if let Some(secret) = secret {
-        let signature = oracle_signature(secret, &request.body);
-        set_header(&mut request, SIGNATURE_HEADER, &signature);
-    }
-    let (reply, publisher) = answer(&github.function, &request, input.publisher_down());
-    let extra =
-        accepted_only_if_signed(github, &request, &reply).and(no_github_secret(github, &request, &reply, &publisher));
-    assert_promises("github", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
-}
+impl Platform for Github {
+    type Function = GithubFunction;
+    const MODES: usize = 4;
 
-fn accepted_only_if_signed(github: &Github, request: &IncomingRequest, reply: &Reply) -> Result<(), String> {
-    if !reply.status.is_success() {
-        return Ok(());
+    fn deploy() -> Self {
+        let settings = settings_adding(SETTING, SECOND_SECRET);
+        let function = GithubFunction::from_env(&settings).expect("github settings");
+        Github { function, secrets: configured(&settings, SETTING) }
     }
-    let presented = request.header(SIGNATURE_HEADER).unwrap_or_default();
-    if github.secrets.iter().any(|secret| oracle_signature(secret, &request.body) == presented) {
-        Ok(())
-    } else {
-        Err(format!("accepted ({}) without a valid X-Hub-Signature-256", reply.status))
-    }
-}
 
-/// The general promises do not know GitHub's setting yet.
-fn no_github_secret(
-    github: &Github,
-    request: &IncomingRequest,
-    reply: &Reply,
-    publisher: &MemoryPublisher,
-) -> Result<(), String> {
-    let written = inlet_fuzz::promises::sender_text(request, &request.body);
-    let mut seen = vec![reply.body.clone()];
-    seen.extend(publisher.sent_messages().into_iter().map(|m| m.body.into_bytes()));
-    for secret in &github.secrets {
-        let secret = secret.as_bytes();
-        let within = |text: &[u8]| text.windows(secret.len()).any(|w| w == secret);
-        if seen.iter().any(|t| within(t)) && !written.iter().any(|t| within(t)) {
-            return Err("a configured GitHub secret appears in the answer or a queued Envelope".into());
+    fn secrets(&self) -> Vec<String> {
+        self.secrets.clone()
+    }
+
+    fn prepare(&self, mode: usize, request: &mut IncomingRequest) -> Prepared<'_, GithubFunction> {
+        let secret = match mode {
+            1 => Some(self.secrets[0].as_str()),
+            2 => Some(self.secrets[self.secrets.len() - 1].as_str()),
+            3 => Some(UNCONFIGURED_SECRET),
+            _ => None,
+        };
+        if let Some(secret) = secret {
+            let signature = oracle_signature(secret, &request.body);
+            set_header(request, SIGNATURE_HEADER, &signature);
+        }
+        Prepared::by(&self.function).genuine(matches!(mode, 1 | 2))
+    }
+
+    fn authenticated(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+        let request = exchange.request;
+        let presented = request.header(SIGNATURE_HEADER).unwrap_or_default();
+        if self.secrets.iter().any(|secret| oracle_signature(secret, &request.body) == presented) {
+            Ok(())
+        } else {
+            Err("without a valid X-Hub-Signature-256".into())
         }
     }
-    Ok(())
 }
 
-libfuzzer_sys::fuzz_target!(init: inlet_fuzz::init("github"), |data: &[u8]| run(data));
+inlet_fuzz::platform_target!("github", Github);

@@ -1,4 +1,4 @@
 #![no_main]
-//! The grafana handler over arbitrary requests (see inlet_fuzz::providers::grafana).
+//! The grafana handler over arbitrary requests, on the harness (inlet_fuzz::providers::grafana).
 
-libfuzzer_sys::fuzz_target!(init: inlet_fuzz::init("grafana"), |data: &[u8]| inlet_fuzz::providers::grafana::run(data));
+inlet_fuzz::platform_target!("grafana", inlet_fuzz::providers::grafana::Grafana);

@@ -1,8 +1,9 @@
 #![no_main]
-//! The Standard Webhooks handler over arbitrary requests.
-//!
-//! Self-contained until the harness grows a `providers::standard_webhooks`
-//! module (the `run` below can move there as it is). The deployment has
+//! The Standard Webhooks handler over arbitrary requests, on the harness
+//! (`inlet_fuzz::harness`, which checks the general promises: among them
+//! that every 401 is the one fixed body, and that no configured secret, as
+//! written or as the decoded key, appears in an answer or a queued
+//! Envelope unless the sender wrote it). The deployment has
 //! three sources: `devsource` with two `whsec_` secrets (rotation),
 //! `fuzzsource` with one, and `pubsource` with only a `whpk_` public key,
 //! whose private half (made here from a fixed seed) only the harness holds.
@@ -15,37 +16,29 @@
 //! HMAC keyed with its own public key's bytes) · 4 as 1, after a `v1a`
 //! entry and an unreadable one.
 //!
-//! Besides the general promises: a 2xx needs, for a key of exactly the
-//! source the path names, a `v1` entry equal to the HMAC-SHA256 (computed
-//! here with the hmac crate) of `{webhook-id}.{timestamp}.{body}` under a
-//! `whsec_` secret, or a `v1a` entry equal to the Ed25519 signature
-//! (computed here with ed25519-dalek) of the same content by the private
-//! half of a `whpk_` key, and a timestamp within the tolerance both ways;
-//! so no `v1` entry, whatever it is keyed with, ever satisfies `pubsource`.
-//! A request signed now with a key of the path's source is never refused
-//! as unauthenticated; every 401 is the one fixed body; and no configured
-//! secret (as written, or as the decoded key in base64) appears in an
-//! answer or a queued Envelope unless the sender wrote it.
-
-use std::sync::OnceLock;
+//! The oracle a 2xx is held to: for a key of exactly the source the path
+//! names, a `v1` entry equal to the HMAC-SHA256 (computed here with the
+//! hmac crate) of `{webhook-id}.{timestamp}.{body}` under a `whsec_`
+//! secret, or a `v1a` entry equal to the Ed25519 signature (computed here
+//! with ed25519-dalek) of the same content by the private half of a
+//! `whpk_` key, and a timestamp within the tolerance both ways; so no `v1`
+//! entry, whatever it is keyed with, ever satisfies `pubsource`. A request
+//! signed now with a key of the path's source is genuine: never refused as
+//! unauthenticated (else a verifier that refused every `v1a` would pass the
+//! oracle).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::Signer as _;
 use ed25519_dalek::SigningKey;
 use hmac::{KeyInit, Mac};
-use http::StatusCode;
-use inlet_fuzz::{FuzzInput, NOW_UNIX, answer, assert_promises, fuzz_settings, set_header};
-use inlet_shared::error::IngressError;
-use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_fuzz::harness::{Exchange, Platform, Prepared};
+use inlet_fuzz::{NOW_UNIX, set_header, settings_adding};
+use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::provider::Provider;
-use inlet_shared::queue::MemoryPublisher;
 use standard_webhooks::scheme::{lenient_secret_key, python_b64decode, timestamp_of};
 use standard_webhooks::{ID_HEADER, SETTING, SIGNATURE_HEADER, StandardWebhooksFunction, TIMESTAMP_HEADER};
 
-const ROUTES: [&str; 1] = [standard_webhooks::ROUTE];
-/// Keep in step with `inlet_fuzz::providers::modes`, which writes the seeds.
-const MODES: usize = 5;
 /// A second source, and a second secret for the dev source.
 const EXTRA: &str = "fuzzsource=whsec_ZnV6ei1zb3VyY2Utc2VjcmV0LU5PVC1BLVNFQ1JFVA==,devsource=whsec_ZnV6ei1yb3RhdGVkLWRldnNvdXJjZS1zZWNyZXQ=";
 /// The source verified with a `whpk_` public key only. As long as
@@ -75,38 +68,6 @@ struct Sources {
     function: StandardWebhooksFunction,
     keys: Vec<Key>,
     tolerance_secs: u64,
-}
-
-fn get() -> &'static Sources {
-    static SOURCES: OnceLock<Sources> = OnceLock::new();
-    SOURCES.get_or_init(|| {
-        let mut settings = fuzz_settings();
-        let first = settings.get(SETTING).cloned().unwrap_or_default();
-        let sender = SigningKey::from_bytes(&SENDER_SEED);
-        // Written here as the specification serializes it, not with the
-        // crate's helper: the deployment must read what a sender publishes.
-        let whpk = format!("whpk_{}", BASE64.encode(sender.verifying_key().to_bytes()));
-        // Listed right after the dev secret, so that `devsource`'s "another
-        // source" (mode 3) is the public key: a `v1a` where only secrets are
-        // configured, as `pubsource`'s is a `v1` where only a public key is.
-        let all = format!("{first},{PUBLIC_KEY_SOURCE}={whpk},{EXTRA}");
-        settings.insert(SETTING.into(), all.clone());
-        let keys = all
-            .split(',')
-            .filter_map(|pair| pair.trim().split_once('='))
-            .map(|(source, configured)| {
-                let signer = if configured == whpk {
-                    Signer::Ed25519(sender.clone())
-                } else {
-                    Signer::Hmac(lenient_secret_key(configured).expect("configured key"))
-                };
-                Key { source: source.to_string(), configured: configured.to_string(), signer }
-            })
-            .collect();
-        let function = StandardWebhooksFunction::from_env(&settings).expect("standard-webhooks settings");
-        let tolerance_secs = function.ingress.timestamp_window.tolerance_secs;
-        Sources { function, keys, tolerance_secs }
-    })
 }
 
 fn oracle_mac(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
@@ -141,22 +102,64 @@ fn source_in(request: &IncomingRequest) -> String {
         .unwrap_or_else(|| request.path.rsplit('/').find(|s| !s.is_empty()).unwrap_or_default().to_string())
 }
 
-fn run(data: &[u8]) {
-    let sources = get();
-    let Some(input) = FuzzInput::parse(data) else { return };
-    let Some(mut request) = input.request(&ROUTES) else { return };
-    let mode = input.mode(MODES);
-    let mut genuine = false;
-    if mode > 0 {
-        let source = source_in(&request);
-        let own: Vec<&Key> = sources.keys.iter().filter(|k| k.source == source).collect();
-        let other = sources.keys.iter().find(|k| k.source != source);
+impl Platform for Sources {
+    type Function = StandardWebhooksFunction;
+    const MODES: usize = 5;
+
+    fn deploy() -> Self {
+        let sender = SigningKey::from_bytes(&SENDER_SEED);
+        // Written here as the specification serializes it, not with the
+        // crate's helper: the deployment must read what a sender publishes.
+        let whpk = format!("whpk_{}", BASE64.encode(sender.verifying_key().to_bytes()));
+        // Listed right after the dev secret, so that `devsource`'s "another
+        // source" (mode 3) is the public key: a `v1a` where only secrets are
+        // configured, as `pubsource`'s is a `v1` where only a public key is.
+        let added = format!("{PUBLIC_KEY_SOURCE}={whpk},{EXTRA}");
+        let settings = settings_adding(SETTING, &added);
+        let keys = settings[SETTING]
+            .split(',')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .map(|(source, configured)| {
+                let signer = if configured == whpk {
+                    Signer::Ed25519(sender.clone())
+                } else {
+                    Signer::Hmac(lenient_secret_key(configured).expect("configured key"))
+                };
+                Key { source: source.to_string(), configured: configured.to_string(), signer }
+            })
+            .collect();
+        let function = StandardWebhooksFunction::from_env(&settings).expect("standard-webhooks settings");
+        let tolerance_secs = function.ingress.timestamp_window.tolerance_secs;
+        Sources { function, keys, tolerance_secs }
+    }
+
+    /// Every `whsec_` secret without its prefix and as the decoded key. A
+    /// `whpk_` key is public (nothing to keep out), and its private half
+    /// never reaches the deployment.
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = Vec::new();
+        for key in &self.keys {
+            let Signer::Hmac(decoded) = &key.signer else { continue };
+            secrets.push(key.configured.trim_start_matches("whsec_").to_string());
+            secrets.extend(String::from_utf8(decoded.clone()));
+        }
+        secrets
+    }
+
+    fn prepare(&self, mode: usize, request: &mut IncomingRequest) -> Prepared<'_, StandardWebhooksFunction> {
+        let answered = Prepared::by(&self.function);
+        if mode == 0 {
+            return answered;
+        }
+        let source = source_in(request);
+        let own: Vec<&Key> = self.keys.iter().filter(|k| k.source == source).collect();
+        let other = self.keys.iter().find(|k| k.source != source);
         let chosen = match mode {
             2 => own.last().copied(),
             3 => other,
             _ => own.first().copied(),
         };
-        let Some(key) = chosen.or(sources.keys.first()) else { return };
+        let Some(key) = chosen.or(self.keys.first()) else { return answered };
         let id = request.header(ID_HEADER).unwrap_or("msg_fuzz").to_string();
         let timestamp = match mode {
             2 => request.header(TIMESTAMP_HEADER).unwrap_or("1700000000").to_string(),
@@ -179,94 +182,43 @@ fn run(data: &[u8]) {
             (4, _) => format!("v1a,AAAA v2,x,y {entry}"),
             _ => entry,
         };
-        set_header(&mut request, ID_HEADER, &id);
-        set_header(&mut request, TIMESTAMP_HEADER, &timestamp);
-        set_header(&mut request, SIGNATURE_HEADER, &header);
+        set_header(request, ID_HEADER, &id);
+        set_header(request, TIMESTAMP_HEADER, &timestamp);
+        set_header(request, SIGNATURE_HEADER, &header);
         // Only where the handler reads the same source (the path parameter,
         // as API Gateway fills it) and a webhook-id (an empty one is missing).
-        genuine = mode == 1 && !own.is_empty() && !id.is_empty() && request.path_params.contains_key("source");
+        answered.genuine(mode == 1 && !own.is_empty() && !id.is_empty() && request.path_params.contains_key("source"))
     }
-    let (reply, publisher) = answer(&sources.function, &request, input.publisher_down());
-    let extra = accepted_only_if_signed(sources, &request, &reply)
-        .and(refused_only_as_one(&reply, genuine))
-        .and(no_secret(sources, &request, &reply, &publisher));
-    assert_promises("standard_webhooks", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
-}
 
-/// The oracle for a 2xx, written without the provider's verifier: each key
-/// is satisfied only by an entry of its own version, so a `whpk_` source
-/// never by a `v1` and a `whsec_` source never by a `v1a`.
-fn accepted_only_if_signed(sources: &Sources, request: &IncomingRequest, reply: &Reply) -> Result<(), String> {
-    if !reply.status.is_success() {
-        return Ok(());
-    }
-    let source = source_in(request);
-    let id = request.header(ID_HEADER).unwrap_or_default();
-    let Some(timestamp) = request.header(TIMESTAMP_HEADER).and_then(timestamp_of) else {
-        return Err(format!("accepted ({}) without a readable webhook-timestamp", reply.status));
-    };
-    if (i128::from(timestamp) - i128::from(NOW_UNIX)).unsigned_abs() > u128::from(sources.tolerance_secs) {
-        return Err(format!("accepted ({}) a timestamp {timestamp} outside the window", reply.status));
-    }
-    let header = request.header(SIGNATURE_HEADER).unwrap_or_default();
-    let presented = |version: &str| -> Vec<Vec<u8>> {
-        header.split(' ').filter_map(|entry| entry.strip_prefix(version)).filter_map(python_b64decode).collect()
-    };
-    let (v1, v1a) = (presented("v1,"), presented("v1a,"));
-    let timestamp = timestamp.to_string();
-    let signed = sources.keys.iter().filter(|k| k.source == source).any(|key| match &key.signer {
-        Signer::Hmac(secret) => v1.contains(&oracle_mac(secret, id, &timestamp, &request.body)),
-        Signer::Ed25519(private) => v1a.contains(&oracle_signature(private, id, &timestamp, &request.body)),
-    });
-    if signed {
-        Ok(())
-    } else {
-        Err(format!(
-            "accepted ({}) for source {source:?} without a v1 of its secret or a v1a of its key's owner",
-            reply.status
-        ))
-    }
-}
-
-/// A 401 tells the caller nothing (which check, which source exists), and a
-/// request signed now with the path's own key (either version) is never one:
-/// else a verifier that refused every `v1a` would pass the oracle above.
-fn refused_only_as_one(reply: &Reply, genuine: bool) -> Result<(), String> {
-    if reply.status != StatusCode::UNAUTHORIZED {
-        return Ok(());
-    }
-    if reply.body != Reply::refusal(&IngressError::unauthenticated("")).body {
-        return Err("a 401 that is not the one fixed body".into());
-    }
-    if genuine {
-        return Err("a request signed now with a key of the path's source was refused as unauthenticated".into());
-    }
-    Ok(())
-}
-
-/// The general promises do not know this setting yet. A `whpk_` key is
-/// public (nothing to keep out), and its private half never reaches the
-/// deployment.
-fn no_secret(
-    sources: &Sources,
-    request: &IncomingRequest,
-    reply: &Reply,
-    publisher: &MemoryPublisher,
-) -> Result<(), String> {
-    let written = inlet_fuzz::promises::sender_text(request, &request.body);
-    let mut seen = vec![reply.body.clone()];
-    seen.extend(publisher.sent_messages().into_iter().map(|m| m.body.into_bytes()));
-    for key in &sources.keys {
-        let Signer::Hmac(decoded) = &key.signer else { continue };
-        let encoded = key.configured.trim_start_matches("whsec_");
-        for needle in [encoded.as_bytes(), decoded.as_slice()] {
-            let within = |text: &[u8]| text.windows(needle.len()).any(|w| w == needle);
-            if seen.iter().any(|t| within(t)) && !written.iter().any(|t| within(t)) {
-                return Err("a configured Standard Webhooks secret appears in the answer or a queued Envelope".into());
-            }
+    /// Written without the provider's verifier: each key is satisfied only
+    /// by an entry of its own version, so a `whpk_` source never by a `v1`
+    /// and a `whsec_` source never by a `v1a`.
+    fn authenticated(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+        let request = exchange.request;
+        let source = source_in(request);
+        let id = request.header(ID_HEADER).unwrap_or_default();
+        let Some(timestamp) = request.header(TIMESTAMP_HEADER).and_then(timestamp_of) else {
+            return Err("without a readable webhook-timestamp".into());
+        };
+        if (i128::from(timestamp) - i128::from(NOW_UNIX)).unsigned_abs() > u128::from(self.tolerance_secs) {
+            return Err(format!("a timestamp {timestamp} outside the window"));
+        }
+        let header = request.header(SIGNATURE_HEADER).unwrap_or_default();
+        let presented = |version: &str| -> Vec<Vec<u8>> {
+            header.split(' ').filter_map(|entry| entry.strip_prefix(version)).filter_map(python_b64decode).collect()
+        };
+        let (v1, v1a) = (presented("v1,"), presented("v1a,"));
+        let timestamp = timestamp.to_string();
+        let signed = self.keys.iter().filter(|k| k.source == source).any(|key| match &key.signer {
+            Signer::Hmac(secret) => v1.contains(&oracle_mac(secret, id, &timestamp, &request.body)),
+            Signer::Ed25519(private) => v1a.contains(&oracle_signature(private, id, &timestamp, &request.body)),
+        });
+        if signed {
+            Ok(())
+        } else {
+            Err(format!("for source {source:?} without a v1 of its secret or a v1a of its key's owner"))
         }
     }
-    Ok(())
 }
 
-libfuzzer_sys::fuzz_target!(init: inlet_fuzz::init("standard_webhooks"), |data: &[u8]| run(data));
+inlet_fuzz::platform_target!("standard_webhooks", Sources);

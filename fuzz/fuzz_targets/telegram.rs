@@ -1,4 +1,4 @@
 #![no_main]
-//! The telegram handler over arbitrary requests (see inlet_fuzz::providers::telegram).
+//! The telegram handler over arbitrary requests, on the harness (inlet_fuzz::providers::telegram).
 
-libfuzzer_sys::fuzz_target!(init: inlet_fuzz::init("telegram"), |data: &[u8]| inlet_fuzz::providers::telegram::run(data));
+inlet_fuzz::platform_target!("telegram", inlet_fuzz::providers::telegram::Telegram);

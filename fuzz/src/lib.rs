@@ -1,9 +1,10 @@
 //! Fuzz harness for inlet: every provider's public handler driven with
 //! arbitrary requests (and with arbitrary plaintext that the harness signs
 //! or encrypts with the configured secrets, so the code behind
-//! verification is fuzzed too), the Envelope decoder, and the alert
-//! splitter. Each run checks the promises in [`promises`], not only that
-//! nothing panicked. See FUZZING.md.
+//! verification is fuzzed too), the Envelope decoder, the alert splitter,
+//! destinations and replies. Every platform target runs on [`harness`],
+//! which checks the promises of [`promises`] and the platform's oracles,
+//! not only that nothing panicked. See FUZZING.md.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,10 +13,12 @@ use std::task::{Context, Poll, Waker};
 
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
+use inlet_shared::provider::HttpFunction;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+pub mod generic;
+pub mod harness;
 pub mod input;
 pub mod promises;
 pub mod providers;
@@ -86,44 +89,6 @@ pub fn answer(function: &impl HttpFunction, request: &IncomingRequest, queue_dow
     (reply, publisher)
 }
 
-/// Panics with a readable report when a promise is broken: the general
-/// ones of [`promises::check_answer`], then the target's own (`extra`).
-pub fn assert_promises(
-    target: &str,
-    request: &IncomingRequest,
-    reply: &Reply,
-    publisher: &MemoryPublisher,
-    queue_down: bool,
-    plaintext: &[u8],
-    extra: Result<(), String>,
-) {
-    static TRACE: OnceLock<bool> = OnceLock::new();
-    if *TRACE.get_or_init(|| std::env::var_os("INLET_FUZZ_TRACE").is_some()) {
-        // Shows which answers a corpus reaches: `INLET_FUZZ_TRACE=1 cargo fuzz run <target> <corpus> -- -runs=0`.
-        eprintln!(
-            "{target} {} {} -> {} {}",
-            request.method,
-            request.path,
-            reply.status,
-            String::from_utf8_lossy(&reply.body)
-        );
-    }
-    let sender_text = promises::sender_text(request, plaintext);
-    let sent = promises::Sent { publisher_down: queue_down, secrets: all_secrets(), sender_text: &sender_text };
-    if let Err(broken) = promises::check_answer(reply, publisher, &sent).and(extra) {
-        panic!(
-            "{target}: PROMISE BROKEN: {broken}\nrequest: {} {} headers {:?} source {:?} queue down {queue_down}\nbody: {}\nanswer: {} {}",
-            request.method,
-            request.path,
-            request.headers,
-            request.source_ip,
-            String::from_utf8_lossy(&request.body),
-            reply.status,
-            String::from_utf8_lossy(&reply.body),
-        );
-    }
-}
-
 /// The `error` of a refusal, if the answer is one.
 pub fn refusal_reason(reply: &Reply) -> Option<String> {
     reply.body_json().and_then(|json| json.get("error").and_then(Value::as_str).map(str::to_string))
@@ -147,23 +112,26 @@ pub fn set_header(request: &mut IncomingRequest, name: &'static str, value: &str
     }
 }
 
-/// Writes the seeds of `target` into the directory named by
-/// `INLET_FUZZ_SEEDS` and exits, when that is set: how `make fuzz` seeds a
-/// corpus from `events/` with the target's own binary. Otherwise prepares
-/// the target's settings, so the first input is not slower than the rest.
+/// The values of a secret setting, as the functions read them.
+pub fn configured(settings: &HashMap<String, String>, name: &str) -> Vec<String> {
+    inlet_shared::config::secrets(settings, name).iter().map(|s| s.value.expose().to_string()).collect()
+}
+
+/// The fuzz settings with `value` added to the list `setting` holds (a
+/// rotation's second secret, another source).
+pub fn settings_adding(setting: &str, value: &str) -> HashMap<String, String> {
+    let mut settings = fuzz_settings();
+    let first = settings.get(setting).cloned().unwrap_or_default();
+    settings.insert(setting.into(), format!("{first},{value}"));
+    settings
+}
+
+/// The init of a target over shared code (envelope_decode, alert_split,
+/// destinations, replies; the platforms' are [`harness::init`]): writes
+/// its seeds into `INLET_FUZZ_SEEDS` and exits, when that is set.
 pub fn init(target: &str) {
     if let Some(dir) = std::env::var_os("INLET_FUZZ_SEEDS") {
-        match seeds::write(target, std::path::Path::new(&dir)) {
-            Ok(count) => {
-                eprintln!("{target}: wrote {count} seeds to {}", std::path::Path::new(&dir).display());
-                std::process::exit(0);
-            }
-            Err(error) => {
-                eprintln!("{target}: seeding failed: {error}");
-                std::process::exit(1);
-            }
-        }
+        let written = seeds::structure_seeds(target).and_then(|seeds| seeds::write_all(&seeds, dir.as_ref()));
+        seeds::exit_after_seeding(target, dir.as_ref(), written);
     }
-    all_secrets();
-    providers::warm_up(target);
 }

@@ -20,18 +20,20 @@ pub const DYNAMODB_MAX_KEY_BYTES: usize = 2048;
 
 /// Settings whose values are secrets: comma-separated lists, `label=secret`
 /// pairs (Telegram, Standard Webhooks) or `user:password` entries (HTTP Basic).
-pub const SECRET_SETTINGS: [&str; 18] = [
+// BEGIN GENERATED: secret settings — edit the registry and run inlet gen
+pub const SECRET_SETTINGS: [&str; 19] = [
     "LARK_VERIFICATION_TOKEN",
     "LARK_ENCRYPT_KEY",
-    "DISCORD_DEV_SIGNING_SEED",
-    "TELEGRAM_SECRET_TOKENS",
-    "OPENIM_PATH_TOKEN",
     "ALERTMANAGER_BASIC_AUTH",
     "ALERTMANAGER_BEARER_TOKENS",
     "GRAFANA_BASIC_AUTH",
     "GRAFANA_BEARER_TOKENS",
     "GRAFANA_HMAC_SECRET",
     "ALERT_API_KEYS",
+    "DISCORD_DEV_SIGNING_SEED",
+    "TELEGRAM_SECRET_TOKENS",
+    "OPENIM_PATH_TOKEN",
+    "OPENIM_DECISION_SECRET",
     "SLACK_SIGNING_SECRET",
     "GITHUB_WEBHOOK_SECRET",
     "STRIPE_WEBHOOK_SECRET",
@@ -40,6 +42,7 @@ pub const SECRET_SETTINGS: [&str; 18] = [
     "WECOM_ENCODING_AES_KEY",
     "DINGTALK_APP_SECRET",
 ];
+// END GENERATED
 
 /// Settings of `label=secret` pairs: Telegram's `bot=secret`, Standard
 /// Webhooks' `source=whsec_...`.

@@ -1,13 +1,12 @@
-//! One fuzz entry point per provider. Each parses the input, applies its
-//! mode (which deployment answers, and whether the harness signs, encrypts
-//! or authenticates the body with the configured secrets), asks the
-//! provider's public handler, and checks the promises: the general ones,
-//! plus what that provider's verification promises (nothing unauthenticated
-//! is accepted; Lark's unsigned path answers one identical refusal; an
-//! authenticated alert sender's JSON is never refused as malformed).
+//! The platforms whose targets live in the harness's library, as
+//! [`Platform`]s: each says which deployment answers a mode and whether
+//! the harness signs, encrypts or authenticates the body with the
+//! configured secrets, and what its verification promises (the oracle a
+//! 2xx is held to; Lark's unsigned path answers one identical refusal; an
+//! authenticated alert sender's JSON is never refused as malformed). The
+//! harness ([`crate::harness`]) runs them and checks the general promises.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use ::grafana::crypto::{FALLBACK_SIGNATURE_HEADER, SIGNATURE_HEADER as GRAFANA_SIGNATURE_HEADER};
 use ::grafana::crypto::{grafana_signature, grafana_signature_matches};
@@ -23,58 +22,9 @@ use inlet_shared::verify::SecretList;
 use inlet_shared::verify::http_auth::{AUTHORIZATION, basic_header};
 use serde_json::{Value, json};
 
-use crate::{
-    FuzzInput, NOW_UNIX, answer, assert_promises, edit_json_object, fuzz_settings, refusal_reason, set_header,
-};
-
-/// The provider targets, by the name `cargo fuzz run` knows them.
-pub const TARGETS: [&str; 13] = [
-    "lark",
-    "discord",
-    "telegram",
-    "openim",
-    "alertmanager",
-    "grafana",
-    "alert_api",
-    "slack",
-    "github",
-    "stripe",
-    "standard_webhooks",
-    "wecom",
-    "dingtalk",
-];
-
-/// How many modes each provider target has (the control byte's bits 3–7).
-pub fn modes(target: &str) -> usize {
-    match target {
-        "lark" => lark::MODES,
-        "discord" => discord::MODES,
-        "telegram" => telegram::MODES,
-        "openim" => openim::MODES,
-        "alertmanager" => alertmanager::MODES,
-        "grafana" => grafana::MODES,
-        "alert_api" => alert_api::MODES,
-        // Self-contained targets (fuzz_targets/<name>.rs); keep in step with their MODES.
-        "slack" | "github" | "stripe" => 4,
-        "standard_webhooks" | "wecom" => 5,
-        "dingtalk" => 3,
-        _ => 1,
-    }
-}
-
-/// Builds a target's deployments before the first input.
-pub fn warm_up(target: &str) {
-    match target {
-        "lark" => drop(lark::get()),
-        "discord" => drop(discord::get()),
-        "telegram" => drop(telegram::get()),
-        "openim" => drop(openim::get()),
-        "alertmanager" => drop(alertmanager::get()),
-        "grafana" => drop(grafana::get()),
-        "alert_api" => drop(alert_api::get()),
-        _ => {}
-    }
-}
+use crate::harness::{Exchange, Platform, Prepared};
+use crate::seeds::{self, Seeds};
+use crate::{NOW_UNIX, configured as all_of, edit_json_object, fuzz_settings, refusal_reason, set_header};
 
 fn first_secret(settings: &HashMap<String, String>, name: &str) -> String {
     inlet_shared::config::secrets(settings, name)
@@ -82,10 +32,6 @@ fn first_secret(settings: &HashMap<String, String>, name: &str) -> String {
         .next()
         .map(|s| s.value.expose().to_string())
         .unwrap_or_default()
-}
-
-fn all_of(settings: &HashMap<String, String>, name: &str) -> Vec<String> {
-    inlet_shared::config::secrets(settings, name).iter().map(|s| s.value.expose().to_string()).collect()
 }
 
 fn header<'r>(request: &'r IncomingRequest, name: &str) -> Option<&'r str> {
@@ -129,15 +75,6 @@ pub mod lark {
     use super::*;
     use ::lark::{LarkFunction, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
-    pub const ROUTES: [&str; 2] = ["/lark/event", "/lark/card/action"];
-    /// 0 raw (Encrypt Key configured) · 1 raw (no Encrypt Key) · 2 encrypt
-    /// and sign with the key · 3 as 2, Verification Token put in · 4 sign
-    /// the plaintext with the key · 5 old-style card: SHA-1 with the token
-    /// over the plaintext · 6 no key, token put in · 7 old-style card,
-    /// encrypted, SHA-1 over the ciphertext · 8 encrypted, unsigned, token
-    /// put in · 9 no key, old-style card signature.
-    pub const MODES: usize = 10;
-
     pub struct Lark {
         pub keyed: LarkFunction,
         pub keyless: LarkFunction,
@@ -145,9 +82,22 @@ pub mod lark {
         pub key: String,
     }
 
-    pub fn get() -> &'static Lark {
-        static LARK: OnceLock<Lark> = OnceLock::new();
-        LARK.get_or_init(|| {
+    /// Whether mode `mode` is answered by the deployment with an Encrypt Key.
+    fn keyed(mode: usize) -> bool {
+        !matches!(mode, 1 | 6 | 9)
+    }
+
+    /// 0 raw (Encrypt Key configured) · 1 raw (no Encrypt Key) · 2 encrypt
+    /// and sign with the key · 3 as 2, Verification Token put in · 4 sign
+    /// the plaintext with the key · 5 old-style card: SHA-1 with the token
+    /// over the plaintext · 6 no key, token put in · 7 old-style card,
+    /// encrypted, SHA-1 over the ciphertext · 8 encrypted, unsigned, token
+    /// put in · 9 no key, old-style card signature.
+    impl Platform for Lark {
+        type Function = LarkFunction;
+        const MODES: usize = 10;
+
+        fn deploy() -> Self {
             let settings = fuzz_settings();
             let mut keyless = settings.clone();
             keyless.insert("LARK_ENCRYPT_KEY".into(), String::new());
@@ -157,7 +107,83 @@ pub mod lark {
                 token: first_secret(&settings, "LARK_VERIFICATION_TOKEN"),
                 key: first_secret(&settings, "LARK_ENCRYPT_KEY"),
             }
-        })
+        }
+
+        /// The modes past the first two sign or encrypt the body themselves:
+        /// their seeds carry an encrypted event's plaintext.
+        fn seeds(&self, target: &str) -> Result<Seeds, String> {
+            seeds::from_events(
+                target,
+                Self::MODES,
+                |mode, body| if mode >= 2 { self.opened(body) } else { body.to_vec() },
+            )
+        }
+
+        fn prepare(&self, mode: usize, request: &mut IncomingRequest) -> Prepared<'_, LarkFunction> {
+            if matches!(mode, 3 | 6 | 8) {
+                request.body = with_token(&request.body, &self.token);
+            }
+            let plaintext = request.body.clone();
+            let timestamp = header(request, TIMESTAMP_HEADER).unwrap_or("1700000000").to_string();
+            let nonce = header(request, NONCE_HEADER).unwrap_or("fuzz-nonce").to_string();
+            if matches!(mode, 2 | 3 | 7 | 8) {
+                request.body = encrypted(&self.key, &plaintext);
+            }
+            let signature = match mode {
+                2..=4 => Some(lark_signature(&timestamp, &nonce, &self.key, &request.body)),
+                5 | 7 | 9 => Some(lark_card_signature_v1(&timestamp, &nonce, &self.token, &request.body)),
+                _ => None,
+            };
+            if let Some(signature) = signature {
+                set_header(request, TIMESTAMP_HEADER, &timestamp);
+                set_header(request, NONCE_HEADER, &nonce);
+                set_header(request, SIGNATURE_HEADER, &signature);
+            }
+            Prepared::by(if keyed(mode) { &self.keyed } else { &self.keyless }).plaintext(plaintext)
+        }
+
+        fn authenticated(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            if self.proven(keyed(exchange.mode), exchange.request) {
+                Ok(())
+            } else {
+                Err("without a valid signature or the Verification Token".into())
+            }
+        }
+
+        fn check(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            unsigned_refusals_are_identical(self, keyed(exchange.mode), exchange.request, exchange.reply)
+        }
+    }
+
+    impl Lark {
+        /// An encrypted Lark body opened with the Encrypt Key; others unchanged.
+        fn opened(&self, body: &[u8]) -> Vec<u8> {
+            serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|outer| outer.get("encrypt").and_then(Value::as_str).map(str::to_string))
+                .and_then(|ciphertext| decrypt_lark_body(&self.key, &ciphertext).ok())
+                .unwrap_or_else(|| body.to_vec())
+        }
+
+        /// A valid signature, or the Verification Token in the (decrypted) body.
+        fn proven(&self, keyed: bool, request: &IncomingRequest) -> bool {
+            let signed = match (
+                header(request, TIMESTAMP_HEADER),
+                header(request, NONCE_HEADER),
+                header(request, SIGNATURE_HEADER),
+            ) {
+                (Some(timestamp), Some(nonce), Some(signature)) => {
+                    (keyed && signature_matches(&lark_signature(timestamp, nonce, &self.key, &request.body), signature))
+                        || (request.path.ends_with("/lark/card/action")
+                            && signature_matches(
+                                &lark_card_signature_v1(timestamp, nonce, &self.token, &request.body),
+                                signature,
+                            ))
+                }
+                _ => false,
+            };
+            signed || carries_token(self, keyed, &request.body)
+        }
     }
 
     /// Puts the Verification Token where Lark's schemas carry it.
@@ -182,37 +208,6 @@ pub mod lark {
         json!({ "encrypt": encrypt_lark_body(key, IV, plaintext) }).to_string().into_bytes()
     }
 
-    pub fn run(data: &[u8]) {
-        let lark = get();
-        let Some(input) = FuzzInput::parse(data) else { return };
-        let Some(mut request) = input.request(&ROUTES) else { return };
-        let mode = input.mode(MODES);
-        let keyed = !matches!(mode, 1 | 6 | 9);
-        if matches!(mode, 3 | 6 | 8) {
-            request.body = with_token(&request.body, &lark.token);
-        }
-        let plaintext = request.body.clone();
-        let timestamp = header(&request, TIMESTAMP_HEADER).unwrap_or("1700000000").to_string();
-        let nonce = header(&request, NONCE_HEADER).unwrap_or("fuzz-nonce").to_string();
-        if matches!(mode, 2 | 3 | 7 | 8) {
-            request.body = encrypted(&lark.key, &plaintext);
-        }
-        let signature = match mode {
-            2..=4 => Some(lark_signature(&timestamp, &nonce, &lark.key, &request.body)),
-            5 | 7 | 9 => Some(lark_card_signature_v1(&timestamp, &nonce, &lark.token, &request.body)),
-            _ => None,
-        };
-        if let Some(signature) = signature {
-            set_header(&mut request, TIMESTAMP_HEADER, &timestamp);
-            set_header(&mut request, NONCE_HEADER, &nonce);
-            set_header(&mut request, SIGNATURE_HEADER, &signature);
-        }
-        let function = if keyed { &lark.keyed } else { &lark.keyless };
-        let (reply, publisher) = answer(function, &request, input.publisher_down());
-        let extra = unsigned_refusals_are_identical(lark, keyed, &request, &reply);
-        assert_promises("lark", &request, &reply, &publisher, input.publisher_down(), &plaintext, extra);
-    }
-
     /// No decryption oracle: a request that carries no valid signature and
     /// whose (decrypted) body does not hold the Verification Token proves
     /// nothing, so every refusal of it must be the one fixed 401, whatever
@@ -223,23 +218,7 @@ pub mod lark {
         request: &IncomingRequest,
         reply: &Reply,
     ) -> Result<(), String> {
-        if matches!(reply.status.as_u16(), 404 | 405 | 413 | 503) {
-            return Ok(());
-        }
-        let signed =
-            match (header(request, TIMESTAMP_HEADER), header(request, NONCE_HEADER), header(request, SIGNATURE_HEADER))
-            {
-                (Some(timestamp), Some(nonce), Some(signature)) => {
-                    (keyed && signature_matches(&lark_signature(timestamp, nonce, &lark.key, &request.body), signature))
-                        || (request.path.ends_with("/lark/card/action")
-                            && signature_matches(
-                                &lark_card_signature_v1(timestamp, nonce, &lark.token, &request.body),
-                                signature,
-                            ))
-                }
-                _ => false,
-            };
-        if signed || carries_token(lark, keyed, &request.body) {
+        if matches!(reply.status.as_u16(), 404 | 405 | 413 | 503) || lark.proven(keyed, request) {
             return Ok(());
         }
         let fixed = Reply::refusal(&IngressError::unauthenticated(""));
@@ -282,19 +261,18 @@ pub mod discord {
     use super::*;
     use ::discord::{DiscordFunction, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
-    pub const ROUTES: [&str; 2] = ["/discord/interactions", "/discord/events"];
-    /// 0 raw · 1 signed now · 2 signed with the input's timestamp header.
-    pub const MODES: usize = 3;
-
     pub struct Discord {
         pub function: DiscordFunction,
         pub seed: [u8; 32],
         pub tolerance_secs: u64,
     }
 
-    pub fn get() -> &'static Discord {
-        static DISCORD: OnceLock<Discord> = OnceLock::new();
-        DISCORD.get_or_init(|| {
+    /// 0 raw · 1 signed now · 2 signed with the input's timestamp header.
+    impl Platform for Discord {
+        type Function = DiscordFunction;
+        const MODES: usize = 3;
+
+        fn deploy() -> Self {
             let settings = fuzz_settings();
             let seed = hex::decode(first_secret(&settings, "DISCORD_DEV_SIGNING_SEED"))
                 .ok()
@@ -303,44 +281,34 @@ pub mod discord {
             let function = DiscordFunction::from_env(&settings).expect("discord settings");
             let tolerance_secs = function.ingress.timestamp_window.tolerance_secs;
             Discord { function, seed, tolerance_secs }
-        })
-    }
-
-    pub fn run(data: &[u8]) {
-        let discord = get();
-        let Some(input) = FuzzInput::parse(data) else { return };
-        let Some(mut request) = input.request(&ROUTES) else { return };
-        let timestamp = match input.mode(MODES) {
-            0 => None,
-            1 => Some(NOW_UNIX.to_string()),
-            _ => Some(header(&request, TIMESTAMP_HEADER).unwrap_or("1700000000").to_string()),
-        };
-        if let Some(timestamp) = timestamp {
-            let signature = sign_ed25519(&discord.seed, &timestamp, &request.body);
-            set_header(&mut request, TIMESTAMP_HEADER, &timestamp);
-            set_header(&mut request, SIGNATURE_HEADER, &signature);
         }
-        let (reply, publisher) = answer(&discord.function, &request, input.publisher_down());
-        let extra = accepted_only_if_signed(discord, &request, &reply);
-        assert_promises("discord", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
-    }
 
-    /// Every 2xx, PINGs included, answers a request signed by the key's
-    /// owner over `timestamp ‖ body` with a fresh timestamp. Ed25519 as
-    /// Discord uses it is deterministic, so the only signature a fuzzer
-    /// can present is the one the seed makes.
-    fn accepted_only_if_signed(discord: &Discord, request: &IncomingRequest, reply: &Reply) -> Result<(), String> {
-        if !reply.status.is_success() {
-            return Ok(());
+        fn prepare(&self, mode: usize, request: &mut IncomingRequest) -> Prepared<'_, DiscordFunction> {
+            let timestamp = match mode {
+                0 => None,
+                1 => Some(NOW_UNIX.to_string()),
+                _ => Some(header(request, TIMESTAMP_HEADER).unwrap_or("1700000000").to_string()),
+            };
+            if let Some(timestamp) = timestamp {
+                let signature = sign_ed25519(&self.seed, &timestamp, &request.body);
+                set_header(request, TIMESTAMP_HEADER, &timestamp);
+                set_header(request, SIGNATURE_HEADER, &signature);
+            }
+            Prepared::by(&self.function).genuine(mode == 1)
         }
-        let timestamp = header(request, TIMESTAMP_HEADER).unwrap_or_default();
-        let expected = hex::decode(sign_ed25519(&discord.seed, timestamp, &request.body)).unwrap_or_default();
-        let presented = hex::decode(header(request, SIGNATURE_HEADER).unwrap_or_default().trim()).unwrap_or_default();
-        let fresh = timestamp.trim().parse::<i64>().is_ok_and(|t| t.abs_diff(NOW_UNIX) <= discord.tolerance_secs);
-        if presented == expected && fresh {
-            Ok(())
-        } else {
-            Err(format!("accepted ({}) without a fresh valid signature", reply.status))
+
+        /// Every 2xx, PINGs included, answers a request signed by the key's
+        /// owner over `timestamp ‖ body` with a fresh timestamp. Ed25519 as
+        /// Discord uses it is deterministic, so the only signature a fuzzer
+        /// can present is the one the seed makes.
+        fn authenticated(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            let request = exchange.request;
+            let timestamp = header(request, TIMESTAMP_HEADER).unwrap_or_default();
+            let expected = hex::decode(sign_ed25519(&self.seed, timestamp, &request.body)).unwrap_or_default();
+            let presented =
+                hex::decode(header(request, SIGNATURE_HEADER).unwrap_or_default().trim()).unwrap_or_default();
+            let fresh = timestamp.trim().parse::<i64>().is_ok_and(|t| t.abs_diff(NOW_UNIX) <= self.tolerance_secs);
+            if presented == expected && fresh { Ok(()) } else { Err("without a fresh valid signature".into()) }
         }
     }
 }
@@ -349,19 +317,22 @@ pub mod telegram {
     use super::*;
     use ::telegram::{SECRET_HEADER, TelegramFunction};
 
-    pub const ROUTES: [&str; 1] = ["/telegram/{bot}"];
-    /// 0 raw · 1 the secret of the path's bot · 2 another bot's secret.
-    pub const MODES: usize = 3;
-
     pub struct Telegram {
         pub function: TelegramFunction,
         /// (bot, secret) pairs as configured.
         pub bots: Vec<(String, String)>,
     }
 
-    pub fn get() -> &'static Telegram {
-        static TELEGRAM: OnceLock<Telegram> = OnceLock::new();
-        TELEGRAM.get_or_init(|| {
+    fn bot_in_path(request: &IncomingRequest) -> &str {
+        request.path.rsplit_once("/telegram/").map(|(_, bot)| bot).unwrap_or_default()
+    }
+
+    /// 0 raw · 1 the secret of the path's bot · 2 another bot's secret.
+    impl Platform for Telegram {
+        type Function = TelegramFunction;
+        const MODES: usize = 3;
+
+        fn deploy() -> Self {
             let settings = fuzz_settings();
             let raw = settings.get("TELEGRAM_SECRET_TOKENS").cloned().unwrap_or_default();
             let bots = SecretList::parse_labelled("TELEGRAM_SECRET_TOKENS", &raw)
@@ -373,44 +344,28 @@ pub mod telegram {
                 })
                 .collect();
             Telegram { function: TelegramFunction::from_env(&settings).expect("telegram settings"), bots }
-        })
-    }
-
-    fn bot_in_path(request: &IncomingRequest) -> &str {
-        request.path.rsplit_once("/telegram/").map(|(_, bot)| bot).unwrap_or_default()
-    }
-
-    pub fn run(data: &[u8]) {
-        let telegram = get();
-        let Some(input) = FuzzInput::parse(data) else { return };
-        let Some(mut request) = input.request(&ROUTES) else { return };
-        let mode = input.mode(MODES);
-        if mode > 0 {
-            let bot = bot_in_path(&request).to_string();
-            let own = telegram.bots.iter().position(|(name, _)| *name == bot).unwrap_or(0);
-            let chosen = if mode == 1 { own } else { (own + 1) % telegram.bots.len() };
-            set_header(&mut request, SECRET_HEADER, &telegram.bots[chosen].1);
         }
-        let (reply, publisher) = answer(&telegram.function, &request, input.publisher_down());
-        let extra = accepted_only_with_the_bots_secret(telegram, &request, &reply);
-        assert_promises("telegram", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
-    }
 
-    /// A 2xx needs the secret of exactly the bot the path names.
-    fn accepted_only_with_the_bots_secret(
-        telegram: &Telegram,
-        request: &IncomingRequest,
-        reply: &Reply,
-    ) -> Result<(), String> {
-        if !reply.status.is_success() {
-            return Ok(());
+        fn prepare(&self, mode: usize, request: &mut IncomingRequest) -> Prepared<'_, TelegramFunction> {
+            if mode > 0 {
+                let bot = bot_in_path(request).to_string();
+                let own = self.bots.iter().position(|(name, _)| *name == bot).unwrap_or(0);
+                let chosen = if mode == 1 { own } else { (own + 1) % self.bots.len() };
+                set_header(request, SECRET_HEADER, &self.bots[chosen].1);
+            }
+            Prepared::by(&self.function)
         }
-        let bot = request.path_params.get("bot").map(String::as_str).unwrap_or_else(|| bot_in_path(request));
-        let presented = header(request, SECRET_HEADER);
-        if telegram.bots.iter().any(|(name, secret)| name == bot && presented == Some(secret.as_str())) {
-            Ok(())
-        } else {
-            Err(format!("accepted ({}) for bot {bot:?} without that bot's secret", reply.status))
+
+        /// A 2xx needs the secret of exactly the bot the path names.
+        fn authenticated(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            let request = exchange.request;
+            let bot = request.path_params.get("bot").map(String::as_str).unwrap_or_else(|| bot_in_path(request));
+            let presented = header(request, SECRET_HEADER);
+            if self.bots.iter().any(|(name, secret)| name == bot && presented == Some(secret.as_str())) {
+                Ok(())
+            } else {
+                Err(format!("for bot {bot:?} without that bot's secret"))
+            }
         }
     }
 }
@@ -418,13 +373,6 @@ pub mod telegram {
 pub mod openim {
     use super::*;
     use ::openim::OpenimFunction;
-
-    pub const ROUTES: [&str; 2] = ["/openim/{command}", "/openim/{token}/{command}"];
-    /// 0 raw, address allowlist · 1 raw, path token · 2 path token put in the
-    /// path · 3 allowlist, callbackCommand put in · 4 second path token and
-    /// callbackCommand put in · 5 allowlist that blocks on queue failure,
-    /// callbackCommand put in.
-    pub const MODES: usize = 6;
 
     pub struct Openim {
         pub allowlist: OpenimFunction,
@@ -434,9 +382,24 @@ pub mod openim {
         pub allowed: Vec<ipnet::IpNet>,
     }
 
-    pub fn get() -> &'static Openim {
-        static OPENIM: OnceLock<Openim> = OnceLock::new();
-        OPENIM.get_or_init(|| {
+    fn command_in_path(path: &str) -> String {
+        path.rsplit('/').find(|segment| !segment.is_empty()).unwrap_or("callbackAfterUserOnlineCommand").to_string()
+    }
+
+    /// Whether mode `mode` is answered by the path-token deployment.
+    fn path_token(mode: usize) -> bool {
+        matches!(mode, 1 | 2 | 4)
+    }
+
+    /// 0 raw, address allowlist · 1 raw, path token · 2 path token put in the
+    /// path · 3 allowlist, callbackCommand put in · 4 second path token and
+    /// callbackCommand put in · 5 allowlist that blocks on queue failure,
+    /// callbackCommand put in.
+    impl Platform for Openim {
+        type Function = OpenimFunction;
+        const MODES: usize = 6;
+
+        fn deploy() -> Self {
             let settings = fuzz_settings();
             let mut with_token = settings.clone();
             with_token.insert("OPENIM_PATH_TOKEN".into(), crate::OPENIM_PATH_TOKENS.into());
@@ -451,67 +414,39 @@ pub mod openim {
                 blocking: OpenimFunction::from_env(&blocking).expect("openim blocking settings"),
                 tokens: all_of(&with_token, "OPENIM_PATH_TOKEN"),
             }
-        })
-    }
-
-    fn command_in_path(path: &str) -> String {
-        path.rsplit('/').find(|segment| !segment.is_empty()).unwrap_or("callbackAfterUserOnlineCommand").to_string()
-    }
-
-    pub fn run(data: &[u8]) {
-        let openim = get();
-        let Some(input) = FuzzInput::parse(data) else { return };
-        let Some(mut request) = input.request(&ROUTES) else { return };
-        let mode = input.mode(MODES);
-        let command = command_in_path(&request.path);
-        if matches!(mode, 2 | 4) {
-            let token = &openim.tokens[if mode == 2 { 0 } else { openim.tokens.len() - 1 }];
-            request.path = format!("/openim/{token}/{command}");
-            request.path_params =
-                [("token".to_string(), token.clone()), ("command".to_string(), command.clone())].into();
         }
-        if matches!(mode, 3..=5) {
-            request.body = edit_json_object(&request.body, |object| {
-                object.insert("callbackCommand".into(), json!(command));
-            });
-        }
-        let function = match mode {
-            1 | 2 | 4 => &openim.path_token,
-            5 => &openim.blocking,
-            _ => &openim.allowlist,
-        };
-        let (reply, publisher) = answer(function, &request, input.publisher_down());
-        let extra = if matches!(mode, 1 | 2 | 4) {
-            accepted_only_with_a_path_token(openim, &request, &reply)
-        } else {
-            accepted_only_from_allowed_addresses(openim, &request, &reply)
-        };
-        assert_promises("openim", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
-    }
 
-    fn accepted_only_with_a_path_token(
-        openim: &Openim,
-        request: &IncomingRequest,
-        reply: &Reply,
-    ) -> Result<(), String> {
-        let presented = request.path.split('/').any(|segment| openim.tokens.iter().any(|token| token == segment));
-        if !reply.status.is_success() || presented {
-            Ok(())
-        } else {
-            Err(format!("accepted ({}) without a configured path token in the path", reply.status))
+        fn prepare(&self, mode: usize, request: &mut IncomingRequest) -> Prepared<'_, OpenimFunction> {
+            let command = command_in_path(&request.path);
+            if matches!(mode, 2 | 4) {
+                let token = &self.tokens[if mode == 2 { 0 } else { self.tokens.len() - 1 }];
+                request.path = format!("/openim/{token}/{command}");
+                request.path_params =
+                    [("token".to_string(), token.clone()), ("command".to_string(), command.clone())].into();
+            }
+            if matches!(mode, 3..=5) {
+                request.body = edit_json_object(&request.body, |object| {
+                    object.insert("callbackCommand".into(), json!(command));
+                });
+            }
+            Prepared::by(match mode {
+                _ if path_token(mode) => &self.path_token,
+                5 => &self.blocking,
+                _ => &self.allowlist,
+            })
         }
-    }
 
-    fn accepted_only_from_allowed_addresses(
-        openim: &Openim,
-        request: &IncomingRequest,
-        reply: &Reply,
-    ) -> Result<(), String> {
-        let allowed = request.source_ip.is_some_and(|ip| openim.allowed.iter().any(|net| net.contains(&ip)));
-        if !reply.status.is_success() || allowed {
-            Ok(())
-        } else {
-            Err(format!("accepted ({}) from {:?}, outside the allowlist", reply.status, request.source_ip))
+        /// A configured token in the path (path-token deployment), else an
+        /// address inside the allowlist.
+        fn authenticated(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            let request = exchange.request;
+            if path_token(exchange.mode) {
+                let presented = request.path.split('/').any(|segment| self.tokens.iter().any(|token| token == segment));
+                if presented { Ok(()) } else { Err("without a configured path token in the path".into()) }
+            } else {
+                let allowed = request.source_ip.is_some_and(|ip| self.allowed.iter().any(|net| net.contains(&ip)));
+                if allowed { Ok(()) } else { Err(format!("from {:?}, outside the allowlist", request.source_ip)) }
+            }
         }
     }
 }
@@ -520,62 +455,53 @@ pub mod alertmanager {
     use super::*;
     use ::alertmanager::{AlertmanagerFunction, BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING};
 
-    pub const ROUTES: [&str; 1] = [::alertmanager::PATH];
-    /// 0 raw · 1 Basic · 2 Bearer · 3 another scheme with the token.
-    pub const MODES: usize = 4;
-
     pub struct Alertmanager {
         pub function: AlertmanagerFunction,
         pub basic: Vec<String>,
         pub tokens: Vec<String>,
     }
 
-    pub fn get() -> &'static Alertmanager {
-        static ALERTMANAGER: OnceLock<Alertmanager> = OnceLock::new();
-        ALERTMANAGER.get_or_init(|| {
+    /// 0 raw · 1 Basic · 2 Bearer · 3 another scheme with the token.
+    impl Platform for Alertmanager {
+        type Function = AlertmanagerFunction;
+        const MODES: usize = 4;
+
+        fn deploy() -> Self {
             let settings = fuzz_settings();
             Alertmanager {
                 function: AlertmanagerFunction::from_env(&settings).expect("alertmanager settings"),
                 basic: all_of(&settings, BASIC_AUTH_SETTING),
                 tokens: all_of(&settings, BEARER_TOKENS_SETTING),
             }
-        })
-    }
-
-    pub fn run(data: &[u8]) {
-        let alertmanager = get();
-        let Some(input) = FuzzInput::parse(data) else { return };
-        let Some(mut request) = input.request(&ROUTES) else { return };
-        let mode = input.mode(MODES);
-        match mode {
-            1 => set_header(&mut request, AUTHORIZATION, &basic_header(&alertmanager.basic[0])),
-            2 => set_header(&mut request, AUTHORIZATION, &format!("Bearer {}", alertmanager.tokens[0])),
-            3 => set_header(&mut request, AUTHORIZATION, &format!("Token {}", alertmanager.tokens[0])),
-            _ => {}
         }
-        let (reply, publisher) = answer(&alertmanager.function, &request, input.publisher_down());
-        let presented =
-            authorization_presents(header(&request, AUTHORIZATION), &alertmanager.tokens, &alertmanager.basic);
-        let extra = if reply.status.is_success() && !presented {
-            Err(format!("accepted ({}) without configured credentials", reply.status))
-        } else if mode > 0 {
-            authenticated_json_is_kept(&request, &reply)
-        } else {
-            Ok(())
-        };
-        assert_promises("alertmanager", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
+
+        fn prepare(&self, mode: usize, request: &mut IncomingRequest) -> Prepared<'_, AlertmanagerFunction> {
+            match mode {
+                1 => set_header(request, AUTHORIZATION, &basic_header(&self.basic[0])),
+                2 => set_header(request, AUTHORIZATION, &format!("Bearer {}", self.tokens[0])),
+                3 => set_header(request, AUTHORIZATION, &format!("Token {}", self.tokens[0])),
+                _ => {}
+            }
+            Prepared::by(&self.function)
+        }
+
+        fn authenticated(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            if authorization_presents(header(exchange.request, AUTHORIZATION), &self.tokens, &self.basic) {
+                Ok(())
+            } else {
+                Err("without configured credentials".into())
+            }
+        }
+
+        fn check(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            if exchange.mode > 0 { authenticated_json_is_kept(exchange.request, exchange.reply) } else { Ok(()) }
+        }
     }
 }
 
 pub mod grafana {
     use super::*;
     use ::grafana::{BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING, GrafanaFunction, HMAC_SECRET_SETTING};
-
-    pub const ROUTES: [&str; 1] = [::grafana::PATH];
-    /// 0 raw · 1 HMAC with timestamp · 2 Bearer · 3 Basic · 4 HMAC and
-    /// Bearer · 5 HMAC without timestamp (no timestamp header configured) ·
-    /// 6 raw, no timestamp header configured · 7 HMAC in the fallback header.
-    pub const MODES: usize = 8;
 
     pub struct Grafana {
         pub with_timestamp: GrafanaFunction,
@@ -586,9 +512,19 @@ pub mod grafana {
         pub tokens: Vec<String>,
     }
 
-    pub fn get() -> &'static Grafana {
-        static GRAFANA: OnceLock<Grafana> = OnceLock::new();
-        GRAFANA.get_or_init(|| {
+    /// Whether mode `mode` is answered by the deployment that names a timestamp header.
+    fn with_timestamp(mode: usize) -> bool {
+        !matches!(mode, 5 | 6)
+    }
+
+    /// 0 raw · 1 HMAC with timestamp · 2 Bearer · 3 Basic · 4 HMAC and
+    /// Bearer · 5 HMAC without timestamp (no timestamp header configured) ·
+    /// 6 raw, no timestamp header configured · 7 HMAC in the fallback header.
+    impl Platform for Grafana {
+        type Function = GrafanaFunction;
+        const MODES: usize = 8;
+
+        fn deploy() -> Self {
             let settings = fuzz_settings();
             let mut without = settings.clone();
             without.remove("GRAFANA_HMAC_TIMESTAMP_HEADER");
@@ -604,47 +540,50 @@ pub mod grafana {
                 basic: all_of(&settings, BASIC_AUTH_SETTING),
                 tokens: all_of(&settings, BEARER_TOKENS_SETTING),
             }
-        })
-    }
+        }
 
-    pub fn run(data: &[u8]) {
-        let grafana = get();
-        let Some(input) = FuzzInput::parse(data) else { return };
-        let Some(mut request) = input.request(&ROUTES) else { return };
-        let mode = input.mode(MODES);
-        let with_timestamp = !matches!(mode, 5 | 6);
-        if matches!(mode, 1..=5 | 7) {
-            for name in [AUTHORIZATION, GRAFANA_SIGNATURE_HEADER, FALLBACK_SIGNATURE_HEADER] {
-                request.headers.remove(name);
+        fn prepare(&self, mode: usize, request: &mut IncomingRequest) -> Prepared<'_, GrafanaFunction> {
+            if matches!(mode, 1..=5 | 7) {
+                for name in [AUTHORIZATION, GRAFANA_SIGNATURE_HEADER, FALLBACK_SIGNATURE_HEADER] {
+                    request.headers.remove(name);
+                }
+            }
+            if matches!(mode, 1 | 4 | 5 | 7) {
+                let now = NOW_UNIX.to_string();
+                let timestamp = with_timestamp(mode).then_some(now.as_str());
+                let signature = grafana_signature(&self.secret, timestamp, &request.body);
+                if let Some(timestamp) = timestamp {
+                    set_header(request, self.timestamp_header, timestamp);
+                }
+                let name = if mode == 7 { FALLBACK_SIGNATURE_HEADER } else { GRAFANA_SIGNATURE_HEADER };
+                set_header(request, name, &signature);
+            }
+            match mode {
+                2 | 4 => set_header(request, AUTHORIZATION, &format!("Bearer {}", self.tokens[0])),
+                3 => set_header(request, AUTHORIZATION, &basic_header(&self.basic[0])),
+                _ => {}
+            }
+            Prepared::by(if with_timestamp(mode) { &self.with_timestamp } else { &self.without_timestamp })
+        }
+
+        fn authenticated(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            if authenticated(self, with_timestamp(exchange.mode), exchange.request) {
+                Ok(())
+            } else {
+                Err("without valid credentials".into())
             }
         }
-        if matches!(mode, 1 | 4 | 5 | 7) {
-            let now = NOW_UNIX.to_string();
-            let timestamp = with_timestamp.then_some(now.as_str());
-            let signature = grafana_signature(&grafana.secret, timestamp, &request.body);
-            if let Some(timestamp) = timestamp {
-                set_header(&mut request, grafana.timestamp_header, timestamp);
+
+        fn check(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            if matches!(exchange.mode, 0 | 6) {
+                Ok(())
+            } else {
+                authenticated_json_is_kept(exchange.request, exchange.reply)
             }
-            let name = if mode == 7 { FALLBACK_SIGNATURE_HEADER } else { GRAFANA_SIGNATURE_HEADER };
-            set_header(&mut request, name, &signature);
         }
-        match mode {
-            2 | 4 => set_header(&mut request, AUTHORIZATION, &format!("Bearer {}", grafana.tokens[0])),
-            3 => set_header(&mut request, AUTHORIZATION, &basic_header(&grafana.basic[0])),
-            _ => {}
-        }
-        let function = if with_timestamp { &grafana.with_timestamp } else { &grafana.without_timestamp };
-        let (reply, publisher) = answer(function, &request, input.publisher_down());
-        let extra = if reply.status.is_success() && !authenticated(grafana, with_timestamp, &request) {
-            Err(format!("accepted ({}) without valid credentials", reply.status))
-        } else if !matches!(mode, 0 | 6) {
-            authenticated_json_is_kept(&request, &reply)
-        } else {
-            Ok(())
-        };
-        assert_promises("grafana", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
     }
 
+    /// A fresh HMAC of the configured secret, or configured credentials.
     fn authenticated(grafana: &Grafana, with_timestamp: bool, request: &IncomingRequest) -> bool {
         let timestamp = if with_timestamp { header(request, grafana.timestamp_header) } else { None };
         let fresh = timestamp.is_none_or(|t| t.trim().parse::<i64>().is_ok_and(|t| t.abs_diff(NOW_UNIX) <= 300));
@@ -663,19 +602,18 @@ pub mod alert_api {
     use super::*;
     use ::alert_api::{API_KEYS_SETTING, AlertApiFunction, BOT_IDS_SETTING};
 
-    pub const ROUTES: [&str; 1] = [::alert_api::PATH];
-    /// 0 raw · 1 Bearer API key · 2 Bearer API key, allowed sender put in.
-    pub const MODES: usize = 3;
-
     pub struct AlertApi {
         pub function: AlertApiFunction,
         pub keys: Vec<String>,
         pub senders: Vec<String>,
     }
 
-    pub fn get() -> &'static AlertApi {
-        static ALERT_API: OnceLock<AlertApi> = OnceLock::new();
-        ALERT_API.get_or_init(|| {
+    /// 0 raw · 1 Bearer API key · 2 Bearer API key, allowed sender put in.
+    impl Platform for AlertApi {
+        type Function = AlertApiFunction;
+        const MODES: usize = 3;
+
+        fn deploy() -> Self {
             let settings = fuzz_settings();
             AlertApi {
                 function: AlertApiFunction::from_env(&settings).expect("alert-api settings"),
@@ -685,45 +623,35 @@ pub mod alert_api {
                     .map(|ids| ids.split(',').map(|id| id.trim().to_string()).filter(|id| !id.is_empty()).collect())
                     .unwrap_or_default(),
             }
-        })
-    }
+        }
 
-    pub fn run(data: &[u8]) {
-        let api = get();
-        let Some(input) = FuzzInput::parse(data) else { return };
-        let Some(mut request) = input.request(&ROUTES) else { return };
-        let mode = input.mode(MODES);
-        if mode > 0 {
-            set_header(&mut request, AUTHORIZATION, &format!("Bearer {}", api.keys[0]));
+        fn prepare(&self, mode: usize, request: &mut IncomingRequest) -> Prepared<'_, AlertApiFunction> {
+            if mode > 0 {
+                set_header(request, AUTHORIZATION, &format!("Bearer {}", self.keys[0]));
+            }
+            if mode == 2 {
+                request.body = edit_json_object(&request.body, |object| {
+                    object.insert("sender_id".into(), json!(self.senders[0]));
+                });
+            }
+            Prepared::by(&self.function)
         }
-        if mode == 2 {
-            request.body = edit_json_object(&request.body, |object| {
-                object.insert("sender_id".into(), json!(api.senders[0]));
-            });
-        }
-        let (reply, publisher) = answer(&api.function, &request, input.publisher_down());
-        let extra = accepted_only_from_allowed_senders_with_a_key(api, &request, &reply);
-        assert_promises("alert_api", &request, &reply, &publisher, input.publisher_down(), &request.body, extra);
-    }
 
-    fn accepted_only_from_allowed_senders_with_a_key(
-        api: &AlertApi,
-        request: &IncomingRequest,
-        reply: &Reply,
-    ) -> Result<(), String> {
-        if !reply.status.is_success() {
-            return Ok(());
-        }
-        let bearer = header(request, AUTHORIZATION).and_then(|value| value.trim().split_once([' ', '\t'])).is_some_and(
-            |(scheme, key)| scheme.eq_ignore_ascii_case("bearer") && api.keys.iter().any(|k| k == key.trim()),
-        );
-        let sender = serde_json::from_slice::<Value>(&request.body)
-            .ok()
-            .and_then(|json| json.get("sender_id").and_then(Value::as_str).map(str::to_string));
-        if bearer && sender.is_some_and(|sender| api.senders.contains(&sender)) {
-            Ok(())
-        } else {
-            Err(format!("accepted ({}) without an API key and an allowed sender_id", reply.status))
+        /// A Bearer API key and an allowed `sender_id`.
+        fn authenticated(&self, exchange: &Exchange<'_>) -> Result<(), String> {
+            let request = exchange.request;
+            let bearer =
+                header(request, AUTHORIZATION).and_then(|value| value.trim().split_once([' ', '\t'])).is_some_and(
+                    |(scheme, key)| scheme.eq_ignore_ascii_case("bearer") && self.keys.iter().any(|k| k == key.trim()),
+                );
+            let sender = serde_json::from_slice::<Value>(&request.body)
+                .ok()
+                .and_then(|json| json.get("sender_id").and_then(Value::as_str).map(str::to_string));
+            if bearer && sender.is_some_and(|sender| self.senders.contains(&sender)) {
+                Ok(())
+            } else {
+                Err("without an API key and an allowed sender_id".into())
+            }
         }
     }
 }

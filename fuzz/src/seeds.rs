@@ -1,37 +1,56 @@
 //! Seed corpora from the committed `events/`: the API Gateway events hold
 //! real signed requests (body, headers, path), written here in the fuzz
-//! input format once per mode of the target, with the plaintext body for
-//! modes where the harness signs or encrypts it; the Envelopes the
-//! handlers make of them seed the decoder, their alert notifications the
-//! splitter.
+//! input format once per mode of the target ([`from_events`], with the
+//! plaintext body for modes where the harness signs or encrypts it, as the
+//! target's `Platform::seeds` says), or from a platform's own samples
+//! ([`from_samples`]); the Envelopes the handlers make of the events seed
+//! the decoder, their alert notifications the splitter.
 
 use std::path::{Path, PathBuf};
 
-use ::lark::crypto::decrypt_lark_body;
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::provider::Provider;
-use inlet_shared::samples::{events_dir, incoming_from_apigw_v2_event};
+use inlet_shared::samples::{Samples, events_dir, incoming_from_apigw_v2_event};
 use serde_json::Value;
 
-use crate::providers::{self, TARGETS, modes};
-use crate::{FuzzInput, answer};
+use crate::{FuzzInput, NOW_UNIX, answer, fuzz_settings};
 
-/// Writes the seeds of `target` into `dir`; returns how many.
-pub fn write(target: &str, dir: &Path) -> Result<usize, String> {
+/// Named seeds: a seed `name` is written as `seed-<name>`.
+pub type Seeds = Vec<(String, Vec<u8>)>;
+
+/// The seeds of a target over shared code (no platform's).
+pub fn structure_seeds(target: &str) -> Result<Seeds, String> {
+    match target {
+        "envelope_decode" => envelope_seeds(),
+        "alert_split" => alert_seeds(),
+        "destinations" => Ok(destination_seeds()),
+        "replies" => Ok(reply_seeds()),
+        other => Err(format!("no target named {other}")),
+    }
+}
+
+/// Writes `seeds` into `dir`; returns how many.
+pub fn write_all(seeds: &Seeds, dir: &Path) -> Result<usize, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let seeds = match target {
-        "envelope_decode" => envelope_seeds()?,
-        "alert_split" => alert_seeds()?,
-        "destinations" => destination_seeds(),
-        "replies" => reply_seeds(),
-        provider if TARGETS.contains(&provider) => request_seeds(provider)?,
-        other => return Err(format!("no target named {other}")),
-    };
-    for (name, bytes) in &seeds {
+    for (name, bytes) in seeds {
         let path = dir.join(format!("seed-{name}"));
         std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(seeds.len())
+}
+
+/// Says how seeding went (`make fuzz` reads `<target>: wrote …`) and exits.
+pub fn exit_after_seeding(target: &str, dir: &Path, written: Result<usize, String>) -> ! {
+    match written {
+        Ok(count) => {
+            eprintln!("{target}: wrote {count} seeds to {}", dir.display());
+            std::process::exit(0);
+        }
+        Err(error) => {
+            eprintln!("{target}: seeding failed: {error}");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Every API Gateway event in `events/` whose name starts with `prefix`.
@@ -62,7 +81,9 @@ fn provider_prefix(target: &str) -> String {
     target.replace('_', "-")
 }
 
-fn request_seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+/// Each `events/` request of the platform once per mode, its body as
+/// `body(mode, body)` makes it (the plaintext, for modes that seal it).
+pub fn from_events(target: &str, modes: usize, body: impl Fn(usize, &[u8]) -> Vec<u8>) -> Result<Seeds, String> {
     let mut seeds = Vec::new();
     for (name, event) in events(&provider_prefix(target))? {
         let method = event.pointer("/requestContext/http/method").and_then(Value::as_str).unwrap_or("POST");
@@ -74,36 +95,61 @@ fn request_seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
             .and_then(Value::as_object)
             .map(|h| h.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
             .unwrap_or_default();
-        let body = event.get("body").and_then(Value::as_str).unwrap_or_default().as_bytes().to_vec();
-        let plaintext = if target == "lark" { lark_plaintext(&body) } else { body.clone() };
-        for mode in 0..modes(target) {
-            // Lark's modes past the first two sign or encrypt the body themselves.
-            let body = if target == "lark" && mode >= 2 { &plaintext } else { &body };
-            let seed = FuzzInput::render(FuzzInput::control(mode), method, &target_line, &headers, body);
+        let sent = event.get("body").and_then(Value::as_str).unwrap_or_default().as_bytes();
+        for mode in 0..modes {
+            let seed = FuzzInput::render(FuzzInput::control(mode), method, &target_line, &headers, &body(mode, sent));
             seeds.push((format!("{name}-m{mode}"), seed));
         }
     }
     Ok(seeds)
 }
 
-/// An encrypted Lark body opened with the dev Encrypt Key; others unchanged.
-fn lark_plaintext(body: &[u8]) -> Vec<u8> {
-    let lark = providers::lark::get();
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|outer| outer.get("encrypt").and_then(Value::as_str).map(str::to_string))
-        .and_then(|ciphertext| decrypt_lark_body(&lark.key, &ciphertext).ok())
-        .unwrap_or_else(|| body.to_vec())
+/// Each of the platform's own samples, signed with the fuzz settings at
+/// [`NOW_UNIX`], once per mode with the queue up and once with it down (for
+/// a platform without `events/` of its own, or whose samples reach more).
+pub fn from_samples<P: Samples>(modes: usize) -> Result<Seeds, String> {
+    let settings = fuzz_settings();
+    let mut seeds = Vec::new();
+    for name in P::SAMPLE_NAMES {
+        let Some(sample) = P::sample(name, &settings, NOW_UNIX, "fuzz") else { continue };
+        for mode in 0..modes {
+            for (queue, down) in [("up", 0), ("down", 1)] {
+                let control = FuzzInput::control(mode) | down;
+                let seed = FuzzInput::render(control, &sample.method, &sample.path, &sample.headers, &sample.body);
+                seeds.push((format!("{name}-m{mode}-{queue}"), seed));
+            }
+        }
+    }
+    Ok(seeds)
 }
+
+/// What each platform's deployment from the fuzz settings enqueues for a
+/// request, by the name of its target.
+type Published = fn(&IncomingRequest) -> Vec<String>;
+const PLATFORMS: [(&str, Published); 13] = [
+    ("lark", published::<::lark::LarkFunction>),
+    ("discord", published::<::discord::DiscordFunction>),
+    ("telegram", published::<::telegram::TelegramFunction>),
+    ("openim", published::<::openim::OpenimFunction>),
+    ("alertmanager", published::<::alertmanager::AlertmanagerFunction>),
+    ("grafana", published::<::grafana::GrafanaFunction>),
+    ("alert_api", published::<::alert_api::AlertApiFunction>),
+    ("slack", published::<::slack::SlackFunction>),
+    ("github", published::<::github::GithubFunction>),
+    ("stripe", published::<::stripe::StripeFunction>),
+    ("standard_webhooks", published::<::standard_webhooks::StandardWebhooksFunction>),
+    ("wecom", published::<::wecom::WecomFunction>),
+    ("dingtalk", published::<::dingtalk::DingtalkFunction>),
+];
 
 /// The queue messages the handlers make of every event, and the SQS
 /// sample's record bodies.
-fn envelope_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
+fn envelope_seeds() -> Result<Seeds, String> {
     let mut seeds = Vec::new();
-    for target in TARGETS {
+    for (target, published) in PLATFORMS {
         for (name, event) in events(&provider_prefix(target))? {
             let request = incoming_from_apigw_v2_event(&event).ok_or_else(|| format!("{name} is not an event"))?;
-            for (index, body) in published(target, &request).into_iter().enumerate() {
+            for (index, body) in published(&request).into_iter().enumerate() {
                 seeds.push((format!("{name}-{index}"), body.into_bytes()));
             }
         }
@@ -121,35 +167,15 @@ fn envelope_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(seeds)
 }
 
-fn published(target: &str, request: &IncomingRequest) -> Vec<String> {
-    let publisher = match target {
-        "lark" => answer(&providers::lark::get().keyed, request, false).1,
-        "discord" => answer(&providers::discord::get().function, request, false).1,
-        "telegram" => answer(&providers::telegram::get().function, request, false).1,
-        "openim" => answer(&providers::openim::get().allowlist, request, false).1,
-        "alertmanager" => answer(&providers::alertmanager::get().function, request, false).1,
-        "grafana" => answer(&providers::grafana::get().with_timestamp, request, false).1,
-        "alert_api" => answer(&providers::alert_api::get().function, request, false).1,
-        // The self-contained targets keep their deployments to themselves:
-        // built here from the same settings, only to render their events.
-        "slack" => answer(&deployed::<::slack::SlackFunction>(), request, false).1,
-        "github" => answer(&deployed::<::github::GithubFunction>(), request, false).1,
-        "stripe" => answer(&deployed::<::stripe::StripeFunction>(), request, false).1,
-        "standard_webhooks" => answer(&deployed::<::standard_webhooks::StandardWebhooksFunction>(), request, false).1,
-        "wecom" => answer(&deployed::<::wecom::WecomFunction>(), request, false).1,
-        "dingtalk" => answer(&deployed::<::dingtalk::DingtalkFunction>(), request, false).1,
-        other => panic!("no deployment for target {other}"),
-    };
+/// The bodies a deployment from the fuzz settings (`events/env.json`) enqueues for `request`.
+fn published<P: Provider>(request: &IncomingRequest) -> Vec<String> {
+    let function = P::from_env(&fuzz_settings()).expect("settings of events/env.json");
+    let publisher = answer(&function, request, false).1;
     publisher.sent_messages().into_iter().map(|message| message.body).collect()
 }
 
-/// A deployment from the fuzz settings (`events/env.json`).
-fn deployed<P: Provider>() -> P {
-    P::from_env(&crate::fuzz_settings()).expect("settings of events/env.json")
-}
-
 /// The notifications of the alert senders' events.
-fn alert_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
+fn alert_seeds() -> Result<Seeds, String> {
     let mut seeds = Vec::new();
     for prefix in ["alertmanager", "grafana"] {
         for (name, event) in events(prefix)? {
@@ -162,7 +188,7 @@ fn alert_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
 
 /// Reply requests as docs/reference/replies.md shows them, a destination's answers, and
 /// response_urls.
-fn reply_seeds() -> Vec<(String, Vec<u8>)> {
+fn reply_seeds() -> Seeds {
     let inputs = [
         r#"{"event_id":"telegram:bot1:7","reply":{"text":"pong"}}"#,
         r#"{"event_id":"lark:ev_1","reply":{"card":{"elements":[]},"update":true},"id":"k1"}"#,
@@ -176,7 +202,7 @@ fn reply_seeds() -> Vec<(String, Vec<u8>)> {
 
 /// Destinations documents as docs/reference/destinations.md shows them, and patterns followed
 /// by an Envelope.
-fn destination_seeds() -> Vec<(String, Vec<u8>)> {
+fn destination_seeds() -> Seeds {
     let documents = [
         r#"[{"name":"inlet-bus","type":"eventbridge","bus":"inlet"}]"#,
         r#"[{"name":"app","type":"http","url":"https://example.com/hook","secret_setting":"INLET_DESTINATION_SECRET","match":{"provider":["lark"]}}]"#,

@@ -74,7 +74,8 @@ pub fn alert_split(data: &[u8]) {
     let mut keys: HashMap<&str, (&str, &str, &str)> = HashMap::new();
     for (index, envelope) in envelopes.iter().enumerate() {
         check_envelope(envelope, data);
-        let carried = envelope.payload.get("alerts").and_then(Value::as_array);
+        let payload = envelope.payload.to_value().expect("a payload reads back as JSON");
+        let carried = payload.get("alerts").and_then(Value::as_array);
         assert!(carried.is_some_and(|a| a.len() == 1 && a[0] == alerts[index]), "Envelope {index} lost its alert");
         let view = envelope.alert.as_ref().expect("every alert Envelope has an alert view");
         let key = (

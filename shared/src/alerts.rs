@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tracing::warn;
 
-use crate::envelope::{AlertView, Envelope, Verification};
+use crate::envelope::{AlertView, Envelope, Payload, Verification};
 use crate::error::IngressError;
 use crate::ingress::EnvelopeSource;
 use crate::verify::{sha256_hex, truncate_for_log};
@@ -269,13 +269,13 @@ pub const RAW_KIND: &str = "raw";
 pub fn raw_notification(
     provider: &str,
     id_part: &str,
-    json: Value,
+    payload: impl Into<Payload>,
     why: &IngressError,
     received_at: OffsetDateTime,
     verification: Verification,
 ) -> Envelope {
     warn!(provider, reason = %why, "not the standard notification schema; kept as a raw event");
-    Envelope::new(provider, id_part, RAW_KIND, received_at, verification, json)
+    Envelope::new(provider, id_part, RAW_KIND, received_at, verification, payload)
 }
 
 fn non_empty_str<'a>(json: &'a Value, key: &str) -> Option<&'a str> {
@@ -380,9 +380,10 @@ mod tests {
     fn each_payload_keeps_the_group_fields_and_only_its_own_alert() {
         let envelopes = split_notification("am", "alert", &notification(), now(), &verification()).unwrap();
         for (envelope, original) in envelopes.iter().zip(notification()["alerts"].as_array().unwrap()) {
-            assert_eq!(envelope.payload["alerts"], json!([original]));
-            assert_eq!(envelope.payload["receiver"], "team-ops");
-            assert_eq!(envelope.payload["groupKey"], notification()["groupKey"]);
+            let payload = envelope.payload.to_value().unwrap();
+            assert_eq!(payload["alerts"], json!([original]));
+            assert_eq!(payload["receiver"], "team-ops");
+            assert_eq!(payload["groupKey"], notification()["groupKey"]);
         }
     }
 

@@ -38,22 +38,23 @@
 //! replayed event's record. Each is one write, under keys an event id never
 //! takes ([`crate::operations`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+#[cfg(any(test, feature = "testkit"))]
+use std::collections::HashMap;
+#[cfg(any(test, feature = "testkit"))]
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tracing::warn;
 
-use crate::config::DedupWindows;
+use crate::config::{EnvSource, number, optional, required};
 use crate::envelope::Envelope;
-use crate::operations::{FAILURE_KEY_PREFIX, REFUSAL_KEY_PREFIX, RefusalRecord, failure_key, refusal_key};
-
-#[cfg(feature = "dynamodb")]
-mod dynamodb;
-#[cfg(feature = "dynamodb")]
-pub use dynamodb::DynamoDbStore;
+use crate::error::ConfigError;
+use crate::operations::{FAILURE_KEY_PREFIX, REFUSAL_KEY_PREFIX, RefusalRecord};
+#[cfg(any(test, feature = "testkit"))]
+use crate::operations::{failure_key, refusal_key};
+use crate::verify::TimestampWindow;
 
 pub const STATUS_IN_PROGRESS: &str = "IN_PROGRESS";
 pub const STATUS_COMPLETED: &str = "COMPLETED";
@@ -81,7 +82,7 @@ impl NowMs {
 /// A Lambda invocation cannot outlive its deadline, so the lease ends there:
 /// until then no other attempt takes the event over, after it a crashed
 /// attempt's event is free. The lease never exceeds `max`, which
-/// [`DedupSettings`](crate::config::DedupSettings) keeps below the queue's visibility timeout, so the
+/// [`DedupSettings`](crate::dedup::DedupSettings) keeps below the queue's visibility timeout, so the
 /// redelivery that follows a crash always finds the lease over (and a
 /// processor whose timeout is too long is taken over rather than leaving its
 /// events to go round until the dead-letter queue).
@@ -194,13 +195,15 @@ impl Progress {
     }
 
     /// The JSON the record keeps, or None when there is nothing to keep.
-    fn stored(&self) -> Option<String> {
+    #[cfg(any(test, feature = "testkit", feature = "dynamodb"))]
+    pub(crate) fn stored(&self) -> Option<String> {
         if self.is_empty() { None } else { serde_json::to_string(self).ok() }
     }
 
     /// Reads the record's attribute; an unreadable one counts as no progress
     /// (every destination is then owed again: a repeat, never a loss).
-    fn from_stored(text: Option<&str>) -> Progress {
+    #[cfg(any(test, feature = "testkit", feature = "dynamodb"))]
+    pub(crate) fn from_stored(text: Option<&str>) -> Progress {
         text.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()
     }
 }
@@ -331,10 +334,12 @@ pub struct InboxEntry {
 }
 
 /// `in_progress_expiration` of a released lock: any later attempt may take it.
-const RELEASED: i64 = 0;
+#[cfg(any(test, feature = "testkit", feature = "dynamodb"))]
+pub(crate) const RELEASED: i64 = 0;
 
 /// What a record that refused the lock means for this attempt.
-fn classify(status: &str, stored_payload_hash: Option<&str>, payload_hash: &str) -> Claim {
+#[cfg(any(test, feature = "testkit", feature = "dynamodb"))]
+pub(crate) fn classify(status: &str, stored_payload_hash: Option<&str>, payload_hash: &str) -> Claim {
     if status == STATUS_COMPLETED {
         Claim::Completed { same_payload: stored_payload_hash == Some(payload_hash) }
     } else {
@@ -343,10 +348,11 @@ fn classify(status: &str, stored_payload_hash: Option<&str>, payload_hash: &str)
 }
 
 /// The Envelope as the inbox keeps it, or None when it would not fit the item.
-fn inbox_copy(envelope: &Envelope) -> Option<String> {
+#[cfg(any(test, feature = "testkit", feature = "dynamodb"))]
+pub(crate) fn inbox_copy(envelope: &Envelope) -> Option<String> {
     let json = serde_json::to_string(envelope).ok()?;
     if json.len() > INBOX_ENVELOPE_MAX_BYTES {
-        warn!(id = %envelope.id, bytes = json.len(), "Envelope too large for the inbox copy; completing without it");
+        tracing::warn!(id = %envelope.id, bytes = json.len(), "Envelope too large for the inbox copy; completing without it");
         return None;
     }
     Some(json)
@@ -354,6 +360,7 @@ fn inbox_copy(envelope: &Envelope) -> Option<String> {
 
 /// In-memory store with the DynamoDB adapter's semantics, for unit tests:
 /// the same conditions, attributes and counters, in the same order.
+#[cfg(any(test, feature = "testkit"))]
 pub struct MemoryStore {
     records: Mutex<HashMap<String, MemoryRecord>>,
     /// Refusal and failure records, by key, with their expiration.
@@ -362,12 +369,14 @@ pub struct MemoryStore {
 }
 
 #[derive(Clone, Debug)]
+#[cfg(any(test, feature = "testkit"))]
 enum OperationsItem {
     Refusal(RefusalRecord),
     Failure(FailureRecord),
 }
 
 #[derive(Clone, Debug)]
+#[cfg(any(test, feature = "testkit"))]
 struct MemoryRecord {
     status: &'static str,
     expiration: i64,
@@ -386,6 +395,7 @@ struct MemoryRecord {
     deliveries: Option<String>,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl MemoryStore {
     pub fn new(windows: DedupWindows) -> Self {
         MemoryStore { records: Mutex::new(HashMap::new()), operations: Mutex::new(HashMap::new()), windows }
@@ -463,6 +473,7 @@ impl MemoryStore {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 #[async_trait]
 impl IdempotencyStore for MemoryStore {
     async fn claim(&self, envelope: &Envelope, lease: &Lease, now: NowMs) -> Result<Claim, StoreError> {
@@ -547,6 +558,7 @@ impl IdempotencyStore for MemoryStore {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 #[async_trait]
 impl OperationsStore for MemoryStore {
     async fn record_refusal(&self, record: &RefusalRecord, cap: u32, expiration: i64) -> Result<(), StoreError> {
@@ -575,6 +587,131 @@ impl OperationsStore for MemoryStore {
         record.replays = Some(record.replays.unwrap_or_default() + 1);
         record.last_replay = Some((now.0, replay_id.to_string()));
         Ok(true)
+    }
+}
+
+/// Default dedup windows, one per platform: each declares its retry horizon
+/// and window beside its code (`Provider::PLATFORM`), and `inlet gen` writes
+/// the table into shared/src/platform.rs, which the processor reads without
+/// depending on the platforms' crates.
+pub use crate::platform::{DEDUP_WINDOWS, DedupWindowDefault};
+
+/// How long a completed id is remembered, per `Envelope.provider`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DedupWindows {
+    by_provider: std::collections::BTreeMap<String, Duration>,
+    other: Duration,
+}
+
+impl DedupWindows {
+    /// The same window for every provider.
+    pub fn uniform(window: Duration) -> Self {
+        DedupWindows { by_provider: Default::default(), other: window }
+    }
+
+    pub fn with(mut self, provider: &str, window: Duration) -> Self {
+        self.by_provider.insert(provider.to_string(), window);
+        self
+    }
+
+    pub fn for_provider(&self, provider: &str) -> Duration {
+        self.by_provider.get(provider).copied().unwrap_or(self.other)
+    }
+
+    /// The setting that overrides `provider`'s window (`ALERT_API_DEDUP_WINDOW_SECS`).
+    pub fn setting_for(provider: &str) -> String {
+        format!("{}_DEDUP_WINDOW_SECS", provider.to_ascii_uppercase().replace('-', "_"))
+    }
+}
+
+/// The dedup table, its windows and the processor's lease.
+#[derive(Clone, Debug)]
+pub struct DedupSettings {
+    pub table_name: String,
+    pub windows: DedupWindows,
+    /// Leases end before the queue redelivers a message (see [`LeasePolicy`]).
+    pub lease: LeasePolicy,
+}
+
+impl DedupSettings {
+    /// Window of providers missing from [`DEDUP_WINDOWS`]: as long as the
+    /// longest there, since their retries are unknown.
+    pub const DEFAULT_WINDOW_SECS: u64 = 7 * 24 * 3600;
+    /// SQS's own limit on the visibility timeout.
+    pub const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
+
+    /// What must pass between the end of a lease and the earliest redelivery:
+    /// SQS's visibility clock starts when it hands the message out, a little
+    /// before the claim. A tenth of the visibility timeout, at least 1 s.
+    pub fn lease_margin(visibility: Duration) -> Duration {
+        (visibility / 10).max(Duration::from_secs(1))
+    }
+
+    /// Reads and checks the processor's settings. Refuses to start when a
+    /// lease could outlast the visibility timeout or a dedup window is shorter
+    /// than the span in which a signed request is accepted (twice
+    /// `INLET_TIMESTAMP_TOLERANCE_SECS`): a replay must always be a duplicate.
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let table_name = required(env, "INLET_TABLE_NAME")?;
+        let tolerance = number(env, "INLET_TIMESTAMP_TOLERANCE_SECS", TimestampWindow::DEFAULT_SECS)?;
+        let replay_span = tolerance.saturating_mul(2);
+
+        const VISIBILITY: &str = "INLET_QUEUE_VISIBILITY_SECS";
+        let visibility = required(env, VISIBILITY)?
+            .parse::<u64>()
+            .map_err(|_| ConfigError::new(VISIBILITY, "is not a whole number of seconds"))?;
+        if !(2..=Self::MAX_VISIBILITY_SECS).contains(&visibility) {
+            return Err(ConfigError::new(VISIBILITY, format!("must be 2 to {} seconds", Self::MAX_VISIBILITY_SECS)));
+        }
+        let visibility = Duration::from_secs(visibility);
+        let longest_lease = visibility - Self::lease_margin(visibility);
+        let lease = match optional(env, "INLET_LEASE_SECS") {
+            None => longest_lease,
+            Some(_) => {
+                let cap = Duration::from_secs(number(env, "INLET_LEASE_SECS", 0u64)?);
+                if cap.is_zero() || cap > longest_lease {
+                    return Err(ConfigError::new(
+                        "INLET_LEASE_SECS",
+                        format!(
+                            "must be 1 to {} s: a lease must end before the queue's visibility timeout \
+                             ({VISIBILITY} = {} s) redelivers the message",
+                            longest_lease.as_secs(),
+                            visibility.as_secs()
+                        ),
+                    ));
+                }
+                cap
+            }
+        };
+
+        // Table defaults rise to the replay span by themselves; a window set
+        // explicitly below it is refused rather than silently changed.
+        let explicit = |name: &str| -> Result<Option<Duration>, ConfigError> {
+            let Some(raw) = optional(env, name) else { return Ok(None) };
+            let secs: u64 =
+                raw.parse().map_err(|_| ConfigError::new(name, format!("{raw:?} is not a whole number of seconds")))?;
+            if secs == 0 || secs < replay_span {
+                return Err(ConfigError::new(
+                    name,
+                    format!(
+                        "{secs} s is shorter than twice INLET_TIMESTAMP_TOLERANCE_SECS ({replay_span} s): \
+                         a replayed request would be processed as a second event"
+                    ),
+                ));
+            }
+            Ok(Some(Duration::from_secs(secs)))
+        };
+        let global = explicit("INLET_DEDUP_WINDOW_SECS")?;
+        let at_least_replay_span = |secs: u64| Duration::from_secs(secs.max(replay_span));
+        let mut windows = DedupWindows::uniform(global.unwrap_or(at_least_replay_span(Self::DEFAULT_WINDOW_SECS)));
+        for row in DEDUP_WINDOWS {
+            let window = match explicit(&DedupWindows::setting_for(row.provider))? {
+                Some(window) => window,
+                None => global.unwrap_or(at_least_replay_span(row.window_secs)),
+            };
+            windows = windows.with(row.provider, window);
+        }
+        Ok(DedupSettings { table_name, windows, lease: LeasePolicy::new(lease) })
     }
 }
 
@@ -830,5 +967,113 @@ mod tests {
     fn oversized_envelopes_are_not_copied_into_the_record() {
         assert!(inbox_copy(&envelope(json!({"small": true}))).is_some());
         assert!(inbox_copy(&envelope(json!({"blob": "x".repeat(INBOX_ENVELOPE_MAX_BYTES)}))).is_none());
+    }
+
+    fn env(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        pairs.iter().copied().collect()
+    }
+
+    const PROCESSOR: [(&str, &str); 2] = [("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", "180")];
+
+    /// The setting the processor's dedup settings name when they refuse `env`.
+    fn refused_setting(env: &HashMap<&'static str, &'static str>) -> String {
+        DedupSettings::from_env(env).expect_err("refused").name.to_string()
+    }
+
+    fn processor_env(extra: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        PROCESSOR.iter().chain(extra).copied().collect()
+    }
+
+    #[test]
+    fn dedup_windows_default_per_provider_from_one_table() {
+        let settings = DedupSettings::from_env(&processor_env(&[])).unwrap();
+        for row in DEDUP_WINDOWS {
+            assert_eq!(settings.windows.for_provider(row.provider), Duration::from_secs(row.window_secs), "{row:?}");
+        }
+        assert_eq!(settings.windows.for_provider("lark"), Duration::from_secs(24 * 3600));
+        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(3600));
+        assert_eq!(settings.windows.for_provider("someone-new"), Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn every_default_window_covers_the_default_replay_span() {
+        let span = 2 * TimestampWindow::DEFAULT_SECS;
+        assert!(DedupSettings::DEFAULT_WINDOW_SECS >= span);
+        for row in DEDUP_WINDOWS {
+            assert!(row.window_secs >= span, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn dedup_windows_are_overridden_per_provider_then_globally() {
+        let settings = DedupSettings::from_env(&processor_env(&[
+            ("INLET_DEDUP_WINDOW_SECS", "7200"),
+            ("ALERT_API_DEDUP_WINDOW_SECS", "900"),
+            ("LARK_DEDUP_WINDOW_SECS", "90000"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.windows.for_provider("alert-api"), Duration::from_secs(900));
+        assert_eq!(settings.windows.for_provider("lark"), Duration::from_secs(90_000));
+        assert_eq!(settings.windows.for_provider("telegram"), Duration::from_secs(7200), "global beats the table");
+        assert_eq!(settings.windows.for_provider("someone-new"), Duration::from_secs(7200));
+        assert_eq!(DedupWindows::setting_for("alert-api"), "ALERT_API_DEDUP_WINDOW_SECS");
+    }
+
+    #[test]
+    fn dedup_windows_shorter_than_twice_the_timestamp_tolerance_are_refused() {
+        let refused = |extra: &[(&'static str, &'static str)]| refused_setting(&processor_env(extra));
+        assert_eq!(refused(&[("GRAFANA_DEDUP_WINDOW_SECS", "599")]), "GRAFANA_DEDUP_WINDOW_SECS");
+        let short = [("INLET_TIMESTAMP_TOLERANCE_SECS", "1000"), ("INLET_DEDUP_WINDOW_SECS", "1999")];
+        assert_eq!(refused(&short), "INLET_DEDUP_WINDOW_SECS");
+        for bad in ["0", "a day"] {
+            assert_eq!(refused(&[("LARK_DEDUP_WINDOW_SECS", bad)]), "LARK_DEDUP_WINDOW_SECS");
+        }
+        // Exactly the replay span is enough.
+        let settings = DedupSettings::from_env(&processor_env(&[("GRAFANA_DEDUP_WINDOW_SECS", "600")])).unwrap();
+        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn default_windows_rise_to_a_longer_replay_span() {
+        let settings = DedupSettings::from_env(&processor_env(&[("INLET_TIMESTAMP_TOLERANCE_SECS", "2400")])).unwrap();
+        assert_eq!(settings.windows.for_provider("grafana"), Duration::from_secs(4800));
+        assert_eq!(settings.windows.for_provider("lark"), Duration::from_secs(24 * 3600), "already longer");
+    }
+
+    #[test]
+    fn queue_visibility_is_required_and_caps_the_lease() {
+        let error = DedupSettings::from_env(&env(&[("INLET_TABLE_NAME", "t")])).unwrap_err();
+        assert_eq!(error.name, "INLET_QUEUE_VISIBILITY_SECS");
+        for bad in ["0", "1", "43201", "ten"] {
+            let error =
+                DedupSettings::from_env(&env(&[("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", bad)]))
+                    .unwrap_err();
+            assert_eq!(error.name, "INLET_QUEUE_VISIBILITY_SECS", "{bad}");
+        }
+        // Production: 180 s visibility, 30 s timeout.
+        let production = DedupSettings::from_env(&processor_env(&[])).unwrap();
+        assert_eq!(production.lease.max(), Duration::from_secs(162));
+        // The local stack: 10 s visibility.
+        let local =
+            DedupSettings::from_env(&env(&[("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", "10")])).unwrap();
+        assert_eq!(local.lease.max(), Duration::from_secs(9));
+        for visibility in [2u64, 3, 10, 11, 180, 43_200] {
+            let margin = DedupSettings::lease_margin(Duration::from_secs(visibility));
+            assert!(margin >= Duration::from_secs(1) && margin < Duration::from_secs(visibility));
+        }
+    }
+
+    #[test]
+    fn a_lease_cap_at_or_over_the_visibility_timeout_is_refused() {
+        // The local stack once had a 60 s lease and a 10 s visibility timeout:
+        // a crash sent acknowledged events to the dead-letter queue.
+        let lease_over_visibility =
+            [("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", "10"), ("INLET_LEASE_SECS", "60")];
+        assert_eq!(refused_setting(&env(&lease_over_visibility)), "INLET_LEASE_SECS");
+        for bad in ["180", "0"] {
+            assert_eq!(refused_setting(&processor_env(&[("INLET_LEASE_SECS", bad)])), "INLET_LEASE_SECS");
+        }
+        let capped = DedupSettings::from_env(&processor_env(&[("INLET_LEASE_SECS", "45")])).unwrap();
+        assert_eq!(capped.lease.max(), Duration::from_secs(45));
     }
 }

@@ -5,9 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::error::IngressError;
+use crate::json;
 use crate::verify::sha256_hex;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,8 +41,192 @@ pub struct Envelope {
     /// (docs/reference/envelope.md). Absent for events that carry their data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch: Option<Value>,
-    /// The provider's (decrypted) JSON, unchanged.
-    pub payload: Value,
+    /// The provider's (decrypted) JSON, unchanged: the bytes it sent.
+    pub payload: Payload,
+}
+
+/// The Envelope's `payload`: the JSON the platform sent (for an encrypted
+/// body, the decrypted plaintext), kept as its bytes and written into the
+/// queued Envelope as they are, not rebuilt from a parsed tree.
+///
+/// A provider makes one from the text its view of the body was read from
+/// ([`Payload::from_json`]), or, where it builds the payload itself (form
+/// bodies, XML, one alert of a group), from a `Value`. Consumers read it
+/// with [`Payload::parse`] or [`Payload::to_value`].
+#[derive(Clone)]
+pub struct Payload(Box<RawValue>);
+
+impl Payload {
+    /// JSON text as the platform sent it (surrounding whitespace dropped).
+    /// Refused when it is not one JSON value (a provider has read it already,
+    /// so that does not happen in the flow).
+    pub fn from_json(text: impl Into<String>) -> Result<Self, serde_json::Error> {
+        RawValue::from_string(text.into()).map(Payload)
+    }
+
+    /// Reads a request body as the view `T` and keeps it whole as the
+    /// payload: one parse, the view's, which checks the whole body as a
+    /// `Value` parse would (see [`crate::json`]); the payload is a copy of
+    /// the bytes it read.
+    pub fn view<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<(T, Payload), IngressError> {
+        Self::view_str(json::text_of(body)?)
+    }
+
+    /// [`Payload::view`] of JSON text (a form field, a decrypted body).
+    pub fn view_str<'a, T: Deserialize<'a>>(text: &'a str) -> Result<(T, Payload), IngressError> {
+        let view = json::read_str::<T>(text)?;
+        Ok((view, Self::parsed(text)?))
+    }
+
+    /// [`Payload::view_str`], keeping what `keep` says of the text once the
+    /// view is read: nothing, all of it, or all but a secret the platform
+    /// repeats in its body.
+    pub fn view_keeping<'a, T: Deserialize<'a>>(
+        text: &'a str,
+        keep: impl FnOnce(&T) -> Keep,
+    ) -> Result<(T, Option<Payload>), IngressError> {
+        let view = json::read_str::<T>(text)?;
+        let payload = match keep(&view) {
+            Keep::Nothing => None,
+            Keep::Whole => Some(Self::parsed(text)?),
+            Keep::Without { path, name, found } => Some(Self::parsed_without(text, path, name, found)?),
+        };
+        Ok((view, payload))
+    }
+
+    /// `text`, which serde_json has just read whole as some type.
+    fn parsed(text: &str) -> Result<Payload, IngressError> {
+        let text = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+        if text.is_empty() {
+            return Err(IngressError::malformed("body is not valid JSON (empty)"));
+        }
+        // SAFETY: serde_json's `from_str` returns Ok only when the
+        // deserializer consumed exactly one whole JSON value with nothing
+        // but whitespace around it (each of its methods consumes a whole
+        // value or fails, containers their closing bracket too, and `end`
+        // refuses anything after): with that whitespace trimmed, and
+        // nothing consumed ruled out above, `text` is what RawValue holds.
+        Ok(Payload(unsafe { RawValue::from_string_unchecked(text.to_string()) }))
+    }
+
+    /// [`Payload::parsed`] less the members `path`/`name` names.
+    fn parsed_without(
+        text: &str,
+        path: &'static [&'static str],
+        name: &'static str,
+        found: Option<Vec<std::ops::Range<usize>>>,
+    ) -> Result<Payload, IngressError> {
+        let refused = |e: serde_json::Error| IngressError::malformed(format!("body is not valid JSON ({e})"));
+        // Where the view placed them, every one a string literal: cut
+        // without reading the text again.
+        let cut =
+            found.filter(|spans| spans.iter().all(|span| text.as_bytes().get(span.start) == Some(&b'"'))).and_then(
+                |spans| if spans.is_empty() { Some(text.to_string()) } else { json::without_members(text, &spans) },
+            );
+        match cut {
+            Some(mut cut) => {
+                let trimmed = cut.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+                if trimmed.len() != cut.len() {
+                    cut = trimmed.to_string();
+                }
+                // SAFETY: `text` is one JSON value (serde_json read it whole,
+                // as in `parsed`), and `without_members` took out only whole
+                // members, each checked to be `"key": "string"` after `{` or
+                // `,` (json::member_cut), with one adjacent comma: what is
+                // left is one JSON value, whose surrounding whitespace is
+                // trimmed here.
+                Ok(Payload(unsafe { RawValue::from_string_unchecked(cut) }))
+            }
+            // Looked up, and checked as it is made.
+            None => json::without(text, path, name, None).and_then(Payload::from_json).map_err(refused),
+        }
+    }
+
+    /// A payload the provider builds itself, written as serde_json writes
+    /// the value.
+    pub fn from_value(value: &Value) -> Self {
+        // A Value always serializes (its keys are strings).
+        serde_json::value::to_raw_value(value).map(Payload).unwrap_or_else(|_| Payload(RawValue::NULL.to_owned()))
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Reads the payload as `T` (a typed struct, a `Value`).
+    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// The payload as a `Value` tree.
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        self.parse()
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Payload::from_value(&value)
+    }
+}
+
+impl From<&Value> for Payload {
+    fn from(value: &Value) -> Self {
+        Payload::from_value(value)
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(Payload)
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
+/// Equal when the two hold the same JSON: the same bytes, or text that
+/// reads as the same value (an escape written for SQS, another key order).
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.as_str() == other.as_str() || matches!((self.to_value(), other.to_value()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+impl PartialEq<Value> for Payload {
+    fn eq(&self, other: &Value) -> bool {
+        self.to_value().is_ok_and(|value| value == *other)
+    }
+}
+
+impl PartialEq<Payload> for Value {
+    fn eq(&self, other: &Payload) -> bool {
+        other == self
+    }
+}
+
+/// What a provider keeps, as the payload, of the JSON it read
+/// ([`Payload::view_keeping`]).
+pub enum Keep {
+    /// Nothing: the request is answered, not queued.
+    Nothing,
+    /// The text as it is.
+    Whole,
+    /// The text less every member `name` of the objects `path` leads to (a
+    /// secret the platform repeats in its body). `found`: where the view
+    /// read them, when it could place every one
+    /// ([`crate::json::Every::string_spans`]); else they are looked up.
+    Without { path: &'static [&'static str], name: &'static str, found: Option<Vec<std::ops::Range<usize>>> },
 }
 
 /// How the request was proven genuine. `matched` names the configured
@@ -111,7 +298,7 @@ impl Envelope {
         kind: &str,
         received_at: OffsetDateTime,
         verification: Verification,
-        payload: Value,
+        payload: impl Into<Payload>,
     ) -> Self {
         let id = format!("{provider}:{event_id}");
         let (id, original_id) = if id.len() <= Self::MAX_ID_BYTES {
@@ -130,13 +317,19 @@ impl Envelope {
             alert: None,
             original_id,
             fetch: None,
-            payload,
+            payload: payload.into(),
         }
     }
 
     /// Decodes a queue message body: the processor's decoder, and the one the
     /// ingress flow checks every Envelope against before acknowledging.
+    ///
+    /// The payload is kept as text, which serde_json reads without building
+    /// it; the body is first checked as a `Value` of the whole Envelope
+    /// would be (a consumer's, EventBridge's `detail`): the same JSON, the
+    /// same nesting limit, numbers in range.
     pub fn decode(body: &str) -> Result<Envelope, serde_json::Error> {
+        serde_json::from_str::<crate::json::Checked>(body)?;
         serde_json::from_str(body)
     }
 
@@ -145,31 +338,8 @@ impl Envelope {
     /// applies while writing, stated over finished bytes (one pass that
     /// tracks the depth outside strings). The tests hold the two, and the
     /// decoder, to the same answer at every depth around the limit.
-    #[cfg(test)]
     pub fn check_decodable(body: &str) -> Result<(), String> {
-        let (mut depth, mut deepest) = (0usize, 0usize);
-        let (mut in_string, mut escaped) = (false, false);
-        for &byte in body.as_bytes() {
-            if in_string {
-                match byte {
-                    _ if escaped => escaped = false,
-                    b'\\' => escaped = true,
-                    b'"' => in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match byte {
-                b'"' => in_string = true,
-                b'{' | b'[' => {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                }
-                b'}' | b']' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-        }
-        Self::check_depth(deepest)
+        Self::check_depth(nesting_depth(body))
     }
 
     fn check_depth(deepest: usize) -> Result<(), String> {
@@ -234,8 +404,10 @@ impl Envelope {
     /// nesting deeper than serde_json's recursion limit (the Envelope's own
     /// object counts as one level). Numbers come from `Value`s, finite and in
     /// range; strings are Rust strings, valid UTF-8 and escaped by the
-    /// serializer. So the formatter counts the nesting as it writes each `{`
-    /// and `[`, and the queued body needs no second pass.
+    /// serializer; the payload is JSON a provider has read. So the formatter
+    /// counts the nesting as it writes each `{` and `[` (and, for the
+    /// payload's text, bounds it by its brackets), and the queued body needs
+    /// no second pass.
     pub fn encode_checked(&self) -> Result<String, String> {
         let (body, deepest) = self.encode_measured().map_err(|e| e.to_string())?;
         Self::check_depth(deepest)?;
@@ -243,7 +415,10 @@ impl Envelope {
     }
 
     fn encode_measured(&self) -> Result<(String, usize), serde_json::Error> {
-        let mut out = Vec::with_capacity(512);
+        // Room for the payload and the message text, which make most of it:
+        // one allocation, not a doubling and a copy per kilobyte.
+        let text = self.message.as_ref().and_then(|m| m.text.as_ref()).map_or(0, String::len);
+        let mut out = Vec::with_capacity(512 + self.payload.as_str().len() + text + text / 8);
         let mut deepest = 0;
         let formatter = SqsSafeFormatter { depth: 0, deepest: &mut deepest };
         let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
@@ -254,9 +429,16 @@ impl Envelope {
     }
 
     /// SHA-256 of the canonical payload, stored with the dedup record so the
-    /// same id arriving with a different payload can be reported.
+    /// same id arriving with a different payload can be reported. Canonical:
+    /// the payload as serde_json writes its `Value` (keys sorted), so a retry
+    /// whose bytes differ only in key order or spacing hashes the same, and
+    /// the hash is the one records written before the payload was kept as
+    /// text hold.
     pub fn payload_hash(&self) -> String {
-        sha256_hex(self.payload.to_string().as_bytes())
+        match self.payload.to_value() {
+            Ok(value) => sha256_hex(value.to_string().as_bytes()),
+            Err(_) => sha256_hex(self.payload.as_str().as_bytes()),
+        }
     }
 }
 
@@ -280,6 +462,34 @@ impl SqsSafeFormatter<'_> {
     }
 }
 
+/// How deeply `json` nests objects and arrays: one pass that tracks the
+/// depth outside strings.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json.as_bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 impl serde_json::ser::Formatter for SqsSafeFormatter<'_> {
     fn begin_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
         self.open(writer, b"{")
@@ -295,6 +505,22 @@ impl serde_json::ser::Formatter for SqsSafeFormatter<'_> {
 
     fn end_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
         self.close(writer, b"]")
+    }
+
+    /// The payload's text, written as it is but for the characters SQS
+    /// refuses, which valid JSON holds only inside strings, where a `\u`
+    /// escape means the same. Its nesting counts on top of where it is
+    /// written: bounded by its number of `{` and `[` (a SIMD count), and
+    /// worked out exactly only when that bound reaches the limit.
+    fn write_raw_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let opened = memchr::memchr2_iter(b'{', b'[', fragment.as_bytes()).count();
+        let inner = if self.depth + opened <= Envelope::MAX_DECODABLE_DEPTH { opened } else { nesting_depth(fragment) };
+        *self.deepest = (*self.deepest).max(self.depth + inner);
+        self.write_string_fragment(writer, fragment)
     }
 
     fn write_string_fragment<W: ?Sized + std::io::Write>(
@@ -435,7 +661,7 @@ mod tests {
     #[test]
     fn encoding_escapes_what_sqs_refuses_and_decodes_to_the_same_envelope() {
         let mut envelope = sample();
-        envelope.payload = json!({"text": "a\u{fffe}b\u{ffff}c\u{10ffff}\u{1}", "\u{ffff}key": 1});
+        envelope.payload = json!({"text": "a\u{fffe}b\u{ffff}c\u{10ffff}\u{1}", "\u{ffff}key": 1}).into();
         envelope.kind = "kind\u{fffe}".into();
         let body = envelope.encode().unwrap();
         assert!(!body.contains(is_refused_by_sqs), "{body}");
@@ -446,10 +672,63 @@ mod tests {
     }
 
     #[test]
+    fn payload_hash_is_the_canonical_values_whatever_the_bytes() {
+        // The hash records written before the payload was kept as text
+        // hold: serde_json's writing of the Value, keys sorted.
+        let value = json!({"b": 1, "a": [1, 2.5, "\u{e9}"]});
+        let mut envelope = sample();
+        envelope.payload = Payload::from_json(" {\"b\" : 1,\n \"a\":[1, 2.50, \"\\u00e9\"]} ").unwrap();
+        assert_eq!(envelope.payload.as_str(), "{\"b\" : 1,\n \"a\":[1, 2.50, \"\\u00e9\"]}", "bytes kept, trimmed");
+        assert_eq!(envelope.payload_hash(), sha256_hex(value.to_string().as_bytes()));
+        assert_eq!(envelope.payload, value, "the same JSON");
+        assert_eq!(envelope.payload, Payload::from_value(&value));
+    }
+
+    #[test]
+    fn a_view_keeps_the_text_it_read_and_cuts_only_whole_members() {
+        crate::json_object! {
+            struct Secretive<'a> {
+                secret: crate::json::Every<crate::json::Field<'a>> = "secret",
+            }
+        }
+        let text = r#" {"a": "x", "secret": "s1", "list": ["secret"], "secret" : "s2"} "#;
+        let (_, whole) = Payload::view_str::<Secretive>(text).unwrap();
+        assert_eq!(whole.as_str(), text.trim());
+        let cut = |found: fn(&Secretive, &str) -> Option<Vec<std::ops::Range<usize>>>| {
+            let (_, payload) = Payload::view_keeping(text, |view: &Secretive| Keep::Without {
+                path: &[],
+                name: "secret",
+                found: found(view, text),
+            })
+            .unwrap();
+            payload.unwrap().as_str().to_string()
+        };
+        let expected = r#"{"a": "x", "list": ["secret"]}"#;
+        assert_eq!(cut(|view, text| view.secret.string_spans(text)), expected, "placed by the view");
+        assert_eq!(cut(|_, _| None), expected, "looked up");
+        // Spans that are not a member's string value are never cut blind:
+        // the array's string, a key, half a value.
+        let array_item = text.find(r#""secret"]"#).unwrap();
+        let key = text.find(r#""secret""#).unwrap();
+        for bogus in [array_item..array_item + 8, key..key + 8, key + 11..key + 13] {
+            let (_, payload) = Payload::view_keeping(text, |_: &Secretive| Keep::Without {
+                path: &[],
+                name: "secret",
+                found: Some(vec![bogus.clone()]),
+            })
+            .unwrap();
+            assert_eq!(payload.unwrap().as_str(), expected, "{bogus:?}");
+        }
+        let (_, nothing) = Payload::view_keeping(text, |_: &Secretive| Keep::Nothing).unwrap();
+        assert!(nothing.is_none());
+        assert!(Payload::view_str::<Secretive>("[1,").is_err());
+    }
+
+    #[test]
     fn payload_hash_changes_with_payload() {
         let mut envelope = sample();
         let first = envelope.payload_hash();
-        envelope.payload = json!({"b": 2});
+        envelope.payload = json!({"b": 2}).into();
         assert_ne!(first, envelope.payload_hash());
     }
 
@@ -509,8 +788,9 @@ mod tests {
         let base = minimal_envelope(Value::Null).encode().unwrap();
         // Brackets and quotes inside strings do not count.
         let tricky = json!({"s": "[[[[{{{{\\\"[[[", "t": "\\", "u": ["]]]]"]});
-        let mut envelope = minimal_envelope(tricky);
-        envelope.payload["deep"] = serde_json::from_str(&format!("{}1{}", "[".repeat(120), "]".repeat(120))).unwrap();
+        let mut payload = tricky;
+        payload["deep"] = serde_json::from_str(&format!("{}1{}", "[".repeat(120), "]".repeat(120))).unwrap();
+        let envelope = minimal_envelope(payload);
         let encoded = envelope.encode().unwrap();
         assert!(Envelope::check_decodable(&encoded).is_ok() && Envelope::decode(&encoded).is_ok());
         assert_eq!(envelope.encode_checked().as_deref(), Ok(encoded.as_str()));

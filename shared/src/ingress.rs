@@ -15,16 +15,17 @@ use std::pin::Pin;
 use futures::future::{Either, select};
 
 use http::{HeaderMap, Method, StatusCode};
+use ipnet::IpNet;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
-use crate::config::IngressSettings;
+use crate::config::{EnvSource, cidrs, number};
 use crate::envelope::Envelope;
-use crate::error::IngressError;
-use crate::metrics::{RequestMetrics, now_ms, take_cold_start};
+use crate::error::{ConfigError, IngressError};
+use crate::metrics::{Metrics, RequestMetrics, now_ms, take_cold_start};
 use crate::operations::RefusalRecord;
 use crate::queue::{PrepareError, PublishError, Publisher, QueueMessage, SQS_BATCH_LIMIT};
-use crate::verify::truncate_for_log;
+use crate::verify::{TimestampWindow, truncate_for_log};
 
 /// An HTTP request as the provider logic sees it: no framework types.
 #[derive(Clone, Debug)]
@@ -228,6 +229,10 @@ pub trait RouteFacts: Sync {
     }
 }
 
+/// The deadline of an answer whose platform documents none: the usual 3 s
+/// of chat platforms, so `AckDeadlineUsed` errs on the alarming side.
+pub const DEFAULT_DEADLINE_MS: u32 = 3000;
+
 /// A bare function names the path, which counts as known, and knows no
 /// deadline (the default).
 impl<F: Fn(Option<&IngressError>) -> String + Sync> RouteFacts for F {
@@ -235,7 +240,7 @@ impl<F: Fn(Option<&IngressError>) -> String + Sync> RouteFacts for F {
         self(refusal)
     }
     fn deadline_ms(&self, _answered: bool) -> u32 {
-        crate::provider::Route::DEFAULT_DEADLINE_MS
+        DEFAULT_DEADLINE_MS
     }
     fn is_known_path(&self) -> bool {
         true
@@ -570,83 +575,60 @@ fn check_source_address(settings: &IngressSettings, source_ip: Option<IpAddr>) -
     }
 }
 
-/// Conversions between Lambda's HTTP types and the framework-free ones.
-pub mod lambda {
-    use super::*;
-    use lambda_http::request::RequestContext;
-    use lambda_http::{Body, RequestExt, Response};
+/// Settings every ingress function shares.
+#[derive(Clone, Debug)]
+pub struct IngressSettings {
+    /// Requests with larger bodies are refused with 413 before any crypto.
+    pub max_body_bytes: usize,
+    pub timestamp_window: TimestampWindow,
+    /// Source networks allowed to call the route; empty allows all.
+    pub allowed_cidrs: Vec<IpNet>,
+    /// `INLET_REFUSAL_RECORDS_PER_SEC`: refusal records one function
+    /// instance sends per provider and second (0: none). The processor keeps
+    /// one per second and provider anyway, and a flood of forged requests
+    /// must not become a flood of queue sends.
+    pub refusal_records_per_sec: u32,
+    /// `INLET_METRICS`, `INLET_METRICS_NAMESPACE`: one EMF line per request.
+    pub metrics: Metrics,
+}
 
-    pub fn incoming(request: lambda_http::Request) -> IncomingRequest {
-        // Only the HTTP API's context is compiled in (lambda_http's
-        // `apigw_http`); a REST API's `requestTimeEpoch` would need `apigw_rest`.
-        let (source_ip, request_id, received_at_ms) = match request.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(context)) => (
-                context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
-                context.request_id.clone().filter(|id| !id.is_empty()),
-                Some(context.time_epoch).filter(|&ms| ms > 0),
-            ),
-            _ => (None, None, None),
-        };
-        let path = match request.raw_http_path() {
-            "" => request.uri().path().to_string(),
-            raw => raw.to_string(),
-        };
-        let query = request
-            .query_string_parameters_ref()
-            .map(|q| q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
-            .unwrap_or_default();
-        let path_params = request
-            .path_parameters_ref()
-            .map(|q| q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
-            .unwrap_or_default();
-        let (parts, body) = request.into_parts();
-        let body = match body {
-            Body::Empty => Vec::new(),
-            Body::Text(text) => text.into_bytes(),
-            Body::Binary(bytes) => bytes,
-            _ => Vec::new(),
-        };
-        IncomingRequest {
-            method: parts.method,
-            path,
-            headers: parts.headers,
-            query,
-            path_params,
-            source_ip,
-            request_id,
-            received_at_ms,
-            body,
+impl IngressSettings {
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+    pub const DEFAULT_REFUSAL_RECORDS_PER_SEC: u32 = 1;
+
+    /// Reads the shared settings, with `<PROVIDER>_ALLOWED_CIDRS` for the
+    /// allowlist of `provider_prefix` (e.g. `LARK`).
+    pub fn from_env(env: &dyn EnvSource, provider_prefix: &str) -> Result<Self, ConfigError> {
+        let max_body_bytes = number(env, "INLET_MAX_BODY_BYTES", Self::DEFAULT_MAX_BODY_BYTES)?;
+        if max_body_bytes == 0 {
+            return Err(ConfigError::new("INLET_MAX_BODY_BYTES", "must be greater than 0"));
         }
+        Ok(IngressSettings {
+            max_body_bytes,
+            timestamp_window: TimestampWindow {
+                tolerance_secs: number(env, "INLET_TIMESTAMP_TOLERANCE_SECS", TimestampWindow::DEFAULT_SECS)?,
+            },
+            allowed_cidrs: cidrs(env, &format!("{provider_prefix}_ALLOWED_CIDRS"))?,
+            refusal_records_per_sec: number(
+                env,
+                "INLET_REFUSAL_RECORDS_PER_SEC",
+                Self::DEFAULT_REFUSAL_RECORDS_PER_SEC,
+            )?,
+            metrics: Metrics::from_env(env)?,
+        })
     }
+}
 
-    /// A response as [`response`] built it, handed to the runtime as it is.
-    /// lambda_http's own `IntoResponse` for a `Response` collects the body
-    /// again and decodes any text by the charset its Content-Type names,
-    /// which links encoding_rs and its CJK tables (150 KB of every
-    /// receiver); `response` has already chosen `Text` for UTF-8 and
-    /// `Binary` for anything else.
-    pub struct Answer(Response<Body>);
-
-    impl lambda_http::IntoResponse for Answer {
-        fn into_response(self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>> {
-            Box::pin(std::future::ready(self.0))
+/// Handler tests build settings this way: metrics off, so they print nothing.
+impl Default for IngressSettings {
+    fn default() -> Self {
+        IngressSettings {
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            timestamp_window: TimestampWindow::default(),
+            allowed_cidrs: Vec::new(),
+            refusal_records_per_sec: Self::DEFAULT_REFUSAL_RECORDS_PER_SEC,
+            metrics: Metrics::off(),
         }
-    }
-
-    pub fn response(reply: Reply) -> Answer {
-        let mut builder = Response::builder().status(reply.status);
-        if let Some(content_type) = reply.content_type {
-            builder = builder.header(http::header::CONTENT_TYPE, content_type);
-        }
-        let body = if reply.body.is_empty() {
-            Body::Empty
-        } else {
-            match String::from_utf8(reply.body) {
-                Ok(text) => Body::Text(text),
-                Err(bytes) => Body::Binary(bytes.into_bytes()),
-            }
-        };
-        Answer(builder.body(body).unwrap_or_else(|_| Response::new(Body::Empty)))
     }
 }
 
@@ -656,38 +638,6 @@ mod tests {
     use crate::envelope::Verification;
     use crate::queue::MemoryPublisher;
     use time::OffsetDateTime;
-
-    async fn answered(reply: Reply) -> lambda_http::Response<lambda_http::Body> {
-        lambda_http::IntoResponse::into_response(lambda::response(reply)).await
-    }
-
-    #[tokio::test]
-    async fn a_reply_reaches_the_runtime_with_its_status_type_and_exact_bytes() {
-        let json = answered(Reply {
-            status: http::StatusCode::OK,
-            content_type: Some("application/json"),
-            body: br#"{"challenge":"\u00e9x"}"#.to_vec(),
-        })
-        .await;
-        assert_eq!(json.status(), 200);
-        assert_eq!(json.headers()[http::header::CONTENT_TYPE], "application/json");
-        assert_eq!(json.body(), &lambda_http::Body::Text(r#"{"challenge":"\u00e9x"}"#.to_string()));
-        // Bytes that are not UTF-8 stay bytes (API Gateway gets them base64
-        // encoded); lambda_http's own conversion would have decoded them by
-        // the Content-Type's charset, replacing them with U+FFFD.
-        let bytes = answered(Reply {
-            status: http::StatusCode::BAD_REQUEST,
-            content_type: Some("text/plain"),
-            body: vec![b'o', 0xff, b'k'],
-        })
-        .await;
-        assert_eq!(bytes.status(), 400);
-        assert_eq!(bytes.body(), &lambda_http::Body::Binary(vec![b'o', 0xff, b'k']));
-        let empty =
-            answered(Reply { status: http::StatusCode::NO_CONTENT, content_type: None, body: Vec::new() }).await;
-        assert_eq!((empty.status(), empty.body()), (http::StatusCode::NO_CONTENT, &lambda_http::Body::Empty));
-        assert!(empty.headers().get(http::header::CONTENT_TYPE).is_none());
-    }
 
     /// Logs the path as it came: these tests are not about redaction.
     fn raw_path(_: Option<&IngressError>) -> String {
@@ -820,7 +770,7 @@ mod tests {
     fn with_payload(id: &str, payload: Value) -> Envelope {
         let mut envelope = envelope();
         envelope.id = format!("test:{id}");
-        envelope.payload = payload;
+        envelope.payload = payload.into();
         envelope
     }
 
@@ -919,7 +869,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_path_the_route_table_redacted_reaches_the_log() {
-        let logs = crate::samples::CapturedLogs::start();
+        let logs = crate::telemetry::CapturedLogs::start();
         let request = IncomingRequest::new(Method::POST, "/openim/s3cret/x", "{}");
         let logged = |refusal: Option<&IngressError>| {
             assert!(matches!(refusal, Some(IngressError::NotFound(_))), "the outcome decides the redaction");
@@ -1063,18 +1013,6 @@ mod tests {
     }
 
     #[test]
-    fn the_arrival_time_is_read_from_the_http_apis_request_context() {
-        let path = crate::samples::events_dir().join("alert-api.json");
-        let text = std::fs::read_to_string(&path).expect("events/alert-api.json");
-        let event: Value = serde_json::from_str(&text).unwrap();
-        let request = lambda::incoming(lambda_http::request::from_str(&text).expect("an HTTP API event"));
-        assert_eq!(request.received_at_ms, event.pointer("/requestContext/timeEpoch").and_then(Value::as_i64));
-        assert!(request.received_at_ms.is_some());
-        let sample = crate::samples::incoming_from_apigw_v2_event(&event).unwrap();
-        assert_eq!(sample.received_at_ms, request.received_at_ms, "the test support reads it the same way");
-    }
-
-    #[test]
     fn arrival_is_api_gateways_time_when_plausible() {
         let started = 1_700_000_010_000;
         assert_eq!(arrival_ms(Some(started - 2500), started), started - 2500, "a cold start included");
@@ -1125,7 +1063,7 @@ mod tests {
             assert_eq!(line["Status"], status);
             let counts = (line["Accepted"].as_u64(), line["Refused"].as_u64(), line["QueueFailures"].as_u64());
             assert_eq!(counts, (Some(accepted), Some(refused), Some(queue_failures)), "{line}");
-            assert_eq!(line["DeadlineMs"], crate::provider::Route::DEFAULT_DEADLINE_MS);
+            assert_eq!(line["DeadlineMs"], DEFAULT_DEADLINE_MS);
             assert!(line["AckLatency"].as_f64().is_some_and(|ms| ms >= 0.0));
             assert_eq!(line.get("Class").is_some(), refused == 1, "{line}");
         }
@@ -1174,5 +1112,42 @@ mod tests {
         let line = &captured.lines()[0];
         assert!(line.contains(&format!(r#""Route":"{UNMATCHED_ROUTE}""#)) && !line.contains("s3cret"), "{line}");
         assert!(line.contains(r#""Class":"not_found""#), "{line}");
+    }
+
+    fn env(pairs: &[(&'static str, &'static str)]) -> std::collections::HashMap<&'static str, &'static str> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn ingress_defaults_apply_when_unset() {
+        let settings = IngressSettings::from_env(&env(&[]), "LARK").unwrap();
+        assert_eq!(settings.max_body_bytes, 1024 * 1024);
+        assert_eq!(settings.timestamp_window.tolerance_secs, 300);
+        assert!(settings.allowed_cidrs.is_empty());
+    }
+
+    #[test]
+    fn refusal_records_default_to_one_a_second_and_zero_turns_them_off() {
+        let settings = IngressSettings::from_env(&env(&[]), "LARK").unwrap();
+        assert_eq!(settings.refusal_records_per_sec, 1);
+        assert!(settings.metrics.enabled(), "metrics are on unless INLET_METRICS=off");
+        let off = IngressSettings::from_env(
+            &env(&[("INLET_REFUSAL_RECORDS_PER_SEC", "0"), ("INLET_METRICS", "off")]),
+            "LARK",
+        );
+        let off = off.unwrap();
+        assert_eq!(off.refusal_records_per_sec, 0);
+        assert!(!off.metrics.enabled());
+        let error = IngressSettings::from_env(&env(&[("INLET_REFUSAL_RECORDS_PER_SEC", "-1")]), "LARK").unwrap_err();
+        assert_eq!(error.name, "INLET_REFUSAL_RECORDS_PER_SEC");
+    }
+
+    #[test]
+    fn bad_numbers_and_cidrs_name_the_setting() {
+        let error = IngressSettings::from_env(&env(&[("INLET_MAX_BODY_BYTES", "lots")]), "LARK").unwrap_err();
+        assert_eq!(error.name, "INLET_MAX_BODY_BYTES");
+        let error = IngressSettings::from_env(&env(&[("LARK_ALLOWED_CIDRS", "10.0.0.0/8,nope")]), "LARK").unwrap_err();
+        assert_eq!(error.name, "LARK_ALLOWED_CIDRS");
+        assert!(IngressSettings::from_env(&env(&[("INLET_MAX_BODY_BYTES", "0")]), "LARK").is_err());
     }
 }

@@ -3,10 +3,8 @@
 //! configuration read once from the environment.
 
 pub mod alerts;
-pub mod aws_json;
+pub mod aws;
 pub mod config;
-pub mod conformance;
-pub mod crosscheck;
 pub mod dedup;
 pub mod delivery;
 pub mod envelope;
@@ -14,19 +12,17 @@ pub mod error;
 pub mod form;
 pub mod ingress;
 pub mod json;
+mod layers;
 pub mod metrics;
 pub mod operations;
-pub mod outbound;
+pub mod platform;
 pub mod prelude;
 pub mod provider;
 pub mod queue;
 pub mod reply;
-pub mod runtime;
 pub mod samples;
-pub mod secrets;
 pub mod sink;
 pub mod telemetry;
-pub mod tls;
 pub mod verify;
 
 pub use envelope::Envelope;

@@ -10,7 +10,12 @@
 //! flood of forged requests overwrites old records instead of growing the
 //! table. A replay is an Envelope sent again with [`REPLAY_ATTRIBUTE`] set.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+use crate::config::{EnvSource, number};
+use crate::error::ConfigError;
 
 /// Queue message attribute naming what a message is when it is not a new
 /// event. Absent on every Envelope a receiver enqueues for a request.
@@ -94,6 +99,57 @@ pub fn failure_key(message_id: &str) -> String {
     format!("{FAILURE_KEY_PREFIX}{message_id}")
 }
 
+/// How the processor keeps the records it writes next to the events:
+/// refusals (a short, capped diagnosis ring per provider) and failures (as
+/// long as the dead-letter queue keeps the message they explain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperationsSettings {
+    /// `INLET_REFUSAL_TTL_SECS`: how long a refusal record is shown.
+    pub refusal_ttl: Duration,
+    /// `INLET_REFUSAL_CAP`: ring slots per provider, so a flood of forged
+    /// requests overwrites old records instead of growing the table.
+    pub refusal_cap: u32,
+    /// The dead-letter queue's retention: a failure record is there as long
+    /// as the message it explains can be.
+    pub failure_ttl: Duration,
+}
+
+impl OperationsSettings {
+    pub const DEFAULT_REFUSAL_TTL_SECS: u64 = 24 * 3600;
+    pub const DEFAULT_REFUSAL_CAP: u32 = 100;
+    /// Above this a provider's ring costs `inlet refused` more than a few
+    /// BatchGetItem calls (100 keys each) and stops being "brief".
+    pub const MAX_REFUSAL_CAP: u32 = 1000;
+    /// template.yaml's and the local stack's DLQ MessageRetentionPeriod.
+    pub const FAILURE_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
+
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let ttl = number(env, "INLET_REFUSAL_TTL_SECS", Self::DEFAULT_REFUSAL_TTL_SECS)?;
+        if ttl == 0 {
+            return Err(ConfigError::new("INLET_REFUSAL_TTL_SECS", "must be greater than 0"));
+        }
+        let cap = number(env, "INLET_REFUSAL_CAP", Self::DEFAULT_REFUSAL_CAP)?;
+        if !(1..=Self::MAX_REFUSAL_CAP).contains(&cap) {
+            return Err(ConfigError::new("INLET_REFUSAL_CAP", format!("must be 1 to {}", Self::MAX_REFUSAL_CAP)));
+        }
+        Ok(OperationsSettings {
+            refusal_ttl: Duration::from_secs(ttl),
+            refusal_cap: cap,
+            failure_ttl: Self::FAILURE_TTL,
+        })
+    }
+}
+
+impl Default for OperationsSettings {
+    fn default() -> Self {
+        OperationsSettings {
+            refusal_ttl: Duration::from_secs(Self::DEFAULT_REFUSAL_TTL_SECS),
+            refusal_cap: Self::DEFAULT_REFUSAL_CAP,
+            failure_ttl: Self::FAILURE_TTL,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +182,23 @@ mod tests {
         // Envelope ids are `<provider>:...`: a `#` prefix cannot collide.
         assert!(!refusal_key("lark", 0, 1).contains(':'));
         assert!(failure_key("m-1").starts_with(FAILURE_KEY_PREFIX));
+    }
+
+    fn env(pairs: &[(&'static str, &'static str)]) -> std::collections::HashMap<&'static str, &'static str> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn operations_settings_default_and_refuse_an_unbounded_ring() {
+        let settings = OperationsSettings::from_env(&env(&[])).unwrap();
+        assert_eq!(settings, OperationsSettings::default());
+        assert_eq!((settings.refusal_ttl.as_secs(), settings.refusal_cap), (86_400, 100));
+        let set = OperationsSettings::from_env(&env(&[("INLET_REFUSAL_TTL_SECS", "60"), ("INLET_REFUSAL_CAP", "5")]));
+        assert_eq!(set.map(|s| (s.refusal_ttl.as_secs(), s.refusal_cap)).unwrap(), (60, 5));
+        for (name, value) in
+            [("INLET_REFUSAL_CAP", "0"), ("INLET_REFUSAL_CAP", "100000"), ("INLET_REFUSAL_TTL_SECS", "0")]
+        {
+            assert_eq!(OperationsSettings::from_env(&env(&[(name, value)])).unwrap_err().name, name);
+        }
     }
 }

@@ -4,10 +4,11 @@ pub use http::StatusCode;
 pub use serde_json::{Value, json};
 pub use time::OffsetDateTime;
 
-pub use crate::config::{EnvSource, IngressSettings};
+pub use crate::config::EnvSource;
 pub use crate::envelope::{AlertView, Envelope, MessageView, Verification};
 pub use crate::error::{ConfigError, IngressError};
-pub use crate::ingress::{Decision, IncomingRequest, Reply};
+pub use crate::ingress::{Decision, IncomingRequest, IngressSettings, Reply};
+pub use crate::platform::{Deploys, Platform, Retries, Setting, Throttling, Url, Values};
 pub use crate::provider::{Decided, Provider, Route, RouteMatch};
 pub use crate::samples::{SampleRequest, Samples};
 pub use crate::verify::SecretList;

@@ -8,11 +8,13 @@
 
 use time::OffsetDateTime;
 
-use crate::config::{EnvSource, IngressSettings};
+use crate::config::EnvSource;
 use crate::error::{ConfigError, IngressError};
+use crate::ingress::IngressSettings;
 use crate::ingress::{Decision, IncomingRequest, Reply, RouteFacts, run_ingress};
 use crate::queue::Publisher;
-use crate::runtime::HttpFunction;
+use std::future::Future;
+use std::pin::Pin;
 
 /// One HTTP route: its methods and a path template such as
 /// `/openim/{token}/{command}`, where `{name}` matches one path segment.
@@ -32,9 +34,8 @@ pub struct Route {
 }
 
 impl Route {
-    /// The deadline of a route whose platform documents none: the usual 3 s
-    /// of chat platforms, so `AckDeadlineUsed` errs on the alarming side.
-    pub const DEFAULT_DEADLINE_MS: u32 = 3000;
+    /// The deadline of a route whose platform documents none.
+    pub const DEFAULT_DEADLINE_MS: u32 = crate::ingress::DEFAULT_DEADLINE_MS;
 
     pub const fn new(methods: &'static [&'static str], path: &'static str) -> Self {
         Route {
@@ -78,13 +79,19 @@ impl Route {
     /// this template. Empty segments are ignored, so a URL configured with a
     /// trailing slash (OpenIM appends `/command` as is) still matches.
     pub fn matches(&self, path: &str) -> Option<Vec<(&'static str, String)>> {
-        let template: Vec<&'static str> = segments(self.path).collect();
-        let actual: Vec<&str> = segments(path).collect();
-        let tail = actual.len().checked_sub(template.len())?;
+        self.match_counted(path, segments(path).count())
+    }
+
+    /// [`Route::matches`] for a path of `path_segments` segments.
+    fn match_counted(&self, path: &str, path_segments: usize) -> Option<Vec<(&'static str, String)>> {
+        #[cfg(test)]
+        tests::MATCHED.with(|count| count.set(count.get() + 1));
+        // Segment by segment, allocating only for a parameter's value.
+        let tail = path_segments.checked_sub(segments(self.path).count())?;
         let mut params = Vec::new();
-        for (expected, got) in template.iter().zip(&actual[tail..]) {
+        for (expected, got) in segments(self.path).zip(segments(path).skip(tail)) {
             match expected.strip_prefix('{').and_then(|name| name.strip_suffix('}')) {
-                Some(name) => params.push((name, (*got).to_string())),
+                Some(name) => params.push((name, got.to_string())),
                 None if expected == got => {}
                 None => return None,
             }
@@ -125,21 +132,76 @@ impl RouteMatch {
 /// in order, the longest match of a table first, so `/a/{x}/{y}` is not
 /// mistaken for `/a/{y}` behind a stage prefix.
 pub fn match_route(routes: &'static [Route], request: &IncomingRequest) -> Result<RouteMatch, IngressError> {
-    let mut by_length: Vec<(usize, &'static Route)> = routes.iter().enumerate().collect();
-    by_length.sort_by_key(|(_, route)| std::cmp::Reverse(segments(route.path).count()));
-    let mut path_known = false;
-    for (index, route) in by_length {
-        if let Some(params) = route.matches(&request.path) {
-            path_known = true;
-            if route.allows(&request.method) {
-                return Ok(RouteMatch { route, index, params });
+    RouteLookup::of(routes, request).route(request).cloned()
+}
+
+/// The table's routes with their positions, longest template first (in
+/// table order among equals), without sorting a copy.
+fn longest_first(routes: &'static [Route]) -> impl Iterator<Item = (usize, &'static Route)> {
+    let longest = routes.iter().map(|route| segments(route.path).count()).max().unwrap_or(0);
+    (0..=longest).rev().flat_map(move |length| {
+        routes.iter().enumerate().filter(move |(_, route)| segments(route.path).count() == length)
+    })
+}
+
+/// A request's route, looked up once for everything that needs it: the
+/// provider's decision ([`RouteLookup::route`]), the redacted path of the
+/// log, the metrics' `Route` dimension and the deadline.
+#[derive(Clone, Debug)]
+pub struct RouteLookup {
+    /// The route the path and method matched, with its parameters; else
+    /// whether the path matched some template (405) or none (404).
+    matched: Result<RouteMatch, bool>,
+    /// The first template, longest first, the path matches whatever the
+    /// method.
+    template: Option<&'static Route>,
+}
+
+impl RouteLookup {
+    /// One pass over the table, each template matched once: the longest
+    /// template that matches the path (the first of equals) is the
+    /// template, the longest that also allows the method the route, as
+    /// [`longest_first`] would try them.
+    pub fn of(routes: &'static [Route], request: &IncomingRequest) -> Self {
+        let path_segments = segments(&request.path).count();
+        let mut template: Option<(usize, &'static Route)> = None;
+        let mut matched: Option<(usize, RouteMatch)> = None;
+        for (index, route) in routes.iter().enumerate() {
+            let length = segments(route.path).count();
+            let longer = |best: Option<usize>| best.is_none_or(|best| length > best);
+            let (for_template, for_route) =
+                (longer(template.map(|(l, _)| l)), longer(matched.as_ref().map(|(l, _)| *l)));
+            if !for_template && !for_route {
+                continue;
+            }
+            let Some(params) = route.match_counted(&request.path, path_segments) else { continue };
+            if for_template {
+                template = Some((length, route));
+            }
+            if for_route && route.allows(&request.method) {
+                matched = Some((length, RouteMatch { route, index, params }));
             }
         }
+        let template = template.map(|(_, route)| route);
+        match matched {
+            Some((_, matched)) => RouteLookup { matched: Ok(matched), template },
+            None => RouteLookup { matched: Err(template.is_some()), template },
+        }
     }
-    if path_known {
-        Err(IngressError::MethodNotAllowed(request.method.to_string()))
-    } else {
-        Err(IngressError::NotFound(request.path.clone()))
+
+    /// The matched route, or the refusal: 405 when the path is a route's
+    /// with another method, else 404.
+    pub fn route(&self, request: &IncomingRequest) -> Result<&RouteMatch, IngressError> {
+        match &self.matched {
+            Ok(matched) => Ok(matched),
+            Err(true) => Err(IngressError::MethodNotAllowed(request.method.to_string())),
+            Err(false) => Err(IngressError::NotFound(request.path.clone())),
+        }
+    }
+
+    /// The template the path matched, whatever the method.
+    pub fn template(&self) -> Option<&'static Route> {
+        self.template
     }
 }
 
@@ -152,13 +214,17 @@ pub fn match_route(routes: &'static [Route], request: &IncomingRequest) -> Resul
 /// becomes `***` unless it is itself a literal, since any of them may be a
 /// mistyped or guessed secret.
 pub fn logged_path(routes: &'static [Route], path: &str, not_found: bool) -> String {
+    let template = longest_first(routes).map(|(_, route)| route).find(|route| route.matches(path).is_some());
+    logged_path_of(routes, path, template, not_found)
+}
+
+/// [`logged_path`] with the template the path matched already known.
+fn logged_path_of(routes: &'static [Route], path: &str, template: Option<&'static Route>, not_found: bool) -> String {
     if routes.iter().all(|route| route.secret_params.is_empty()) {
         return path.to_string();
     }
     let literals: Vec<&str> = routes.iter().flat_map(|route| segments(route.path)).filter(|s| !is_param(s)).collect();
-    let mut by_length: Vec<&'static Route> = routes.iter().collect();
-    by_length.sort_by_key(|route| std::cmp::Reverse(segments(route.path).count()));
-    let matched = by_length.into_iter().find(|route| route.matches(path).is_some()).filter(|_| !not_found);
+    let matched = template.filter(|_| !not_found);
     let mut raw: Vec<&str> = path.split('/').collect();
     let filled: Vec<usize> = raw.iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, _)| i).collect();
     match matched {
@@ -203,6 +269,12 @@ pub trait Provider: Send + Sync + Sized + 'static {
     /// `NoEcho` in template.yaml.
     const SECRET_SETTINGS: &'static [&'static str];
 
+    /// Everything else the repository needs to know of the platform, as
+    /// data (docs/contributing/adding-a-platform.md): `inlet gen` writes
+    /// template.yaml's sections, the docs' tables, the fuzz list and events/
+    /// from it. The registry's tests refuse a provider left undescribed.
+    const PLATFORM: crate::platform::Platform = crate::platform::Platform::UNDESCRIBED;
+
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError>;
 
     fn ingress(&self) -> &IngressSettings;
@@ -213,52 +285,86 @@ pub trait Provider: Send + Sync + Sized + 'static {
     fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided;
 }
 
-/// What the flow logs and measures of a request, from a route table.
+/// What the flow logs and measures of a request, from a route table and
+/// the request's route, looked up once.
 struct TableRoute<'a> {
     routes: &'static [Route],
     request: &'a IncomingRequest,
+    lookup: &'a RouteLookup,
 }
 
 impl RouteFacts for TableRoute<'_> {
     fn logged_path(&self, refusal: Option<&IngressError>) -> String {
-        logged_path(self.routes, &self.request.path, matches!(refusal, Some(IngressError::NotFound(_))))
+        let not_found = matches!(refusal, Some(IngressError::NotFound(_)));
+        logged_path_of(self.routes, &self.request.path, self.lookup.template, not_found)
     }
 
     fn deadline_ms(&self, answered: bool) -> u32 {
-        // Matched again rather than passed out of the decision: a handful
-        // of templates, once per request, after the answer is known.
-        match_route(self.routes, self.request)
+        self.lookup
+            .matched
+            .as_ref()
             .map(|matched| matched.route.deadline_for(answered))
             .unwrap_or(Route::DEFAULT_DEADLINE_MS)
     }
 
     fn is_known_path(&self) -> bool {
-        self.template().is_some()
+        self.lookup.template.is_some()
     }
 
     fn template(&self) -> Option<&'static str> {
-        // Longest template first, as match_route tries them.
-        let mut by_length: Vec<&'static Route> = self.routes.iter().collect();
-        by_length.sort_by_key(|route| std::cmp::Reverse(segments(route.path).count()));
-        by_length.into_iter().find(|route| route.matches(&self.request.path).is_some()).map(|route| route.path)
+        self.lookup.template.map(|route| route.path)
     }
 }
 
 impl<P: Provider> HttpFunction for P {
     async fn handle(&self, publisher: &dyn Publisher, request: &IncomingRequest, now: OffsetDateTime) -> Reply {
-        let route = TableRoute { routes: P::ROUTES, request };
-        run_ingress(P::NAME, &route, self.ingress(), publisher, request, |request| {
-            let route = match_route(P::ROUTES, request)?;
-            self.decide(&route, request, now)
+        // Matched once: the decision, the log, the metrics and the deadline
+        // all read this lookup.
+        let lookup = RouteLookup::of(P::ROUTES, request);
+        let facts = TableRoute { routes: P::ROUTES, request, lookup: &lookup };
+        run_ingress(P::NAME, &facts, self.ingress(), publisher, request, |request| {
+            self.decide(lookup.route(request)?, request, now)
         })
         .await
+    }
+}
+
+/// A provider's request handler: verification, normalization and the
+/// answer, with its dependencies passed in so tests can swap them.
+pub trait HttpFunction: Send + Sync {
+    fn handle<'a>(
+        &'a self,
+        publisher: &'a dyn Publisher,
+        request: &'a IncomingRequest,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Reply> + Send + 'a;
+}
+
+/// [`HttpFunction`] behind a pointer, for tools that hold every provider in
+/// one list (the registry, the bench harness).
+pub trait DynFunction: Send + Sync {
+    fn handle_boxed<'a>(
+        &'a self,
+        publisher: &'a dyn Publisher,
+        request: &'a IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+}
+
+impl<F: HttpFunction> DynFunction for F {
+    fn handle_boxed<'a>(
+        &'a self,
+        publisher: &'a dyn Publisher,
+        request: &'a IncomingRequest,
+        now: OffsetDateTime,
+    ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>> {
+        Box::pin(self.handle(publisher, request, now))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::HttpFunction;
     use http::{Method, StatusCode};
 
     const ROUTES: &[Route] = &[
@@ -301,7 +407,9 @@ mod tests {
     #[test]
     fn each_answer_is_measured_against_its_routes_deadline() {
         let route = |method, path| {
-            TableRoute { routes: ROUTES, request: &IncomingRequest::new(method, path, "") }.deadline_ms(false)
+            let request = IncomingRequest::new(method, path, "");
+            let lookup = RouteLookup::of(ROUTES, &request);
+            TableRoute { routes: ROUTES, request: &request, lookup: &lookup }.deadline_ms(false)
         };
         assert_eq!(route(Method::PUT, "/grafana/alerts"), 10_000);
         assert_eq!(route(Method::POST, "/openim/x"), Route::DEFAULT_DEADLINE_MS);
@@ -352,6 +460,58 @@ mod tests {
                     Reply::ok_json(serde_json::json!({})),
                 )),
                 _ => Err(IngressError::malformed("unknown command")),
+            }
+        }
+    }
+
+    thread_local! {
+        /// How many times `Route::matches` ran on this thread.
+        pub(super) static MATCHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[tokio::test]
+    async fn a_request_is_matched_against_the_table_once() {
+        // Measured's table has one route: one match per request, whatever
+        // else needs the route (the decision, the metric line's `Route` and
+        // deadline, the logged path of an answer or a refusal).
+        let captured = crate::metrics::CapturedMetrics::new();
+        // No refusal records: the other test of this provider counts its own.
+        let ingress = IngressSettings {
+            metrics: crate::metrics::Metrics::to(captured.clone()),
+            refusal_records_per_sec: 0,
+            ..Default::default()
+        };
+        let function = Measured { ingress };
+        let publisher = crate::queue::MemoryPublisher::new();
+        for command in ["event", "challenge", "other"] {
+            let request = IncomingRequest::new(Method::POST, &format!("/m/S3CRET/{command}"), "{}");
+            MATCHED.with(|count| count.set(0));
+            function.handle(&publisher, &request, OffsetDateTime::now_utc()).await;
+            assert_eq!(MATCHED.with(std::cell::Cell::get), 1, "{command}");
+        }
+        assert_eq!(captured.lines().len(), 3);
+    }
+
+    #[test]
+    fn the_lookup_agrees_with_matching_and_the_logged_path() {
+        for (method, path) in [
+            (Method::POST, "/prod/openim/tok/callbackX"),
+            (Method::POST, "/openim//callbackX"),
+            (Method::GET, "/grafana/alerts"),
+            (Method::PUT, "/grafana/alerts"),
+            (Method::DELETE, "/openim/x"),
+            (Method::POST, "/nowhere/at/all/x"),
+        ] {
+            let request = IncomingRequest::new(method.clone(), path, "");
+            let lookup = RouteLookup::of(ROUTES, &request);
+            assert_eq!(lookup.route(&request).cloned(), match_route(ROUTES, &request), "{method} {path}");
+            let template = longest_first(ROUTES).map(|(_, r)| r).find(|r| r.matches(path).is_some());
+            assert_eq!(lookup.template(), template, "{method} {path}");
+            for not_found in [false, true] {
+                assert_eq!(
+                    logged_path_of(ROUTES, path, lookup.template(), not_found),
+                    logged_path(ROUTES, path, not_found)
+                );
             }
         }
     }

@@ -6,14 +6,19 @@
 //! is checked (the processor's decoder accepts it, it fits the queue's
 //! message limit, it holds no character SQS refuses).
 
+#[cfg(any(test, feature = "testkit"))]
 use std::sync::Mutex;
+#[cfg(any(test, feature = "testkit"))]
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
+use crate::config::{EnvSource, flag, number, required};
 use crate::envelope::{Envelope, is_refused_by_sqs};
+use crate::error::ConfigError;
 use crate::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, RefusalRecord};
+use crate::verify::sha256_hex;
 
 /// Why a publish failed. Either way nothing may be acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +47,7 @@ pub const SQS_BATCH_BYTES: usize = 256 * 1024;
 /// Attribute values are routing hints (the body has the exact text): long
 /// or odd ones are cut and cleaned so they can never make a message invalid.
 const MAX_ATTRIBUTE_CHARS: usize = 256;
-const ATTRIBUTE_TYPE: &str = "String";
+pub(crate) const ATTRIBUTE_TYPE: &str = "String";
 
 /// One Envelope as the queue will carry it, already checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +58,7 @@ pub struct QueueMessage {
     /// Envelope, [`RECORD_ATTRIBUTE`] on an operator record.
     pub attributes: Vec<(&'static str, String)>,
     /// The message group on a FIFO queue (per-conversation ordering): the
-    /// Envelope's conversation ([`crate::delivery::conversation_of`]); all
+    /// Envelope's conversation (set by the caller: the ingress flow names it); all
     /// operator records share one group.
     pub group: String,
 }
@@ -77,7 +82,7 @@ impl QueueMessage {
                 ("provider", attribute_value(&envelope.provider)),
                 ("kind", attribute_value(&envelope.kind)),
             ],
-            group: crate::delivery::conversation_of(envelope),
+            group: conversation_of(envelope),
         };
         let size = message.size();
         if size > max_message_bytes {
@@ -118,6 +123,10 @@ pub enum PrepareError {
 }
 
 fn attribute_value(text: &str) -> String {
+    // Most values (a provider's name, an event kind) are short and clean.
+    if !text.is_empty() && text.len() <= MAX_ATTRIBUTE_CHARS && !text.chars().any(|c| replace_refused(c) != c) {
+        return text.to_string();
+    }
     let cleaned: String = text.chars().take(MAX_ATTRIBUTE_CHARS).map(replace_refused).collect();
     if cleaned.is_empty() { "-".to_string() } else { cleaned }
 }
@@ -173,162 +182,10 @@ pub trait Publisher: Send + Sync {
     }
 }
 
-pub struct SqsPublisher {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-    max_message_bytes: usize,
-}
-
-impl SqsPublisher {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        SqsPublisher { client, queue_url: queue_url.into(), max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES }
-    }
-
-    /// For a queue whose MaximumMessageSize is not the default.
-    pub fn with_max_message_bytes(mut self, max_message_bytes: usize) -> Self {
-        self.max_message_bytes = max_message_bytes;
-        self
-    }
-
-    /// Opens the connection to the queue during init, so the first request
-    /// after a cold start does not pay for DNS, TCP and TLS on its way to
-    /// the acknowledgement (Lambda runs init before any request, and with
-    /// provisioned concurrency or proactive starts, long before). A cheap
-    /// `GetQueueAttributes`, bounded by `limit`; a failure is only logged:
-    /// the first request then connects itself, or answers 503.
-    pub async fn warm_up(&self, limit: std::time::Duration) {
-        let call = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send();
-        match tokio::time::timeout(limit, call).await {
-            Ok(Ok(_)) => tracing::debug!("queue connection opened during init"),
-            Ok(Err(error)) => {
-                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), "queue warm-up failed")
-            }
-            Err(_) => tracing::warn!(limit_ms = limit.as_millis() as u64, "queue warm-up timed out"),
-        }
-    }
-
-    /// Builds an SQS client that gives up within `timeout` (with at most one
-    /// retry), so a queue outage turns into a 503 inside the platform's deadline.
-    pub fn client_with_timeout(sdk: &aws_types::SdkConfig, timeout: std::time::Duration) -> aws_sdk_sqs::Client {
-        let config = aws_sdk_sqs::config::Builder::from(sdk)
-            .timeout_config(
-                aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(timeout)
-                    .connect_timeout(timeout / 2)
-                    .build(),
-            )
-            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(2))
-            .build();
-        aws_sdk_sqs::Client::from_conf(config)
-    }
-
-    fn attribute(value: &str) -> MessageAttributeValue {
-        MessageAttributeValue::builder()
-            .data_type(ATTRIBUTE_TYPE)
-            .string_value(value)
-            .build()
-            .expect("data_type is set")
-    }
-
-    /// A FIFO queue (per-conversation ordering): SQS requires its name, the
-    /// URL's last segment, to end in `.fifo`.
-    fn is_fifo(&self) -> bool {
-        self.queue_url.ends_with(".fifo")
-    }
-
-    /// FIFO's group and deduplication id of `message`: its conversation, and
-    /// its id (the same on a platform's retry, so SQS drops the copy within
-    /// its 5-minute window; the processor's dedup covers the rest).
-    fn fifo_ids(&self, message: &QueueMessage) -> Option<(String, String)> {
-        self.is_fifo().then(|| (message.group.clone(), crate::delivery::sqs::deduplication_id(&message.id)))
-    }
-
-    async fn send_one(&self, message: &QueueMessage) -> Result<(), PublishError> {
-        let mut request = self.client.send_message().queue_url(&self.queue_url).message_body(&message.body);
-        if let Some((group, deduplication)) = self.fifo_ids(message) {
-            request = request.message_group_id(group).message_deduplication_id(deduplication);
-        }
-        for (name, value) in &message.attributes {
-            request = request.message_attributes(*name, Self::attribute(value));
-        }
-        request.send().await.map_err(|error| {
-            let refused = error
-                .as_service_error()
-                .is_some_and(|e| e.is_invalid_message_contents() || e.meta().code() == Some("InvalidParameterValue"));
-            let reason = aws_sdk_sqs::error::DisplayErrorContext(error).to_string();
-            if refused { PublishError::Refused(reason) } else { PublishError::Unavailable(reason) }
-        })?;
-        Ok(())
-    }
-
-    async fn send_batch(&self, batch: &[QueueMessage]) -> Result<(), PublishError> {
-        let entries = batch
-            .iter()
-            .enumerate()
-            .map(|(i, message)| {
-                let mut entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&message.body);
-                if let Some((group, deduplication)) = self.fifo_ids(message) {
-                    entry = entry.message_group_id(group).message_deduplication_id(deduplication);
-                }
-                for (name, value) in &message.attributes {
-                    entry = entry.message_attributes(*name, Self::attribute(value));
-                }
-                entry.build().expect("id and body are set")
-            })
-            .collect::<Vec<_>>();
-        let output = self
-            .client
-            .send_message_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| PublishError::Unavailable(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        if let Some(failed) = output.failed().first() {
-            let reason = format!(
-                "{} of {} messages refused, first: {} {}",
-                output.failed().len(),
-                batch.len(),
-                failed.code(),
-                failed.message().unwrap_or_default()
-            );
-            // Entries the queue refused for their content fail the same way
-            // on every retry; anything else (throttling, internal) may pass.
-            return Err(if output.failed().iter().all(|f| f.sender_fault()) {
-                PublishError::Refused(reason)
-            } else {
-                PublishError::Unavailable(reason)
-            });
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Publisher for SqsPublisher {
-    async fn publish(&self, messages: &[QueueMessage]) -> Result<(), PublishError> {
-        for batch in batches(messages) {
-            match batch {
-                [one] => self.send_one(one).await?,
-                many => self.send_batch(many).await?,
-            }
-        }
-        Ok(())
-    }
-
-    fn max_message_bytes(&self) -> usize {
-        self.max_message_bytes
-    }
-}
-
 /// Keeps published messages in memory; can be switched "down" to test the
 /// queue-outage path. Operator records (refusals) are kept apart from the
 /// events, so a test of what a request enqueued sees the events alone.
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Default)]
 pub struct MemoryPublisher {
     sent: Mutex<Vec<QueueMessage>>,
@@ -337,6 +194,7 @@ pub struct MemoryPublisher {
     down: AtomicBool,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl MemoryPublisher {
     pub fn new() -> Self {
         Self::default()
@@ -367,6 +225,7 @@ impl MemoryPublisher {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 #[async_trait]
 impl Publisher for MemoryPublisher {
     async fn publish(&self, messages: &[QueueMessage]) -> Result<(), PublishError> {
@@ -387,6 +246,99 @@ impl Publisher for MemoryPublisher {
             }
         }
         Ok(())
+    }
+}
+
+/// Where the queue is and how long an ingress function waits for it: the
+/// wait must end well inside the platforms' 3 s deadline so a slow queue
+/// becomes a 503 (and a platform retry), not a timeout.
+#[derive(Clone, Debug)]
+pub struct QueueSettings {
+    pub queue_url: String,
+    pub timeout: Duration,
+    /// The queue's MaximumMessageSize: every Envelope is checked against it
+    /// before the request is acknowledged.
+    pub max_message_bytes: usize,
+    /// Open the queue connection during init (`INLET_QUEUE_WARM_UP`, on by
+    /// default; off only to measure what it saves).
+    pub warm_up: bool,
+}
+
+impl QueueSettings {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let max_message_bytes = number(env, "INLET_QUEUE_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES)?;
+        if !(1024..=LARGEST_MAX_MESSAGE_BYTES).contains(&max_message_bytes) {
+            return Err(ConfigError::new(
+                "INLET_QUEUE_MAX_MESSAGE_BYTES",
+                "must be the queue's MaximumMessageSize, 1024 to 1048576 bytes",
+            ));
+        }
+        Ok(QueueSettings {
+            queue_url: required(env, "INLET_QUEUE_URL")?,
+            timeout: Duration::from_millis(number(env, "INLET_QUEUE_TIMEOUT_MS", 2000u64)?),
+            max_message_bytes,
+            warm_up: flag(env, "INLET_QUEUE_WARM_UP", true)?,
+        })
+    }
+}
+
+/// The longest id SQS FIFO takes as a `MessageGroupId` or a
+/// `MessageDeduplicationId`.
+pub const MAX_FIFO_ID_CHARS: usize = 128;
+
+/// Whether SQS FIFO takes `id` as it is for a group or deduplication id:
+/// 1 to 128 characters, each an ASCII letter or digit or one of
+/// ``!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~`` (exactly ASCII punctuation).
+pub fn is_fifo_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_FIFO_ID_CHARS
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation())
+}
+
+/// The `MessageDeduplicationId` of an Envelope: its id when FIFO takes it as
+/// it is (at most 128 ASCII letters, digits and punctuation), else the
+/// SHA-256 hex of the id. Either way the same Envelope always gets the same
+/// id, so SQS drops a retry sent within its deduplication interval.
+pub fn deduplication_id(envelope_id: &str) -> String {
+    if is_fifo_id(envelope_id) { envelope_id.to_string() } else { sha256_hex(envelope_id.as_bytes()) }
+}
+
+/// The conversation an event belongs to: the unit whose events keep their
+/// order (the `MessageGroupId` of a FIFO queue, ours or a destination's).
+///
+/// - a message: provider, tenant and chat (`lark:chat:<tenant>:<chat id>`);
+/// - an alert: its group (`alertmanager:alert:<group key>`), so a group's
+///   firing and resolved notifications stay in order;
+/// - anything else: the event's own id, a conversation of one.
+///
+/// Always a valid FIFO id: a value that is too long or holds other
+/// characters becomes `<provider>:sha256:<hex of the value>` (or the bare
+/// hex when the provider name itself is unusual). The same Envelope always
+/// gives the same answer, so a retry lands in the same group.
+pub fn conversation_of(envelope: &Envelope) -> String {
+    let provider = &envelope.provider;
+    let chat = envelope.message.as_ref().and_then(|m| m.chat_id.as_deref()).filter(|c| !c.is_empty());
+    let group = envelope.alert.as_ref().and_then(|a| a.group_key.as_deref()).filter(|g| !g.is_empty());
+    let conversation = match (chat, group) {
+        (Some(chat), _) => {
+            // The tenant sits between two separators: escaping `:` keeps
+            // tenant `a:b` + chat `c` apart from tenant `a` + chat `b:c`.
+            let tenant = envelope.tenant.as_deref().unwrap_or_default().replace('%', "%25").replace(':', "%3A");
+            format!("{provider}:chat:{tenant}:{chat}")
+        }
+        (None, Some(group)) => format!("{provider}:alert:{group}"),
+        (None, None) => envelope.id.clone(),
+    };
+    if is_fifo_id(&conversation) {
+        return conversation;
+    }
+    let hash = sha256_hex(conversation.as_bytes());
+    // 64 hex characters, the separator and a provider name of at most 48
+    // characters stay within the 128 allowed.
+    if is_fifo_id(provider) && provider.len() <= 48 && !provider.contains(':') {
+        format!("{provider}:sha256:{hash}")
+    } else {
+        hash
     }
 }
 
@@ -487,6 +439,47 @@ mod tests {
         assert_eq!(batches(&mixed).iter().map(|b| b.len()).collect::<Vec<_>>(), [1, 1, 1]);
         assert!(batches(&[]).is_empty());
     }
+
+    fn env(pairs: &[(&'static str, &'static str)]) -> std::collections::HashMap<&'static str, &'static str> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn queue_url_is_required() {
+        assert_eq!(QueueSettings::from_env(&env(&[])).unwrap_err().name, "INLET_QUEUE_URL");
+    }
+
+    #[test]
+    fn queue_message_limit_defaults_to_sqs_default_and_must_be_a_size_sqs_allows() {
+        let settings = QueueSettings::from_env(&env(&[("INLET_QUEUE_URL", "q")])).unwrap();
+        assert_eq!(settings.max_message_bytes, 262_144);
+        for bad in ["0", "1048577"] {
+            let error =
+                QueueSettings::from_env(&env(&[("INLET_QUEUE_URL", "q"), ("INLET_QUEUE_MAX_MESSAGE_BYTES", bad)]));
+            assert_eq!(error.unwrap_err().name, "INLET_QUEUE_MAX_MESSAGE_BYTES");
+        }
+    }
+
+    #[test]
+    fn an_envelope_id_fifo_takes_is_its_own_deduplication_id() {
+        assert_eq!(deduplication_id("lark:5e3702a84e847582be8db7fb73283c02"), "lark:5e3702a84e847582be8db7fb73283c02");
+        let alertmanager = r#"alertmanager:{}:{alertname="x"}/firing@2024-01-01T00:00:00Z"#;
+        assert_eq!(deduplication_id(alertmanager), alertmanager);
+        let longest = format!("p:{}", "a".repeat(126));
+        assert_eq!(deduplication_id(&longest), longest);
+    }
+
+    #[test]
+    fn other_ids_become_their_sha256_the_same_on_every_attempt() {
+        for id in [format!("p:{}", "a".repeat(127)), "slack:Ev 1".to_string(), "lark:事件".to_string()] {
+            let dedup = deduplication_id(&id);
+            assert_eq!(dedup, sha256_hex(id.as_bytes()), "{id}");
+            assert_eq!(dedup.len(), 64);
+            assert!(is_fifo_id(&dedup));
+            assert_eq!(dedup, deduplication_id(&id.clone()));
+        }
+        assert_ne!(deduplication_id("slack:Ev 1"), deduplication_id("slack:Ev 2"));
+    }
 }
 
 /// When a message left for redelivery is next received: its visibility.
@@ -543,97 +536,14 @@ impl RedeliverySchedule {
     }
 }
 
-/// Lengthens the visibility of each `(record, wait)`: the schedule's delay
-/// for the record's receive count, or the wait the failure named (a
-/// `Retry-After`, a platform's throttling) when that is later. A delay that
-/// cannot be set leaves the queue's own visibility timeout in charge.
-pub async fn delay_redeliveries<'r>(
-    redelivery: &dyn Redelivery,
-    schedule: &RedeliverySchedule,
-    waits: impl Iterator<Item = (&'r aws_lambda_events::sqs::SqsMessage, Option<std::time::Duration>)>,
-) {
-    let delays = waits.map(|(record, wait)| {
-        let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok());
-        let delay = schedule.delay(receive_count.unwrap_or(1)).max(wait.unwrap_or_default());
-        async move {
-            let (Some(arn), Some(handle)) = (record.event_source_arn.as_deref(), record.receipt_handle.as_deref())
-            else {
-                return;
-            };
-            match redelivery.delay(arn, handle, delay).await {
-                Ok(()) => {
-                    tracing::info!(message_id = ?record.message_id, delay_secs = delay.as_secs(), "redelivery delayed")
-                }
-                Err(e) => tracing::warn!(message_id = ?record.message_id, reason = %e, "redelivery delay not set"),
-            }
-        }
-    });
-    futures::future::join_all(delays).await;
-}
-
-/// [`Redelivery`] through SQS's ChangeMessageVisibility. The queue URL of an
-/// event source ARN is asked of SQS once (GetQueueUrl with the owner's
-/// account), so the same code serves AWS and the local emulator.
-pub struct SqsRedelivery {
-    client: aws_sdk_sqs::Client,
-    urls: Mutex<std::collections::HashMap<String, String>>,
-}
-
-impl SqsRedelivery {
-    pub fn new(client: aws_sdk_sqs::Client) -> Self {
-        SqsRedelivery { client, urls: Mutex::new(std::collections::HashMap::new()) }
-    }
-
-    async fn queue_url(&self, queue_arn: &str) -> Result<String, String> {
-        if let Some(url) = self.urls.lock().ok().and_then(|urls| urls.get(queue_arn).cloned()) {
-            return Ok(url);
-        }
-        // arn:<partition>:sqs:<region>:<account>:<name>
-        let parts: Vec<&str> = queue_arn.splitn(6, ':').collect();
-        let [_, _, "sqs", _, account, name] = parts.as_slice() else {
-            return Err(format!("not an SQS queue ARN: {queue_arn}"));
-        };
-        let url = self
-            .client
-            .get_queue_url()
-            .queue_name(*name)
-            .queue_owner_aws_account_id(*account)
-            .send()
-            .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?
-            .queue_url
-            .ok_or("GetQueueUrl answered no URL")?;
-        if let Ok(mut urls) = self.urls.lock() {
-            urls.insert(queue_arn.to_string(), url.clone());
-        }
-        Ok(url)
-    }
-}
-
-#[async_trait]
-impl Redelivery for SqsRedelivery {
-    async fn delay(&self, queue_arn: &str, receipt_handle: &str, delay: std::time::Duration) -> Result<(), String> {
-        let url = self.queue_url(queue_arn).await?;
-        // SQS's limit for one visibility timeout.
-        let seconds = delay.as_secs().min(43_200) as i32;
-        self.client
-            .change_message_visibility()
-            .queue_url(url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-    }
-}
-
 /// Records the delays asked for, for tests.
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Default)]
 pub struct MemoryRedelivery {
     delays: Mutex<Vec<(String, std::time::Duration)>>,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl MemoryRedelivery {
     /// (receipt handle, delay) in the order asked.
     pub fn delays(&self) -> Vec<(String, std::time::Duration)> {
@@ -641,6 +551,7 @@ impl MemoryRedelivery {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 #[async_trait]
 impl Redelivery for MemoryRedelivery {
     async fn delay(&self, _queue_arn: &str, receipt_handle: &str, delay: std::time::Duration) -> Result<(), String> {
@@ -648,5 +559,91 @@ impl Redelivery for MemoryRedelivery {
             delays.push((receipt_handle.to_string(), delay));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod conversation_tests {
+    use super::*;
+    use crate::envelope::{AlertView, MessageView, Verification};
+    use serde_json::json;
+
+    fn envelope(provider: &str, event_id: &str) -> Envelope {
+        Envelope::new(
+            provider,
+            event_id,
+            "test.kind",
+            time::OffsetDateTime::UNIX_EPOCH,
+            Verification { scheme: "none".into(), matched: None },
+            json!({}),
+        )
+    }
+
+    fn message(provider: &str, event_id: &str, tenant: Option<&str>, chat: &str) -> Envelope {
+        let mut e = envelope(provider, event_id);
+        e.tenant = tenant.map(str::to_string);
+        e.message = Some(MessageView { chat_id: Some(chat.into()), ..MessageView::default() });
+        e
+    }
+
+    #[test]
+    fn a_message_belongs_to_its_provider_tenant_and_chat() {
+        let first = message("lark", "e1", Some("cli_a1"), "oc_42");
+        let second = message("lark", "e2", Some("cli_a1"), "oc_42");
+        assert_eq!(conversation_of(&first), "lark:chat:cli_a1:oc_42");
+        assert_eq!(conversation_of(&first), conversation_of(&second), "two events of one chat, one group");
+        assert_ne!(conversation_of(&first), conversation_of(&message("lark", "e1", Some("cli_b2"), "oc_42")));
+        assert_ne!(conversation_of(&first), conversation_of(&message("slack", "e1", Some("cli_a1"), "oc_42")));
+        assert_eq!(conversation_of(&message("telegram", "7", None, "-100123")), "telegram:chat::-100123");
+        // A `:` inside the tenant cannot move the boundary to the chat id.
+        assert_ne!(
+            conversation_of(&message("p", "1", Some("a:b"), "c")),
+            conversation_of(&message("p", "1", Some("a"), "b:c"))
+        );
+    }
+
+    #[test]
+    fn an_alert_belongs_to_its_group_and_anything_else_to_itself() {
+        let mut alert = envelope("alertmanager", "fp:firing:1");
+        alert.alert = Some(AlertView {
+            name: "HighLatency".into(),
+            status: "firing".into(),
+            group_key: Some(r#"{}:{alertname="HighLatency"}"#.into()),
+            ..AlertView::default()
+        });
+        assert_eq!(conversation_of(&alert), r#"alertmanager:alert:{}:{alertname="HighLatency"}"#);
+        let lone = envelope("github", "delivery-1");
+        assert_eq!(conversation_of(&lone), "github:delivery-1");
+        let mut no_chat = envelope("lark", "e9");
+        no_chat.message = Some(MessageView::default());
+        assert_eq!(conversation_of(&no_chat), "lark:e9", "a message view without a chat is its own conversation");
+    }
+
+    #[test]
+    fn long_or_unusual_values_are_hashed_stably_into_a_fifo_id() {
+        for chat in ["x".repeat(200), "会话 1".to_string(), "tab\there".to_string(), "space in".to_string()] {
+            let e = message("lark", "e1", Some("cli_a1"), &chat);
+            let group = conversation_of(&e);
+            assert!(is_fifo_id(&group), "{group}");
+            assert!(group.starts_with("lark:sha256:") && group.len() == "lark:sha256:".len() + 64, "{group}");
+            assert_eq!(group, conversation_of(&e.clone()), "the same event, the same group on every attempt");
+        }
+        let long_id = envelope("github", &"d".repeat(300));
+        assert!(is_fifo_id(&conversation_of(&long_id)));
+        let odd_provider = message(&"p".repeat(130), "e1", None, "c");
+        let group = conversation_of(&odd_provider);
+        assert_eq!(group.len(), 64, "{group}");
+        assert!(is_fifo_id(&group));
+    }
+
+    #[test]
+    fn fifo_ids_are_ascii_letters_digits_and_punctuation_up_to_128() {
+        assert!(is_fifo_id(r##"aZ09!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~"##));
+        assert!(is_fifo_id(&"a".repeat(128)));
+        assert!(!is_fifo_id(&"a".repeat(129)));
+        assert!(!is_fifo_id(""));
+        for bad in ["a b", "é", "a\tb", "a\u{7f}"] {
+            assert!(!is_fifo_id(bad), "{bad:?}");
+        }
     }
 }

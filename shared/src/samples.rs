@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use crate::config::EnvSource;
 use crate::error::ConfigError;
 use crate::ingress::IncomingRequest;
+use crate::provider::DynFunction;
 use crate::provider::{Provider, Route};
-use crate::runtime::DynFunction;
 
 /// A provider's signed sample requests, built from the same settings its
 /// function reads.
@@ -44,6 +44,11 @@ pub struct Descriptor {
     pub sample_names: &'static [&'static str],
     pub sample: SampleFn,
     pub open: OpenFn,
+    /// The rest of the platform's description (`Provider::PLATFORM`).
+    pub platform: crate::platform::Platform,
+    /// The function's Rust path, `alert_api::AlertApiFunction` (the fuzz
+    /// targets `inlet gen` writes name it).
+    pub type_name: fn() -> &'static str,
 }
 
 /// `P`'s [`Descriptor`].
@@ -57,6 +62,8 @@ pub const fn describe<P: Samples>() -> Descriptor {
         sample_names: P::SAMPLE_NAMES,
         sample: P::sample,
         open: open::<P>,
+        platform: P::PLATFORM,
+        type_name: std::any::type_name::<P>,
     }
 }
 
@@ -203,127 +210,6 @@ pub fn dev_settings() -> std::collections::HashMap<String, String> {
         crate::config::load_env_file(&events_dir().join("env.json")).unwrap_or_else(|e| panic!("events/env.json: {e}"));
     settings.entry("INLET_METRICS".into()).or_insert_with(|| "off".into());
     settings
-}
-
-/// Test support: `events/<name>.json` as the handlers see it.
-pub fn event_request(name: &str) -> IncomingRequest {
-    let path = events_dir().join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make events`)", path.display()));
-    let event: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    incoming_from_apigw_v2_event(&event).unwrap_or_else(|| panic!("{} is not an API Gateway v2 event", path.display()))
-}
-
-/// Test support: `events/env.json`'s settings with some replaced.
-pub fn dev_settings_with(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
-    let mut settings = dev_settings();
-    for (name, value) in pairs {
-        settings.insert(name.to_string(), value.to_string());
-    }
-    settings
-}
-
-/// Test support: `P` built from `env` handles `request` at `now` (Unix
-/// seconds) with an in-memory queue; returns the answer and the queue.
-pub async fn handle_with<P: Provider>(
-    env: &dyn EnvSource,
-    request: &IncomingRequest,
-    now: i64,
-) -> (crate::ingress::Reply, crate::queue::MemoryPublisher) {
-    use crate::runtime::HttpFunction;
-    let function = P::from_env(env).unwrap_or_else(|e| panic!("{}: settings refused: {e}", P::NAME));
-    let publisher = crate::queue::MemoryPublisher::new();
-    let now = time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let reply = function.handle(&publisher, request, now).await;
-    (reply, publisher)
-}
-
-/// Test support: asserts that `reply` refused with `status`, that its
-/// reason mentions `reason_part`, and that nothing reached the queue.
-pub fn assert_refused(
-    reply: &crate::ingress::Reply,
-    publisher: &crate::queue::MemoryPublisher,
-    status: http::StatusCode,
-    reason_part: &str,
-) {
-    assert_eq!(reply.status, status, "body: {}", String::from_utf8_lossy(&reply.body));
-    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
-    assert!(reason.contains(reason_part), "reason {reason:?} should mention {reason_part:?}");
-    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
-}
-
-/// Test support: asserts a 401 with the one body every 401 answers, and
-/// that nothing reached the queue.
-pub fn assert_unauthenticated(reply: &crate::ingress::Reply, publisher: &crate::queue::MemoryPublisher) {
-    let reason = reply.body_json().and_then(|b| b["error"].as_str().map(str::to_string)).unwrap_or_default();
-    assert_eq!(
-        (reply.status, reason.as_str()),
-        (http::StatusCode::UNAUTHORIZED, crate::IngressError::UNAUTHENTICATED_BODY)
-    );
-    assert!(publisher.sent().is_empty(), "nothing may be enqueued");
-}
-
-/// Test support: every log line written on this thread while the guard
-/// lives, as text, so tests can prove what logs never contain.
-///
-/// One global subscriber, installed once, writes each line to the buffer of
-/// the thread that logged it. (A per-test `set_default` subscriber looked
-/// simpler but lost lines under load: tracing caches each call site's
-/// interest process-wide, and a call site first reached on a thread with no
-/// subscriber could be cached as "never".)
-pub struct CapturedLogs {
-    buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-}
-
-thread_local! {
-    static CAPTURE: std::cell::RefCell<Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-impl CapturedLogs {
-    pub fn start() -> Self {
-        static INSTALL: std::sync::Once = std::sync::Once::new();
-        INSTALL.call_once(|| {
-            let subscriber = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_ansi(false)
-                .with_writer(|| ThreadBuffer)
-                .finish();
-            // A test binary that installed its own global subscriber keeps it.
-            let _ = tracing::subscriber::set_global_default(subscriber);
-        });
-        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        CAPTURE.with(|capture| *capture.borrow_mut() = Some(buffer.clone()));
-        CapturedLogs { buffer }
-    }
-
-    pub fn text(&self) -> String {
-        self.buffer.lock().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
-    }
-}
-
-impl Drop for CapturedLogs {
-    fn drop(&mut self) {
-        CAPTURE.with(|capture| *capture.borrow_mut() = None);
-    }
-}
-
-/// Writes to the calling thread's capture buffer, if it has one.
-struct ThreadBuffer;
-
-impl std::io::Write for ThreadBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        CAPTURE.with(|capture| {
-            if let Some(buffer) = capture.borrow().as_ref()
-                && let Ok(mut buffer) = buffer.lock()
-            {
-                buffer.extend_from_slice(bytes);
-            }
-        });
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

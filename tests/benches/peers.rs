@@ -29,15 +29,15 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use ed25519_dalek::{Signature, VerifyingKey};
-use inlet_shared::conformance::NOW;
-use inlet_shared::crosscheck::{self, Runtime};
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::metrics::{Metrics, MetricsSink, RequestMetrics};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::{PublishError, Publisher, QueueMessage};
-use inlet_shared::runtime::HttpFunction;
 use inlet_shared::samples::{Samples, dev_settings};
 use inlet_shared::verify::constant_time_eq;
+use inlet_testkit::conformance::NOW;
+use inlet_testkit::crosscheck::{self, Runtime};
 use lark::crypto::{decrypt_lark_body, encrypt_lark_body, lark_signature};
 use serde_json::{Value, json};
 use time::OffsetDateTime;

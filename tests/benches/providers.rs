@@ -11,9 +11,9 @@
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use inlet_cli::providers::PROVIDERS;
-use inlet_shared::conformance::{NOW, forge};
 use inlet_shared::queue::{PublishError, Publisher, QueueMessage};
 use inlet_shared::samples::dev_settings;
+use inlet_testkit::conformance::{NOW, forge};
 use time::OffsetDateTime;
 
 /// Accepts every message and keeps none, so a long run does not grow.

@@ -3,13 +3,15 @@
 //! destinations make (counted on the wire).
 
 use aws_sdk_eventbridge::types::{RuleState, Target};
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use inlet_cli::pump::queue_arn;
 use inlet_shared::delivery::eventbridge::EventBridgeDestination;
-use inlet_shared::delivery::sqs::{SqsDestination, deduplication_id};
-use inlet_shared::delivery::{DeliveryError, Destination, Outgoing, conversation_of};
+use inlet_shared::delivery::sqs::SqsDestination;
+use inlet_shared::delivery::{DeliveryError, Destination, Outgoing};
 use inlet_shared::envelope::{Envelope, MessageView, Verification};
-use inlet_tests::{RequestLog, aws_endpoint, unique};
+use inlet_shared::queue::conversation_of;
+use inlet_shared::queue::deduplication_id;
+use inlet_testkit::moto::{RequestLog, aws_endpoint, create_queue as queue, receive, unique};
 use serde_json::{Value, json};
 
 struct Aws {
@@ -19,7 +21,7 @@ struct Aws {
 }
 
 fn aws() -> Aws {
-    let sdk = inlet_shared::runtime::local_sdk_config(&aws_endpoint());
+    let sdk = inlet_shared::aws::access::local_sdk_config(&aws_endpoint());
     let calls = RequestLog::default();
     let sqs =
         aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk).interceptor(calls.clone()).build());
@@ -51,51 +53,6 @@ fn encoded(envelopes: &[Envelope]) -> Vec<(Envelope, String)> {
 
 fn outgoing(events: &[(Envelope, String)]) -> Vec<Outgoing<'_>> {
     events.iter().map(|(envelope, body)| Outgoing { envelope, body }).collect()
-}
-
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, attributes: &[(QueueAttributeName, &str)]) -> String {
-    let mut request = sqs.create_queue().queue_name(name);
-    for (attribute, value) in attributes {
-        request = request.attributes(attribute.clone(), *value);
-    }
-    request.send().await.expect("create queue").queue_url.expect("queue url")
-}
-
-/// Receives (and deletes) until `expected` messages came or the queue has
-/// been empty for a few polls.
-async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, expected: usize) -> Vec<Message> {
-    let mut all = Vec::new();
-    let mut empty_polls = 0;
-    while all.len() < expected || empty_polls < 2 {
-        let batch = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive")
-            .messages
-            .unwrap_or_default();
-        if batch.is_empty() {
-            empty_polls += 1;
-            if empty_polls > 20 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            continue;
-        }
-        for message in &batch {
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(message.receipt_handle().expect("handle"))
-                .send()
-                .await
-                .expect("delete");
-        }
-        all.extend(batch);
-    }
-    all
 }
 
 /// A bus with one rule, `{"source": ["inlet.lark"]}`, whose target is a

@@ -47,7 +47,7 @@ use inlet_cli::local::{QueueShape, create_resources};
 use inlet_cli::pump::{Invoker, pump_once, queue_arn};
 use inlet_cli::stack::{DevStack, StackSpec};
 use inlet_shared::config::load_env_file_with_overrides;
-use inlet_shared::crosscheck::{Runtime, base64_of, repository_root, run_library};
+use inlet_testkit::crosscheck::{Runtime, base64_of, repository_root, run_library};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -75,23 +75,13 @@ fn settings() -> HashMap<String, String> {
 
 /// POSTs a signed sample to the stack's API: the status and body of the answer.
 async fn send_sample(stack: &DevStack, sample: inlet_shared::samples::SampleRequest) -> (u16, String) {
-    let api = stack.api();
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        inlet_cli::samples::send(&agent, &api, &sample).expect("the local API answers")
-    })
-    .await
-    .unwrap()
+    inlet_tests::post_sample(&stack.api(), sample).await
 }
 
 /// POSTs a fresh alert-api event to the stack and returns its Envelope id.
 async fn send_alert(stack: &DevStack) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let sample = inlet_cli::samples::build("alert-api", &settings(), now, &inlet_tests::unique("delivery"))
+    let sample = inlet_cli::samples::build("alert-api", &settings(), now, &inlet_testkit::moto::unique("delivery"))
         .expect("the alert-api sample");
     let (status, body) = send_sample(stack, sample).await;
     assert_eq!(status, 202, "{body}");
@@ -99,10 +89,11 @@ async fn send_alert(stack: &DevStack) -> String {
     answer["id"].as_str().expect("the id in the answer").to_string()
 }
 
-/// The team's app: answers 500 to the first request, then 200.
-async fn flaky_app() -> (String, Arc<Mutex<Vec<Recorded>>>, tokio::task::JoinHandle<()>) {
+/// The team's app at `path`: answers 500 to the first request, then 200,
+/// with a reply echoing the message's text when it `replies` (a bot).
+async fn flaky_app(path: &str, replies: bool) -> (String, Arc<Mutex<Vec<Recorded>>>, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let url = format!("http://{}{path}", listener.local_addr().unwrap());
     let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
     let recorded = requests.clone();
     let server = tokio::spawn(serve(listener, move |request, _| {
@@ -110,9 +101,17 @@ async fn flaky_app() -> (String, Arc<Mutex<Vec<Recorded>>>, tokio::task::JoinHan
         async move {
             let (parts, body) = request.into_parts();
             let body = read_body(body, 1 << 20).await.expect("a body").to_vec();
+            let envelope: Value = serde_json::from_slice(&body).unwrap_or_default();
             let mut recorded = recorded.lock().unwrap();
             let answered = if recorded.is_empty() { 500 } else { 200 };
             recorded.push(Recorded { headers: parts.headers, body, answered });
+            if answered == 200 && replies {
+                let text = envelope["message"]["text"].as_str().unwrap_or_default();
+                return inlet_cli::httpd::json(
+                    http::StatusCode::OK,
+                    &json!({"reply": {"text": format!("echo: {text}")}}),
+                );
+            }
             respond(http::StatusCode::from_u16(answered).unwrap(), "text/plain", format!("app says {answered}"))
         }
     }));
@@ -136,12 +135,12 @@ async fn listener(forward: &str) -> (u16, Arc<Mutex<Vec<Delivery>>>, tokio::task
 /// A queue on the stack's moto that an EventBridge rule on the `inlet` bus
 /// targets, for events from `source`. Returns the queue's URL.
 async fn rule_to_queue(stack: &DevStack, bus: &str, source: &str) -> String {
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
+    let sdk = inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint());
     let (sqs, eventbridge) = (aws_sdk_sqs::Client::new(&sdk), aws_sdk_eventbridge::Client::new(&sdk));
-    let name = inlet_tests::unique("bus-target");
+    let name = inlet_testkit::moto::unique("bus-target");
     let url = sqs.create_queue().queue_name(&name).send().await.expect("target queue").queue_url.unwrap();
     let arn = queue_arn(&sqs, &url).await.unwrap();
-    let rule = inlet_tests::unique("rule");
+    let rule = inlet_testkit::moto::unique("rule");
     eventbridge
         .put_rule()
         .name(&rule)
@@ -159,7 +158,7 @@ async fn rule_to_queue(stack: &DevStack, bus: &str, source: &str) -> String {
 /// The EventBridge events in `queue_url` whose detail is the Envelope `id`,
 /// received until `limit` passes with at least `at_least` of them.
 async fn bus_events(stack: &DevStack, queue_url: &str, id: &str, at_least: usize, limit: Duration) -> Vec<Value> {
-    let sqs = aws_sdk_sqs::Client::new(&inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint()));
+    let sqs = aws_sdk_sqs::Client::new(&inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint()));
     let started = Instant::now();
     let mut events = Vec::new();
     while started.elapsed() < limit {
@@ -211,7 +210,7 @@ fn library_verdict(name: &str, request: &Recorded) -> Value {
 
 #[tokio::test]
 async fn an_event_reaches_the_bus_rule_and_the_listening_app_once_after_a_500() {
-    let (app_url, app_requests, app) = flaky_app().await;
+    let (app_url, app_requests, app) = flaky_app("/hooks", false).await;
     let (listen_port, deliveries, listen) = listener(&app_url).await;
     let destinations = json!([
         {"name": "inlet-bus", "type": "eventbridge", "bus": "inlet"},
@@ -326,7 +325,7 @@ async fn per_conversation_ordering_makes_fifo_queues_and_the_pump_keeps_a_failed
     assert!(status.queue_url.ends_with("/inlet-events.fifo"), "{}", status.queue_url);
     assert!(status.dlq_url.ends_with("/inlet-events-dlq.fifo"), "{}", status.dlq_url);
     assert_eq!(status.ordering, "per-conversation");
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
+    let sdk = inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint());
     let (sqs, dynamodb) = (aws_sdk_sqs::Client::new(&sdk), aws_sdk_dynamodb::Client::new(&sdk));
     let attributes = sqs
         .get_queue_attributes()
@@ -352,12 +351,13 @@ async fn per_conversation_ordering_makes_fifo_queues_and_the_pump_keeps_a_failed
 
     // The pump on a FIFO queue of the stack's moto (not the stack's own, which its pump drains).
     let shape = QueueShape {
-        queue_name: inlet_tests::unique("pf"),
+        queue_name: inlet_testkit::moto::unique("pf"),
         visibility_timeout_secs: 1,
         fifo: true,
         ..Default::default()
     };
-    let resources = create_resources(&sqs, &dynamodb, &shape, &inlet_tests::unique("t")).await.expect("FIFO queues");
+    let resources =
+        create_resources(&sqs, &dynamodb, &shape, &inlet_testkit::moto::unique("t")).await.expect("FIFO queues");
     assert!(resources.queue_url.ends_with(".fifo"));
     for (body, group) in [("a1", "A"), ("b1", "B"), ("a2", "A"), ("a3", "A"), ("b2", "B")] {
         sqs.send_message()
@@ -463,12 +463,12 @@ async fn inlet_reply_answers_a_telegram_event_once_per_reply_through_the_reply_f
 
     // A Telegram message, processed.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let sample = inlet_cli::samples::build("telegram-message", &settings, now, &inlet_tests::unique("reply"))
+    let sample = inlet_cli::samples::build("telegram-message", &settings, now, &inlet_testkit::moto::unique("reply"))
         .expect("the telegram-message sample");
     let id = telegram_event_id(&sample);
     let (answer, body) = send_sample(&stack, sample).await;
     assert_eq!(answer, 200, "{body}");
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
+    let sdk = inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint());
     let store = inlet_cli::ops::store(aws_sdk_dynamodb::Client::new(&sdk), &status.table);
     let completed = async || store.entry(&id).await.unwrap().is_some_and(|e| e.status == "COMPLETED");
     wait_until(&stack, "the event is processed", Duration::from_secs(30), completed).await;
@@ -519,40 +519,12 @@ async fn inlet_reply_answers_a_telegram_event_once_per_reply_through_the_reply_f
     stack.remove_state_dir();
 }
 
-/// The team's bot: answers 500 to the first delivery, then 200 with a reply
-/// echoing the message's text.
-async fn replying_app() -> (String, Arc<Mutex<Vec<Recorded>>>, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/bot", listener.local_addr().unwrap());
-    let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
-    let recorded = requests.clone();
-    let server = tokio::spawn(serve(listener, move |request, _| {
-        let recorded = recorded.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let body = read_body(body, 1 << 20).await.expect("a body").to_vec();
-            let envelope: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let mut recorded = recorded.lock().unwrap();
-            let answered = if recorded.is_empty() { 500 } else { 200 };
-            recorded.push(Recorded { headers: parts.headers, body, answered });
-            match answered {
-                500 => respond(http::StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "not yet"),
-                _ => {
-                    let text = envelope["message"]["text"].as_str().unwrap_or_default();
-                    inlet_cli::httpd::json(http::StatusCode::OK, &json!({"reply": {"text": format!("echo: {text}")}}))
-                }
-            }
-        }
-    }));
-    (url, requests, server)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destinations_reply_reaches_the_lark_chat_once_also_when_the_delivery_is_retried() {
     let settings = settings();
     let lark =
         inlet_tests::platforms::lark::LarkServer::start(&settings["LARK_APP_ID"], &settings["LARK_APP_SECRET"]).await;
-    let (app_url, app_requests, app) = replying_app().await;
+    let (app_url, app_requests, app) = flaky_app("/bot", true).await;
     let destinations = json!([{"name": "bot", "type": "http", "url": app_url, "secret_setting": SECRET_SETTING}]);
     let mut spec = StackSpec::on_free_ports(&root()).expect("free ports");
     spec.env.push(("INLET_DESTINATIONS".into(), destinations.to_string()));
@@ -561,7 +533,7 @@ async fn a_destinations_reply_reaches_the_lark_chat_once_also_when_the_delivery_
     let mut stack = DevStack::start(spec).await.unwrap_or_else(|e| panic!("the local stack starts: {e}"));
 
     // A Lark message in a chat the local Lark knows.
-    let unique = inlet_tests::unique("answer").replace('-', "_");
+    let unique = inlet_testkit::moto::unique("answer").replace('-', "_");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sample = inlet_cli::samples::build("lark-message", &settings, now, &unique).expect("the lark-message sample");
     let update: Value = serde_json::from_slice(&sample.body).unwrap_or_default();

@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use inlet_cli::providers::PROVIDERS;
+use inlet_shared::aws::secrets::{PREFIX_SETTING, SOURCE_SETTING, SecretsSource};
+use inlet_shared::aws::tls::{self, TlsRoots};
 use inlet_shared::delivery::config::{self as destinations, DestinationKind};
-use inlet_shared::secrets::{PREFIX_SETTING, SOURCE_SETTING, SecretsSource};
-use inlet_shared::tls::{self, TlsRoots};
 use serde_norway::{Mapping, Value};
 
 /// The metrics the functions emit (embedded metric format), as
@@ -890,7 +890,7 @@ fn the_reply_function_consumes_its_own_queue_with_partial_batch_failures_and_a_w
     assert_eq!(show(&variables["INLET_TABLE_NAME"]), "!Ref DedupTable");
     let env: std::collections::HashMap<&str, &str> =
         [("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", visibility.as_str())].into();
-    let lease = inlet_shared::config::DedupSettings::from_env(&env).expect("the reply function starts").lease;
+    let lease = inlet_shared::dedup::DedupSettings::from_env(&env).expect("the reply function starts").lease;
     let timeout = function["Properties"]["Timeout"].as_u64().expect("a Timeout of its own");
     assert!(lease.max() >= std::time::Duration::from_secs(timeout), "{lease:?} vs {timeout} s");
 
@@ -967,7 +967,7 @@ fn the_local_stack_has_every_reply_setting_the_template_passes() {
         assert!(settings.contains_key(setting), "events/env.json lacks {setting}");
     }
     // And the replies start with the local settings.
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     let replies = inlet_shared::reply::Replies::from_env(&settings, connector).expect("the reply clients start");
     assert!(replies.providers().any(|p| p == "telegram"), "{replies:?}");
 }

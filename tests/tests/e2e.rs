@@ -5,10 +5,12 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use inlet_shared::config::{DedupSettings, load_env_file_with_overrides};
-use inlet_shared::dedup::{DynamoDbStore, InboxEntry};
+use inlet_shared::aws::dynamodb::DynamoDbStore;
+use inlet_shared::config::load_env_file_with_overrides;
+use inlet_shared::dedup::DedupSettings;
+use inlet_shared::dedup::InboxEntry;
 use inlet_shared::samples::SampleRequest;
-use inlet_tests::unique;
+use inlet_testkit::moto::unique;
 
 struct Stack {
     api: String,
@@ -21,7 +23,7 @@ async fn stack() -> Stack {
         .unwrap_or_else(|_| panic!("INLET_E2E_API is not set: run `make test`, which starts the local stack"));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let settings = load_env_file_with_overrides(&root.join("events/env.json")).expect("events/env.json");
-    let sdk = inlet_shared::runtime::local_sdk_config(&inlet_tests::aws_endpoint());
+    let sdk = inlet_shared::aws::access::local_sdk_config(&inlet_testkit::moto::aws_endpoint());
     let dedup = DedupSettings::from_env(&settings).expect("dedup settings");
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &dedup);
     Stack { api, settings, store }

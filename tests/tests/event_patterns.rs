@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use inlet_shared::delivery::pattern::Pattern;
 use inlet_shared::envelope::{AlertView, Envelope, MessageView, Verification};
-use inlet_tests::{aws_endpoint, unique};
+use inlet_testkit::moto::{aws_endpoint, create_queue, receive, unique};
 use serde_json::{Value, json};
 
 fn envelope(provider: &str, event_id: &str, kind: &str, scheme: &str, payload: Value) -> Envelope {
@@ -299,21 +299,13 @@ struct Moto {
 
 impl Moto {
     fn new() -> Self {
-        let sdk = inlet_shared::runtime::local_sdk_config(&aws_endpoint());
+        let sdk = inlet_shared::aws::access::local_sdk_config(&aws_endpoint());
         Moto { events: aws_sdk_eventbridge::Client::new(&sdk), sqs: aws_sdk_sqs::Client::new(&sdk) }
     }
 
     /// One queue per pattern, behind a rule `{"detail": pattern}` on `bus`.
     async fn rule_with_queue(&self, bus: &str, name: &str, pattern: &Value) -> String {
-        let queue_url = self
-            .sqs
-            .create_queue()
-            .queue_name(unique("pattern"))
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .expect("queue url");
+        let queue_url = create_queue(&self.sqs, &unique("pattern"), &[]).await;
         let arn = inlet_cli::pump::queue_arn(&self.sqs, &queue_url).await.expect("queue arn");
         self.events
             .put_rule()
@@ -336,33 +328,11 @@ impl Moto {
 
     /// The Envelope ids that reached the queue.
     async fn delivered(&self, queue_url: &str) -> BTreeSet<String> {
-        let mut ids = BTreeSet::new();
-        loop {
-            let batch = self
-                .sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("receive")
-                .messages
-                .unwrap_or_default();
-            if batch.is_empty() {
-                return ids;
-            }
-            for message in batch {
-                let event: Value = serde_json::from_str(message.body().unwrap_or_default()).expect("event JSON");
-                ids.insert(event["detail"]["id"].as_str().expect("an Envelope id").to_string());
-                self.sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
+        let events = receive(&self.sqs, queue_url, 0).await.into_iter().map(|message| {
+            let event: Value = serde_json::from_str(message.body().unwrap_or_default()).expect("event JSON");
+            event["detail"]["id"].as_str().expect("an Envelope id").to_string()
+        });
+        events.collect()
     }
 }
 

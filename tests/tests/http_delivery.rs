@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use inlet_cli::httpd::{read_body, respond, serve};
-use inlet_shared::crosscheck::{Runtime, base64_of, repository_root, run_library};
+use inlet_shared::aws::tls::TlsRoots;
 use inlet_shared::delivery::http::HttpDestination;
 use inlet_shared::delivery::{Delivered, DeliveryError, Destination, Outgoing, Retry};
 use inlet_shared::envelope::{Envelope, Verification};
-use inlet_shared::tls::TlsRoots;
+use inlet_testkit::crosscheck::{Runtime, base64_of, repository_root, run_library};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;

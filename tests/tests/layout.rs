@@ -66,7 +66,7 @@ fn every_function_binary_in_the_template_is_a_workspace_crate() {
 async fn committed_events_are_current() {
     // `make events` regenerates them; a signing or sample change without it fails here.
     let settings = inlet_shared::config::load_env_file(&root().join("events/env.json")).expect("env.json");
-    let out = std::env::temp_dir().join(inlet_tests::unique("events"));
+    let out = std::env::temp_dir().join(inlet_testkit::moto::unique("events"));
     std::fs::create_dir_all(&out).unwrap();
     inlet_cli::samples::write_events(&settings, 1_700_000_000, &out).await.expect("generate");
     for entry in std::fs::read_dir(&out).unwrap() {

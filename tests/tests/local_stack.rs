@@ -14,8 +14,10 @@ use inlet_cli::dev::{ENV_FILE_NAME, PROCESSOR, StackStatus};
 use inlet_cli::process::{port_in_use, session_processes, signal_process};
 use inlet_cli::runtime_api::EnvironmentState;
 use inlet_cli::stack::{DevStack, StackSpec};
-use inlet_shared::config::{DedupSettings, load_env_file_with_overrides};
-use inlet_shared::dedup::{DynamoDbStore, InboxEntry};
+use inlet_shared::aws::dynamodb::DynamoDbStore;
+use inlet_shared::config::load_env_file_with_overrides;
+use inlet_shared::dedup::DedupSettings;
+use inlet_shared::dedup::InboxEntry;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository root")
@@ -45,21 +47,11 @@ async fn send_alert(api: &str, unique: String) -> String {
 async fn send(api: &str, name: &str, unique: String) -> (u16, String) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sample = inlet_cli::samples::build(name, &settings(), now, &unique).expect("sample");
-    let api = api.to_string();
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        inlet_cli::samples::send(&agent, &api, &sample).expect("the local API answers")
-    })
-    .await
-    .unwrap()
+    inlet_tests::post_sample(api, sample).await
 }
 
 async fn store(stack: &DevStack) -> DynamoDbStore {
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
+    let sdk = inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint());
     let mut dedup = DedupSettings::from_env(&settings()).expect("dedup settings");
     dedup.table_name = status(stack).await.table;
     DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &dedup)
@@ -71,7 +63,7 @@ async fn records(store: &DynamoDbStore) -> BTreeMap<String, InboxEntry> {
 
 /// Messages visible or in flight in a queue.
 async fn depth(stack: &DevStack, queue_url: &str) -> u64 {
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
+    let sdk = inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint());
     inlet_cli::soak::queue_depth(&aws_sdk_sqs::Client::new(&sdk), queue_url).await.expect("queue attributes")
 }
 
@@ -146,7 +138,7 @@ async fn killed_functions_are_started_again_and_a_batch_killed_midway_is_process
     let lark_pid = before.functions["lark"].pids()[0];
     signal_process(lark_pid, libc::SIGKILL).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (answer, body) = send(&stack.api(), "lark-message", inlet_tests::unique("lark")).await;
+    let (answer, body) = send(&stack.api(), "lark-message", inlet_testkit::moto::unique("lark")).await;
     assert_eq!(answer, 200, "the restarted receiver answers: {body}");
     let lark = &status(&stack).await.functions["lark"];
     assert_eq!((lark.starts, lark.crashes), (2, 1));
@@ -167,7 +159,7 @@ async fn killed_functions_are_started_again_and_a_batch_killed_midway_is_process
                 if i >= 40 && killed_flag.load(Ordering::SeqCst) {
                     break;
                 }
-                ids.insert(send_alert(&api, inlet_tests::unique(&format!("kill-{i}"))).await);
+                ids.insert(send_alert(&api, inlet_testkit::moto::unique(&format!("kill-{i}"))).await);
             }
             ids
         })
@@ -211,7 +203,7 @@ async fn a_hung_processor_fails_its_batch_at_the_function_timeout_and_the_event_
     // A stopped process neither answers nor exits: a hang.
     signal_process(pid, libc::SIGSTOP).unwrap();
     let sent = Instant::now();
-    let id = send_alert(&stack.api(), inlet_tests::unique("hung")).await;
+    let id = send_alert(&stack.api(), inlet_testkit::moto::unique("hung")).await;
     let failed_after = loop {
         let now = status(&stack).await;
         if now.functions[PROCESSOR].timeouts >= 1 {
@@ -254,10 +246,10 @@ async fn pump_gives_up_on_an_invoke_past_its_time_limit(stack: &DevStack) {
             Duration::from_millis(500)
         }
     }
-    let sdk = inlet_shared::runtime::local_sdk_config(&stack.moto_endpoint());
+    let sdk = inlet_shared::aws::access::local_sdk_config(&stack.moto_endpoint());
     let (sqs, dynamodb) = (aws_sdk_sqs::Client::new(&sdk), aws_sdk_dynamodb::Client::new(&sdk));
-    let shape = inlet_cli::local::QueueShape { queue_name: inlet_tests::unique("hang"), ..Default::default() };
-    let resources = inlet_cli::local::create_resources(&sqs, &dynamodb, &shape, &inlet_tests::unique("t"))
+    let shape = inlet_cli::local::QueueShape { queue_name: inlet_testkit::moto::unique("hang"), ..Default::default() };
+    let resources = inlet_cli::local::create_resources(&sqs, &dynamodb, &shape, &inlet_testkit::moto::unique("t"))
         .await
         .expect("queue on the stack's moto");
     sqs.send_message().queue_url(&resources.queue_url).message_body(r#"{"id":"x:1"}"#).send().await.unwrap();
@@ -309,7 +301,7 @@ async fn an_interrupt_at_any_moment_of_start_up_stops_everything_started() {
 
     // While cargo compiles: a fresh target directory makes it compile for
     // minutes; SIGTERM this time.
-    let target = std::env::temp_dir().join(inlet_tests::unique("inlet-target"));
+    let target = std::env::temp_dir().join(inlet_testkit::moto::unique("inlet-target"));
     let mut spec = StackSpec::on_free_ports(&root()).unwrap();
     spec.env.push(("CARGO_TARGET_DIR".into(), target.display().to_string()));
     let mut stack = DevStack::spawn(spec).unwrap();
@@ -345,8 +337,8 @@ async fn two_stacks_on_different_ports_share_no_state_and_keep_their_settings_pr
     }
 
     // Each stack's events land in its own table, not the other's.
-    let id_a = send_alert(&first.api(), inlet_tests::unique("stack-a")).await;
-    let id_b = send_alert(&second.api(), inlet_tests::unique("stack-b")).await;
+    let id_a = send_alert(&first.api(), inlet_testkit::moto::unique("stack-a")).await;
+    let id_b = send_alert(&second.api(), inlet_testkit::moto::unique("stack-b")).await;
     let in_a = wait_processed(&first, &BTreeSet::from([id_a.clone()]), Duration::from_secs(30)).await;
     let in_b = wait_processed(&second, &BTreeSet::from([id_b.clone()]), Duration::from_secs(30)).await;
     assert!(in_a.contains_key(&id_a) && !in_a.contains_key(&id_b));
@@ -354,7 +346,7 @@ async fn two_stacks_on_different_ports_share_no_state_and_keep_their_settings_pr
 
     // Stopping one leaves the other serving.
     assert_stops_cleanly(first).await;
-    let (answer, _) = send(&second.api(), "telegram-message", inlet_tests::unique("after")).await;
+    let (answer, _) = send(&second.api(), "telegram-message", inlet_testkit::moto::unique("after")).await;
     assert_eq!(answer, 200);
     assert_stops_cleanly(second).await;
 }
@@ -377,7 +369,7 @@ async fn every_receiver_and_the_processor_write_metric_lines_to_the_stacks_outpu
     let providers: BTreeSet<&str> = inlet_cli::providers::PROVIDERS.iter().map(|p| p.name).collect();
     for provider in inlet_cli::providers::PROVIDERS {
         let name = provider.sample_names[0];
-        let (answer, body) = send(&api, name, inlet_tests::unique(name)).await;
+        let (answer, body) = send(&api, name, inlet_testkit::moto::unique(name)).await;
         assert!((200..300).contains(&answer), "{name}: {answer} {body}");
     }
     let started = Instant::now();

@@ -9,17 +9,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
-use aws_sdk_dynamodb::types::AttributeValue;
 use inlet_cli::local::{QueueShape, create_resources};
 use inlet_cli::ops::{self, Target};
 use inlet_cli::pump::{Invoker, pump_once, queue_arn};
-use inlet_shared::config::{DedupSettings, DedupWindows, OperationsSettings};
-use inlet_shared::dedup::{DynamoDbStore, LeasePolicy, NowMs};
-use inlet_shared::envelope::{Envelope, Verification};
-use inlet_shared::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, RefusalRecord};
-use inlet_shared::queue::{Publisher, SqsPublisher};
+use inlet_shared::aws::dynamodb::DynamoDbStore;
+use inlet_shared::aws::sqs::SqsPublisher;
+use inlet_shared::dedup::{LeasePolicy, NowMs};
+use inlet_shared::envelope::Envelope;
+use inlet_shared::operations::OperationsSettings;
+use inlet_shared::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE};
+use inlet_shared::queue::Publisher;
 use inlet_shared::sink::{Sink, SinkError};
-use inlet_tests::{clients, unique};
+use inlet_testkit::events::refusal;
+use inlet_testkit::moto::{Moto, number, receive};
 use processor::Invocation;
 use serde_json::json;
 
@@ -27,99 +29,37 @@ const MAX_LEASE: Duration = Duration::from_secs(9);
 /// A small ring, so a test can overfill it.
 const CAP: u32 = 5;
 
+/// The operator's view (`inlet_cli::ops`) of a queue of the local stack's
+/// shape, its dead-letter queue and a dedup table, of this test's own.
 struct Fixture {
     target: Target,
-    dynamodb: aws_sdk_dynamodb::Client,
-    settings: DedupSettings,
+    moto: Moto,
 }
 
 async fn fixture(shape: QueueShape) -> Fixture {
-    let (sqs, dynamodb) = clients().await;
-    let table = unique("ops-table");
-    let shape = QueueShape { queue_name: unique("ops-queue"), ..shape };
-    let resources = create_resources(&sqs, &dynamodb, &shape, &table).await.expect("create resources on moto");
-    let settings = DedupSettings {
-        table_name: table.clone(),
-        windows: DedupWindows::uniform(Duration::from_secs(3600)),
-        lease: LeasePolicy::new(MAX_LEASE),
-    };
+    let moto = Moto::new(MAX_LEASE).await;
+    let (shape, table) = (QueueShape { queue_name: moto.queue_name.clone(), ..shape }, &moto.settings.table_name);
+    let resources = create_resources(&moto.sqs, &moto.dynamodb, &shape, table).await.expect("create resources on moto");
     let target = Target {
-        sqs,
-        store: ops::store(dynamodb.clone(), &table),
+        sqs: moto.sqs.clone(),
+        store: ops::store(moto.dynamodb.clone(), table),
         queue_url: resources.queue_url,
         dlq_url: resources.dlq_url,
         refusal_cap: CAP,
         description: "moto".into(),
     };
-    Fixture { target, dynamodb, settings }
+    Fixture { target, moto }
 }
 
 impl Fixture {
     fn store(&self) -> DynamoDbStore {
-        DynamoDbStore::new(self.dynamodb.clone(), &self.settings)
-    }
-
-    async fn item(&self, id: &str) -> Option<HashMap<String, AttributeValue>> {
-        self.dynamodb
-            .get_item()
-            .table_name(&self.settings.table_name)
-            .key("id", AttributeValue::S(id.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("get item")
-            .item
-    }
-
-    /// Every item of the table, as moto holds it.
-    async fn scan(&self) -> Vec<HashMap<String, AttributeValue>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .dynamodb
-                .scan()
-                .table_name(&self.settings.table_name)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
-            items.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return items;
-            }
-        }
-    }
-
-    /// The visible messages of a queue, with their attributes (received:
-    /// hidden for the queue's visibility timeout).
-    async fn receive(&self, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-        let answer =
-            self.target.sqs.receive_message().queue_url(url).message_attribute_names("All").wait_time_seconds(1);
-        answer.send().await.unwrap().messages.unwrap_or_default()
+        DynamoDbStore::new(self.moto.dynamodb.clone(), &self.moto.settings)
     }
 
     /// Neither visible nor in-flight messages. Read from the queue's
     /// counters: receiving to look would hide the message it saw.
     async fn queue_is_empty(&self, url: &str) -> bool {
-        use aws_sdk_sqs::types::QueueAttributeName::{
-            ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible,
-        };
-        let answer = self
-            .target
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(ApproximateNumberOfMessages)
-            .attribute_names(ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .unwrap();
-        let attributes = answer.attributes.unwrap_or_default();
-        [ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible]
-            .iter()
-            .all(|name| attributes.get(name).map(String::as_str) == Some("0"))
+        inlet_cli::soak::queue_depth(&self.target.sqs, url).await.expect("queue attributes") == 0
     }
 }
 
@@ -133,18 +73,7 @@ fn invocation(request_id: &str) -> Invocation {
 }
 
 fn envelope(id: &str) -> Envelope {
-    Envelope::new(
-        "test",
-        id,
-        "test.kind",
-        time::OffsetDateTime::now_utc(),
-        Verification { scheme: "none".into(), matched: None },
-        json!({"id": id}),
-    )
-}
-
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
-    item[name].as_n().unwrap().parse().unwrap()
+    inlet_testkit::events::envelope("test", id)
 }
 
 /// A sink that counts its calls and fails while told to.
@@ -184,21 +113,6 @@ fn switchable(f: &Fixture) -> (InProcess, Arc<AtomicUsize>, Arc<AtomicBool>) {
     let (calls, failing) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
     let sink = Switchable { calls: calls.clone(), failing: failing.clone() };
     (InProcess { store: f.store(), sinks: vec![Box::new(sink)] }, calls, failing)
-}
-
-fn refusal(provider: &str, at_ms: i64) -> RefusalRecord {
-    RefusalRecord {
-        provider: provider.into(),
-        route: "/lark/event".into(),
-        status: 401,
-        class: "bad_credential".into(),
-        reason: "signature does not match".into(),
-        skew_secs: Some(-2),
-        body_len: 42,
-        body_sha256: "cd".repeat(32),
-        source_ip: Some("192.0.2.7".into()),
-        at_ms,
-    }
 }
 
 fn string_attribute(value: &str) -> aws_sdk_sqs::types::MessageAttributeValue {
@@ -262,7 +176,7 @@ async fn refusal_records_sent_on_the_queue_are_stored_in_a_ring_that_caps_storag
     assert_eq!(calls.load(Ordering::SeqCst), 0, "a refusal record never reaches the sinks");
     assert!(f.queue_is_empty(&f.target.dlq_url).await, "records are acknowledged");
 
-    let items = f.scan().await;
+    let items = f.moto.scan().await;
     let ring: Vec<_> = items.iter().filter(|i| i["id"].as_s().unwrap().starts_with("refusal#lark#")).collect();
     assert_eq!(ring.len(), CAP as usize, "a flood overwrites the ring instead of growing the table");
     let ttl = number(ring[0], "expiration") - NowMs::system().secs();
@@ -311,7 +225,7 @@ async fn a_refused_request_is_recorded_without_its_body_or_the_presented_secret(
     assert_eq!(shown[0].provider, "alert-api");
     assert_eq!(shown[0].status, refused);
     let printed = serde_json::to_string(&shown).unwrap();
-    let stored = format!("{:?}", f.scan().await);
+    let stored = format!("{:?}", f.moto.scan().await);
     for text in [&printed, &stored] {
         assert!(!text.contains(BODY_MARKER), "the body leaked: {text}");
         assert!(!text.contains(SECRET_MARKER), "the presented secret leaked: {text}");
@@ -322,7 +236,7 @@ async fn a_refused_request_is_recorded_without_its_body_or_the_presented_secret(
 /// the other marker, through the receiver's own handler; returns the status.
 async fn refused_request_through_a_receiver(publisher: &SqsPublisher) -> u16 {
     use inlet_shared::ingress::IncomingRequest;
-    use inlet_shared::runtime::HttpFunction;
+    use inlet_shared::provider::HttpFunction;
     let settings: HashMap<&str, &str> =
         [("ALERT_API_KEYS", "the-real-key-NOT-A-SECRET"), ("ALERT_BOT_IDS", "bot")].into_iter().collect();
     let function = <alert_api::AlertApiFunction as inlet_shared::Provider>::from_env(&settings).expect("settings");
@@ -345,27 +259,14 @@ async fn a_failed_message_writes_its_reason_and_dlq_redrive_bring_it_back_to_be_
     failing.store(true, Ordering::SeqCst);
     let publisher = SqsPublisher::new(f.target.sqs.clone(), f.target.queue_url.clone());
     publisher.publish_envelopes(&[envelope("poison")]).await.unwrap();
-    let dlq = f.target.dlq_url.clone();
-    pump_until(&f, &invoker, async || {
-        let depth = f
-            .target
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&dlq)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .unwrap();
-        depth.attributes.unwrap_or_default().values().any(|n| n != "0")
-    })
-    .await;
+    pump_until(&f, &invoker, async || !f.queue_is_empty(&f.target.dlq_url).await).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2, "maxReceiveCount attempts");
 
     // The processor wrote why, once per failure, for as long as the DLQ keeps it.
     let letters = ops::dead_letters(&f.target).await.unwrap();
     assert_eq!(letters.len(), 1, "{letters:?}");
     let letter = &letters[0];
-    let failure = f.item(&format!("failure#{}", letter.message_id)).await.expect("failure record");
+    let failure = f.moto.item(&format!("failure#{}", letter.message_id)).await.expect("failure record");
     let ttl = number(&failure, "expiration") - NowMs::system().secs();
     assert!((14 * 86_400 - 60..=14 * 86_400).contains(&ttl), "kept as long as the DLQ keeps the message: {ttl}");
     assert_eq!(letter.event_id.as_deref(), Some("test:poison"));
@@ -415,7 +316,7 @@ async fn redrive_keeps_body_and_attributes_unchanged() {
         .unwrap();
     let report = ops::redrive(&f.target, &[]).await.unwrap();
     assert_eq!(report.moved.len(), 1);
-    let received = f.receive(&f.target.queue_url).await;
+    let received = receive(&f.target.sqs, &f.target.queue_url, 1).await;
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].body(), Some(body.as_str()));
     let attributes = received[0].message_attributes().unwrap();
@@ -445,20 +346,7 @@ async fn redrive_and_replay_on_fifo_queues_keep_the_conversation_group() {
         .unwrap();
     let report = ops::redrive(&f.target, &[]).await.unwrap();
     assert_eq!((report.moved.len(), report.failed.len()), (1, 0), "{report:?}");
-    let receive_all = async || {
-        let answer = f
-            .target
-            .sqs
-            .receive_message()
-            .queue_url(&f.target.queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        answer.messages.unwrap_or_default()
-    };
-    let received = receive_all().await;
+    let received = receive(&f.target.sqs, &f.target.queue_url, 1).await;
     assert_eq!(received.len(), 1);
     let group = |m: &aws_sdk_sqs::types::Message| {
         m.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)).cloned()
@@ -479,10 +367,10 @@ async fn redrive_and_replay_on_fifo_queues_keep_the_conversation_group() {
     .await;
     ops::replay(&f.target, "test:again", None).await.unwrap();
     ops::replay(&f.target, "test:again", None).await.unwrap();
-    let replays = receive_all().await;
+    let replays = receive(&f.target.sqs, &f.target.queue_url, 2).await;
     assert_eq!(replays.len(), 2, "neither replay was taken for the event's copy");
     for replay in &replays {
-        assert_eq!(group(replay), Some(inlet_shared::delivery::conversation_of(&event)));
+        assert_eq!(group(replay), Some(inlet_shared::queue::conversation_of(&event)));
     }
 }
 
@@ -503,7 +391,7 @@ async fn replay_runs_the_sinks_again_once_and_is_counted_on_the_event() {
 
     let replayed = ops::replay(&f.target, "test:again", None).await.unwrap();
     // Receive the replay and deliver it twice, as SQS may.
-    let received = f.receive(&f.target.queue_url).await;
+    let received = receive(&f.target.sqs, &f.target.queue_url, 1).await;
     assert_eq!(received.len(), 1);
     let record = lambda_record(&received[0]);
     assert_eq!(record.message_id.as_deref(), Some(replayed.message_id.as_str()));
@@ -520,21 +408,22 @@ async fn replay_runs_the_sinks_again_once_and_is_counted_on_the_event() {
         assert!(response.batch_item_failures.is_empty(), "{attempt}");
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2, "the replay ran the sinks once, its redelivery not at all");
-    let event = f.item("test:again").await.unwrap();
+    let event = f.moto.item("test:again").await.unwrap();
     assert_eq!(number(&event, "replays"), 1);
     assert_eq!(event["last_replay_id"].as_s().unwrap(), &replayed.replay_id);
     assert_eq!(number(&event, "sink_runs"), 1, "the event's own record is otherwise unchanged");
-    let own = f.item(&format!("test:again#replay#{}", replayed.replay_id)).await.expect("the replay's own record");
+    let own = f.moto.item(&format!("test:again#replay#{}", replayed.replay_id)).await.expect("the replay's own record");
     assert_eq!(own["status"].as_s().unwrap(), "COMPLETED");
 
     // A second replay is a new one.
     ops::replay(&f.target, "test:again", None).await.unwrap();
-    pump_until(&f, &invoker, async || f.item("test:again").await.is_some_and(|e| number(&e, "replays") == 2)).await;
+    pump_until(&f, &invoker, async || f.moto.item("test:again").await.is_some_and(|e| number(&e, "replays") == 2))
+        .await;
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 
     // `--destination NAME`: the replay says which destination it is for.
     let to_one = ops::replay(&f.target, "test:again", Some("app")).await.unwrap();
-    let received = f.receive(&f.target.queue_url).await;
+    let received = receive(&f.target.sqs, &f.target.queue_url, 1).await;
     let record = lambda_record(&received[0]);
     assert_eq!(record.message_id.as_deref(), Some(to_one.message_id.as_str()));
     let only = &record.message_attributes[inlet_shared::operations::REPLAY_DESTINATION_ATTRIBUTE];
@@ -555,7 +444,7 @@ async fn replay_refuses_unknown_unfinished_and_unstored_events() {
     assert!(running.contains("IN_PROGRESS, not completed"), "{running}");
     // Completed, but over the inbox copy's limit: nothing to replay.
     let mut big = envelope("big");
-    big.payload = json!({"blob": "x".repeat(inlet_shared::dedup::INBOX_ENVELOPE_MAX_BYTES)});
+    big.payload = json!({"blob": "x".repeat(inlet_shared::dedup::INBOX_ENVELOPE_MAX_BYTES)}).into();
     store.claim(&big, &lease, now).await.unwrap();
     store.complete(&big, "a", &Progress::default(), now).await.unwrap();
     let unstored = ops::replay(&f.target, "test:big", None).await.unwrap_err();

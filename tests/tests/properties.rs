@@ -13,6 +13,8 @@
 //! The random source is fixed so that `make test` is repeatable; set
 //! `PROPTEST_RNG_SEED` to explore other cases.
 
+#[path = "properties/payload.rs"]
+mod payload;
 #[path = "../../fuzz/src/promises.rs"]
 mod promises;
 
@@ -591,7 +593,7 @@ fn the_promise_checks_catch_broken_answers() {
         inlet_shared::envelope::Verification { scheme: "s".into(), matched: None },
         json!(null),
     );
-    changing.payload = (0..130).fold(json!(1), |inner, _| json!([inner]));
+    changing.payload = (0..130).fold(json!(1), |inner, _| json!([inner])).into();
     assert!(promises::round_trips(&changing).is_err(), "too deep to decode");
 }
 

@@ -7,15 +7,17 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use inlet_shared::aws_json::{AwsJsonClient, CallError, CallTimeouts, SSM};
+use inlet_shared::aws::access::{AwsAccess, local_sdk_config};
+use inlet_shared::aws::json_api::{AwsJsonClient, CallError, CallTimeouts, SSM};
+use inlet_shared::aws::secrets::{SecretStore, SecretsManagerStore, SsmStore, resolve};
 use inlet_shared::config::EnvSource;
-use inlet_shared::crosscheck::{Runtime, run};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::{AwsAccess, HttpFunction, local_sdk_config};
-use inlet_shared::samples::{Samples, assert_unauthenticated, dev_settings};
-use inlet_shared::secrets::{SecretStore, SecretsManagerStore, SsmStore, resolve};
-use inlet_tests::{aws_endpoint, unique};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::crosscheck::{Runtime, run};
+use inlet_testkit::moto::{aws_endpoint, unique};
+use inlet_testkit::samples::assert_unauthenticated;
 use lark::LarkFunction;
 use slack::SlackFunction;
 use time::OffsetDateTime;
@@ -210,7 +212,7 @@ fn the_stores_requests_carry_the_signature_botocore_computes_for_them() {
             region: region.into(),
             credentials: aws_sdk_sqs::config::Credentials::new(access_key, secret_key, Some(token.into()), None, "t"),
             endpoint_url: endpoint.map(str::to_string),
-            tls_roots: inlet_shared::tls::TlsRoots::System,
+            tls_roots: inlet_shared::aws::tls::TlsRoots::System,
         };
         let client = AwsJsonClient::new(&aws, SSM, timeouts);
         let at = UNIX_EPOCH + Duration::from_secs(1_796_356_800); // 2026-12-04T04:00:00Z
@@ -234,7 +236,7 @@ fn the_stores_requests_carry_the_signature_botocore_computes_for_them() {
             "secret_key": secret_key,
             "token": token,
         });
-        let script = inlet_shared::crosscheck::repository_root().join("tests/tests/botocore_sigv4.py");
+        let script = inlet_testkit::crosscheck::repository_root().join("tests/tests/botocore_sigv4.py");
         let botocore = run(Runtime::VenvPython, &script, &input);
         assert_eq!(request.headers()["authorization"].to_str().expect("ascii"), botocore["authorization"], "{region}");
     }

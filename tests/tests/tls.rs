@@ -1,10 +1,10 @@
-//! Which certificate authorities inlet's AWS clients trust (shared/src/tls.rs),
+//! Which certificate authorities inlet's AWS clients trust (shared/src/aws/tls.rs),
 //! against an HTTPS server whose certificate comes from an authority made up
 //! for the test (tests/tls_server.py): a client given that authority reaches
 //! the server, and neither Amazon's roots (the default inside AWS's
 //! commercial partition) nor the system's accept it. Both ways a function
 //! calls AWS are checked: an SDK client built from `AwsAccess::sdk_config`
-//! (the queue, the dedup table) and the signed calls of crate::aws_json (the
+//! (the queue, the dedup table) and the signed calls of crate::aws::json_api (the
 //! secret stores).
 
 use std::io::{BufRead, BufReader};
@@ -12,10 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_sqs::config::Credentials;
-use inlet_shared::aws_json::{AwsJsonClient, CallError, CallTimeouts, SSM};
-use inlet_shared::crosscheck::repository_root;
-use inlet_shared::runtime::AwsAccess;
-use inlet_shared::tls::TlsRoots;
+use inlet_shared::aws::access::AwsAccess;
+use inlet_shared::aws::json_api::{AwsJsonClient, CallError, CallTimeouts, SSM};
+use inlet_shared::aws::tls::TlsRoots;
+use inlet_testkit::crosscheck::repository_root;
 
 struct TestServer {
     child: Child,

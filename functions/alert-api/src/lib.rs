@@ -9,7 +9,8 @@
 use std::collections::HashSet;
 
 use inlet_shared::config;
-use inlet_shared::envelope::rfc3339;
+use inlet_shared::envelope::{Payload, rfc3339};
+use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::http_auth::{AUTHORIZATION, HttpCredentials, TokenSchemes};
 use inlet_shared::verify::{sha256_hex, truncate_for_log};
@@ -43,6 +44,43 @@ impl Provider for AlertApiFunction {
         Route::post(PATH).deadline_ms(10_000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[API_KEYS_SETTING];
+
+    const PLATFORM: Platform = Platform {
+        title: "the custom alert API",
+        summary: "Custom alerts",
+        verified_by: "Bearer API key + sender allowlist",
+        function_description: "AlertApi receiver",
+        throttling: Throttling::Alert,
+        route_names: &["Alert"],
+        settings: &[
+            Setting::secret(
+                API_KEYS_SETTING,
+                "AlertApiKeys",
+                "API keys accepted as Authorization: Bearer, comma-separated. Empty: no custom alert function.",
+            )
+            .details("Rotation: add, switch callers, remove.")
+            .deploys(Deploys::Any)
+            .dev("dev-alert-api-key-NOT-A-SECRET"),
+            Setting::plain(BOT_IDS_SETTING, "AlertBotIds", "sender_id values allowed to post, comma-separated.")
+                .details("Required: empty, the function refuses to start.")
+                .dev("dev-bot"),
+            Setting::allowed_cidrs("ALERT_API_ALLOWED_CIDRS", "AlertApiAllowedCidrs"),
+        ],
+        urls: &[Url { output: "AlertApiUrl", path: "/api/alert", description: "POST custom alerts here" }],
+        console_steps: &[
+            "Deploy with `AlertApiKeys` (a key per caller, comma-separated) and `AlertBotIds` (the `sender_id` \
+             values allowed to post).",
+            "Callers POST to the `AlertApiUrl` output with `Authorization: Bearer <key>` and, so that a retry is \
+             the same alert, an `Idempotency-Key` (example below).",
+        ],
+        // inlet's own API: its callers retry as they choose.
+        retries: Retries {
+            horizon: "the client's own retries",
+            documented: true,
+            signed_timestamp: "none",
+            dedup_window_secs: 3600,
+        },
+    };
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let api_keys = config::secrets(env, API_KEYS_SETTING);
@@ -80,8 +118,8 @@ impl Provider for AlertApiFunction {
         let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
         let verification = Verification { scheme: auth.scheme.to_string(), matched: Some(auth.matched.name.clone()) };
         let idempotency_key = idempotency_key(request)?;
-        let json = request.json_body()?;
-        let alert = CustomAlert::parse(&json)?;
+        let (body, payload) = Payload::view::<Body>(&request.body)?;
+        let alert = CustomAlert::parse(body)?;
         if !self.bot_ids.contains(&alert.sender_id) {
             return Err(IngressError::SenderNotAllowed(truncate_for_log(&alert.sender_id)));
         }
@@ -91,7 +129,7 @@ impl Provider for AlertApiFunction {
             // alerts an hour apart are two pages, not a retry.
             None => request.request_scoped_id(),
         };
-        let mut envelope = Envelope::new(PROVIDER, &event_id, KIND, now, verification, json.clone());
+        let mut envelope = Envelope::new(PROVIDER, &event_id, KIND, now, verification, payload);
         envelope.original_id = idempotency_key.map(str::to_string);
         envelope.tenant = Some(alert.sender_id.clone());
         envelope.alert = Some(alert.alert_view());
@@ -137,32 +175,47 @@ struct CustomAlert {
     metadata: Map<String, Value>,
 }
 
+inlet_shared::json_object! {
+    /// A custom alert's body as inlet reads it.
+    struct Body<'a> {
+        message: Field<'a> = "message",
+        sender_id: Field<'a> = "sender_id",
+        chat_id: Field<'a> = "chat_id",
+        timestamp: Field<'a> = "timestamp",
+        /// Carried into the alert view (its labels) as it is.
+        metadata: Option<Value> = "metadata",
+    }
+}
+
 impl CustomAlert {
-    fn parse(json: &Value) -> Result<Self, IngressError> {
-        let body = json.as_object().ok_or_else(|| IngressError::malformed("body must be a JSON object"))?;
-        let message = match body.get("message") {
-            Some(Value::String(text)) if !text.trim().is_empty() => text.clone(),
-            Some(Value::String(_)) | None | Some(Value::Null) => {
+    fn parse(body: Body) -> Result<Self, IngressError> {
+        if !body.is_object {
+            return Err(IngressError::malformed("body must be a JSON object"));
+        }
+        let message = match &body.message {
+            Field::String(text) if !text.trim().is_empty() => text.to_string(),
+            Field::String(_) | Field::Absent | Field::Null => {
                 return Err(IngressError::malformed("message is required and must not be empty"));
             }
-            Some(_) => return Err(IngressError::malformed("message must be a string")),
+            _ => return Err(IngressError::malformed("message must be a string")),
         };
-        let sender_id = id_field(body, "sender_id")?.ok_or_else(|| IngressError::malformed("sender_id is required"))?;
-        let chat_id = id_field(body, "chat_id")?;
-        let starts_at = match body.get("timestamp") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(text)) => Some(text.clone()),
-            Some(Value::Number(n)) => {
+        let sender_id =
+            id_field(&body.sender_id, "sender_id")?.ok_or_else(|| IngressError::malformed("sender_id is required"))?;
+        let chat_id = id_field(&body.chat_id, "chat_id")?;
+        let starts_at = match &body.timestamp {
+            Field::Absent | Field::Null => None,
+            Field::String(text) => Some(text.to_string()),
+            Field::Number(n) => {
                 let seconds = n.as_i64().ok_or_else(|| IngressError::malformed("timestamp must be whole seconds"))?;
                 let at = OffsetDateTime::from_unix_timestamp(seconds)
                     .map_err(|_| IngressError::malformed("timestamp is out of range"))?;
                 Some(rfc3339(at))
             }
-            Some(_) => return Err(IngressError::malformed("timestamp must be Unix seconds or a string")),
+            _ => return Err(IngressError::malformed("timestamp must be Unix seconds or a string")),
         };
-        let metadata = match body.get("metadata") {
+        let metadata = match body.metadata {
             None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(metadata)) => metadata.clone(),
+            Some(Value::Object(metadata)) => metadata,
             Some(_) => return Err(IngressError::malformed("metadata must be an object")),
         };
         Ok(CustomAlert { message, sender_id, chat_id, starts_at, metadata })
@@ -195,12 +248,12 @@ impl CustomAlert {
 }
 
 /// An id that may arrive as a string or a number (chat platforms use both).
-fn id_field(body: &Map<String, Value>, key: &str) -> Result<Option<String>, IngressError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(id)) if !id.trim().is_empty() => Ok(Some(id.trim().to_string())),
-        Some(Value::Number(id)) => Ok(Some(id.to_string())),
-        Some(_) => Err(IngressError::malformed(format!("{key} must be a non-empty string or a number"))),
+fn id_field(field: &Field, key: &str) -> Result<Option<String>, IngressError> {
+    match field {
+        Field::Absent | Field::Null => Ok(None),
+        Field::String(id) if !id.trim().is_empty() => Ok(Some(id.trim().to_string())),
+        Field::Number(id) => Ok(Some(id.to_string())),
+        _ => Err(IngressError::malformed(format!("{key} must be a non-empty string or a number"))),
     }
 }
 

@@ -9,7 +9,9 @@ use http::{HeaderValue, Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::samples::{CapturedLogs, Samples, assert_refused, assert_unauthenticated};
+use inlet_shared::samples::Samples;
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_700_000_000;
@@ -22,7 +24,7 @@ fn settings(extra: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'s
 }
 
 async fn handle_with(env: &HashMap<&str, &str>, request: &IncomingRequest) -> (Reply, MemoryPublisher) {
-    inlet_shared::samples::handle_with::<AlertApiFunction>(env, request, NOW).await
+    inlet_testkit::samples::handle_with::<AlertApiFunction>(env, request, NOW).await
 }
 
 async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
@@ -47,7 +49,7 @@ fn with_header(mut request: IncomingRequest, name: &'static str, value: HeaderVa
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<AlertApiFunction>(&[]).await;
+    inlet_testkit::conformance::check::<AlertApiFunction>(&[]).await;
 }
 
 // ---- accepted alerts ----

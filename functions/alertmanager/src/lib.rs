@@ -40,6 +40,54 @@ impl Provider for AlertmanagerFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING];
 
+    const PLATFORM: Platform = Platform {
+        title: "Alertmanager",
+        summary: "Prometheus Alertmanager",
+        verified_by: "Basic or Bearer",
+        function_description: "Alertmanager receiver",
+        throttling: Throttling::Alert,
+        route_names: &["Webhook"],
+        settings: &[
+            Setting::secret(
+                BASIC_AUTH_SETTING,
+                "AlertmanagerBasicAuth",
+                "user:password pairs, comma-separated (http_config.basic_auth).",
+            )
+            .details("A password may contain `:`, not `,`.")
+            .deploys(Deploys::Any)
+            .dev("alertmanager:dev-password-NOT-A-SECRET"),
+            Setting::secret(
+                BEARER_TOKENS_SETTING,
+                "AlertmanagerBearerTokens",
+                "Bearer tokens, comma-separated (http_config.authorization.credentials).",
+            )
+            .details("Compared with what follows the scheme of `Authorization: <type> <credentials>`.")
+            .deploys(Deploys::Any)
+            .dev("dev-alertmanager-token-NOT-A-SECRET"),
+            Setting::allowed_cidrs("ALERTMANAGER_ALLOWED_CIDRS", "AlertmanagerAllowedCidrs"),
+        ],
+        urls: &[Url {
+            output: "AlertmanagerWebhookUrl",
+            path: "/alerts/alertmanager",
+            description: "alertmanager.yml receivers[].webhook_configs[].url",
+        }],
+        console_steps: &[
+            "Deploy with `AlertmanagerBasicAuth` (`user:password`), `AlertmanagerBearerTokens`, or both.",
+            "In `alertmanager.yml`, add a receiver whose `webhook_configs[].url` is the `AlertmanagerWebhookUrl` \
+             output, with `send_resolved: true` and an `http_config` carrying the same credentials (examples \
+             below).",
+            "Route the alerts you want to that receiver.",
+        ],
+        // 5xx and connection errors are retried until the notification's
+        // next group interval.
+        retries: Retries {
+            horizon: "until the next group interval (default 5 min)",
+            documented: true,
+            signed_timestamp: "none",
+            dedup_window_secs: 3600,
+        },
+    };
+
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let credentials = HttpCredentials {
             basic: http_auth::basic_auth_list(env, BASIC_AUTH_SETTING)?,
@@ -64,6 +112,8 @@ impl Provider for AlertmanagerFunction {
     fn decide(&self, _route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let auth = self.credentials.verify(request.header(AUTHORIZATION))?;
         let verification = Verification { scheme: auth.scheme.to_string(), matched: Some(auth.matched.name.clone()) };
+        // The split builds one payload per alert from the notification's
+        // tree; a body kept whole is kept as its bytes.
         let notification = request.json_body()?;
         match standard_split(&notification, now, &verification) {
             Ok(split) => {
@@ -75,11 +125,19 @@ impl Provider for AlertmanagerFunction {
             // It has no id and Alertmanager sends no request id of its own.
             Err(why) => {
                 let id = request.request_scoped_id();
-                let raw = raw_notification(PROVIDER, &id, notification, &why, now, verification);
+                let raw = raw_notification(PROVIDER, &id, body_payload(request)?, &why, now, verification);
                 Ok(Decision::enqueue(vec![raw], Reply::ok_json(json!({ "accepted": 1 }))))
             }
         }
     }
+}
+
+/// The body, kept as its bytes (a JSON parse of it has succeeded, so it is
+/// UTF-8).
+fn body_payload(request: &IncomingRequest) -> Result<inlet_shared::envelope::Payload, IngressError> {
+    let text = std::str::from_utf8(&request.body).map_err(|_| IngressError::malformed("body is not UTF-8"))?;
+    inlet_shared::envelope::Payload::from_json(text)
+        .map_err(|e| IngressError::malformed(format!("body is not valid JSON ({e})")))
 }
 
 /// The notification as payload version 4, every alert checked.

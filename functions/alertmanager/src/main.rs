@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    inlet_shared::runtime::run::<alertmanager::AlertmanagerFunction>().await
+    inlet_shared::aws::lambda::run::<alertmanager::AlertmanagerFunction>().await
 }

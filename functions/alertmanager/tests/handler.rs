@@ -7,13 +7,13 @@ use alertmanager::AlertmanagerFunction;
 use alertmanager::samples::{STARTS_AT, fingerprint, notification};
 use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{
-    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, event_request,
-};
+use inlet_shared::samples::{Samples, dev_settings};
 use inlet_shared::verify::http_auth::basic_header;
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, event_request};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -33,7 +33,7 @@ fn now() -> OffsetDateTime {
 }
 
 async fn handle_with(env: &HashMap<&str, &str>, request: &IncomingRequest) -> (Reply, MemoryPublisher) {
-    inlet_shared::samples::handle_with::<AlertmanagerFunction>(env, request, NOW).await
+    inlet_testkit::samples::handle_with::<AlertmanagerFunction>(env, request, NOW).await
 }
 
 async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
@@ -77,7 +77,7 @@ fn ids(publisher: &MemoryPublisher) -> Vec<String> {
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<AlertmanagerFunction>(&[]).await;
+    inlet_testkit::conformance::check::<AlertmanagerFunction>(&[]).await;
 }
 
 // ---- accepted notifications ----
@@ -102,8 +102,12 @@ async fn two_alert_notification_with_basic_auth_becomes_two_envelopes() {
         assert_eq!(envelope.received_at, "2023-11-14T22:13:20Z");
         assert_eq!(envelope.verification.scheme, "basic-auth");
         assert_eq!(envelope.verification.matched.as_deref(), Some("ALERTMANAGER_BASIC_AUTH#1"));
-        assert_eq!(envelope.payload["alerts"].as_array().unwrap().len(), 1, "each payload holds its own alert");
-        assert_eq!(envelope.payload["receiver"], "inlet");
+        assert_eq!(
+            envelope.payload.to_value().unwrap()["alerts"].as_array().unwrap().len(),
+            1,
+            "each payload holds its own alert"
+        );
+        assert_eq!(envelope.payload.to_value().unwrap()["receiver"], "inlet");
     }
     let alert = sent[0].alert.as_ref().expect("alert view");
     assert_eq!(alert.name, "DiskFull");
@@ -118,8 +122,8 @@ async fn two_alert_notification_with_basic_auth_becomes_two_envelopes() {
     assert!(alert.generator_url.as_deref().unwrap().starts_with("http://prometheus.example:9090/"));
     assert_eq!(alert.group_key.as_deref(), Some("{}/{severity=~\"warning|critical\"}:{alertname=\"DiskFull\"}"));
     assert_eq!(sent[1].alert.as_ref().unwrap().severity.as_deref(), Some("warning"));
-    assert_eq!(sent[0].payload["alerts"][0]["labels"]["instance"], "disk-a");
-    assert_eq!(sent[1].payload["alerts"][0]["labels"]["instance"], "disk-b");
+    assert_eq!(sent[0].payload.to_value().unwrap()["alerts"][0]["labels"]["instance"], "disk-a");
+    assert_eq!(sent[1].payload.to_value().unwrap()["alerts"][0]["labels"]["instance"], "disk-b");
 }
 
 #[tokio::test]

@@ -19,7 +19,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use inlet_shared::config;
-use inlet_shared::json::value_at;
+use inlet_shared::envelope::Payload;
+use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{constant_time_eq, hmac_sha256, truncate_for_log};
 
@@ -77,6 +78,73 @@ impl Provider for DingtalkFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[APP_SECRET];
 
+    const PLATFORM: Platform = Platform {
+        title: "DingTalk",
+        summary: "DingTalk (钉钉) outgoing robot",
+        verified_by: "`sign` (HMAC-SHA256 of the timestamp)",
+        function_description: "DingTalk outgoing robot receiver",
+        throttling: Throttling::Chat,
+        route_names: &["Robot"],
+        settings: &[
+            Setting::secret(
+                APP_SECRET,
+                "DingtalkAppSecret",
+                "DingTalk developer console → the app → 凭证与基础信息 → Client Secret (AppSecret) (comma-separated \
+                 list for rotation). Empty: no DingTalk function.",
+            )
+            .details("`verification.matched` names the entry: `DINGTALK_APP_SECRET#2`.")
+            .deploys(Deploys::Any)
+            .dev("dev-dingtalk-app-secret-NOT-A-SECRET"),
+            Setting::plain(
+                "DINGTALK_ALLOWED_CIDRS",
+                "DingtalkAllowedCidrs",
+                "Source networks allowed to call this provider's routes (comma-separated CIDRs); empty allows all. \
+                 Recommended: DingTalk's sign does not cover the body.",
+            ),
+            Setting::plain(
+                REPLY_HOSTS,
+                "DingtalkReplyHosts",
+                "Hosts a message's sessionWebhook may point to for it to become the Envelope's reply handle \
+                 (comma-separated host or host:port; a bare host allows only port 443). Empty: DingTalk's own, \
+                 oapi.dingtalk.com and api.dingtalk.com. DingTalk's sign does not cover the body, so its address \
+                 is not trusted otherwise.",
+            )
+            .details(
+                "Named hosts replace the default. A bare host allows only the default port (443; 80 for \
+                 `http://`), `host:port` exactly that port; hosts match exactly (no subdomains, no wildcards); \
+                 `http://` is kept only for a loopback host named here (`127.0.0.1:8099`, `localhost`, \
+                 `[::1]:9000`), for the local stack and tests. A URL, path, wildcard or unbracketed IPv6 address \
+                 stops the function at start-up. The reply function reads it too.",
+            ),
+        ],
+        urls: &[Url {
+            output: "DingtalkRobotUrl",
+            path: ROUTE,
+            description: "DingTalk developer console → the app → 机器人 → 机器人配置 → HTTP mode → 消息接收地址",
+        }],
+        console_steps: &[
+            "**DingTalk developer console → your internal app → 凭证与基础信息**: copy the **Client Secret \
+             (AppSecret)** into `DingtalkAppSecret`; deploy.",
+            "**添加应用能力 → 机器人**, then in **机器人配置** choose **HTTP** as the message receiving mode (not \
+             Stream) and paste the `DingtalkRobotUrl` output as the **消息接收地址**; save and publish the app \
+             version.",
+            "Add the robot to a group and @mention it, or open a single chat with it.",
+            "Recommended: `DingtalkAllowedCidrs` with DingTalk's calling addresses (the `source_ip` of accepted \
+             requests in the log shows them). `DingtalkReplyHosts` stays empty (DingTalk's hosts) unless DingTalk \
+             starts sending session webhooks on another host: the log's `sessionWebhook not kept as the reply \
+             handle` lines name it.",
+        ],
+        // DingTalk documents no retries. Its signed timestamp is accepted
+        // ±1 h, whatever the tolerance setting: a replay inside those 2 h
+        // must still be a duplicate, so 3 h.
+        retries: Retries {
+            horizon: "not documented (DingTalk's undocumented default); its signed timestamp is accepted ±1 h",
+            documented: false,
+            signed_timestamp: "±1 h, fixed by DingTalk",
+            dedup_window_secs: 3 * 3600,
+        },
+    };
+
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let secrets = config::secrets(env, APP_SECRET);
         if secrets.is_empty() {
@@ -105,26 +173,26 @@ impl Provider for DingtalkFunction {
             .ok_or(IngressError::BadCredential("sign"))?;
         check_window(timestamp, now)?;
         // Authenticated (as far as DingTalk's scheme goes): reasons may be precise.
-        let body = request.json_body()?;
-        if !body.is_object() {
+        let (body, payload) = Payload::view::<Message>(&request.body)?;
+        if !body.is_object {
             return Err(IngressError::malformed("body is not a JSON object"));
         }
-        let msg_id = text(&body, "msgId").ok_or_else(|| IngressError::malformed("message has no msgId"))?.to_string();
-        let kind = text(&body, "msgtype").ok_or_else(|| IngressError::malformed("message has no msgtype"))?.to_string();
+        let msg_id = body.msg_id.text().ok_or_else(|| IngressError::malformed("message has no msgId"))?;
+        let kind = body.msgtype.text().ok_or_else(|| IngressError::malformed("message has no msgtype"))?;
         let verification = Verification { scheme: SCHEME.into(), matched: Some(secret.name.clone()) };
-        let tenant = text(&body, "chatbotCorpId").map(str::to_string);
+        let tenant = body.chatbot_corp_id.text().map(str::to_string);
         let (view, dropped) = message_view(&body, &self.reply_hosts);
         if let Some(why) = dropped {
             // Still an event: the request is as genuine as DingTalk's scheme
             // can prove. Only the address is not trusted.
             tracing::warn!(
                 provider = PROVIDER,
-                msg_id = %truncate_for_log(&msg_id),
+                msg_id = %truncate_for_log(msg_id),
                 reason = %why,
                 "sessionWebhook not kept as the reply handle"
             );
         }
-        let mut envelope = Envelope::new(PROVIDER, &msg_id, &kind, now, verification, body);
+        let mut envelope = Envelope::new(PROVIDER, msg_id, kind, now, verification, payload);
         envelope.tenant = tenant;
         envelope.message = Some(view);
         // An empty 200: no reply in the conversation (a body would be posted as one).
@@ -147,8 +215,28 @@ pub fn check_window(timestamp: &str, now: OffsetDateTime) -> Result<i64, Ingress
     Ok(millis)
 }
 
-fn text<'v>(body: &'v Value, name: &str) -> Option<&'v str> {
-    body.get(name).and_then(Value::as_str).filter(|v| !v.is_empty())
+inlet_shared::json_object! {
+    /// What inlet reads of a robot message.
+    pub struct Message<'a> {
+        pub msg_id: Field<'a> = "msgId",
+        pub msgtype: Field<'a> = "msgtype",
+        pub chatbot_corp_id: Field<'a> = "chatbotCorpId",
+        pub conversation_type: Field<'a> = "conversationType",
+        pub conversation_id: Field<'a> = "conversationId",
+        pub sender_staff_id: Field<'a> = "senderStaffId",
+        pub sender_id: Field<'a> = "senderId",
+        pub text: Content<'a> = "text",
+        pub session_webhook: Field<'a> = "sessionWebhook",
+        pub session_webhook_expired_time: Field<'a> = "sessionWebhookExpiredTime",
+        pub robot_code: Field<'a> = "robotCode",
+    }
+}
+
+inlet_shared::json_object! {
+    /// A text message's `text`.
+    pub struct Content<'a> {
+        pub content: Field<'a> = "content",
+    }
 }
 
 /// The conversation, the sender (the staff id when DingTalk gives it, as its
@@ -159,33 +247,33 @@ fn text<'v>(body: &'v Value, name: &str) -> Option<&'v str> {
 /// The body is not signed, so the session webhook is a handle only when
 /// `reply_hosts` allows its address; otherwise the view has no handle and
 /// comes with the reason it was dropped. No session webhook: no handle.
-pub fn message_view(body: &Value, reply_hosts: &ReplyHosts) -> (MessageView, Option<String>) {
-    let chat_type = text(body, "conversationType").map(|t| match t {
+pub fn message_view(body: &Message, reply_hosts: &ReplyHosts) -> (MessageView, Option<String>) {
+    let chat_type = body.conversation_type.text().map(|t| match t {
         "1" => "single".to_string(),
         "2" => "group".to_string(),
         other => other.to_string(),
     });
     let mut view = MessageView {
-        chat_id: text(body, "conversationId").map(str::to_string),
+        chat_id: body.conversation_id.text().map(str::to_string),
         chat_type,
-        sender_id: text(body, "senderStaffId").or_else(|| text(body, "senderId")).map(str::to_string),
-        message_id: text(body, "msgId").map(str::to_string),
-        text: value_at(body, "/text/content").and_then(Value::as_str).map(|t| t.trim().to_string()),
+        sender_id: body.sender_staff_id.text().or_else(|| body.sender_id.text()).map(str::to_string),
+        message_id: body.msg_id.text().map(str::to_string),
+        text: body.text.content.as_str().map(|t| t.trim().to_string()),
         reply_handle: None,
     };
-    let session_webhook = match body.get("sessionWebhook") {
-        None | Some(Value::Null) => return (view, None),
-        Some(Value::String(url)) if url.is_empty() => return (view, None),
-        Some(Value::String(url)) => url,
-        Some(_) => return (view, Some("sessionWebhook is not a string".into())),
+    let session_webhook = match &body.session_webhook {
+        Field::Absent | Field::Null => return (view, None),
+        Field::String(url) if url.is_empty() => return (view, None),
+        Field::String(url) => url,
+        _ => return (view, Some("sessionWebhook is not a string".into())),
     };
     if let Err(why) = reply_hosts.check(session_webhook) {
         return (view, Some(format!("sessionWebhook {why}")));
     }
     view.reply_handle = Some(json!({
         "session_webhook": session_webhook,
-        "session_webhook_expired_time": body.get("sessionWebhookExpiredTime").cloned().unwrap_or(Value::Null),
-        "robot_code": text(body, "robotCode"),
+        "session_webhook_expired_time": body.session_webhook_expired_time.to_value(),
+        "robot_code": body.robot_code.text(),
     }));
     (view, None)
 }

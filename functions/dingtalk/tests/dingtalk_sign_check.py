@@ -17,7 +17,7 @@ robot sends `sign` in a header, not URL-encoded, so this check does not
 quote it.
 
 Run by functions/dingtalk/tests/official_lib.rs through
-inlet_shared::crosscheck::run. Reads on stdin:
+inlet_testkit::crosscheck::run. Reads on stdin:
 
     {"judge": [{"name", "app_secret", "headers": {...}, "now_ms"}],
      "sign": [{"name", "app_secret", "timestamp"}]}

@@ -6,9 +6,9 @@ use dingtalk::samples::{message, signed};
 use dingtalk::{DingtalkFunction, sign};
 use http::StatusCode;
 use inlet_shared::ingress::IncomingRequest;
-use inlet_shared::samples::{
-    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
-};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, dev_settings_with, handle_with};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_700_000_000;
@@ -31,7 +31,7 @@ fn with_header(mut request: IncomingRequest, name: &'static str, value: &str) ->
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<DingtalkFunction>(&[]).await;
+    inlet_testkit::conformance::check::<DingtalkFunction>(&[]).await;
 }
 
 #[tokio::test]
@@ -43,7 +43,8 @@ async fn group_message_is_enqueued_with_a_message_view_and_an_empty_200() {
     let sent = publisher.sent();
     assert_eq!(sent.len(), 1);
     let envelope = &sent[0];
-    let msg_id = envelope.payload["msgId"].as_str().unwrap();
+    let payload = envelope.payload.to_value().unwrap();
+    let msg_id = payload["msgId"].as_str().unwrap();
     assert_eq!(envelope.id, format!("dingtalk:{msg_id}"));
     assert_eq!(envelope.kind, "text");
     assert_eq!(envelope.tenant.as_deref(), Some("dingdevcorp0000000001"));
@@ -51,7 +52,7 @@ async fn group_message_is_enqueued_with_a_message_view_and_an_empty_200() {
     assert_eq!(envelope.verification.matched.as_deref(), Some("DINGTALK_APP_SECRET#1"));
     assert_eq!(envelope.payload, message(NOW_MS, "g", true), "the payload is DingTalk's JSON, unchanged");
     let view = envelope.message.as_ref().expect("message view");
-    assert_eq!(view.chat_id, envelope.payload["conversationId"].as_str().map(str::to_string));
+    assert_eq!(view.chat_id, payload["conversationId"].as_str().map(str::to_string));
     assert_eq!(view.chat_type.as_deref(), Some("group"));
     assert_eq!(view.sender_id.as_deref(), Some("manager4220"));
     assert_eq!(view.message_id.as_deref(), Some(msg_id));
@@ -59,7 +60,7 @@ async fn group_message_is_enqueued_with_a_message_view_and_an_empty_200() {
     assert_eq!(
         view.reply_handle,
         Some(json!({
-            "session_webhook": envelope.payload["sessionWebhook"],
+            "session_webhook": payload["sessionWebhook"],
             "session_webhook_expired_time": NOW_MS + 90 * 60 * 1000,
             "robot_code": "dingdevrobotcode0001",
         }))
@@ -303,7 +304,11 @@ async fn a_session_webhook_off_dingtalks_hosts_is_no_reply_handle_and_the_event_
             let view = envelope.message.as_ref().expect("message view");
             assert_eq!(view.reply_handle, None, "{url}");
             assert_eq!(view.text.as_deref(), Some("/status prod"), "the rest of the view stays");
-            assert_eq!(envelope.payload["sessionWebhook"], json!(url), "the payload is DingTalk's JSON, unchanged");
+            assert_eq!(
+                envelope.payload.to_value().unwrap()["sessionWebhook"],
+                json!(url),
+                "the payload is DingTalk's JSON, unchanged"
+            );
             log = logs.text();
             if log.contains("sessionWebhook not kept as the reply handle") {
                 break;

@@ -16,10 +16,11 @@ use std::path::Path;
 use dingtalk::DingtalkFunction;
 use dingtalk::samples::message;
 use http::{HeaderValue, Method, StatusCode};
-use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient};
-use inlet_shared::crosscheck::{Runtime, Verdicts, headers_json, reply_text, run, with_header, without_header};
 use inlet_shared::ingress::IncomingRequest;
-use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient};
+use inlet_testkit::crosscheck::{Runtime, Verdicts, headers_json, reply_text, run, with_header, without_header};
+use inlet_testkit::samples::{dev_settings_with, handle_with};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_700_000_000;
@@ -48,7 +49,7 @@ async fn inlet_and_the_documented_check_agree_on_samples_and_forgeries() {
     other_body.body = message(NOW_MS, "another message", false).to_string().into_bytes();
     let forged = DingtalkFunction::sample(
         "dingtalk-text-message",
-        &inlet_shared::conformance::forge(&dev_settings(), &["DINGTALK_APP_SECRET"]),
+        &inlet_testkit::conformance::forge(&dev_settings(), &["DINGTALK_APP_SECRET"]),
         NOW,
         "ref",
     )

@@ -4,7 +4,8 @@
 //! `X-Signature-Timestamp ‖ body`: Discord deliberately sends invalid ones and
 //! removes endpoints that accept them. Protocol facts: docs/platforms/discord.md.
 
-use inlet_shared::json::string_at;
+use inlet_shared::envelope::Payload;
+use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
 
 use crate::crypto::{NamedPublicKey, find_signing_key, parse_public_keys};
@@ -47,6 +48,59 @@ impl Provider for DiscordFunction {
     /// The public key is public: Discord has no secret setting.
     const SECRET_SETTINGS: &'static [&'static str] = &[];
 
+    const PLATFORM: Platform = Platform {
+        title: "Discord",
+        summary: "Discord interactions and webhook events",
+        verified_by: "Ed25519",
+        function_description: "Discord receiver",
+        throttling: Throttling::Chat,
+        route_names: &["Interactions", "WebhookEvents"],
+        settings: &[
+            Setting::plain(
+                PUBLIC_KEY_SETTING,
+                "DiscordPublicKey",
+                "Discord application's public key, 64 hex characters (comma-separated list). Empty: no Discord \
+                 function.",
+            )
+            .details("The Envelope names the one that matched (`DISCORD_PUBLIC_KEY#2`).")
+            .deploys(Deploys::Required)
+            .dev("d3867e9267556198215fbac0e96d09785630efc680b42cf6e4fcc7800b45f359"),
+            Setting::dev_only(
+                "DISCORD_DEV_SIGNING_SEED",
+                "Dev only: the private seed `inlet send` signs samples with; never read by the function.",
+            )
+            .dev("88ae4a9f14136179972a522810db7d9a0f8945078813c1bd37ef28010ff0129d"),
+            Setting::allowed_cidrs("DISCORD_ALLOWED_CIDRS", "DiscordAllowedCidrs"),
+        ],
+        urls: &[
+            Url {
+                output: "DiscordInteractionsUrl",
+                path: "/discord/interactions",
+                description: "Discord developer portal → General Information → Interactions Endpoint URL",
+            },
+            Url {
+                output: "DiscordWebhookEventsUrl",
+                path: "/discord/events",
+                description: "Discord developer portal → Webhooks → Endpoint URL",
+            },
+        ],
+        console_steps: &[
+            "Deploy with `DiscordPublicKey` = **Developer Portal → your application → General Information → Public \
+             Key**.",
+            "**Interactions Endpoint URL**: the `DiscordInteractionsUrl` output. Discord verifies it on save with a \
+             signed PING and an invalid one; inlet answers the first and refuses the second.",
+            "For webhook events: **Webhooks → Endpoint URL**: the `DiscordWebhookEventsUrl` output, then enable the \
+             events you want.",
+        ],
+        // Webhook events are retried for about 10 minutes; interactions never.
+        retries: Retries {
+            horizon: "webhook events ~10 min; interactions none",
+            documented: true,
+            signed_timestamp: "±tol",
+            dedup_window_secs: 3600,
+        },
+    };
+
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let public_keys = parse_public_keys(PUBLIC_KEY_SETTING, &env.get(PUBLIC_KEY_SETTING).unwrap_or_default())?;
         if public_keys.is_empty() {
@@ -64,11 +118,11 @@ impl Provider for DiscordFunction {
 
     fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let verification = self.verify(request, now.unix_timestamp())?;
-        let body = request.json_body()?;
+        let (body, payload) = Payload::view::<Body>(&request.body)?;
         if route.is("/discord/events") {
-            webhook_event(body, &request.body, verification, now)
+            webhook_event(payload, &body, &request.body, verification, now)
         } else {
-            interaction(body, verification, now)
+            interaction(payload, &body, verification, now)
         }
     }
 }
@@ -80,9 +134,13 @@ const MESSAGE_COMPONENT: u64 = 3;
 const AUTOCOMPLETE: u64 = 4;
 const MODAL_SUBMIT: u64 = 5;
 
-fn interaction(body: Value, verification: Verification, now: OffsetDateTime) -> Result<Decision, IngressError> {
-    let kind_code =
-        body.get("type").and_then(Value::as_u64).ok_or_else(|| IngressError::malformed("missing interaction type"))?;
+fn interaction(
+    payload: Payload,
+    body: &Body,
+    verification: Verification,
+    now: OffsetDateTime,
+) -> Result<Decision, IngressError> {
+    let kind_code = body.kind.as_u64().ok_or_else(|| IngressError::malformed("missing interaction type"))?;
     let (kind, ack) = match kind_code {
         PING => return Ok(Decision::Answer(Reply::ok_json(json!({"type": 1})))),
         // Autocomplete must be answered with choices, synchronously; with no
@@ -95,20 +153,20 @@ fn interaction(body: Value, verification: Verification, now: OffsetDateTime) -> 
         MESSAGE_COMPONENT => ("message_component", json!({"type": 6})),
         other => return Err(IngressError::malformed(format!("unknown interaction type {other}"))),
     };
-    let id = string_at(&body, "/id").ok_or_else(|| IngressError::malformed("missing interaction id"))?;
-    let application_id = string_at(&body, "/application_id").map(str::to_string);
-    let token = string_at(&body, "/token").ok_or_else(|| IngressError::malformed("missing interaction token"))?;
-    let text = match kind_code {
-        APPLICATION_COMMAND => string_at(&body, "/data/name").map(|name| format!("/{name}")),
-        _ => string_at(&body, "/data/custom_id").map(str::to_string),
+    let id = body.id.text().ok_or_else(|| IngressError::malformed("missing interaction id"))?;
+    let application_id = body.application_id.text().map(str::to_string);
+    let token = body.token.text().ok_or_else(|| IngressError::malformed("missing interaction token"))?;
+    let text_of_message = match kind_code {
+        APPLICATION_COMMAND => body.data.name.text().map(|name| format!("/{name}")),
+        _ => body.data.custom_id.text().map(str::to_string),
     };
-    let channel_id = string_at(&body, "/channel_id").or_else(|| string_at(&body, "/channel/id")).map(str::to_string);
+    let channel_id = body.channel_id.text().or_else(|| body.channel.id.text()).map(str::to_string);
     let message = MessageView {
         chat_id: channel_id.clone(),
-        chat_type: string_at(&body, "/guild_id").map(|_| "guild".to_string()).or(Some("dm".into())),
-        sender_id: string_at(&body, "/member/user/id").or_else(|| string_at(&body, "/user/id")).map(str::to_string),
-        message_id: string_at(&body, "/message/id").map(str::to_string),
-        text,
+        chat_type: body.guild_id.text().map(|_| "guild".to_string()).or(Some("dm".into())),
+        sender_id: body.member.user.id.text().or_else(|| body.user.id.text()).map(str::to_string),
+        message_id: body.message.id.text().map(str::to_string),
+        text: text_of_message,
         // Everything a sink needs to follow up: POST /webhooks/{application_id}/{token}.
         reply_handle: Some(json!({
             "application_id": application_id,
@@ -117,29 +175,70 @@ fn interaction(body: Value, verification: Verification, now: OffsetDateTime) -> 
             "channel_id": channel_id,
         })),
     };
-    let tenant = string_at(&body, "/guild_id").map(str::to_string).or(application_id);
-    let mut envelope = Envelope::new(PROVIDER, id, kind, now, verification, body.clone());
+    let tenant = body.guild_id.text().map(str::to_string).or(application_id);
+    let mut envelope = Envelope::new(PROVIDER, id, kind, now, verification, payload);
     envelope.tenant = tenant;
     envelope.message = Some(message);
     Ok(Decision::enqueue(vec![envelope], Reply::ok_json(ack)))
 }
 
 fn webhook_event(
-    body: Value,
+    payload: Payload,
+    body: &Body,
     raw_body: &[u8],
     verification: Verification,
     now: OffsetDateTime,
 ) -> Result<Decision, IngressError> {
-    match body.get("type").and_then(Value::as_u64) {
+    match body.kind.as_u64() {
         Some(0) => Ok(Decision::Answer(Reply::empty(StatusCode::NO_CONTENT))),
         Some(1) => {
-            let kind = string_at(&body, "/event/type").ok_or_else(|| IngressError::malformed("missing event.type"))?;
+            let kind = body.event.kind.text().ok_or_else(|| IngressError::malformed("missing event.type"))?;
             // Webhook events carry no id of their own; retries repeat the body.
             let mut envelope =
-                Envelope::new(PROVIDER, &Envelope::body_hash_id(raw_body), kind, now, verification, body.clone());
-            envelope.tenant = string_at(&body, "/application_id").map(str::to_string);
+                Envelope::new(PROVIDER, &Envelope::body_hash_id(raw_body), kind, now, verification, payload);
+            envelope.tenant = body.application_id.text().map(str::to_string);
             Ok(Decision::enqueue(vec![envelope], Reply::empty(StatusCode::NO_CONTENT)))
         }
         _ => Err(IngressError::malformed("webhook event type must be 0 (PING) or 1 (event)")),
+    }
+}
+
+inlet_shared::json_object! {
+    /// What inlet reads of an interaction or a webhook event.
+    struct Body<'a> {
+        kind: Field<'a> = "type",
+        id: Field<'a> = "id",
+        application_id: Field<'a> = "application_id",
+        token: Field<'a> = "token",
+        guild_id: Field<'a> = "guild_id",
+        channel_id: Field<'a> = "channel_id",
+        channel: Named<'a> = "channel",
+        member: Member<'a> = "member",
+        user: Named<'a> = "user",
+        message: Named<'a> = "message",
+        data: Data<'a> = "data",
+        event: Named<'a> = "event",
+    }
+}
+
+inlet_shared::json_object! {
+    /// An object read for its `id` (a channel, a user, a message) or its
+    /// `type` (a webhook event).
+    struct Named<'a> {
+        id: Field<'a> = "id",
+        kind: Field<'a> = "type",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Member<'a> {
+        user: Named<'a> = "user",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Data<'a> {
+        name: Field<'a> = "name",
+        custom_id: Field<'a> = "custom_id",
     }
 }

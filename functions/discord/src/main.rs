@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    inlet_shared::runtime::run::<discord::DiscordFunction>().await
+    inlet_shared::aws::lambda::run::<discord::DiscordFunction>().await
 }

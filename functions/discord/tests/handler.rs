@@ -7,10 +7,12 @@ use discord::DiscordFunction;
 use discord::crypto::{public_key_hex, sign_ed25519};
 use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{CapturedLogs, assert_refused, assert_unauthenticated, dev_settings, event_request};
+use inlet_shared::samples::dev_settings;
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, event_request};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -41,7 +43,7 @@ fn signed(path: &str, body: &str, seed: &[u8; 32], timestamp: i64) -> IncomingRe
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<DiscordFunction>(&[]).await;
+    inlet_testkit::conformance::check::<DiscordFunction>(&[]).await;
 }
 
 #[tokio::test]
@@ -61,7 +63,7 @@ async fn command_is_deferred_and_enqueued_with_what_a_follow_up_needs() {
     assert_eq!(sent.len(), 1);
     let envelope = &sent[0];
     assert!(envelope.id.starts_with("discord:"), "{}", envelope.id);
-    assert_eq!(envelope.id, format!("discord:{}", envelope.payload["id"].as_str().unwrap()));
+    assert_eq!(envelope.id, format!("discord:{}", envelope.payload.to_value().unwrap()["id"].as_str().unwrap()));
     assert_eq!(envelope.kind, "application_command");
     assert_eq!(envelope.verification.matched.as_deref(), Some("DISCORD_PUBLIC_KEY#1"));
     let message = envelope.message.as_ref().unwrap();

@@ -12,9 +12,9 @@
 //! `X-GitHub-Hook-ID` (see [`event_id`]), both of which a redelivery
 //! (manual or through the API) keeps.
 
+use inlet_shared::envelope::Payload;
 use inlet_shared::form::{form_field, is_form, parse_form};
-use inlet_shared::ingress::parse_json;
-use inlet_shared::json::{string_at, value_at};
+use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{NamedSecret, constant_time_eq, hmac_sha256};
 
@@ -59,6 +59,51 @@ impl Provider for GithubFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
+    const PLATFORM: Platform = Platform {
+        title: "GitHub",
+        summary: "GitHub webhooks",
+        verified_by: "`X-Hub-Signature-256` (HMAC-SHA256)",
+        function_description: "GitHub webhook receiver",
+        throttling: Throttling::Webhook,
+        route_names: &["Webhook"],
+        settings: &[
+            Setting::secret(
+                SETTING,
+                "GithubWebhookSecret",
+                "The webhook's Secret (comma-separated while rotating: old,new). Empty: no GitHub function.",
+            )
+            .deploys(Deploys::Any)
+            .dev("dev-github-webhook-secret-NOT-A-SECRET"),
+            Setting::allowed_cidrs("GITHUB_ALLOWED_CIDRS", "GithubAllowedCidrs").details(
+                "GitHub publishes its hook source networks at `https://api.github.com/meta` (`hooks`); they change \
+                 from time to time.",
+            ),
+        ],
+        urls: &[Url {
+            output: "GithubWebhookUrl",
+            path: PATH,
+            description: "GitHub → repository or organization Settings → Webhooks → Add webhook → Payload URL (or \
+                          the GitHub App's Webhook URL)",
+        }],
+        console_steps: &[
+            "Deploy with `GithubWebhookSecret` set to a long random string (`openssl rand -hex 32`).",
+            "Repository (or organization) → **Settings → Webhooks → Add webhook**: **Payload URL** = the \
+             `GithubWebhookUrl` output, **Content type** `application/json` (form-encoded works too), **Secret** = \
+             the same string, SSL verification on; choose the events. For a GitHub App: **Developer settings → \
+             GitHub Apps → your app → General → Webhook**, the same URL and secret.",
+            "GitHub sends a `ping` at once; **Recent Deliveries** shows 200 and `{\"ok\":true,\"ping\":true}`.",
+        ],
+        // No automatic retries; deliveries of the last 3 days can be
+        // redelivered by hand. A day over the horizon: a redelivery at its
+        // very end still finds the record.
+        retries: Retries {
+            horizon: "none automatic; manual redelivery of the last 3 days",
+            documented: true,
+            signed_timestamp: "none",
+            dedup_window_secs: 4 * 24 * 3600,
+        },
+    };
+
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let secrets = SecretList::parse(SETTING, &env.get(SETTING).unwrap_or_default());
         if secrets.is_empty() {
@@ -82,16 +127,26 @@ impl Provider for GithubFunction {
         // Proven genuine: what is missing now is a sender's mistake, not a forgery.
         let event = required_header(request, EVENT_HEADER, "X-GitHub-Event")?;
         let delivery = required_header(request, DELIVERY_HEADER, "X-GitHub-Delivery")?;
-        let payload = payload_of(request)?;
+        // The event's JSON: the body, or its `payload` field when the hook
+        // posts a form.
+        let form;
+        let (payload, kept): (GithubEvent, Payload) = if is_form(request.header("content-type")) {
+            form = parse_form(&request.body)?;
+            let text = form_field(&form, "payload")
+                .ok_or_else(|| IngressError::malformed("form body has no payload field"))?;
+            Payload::view_str(text)?
+        } else {
+            Payload::view(&request.body)?
+        };
         if event == "ping" {
             // The hook's first delivery, and the "Test" button: answered, never queued.
             return Ok(Decision::Answer(Reply::ok_json(json!({"ok": true, "ping": true}))));
         }
         let id = event_id(request, delivery)?;
         let verification = Verification { scheme: SCHEME.into(), matched: Some(matched.name.clone()) };
-        let mut envelope = Envelope::new(PROVIDER, &id, event, now, verification, payload);
-        envelope.tenant = tenant_of(&envelope.payload);
-        envelope.message = message_view(event, &envelope.payload);
+        let mut envelope = Envelope::new(PROVIDER, &id, event, now, verification, kept);
+        envelope.tenant = tenant_of(&payload);
+        envelope.message = message_view(event, &payload);
         Ok(Decision::enqueue(vec![envelope], Reply::ok_json(json!({"ok": true}))))
     }
 }
@@ -125,46 +180,68 @@ pub fn event_id(request: &IncomingRequest, delivery: &str) -> Result<String, Ing
     Ok(format!("{hook}:{delivery}"))
 }
 
-/// The event's JSON: the body, or its `payload` field when the hook posts a
-/// form. Read only after the signature over the raw body verified.
-fn payload_of(request: &IncomingRequest) -> Result<Value, IngressError> {
-    if is_form(request.header("content-type")) {
-        let fields = parse_form(&request.body)?;
-        let payload =
-            form_field(&fields, "payload").ok_or_else(|| IngressError::malformed("form body has no payload field"))?;
-        parse_json(payload.as_bytes())
-    } else {
-        request.json_body()
-    }
-}
-
 /// The repository the event is about (`owner/name`), else the organization
 /// (org-level events: membership, organization, team…). The App
 /// installation id stays in the payload (`installation.id`): the same
 /// repository's events are then one tenant whether they come from a
 /// repository hook, an organization hook or an App.
-pub fn tenant_of(payload: &Value) -> Option<String> {
-    string_at(payload, "/repository/full_name")
-        .or_else(|| string_at(payload, "/organization/login"))
-        .map(str::to_string)
+fn tenant_of(payload: &GithubEvent) -> Option<String> {
+    payload.repository.full_name.text().or_else(|| payload.organization.login.text()).map(str::to_string)
 }
 
 /// A chat-like view of an issue or pull request comment, for ChatOps sinks.
-fn message_view(event: &str, payload: &Value) -> Option<MessageView> {
+fn message_view(event: &str, payload: &GithubEvent) -> Option<MessageView> {
     if event != "issue_comment" {
         return None;
     }
-    let comment = payload.get("comment")?;
-    let issue = payload.get("issue")?;
-    let repository = value_at(payload, "/repository/full_name").and_then(Value::as_str)?;
-    let number = issue.get("number").and_then(Value::as_u64)?;
-    let comment_id = comment.get("id").and_then(Value::as_u64);
+    let comment = payload.comment.as_ref()?;
+    let issue = payload.issue.as_ref()?;
+    let repository = payload.repository.full_name.as_str()?;
+    let number = issue.number.as_u64()?;
+    let comment_id = comment.id.as_u64();
     Some(MessageView {
         chat_id: Some(format!("{repository}#{number}")),
-        chat_type: Some(if issue.get("pull_request").is_some() { "pull_request" } else { "issue" }.to_string()),
-        sender_id: value_at(comment, "/user/login").and_then(Value::as_str).map(str::to_string),
+        chat_type: Some(if issue.pull_request.is_absent() { "issue" } else { "pull_request" }.to_string()),
+        sender_id: comment.user.login.as_str().map(str::to_string),
         message_id: comment_id.map(|id| id.to_string()),
-        text: comment.get("body").and_then(Value::as_str).map(str::to_string),
+        text: comment.body.as_str().map(str::to_string),
         reply_handle: Some(json!({"repository": repository, "issue_number": number, "comment_id": comment_id})),
     })
+}
+
+inlet_shared::json_object! {
+    /// What inlet reads of an event's JSON: the tenant and a comment's view.
+    struct GithubEvent<'a> {
+        repository: Repository<'a> = "repository",
+        organization: Organization<'a> = "organization",
+        comment: Option<Comment<'a>> = "comment",
+        issue: Option<Issue<'a>> = "issue",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Repository<'a> {
+        full_name: Field<'a> = "full_name",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Organization<'a> {
+        login: Field<'a> = "login",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Comment<'a> {
+        id: Field<'a> = "id",
+        body: Field<'a> = "body",
+        user: Organization<'a> = "user",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Issue<'a> {
+        number: Field<'a> = "number",
+        pull_request: Field<'a> = "pull_request",
+    }
 }

@@ -9,9 +9,9 @@ use http::{HeaderValue, StatusCode};
 use inlet_shared::form::{encode_form, parse_form};
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::provider::Provider;
-use inlet_shared::samples::{
-    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
-};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, dev_settings_with, handle_with};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_700_000_000;
@@ -31,7 +31,7 @@ fn text(request: &IncomingRequest) -> String {
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<GithubFunction>(&[]).await;
+    inlet_testkit::conformance::check::<GithubFunction>(&[]).await;
 }
 
 #[test]
@@ -96,15 +96,16 @@ async fn form_encoded_comment_is_verified_over_the_raw_form_and_gets_a_message_v
     assert_eq!(reply.status, StatusCode::OK);
     let envelope = &publisher.sent()[0];
     assert_eq!(envelope.kind, "issue_comment");
-    assert_eq!(envelope.payload["action"], "created");
-    let comment = envelope.payload["comment"]["body"].as_str().unwrap();
+    let payload = envelope.payload.to_value().unwrap();
+    assert_eq!(payload["action"], "created");
+    let comment = payload["comment"]["body"].as_str().unwrap();
     assert_eq!(comment, "/deploy prod & notify #ops: 100% done? ✓", "the form's escapes are decoded");
     let message = envelope.message.as_ref().expect("a message view");
     assert_eq!(message.chat_id.as_deref(), Some("octo-org/inlet-dev#42"));
     assert_eq!(message.chat_type.as_deref(), Some("issue"));
     assert_eq!(message.sender_id.as_deref(), Some("octocat"));
     assert_eq!(message.text.as_deref(), Some(comment));
-    assert_eq!(message.message_id, Some(envelope.payload["comment"]["id"].to_string()));
+    assert_eq!(message.message_id, Some(payload["comment"]["id"].to_string()));
     assert_eq!(message.reply_handle.as_ref().unwrap()["issue_number"], 42);
     assert_eq!(message.reply_handle.as_ref().unwrap()["repository"], "octo-org/inlet-dev");
 }

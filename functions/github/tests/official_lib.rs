@@ -21,11 +21,12 @@ use std::path::Path;
 use github::samples::signed_request;
 use github::{GithubFunction, signature_header};
 use http::StatusCode;
-use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse};
-use inlet_shared::crosscheck::{Runtime, Verdicts, base64_of, run_library, with_body, with_header};
 use inlet_shared::form::encode_form;
 use inlet_shared::ingress::IncomingRequest;
-use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::crosscheck::Expect::{self, BothAccept, BothRefuse};
+use inlet_testkit::crosscheck::{Runtime, Verdicts, base64_of, run_library, with_body, with_header};
+use inlet_testkit::samples::{dev_settings_with, handle_with};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_700_000_000;

@@ -11,6 +11,7 @@ use crate::crypto::{FALLBACK_SIGNATURE_HEADER, SIGNATURE_HEADER, grafana_signatu
 use http::HeaderName;
 use inlet_shared::alerts::{NotificationSplit, check_version, raw_notification};
 use inlet_shared::config;
+use inlet_shared::envelope::Payload;
 use inlet_shared::ingress::EnvelopeSource;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::NamedSecret;
@@ -57,6 +58,76 @@ impl Provider for GrafanaFunction {
         Route::new(&["POST", "PUT"], PATH).deadline_ms(10_000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING, HMAC_SECRET_SETTING];
+
+    const PLATFORM: Platform = Platform {
+        title: "Grafana",
+        summary: "Grafana",
+        verified_by: "Basic, Authorization header, or HMAC-SHA256",
+        function_description: "Grafana receiver",
+        throttling: Throttling::Alert,
+        route_names: &["Webhook", "WebhookPut"],
+        settings: &[
+            Setting::secret(BASIC_AUTH_SETTING, "GrafanaBasicAuth", "user:password pairs, comma-separated.")
+                .deploys(Deploys::Any)
+                .dev("grafana:dev-password-NOT-A-SECRET"),
+            Setting::secret(
+                BEARER_TOKENS_SETTING,
+                "GrafanaBearerTokens",
+                "Credentials of the contact point's Authorization header, comma-separated.",
+            )
+            .details("Compared with what follows the scheme of `Authorization: <scheme> <credentials>`.")
+            .deploys(Deploys::Any)
+            .dev("dev-grafana-token-NOT-A-SECRET"),
+            Setting::secret(
+                HMAC_SECRET_SETTING,
+                "GrafanaHmacSecret",
+                "HMAC-SHA256 secret(s) of the contact point's signature (X-Grafana-Alerting-Signature), \
+                 comma-separated.",
+            )
+            .deploys(Deploys::Any)
+            .dev("dev-grafana-hmac-secret-NOT-A-SECRET"),
+            Setting::plain(
+                HMAC_TIMESTAMP_HEADER_SETTING,
+                "GrafanaHmacTimestampHeader",
+                "Name of the timestamp header configured in the Grafana contact point (optional).",
+            )
+            .details(
+                "When set the signature covers `timestamp:body`, the header is required and must be within the \
+                 window. Only valid with `GRAFANA_HMAC_SECRET`.",
+            )
+            .dev("X-Grafana-Alerting-Timestamp"),
+            Setting::plain(
+                HMAC_SIGNATURE_HEADER_SETTING,
+                "GrafanaHmacSignatureHeader",
+                "Signature header name when the contact point sets a custom one; empty accepts \
+                 X-Grafana-Alerting-Signature and X-Grafana-Alert-Signature.",
+            )
+            .details("Only valid with `GRAFANA_HMAC_SECRET`."),
+            Setting::allowed_cidrs("GRAFANA_ALLOWED_CIDRS", "GrafanaAllowedCidrs"),
+        ],
+        urls: &[Url {
+            output: "GrafanaWebhookUrl",
+            path: "/alerts/grafana",
+            description: "Grafana contact point (Webhook) URL",
+        }],
+        console_steps: &[
+            "Deploy with one or more of `GrafanaBasicAuth`, `GrafanaBearerTokens` and `GrafanaHmacSecret` (with \
+             `GrafanaHmacTimestampHeader`: without a timestamp a captured request can be replayed).",
+            "**Alerting → Contact points → + Add contact point**, Integration **Webhook**: **URL** = the \
+             `GrafanaWebhookUrl` output, **HTTP Method** POST.",
+            "Give the contact point the same credentials: Basic username and password, or the **Authentication \
+             Header** scheme and credentials, and/or **HMAC Signature** (details below).",
+        ],
+        // Grafana does not retry. Signed-timestamp ids must still outlast a
+        // replay (2 × the tolerance) plus the time a copy may wait in the
+        // queue before its claim.
+        retries: Retries {
+            horizon: "none",
+            documented: true,
+            signed_timestamp: "±tol when a timestamp header is configured",
+            dedup_window_secs: 3600,
+        },
+    };
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let credentials = HttpCredentials {
@@ -111,14 +182,15 @@ impl Provider for GrafanaFunction {
             None => request.request_scoped_id(),
         };
         let ack = |count: usize| Reply::ok_json(json!({ "accepted": count }));
-        match self.standard_events(&json, &request_event_id, now, &verification) {
+        match self.standard_events(request, &json, &request_event_id, now, &verification) {
             Ok(Standard::Unified(split)) => {
                 let count = split.len();
                 Ok(Decision::enqueue_from(*split, ack(count)))
             }
             Ok(Standard::Legacy(envelope)) => Ok(Decision::enqueue(vec![*envelope], ack(1))),
             Err(why) => {
-                let raw = raw_notification(PROVIDER, &request_event_id, json, &why, now, verification);
+                let raw =
+                    raw_notification(PROVIDER, &request_event_id, body_payload(request)?, &why, now, verification);
                 Ok(Decision::enqueue(vec![raw], ack(1)))
             }
         }
@@ -129,6 +201,7 @@ impl GrafanaFunction {
     /// The body as the standard unified or legacy payload, or why it is not.
     fn standard_events(
         &self,
+        request: &IncomingRequest,
         json: &Value,
         request_event_id: &str,
         now: OffsetDateTime,
@@ -142,7 +215,8 @@ impl GrafanaFunction {
             split.check_alerts()?;
             Ok(Standard::Unified(Box::new(split)))
         } else if ["state", "ruleName", "ruleId", "evalMatches"].iter().any(|key| object.contains_key(*key)) {
-            Ok(Standard::Legacy(Box::new(legacy_envelope(json, request_event_id, now, verification.clone())?)))
+            let payload = body_payload(request)?;
+            Ok(Standard::Legacy(Box::new(legacy_envelope(json, payload, request_event_id, now, verification.clone())?)))
         } else {
             Err(IngressError::malformed(
                 "neither a unified alerting notification (alerts) nor a legacy alert (state, ruleName)",
@@ -225,6 +299,7 @@ enum Standard {
 /// own (`event_id`), never the body's hash alone.
 fn legacy_envelope(
     json: &Value,
+    payload: Payload,
     event_id: &str,
     now: OffsetDateTime,
     verification: Verification,
@@ -256,10 +331,17 @@ fn legacy_envelope(
         labels: tags,
         ..AlertView::default()
     };
-    let mut envelope = Envelope::new(PROVIDER, event_id, LEGACY_KIND, now, verification, json.clone());
+    let mut envelope = Envelope::new(PROVIDER, event_id, LEGACY_KIND, now, verification, payload);
     envelope.tenant = json.get("orgId").filter(|id| id.is_number()).map(Value::to_string);
     envelope.alert = Some(view);
     Ok(envelope)
+}
+
+/// The body, kept as its bytes (a JSON parse of it has succeeded, so it is
+/// UTF-8): the payload of a legacy alert and of a raw event.
+fn body_payload(request: &IncomingRequest) -> Result<Payload, IngressError> {
+    let text = std::str::from_utf8(&request.body).map_err(|_| IngressError::malformed("body is not UTF-8"))?;
+    Payload::from_json(text).map_err(|e| IngressError::malformed(format!("body is not valid JSON ({e})")))
 }
 
 /// Legacy states in the alert view's terms: `alerting` → `firing`, `ok` →

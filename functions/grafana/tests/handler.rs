@@ -8,11 +8,13 @@ use grafana::crypto::grafana_signature;
 use grafana::samples::{STARTS_AT, fingerprint, legacy, unified};
 use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{CapturedLogs, Samples, assert_refused, assert_unauthenticated};
+use inlet_shared::samples::Samples;
 use inlet_shared::verify::http_auth::basic_header;
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -108,9 +110,9 @@ fn ids(publisher: &MemoryPublisher) -> Vec<String> {
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<GrafanaFunction>(&[]).await;
+    inlet_testkit::conformance::check::<GrafanaFunction>(&[]).await;
     // HMAC over the body alone: the contact point names no timestamp header.
-    inlet_shared::conformance::check::<GrafanaFunction>(&[("GRAFANA_HMAC_TIMESTAMP_HEADER", "")]).await;
+    inlet_testkit::conformance::check::<GrafanaFunction>(&[("GRAFANA_HMAC_TIMESTAMP_HEADER", "")]).await;
 }
 
 // ---- accepted notifications ----
@@ -134,8 +136,8 @@ async fn unified_notification_signed_with_timestamp_becomes_one_envelope_per_ale
         assert_eq!(envelope.tenant.as_deref(), Some("inlet"), "tenant is the receiver (contact point)");
         assert_eq!(envelope.verification.scheme, "hmac-sha256");
         assert_eq!(envelope.verification.matched.as_deref(), Some("GRAFANA_HMAC_SECRET#1"));
-        assert_eq!(envelope.payload["alerts"].as_array().unwrap().len(), 1);
-        assert_eq!(envelope.payload["orgId"], 1);
+        assert_eq!(envelope.payload.to_value().unwrap()["alerts"].as_array().unwrap().len(), 1);
+        assert_eq!(envelope.payload.to_value().unwrap()["orgId"], 1);
     }
     let firing = sent[0].alert.as_ref().expect("alert view");
     assert_eq!(firing.name, "HighLatency");
@@ -152,7 +154,10 @@ async fn unified_notification_signed_with_timestamp_becomes_one_envelope_per_ale
     let resolved = sent[1].alert.as_ref().unwrap();
     assert_eq!(resolved.status, "resolved");
     assert_eq!(resolved.ends_at.as_deref(), Some("2023-11-14T22:10:00Z"));
-    assert_eq!(sent[1].payload["alerts"][0]["valueString"], "[ var='B' labels={instance=api-2} value=0.21 ]");
+    assert_eq!(
+        sent[1].payload.to_value().unwrap()["alerts"][0]["valueString"],
+        "[ var='B' labels={instance=api-2} value=0.21 ]"
+    );
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@
 
 use crate::crypto::{decrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
 use inlet_shared::config;
-use inlet_shared::ingress::parse_json;
-use inlet_shared::json::{string_at, value_at};
+use inlet_shared::envelope::{Keep, Payload};
+use inlet_shared::json::{self, Every, Field};
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{NamedSecret, Secret};
 
@@ -40,6 +40,62 @@ impl Provider for LarkFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[VERIFICATION_TOKEN, ENCRYPT_KEY];
 
+    const PLATFORM: Platform = Platform {
+        title: "Lark",
+        summary: "Lark / Feishu events and card callbacks",
+        verified_by: "Verification Token; `X-Lark-Signature` (SHA-256) + AES-256-CBC when an Encrypt Key is set; \
+                      old-style cards: SHA-1 keyed by the Verification Token",
+        function_description: "Lark receiver",
+        throttling: Throttling::Chat,
+        route_names: &["Event", "CardAction"],
+        settings: &[
+            Setting::secret(
+                VERIFICATION_TOKEN,
+                "LarkVerificationToken",
+                "Lark console → Events & Callbacks → Encryption Strategy → Verification Token (comma-separated list \
+                 for rotation). Empty: no Lark function is deployed.",
+            )
+            .deploys(Deploys::Any)
+            .dev("dev-verification-token-NOT-A-SECRET"),
+            Setting::secret(
+                ENCRYPT_KEY,
+                "LarkEncryptKey",
+                "Lark Encrypt Key (comma-separated list for rotation). Empty: plaintext events, checked by the \
+                 Verification Token only.",
+            )
+            .dev("dev-encrypt-key-NOT-A-SECRET"),
+            Setting::allowed_cidrs("LARK_ALLOWED_CIDRS", "LarkAllowedCidrs"),
+        ],
+        urls: &[
+            Url {
+                output: "LarkEventUrl",
+                path: "/lark/event",
+                description: "Lark console → Events & Callbacks → Event configuration → Request URL",
+            },
+            Url {
+                output: "LarkCardActionUrl",
+                path: "/lark/card/action",
+                description: "Lark console → Events & Callbacks → Callback configuration → Request URL",
+            },
+        ],
+        console_steps: &[
+            "Deploy with `LarkVerificationToken` (and `LarkEncryptKey`, recommended) copied from **Developer \
+             Console → your app → Events & Callbacks → Encryption Strategy**.",
+            "**Event Configuration → Request URL**: the `LarkEventUrl` output. Lark sends a `url_verification` \
+             challenge at once; inlet answers it without touching the queue.",
+            "**Callback Configuration → Request URL** (card actions): the `LarkCardActionUrl` output.",
+            "Subscribe to events (e.g. `im.message.receive_v1`).",
+        ],
+        // Events are retried 15 s, 5 min, 1 h and 6 h after a failed answer
+        // (docs/platforms/lark.md); a day covers them.
+        retries: Retries {
+            horizon: "~7 h (15 s, 5 min, 1 h, 6 h)",
+            documented: true,
+            signed_timestamp: "±tol when an Encrypt Key is set; none on the token-only path",
+            dedup_window_secs: 24 * 3600,
+        },
+    };
+
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let verification_tokens = config::secrets(env, VERIFICATION_TOKEN);
         if verification_tokens.is_empty() {
@@ -62,16 +118,16 @@ impl Provider for LarkFunction {
 
     fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let endpoint = if route.is("/lark/card/action") { Endpoint::CardAction } else { Endpoint::Event };
-        let mut opened = self.authenticate(request, endpoint, now.unix_timestamp())?;
-        if is_url_verification(&opened.json) {
+        let mut plaintext = String::new();
+        let opened = self.authenticate(request, endpoint, now.unix_timestamp(), &mut plaintext)?;
+        if is_url_verification(&opened.body) {
             let challenge = opened
-                .json
-                .get("challenge")
-                .and_then(Value::as_str)
+                .body
+                .challenge
+                .as_str()
                 .ok_or_else(|| IngressError::malformed("url_verification without a challenge string"))?;
             return Ok(Decision::Answer(Reply::ok_json(json!({ "challenge": challenge }))));
         }
-        redact_verification_token(&mut opened.json);
         let (envelope, ack) = match endpoint {
             Endpoint::Event => (event_envelope(opened, now)?, json!({"msg": "success"})),
             // `{}` leaves the card unchanged; a sink can update it later.
@@ -91,8 +147,8 @@ enum Endpoint {
 }
 
 impl LarkFunction {
-    /// Proves the request genuine and returns its (decrypted) JSON, by one
-    /// of three paths, tried in this order:
+    /// Proves the request genuine and returns its (decrypted) JSON, read, by
+    /// one of three paths, tried in this order:
     ///
     /// 1. Signed with the Encrypt Key (events, new-style card callbacks):
     ///    [`Self::open_signed_with_encrypt_key`].
@@ -107,72 +163,82 @@ impl LarkFunction {
     /// the request falls through to path 3 and is judged as if unsigned, so a
     /// forged signature is refused exactly like a missing one, and stray headers
     /// are ignored where Lark's SDKs ignore them.
-    fn authenticate(
+    ///
+    /// A decrypted body is written to `plaintext`, which the result borrows.
+    fn authenticate<'t>(
         &self,
-        request: &IncomingRequest,
+        request: &'t IncomingRequest,
         endpoint: Endpoint,
         now_unix: i64,
-    ) -> Result<Opened, IngressError> {
-        if let Some(headers) = SignatureHeaders::of(request) {
-            if let Some(key) = self.encrypt_keys.find(|key| headers.signed_with_encrypt_key(key, &request.body)) {
-                return self.open_signed_with_encrypt_key(request, &headers, key, now_unix);
-            }
-            if endpoint == Endpoint::CardAction
-                && let Some(token) =
-                    self.verification_tokens.find(|token| headers.signed_with_verification_token(token, &request.body))
-                && let Some(opened) = self.open_old_style_card(request, &headers, token, now_unix)?
-            {
-                return Ok(opened);
-            }
+        plaintext: &'t mut String,
+    ) -> Result<Opened<'t>, IngressError> {
+        let headers = SignatureHeaders::of(request);
+        if let Some(headers) = &headers
+            && let Some(key) = self.encrypt_keys.find(|key| headers.signed_with_encrypt_key(key, &request.body))
+        {
+            return self.open_signed_with_encrypt_key(request, headers, key, now_unix, plaintext);
         }
-        self.open_unsigned(request, endpoint)
+        // Paths 2 and 3 open the body alike.
+        let (body, payload, key) = self.open_body_unauthenticated(&request.body, plaintext)?;
+        if endpoint == Endpoint::CardAction
+            && let Some(headers) = &headers
+            && let Some(token) =
+                self.verification_tokens.find(|token| headers.signed_with_verification_token(token, &request.body))
+            && !is_schema_v2(&body)
+            && !is_url_verification(&body)
+        {
+            return self.open_old_style_card(payload, body, headers, token, key, now_unix);
+        }
+        self.open_unsigned(payload, body, key, endpoint)
     }
 
     /// Path 1 — events and new-style card callbacks: SHA-256 keyed by the
     /// Encrypt Key. A match proves the sender holds the key, so later
     /// failures may say precisely what is wrong: nothing an oracle could
     /// reveal is hidden from someone who can already decrypt.
-    fn open_signed_with_encrypt_key(
+    fn open_signed_with_encrypt_key<'t>(
         &self,
-        request: &IncomingRequest,
+        request: &'t IncomingRequest,
         headers: &SignatureHeaders,
         key: &NamedSecret,
         now_unix: i64,
-    ) -> Result<Opened, IngressError> {
+        plaintext: &'t mut String,
+    ) -> Result<Opened<'t>, IngressError> {
         self.ingress.timestamp_window.check(headers.timestamp, now_unix)?;
-        let outer = parse_json(&request.body)?;
-        let json = match encrypted_field(&outer)? {
-            Some(ciphertext) => parse_json(&decrypt_lark_body(key.value.expose(), ciphertext)?)?,
-            None => outer,
+        let (outer, payload) = read(json::text_of(&request.body)?)?;
+        let (body, payload) = match encrypted_field(&outer.encrypt)? {
+            Some(ciphertext) => {
+                *plaintext = json::into_text(decrypt_lark_body(key.value.expose(), ciphertext)?)?;
+                read(plaintext)?
+            }
+            None => (outer, payload),
         };
-        let token = self.check_token(&json)?;
-        Ok(Opened::new(json, "lark-signature", [Some(key), Some(token)]))
+        let token = self.check_token(&body)?;
+        Ok(Opened::new(payload, body, "lark-signature", [Some(key), Some(token)]))
     }
 
-    /// Path 2 — old-style card callbacks: SHA-1 keyed by the
-    /// Verification Token over the body as received (the ciphertext, when
-    /// the app has an Encrypt Key). `None` when the opened body is not an
-    /// old-style callback (schema 2.0, or the URL challenge): the scheme does
-    /// not cover it, and it must prove itself on path 3's terms.
+    /// Path 2 — old-style card callbacks: SHA-1 keyed by the Verification
+    /// Token over the body as received (the ciphertext, when the app has an
+    /// Encrypt Key), for an opened body that is an old-style callback (not
+    /// schema 2.0, not the URL challenge: the scheme does not cover those,
+    /// and they must prove themselves on path 3's terms).
     ///
     /// The signature proves the Verification Token, not the Encrypt Key, so
     /// decryption failures stay [`IngressError::Unauthenticated`]: a holder
     /// of the token alone must not get a padding oracle on the key.
-    fn open_old_style_card(
+    fn open_old_style_card<'t>(
         &self,
-        request: &IncomingRequest,
+        payload: Option<Payload>,
+        body: Body<'t>,
         headers: &SignatureHeaders,
         token: &NamedSecret,
+        key: Option<&NamedSecret>,
         now_unix: i64,
-    ) -> Result<Option<Opened>, IngressError> {
-        let (json, key) = self.open_body_unauthenticated(&request.body)?;
-        if is_schema_v2(&json) || is_url_verification(&json) {
-            return Ok(None);
-        }
+    ) -> Result<Opened<'t>, IngressError> {
         self.ingress.timestamp_window.check(headers.timestamp, now_unix)?;
         // Old-style bodies carry the card's update token, not the
         // Verification Token: the signature is the proof.
-        Ok(Some(Opened::new(json, "lark-card-signature-v1", [Some(token), key])))
+        Ok(Opened::new(payload, body, "lark-card-signature-v1", [Some(token), key]))
     }
 
     /// Path 3, unsigned: what Lark sends with no usable signature, proven
@@ -184,10 +250,15 @@ impl LarkFunction {
     /// Nothing has proven the request genuine here, so every refusal is the
     /// same [`IngressError::Unauthenticated`]: a caller cannot tell bad
     /// base64 from bad padding from a wrong token (no decryption oracle).
-    fn open_unsigned(&self, request: &IncomingRequest, endpoint: Endpoint) -> Result<Opened, IngressError> {
-        let (json, key) = self.open_body_unauthenticated(&request.body)?;
-        let token_is_enough = is_url_verification(&json)
-            || (self.encrypt_keys.is_empty() && (endpoint == Endpoint::Event || is_schema_v2(&json)));
+    fn open_unsigned<'t>(
+        &self,
+        payload: Option<Payload>,
+        body: Body<'t>,
+        key: Option<&NamedSecret>,
+        endpoint: Endpoint,
+    ) -> Result<Opened<'t>, IngressError> {
+        let token_is_enough = is_url_verification(&body)
+            || (self.encrypt_keys.is_empty() && (endpoint == Endpoint::Event || is_schema_v2(&body)));
         if !token_is_enough {
             return Err(IngressError::unauthenticated(if self.encrypt_keys.is_empty() {
                 "old-style card callback without a valid X-Lark-Signature"
@@ -195,20 +266,25 @@ impl LarkFunction {
                 "no valid X-Lark-Signature, and an Encrypt Key is configured (only the URL challenge comes unsigned)"
             }));
         }
-        let token = self.check_token(&json).map_err(|error| IngressError::unauthenticated(error.to_string()))?;
-        Ok(Opened::new(json, "lark-verification-token", [Some(token), key]))
+        let token = self.check_token(&body).map_err(|error| IngressError::unauthenticated(error.to_string()))?;
+        Ok(Opened::new(payload, body, "lark-verification-token", [Some(token), key]))
     }
 
-    /// Parses the body and, when it is encrypted, decrypts it with whichever
-    /// configured Encrypt Key opens it (nothing says which one sealed it).
-    /// Every failure is [`IngressError::Unauthenticated`] with a fixed reason.
-    fn open_body_unauthenticated(&self, body: &[u8]) -> Result<(Value, Option<&NamedSecret>), IngressError> {
-        let outer: Value =
-            serde_json::from_slice(body).map_err(|_| IngressError::unauthenticated("body is not valid JSON"))?;
+    /// Reads the body and, when it is encrypted, decrypts it into
+    /// `plaintext` with whichever configured Encrypt Key opens it (nothing
+    /// says which one sealed it). Every failure is
+    /// [`IngressError::Unauthenticated`] with a fixed reason.
+    fn open_body_unauthenticated<'t>(
+        &self,
+        body: &'t [u8],
+        plaintext: &'t mut String,
+    ) -> Result<(Body<'t>, Option<Payload>, Option<&NamedSecret>), IngressError> {
+        let not_json = |_| IngressError::unauthenticated("body is not valid JSON");
+        let (outer, payload) = read(json::text_of(body).map_err(not_json)?).map_err(not_json)?;
         let Some(ciphertext) =
-            encrypted_field(&outer).map_err(|error| IngressError::unauthenticated(error.to_string()))?
+            encrypted_field(&outer.encrypt).map_err(|error| IngressError::unauthenticated(error.to_string()))?
         else {
-            return Ok((outer, None));
+            return Ok((outer, payload, None));
         };
         if self.encrypt_keys.is_empty() {
             return Err(IngressError::unauthenticated("body is encrypted but LARK_ENCRYPT_KEY is not set"));
@@ -216,9 +292,14 @@ impl LarkFunction {
         let mut last_failure = IngressError::unauthenticated("no Encrypt Key opens this body");
         for key in self.encrypt_keys.iter() {
             match decrypt_lark_body(key.value.expose(), ciphertext) {
-                Ok(plain) => match serde_json::from_slice(&plain) {
-                    Ok(json) => return Ok((json, Some(key))),
-                    Err(_) => last_failure = IngressError::unauthenticated("decrypted body is not valid JSON"),
+                Ok(plain) => match String::from_utf8(plain) {
+                    Ok(plain) if serde_json::from_str::<json::Checked>(&plain).is_ok() => {
+                        *plaintext = plain;
+                        let (body, payload) = read(plaintext)
+                            .map_err(|_| IngressError::unauthenticated("decrypted body is not valid JSON"))?;
+                        return Ok((body, payload, Some(key)));
+                    }
+                    _ => last_failure = IngressError::unauthenticated("decrypted body is not valid JSON"),
                 },
                 Err(error) => last_failure = IngressError::unauthenticated(error.to_string()),
             }
@@ -228,44 +309,147 @@ impl LarkFunction {
 
     /// Checks the Verification Token carried in the body: `header.token` in
     /// v2, top-level `token` in v1 and in the challenge. Missing is refused.
-    fn check_token(&self, json: &Value) -> Result<&NamedSecret, IngressError> {
-        let presented = if is_schema_v2(json) { value_at(json, "/header/token") } else { json.get("token") }
-            .and_then(Value::as_str)
-            .ok_or(IngressError::MissingCredential("verification token"))?;
+    fn check_token(&self, body: &Body) -> Result<&NamedSecret, IngressError> {
+        let presented =
+            if is_schema_v2(body) { body.header.last().and_then(|h| h.token.last()) } else { body.token.last() }
+                .and_then(Field::as_str)
+                .ok_or(IngressError::MissingCredential("verification token"))?;
         self.verification_tokens
             .find_equal(presented.as_bytes())
             .ok_or(IngressError::BadCredential("verification token"))
     }
 }
 
-/// A verified body and how it was verified.
-struct Opened {
-    json: Value,
+inlet_shared::json_object! {
+    /// What inlet reads of a Lark body, whichever it is: the encrypted
+    /// envelope (`encrypt`), the URL challenge, a v1 or v2 event, a card
+    /// callback of either schema. Strings are borrowed from the body.
+    struct Body<'a> {
+        encrypt: Field<'a> = "encrypt",
+        schema: Field<'a> = "schema",
+        kind: Field<'a> = "type",
+        challenge: Field<'a> = "challenge",
+        /// The Verification Token (v1, the challenge) or a card's update
+        /// token (old-style callbacks); every occurrence, to cut them all.
+        token: Every<Field<'a>> = "token",
+        uuid: Field<'a> = "uuid",
+        header: Every<Header<'a>> = "header",
+        event: Event<'a> = "event",
+        action: Field<'a> = "action",
+        tenant_key: Field<'a> = "tenant_key",
+        open_message_id: Field<'a> = "open_message_id",
+        open_chat_id: Field<'a> = "open_chat_id",
+        open_id: Field<'a> = "open_id",
+    }
+}
+
+inlet_shared::json_object! {
+    /// A v2 body's `header`.
+    struct Header<'a> {
+        token: Every<Field<'a>> = "token",
+        event_id: Field<'a> = "event_id",
+        event_type: Field<'a> = "event_type",
+        tenant_key: Field<'a> = "tenant_key",
+        app_id: Field<'a> = "app_id",
+    }
+}
+
+inlet_shared::json_object! {
+    /// `event`: a v1 event's type and tenant, a message, a card action.
+    struct Event<'a> {
+        kind: Field<'a> = "type",
+        tenant_key: Field<'a> = "tenant_key",
+        app_id: Field<'a> = "app_id",
+        token: Field<'a> = "token",
+        context: CardContext<'a> = "context",
+        operator: Operator<'a> = "operator",
+        message: Message<'a> = "message",
+        sender: Sender<'a> = "sender",
+    }
+}
+
+inlet_shared::json_object! {
+    struct CardContext<'a> {
+        open_message_id: Field<'a> = "open_message_id",
+        open_chat_id: Field<'a> = "open_chat_id",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Operator<'a> {
+        open_id: Field<'a> = "open_id",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Message<'a> {
+        message_type: Field<'a> = "message_type",
+        content: Field<'a> = "content",
+        message_id: Field<'a> = "message_id",
+        chat_id: Field<'a> = "chat_id",
+        chat_type: Field<'a> = "chat_type",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Sender<'a> {
+        sender_id: SenderId<'a> = "sender_id",
+    }
+}
+
+inlet_shared::json_object! {
+    struct SenderId<'a> {
+        open_id: Field<'a> = "open_id",
+        user_id: Field<'a> = "user_id",
+    }
+}
+
+/// Reads Lark's JSON as its view, and keeps what the Envelope's payload
+/// needs of it: nothing for an encrypted envelope (its plaintext is read
+/// next) or the URL challenge (answered, not queued); else the JSON as Lark
+/// sent it less the Verification Token.
+///
+/// Lark repeats the token inside every v1 and v2 body. It is a secret, and
+/// the Envelope never carries secrets, so the payload loses exactly that
+/// member (`header.token` in v2, `token` of a v1 `event_callback`), every
+/// occurrence of it. (Card callbacks' own `token` fields are the card's
+/// update token, which a sink needs, and stay.)
+fn read(text: &str) -> Result<(Body<'_>, Option<Payload>), IngressError> {
+    Payload::view_keeping(text, |body: &Body| {
+        if !matches!(encrypted_field(&body.encrypt), Ok(None)) || is_url_verification(body) {
+            Keep::Nothing
+        } else if is_schema_v2(body) {
+            // Placed by the reading when each is a plain string; else looked up.
+            let found: Option<Vec<Vec<_>>> =
+                body.header.0.iter().map(|header| header.token.string_spans(text)).collect();
+            Keep::Without { path: &["header"], name: "token", found: found.map(|spans| spans.concat()) }
+        } else if body.kind.as_str() == Some("event_callback") {
+            Keep::Without { path: &[], name: "token", found: body.token.string_spans(text) }
+        } else {
+            Keep::Whole
+        }
+    })
+}
+
+/// A verified body: what inlet read of it, its payload, and how it was
+/// verified.
+struct Opened<'t> {
+    body: Body<'t>,
+    payload: Option<Payload>,
     verification: Verification,
 }
 
-impl Opened {
-    fn new(json: Value, scheme: &str, matched: [Option<&NamedSecret>; 2]) -> Self {
+impl<'t> Opened<'t> {
+    fn new(payload: Option<Payload>, body: Body<'t>, scheme: &str, matched: [Option<&NamedSecret>; 2]) -> Self {
         let names: Vec<&str> = matched.iter().flatten().map(|s| s.name.as_str()).collect();
         let matched = (!names.is_empty()).then(|| names.join(","));
-        Opened { json, verification: Verification { scheme: scheme.to_string(), matched } }
+        Opened { body, payload, verification: Verification { scheme: scheme.to_string(), matched } }
     }
 }
 
-/// Lark repeats the Verification Token inside every v1 and v2 body. It is a
-/// secret, and the Envelope never carries secrets, so the payload loses
-/// exactly that field. (Card callbacks' own `token` fields are the card's
-/// update token, which a sink needs, and stay.)
-fn redact_verification_token(json: &mut Value) {
-    if is_schema_v2(json) {
-        if let Some(header) = json.get_mut("header").and_then(Value::as_object_mut) {
-            header.remove("token");
-        }
-    } else if json.get("type").and_then(Value::as_str) == Some("event_callback")
-        && let Some(body) = json.as_object_mut()
-    {
-        body.remove("token");
-    }
+/// The payload of a body that is queued (only the challenge has none).
+fn payload_of(payload: Option<Payload>) -> Result<Payload, IngressError> {
+    payload.ok_or_else(|| IngressError::malformed("nothing to queue"))
 }
 
 /// The three headers of a signed request. All must be present for a
@@ -294,106 +478,115 @@ impl<'a> SignatureHeaders<'a> {
     }
 }
 
-fn is_schema_v2(json: &Value) -> bool {
-    json.get("schema").and_then(Value::as_str) == Some("2.0")
+fn is_schema_v2(body: &Body) -> bool {
+    body.schema.as_str() == Some("2.0")
 }
 
-fn is_url_verification(json: &Value) -> bool {
-    json.get("type").and_then(Value::as_str) == Some("url_verification")
+fn is_url_verification(body: &Body) -> bool {
+    body.kind.as_str() == Some("url_verification")
 }
 
 /// The `encrypt` field, if the body is an encrypted envelope. An empty
 /// string counts as absent, as in the official SDKs.
-fn encrypted_field(json: &Value) -> Result<Option<&str>, IngressError> {
-    match json.get("encrypt") {
-        None => Ok(None),
-        Some(Value::String(ciphertext)) if ciphertext.is_empty() => Ok(None),
-        Some(Value::String(ciphertext)) => Ok(Some(ciphertext)),
-        Some(_) => Err(IngressError::malformed("encrypt must be a string")),
+fn encrypted_field<'f>(encrypt: &'f Field<'_>) -> Result<Option<&'f str>, IngressError> {
+    match encrypt {
+        Field::Absent => Ok(None),
+        Field::String(ciphertext) if ciphertext.is_empty() => Ok(None),
+        Field::String(ciphertext) => Ok(Some(ciphertext)),
+        _ => Err(IngressError::malformed("encrypt must be a string")),
     }
 }
 
-fn required_at<'a>(json: &'a Value, pointer: &str) -> Result<&'a str, IngressError> {
-    string_at(json, pointer).ok_or_else(|| IngressError::malformed(format!("missing {pointer}")))
+/// A required non-empty string, or a 400 naming where it was expected.
+fn required<'f>(field: Option<&'f Field<'_>>, pointer: &str) -> Result<&'f str, IngressError> {
+    field.and_then(Field::text).ok_or_else(|| IngressError::malformed(format!("missing {pointer}")))
+}
+
+fn text(field: Option<&Field>) -> Option<String> {
+    field.and_then(Field::text).map(str::to_string)
 }
 
 fn event_envelope(opened: Opened, now: OffsetDateTime) -> Result<Envelope, IngressError> {
-    let json = &opened.json;
-    let (event_id, kind, tenant) = if is_schema_v2(json) {
+    let Opened { body, payload, verification } = opened;
+    let body = &body;
+    let header = body.header.last();
+    let (event_id, kind, tenant) = if is_schema_v2(body) {
         (
-            required_at(json, "/header/event_id")?,
-            required_at(json, "/header/event_type")?,
-            string_at(json, "/header/tenant_key").or_else(|| string_at(json, "/header/app_id")),
+            required(header.map(|h| &h.event_id), "/header/event_id")?,
+            required(header.map(|h| &h.event_type), "/header/event_type")?,
+            text(header.map(|h| &h.tenant_key)).or_else(|| text(header.map(|h| &h.app_id))),
         )
-    } else if json.get("type").and_then(Value::as_str) == Some("event_callback") {
+    } else if body.kind.as_str() == Some("event_callback") {
         (
-            required_at(json, "/uuid")?,
-            required_at(json, "/event/type")?,
-            string_at(json, "/event/tenant_key").or_else(|| string_at(json, "/event/app_id")),
+            required(Some(&body.uuid), "/uuid")?,
+            required(Some(&body.event.kind), "/event/type")?,
+            text(Some(&body.event.tenant_key)).or_else(|| text(Some(&body.event.app_id))),
         )
     } else {
         return Err(IngressError::malformed("neither a v2 event (schema 2.0) nor a v1 event_callback"));
     };
-    let message = (kind == "im.message.receive_v1").then(|| message_view(json));
-    // Owned copies of the few fields, so the payload moves into the Envelope
-    // instead of being cloned.
-    let (event_id, kind, tenant) = (event_id.to_string(), kind.to_string(), tenant.map(str::to_string));
-    let mut envelope = Envelope::new(PROVIDER, &event_id, &kind, now, opened.verification, opened.json);
+    let message = (kind == "im.message.receive_v1").then(|| message_view(&body.event));
+    let mut envelope = Envelope::new(PROVIDER, event_id, kind, now, verification, payload_of(payload)?);
     envelope.tenant = tenant;
     envelope.message = message;
     Ok(envelope)
 }
 
 fn card_envelope(opened: Opened, raw_body: &[u8], now: OffsetDateTime) -> Result<Envelope, IngressError> {
-    let json = &opened.json;
-    if is_schema_v2(json) {
+    let Opened { body, payload, verification } = opened;
+    let body = &body;
+    if is_schema_v2(body) {
         // `card.action.trigger`, and whatever else Lark sends to the callback
         // URL in the v2 envelope (`url.preview.get` link previews): each is
         // authenticated, has an event id, and is answered `{}` after enqueue.
-        let kind = required_at(json, "/header/event_type")?.to_string();
-        let event_id = required_at(json, "/header/event_id")?.to_string();
-        let tenant = string_at(json, "/header/tenant_key").map(str::to_string);
-        const V2: [&str; 4] = [
-            "/event/token",
-            "/event/context/open_message_id",
-            "/event/context/open_chat_id",
-            "/event/operator/open_id",
-        ];
-        let message = if kind == "card.action.trigger" { card_view(json, V2) } else { None };
-        let mut envelope = Envelope::new(PROVIDER, &event_id, &kind, now, opened.verification, opened.json);
+        let header = body.header.last();
+        let kind = required(header.map(|h| &h.event_type), "/header/event_type")?;
+        let event_id = required(header.map(|h| &h.event_id), "/header/event_id")?;
+        let tenant = text(header.map(|h| &h.tenant_key));
+        let event = &body.event;
+        let message = if kind == "card.action.trigger" {
+            card_view(
+                Some(&event.token),
+                &event.context.open_message_id,
+                &event.context.open_chat_id,
+                &event.operator.open_id,
+            )
+        } else {
+            None
+        };
+        let mut envelope = Envelope::new(PROVIDER, event_id, kind, now, verification, payload_of(payload)?);
         envelope.tenant = tenant;
         envelope.message = message;
         return Ok(envelope);
     }
-    if !json.get("action").is_some_and(Value::is_object) {
+    if !body.action.is_object() {
         return Err(IngressError::malformed("old-style card callback without an action object"));
     }
     // Old-style callbacks carry no event id: the exact body identifies a retry.
-    let tenant = string_at(json, "/tenant_key").map(str::to_string);
-    let message = card_view(json, ["/token", "/open_message_id", "/open_chat_id", "/open_id"]);
+    let tenant = text(Some(&body.tenant_key));
+    let message = card_view(body.token.last(), &body.open_message_id, &body.open_chat_id, &body.open_id);
     let mut envelope = Envelope::new(
         PROVIDER,
         &Envelope::body_hash_id(raw_body),
         "card.action.trigger_v1",
         now,
-        opened.verification,
-        opened.json,
+        verification,
+        payload_of(payload)?,
     );
     envelope.tenant = tenant;
     envelope.message = message;
     Ok(envelope)
 }
 
-/// The chat view of a card callback, from the pointers to its update
-/// token, card message, chat and operator (they differ between the two
-/// callback schemas). Its reply handle answers in the card's thread, or,
-/// with the update token, changes the card (`inlet_shared::reply::lark`);
-/// the operator's `open_id` names who sees a first-schema card's update.
-/// None when the callback has neither a card message nor an update token.
-fn card_view(json: &Value, [token, message_id, chat_id, operator]: [&str; 4]) -> Option<MessageView> {
-    let field = |pointer| string_at(json, pointer).map(str::to_string);
+/// The chat view of a card callback, from its update token, card message,
+/// chat and operator (they sit in different places in the two callback
+/// schemas). Its reply handle answers in the card's thread, or, with the
+/// update token, changes the card (`inlet_shared::reply::lark`); the
+/// operator's `open_id` names who sees a first-schema card's update. None
+/// when the callback has neither a card message nor an update token.
+fn card_view(token: Option<&Field>, message_id: &Field, chat_id: &Field, operator: &Field) -> Option<MessageView> {
     let (card_token, message_id, chat_id, operator) =
-        (field(token), field(message_id), field(chat_id), field(operator));
+        (text(token), text(Some(message_id)), text(Some(chat_id)), text(Some(operator)));
     if card_token.is_none() && message_id.is_none() {
         return None;
     }
@@ -412,24 +605,27 @@ fn card_view(json: &Value, [token, message_id, chat_id, operator]: [&str; 4]) ->
 }
 
 /// The chat view of `im.message.receive_v1`.
-fn message_view(json: &Value) -> MessageView {
-    let null = Value::Null;
-    let message = value_at(json, "/event/message").unwrap_or(&null);
-    let text = message_text(
-        message.get("message_type").and_then(Value::as_str).unwrap_or_default(),
-        message.get("content").and_then(Value::as_str).unwrap_or_default(),
-    );
-    let message_id = string_at(message, "/message_id").map(str::to_string);
-    let chat_id = string_at(message, "/chat_id").map(str::to_string);
+fn message_view(event: &Event) -> MessageView {
+    let message = &event.message;
+    let text =
+        message_text(message.message_type.as_str().unwrap_or_default(), message.content.as_str().unwrap_or_default());
+    let message_id = message.message_id.text().map(str::to_string);
+    let chat_id = message.chat_id.text().map(str::to_string);
+    let sender = &event.sender.sender_id;
     MessageView {
         reply_handle: message_id.as_ref().map(|id| json!({ "message_id": id, "chat_id": chat_id })),
         chat_id,
-        chat_type: string_at(message, "/chat_type").map(str::to_string),
-        sender_id: string_at(json, "/event/sender/sender_id/open_id")
-            .or_else(|| string_at(json, "/event/sender/sender_id/user_id"))
-            .map(str::to_string),
+        chat_type: message.chat_type.text().map(str::to_string),
+        sender_id: sender.open_id.text().or_else(|| sender.user_id.text()).map(str::to_string),
         message_id,
         text,
+    }
+}
+
+inlet_shared::json_object! {
+    /// A text message's `content`.
+    struct TextContent<'a> {
+        text: Field<'a> = "text",
     }
 }
 
@@ -437,30 +633,31 @@ fn message_view(json: &Value) -> MessageView {
 /// `{"text": "..."}` for text messages; for rich-text posts, the text of
 /// every element, lines joined by newlines.
 pub fn message_text(message_type: &str, content: &str) -> Option<String> {
-    let content: Value = serde_json::from_str(content).ok()?;
     match message_type {
-        "text" => content.get("text").and_then(Value::as_str).map(str::to_string),
-        "post" => {
-            // Posts arrive either bare or keyed by language (zh_cn, en_us…).
-            let post =
-                if content.get("content").is_some() { &content } else { content.as_object()?.values().next()? };
-            let mut lines: Vec<String> = Vec::new();
-            if let Some(title) = post.get("title").and_then(Value::as_str).filter(|t| !t.is_empty()) {
-                lines.push(title.to_string());
-            }
-            for paragraph in post.get("content")?.as_array()? {
-                let line: String = paragraph
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|element| element.get("text").and_then(Value::as_str))
-                    .collect();
-                lines.push(line);
-            }
-            Some(lines.join("\n"))
-        }
+        "text" => serde_json::from_str::<TextContent>(content).ok()?.text.as_str().map(str::to_string),
+        "post" => post_text(&serde_json::from_str(content).ok()?),
         _ => None,
     }
+}
+
+/// A rich-text post's lines.
+fn post_text(content: &Value) -> Option<String> {
+    // Posts arrive either bare or keyed by language (zh_cn, en_us…).
+    let post = if content.get("content").is_some() { content } else { content.as_object()?.values().next()? };
+    let mut lines: Vec<String> = Vec::new();
+    if let Some(title) = post.get("title").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        lines.push(title.to_string());
+    }
+    for paragraph in post.get("content")?.as_array()? {
+        let line: String = paragraph
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|element| element.get("text").and_then(Value::as_str))
+            .collect();
+        lines.push(line);
+    }
+    Some(lines.join("\n"))
 }
 
 #[cfg(test)]

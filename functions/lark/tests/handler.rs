@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use http::{Method, StatusCode};
 use inlet_shared::error::IngressError;
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{CapturedLogs, Samples, assert_refused, dev_settings, dev_settings_with, event_request};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, dev_settings_with, event_request};
 use lark::LarkFunction;
 use lark::crypto::{decrypt_lark_body, encrypt_lark_body, lark_card_signature_v1, lark_signature};
 use lark::samples::{legacy_card, message_v2};
@@ -83,7 +85,7 @@ fn no_encrypt_key() -> HashMap<String, String> {
 fn assert_unauthenticated(reply: &Reply, publisher: &MemoryPublisher, case: &str) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{case}: {}", String::from_utf8_lossy(&reply.body));
     assert_eq!(reply.content_type, Some("application/json"), "{case}");
-    inlet_shared::samples::assert_unauthenticated(reply, publisher);
+    inlet_testkit::samples::assert_unauthenticated(reply, publisher);
 }
 
 /// Asserts the uniform 401 and that the log gives `reason` for it.
@@ -102,8 +104,8 @@ async fn assert_unauthenticated_because(
 #[tokio::test]
 async fn keeps_the_provider_contract() {
     // Both configurations a Lark app can have: some samples exist only in one.
-    inlet_shared::conformance::check::<LarkFunction>(&[]).await;
-    inlet_shared::conformance::check::<LarkFunction>(&[("LARK_ENCRYPT_KEY", "")]).await;
+    inlet_testkit::conformance::check::<LarkFunction>(&[]).await;
+    inlet_testkit::conformance::check::<LarkFunction>(&[("LARK_ENCRYPT_KEY", "")]).await;
 }
 
 // ---- the committed events/ files ----
@@ -142,7 +144,11 @@ async fn signed_v2_message_is_enqueued_with_its_message_view() {
     assert_eq!(message.chat_id.as_deref(), Some("oc_devchat"));
     assert_eq!(message.sender_id.as_deref(), Some("ou_devuser"));
     assert_eq!(message.message_id.as_deref(), Some("om_sample"));
-    assert_eq!(envelope.payload["header"]["event_id"], "ev-sample", "payload is the decrypted JSON");
+    assert_eq!(
+        envelope.payload.to_value().unwrap()["header"]["event_id"],
+        "ev-sample",
+        "payload is the decrypted JSON"
+    );
 }
 
 #[tokio::test]

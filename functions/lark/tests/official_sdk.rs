@@ -21,15 +21,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use http::Method;
-use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletStricter};
-use inlet_shared::crosscheck::{
-    Verdicts, base64_of, headers_json, reply_text, request_of, with_body, with_header, without_header,
-};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{Samples, dev_settings, dev_settings_with};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::crosscheck::Expect::{self, BothAccept, BothRefuse, InletStricter};
+use inlet_testkit::crosscheck::{
+    Verdicts, base64_of, headers_json, reply_text, request_of, with_body, with_header, without_header,
+};
+use inlet_testkit::samples::dev_settings_with;
 use lark::LarkFunction;
 use lark::crypto::{encrypt_lark_body, lark_card_signature_v1};
 use lark::samples::{LarkSecrets, legacy_card, message_v2};

@@ -14,11 +14,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use inlet_shared::aws::outbound::{self, SharedHttpConnector};
+use inlet_shared::aws::tls::TlsRoots;
 use inlet_shared::config;
 use inlet_shared::ingress::PendingReply;
-use inlet_shared::outbound::{self, SharedHttpConnector};
 use inlet_shared::prelude::*;
-use inlet_shared::tls::TlsRoots;
 use inlet_shared::verify::standard_webhooks::SigningKeys;
 use serde_json::Map;
 use tracing::{info, warn};

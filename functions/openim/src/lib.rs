@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use inlet_shared::config;
-use inlet_shared::json::string_at;
+use inlet_shared::envelope::Payload;
+use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
 
 pub mod decision;
@@ -89,6 +90,88 @@ impl Provider for OpenimFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[PATH_TOKEN, decision::SECRET_SETTING];
 
+    const PLATFORM: Platform = Platform {
+        title: "OpenIM",
+        summary: "OpenIM server callbacks",
+        verified_by: "source address allowlist, secret path segment",
+        function_description: "Openim receiver",
+        throttling: Throttling::Chat,
+        route_names: &["Callback", "TokenCallback"],
+        settings: &[
+            Setting::plain(
+                "OPENIM_ALLOWED_CIDRS",
+                "OpenimAllowedCidrs",
+                "Source networks OpenIM calls from (comma-separated CIDRs). OpenIM is deployed only when this or \
+                 OpenimPathToken is set.",
+            )
+            .deploys(Deploys::Any)
+            .dev("127.0.0.0/8,::1/128"),
+            Setting::secret(
+                PATH_TOKEN,
+                "OpenimPathToken",
+                "Secret path segment: OpenIM must call /openim/<token>/<command> (comma-separated list). Empty: \
+                 /openim/<command>.",
+            )
+            .details("Entries are `A-Za-z0-9_-`; the Envelope names the one that matched.")
+            .deploys(Deploys::Any),
+            Setting::plain(
+                "OPENIM_BLOCK_ON_FAILURE",
+                "OpenimBlockOnFailure",
+                "true: a before-callback is refused when the event cannot be enqueued; false (default): the user's \
+                 action continues and the loss is logged.",
+            )
+            .default("false")
+            .values(Values::OneOf(&["true", "false"]))
+            .dev("false"),
+            Setting::plain(
+                decision::URL_SETTING,
+                "OpenimDecisionUrl",
+                "The decision hook OpenIM's before-callbacks are put to (https URL, signed with Standard Webhooks). \
+                 Empty: before-callbacks are answered continue.",
+            ),
+            Setting::secret(
+                decision::SECRET_SETTING,
+                "OpenimDecisionSecret",
+                "The decision hook's whsec_ secret (two comma-separated while rotating); required with \
+                 OpenimDecisionUrl.",
+            )
+            .details("A 24–64-byte key."),
+            Setting::plain(
+                decision::TIMEOUT_SETTING,
+                "OpenimDecisionTimeoutMs",
+                "The decision hook's budget in milliseconds (OpenIM waits 5 s; the answer needs the rest).",
+            )
+            .default("2000")
+            .values(Values::Number { min: decision::MIN_TIMEOUT_MS, max: 4000 })
+            .dev("2000"),
+            Setting::plain(
+                decision::FALLBACK_SETTING,
+                "OpenimDecisionFallback",
+                "The answer when the hook does not decide in time or fails: allow (like OpenIM's failedContinue) or \
+                 deny.",
+            )
+            .default("allow")
+            .values(Values::OneOf(&["allow", "deny"]))
+            .dev("allow"),
+        ],
+        urls: &[Url {
+            output: "OpenimCallbackUrl",
+            path: "/openim",
+            description: "OpenIM webhooks.yml url (append /<OpenimPathToken> when set)",
+        }],
+        console_steps: &[
+            "Deploy with `OpenimAllowedCidrs` (the addresses your OpenIM servers call from, their NAT gateway), \
+             `OpenimPathToken`, or both.",
+            "In OpenIM server's `config/webhooks.yml`, set `url` to the `OpenimCallbackUrl` output (+ \
+             `/<OpenimPathToken>` when set) and enable the callbacks you want (example below); OpenIM appends \
+             `/<callbackCommand>`.",
+            "Optional: a decision hook for before-callbacks, `OpenimDecisionUrl` and `OpenimDecisionSecret` (see \
+             [Decision hook](#decision-hook)).",
+        ],
+        // After-callbacks are not retried; before-callbacks are answered.
+        retries: Retries { horizon: "none", documented: true, signed_timestamp: "none", dedup_window_secs: 3600 },
+    };
+
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let ingress = IngressSettings::from_env(env, Self::SETTINGS_PREFIX)?;
         let path_tokens = config::secrets(env, PATH_TOKEN);
@@ -117,8 +200,8 @@ impl Provider for OpenimFunction {
 
     fn decide(&self, route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         let (command, matched_token) = self.command(route, request)?;
-        let body = request.json_body()?;
-        match body.get("callbackCommand").and_then(Value::as_str) {
+        let (body, payload) = Payload::view::<Callback>(&request.body)?;
+        match body.callback_command.as_str() {
             Some(in_body) if in_body == command => {}
             Some(in_body) => {
                 return Err(IngressError::malformed(format!(
@@ -131,7 +214,7 @@ impl Provider for OpenimFunction {
         let event_id = event_id(request, command, &body);
         let scheme = if matched_token.is_some() { "openim-path-token" } else { "openim-source-address" };
         let verification = Verification { scheme: scheme.into(), matched: matched_token };
-        let mut envelope = Envelope::new(PROVIDER, &event_id, command, now, verification, body.clone());
+        let mut envelope = Envelope::new(PROVIDER, &event_id, command, now, verification, payload);
         envelope.message = message_view(&body);
         let before = command.contains("Before");
         let ack = Reply::ok_json(continue_body());
@@ -160,9 +243,9 @@ impl Provider for OpenimFunction {
 /// message ids per message; many callbacks (quit group, kick, friend
 /// changes) carry no message id and identical bodies for distinct real
 /// events (quit, rejoin, quit), so the body alone never identifies one.
-fn event_id(request: &IncomingRequest, command: &str, body: &Value) -> String {
+fn event_id(request: &IncomingRequest, command: &str, body: &Callback) -> String {
     let operation_id = request.header(OPERATION_ID_HEADER).filter(|id| !id.is_empty());
-    let message_id = string_at(body, "/serverMsgID").or_else(|| string_at(body, "/clientMsgID"));
+    let message_id = body.server_msg_id.text().or_else(|| body.client_msg_id.text());
     match (operation_id, message_id) {
         (Some(operation), Some(message)) => format!("{command}:{operation}:{message}"),
         (Some(operation), None) => format!("{command}:{operation}"),
@@ -180,28 +263,52 @@ fn is_command(segment: &str) -> bool {
 const TEXT: i64 = 101;
 
 /// The chat view of message callbacks (those with a `sendID`).
-fn message_view(body: &Value) -> Option<MessageView> {
-    let sender = string_at(body, "/sendID")?;
-    let group = string_at(body, "/groupID");
-    let chat_id = group.or_else(|| string_at(body, "/recvID")).map(str::to_string);
-    let content = string_at(body, "/content");
-    let text = match body.get("contentType").and_then(Value::as_i64) {
+fn message_view(body: &Callback) -> Option<MessageView> {
+    let sender = body.send_id.text()?;
+    let group = body.group_id.text();
+    let chat_id = group.or_else(|| body.recv_id.text()).map(str::to_string);
+    let content = body.content.text();
+    let text = match body.content_type.as_i64() {
         // Text content is itself JSON: {"content": "hi"}.
         Some(TEXT) => content
-            .and_then(|c| serde_json::from_str::<Value>(c).ok())
-            .and_then(|c| c.get("content").or_else(|| c.get("text")).and_then(Value::as_str).map(str::to_string)),
+            .and_then(|c| serde_json::from_str::<TextContent>(c).ok())
+            .and_then(|c| if c.content.is_absent() { c.text.as_str() } else { c.content.as_str() }.map(str::to_string)),
         _ => None,
     };
     Some(MessageView {
         chat_type: Some(if group.is_some() { "group" } else { "single" }.to_string()),
         sender_id: Some(sender.to_string()),
-        message_id: string_at(body, "/serverMsgID").or_else(|| string_at(body, "/clientMsgID")).map(str::to_string),
+        message_id: body.server_msg_id.text().or_else(|| body.client_msg_id.text()).map(str::to_string),
         text,
         reply_handle: Some(json!({
-            "recvID": string_at(body, "/recvID"),
+            "recvID": body.recv_id.text(),
             "groupID": group,
-            "sessionType": body.get("sessionType"),
+            "sessionType": body.session_type,
         })),
         chat_id,
     })
+}
+
+inlet_shared::json_object! {
+    /// What inlet reads of a callback's body.
+    struct Callback<'a> {
+        callback_command: Field<'a> = "callbackCommand",
+        server_msg_id: Field<'a> = "serverMsgID",
+        client_msg_id: Field<'a> = "clientMsgID",
+        send_id: Field<'a> = "sendID",
+        recv_id: Field<'a> = "recvID",
+        group_id: Field<'a> = "groupID",
+        content: Field<'a> = "content",
+        content_type: Field<'a> = "contentType",
+        /// Carried into the reply handle as it is.
+        session_type: Option<Value> = "sessionType",
+    }
+}
+
+inlet_shared::json_object! {
+    /// A text message's `content`, itself JSON.
+    struct TextContent<'a> {
+        content: Field<'a> = "content",
+        text: Field<'a> = "text",
+    }
 }

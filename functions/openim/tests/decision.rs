@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::{Method, StatusCode};
-use inlet_shared::crosscheck::{Runtime, base64_of, repository_root, run_library};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{CapturedLogs, dev_settings_with, event_request};
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::crosscheck::{Runtime, base64_of, repository_root, run_library};
+use inlet_testkit::samples::{dev_settings_with, event_request};
 use openim::decision::{
     DENY_ERR_CODE, DENY_ERR_MSG, FALLBACK_SETTING, SECRET_SETTING, TIMEOUT_SETTING, UNAVAILABLE_ERR_CODE,
     UNAVAILABLE_ERR_MSG, URL_SETTING, deny_body,
@@ -241,7 +242,7 @@ async fn receiver_verdict(request: &Recorded, body: &[u8], secret: &str) -> (Sta
     }
     let publisher = MemoryPublisher::new();
     let reply = receiver.handle(&publisher, &incoming, OffsetDateTime::now_utc()).await;
-    (reply.status, publisher.sent().into_iter().map(|envelope| envelope.payload).collect())
+    (reply.status, publisher.sent().into_iter().map(|envelope| envelope.payload.to_value().unwrap()).collect())
 }
 
 #[tokio::test]
@@ -386,7 +387,7 @@ async fn a_queue_failure_is_answered_as_without_a_hook() {
 async fn keeps_the_provider_contract_with_a_decision_hook() {
     let hook = hook(Answer::With(200, r#"{"allow": true}"#)).await;
     let budget = BUDGET_MS.to_string();
-    inlet_shared::conformance::check::<OpenimFunction>(&[
+    inlet_testkit::conformance::check::<OpenimFunction>(&[
         (URL_SETTING, &hook.url),
         (SECRET_SETTING, SECRET),
         (TIMEOUT_SETTING, &budget),

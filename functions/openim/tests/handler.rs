@@ -4,10 +4,11 @@ use std::collections::HashMap;
 
 use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, event_request};
+use inlet_shared::samples::dev_settings;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, dev_settings_with, event_request};
 use openim::{OpenimFunction, continue_body, refuse_body};
 use time::OffsetDateTime;
 
@@ -36,14 +37,14 @@ fn with_token(mut request: IncomingRequest, token: &str) -> IncomingRequest {
 
 #[tokio::test]
 async fn keeps_the_provider_contract_guarded_by_address() {
-    inlet_shared::conformance::check::<OpenimFunction>(&[]).await;
+    inlet_testkit::conformance::check::<OpenimFunction>(&[]).await;
 }
 
 /// The dev settings guard by address only; the kit's forged-credential
 /// check needs the path token configured.
 #[tokio::test]
 async fn keeps_the_provider_contract_guarded_by_path_token() {
-    inlet_shared::conformance::check::<OpenimFunction>(&[("OPENIM_PATH_TOKEN", "dev-openim-path-token")]).await;
+    inlet_testkit::conformance::check::<OpenimFunction>(&[("OPENIM_PATH_TOKEN", "dev-openim-path-token")]).await;
 }
 
 #[tokio::test]
@@ -119,7 +120,7 @@ async fn a_trailing_slash_in_openims_configured_url_is_accepted() {
 #[tokio::test]
 async fn a_path_token_right_or_wrong_never_reaches_a_log_line() {
     let settings = dev_settings_with(&[("OPENIM_PATH_TOKEN", "Tok3nRight")]);
-    let logs = inlet_shared::samples::CapturedLogs::start();
+    let logs = inlet_testkit::CapturedLogs::start();
     let cases = [
         (with_token(event_request("openim-user-online"), "Tok3nRight"), MemoryPublisher::new(), StatusCode::OK),
         (

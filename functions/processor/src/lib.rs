@@ -28,19 +28,20 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use inlet_shared::config::OperationsSettings;
+use inlet_shared::aws::sqs::{BatchOutcome, finish_batch};
 use inlet_shared::dedup::{Claim, FailureRecord, Lease, LeasePolicy, NowMs, Ownership, ProcessorStore, Progress};
 use inlet_shared::delivery::targets::Targets;
 use inlet_shared::delivery::{Delivery, DeliveryError, Outgoing, Retry};
 use inlet_shared::envelope::Envelope;
 use inlet_shared::metrics::{BatchMetrics, DestinationMetrics, Metrics};
+use inlet_shared::operations::OperationsSettings;
 use inlet_shared::operations::{
     RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE, RefusalRecord, replay_key,
 };
+use inlet_shared::queue::Redelivery;
 pub use inlet_shared::queue::RedeliverySchedule;
-use inlet_shared::queue::{Redelivery, delay_redeliveries};
 use inlet_shared::reply::request::{MAX_REQUEST_BYTES, ReplyOutbox, ReplyRequest};
 use inlet_shared::reply::{Reply, ReplyTarget};
 use inlet_shared::sink::Sink;
@@ -164,11 +165,20 @@ pub enum RecordOutcome {
     Recorded,
 }
 
-impl RecordOutcome {
+impl BatchOutcome for RecordOutcome {
     fn acknowledged(&self) -> bool {
         matches!(self, RecordOutcome::Processed | RecordOutcome::Duplicate | RecordOutcome::Recorded)
     }
 
+    fn redelivery_wait(&self) -> Option<Option<Duration>> {
+        match self {
+            RecordOutcome::NotDelivered { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+impl RecordOutcome {
     /// Why a record is left for redelivery, as its failure record says.
     fn failure_reason(&self) -> Option<String> {
         match self {
@@ -198,9 +208,8 @@ pub async fn process_batch(
         );
     }
     let outcomes = handle_messages(&event.records, invocation, store, sinks, &clock).await;
-    let mut response = SqsBatchResponse::default();
     let mut counts = [0usize; 6];
-    for (record, outcome) in event.records.iter().zip(&outcomes) {
+    for outcome in &outcomes {
         counts[match outcome {
             RecordOutcome::Processed => 0,
             RecordOutcome::Duplicate => 1,
@@ -209,13 +218,10 @@ pub async fn process_batch(
             RecordOutcome::Failed(_) | RecordOutcome::NotDelivered { .. } => 4,
             RecordOutcome::Recorded => 5,
         }] += 1;
-        if !outcome.acknowledged() {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = record.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
     }
-    back_off(&event.records, &outcomes, invocation).await;
+    let response =
+        finish_batch(&event.records, &outcomes, invocation.redelivery.as_deref(), &invocation.redelivery_schedule)
+            .await;
     info!(
         records = event.records.len(),
         processed = counts[0],
@@ -255,18 +261,6 @@ pub async fn process_batch(
 /// after the first.
 pub fn redelivery_delay(receive_count: u32) -> Duration {
     RedeliverySchedule::default().delay(receive_count)
-}
-
-/// Lengthens the visibility of every record left for redelivery because a
-/// destination failed: the schedule's delay for its receive count, or a
-/// destination's `Retry-After` when that is later.
-async fn back_off(records: &[SqsMessage], outcomes: &[RecordOutcome], invocation: &Invocation) {
-    let Some(redelivery) = invocation.redelivery.as_deref() else { return };
-    let waits = records.iter().zip(outcomes).filter_map(|(record, outcome)| match outcome {
-        RecordOutcome::NotDelivered { retry_after, .. } => Some((record, *retry_after)),
-        _ => None,
-    });
-    delay_redeliveries(redelivery, &invocation.redelivery_schedule, waits).await;
 }
 
 /// How long ago the receiver accepted the event of `record`: its Envelope's

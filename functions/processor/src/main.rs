@@ -1,9 +1,12 @@
 use std::sync::Arc;
 
-use inlet_shared::config::{DedupSettings, OperationsSettings, ProcessEnv};
-use inlet_shared::dedup::{DynamoDbStore, NowMs};
+use inlet_shared::aws::dynamodb::DynamoDbStore;
+use inlet_shared::aws::sqs::SqsRedelivery;
+use inlet_shared::config::ProcessEnv;
+use inlet_shared::dedup::DedupSettings;
+use inlet_shared::dedup::NowMs;
 use inlet_shared::delivery::{config, targets};
-use inlet_shared::queue::SqsRedelivery;
+use inlet_shared::operations::OperationsSettings;
 use inlet_shared::reply::request::{ReplyOutbox, SqsReplyOutbox};
 use lambda_runtime::{LambdaEvent, service_fn};
 use processor::{Invocation, RedeliverySchedule};
@@ -14,14 +17,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = DedupSettings::from_env(&ProcessEnv)?;
     let operations = OperationsSettings::from_env(&ProcessEnv)?;
     let metrics = inlet_shared::metrics::Metrics::from_env(&ProcessEnv)?;
-    let sdk = inlet_shared::runtime::lambda_sdk_config(&ProcessEnv)?;
+    let sdk = inlet_shared::aws::access::lambda_sdk_config(&ProcessEnv)?;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings);
     // Destinations: a bad document, or a secret it names that cannot be
     // read, stops start-up with the setting's name.
     let specs = config::from_env(&ProcessEnv)?;
     let secret_names = targets::secret_settings(&specs);
     let secret_names: Vec<&str> = secret_names.iter().map(String::as_str).collect();
-    let env = inlet_shared::secrets::resolve(&ProcessEnv, &secret_names).await?;
+    let env = inlet_shared::aws::secrets::resolve(&ProcessEnv, &secret_names).await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let clients = targets::Clients {
         eventbridge: aws_sdk_eventbridge::Client::new(&sdk),

@@ -8,12 +8,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use inlet_shared::dedup::{
-    Claim, FailureRecord, IdempotencyStore, Lease, LeasePolicy, MemoryStore, NowMs, OperationsStore, Progress,
-    STATUS_COMPLETED, STATUS_IN_PROGRESS, StoreError,
+    Claim, IdempotencyStore, Lease, LeasePolicy, MemoryStore, NowMs, Progress, STATUS_COMPLETED, STATUS_IN_PROGRESS,
 };
-use inlet_shared::envelope::{Envelope, Verification};
-use inlet_shared::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE, RefusalRecord};
+use inlet_shared::envelope::Envelope;
+use inlet_shared::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE};
 use inlet_shared::sink::{Sink, SinkError};
+use inlet_testkit::events::refusal;
 use processor::{Invocation, process_batch, process_record};
 use serde_json::json;
 
@@ -40,15 +40,9 @@ impl Sink for CountingSink {
     }
 }
 
+/// The test provider's event `id`, received at the epoch.
 fn envelope(id: &str) -> Envelope {
-    Envelope::new(
-        "test",
-        id,
-        "k",
-        time::OffsetDateTime::UNIX_EPOCH,
-        Verification { scheme: "none".into(), matched: None },
-        json!({"id": id}),
-    )
+    inlet_testkit::events::envelope_at("test", id, time::OffsetDateTime::UNIX_EPOCH)
 }
 
 fn record(message_id: &str, body: String) -> SqsMessage {
@@ -235,7 +229,7 @@ async fn lease_follows_the_deadline_and_stays_below_the_visibility_timeout() {
     let run = |id: &'static str, invocation: Invocation| {
         let body = serde_json::to_string(&envelope(id)).unwrap();
         let (memory, sinks) = (memory.clone(), &sinks);
-        async move { process_batch(batch(vec![record(id, body)]), &invocation, &Shared(memory), sinks, || NowMs(now)).await }
+        async move { process_batch(batch(vec![record(id, body)]), &invocation, memory.as_ref(), sinks, || NowMs(now)).await }
     };
     assert!(failures(&run("short", invocation("r1", now, 3000)).await).is_empty());
     assert!(failures(&run("long", invocation("r2", now, 900_000)).await).is_empty());
@@ -269,50 +263,6 @@ impl Sink for TakeoverDuringRun {
     }
 }
 
-struct Shared(Arc<MemoryStore>);
-
-#[async_trait]
-impl IdempotencyStore for Shared {
-    async fn claim(
-        &self,
-        envelope: &Envelope,
-        lease: &Lease,
-        now: NowMs,
-    ) -> Result<Claim, inlet_shared::dedup::StoreError> {
-        self.0.claim(envelope, lease, now).await
-    }
-    async fn complete(
-        &self,
-        envelope: &Envelope,
-        owner: &str,
-        progress: &Progress,
-        now: NowMs,
-    ) -> Result<inlet_shared::dedup::Ownership, inlet_shared::dedup::StoreError> {
-        self.0.complete(envelope, owner, progress, now).await
-    }
-    async fn release(
-        &self,
-        id: &str,
-        owner: &str,
-        progress: &Progress,
-    ) -> Result<inlet_shared::dedup::Ownership, inlet_shared::dedup::StoreError> {
-        self.0.release(id, owner, progress).await
-    }
-}
-
-#[async_trait]
-impl OperationsStore for Shared {
-    async fn record_refusal(&self, record: &RefusalRecord, cap: u32, expiration: i64) -> Result<(), StoreError> {
-        self.0.record_refusal(record, cap, expiration).await
-    }
-    async fn record_failure(&self, failure: &FailureRecord, expiration: i64) -> Result<(), StoreError> {
-        self.0.record_failure(failure, expiration).await
-    }
-    async fn count_replay(&self, event_id: &str, replay_id: &str, now: NowMs) -> Result<bool, StoreError> {
-        self.0.count_replay(event_id, replay_id, now).await
-    }
-}
-
 #[tokio::test]
 async fn a_late_attempt_cannot_complete_a_lock_it_lost_and_its_event_is_not_lost() {
     let memory = Arc::new(store());
@@ -322,7 +272,7 @@ async fn a_late_attempt_cannot_complete_a_lock_it_lost_and_its_event_is_not_lost
     let late = process_batch(
         batch(vec![record("m", body.clone())]),
         &invocation("r1", 1000, 5000),
-        &Shared(memory.clone()),
+        memory.as_ref(),
         &sinks,
         || NowMs(1000),
     )
@@ -332,14 +282,11 @@ async fn a_late_attempt_cannot_complete_a_lock_it_lost_and_its_event_is_not_lost
     assert_eq!(memory.lease_of("test:a").unwrap().0.as_deref(), Some("later-attempt"), "nor released it");
     // The later attempt completes; the late attempt's redelivery is then a duplicate.
     memory.complete(&envelope("a"), "later-attempt", &Progress::default(), NowMs(50_001)).await.unwrap();
-    let redelivery = process_batch(
-        batch(vec![record("m", body)]),
-        &invocation("r2", 60_000, 5000),
-        &Shared(memory.clone()),
-        &sinks,
-        || NowMs(60_000),
-    )
-    .await;
+    let redelivery =
+        process_batch(batch(vec![record("m", body)]), &invocation("r2", 60_000, 5000), memory.as_ref(), &sinks, || {
+            NowMs(60_000)
+        })
+        .await;
     assert!(failures(&redelivery).is_empty());
     assert_eq!(memory.entry("test:a").unwrap().sink_runs, Some(2), "the extra run is visible");
 }
@@ -392,21 +339,6 @@ fn with_attribute(mut message: SqsMessage, name: &str, value: &str) -> SqsMessag
     message
 }
 
-fn refusal(provider: &str, at_ms: i64) -> RefusalRecord {
-    RefusalRecord {
-        provider: provider.into(),
-        route: "/lark/event".into(),
-        status: 401,
-        class: "bad_credential".into(),
-        reason: "signature mismatch".into(),
-        skew_secs: Some(-3),
-        body_len: 17,
-        body_sha256: "ab".repeat(32),
-        source_ip: Some("192.0.2.1".into()),
-        at_ms,
-    }
-}
-
 #[tokio::test]
 async fn refusal_records_are_stored_in_a_capped_ring_and_never_run_the_sinks() {
     let store = store();
@@ -418,7 +350,7 @@ async fn refusal_records_are_stored_in_a_capped_ring_and_never_run_the_sinks() {
             with_attribute(record(&format!("r{n}"), body), RECORD_ATTRIBUTE, REFUSAL_RECORD)
         })
         .collect();
-    let settings = inlet_shared::config::OperationsSettings { refusal_cap: 5, ..Default::default() };
+    let settings = inlet_shared::operations::OperationsSettings { refusal_cap: 5, ..Default::default() };
     let invocation = invocation("r1", t0, 5000).with_operations(settings);
     let response = process_batch(batch(records), &invocation, &store, &sinks(&calls, &[]), || NowMs(t0)).await;
     assert!(failures(&response).is_empty(), "records are acknowledged");

@@ -8,13 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use inlet_shared::dedup::{DeliveryState, LeasePolicy, MemoryStore, NowMs, STATUS_COMPLETED, STATUS_IN_PROGRESS};
 use inlet_shared::delivery::pattern::Pattern;
 use inlet_shared::delivery::targets::{Target, Targets};
 use inlet_shared::delivery::{Delivered, Delivery, DeliveryError, Destination, Outgoing};
-use inlet_shared::envelope::MessageView;
-use inlet_shared::envelope::{Envelope, Verification};
+use inlet_shared::envelope::{Envelope, MessageView};
 use inlet_shared::operations::{REPLAY_ATTRIBUTE, REPLAY_DESTINATION_ATTRIBUTE};
 use inlet_shared::queue::MemoryRedelivery;
 use inlet_shared::reply::request::{MemoryReplyOutbox, ReplyOutbox, ReplyRequest};
@@ -80,15 +79,9 @@ fn target(destination: &Arc<Scripted>, pattern: Option<serde_json::Value>) -> Ta
     }
 }
 
+/// `provider`'s event `id`, received at the epoch.
 fn envelope(provider: &str, id: &str) -> Envelope {
-    Envelope::new(
-        provider,
-        id,
-        "k",
-        time::OffsetDateTime::UNIX_EPOCH,
-        Verification { scheme: "none".into(), matched: None },
-        json!({"id": id}),
-    )
+    inlet_testkit::events::envelope_at(provider, id, time::OffsetDateTime::UNIX_EPOCH)
 }
 
 fn record(message_id: &str, envelope: &Envelope, receive_count: u32) -> SqsMessage {
@@ -101,97 +94,79 @@ fn record(message_id: &str, envelope: &Envelope, receive_count: u32) -> SqsMessa
     message
 }
 
-fn batch(records: Vec<SqsMessage>) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = records;
-    event
+/// The processor delivering to `targets`, with an in-memory store and
+/// redelivery of its own.
+struct Processor {
+    targets: Targets,
+    redelivery: Arc<MemoryRedelivery>,
+    store: MemoryStore,
 }
 
-fn failures(response: &SqsBatchResponse) -> Vec<String> {
-    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
-}
+impl Processor {
+    fn new(targets: Vec<Target>) -> Processor {
+        let store = MemoryStore::with_window(Duration::from_secs(3600));
+        Processor { targets: Targets::new(targets), redelivery: Arc::default(), store }
+    }
 
-fn invocation(request_id: &str, now: i64, targets: &Targets, redelivery: &Arc<MemoryRedelivery>) -> Invocation {
-    Invocation::new(request_id, (now + 5000) as u64, LeasePolicy::new(Duration::from_secs(9)))
-        .with_targets(targets.clone())
-        .with_redelivery(redelivery.clone())
-}
+    /// Request `request_id` at `now` (ms), 5 s before its deadline.
+    fn invocation(&self, request_id: &str, now: i64) -> Invocation {
+        Invocation::new(request_id, (now + 5000) as u64, LeasePolicy::new(Duration::from_secs(9)))
+            .with_targets(self.targets.clone())
+            .with_redelivery(self.redelivery.clone())
+    }
 
-fn store() -> MemoryStore {
-    MemoryStore::with_window(Duration::from_secs(3600))
+    /// `records` as one batch of `invocation` at `now`: the ids of the
+    /// messages left for redelivery.
+    async fn run_as(&self, invocation: &Invocation, now: i64, records: Vec<SqsMessage>) -> Vec<String> {
+        let mut event = SqsEvent::default();
+        event.records = records;
+        let response = process_batch(event, invocation, &self.store, &[], || NowMs(now)).await;
+        response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+    }
+
+    /// `records` as one batch of request `request_id` at `now`.
+    async fn run(&self, request_id: &str, now: i64, records: Vec<SqsMessage>) -> Vec<String> {
+        self.run_as(&self.invocation(request_id, now), now, records).await
+    }
 }
 
 #[tokio::test]
 async fn every_destination_gets_a_new_event_once_and_its_record_says_so() {
     let (a, b) = (Scripted::new("a"), Scripted::new("b"));
-    let targets = Targets::new(vec![target(&a, None), target(&b, None)]);
-    let redelivery = Arc::new(MemoryRedelivery::default());
-    let store = store();
+    let processor = Processor::new(vec![target(&a, None), target(&b, None)]);
     let event = envelope("lark", "e1");
-    let response = process_batch(
-        batch(vec![record("m1", &event, 1)]),
-        &invocation("r1", 1000, &targets, &redelivery),
-        &store,
-        &[],
-        || NowMs(1000),
-    )
-    .await;
-    assert!(failures(&response).is_empty());
+    assert!(processor.run("r1", 1000, vec![record("m1", &event, 1)]).await.is_empty());
     assert_eq!((a.sent("lark:e1"), b.sent("lark:e1")), (1, 1));
-    let entry = store.entry("lark:e1").unwrap();
+    let entry = processor.store.entry("lark:e1").unwrap();
     assert_eq!(entry.status, STATUS_COMPLETED);
     assert_eq!(entry.deliveries.0["a"].state, DeliveryState::Delivered);
     assert_eq!(entry.deliveries.0["b"].attempts, 1);
     // A redelivery of the completed event is a duplicate: nobody is called.
-    process_batch(
-        batch(vec![record("m1", &event, 2)]),
-        &invocation("r2", 2000, &targets, &redelivery),
-        &store,
-        &[],
-        || NowMs(2000),
-    )
-    .await;
+    processor.run("r2", 2000, vec![record("m1", &event, 2)]).await;
     assert_eq!((a.sent("lark:e1"), b.sent("lark:e1")), (1, 1));
-    assert!(redelivery.delays().is_empty());
+    assert!(processor.redelivery.delays().is_empty());
 }
 
 #[tokio::test]
 async fn a_failing_destination_is_retried_alone_after_a_backoff_and_the_others_are_not_repeated() {
     let ok = Scripted::new("ok");
     let flaky = Scripted::new("flaky").answering("lark:e1", vec![Err(DeliveryError::transient("HTTP 500"))]);
-    let targets = Targets::new(vec![target(&ok, None), target(&flaky, None)]);
-    let redelivery = Arc::new(MemoryRedelivery::default());
-    let store = store();
+    let processor = Processor::new(vec![target(&ok, None), target(&flaky, None)]);
     let event = envelope("lark", "e1");
 
-    let first = process_batch(
-        batch(vec![record("m1", &event, 1)]),
-        &invocation("r1", 1000, &targets, &redelivery),
-        &store,
-        &[],
-        || NowMs(1000),
-    )
-    .await;
-    assert_eq!(failures(&first), ["m1"], "left for redelivery");
-    let entry = store.entry("lark:e1").unwrap();
+    let first = processor.run("r1", 1000, vec![record("m1", &event, 1)]).await;
+    assert_eq!(first, ["m1"], "left for redelivery");
+    let entry = processor.store.entry("lark:e1").unwrap();
     assert_eq!(entry.status, STATUS_IN_PROGRESS, "released, not completed");
     assert_eq!(entry.deliveries.0["ok"].state, DeliveryState::Delivered);
     assert_eq!(entry.deliveries.0["flaky"].state, DeliveryState::Failed);
     assert_eq!(entry.deliveries.0["flaky"].last_error.as_deref(), Some("HTTP 500"));
-    assert_eq!(redelivery.delays(), [("handle-m1-1".to_string(), redelivery_delay(1))]);
+    assert_eq!(processor.redelivery.delays(), [("handle-m1-1".to_string(), redelivery_delay(1))]);
 
-    let second = process_batch(
-        batch(vec![record("m1", &event, 2)]),
-        &invocation("r2", 2000, &targets, &redelivery),
-        &store,
-        &[],
-        || NowMs(2000),
-    )
-    .await;
-    assert!(failures(&second).is_empty());
+    assert!(processor.run("r2", 2000, vec![record("m1", &event, 2)]).await.is_empty());
     assert_eq!(ok.sent("lark:e1"), 1, "the destination that succeeded is not called again");
     assert_eq!(flaky.sent("lark:e1"), 2);
-    let entry = store.entry("lark:e1").unwrap();
+    let entry = processor.store.entry("lark:e1").unwrap();
     assert_eq!(entry.status, STATUS_COMPLETED);
     assert_eq!(entry.deliveries.0["flaky"].attempts, 2);
     assert_eq!(entry.deliveries.0["flaky"].state, DeliveryState::Delivered);
@@ -207,75 +182,48 @@ async fn backoff_grows_with_the_receive_count_and_waits_for_retry_after() {
 
     let slow = Scripted::new("slow")
         .answering("lark:e1", vec![Err(DeliveryError::transient_after(Some(Duration::from_secs(900)), "HTTP 429"))]);
-    let targets = Targets::new(vec![target(&slow, None)]);
-    let redelivery = Arc::new(MemoryRedelivery::default());
-    let store = store();
-    process_batch(
-        batch(vec![record("m1", &envelope("lark", "e1"), 3)]),
-        &invocation("r1", 1000, &targets, &redelivery),
-        &store,
-        &[],
-        || NowMs(1000),
-    )
-    .await;
-    assert_eq!(redelivery.delays(), [("handle-m1-3".to_string(), Duration::from_secs(900))]);
+    let processor = Processor::new(vec![target(&slow, None)]);
+    processor.run("r1", 1000, vec![record("m1", &envelope("lark", "e1"), 3)]).await;
+    assert_eq!(processor.redelivery.delays(), [("handle-m1-3".to_string(), Duration::from_secs(900))]);
 }
 
 #[tokio::test]
 async fn a_permanent_refusal_is_recorded_and_never_retried() {
     let gone = Scripted::new("gone").answering("lark:e1", vec![Err(DeliveryError::permanent("HTTP 410"))]);
     let ok = Scripted::new("ok");
-    let targets = Targets::new(vec![target(&gone, None), target(&ok, None)]);
-    let redelivery = Arc::new(MemoryRedelivery::default());
-    let store = store();
-    let event = envelope("lark", "e1");
-    let response = process_batch(
-        batch(vec![record("m1", &event, 1)]),
-        &invocation("r1", 1000, &targets, &redelivery),
-        &store,
-        &[],
-        || NowMs(1000),
-    )
-    .await;
-    assert!(failures(&response).is_empty(), "nothing a retry could fix is retried");
-    let entry = store.entry("lark:e1").unwrap();
+    let processor = Processor::new(vec![target(&gone, None), target(&ok, None)]);
+    let response = processor.run("r1", 1000, vec![record("m1", &envelope("lark", "e1"), 1)]).await;
+    assert!(response.is_empty(), "nothing a retry could fix is retried");
+    let entry = processor.store.entry("lark:e1").unwrap();
     assert_eq!(entry.status, STATUS_COMPLETED);
     assert_eq!(entry.deliveries.0["gone"].state, DeliveryState::Permanent);
     assert_eq!(entry.deliveries.0["gone"].last_error.as_deref(), Some("HTTP 410"));
-    assert!(redelivery.delays().is_empty());
+    assert!(processor.redelivery.delays().is_empty());
 }
 
 #[tokio::test]
 async fn a_batch_makes_one_call_per_destination_with_only_the_events_it_matches() {
     let lark_only = Scripted::new("lark-only");
     let all = Scripted::new("all");
-    let targets = Targets::new(vec![target(&lark_only, Some(json!({"provider": ["lark"]}))), target(&all, None)]);
-    let redelivery = Arc::new(MemoryRedelivery::default());
-    let store = store();
+    let processor = Processor::new(vec![target(&lark_only, Some(json!({"provider": ["lark"]}))), target(&all, None)]);
     let events = [envelope("lark", "1"), envelope("telegram", "2"), envelope("lark", "3")];
     let records = events.iter().enumerate().map(|(i, e)| record(&format!("m{i}"), e, 1)).collect();
-    process_batch(batch(records), &invocation("r1", 1000, &targets, &redelivery), &store, &[], || NowMs(1000)).await;
+    processor.run("r1", 1000, records).await;
     assert_eq!(lark_only.calls(), [vec!["lark:1".to_string(), "lark:3".to_string()]]);
     assert_eq!(all.calls().len(), 1);
     assert_eq!(all.calls()[0].len(), 3);
-    assert!(!store.entry("telegram:2").unwrap().deliveries.0.contains_key("lark-only"), "nothing owed to a non-match");
+    assert!(
+        !processor.store.entry("telegram:2").unwrap().deliveries.0.contains_key("lark-only"),
+        "nothing owed to a non-match"
+    );
 }
 
 #[tokio::test]
 async fn a_replay_to_one_destination_calls_only_that_one() {
     let (a, b) = (Scripted::new("a"), Scripted::new("b"));
-    let targets = Targets::new(vec![target(&a, None), target(&b, None)]);
-    let redelivery = Arc::new(MemoryRedelivery::default());
-    let store = store();
+    let processor = Processor::new(vec![target(&a, None), target(&b, None)]);
     let event = envelope("lark", "e1");
-    process_batch(
-        batch(vec![record("m1", &event, 1)]),
-        &invocation("r1", 1000, &targets, &redelivery),
-        &store,
-        &[],
-        || NowMs(1000),
-    )
-    .await;
+    processor.run("r1", 1000, vec![record("m1", &event, 1)]).await;
     let mut replay = record("m2", &event, 1);
     for (name, value) in [(REPLAY_ATTRIBUTE, "rp1"), (REPLAY_DESTINATION_ATTRIBUTE, "b")] {
         let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
@@ -283,16 +231,10 @@ async fn a_replay_to_one_destination_calls_only_that_one() {
         attribute.data_type = Some("String".into());
         replay.message_attributes.insert(name.into(), attribute);
     }
-    let response =
-        process_batch(batch(vec![replay.clone()]), &invocation("r2", 2000, &targets, &redelivery), &store, &[], || {
-            NowMs(2000)
-        })
-        .await;
-    assert!(failures(&response).is_empty());
+    assert!(processor.run("r2", 2000, vec![replay.clone()]).await.is_empty());
     assert_eq!((a.sent("lark:e1"), b.sent("lark:e1")), (1, 2), "the replay went to b alone");
     // The replay's own redelivery is a duplicate of the replay.
-    process_batch(batch(vec![replay]), &invocation("r3", 3000, &targets, &redelivery), &store, &[], || NowMs(3000))
-        .await;
+    processor.run("r3", 3000, vec![replay]).await;
     assert_eq!(b.sent("lark:e1"), 2);
 }
 
@@ -304,17 +246,16 @@ async fn each_called_destination_writes_a_metric_line_with_its_outcomes_and_late
         .answering("lark:1", vec![Err(DeliveryError::transient("HTTP 503"))])
         .answering("lark:2", vec![Err(DeliveryError::permanent("HTTP 404"))]);
     let idle = Scripted::new("idle");
-    let targets = Targets::new(vec![
+    let processor = Processor::new(vec![
         target(&ok, None),
         target(&mixed, None),
         target(&idle, Some(json!({"provider": ["nobody"]}))),
     ]);
-    let redelivery = Arc::new(MemoryRedelivery::default());
     let captured = CapturedMetrics::new();
-    let invocation = invocation("r1", 1500, &targets, &redelivery).with_metrics(Metrics::to(captured.clone()));
+    let invocation = processor.invocation("r1", 1500).with_metrics(Metrics::to(captured.clone()));
     let records = ["1", "2", "3"].iter().map(|id| record(&format!("m{id}"), &envelope("lark", id), 1)).collect();
     // Envelopes received at the epoch; the batch runs 1.5 s later.
-    process_batch(batch(records), &invocation, &store(), &[], || NowMs(1500)).await;
+    processor.run_as(&invocation, 1500, records).await;
     let lines: Vec<serde_json::Value> =
         captured.documents().into_iter().filter(|line| line.get("Destination").is_some()).collect();
     assert_eq!(lines.len(), 2, "one line per destination called, none for one nothing matched: {lines:?}");
@@ -336,9 +277,7 @@ fn ordered(message_id: &str, envelope: &Envelope, group: &str) -> SqsMessage {
 #[tokio::test]
 async fn in_order_per_conversation_nothing_overtakes_an_event_that_failed() {
     let app = Scripted::new("app").answering("lark:a1", vec![Err(DeliveryError::transient("HTTP 503"))]);
-    let targets = Targets::new(vec![target(&app, None)]);
-    let redelivery = Arc::new(MemoryRedelivery::default());
-    let store = store();
+    let processor = Processor::new(vec![target(&app, None)]);
     let (a1, a2, a3) = (envelope("lark", "a1"), envelope("lark", "a2"), envelope("lark", "a3"));
     let (b1, b2) = (envelope("lark", "b1"), envelope("lark", "b2"));
     let records = vec![
@@ -348,20 +287,16 @@ async fn in_order_per_conversation_nothing_overtakes_an_event_that_failed() {
         ordered("mb2", &b2, "chat-b"),
         ordered("ma3", &a3, "chat-a"),
     ];
-    let response =
-        process_batch(batch(records), &invocation("r1", 1000, &targets, &redelivery), &store, &[], || NowMs(1000))
-            .await;
-    assert_eq!(failures(&response), ["ma1", "ma2", "ma3"], "the failed event and every later one of its conversation");
+    let response = processor.run("r1", 1000, records).await;
+    assert_eq!(response, ["ma1", "ma2", "ma3"], "the failed event and every later one of its conversation");
     let sent: Vec<String> = app.calls().concat();
     assert_eq!(sent, ["lark:a1", "lark:b1", "lark:b2"], "nothing of chat-a after a1; chat-b in its order");
     assert!(app.calls().iter().all(|call| call.len() <= 2), "one record of each conversation per call");
-    assert!(store.entry("lark:a2").is_none(), "a held-back event is not even claimed");
+    assert!(processor.store.entry("lark:a2").is_none(), "a held-back event is not even claimed");
 
     // The redelivery, in order, delivers the rest once.
     let again = vec![ordered("ma1", &a1, "chat-a"), ordered("ma2", &a2, "chat-a"), ordered("ma3", &a3, "chat-a")];
-    let response =
-        process_batch(batch(again), &invocation("r2", 2000, &targets, &redelivery), &store, &[], || NowMs(2000)).await;
-    assert!(failures(&response).is_empty());
+    assert!(processor.run("r2", 2000, again).await.is_empty());
     assert_eq!(app.calls().concat(), ["lark:a1", "lark:b1", "lark:b2", "lark:a1", "lark:a2", "lark:a3"]);
 }
 
@@ -380,12 +315,10 @@ async fn the_backoff_schedule_is_a_setting_and_a_bad_one_stops_start_up() {
 
     // The processor backs off by the schedule it was given.
     let flaky = Scripted::new("flaky").answering("lark:e1", vec![Err(DeliveryError::transient("HTTP 500"))]);
-    let targets = Targets::new(vec![target(&flaky, None)]);
-    let redelivery = Arc::new(MemoryRedelivery::default());
-    let invocation = invocation("r1", 1000, &targets, &redelivery).with_redelivery_schedule(short);
-    process_batch(batch(vec![record("m1", &envelope("lark", "e1"), 3)]), &invocation, &store(), &[], || NowMs(1000))
-        .await;
-    assert_eq!(redelivery.delays(), [("handle-m1-3".to_string(), Duration::from_secs(8))]);
+    let processor = Processor::new(vec![target(&flaky, None)]);
+    let invocation = processor.invocation("r1", 1000).with_redelivery_schedule(short);
+    processor.run_as(&invocation, 1000, vec![record("m1", &envelope("lark", "e1"), 3)]).await;
+    assert_eq!(processor.redelivery.delays(), [("handle-m1-3".to_string(), Duration::from_secs(8))]);
 }
 
 // ------------------------------------------------------------------ replies
@@ -452,19 +385,11 @@ impl FlakyOutbox {
 #[tokio::test]
 async fn a_destinations_reply_is_queued_once_with_the_events_conversation() {
     let bot = Scripted::new("bot").answering("telegram:t1", vec![answering_with(json!({"text": "pong"}))]);
-    let targets = Targets::new(vec![target(&bot, None)]);
-    let (redelivery, outbox, store) = (Arc::new(MemoryRedelivery::default()), FlakyOutbox::failing(0), store());
+    let (processor, outbox) = (Processor::new(vec![target(&bot, None)]), FlakyOutbox::failing(0));
     let event = chat_event("t1");
     for (request_id, now) in [("r1", 1000), ("r2", 2000)] {
-        let response = process_batch(
-            batch(vec![record("m1", &event, 1)]),
-            &invocation(request_id, now, &targets, &redelivery).with_replies(outbox.clone()),
-            &store,
-            &[],
-            || NowMs(now),
-        )
-        .await;
-        assert!(failures(&response).is_empty());
+        let invocation = processor.invocation(request_id, now).with_replies(outbox.clone());
+        assert!(processor.run_as(&invocation, now, vec![record("m1", &event, 1)]).await.is_empty());
     }
     let sent = outbox.sent();
     assert_eq!(sent.len(), 1, "the redelivered event is a duplicate: no second reply");
@@ -480,36 +405,21 @@ async fn a_destinations_reply_is_queued_once_with_the_events_conversation() {
 async fn a_reply_the_queue_refused_owes_the_destination_again_and_is_queued_under_the_same_key() {
     let pong = || answering_with(json!({"text": "pong"}));
     let bot = Scripted::new("bot").answering("telegram:t1", vec![pong(), pong()]);
-    let targets = Targets::new(vec![target(&bot, None)]);
-    let (redelivery, outbox, store) = (Arc::new(MemoryRedelivery::default()), FlakyOutbox::failing(1), store());
+    let (processor, outbox) = (Processor::new(vec![target(&bot, None)]), FlakyOutbox::failing(1));
     let event = chat_event("t1");
-    let first = process_batch(
-        batch(vec![record("m1", &event, 1)]),
-        &invocation("r1", 1000, &targets, &redelivery).with_replies(outbox.clone()),
-        &store,
-        &[],
-        || NowMs(1000),
-    )
-    .await;
-    assert_eq!(failures(&first), ["m1"], "not acknowledged while its reply is not queued");
-    assert_eq!(store.entry("telegram:t1").unwrap().status, STATUS_IN_PROGRESS);
-    let second = process_batch(
-        batch(vec![record("m1", &event, 2)]),
-        &invocation("r2", 60_000, &targets, &redelivery).with_replies(outbox.clone()),
-        &store,
-        &[],
-        || NowMs(60_000),
-    )
-    .await;
-    assert!(failures(&second).is_empty());
+    let first = processor.invocation("r1", 1000).with_replies(outbox.clone());
+    let first = processor.run_as(&first, 1000, vec![record("m1", &event, 1)]).await;
+    assert_eq!(first, ["m1"], "not acknowledged while its reply is not queued");
+    assert_eq!(processor.store.entry("telegram:t1").unwrap().status, STATUS_IN_PROGRESS);
+    let second = processor.invocation("r2", 60_000).with_replies(outbox.clone());
+    assert!(processor.run_as(&second, 60_000, vec![record("m1", &event, 2)]).await.is_empty());
     assert_eq!(bot.sent("telegram:t1"), 2, "the destination is asked again");
     assert_eq!(outbox.sent().len(), 1);
-    assert_eq!(store.entry("telegram:t1").unwrap().status, STATUS_COMPLETED);
+    assert_eq!(processor.store.entry("telegram:t1").unwrap().status, STATUS_COMPLETED);
 }
 
 #[tokio::test]
 async fn a_reply_that_can_never_be_sent_is_refused_and_the_delivery_stands() {
-    let (redelivery, store) = (Arc::new(MemoryRedelivery::default()), store());
     let outbox = FlakyOutbox::failing(0);
     let cases = [
         ("bad-shape", chat_event("c1"), json!({"txt": "typo"})),
@@ -520,29 +430,15 @@ async fn a_reply_that_can_never_be_sent_is_refused_and_the_delivery_stands() {
     ];
     for (name, event, reply) in cases {
         let bot = Scripted::new("bot").answering(&event.id, vec![answering_with(reply)]);
-        let targets = Targets::new(vec![target(&bot, None)]);
-        let response = process_batch(
-            batch(vec![record(name, &event, 1)]),
-            &invocation(name, 1000, &targets, &redelivery).with_replies(outbox.clone()),
-            &store,
-            &[],
-            || NowMs(1000),
-        )
-        .await;
-        assert!(failures(&response).is_empty(), "{name}: delivered; the reply is refused, not retried");
-        assert_eq!(store.entry(&event.id).unwrap().status, STATUS_COMPLETED, "{name}");
+        let processor = Processor::new(vec![target(&bot, None)]);
+        let invocation = processor.invocation(name, 1000).with_replies(outbox.clone());
+        let response = processor.run_as(&invocation, 1000, vec![record(name, &event, 1)]).await;
+        assert!(response.is_empty(), "{name}: delivered; the reply is refused, not retried");
+        assert_eq!(processor.store.entry(&event.id).unwrap().status, STATUS_COMPLETED, "{name}");
     }
     assert!(outbox.sent().is_empty());
     // Without a reply queue the reply is refused the same way.
     let bot = Scripted::new("bot").answering("telegram:c4", vec![answering_with(json!({"text": "hi"}))]);
-    let targets = Targets::new(vec![target(&bot, None)]);
-    let response = process_batch(
-        batch(vec![record("m4", &chat_event("c4"), 1)]),
-        &invocation("r4", 1000, &targets, &redelivery),
-        &store,
-        &[],
-        || NowMs(1000),
-    )
-    .await;
-    assert!(failures(&response).is_empty());
+    let processor = Processor::new(vec![target(&bot, None)]);
+    assert!(processor.run("r4", 1000, vec![record("m4", &chat_event("c4"), 1)]).await.is_empty());
 }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use inlet_shared::config::{DedupSettings, load_env_file};
+use inlet_shared::config::load_env_file;
+use inlet_shared::dedup::DedupSettings;
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))

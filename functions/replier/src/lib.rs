@@ -27,18 +27,20 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
+use inlet_shared::aws::dynamodb::DynamoDbStore;
+use inlet_shared::aws::sqs::{BatchOutcome, finish_batch};
 use inlet_shared::dedup::{
-    Claim, DynamoDbStore, IdempotencyStore, InboxEntry, Lease, LeasePolicy, MemoryStore, NowMs, Ownership, Progress,
-    STATUS_COMPLETED, StoreError,
+    Claim, IdempotencyStore, InboxEntry, Lease, LeasePolicy, MemoryStore, NowMs, Ownership, Progress, STATUS_COMPLETED,
+    StoreError,
 };
 use inlet_shared::delivery::Retry;
 use inlet_shared::envelope::{Envelope, Verification};
 use inlet_shared::metrics::{Metrics, ReplyMetrics};
-use inlet_shared::queue::{Redelivery, delay_redeliveries};
+use inlet_shared::queue::Redelivery;
 use inlet_shared::reply::request::{RECORD_PROVIDER, ReplyRequest};
-use inlet_shared::reply::{Replies, ReplyTarget};
+use inlet_shared::reply::{Outgoing, Replies, ReplyTarget};
 use serde_json::json;
 use time::OffsetDateTime;
 use tracing::{error, info, warn};
@@ -83,7 +85,7 @@ pub struct Invocation {
     /// When the runtime ends this invocation; None when it gave no deadline.
     pub deadline: Option<NowMs>,
     pub lease: LeasePolicy,
-    /// Off unless [`Invocation::with_metrics`] says otherwise.
+    /// Off unless set.
     pub metrics: Metrics,
     /// Lengthens the visibility of a message whose reply failed; without it
     /// the queue's own visibility timeout decides when it comes back.
@@ -107,21 +109,6 @@ impl Invocation {
     pub fn from_context(context: &lambda_runtime::Context, lease: LeasePolicy) -> Self {
         Self::new(context.request_id.clone(), context.deadline, lease)
     }
-
-    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = metrics;
-        self
-    }
-
-    pub fn with_redelivery(mut self, redelivery: Arc<dyn Redelivery>) -> Self {
-        self.redelivery = Some(redelivery);
-        self
-    }
-
-    pub fn with_redelivery_schedule(mut self, schedule: RedeliverySchedule) -> Self {
-        self.redelivery_schedule = schedule;
-        self
-    }
 }
 
 /// What happened to one record.
@@ -144,9 +131,16 @@ pub enum Outcome {
     Failed(String),
 }
 
-impl Outcome {
-    pub fn acknowledged(&self) -> bool {
+impl BatchOutcome for Outcome {
+    fn acknowledged(&self) -> bool {
         matches!(self, Outcome::Sent { .. } | Outcome::Duplicate | Outcome::Refused(_))
+    }
+
+    fn redelivery_wait(&self) -> Option<Option<Duration>> {
+        match self {
+            Outcome::NotSent { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
     }
 }
 
@@ -167,22 +161,18 @@ pub async fn process_batch(
     }
     let outcomes =
         join_all(event.records.iter().map(|record| handle_record(record, invocation, store, replies, &clock))).await;
-    let mut response = SqsBatchResponse::default();
     let mut counts = ReplyMetrics { batch_size: event.records.len(), ..ReplyMetrics::default() };
-    for (record, outcome) in event.records.iter().zip(&outcomes) {
+    for outcome in &outcomes {
         match outcome {
             Outcome::Sent { .. } => counts.sent += 1,
             Outcome::Duplicate => counts.duplicates += 1,
             Outcome::Refused(_) => counts.refused += 1,
             Outcome::InProgressElsewhere | Outcome::NotSent { .. } | Outcome::Failed(_) => counts.failed += 1,
         }
-        if !outcome.acknowledged() {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = record.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
     }
-    back_off(&event.records, &outcomes, invocation).await;
+    let response =
+        finish_batch(&event.records, &outcomes, invocation.redelivery.as_deref(), &invocation.redelivery_schedule)
+            .await;
     info!(
         records = counts.batch_size,
         sent = counts.sent,
@@ -291,7 +281,7 @@ pub async fn handle_record(
     };
     let provider = target.provider.as_str();
 
-    match replies.send(&target, &request.reply, &key, system_time(clock())).await {
+    match replies.send(Outgoing::new(&target, &request.reply, &key, system_time(clock()))).await {
         Ok(sent) => {
             progress.note(provider, Ok(()), clock());
             match store.complete(&claimed, owner, &progress, clock()).await {
@@ -406,16 +396,4 @@ async fn complete(store: &dyn ReplyStore, record: &Envelope, owner: &str, progre
         Ok(Ownership::Lost) => warn!(reply = %record.id, "lock taken over before the refusal was recorded"),
         Err(e) => error!(reply = %record.id, reason = %e, "the refusal could not be recorded"),
     }
-}
-
-/// Lengthens the visibility of every record whose reply failed transiently:
-/// the schedule's delay for its receive count, or the platform's wait when
-/// that is later.
-async fn back_off(records: &[SqsMessage], outcomes: &[Outcome], invocation: &Invocation) {
-    let Some(redelivery) = invocation.redelivery.as_deref() else { return };
-    let waits = records.iter().zip(outcomes).filter_map(|(record, outcome)| match outcome {
-        Outcome::NotSent { retry_after, .. } => Some((record, *retry_after)),
-        _ => None,
-    });
-    delay_redeliveries(redelivery, &invocation.redelivery_schedule, waits).await;
 }

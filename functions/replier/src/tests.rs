@@ -6,7 +6,7 @@ use inlet_shared::dedup::{DeliveryState, STATUS_IN_PROGRESS};
 use inlet_shared::envelope::MessageView;
 use inlet_shared::metrics::CapturedMetrics;
 use inlet_shared::queue::MemoryRedelivery;
-use inlet_shared::reply::{Reply, ReplyClient, ReplyError, Sent};
+use inlet_shared::reply::{Outgoing, Reply, ReplyClient, ReplyError, Sent};
 use serde_json::Value;
 
 use super::*;
@@ -36,17 +36,8 @@ impl FakePlatform {
 
 #[async_trait]
 impl ReplyClient for FakePlatform {
-    fn provider(&self) -> &'static str {
-        "telegram"
-    }
-
-    async fn send(
-        &self,
-        target: &ReplyTarget,
-        reply: &Reply,
-        reply_id: &str,
-        _now: SystemTime,
-    ) -> Result<Sent, ReplyError> {
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<Sent, ReplyError> {
+        let Outgoing { target, reply, reply_id, .. } = outgoing;
         self.calls.lock().unwrap().push((target.clone(), reply.clone(), reply_id.to_string()));
         // A platform answers later: other records of the batch run meanwhile.
         tokio::task::yield_now().await;
@@ -71,7 +62,7 @@ impl Harness {
         let platform = FakePlatform::new(answers);
         Harness {
             store: MemoryStore::with_window(Duration::from_secs(3600)),
-            replies: Replies::default().with(platform.clone()),
+            replies: Replies::default().with("telegram", platform.clone()),
             platform,
             redelivery: Arc::new(MemoryRedelivery::default()),
             metrics: CapturedMetrics::new(),
@@ -79,9 +70,11 @@ impl Harness {
     }
 
     fn invocation(&self) -> Invocation {
-        Invocation::new("req-1", 0, LeasePolicy::new(Duration::from_secs(60)))
-            .with_metrics(Metrics::to(self.metrics.clone()))
-            .with_redelivery(self.redelivery.clone())
+        Invocation {
+            metrics: Metrics::to(self.metrics.clone()),
+            redelivery: Some(self.redelivery.clone()),
+            ..Invocation::new("req-1", 0, LeasePolicy::new(Duration::from_secs(60)))
+        }
     }
 
     async fn run(&self, records: Vec<SqsMessage>) -> Vec<String> {

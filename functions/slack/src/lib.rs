@@ -10,9 +10,9 @@
 //! Bolt answers before verifying (see [`is_ssl_check`]).
 //! Protocol facts: docs/platforms/slack.md, Slack.
 
+use inlet_shared::envelope::{Keep, Payload};
 use inlet_shared::form::{form_field, parse_form, percent_decode};
-use inlet_shared::ingress::parse_json;
-use inlet_shared::json::{string_at, value_at};
+use inlet_shared::json::{self, Every, Field, First, string_at};
 use inlet_shared::prelude::*;
 use serde_json::Map;
 
@@ -66,6 +66,63 @@ impl Provider for SlackFunction {
         Route::post(COMMANDS_PATH).deadline_ms(3000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SIGNING_SECRET_SETTING];
+
+    const PLATFORM: Platform = Platform {
+        title: "Slack",
+        summary: "Slack (Events API, interactivity, slash commands)",
+        verified_by: "`X-Slack-Signature` (HMAC-SHA256, timestamped)",
+        function_description: "Slack receiver",
+        throttling: Throttling::Chat,
+        route_names: &["Events", "Interactions", "Commands"],
+        settings: &[
+            Setting::secret(
+                SIGNING_SECRET_SETTING,
+                "SlackSigningSecret",
+                "api.slack.com/apps → your app → Basic Information → App Credentials → Signing Secret \
+                 (comma-separated list for rotation). Empty: no Slack function is deployed.",
+            )
+            .details("The Envelope names the one that matched (`SLACK_SIGNING_SECRET#1`).")
+            .deploys(Deploys::Any)
+            .dev("dev-slack-signing-secret-NOT-A-SECRET"),
+            Setting::allowed_cidrs("SLACK_ALLOWED_CIDRS", "SlackAllowedCidrs")
+                .details("Slack publishes no fixed ranges."),
+        ],
+        urls: &[
+            Url {
+                output: "SlackEventsUrl",
+                path: EVENTS_PATH,
+                description: "api.slack.com/apps → your app → Event Subscriptions → Request URL",
+            },
+            Url {
+                output: "SlackInteractionsUrl",
+                path: INTERACTIONS_PATH,
+                description: "api.slack.com/apps → your app → Interactivity & Shortcuts → Request URL",
+            },
+            Url {
+                output: "SlackCommandsUrl",
+                path: COMMANDS_PATH,
+                description: "api.slack.com/apps → your app → Slash Commands → (each command) → Request URL",
+            },
+        ],
+        console_steps: &[
+            "**api.slack.com/apps → your app → Basic Information → App Credentials → Signing Secret**: deploy with \
+             it as `SlackSigningSecret`.",
+            "**Event Subscriptions**: turn on, **Request URL** = the `SlackEventsUrl` output. Slack sends a signed \
+             `url_verification` at once and shows \"Verified\" when inlet echoes the challenge. Then **Subscribe to \
+             bot events** (e.g. `message.channels`, `app_mention`) and reinstall the app if asked.",
+            "**Interactivity & Shortcuts**: turn on, **Request URL** = the `SlackInteractionsUrl` output (leave \
+             **Select Menus → Options Load URL** empty: inlet answers option requests with no options).",
+            "**Slash Commands → Create New Command**: **Request URL** = the `SlackCommandsUrl` output, for every \
+             command.",
+        ],
+        // Events API: three retries, at once, after ~1 min and ~5 min.
+        retries: Retries {
+            horizon: "3 retries over ~5 min (at once, ~1 min, ~5 min)",
+            documented: true,
+            signed_timestamp: "±tol",
+            dedup_window_secs: 2 * 3600,
+        },
+    };
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let secrets = SecretList::parse(SIGNING_SECRET_SETTING, &env.get(SIGNING_SECRET_SETTING).unwrap_or_default());
@@ -148,20 +205,139 @@ pub fn is_ssl_check(request: &IncomingRequest) -> bool {
 }
 
 /// The workspace (or, for org-wide apps, the organisation) an event belongs to.
-fn tenant_of(body: &Value) -> Option<String> {
-    ["/team_id", "/team/id", "/user/team_id", "/enterprise_id", "/enterprise/id"]
-        .iter()
-        .find_map(|pointer| string_at(body, pointer))
+fn tenant_of(body: &Body) -> Option<String> {
+    [&body.team_id, &body.team.id, &body.user.team_id, &body.enterprise_id, &body.enterprise.id]
+        .into_iter()
+        .find_map(Field::text)
         .map(str::to_string)
 }
 
-/// The body as a JSON object, without the deprecated verification `token`:
-/// a credential of the app (anyone holding it can forge requests to apps
+/// [`tenant_of`] for a slash command's fields.
+fn tenant_of_command(fields: &Value) -> Option<String> {
+    ["/team_id", "/enterprise_id"].iter().find_map(|pointer| string_at(fields, pointer)).map(str::to_string)
+}
+
+/// Reads Slack's JSON (an Events API body, an interaction's `payload`) as
+/// its view and its payload: the JSON as Slack sent it, which must be an
+/// object, less the deprecated verification `token` (every occurrence): a
+/// credential of the app (anyone holding it can forge requests to apps
 /// that still check it) that inlet does not use and consumers do not need.
-fn without_token(mut body: Value) -> Result<Value, IngressError> {
-    let object = body.as_object_mut().ok_or_else(|| IngressError::malformed("body must be a JSON object"))?;
-    object.remove("token");
-    Ok(body)
+fn read_without_token(text: &str) -> Result<(Body<'_>, Payload), IngressError> {
+    let (body, payload) = Payload::view_keeping(text, |body: &Body| Keep::Without {
+        path: &[],
+        name: "token",
+        found: body.token.string_spans(text),
+    })?;
+    match payload {
+        Some(payload) if body.is_object => Ok((body, payload)),
+        _ => Err(IngressError::malformed("body must be a JSON object")),
+    }
+}
+
+/// The slash command's fields as an object, without the `token` field.
+fn command_without_token(mut fields: Value) -> Value {
+    if let Some(object) = fields.as_object_mut() {
+        object.remove("token");
+    }
+    fields
+}
+
+inlet_shared::json_object! {
+    /// What inlet reads of an Events API body or an interaction payload.
+    struct Body<'a> {
+        kind: Field<'a> = "type",
+        token: Every<Field<'a>> = "token",
+        challenge: Field<'a> = "challenge",
+        event: Event<'a> = "event",
+        event_id: Field<'a> = "event_id",
+        minute_rate_limited: Field<'a> = "minute_rate_limited",
+        team_id: Field<'a> = "team_id",
+        team: Id<'a> = "team",
+        user: Id<'a> = "user",
+        enterprise_id: Field<'a> = "enterprise_id",
+        enterprise: Id<'a> = "enterprise",
+        trigger_id: Field<'a> = "trigger_id",
+        channel: Id<'a> = "channel",
+        container: Container<'a> = "container",
+        message: MessageFields<'a> = "message",
+        response_url: Field<'a> = "response_url",
+        response_urls: First<ResponseUrl<'a>> = "response_urls",
+        actions: First<Action<'a>> = "actions",
+        view: View<'a> = "view",
+        callback_id: Field<'a> = "callback_id",
+    }
+}
+
+inlet_shared::json_object! {
+    /// A team, an enterprise, a channel, a user: its id (and a user's team).
+    struct Id<'a> {
+        id: Field<'a> = "id",
+        team_id: Field<'a> = "team_id",
+    }
+}
+
+inlet_shared::json_object! {
+    /// An Events API event.
+    struct Event<'a> {
+        kind: Field<'a> = "type",
+        subtype: Field<'a> = "subtype",
+        channel: Field<'a> = "channel",
+        channel_type: Field<'a> = "channel_type",
+        ts: Field<'a> = "ts",
+        thread_ts: Field<'a> = "thread_ts",
+        user: Field<'a> = "user",
+        bot_id: Field<'a> = "bot_id",
+        text: Field<'a> = "text",
+        message: MessageFields<'a> = "message",
+    }
+}
+
+inlet_shared::json_object! {
+    /// A message's fields (an edited message's new version, an
+    /// interaction's message).
+    struct MessageFields<'a> {
+        ts: Field<'a> = "ts",
+        thread_ts: Field<'a> = "thread_ts",
+        user: Field<'a> = "user",
+        bot_id: Field<'a> = "bot_id",
+        text: Field<'a> = "text",
+    }
+}
+
+inlet_shared::json_object! {
+    struct Container<'a> {
+        channel_id: Field<'a> = "channel_id",
+        message_ts: Field<'a> = "message_ts",
+    }
+}
+
+inlet_shared::json_object! {
+    struct ResponseUrl<'a> {
+        response_url: Field<'a> = "response_url",
+    }
+}
+
+inlet_shared::json_object! {
+    /// The first of an interaction's actions.
+    struct Action<'a> {
+        value: Field<'a> = "value",
+        selected_option: SelectedOption<'a> = "selected_option",
+        action_id: Field<'a> = "action_id",
+        name: Field<'a> = "name",
+    }
+}
+
+inlet_shared::json_object! {
+    struct SelectedOption<'a> {
+        value: Field<'a> = "value",
+    }
+}
+
+inlet_shared::json_object! {
+    struct View<'a> {
+        id: Field<'a> = "id",
+        callback_id: Field<'a> = "callback_id",
+    }
 }
 
 /// A reply handle from the values Slack gave; absent ones are left out.
@@ -179,8 +355,8 @@ fn empty_ok() -> Reply {
 
 /// `POST /slack/events`: the URL check is answered, everything else queued.
 fn events_api(request: &IncomingRequest, verification: Verification, now: OffsetDateTime) -> Decided {
-    let body = without_token(request.json_body()?)?;
-    let kind = string_at(&body, "/type").ok_or_else(|| IngressError::malformed("missing type"))?.to_string();
+    let (body, payload) = read_without_token(json::text_of(&request.body)?)?;
+    let kind = body.kind.text().ok_or_else(|| IngressError::malformed("missing type"))?.to_string();
     let tenant = tenant_of(&body);
     let scoped = |id: &str| match &tenant {
         Some(team) => format!("{team}:{id}"),
@@ -189,19 +365,18 @@ fn events_api(request: &IncomingRequest, verification: Verification, now: Offset
     let (id, envelope_kind, message) = match kind.as_str() {
         // Answered only now, after the signature: an unsigned challenge is a 401.
         "url_verification" => {
-            let challenge = string_at(&body, "/challenge")
-                .ok_or_else(|| IngressError::malformed("url_verification without challenge"))?;
+            let challenge =
+                body.challenge.text().ok_or_else(|| IngressError::malformed("url_verification without challenge"))?;
             return Ok(Decision::Answer(Reply::ok_json(json!({ "challenge": challenge }))));
         }
         "event_callback" => {
-            let event = body
-                .get("event")
-                .filter(|event| event.is_object())
+            let event = Some(&body.event)
+                .filter(|event| event.is_object)
                 .ok_or_else(|| IngressError::malformed("event_callback without an event object"))?;
-            let event_type = string_at(event, "/type")
-                .ok_or_else(|| IngressError::malformed("event_callback without event.type"))?;
-            let event_id = string_at(&body, "/event_id")
-                .ok_or_else(|| IngressError::malformed("event_callback without event_id"))?;
+            let event_type =
+                event.kind.text().ok_or_else(|| IngressError::malformed("event_callback without event.type"))?;
+            let event_id =
+                body.event_id.text().ok_or_else(|| IngressError::malformed("event_callback without event_id"))?;
             // A retry (X-Slack-Retry-Num) repeats event_id: the same id, processed once.
             (scoped(event_id), event_type.to_string(), event_message_view(event, tenant.as_deref()))
         }
@@ -209,7 +384,7 @@ fn events_api(request: &IncomingRequest, verification: Verification, now: Offset
         // an hour per workspace); worth a consumer's attention, so queued.
         // One notice per workspace and minute.
         "app_rate_limited" => {
-            let minute = body.get("minute_rate_limited").and_then(Value::as_i64);
+            let minute = body.minute_rate_limited.as_i64();
             let id = match minute {
                 Some(minute) => scoped(&format!("app_rate_limited:{minute}")),
                 None => Envelope::body_hash_id(&request.body),
@@ -221,14 +396,14 @@ fn events_api(request: &IncomingRequest, verification: Verification, now: Offset
         // disable the subscription). Its event_id when it has one; else the
         // body's hash, since a retry repeats the body.
         _ => {
-            let id = match string_at(&body, "/event_id") {
+            let id = match body.event_id.text() {
                 Some(event_id) => scoped(event_id),
                 None => Envelope::body_hash_id(&request.body),
             };
             (id, kind.clone(), None)
         }
     };
-    let mut envelope = Envelope::new(PROVIDER, &id, &envelope_kind, now, verification, body);
+    let mut envelope = Envelope::new(PROVIDER, &id, &envelope_kind, now, verification, payload);
     envelope.tenant = tenant;
     envelope.message = message;
     Ok(Decision::enqueue(vec![envelope], empty_ok()))
@@ -236,25 +411,29 @@ fn events_api(request: &IncomingRequest, verification: Verification, now: Offset
 
 /// The message view of a `message` or `app_mention` event. An edited
 /// message (`subtype` `message_changed`) is read from its new version.
-fn event_message_view(event: &Value, team: Option<&str>) -> Option<MessageView> {
-    let event_type = string_at(event, "/type")?;
+fn event_message_view(event: &Event, team: Option<&str>) -> Option<MessageView> {
+    let event_type = event.kind.text()?;
     if event_type != "message" && event_type != "app_mention" {
         return None;
     }
-    let message = match string_at(event, "/subtype") {
-        Some("message_changed") => event.get("message").filter(|m| m.is_object()).unwrap_or(event),
-        _ => event,
+    let own = [&event.ts, &event.thread_ts, &event.user, &event.bot_id, &event.text];
+    let edited = &event.message;
+    let [ts, thread_ts, user, bot_id, text] = match event.subtype.text() {
+        Some("message_changed") if edited.is_object => {
+            [&edited.ts, &edited.thread_ts, &edited.user, &edited.bot_id, &edited.text]
+        }
+        _ => own,
     };
-    let channel = string_at(event, "/channel");
-    let ts = string_at(message, "/ts");
+    let channel = event.channel.text();
+    let ts = ts.text();
     // Where a reply goes: the thread the message is in, else a new thread under it.
-    let thread_ts = string_at(message, "/thread_ts").or(ts);
+    let thread_ts = thread_ts.text().or(ts);
     Some(MessageView {
         chat_id: channel.map(str::to_string),
-        chat_type: string_at(event, "/channel_type").map(str::to_string),
-        sender_id: string_at(message, "/user").or_else(|| string_at(message, "/bot_id")).map(str::to_string),
+        chat_type: event.channel_type.text().map(str::to_string),
+        sender_id: user.text().or_else(|| bot_id.text()).map(str::to_string),
         message_id: ts.map(str::to_string),
-        text: message.get("text").and_then(Value::as_str).map(str::to_string),
+        text: text.as_str().map(str::to_string),
         reply_handle: reply_handle(&[("channel_id", channel), ("ts", ts), ("thread_ts", thread_ts), ("team_id", team)]),
     })
 }
@@ -265,16 +444,16 @@ fn event_message_view(event: &Value, team: Option<&str>) -> Option<MessageView> 
 fn interaction(request: &IncomingRequest, verification: Verification, now: OffsetDateTime) -> Decided {
     let fields = parse_form(&request.body)?;
     let payload = form_field(&fields, "payload").ok_or_else(|| IngressError::malformed("missing payload field"))?;
-    let payload = without_token(parse_json(payload.as_bytes())?)?;
-    let kind = string_at(&payload, "/type").ok_or_else(|| IngressError::malformed("payload without type"))?.to_string();
+    let (body, payload) = read_without_token(payload)?;
+    let kind = body.kind.text().ok_or_else(|| IngressError::malformed("payload without type"))?.to_string();
     // Options for an external select must come back in this answer; with no
     // logic at the edge the honest answer is none (as Discord's autocomplete).
     if kind == "block_suggestion" || kind == "dialog_suggestion" {
         return Ok(Decision::Answer(Reply::ok_json(json!({ "options": [] }))));
     }
-    let id = event_id_of_action(&payload, request);
-    let tenant = tenant_of(&payload);
-    let message = interaction_message_view(&payload, &kind, tenant.as_deref());
+    let id = event_id_of_action(body.trigger_id.text(), request);
+    let tenant = tenant_of(&body);
+    let message = interaction_message_view(&body, &kind, tenant.as_deref());
     let mut envelope = Envelope::new(PROVIDER, &id, &kind, now, verification, payload);
     envelope.tenant = tenant;
     envelope.message = message;
@@ -287,8 +466,8 @@ fn interaction(request: &IncomingRequest, verification: Verification, now: Offse
 /// within 3 s, once), so it names the action: the same request replayed
 /// inside the timestamp window is one event, two clicks are two. Payloads
 /// without one (`view_closed`) are their request's own event.
-fn event_id_of_action(payload: &Value, request: &IncomingRequest) -> String {
-    match string_at(payload, "/trigger_id") {
+fn event_id_of_action(trigger_id: Option<&str>, request: &IncomingRequest) -> String {
+    match trigger_id {
         Some(trigger) => format!("trigger:{trigger}"),
         None => request.request_scoped_id(),
     }
@@ -297,34 +476,35 @@ fn event_id_of_action(payload: &Value, request: &IncomingRequest) -> String {
 /// What a sink needs to answer an interaction: `response_url` (block
 /// actions, message shortcuts; the first of a modal's `response_urls`),
 /// `trigger_id` (to open a modal), and where the message is.
-fn interaction_message_view(payload: &Value, kind: &str, team: Option<&str>) -> Option<MessageView> {
-    let channel = string_at(payload, "/channel/id").or_else(|| string_at(payload, "/container/channel_id"));
-    let message_ts = string_at(payload, "/message/ts").or_else(|| string_at(payload, "/container/message_ts"));
-    let thread_ts = string_at(payload, "/message/thread_ts").or(message_ts);
-    let response_url =
-        string_at(payload, "/response_url").or_else(|| string_at(payload, "/response_urls/0/response_url"));
-    let first_action = value_at(payload, "/actions/0").cloned().unwrap_or(Value::Null);
+fn interaction_message_view(payload: &Body, kind: &str, team: Option<&str>) -> Option<MessageView> {
+    let channel = payload.channel.id.text().or_else(|| payload.container.channel_id.text());
+    let message_ts = payload.message.ts.text().or_else(|| payload.container.message_ts.text());
+    let thread_ts = payload.message.thread_ts.text().or(message_ts);
+    let response_url = payload.response_url.text().or_else(|| payload.response_urls.0.response_url.text());
+    let first_action = &payload.actions.0;
     let text = match kind {
-        "block_actions" | "interactive_message" => string_at(&first_action, "/value")
-            .or_else(|| string_at(&first_action, "/selected_option/value"))
-            .or_else(|| string_at(&first_action, "/action_id"))
-            .or_else(|| string_at(&first_action, "/name")),
-        "view_submission" | "view_closed" => string_at(payload, "/view/callback_id"),
-        _ => string_at(payload, "/callback_id"),
+        "block_actions" | "interactive_message" => first_action
+            .value
+            .text()
+            .or_else(|| first_action.selected_option.value.text())
+            .or_else(|| first_action.action_id.text())
+            .or_else(|| first_action.name.text()),
+        "view_submission" | "view_closed" => payload.view.callback_id.text(),
+        _ => payload.callback_id.text(),
     };
     Some(MessageView {
         chat_id: channel.map(str::to_string),
         chat_type: None,
-        sender_id: string_at(payload, "/user/id").map(str::to_string),
+        sender_id: payload.user.id.text().map(str::to_string),
         message_id: message_ts.map(str::to_string),
         text: text.map(str::to_string),
         reply_handle: reply_handle(&[
             ("response_url", response_url),
-            ("trigger_id", string_at(payload, "/trigger_id")),
+            ("trigger_id", payload.trigger_id.text()),
             ("channel_id", channel),
             ("ts", message_ts),
             ("thread_ts", thread_ts),
-            ("view_id", string_at(payload, "/view/id")),
+            ("view_id", payload.view.id.text()),
             ("team_id", team),
         ]),
     })
@@ -346,9 +526,9 @@ fn slash_command(request: &IncomingRequest, verification: Verification, now: Off
             object.insert(name.clone(), Value::String(value.clone()));
         }
     }
-    let payload = without_token(Value::Object(object))?;
-    let id = event_id_of_action(&payload, request);
-    let tenant = tenant_of(&payload);
+    let payload = command_without_token(Value::Object(object));
+    let id = event_id_of_action(string_at(&payload, "/trigger_id"), request);
+    let tenant = tenant_of_command(&payload);
     let text = match string_at(&payload, "/text").map(str::trim).filter(|t| !t.is_empty()) {
         Some(arguments) => format!("{command} {arguments}"),
         None => command,

@@ -3,12 +3,12 @@
 
 use http::{HeaderValue, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{
-    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
-};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, dev_settings_with, handle_with};
 use serde_json::{Value, json};
 use slack::samples::{CHANNEL_ID, LEGACY_TOKEN, MESSAGE_TS, TEAM_ID, USER_ID, event_id, trigger_id};
 use slack::signature::slack_signature;
@@ -54,7 +54,7 @@ fn form(fields: &[(&str, &str)]) -> String {
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<SlackFunction>(&[]).await;
+    inlet_testkit::conformance::check::<SlackFunction>(&[]).await;
 }
 
 // ------------------------------------------------------------ public vector
@@ -87,8 +87,8 @@ async fn the_guides_public_vector_is_accepted_at_its_time_and_normalized() {
     assert_eq!(envelope.tenant.as_deref(), Some("T1DC2JH3J"));
     assert_eq!(envelope.verification.scheme, "slack-signature-v0");
     assert_eq!(envelope.verification.matched.as_deref(), Some("SLACK_SIGNING_SECRET#1"));
-    assert_eq!(envelope.payload["command"], "/webhook-collect");
-    assert_eq!(envelope.payload["text"], "");
+    assert_eq!(envelope.payload.to_value().unwrap()["command"], "/webhook-collect");
+    assert_eq!(envelope.payload.to_value().unwrap()["text"], "");
     let message = envelope.message.as_ref().unwrap();
     assert_eq!(message.text.as_deref(), Some("/webhook-collect"), "no arguments: the command alone");
     assert_eq!(message.chat_id.as_deref(), Some("G8PSS9T3V"));
@@ -141,7 +141,7 @@ async fn message_event_is_enqueued_under_team_and_event_id_with_a_message_view()
     assert_eq!(envelope.kind, "message");
     assert_eq!(envelope.tenant.as_deref(), Some(TEAM_ID));
     assert_eq!(envelope.verification.matched.as_deref(), Some("SLACK_SIGNING_SECRET#1"));
-    assert_eq!(envelope.payload["type"], "event_callback");
+    assert_eq!(envelope.payload.to_value().unwrap()["type"], "event_callback");
     let message = envelope.message.as_ref().unwrap();
     assert_eq!(message.chat_id.as_deref(), Some(CHANNEL_ID));
     assert_eq!(message.chat_type.as_deref(), Some("channel"));
@@ -237,7 +237,11 @@ async fn block_actions_are_enqueued_under_their_trigger_id_with_the_response_url
     assert_eq!(envelope.id, format!("slack:trigger:{}", trigger_id("test")));
     assert_eq!(envelope.kind, "block_actions");
     assert_eq!(envelope.tenant.as_deref(), Some(TEAM_ID));
-    assert_eq!(envelope.payload["actions"][0]["action_id"], "approve", "the payload is the decoded JSON");
+    assert_eq!(
+        envelope.payload.to_value().unwrap()["actions"][0]["action_id"],
+        "approve",
+        "the payload is the decoded JSON"
+    );
     let message = envelope.message.as_ref().unwrap();
     assert_eq!(message.text.as_deref(), Some("approve:deploy-42"));
     assert_eq!(message.chat_id.as_deref(), Some(CHANNEL_ID));
@@ -319,7 +323,10 @@ async fn slash_command_is_enqueued_with_its_fields_and_a_response_url() {
     assert_eq!(envelope.kind, "slash_command");
     assert_eq!(envelope.tenant.as_deref(), Some(TEAM_ID));
     assert_eq!(
-        (envelope.payload["command"].as_str(), envelope.payload["text"].as_str()),
+        (
+            envelope.payload.to_value().unwrap()["command"].as_str(),
+            envelope.payload.to_value().unwrap()["text"].as_str()
+        ),
         (Some("/deploy"), Some("prod"))
     );
     let message = envelope.message.as_ref().unwrap();
@@ -436,7 +443,7 @@ async fn the_legacy_verification_token_never_reaches_the_queue() {
         let messages = publisher.sent_messages();
         assert_eq!(messages.len(), 1, "{name}");
         assert!(!messages[0].body.contains(LEGACY_TOKEN), "{name}: {}", messages[0].body);
-        assert!(publisher.sent()[0].payload.get("token").is_none(), "{name}");
+        assert!(publisher.sent()[0].payload.to_value().unwrap().get("token").is_none(), "{name}");
     }
 }
 

@@ -1,6 +1,6 @@
 //! inlet against Slack's official SDK (slack-sdk's `SignatureVerifier`,
 //! installed in the venv by `make tools`), through
-//! `inlet_shared::crosscheck::run` and `tests/slack_sdk_check.py`.
+//! `inlet_testkit::crosscheck::run` and `tests/slack_sdk_check.py`.
 //!
 //! - `inlet_and_slack_sdk_agree_on_samples_and_forgeries`: the requests
 //!   inlet's samples produce, and forgeries made from them, judged by both.
@@ -17,13 +17,14 @@
 
 use std::path::Path;
 
-use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient, InletStricter};
-use inlet_shared::crosscheck::{
-    Runtime, Verdicts, base64_of, headers_json, reply_text, run_library, with_body, with_header, without_header,
-};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient, InletStricter};
+use inlet_testkit::crosscheck::{
+    Runtime, Verdicts, base64_of, headers_json, reply_text, run_library, with_body, with_header, without_header,
+};
+use inlet_testkit::samples::{dev_settings_with, handle_with};
 use serde_json::{Value, json};
 use slack::signature::slack_signature;
 use slack::{SIGNATURE_HEADER, SlackFunction, TIMESTAMP_HEADER};
@@ -36,7 +37,7 @@ fn secret() -> String {
 
 /// A request as the script describes it: path, headers and base64 body.
 fn request_of(case: &Value) -> IncomingRequest {
-    let mut request = inlet_shared::crosscheck::request_of(case);
+    let mut request = inlet_testkit::crosscheck::request_of(case);
     request.source_ip = "127.0.0.1".parse().ok();
     request
 }

@@ -2,7 +2,7 @@
 signs requests with it.
 
 Run by functions/slack/tests/official_lib.rs through
-`inlet_shared::crosscheck::run` with the project's venv python (`make tools`
+`inlet_testkit::crosscheck::run` with the project's venv python (`make tools`
 installs slack-sdk there). Reads one JSON document on stdin:
 
     {"verdicts": [case, ...], "sign": [recipe, ...]}

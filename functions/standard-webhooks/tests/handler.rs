@@ -7,9 +7,9 @@ use http::{HeaderValue, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::samples::{
-    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
-};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, dev_settings_with, handle_with};
 use serde_json::{Value, json};
 use standard_webhooks::StandardWebhooksFunction;
 use standard_webhooks::samples::{message_id, signed_request};
@@ -56,7 +56,7 @@ fn two_sources() -> HashMap<String, String> {
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<StandardWebhooksFunction>(&[]).await;
+    inlet_testkit::conformance::check::<StandardWebhooksFunction>(&[]).await;
 }
 
 #[test]

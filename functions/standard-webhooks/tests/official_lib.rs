@@ -34,13 +34,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use inlet_shared::crosscheck::ExpectOutcome::{self, Both, BothRefuse, InletStricter};
-use inlet_shared::crosscheck::Outcome::{Event, NotAnEvent, Unauthenticated};
-use inlet_shared::crosscheck::{
+use inlet_shared::ingress::IncomingRequest;
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::crosscheck::ExpectOutcome::{self, Both, BothRefuse, InletStricter};
+use inlet_testkit::crosscheck::Outcome::{Event, NotAnEvent, Unauthenticated};
+use inlet_testkit::crosscheck::{
     Runtime, Verdicts, base64_of, headers_json, run_library, with_body, with_header, without_header,
 };
-use inlet_shared::ingress::IncomingRequest;
-use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
+use inlet_testkit::samples::{dev_settings_with, handle_with};
 use serde_json::{Value, json};
 use standard_webhooks::StandardWebhooksFunction;
 use standard_webhooks::samples::signed_request;

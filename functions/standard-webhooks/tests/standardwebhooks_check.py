@@ -5,7 +5,7 @@ implement, with the library's own verify() carried over to the
 specification's `v1a` row: a `whpk_` public key, Ed25519 (pyca/cryptography,
 OpenSSL) in place of HMAC, nothing else changed.
 
-Run by official_lib.rs through inlet_shared::crosscheck::run: one JSON
+Run by official_lib.rs through inlet_testkit::crosscheck::run: one JSON
 document on stdin, one on stdout.
 
     in:  {"verdicts": [{"name", "secrets": [..], "body_b64", "headers": {..}, "now"}],

@@ -18,8 +18,10 @@
 //! `account`) and, from event destinations, v2 "thin" event notifications
 //! (`object: "v2.core.event"`, no data, the account in `context`, the object
 //! to fetch in `related_object`), which the Envelope marks with `fetch`
-//! (see [`fetch_of`]).
+//! (see `fetch_of`).
 
+use inlet_shared::envelope::Payload;
+use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::{NamedSecret, TimestampWindow, constant_time_eq, hmac_sha256, python_int, truncate_for_log};
 
@@ -144,6 +146,52 @@ impl Provider for StripeFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
+    const PLATFORM: Platform = Platform {
+        title: "Stripe",
+        summary: "Stripe",
+        verified_by: "`Stripe-Signature` (HMAC-SHA256, timestamped, any `v1`)",
+        function_description: "Stripe webhook receiver",
+        throttling: Throttling::Webhook,
+        route_names: &["Webhook"],
+        settings: &[
+            Setting::secret(
+                SETTING,
+                "StripeWebhookSecret",
+                "The endpoint's signing secret, whsec_… (comma-separated while rolling: old,new). Empty: no Stripe \
+                 function.",
+            )
+            .details("Each entry must start with `whsec_` (an API key here stops the function at start-up).")
+            .deploys(Deploys::Any)
+            .dev("whsec_dev-stripe-endpoint-secret-NOT-A-SECRET"),
+            Setting::allowed_cidrs("STRIPE_ALLOWED_CIDRS", "StripeAllowedCidrs").details(
+                "Stripe publishes its webhook source addresses (`https://stripe.com/files/ips/ips_webhooks.txt`); \
+                 they go here as /32 entries.",
+            ),
+        ],
+        urls: &[Url {
+            output: "StripeWebhookUrl",
+            path: PATH,
+            description: "Stripe Dashboard → Developers → Webhooks (Workbench → Webhooks) → Add endpoint → \
+                          Endpoint URL",
+        }],
+        console_steps: &[
+            "Stripe Dashboard → **Developers → Webhooks** (Workbench → Webhooks) → **Add endpoint** (or **Add \
+             destination** → Webhook endpoint): **Endpoint URL** = the `StripeWebhookUrl` output; the events to \
+             send, on your account or (Connect) on connected accounts; either payload style, snapshot or thin.",
+            "Open the endpoint → **Signing secret → Reveal**, and deploy with `StripeWebhookSecret` set to that \
+             `whsec_…` value.",
+            "**Send test webhook** (or `stripe trigger payment_intent.succeeded`): the endpoint's log shows 200 \
+             `{\"received\":true}`.",
+        ],
+        // Live mode: retried for up to 3 days; a day more, as for GitHub.
+        retries: Retries {
+            horizon: "up to 3 days",
+            documented: true,
+            signed_timestamp: "older than tol refused; a future `t` accepted, as stripe-python does",
+            dedup_window_secs: 4 * 24 * 3600,
+        },
+    };
+
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let secrets = SecretList::parse(SETTING, &env.get(SETTING).unwrap_or_default());
         if secrets.is_empty() {
@@ -181,19 +229,18 @@ impl Provider for StripeFunction {
                 tolerance_secs: window.tolerance_secs,
             });
         }
-        let event = request.json_body()?;
-        let text = |field: &str| event.get(field).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let (event, payload) = Payload::view::<Event>(&request.body)?;
         // Both kinds: `evt_…` kept by every retry, and the event type.
-        let id = text("id").ok_or_else(|| IngressError::malformed("the event has no id"))?.to_string();
-        let kind = text("type").ok_or_else(|| IngressError::malformed("the event has no type"))?.to_string();
-        let thin = text("object") == Some(THIN_EVENT_OBJECT);
+        let id = event.id.text().ok_or_else(|| IngressError::malformed("the event has no id"))?;
+        let kind = event.kind.text().ok_or_else(|| IngressError::malformed("the event has no type"))?;
+        let thin = event.object.text() == Some(THIN_EVENT_OBJECT);
         // Events of connected accounts name the account: a snapshot in
         // `account`, a thin event in `context` (what the consumer sends as
         // `Stripe-Context` to fetch it).
-        let tenant = text(if thin { "context" } else { "account" }).map(str::to_string);
-        let fetch = thin.then(|| fetch_of(&event, &id));
+        let tenant = if thin { &event.context } else { &event.account }.text().map(str::to_string);
+        let fetch = thin.then(|| fetch_of(&event, id));
         let verification = Verification { scheme: SCHEME.into(), matched: Some(matched.name.clone()) };
-        let mut envelope = Envelope::new(PROVIDER, &id, &kind, now, verification, event);
+        let mut envelope = Envelope::new(PROVIDER, id, kind, now, verification, payload);
         envelope.tenant = tenant;
         envelope.fetch = fetch;
         Ok(Decision::enqueue(vec![envelope], Reply::ok_json(json!({"received": true}))))
@@ -205,13 +252,26 @@ impl Provider for StripeFunction {
 /// and `changes`) or the object it is about (`related_object.url`, present
 /// for most types), with `context` as the `Stripe-Context` header when there
 /// is one, as stripe-python's `fetch_event` and `fetch_related_object` do.
-pub fn fetch_of(event: &Value, id: &str) -> Value {
+fn fetch_of(event: &Event, id: &str) -> Value {
     let mut fetch = json!({ "event": format!("/v2/core/events/{id}") });
-    if let Some(related) = event.get("related_object").filter(|related| related.is_object()) {
+    if let Some(related) = event.related_object.as_ref().filter(|related| related.is_object()) {
         fetch["related_object"] = related.clone();
     }
-    if let Some(context) = event.get("context").and_then(Value::as_str).filter(|context| !context.is_empty()) {
+    if let Some(context) = event.context.text() {
         fetch["context"] = json!(context);
     }
     fetch
+}
+
+inlet_shared::json_object! {
+    /// What inlet reads of an event, snapshot or thin.
+    struct Event<'a> {
+        id: Field<'a> = "id",
+        kind: Field<'a> = "type",
+        object: Field<'a> = "object",
+        account: Field<'a> = "account",
+        context: Field<'a> = "context",
+        /// A thin event's object, carried into the Envelope's `fetch` as it is.
+        related_object: Option<Value> = "related_object",
+    }
 }

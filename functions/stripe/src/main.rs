@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    inlet_shared::runtime::run::<stripe::StripeFunction>().await
+    inlet_shared::aws::lambda::run::<stripe::StripeFunction>().await
 }

@@ -4,9 +4,9 @@
 use http::{HeaderValue, StatusCode};
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::provider::Provider;
-use inlet_shared::samples::{
-    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
-};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, dev_settings_with, handle_with};
 use serde_json::{Value, json};
 use stripe::samples::{CONNECTED_ACCOUNT, ROLLED_OUT_SECRET, event_id, signed_request, thin_event, thin_event_id};
 use stripe::{StripeFunction, parse_signature_header, signature, signature_header};
@@ -37,7 +37,7 @@ async fn handle(request: &IncomingRequest) -> (inlet_shared::ingress::Reply, inl
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<StripeFunction>(&[]).await;
+    inlet_testkit::conformance::check::<StripeFunction>(&[]).await;
 }
 
 #[test]

@@ -32,11 +32,12 @@
 
 use std::path::Path;
 
-use inlet_shared::crosscheck::ExpectOutcome::{self, Both, BothRefuse, InletRefusesBody};
-use inlet_shared::crosscheck::Outcome::{self, Event, NotAnEvent, Unauthenticated};
-use inlet_shared::crosscheck::{Runtime, Verdicts, base64_of, run_library, with_body, with_header, without_header};
 use inlet_shared::ingress::IncomingRequest;
-use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::crosscheck::ExpectOutcome::{self, Both, BothRefuse, InletRefusesBody};
+use inlet_testkit::crosscheck::Outcome::{self, Event, NotAnEvent, Unauthenticated};
+use inlet_testkit::crosscheck::{Runtime, Verdicts, base64_of, run_library, with_body, with_header, without_header};
+use inlet_testkit::samples::{dev_settings_with, handle_with};
 use serde_json::{Value, json};
 use stripe::samples::signed_request;
 use stripe::{StripeFunction, signature, signature_header};

@@ -1,6 +1,6 @@
 """Judges and signs Stripe webhook requests with the official stripe-python.
 
-Run by official_lib.rs through inlet_shared::crosscheck::run with the
+Run by official_lib.rs through inlet_testkit::crosscheck::run with the
 project venv's python (`make tools` installs stripe there): one JSON
 document on stdin, one on stdout.
 

@@ -4,9 +4,13 @@
 //! secret verbatim in `X-Telegram-Bot-Api-Secret-Token`, compared here in
 //! constant time with that bot's configured secret(s).
 
-use inlet_shared::json::value_at;
+use std::borrow::Cow;
+
+use inlet_shared::envelope::Payload;
+use inlet_shared::json::{Checked, Field, Key};
 use inlet_shared::prelude::*;
 use inlet_shared::verify::constant_time_eq;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 pub mod samples;
 
@@ -39,6 +43,52 @@ impl Provider for TelegramFunction {
         Route::post("/telegram/{bot}").deadline_ms(60_000),
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
+
+    const PLATFORM: Platform = Platform {
+        title: "Telegram",
+        summary: "Telegram bots",
+        verified_by: "`X-Telegram-Bot-Api-Secret-Token`",
+        function_description: "Telegram receiver",
+        throttling: Throttling::Chat,
+        route_names: &["Webhook"],
+        settings: &[
+            Setting::secret(
+                SETTING,
+                "TelegramSecretTokens",
+                "bot=secret pairs, comma-separated; each secret is the secret_token given to setWebhook. Empty: no \
+                 Telegram function.",
+            )
+            .details(
+                "A bot may appear twice while its secret is rotated. Bot names and secrets must be 1–64 / 1–256 \
+                 characters of `A-Za-z0-9_-` (Telegram's rule for secrets); anything else stops the function at \
+                 start-up.",
+            )
+            .deploys(Deploys::Any)
+            .dev("devbot=dev-telegram-secret-NOT-A-SECRET"),
+            Setting::allowed_cidrs("TELEGRAM_ALLOWED_CIDRS", "TelegramAllowedCidrs")
+                .details("Telegram's documented source networks: 149.154.160.0/20, 91.108.4.0/22."),
+        ],
+        urls: &[Url {
+            output: "TelegramWebhookUrl",
+            path: "/telegram/<bot>",
+            description: "setWebhook url, with <bot> replaced by the bot's name in TelegramSecretTokens",
+        }],
+        console_steps: &[
+            "Give each bot a name and a secret (1–256 of `A-Za-z0-9_-`) and deploy with \
+             `TelegramSecretTokens=<bot>=<secret>,…`.",
+            "Call the Bot API's `setWebhook` with `url` = the `TelegramWebhookUrl` output, `<bot>` replaced by the \
+             bot's name, and `secret_token` = that bot's secret (example below).",
+            "Optional: Telegram's documented source networks (149.154.160.0/20, 91.108.4.0/22) in \
+             `TelegramAllowedCidrs`.",
+        ],
+        // Undelivered updates are kept for 24 hours.
+        retries: Retries {
+            horizon: "~24 h (updates kept 24 h)",
+            documented: true,
+            signed_timestamp: "none",
+            dedup_window_secs: 48 * 3600,
+        },
+    };
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let secrets = SecretList::parse_labelled(SETTING, &env.get(SETTING).unwrap_or_default())?;
@@ -78,21 +128,15 @@ impl Provider for TelegramFunction {
         // An unknown bot is refused like a wrong secret, so the answer does
         // not reveal which bots exist.
         let matched = matched.ok_or(IngressError::BadCredential("X-Telegram-Bot-Api-Secret-Token"))?;
-        let update = request.json_body()?;
-        let update_id = update
-            .get("update_id")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| IngressError::malformed("update_id must be an integer"))?;
-        let kind = update
-            .as_object()
-            .and_then(|o| o.keys().find(|k| k.as_str() != "update_id"))
-            .cloned()
-            .ok_or_else(|| IngressError::malformed("update carries nothing but update_id"))?;
+        let (update, payload) = Payload::view::<Update>(&request.body)?;
+        let update_id =
+            update.update_id.as_i64().ok_or_else(|| IngressError::malformed("update_id must be an integer"))?;
+        let (kind, content) =
+            update.content.as_ref().ok_or_else(|| IngressError::malformed("update carries nothing but update_id"))?;
         let verification = Verification { scheme: "telegram-secret-token".into(), matched: Some(matched) };
-        let message = message_view(&update, &kind);
+        let message = message_view(content, kind);
         // update_id restarts after weeks of idleness and is per bot: scope it.
-        let mut envelope =
-            Envelope::new(PROVIDER, &format!("{bot}:{update_id}"), &kind, now, verification, update.clone());
+        let mut envelope = Envelope::new(PROVIDER, &format!("{bot}:{update_id}"), kind, now, verification, payload);
         envelope.tenant = Some(bot.to_string());
         envelope.message = message;
         Ok(Decision::enqueue(vec![envelope], Reply::empty(StatusCode::OK)))
@@ -104,51 +148,137 @@ fn bot_of<'a>(route: &'a RouteMatch, request: &'a IncomingRequest) -> Option<&'a
     request.path_params.get("bot").map(String::as_str).or(route.param("bot")).filter(|bot| valid_bot_name(bot))
 }
 
-fn id_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+fn id_text(value: &Field) -> Option<String> {
+    match value {
+        Field::Number(n) => Some(n.to_string()),
+        Field::String(s) if !s.is_empty() => Some(s.to_string()),
         _ => None,
     }
 }
 
-fn message_view(update: &Value, kind: &str) -> Option<MessageView> {
+fn message_view(content: &Content, kind: &str) -> Option<MessageView> {
     match kind {
         "message" | "edited_message" | "channel_post" | "edited_channel_post" | "business_message" => {
-            let message = update.get(kind)?;
-            let chat_id = id_text(value_at(message, "/chat/id"));
-            let message_id = id_text(message.get("message_id"));
+            let message = content;
+            let chat_id = id_text(&message.chat.id);
+            let message_id = id_text(&message.message_id);
+            // `text`, else `caption`: a `text` that is there but no string
+            // is no text.
+            let text = if message.text.is_absent() { &message.caption } else { &message.text };
             Some(MessageView {
                 reply_handle: Some(json!({"chat_id": chat_id, "message_id": message_id})),
-                chat_type: value_at(message, "/chat/type").and_then(Value::as_str).map(str::to_string),
-                sender_id: id_text(value_at(message, "/from/id"))
-                    .or_else(|| id_text(value_at(message, "/sender_chat/id"))),
-                text: message
-                    .get("text")
-                    .or_else(|| message.get("caption"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                chat_type: message.chat.kind.as_str().map(str::to_string),
+                sender_id: id_text(&message.from.id).or_else(|| id_text(&message.sender_chat.id)),
+                text: text.as_str().map(str::to_string),
                 chat_id,
                 message_id,
             })
         }
         "callback_query" => {
-            let query = update.get(kind)?;
-            let chat_id = id_text(value_at(query, "/message/chat/id"));
-            let message_id = id_text(value_at(query, "/message/message_id"));
+            let query = content;
+            let chat_id = id_text(&query.message.chat.id);
+            let message_id = id_text(&query.message.message_id);
             Some(MessageView {
                 reply_handle: Some(json!({
-                    "callback_query_id": id_text(query.get("id")),
+                    "callback_query_id": id_text(&query.id),
                     "chat_id": chat_id,
                     "message_id": message_id,
                 })),
-                chat_type: value_at(query, "/message/chat/type").and_then(Value::as_str).map(str::to_string),
-                sender_id: id_text(value_at(query, "/from/id")),
-                text: query.get("data").and_then(Value::as_str).map(str::to_string),
+                chat_type: query.message.chat.kind.as_str().map(str::to_string),
+                sender_id: id_text(&query.from.id),
+                text: query.data.as_str().map(str::to_string),
                 chat_id,
                 message_id,
             })
         }
         _ => None,
+    }
+}
+
+/// What inlet reads of an update: its id, and its one other field (the
+/// update's kind), as a `Value` of it would give them: the first other key
+/// in `Value`'s key order (sorted), the last value of a repeated key.
+#[derive(Debug, Default)]
+struct Update<'a> {
+    update_id: Field<'a>,
+    content: Option<(Cow<'a, str>, Content<'a>)>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Update<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct UpdateVisitor<'a>(std::marker::PhantomData<&'a str>);
+        impl<'de: 'a, 'a> Visitor<'de> for UpdateVisitor<'a> {
+            type Value = Update<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a Telegram update")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Update<'a>, A::Error> {
+                let mut update = Update::default();
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if key == "update_id" {
+                        update.update_id = map.next_value()?;
+                    } else if update.content.as_ref().is_none_or(|(first, _)| key <= *first) {
+                        update.content = Some((key, map.next_value()?));
+                    } else {
+                        map.next_value::<Checked>()?;
+                    }
+                }
+                Ok(update)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Update<'a>, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Update::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Update<'a>, E> {
+                Ok(Update::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Update<'a>, E> {
+                Ok(Update::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Update<'a>, E> {
+                Ok(Update::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Update<'a>, E> {
+                Ok(Update::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Update<'a>, E> {
+                Ok(Update::default())
+            }
+            fn visit_unit<E>(self) -> Result<Update<'a>, E> {
+                Ok(Update::default())
+            }
+        }
+        deserializer.deserialize_any(UpdateVisitor(std::marker::PhantomData))
+    }
+}
+
+inlet_shared::json_object! {
+    /// A message (or channel post) and a callback query, in one view.
+    struct Content<'a> {
+        id: Field<'a> = "id",
+        message_id: Field<'a> = "message_id",
+        chat: Chat<'a> = "chat",
+        from: Chat<'a> = "from",
+        sender_chat: Chat<'a> = "sender_chat",
+        text: Field<'a> = "text",
+        caption: Field<'a> = "caption",
+        data: Field<'a> = "data",
+        message: QueryMessage<'a> = "message",
+    }
+}
+
+inlet_shared::json_object! {
+    /// A chat, a user: its id and type.
+    struct Chat<'a> {
+        id: Field<'a> = "id",
+        kind: Field<'a> = "type",
+    }
+}
+
+inlet_shared::json_object! {
+    /// A callback query's message.
+    struct QueryMessage<'a> {
+        message_id: Field<'a> = "message_id",
+        chat: Chat<'a> = "chat",
     }
 }

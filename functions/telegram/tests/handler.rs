@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use http::StatusCode;
 use inlet_shared::ingress::{IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
 use inlet_shared::provider::Provider;
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::runtime::HttpFunction;
-use inlet_shared::samples::{
-    CapturedLogs, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, event_request,
-};
+use inlet_shared::samples::dev_settings;
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, dev_settings_with, event_request};
 use telegram::TelegramFunction;
 use time::OffsetDateTime;
 
@@ -28,7 +28,7 @@ async fn handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<TelegramFunction>(&[]).await;
+    inlet_testkit::conformance::check::<TelegramFunction>(&[]).await;
 }
 
 #[tokio::test]
@@ -38,7 +38,7 @@ async fn message_is_enqueued_per_bot_and_answered_with_an_empty_200() {
     assert!(reply.body.is_empty());
     let sent = publisher.sent();
     let envelope = &sent[0];
-    let update_id = envelope.payload["update_id"].as_i64().unwrap();
+    let update_id = envelope.payload.to_value().unwrap()["update_id"].as_i64().unwrap();
     assert_eq!(envelope.id, format!("telegram:devbot:{update_id}"));
     assert_eq!(envelope.kind, "message");
     assert_eq!(envelope.tenant.as_deref(), Some("devbot"));

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use inlet_shared::ingress::IncomingRequest;
-use inlet_shared::samples::{
-    CapturedLogs, Samples, assert_refused, assert_unauthenticated, dev_settings, dev_settings_with, handle_with,
-};
+use inlet_shared::samples::{Samples, dev_settings};
 use inlet_shared::verify::sha256_hex;
+use inlet_testkit::CapturedLogs;
+use inlet_testkit::samples::{assert_refused, assert_unauthenticated, dev_settings_with, handle_with};
 use serde_json::json;
 use wecom::WecomFunction;
 use wecom::crypto::{msg_signature, seal_padded};
@@ -74,7 +74,7 @@ fn vector_request(echostr: &str) -> IncomingRequest {
 
 #[tokio::test]
 async fn keeps_the_provider_contract() {
-    inlet_shared::conformance::check::<WecomFunction>(&[]).await;
+    inlet_testkit::conformance::check::<WecomFunction>(&[]).await;
 }
 
 #[tokio::test]
@@ -196,8 +196,11 @@ async fn event_gets_a_scoped_id_a_kind_and_nested_json_but_no_message_view() {
     // Events carry no id: the SHA-256 of the message as WeCom sealed it.
     assert_eq!(envelope.id, format!("wecom:sha256:{}", sha256_hex(contact_event(CORP, NOW, "e1").as_bytes())));
     assert!(envelope.message.is_none());
-    assert_eq!(envelope.payload["ExtAttr"]["Item"][0], json!({"Name": "爱好", "Type": "0", "Text": {"Value": "旅游"}}));
-    assert_eq!(envelope.payload["ExtAttr"]["Item"][1]["Web"]["Url"], "https://work.weixin.qq.com");
+    assert_eq!(
+        envelope.payload.to_value().unwrap()["ExtAttr"]["Item"][0],
+        json!({"Name": "爱好", "Type": "0", "Text": {"Value": "旅游"}})
+    );
+    assert_eq!(envelope.payload.to_value().unwrap()["ExtAttr"]["Item"][1]["Web"]["Url"], "https://work.weixin.qq.com");
 }
 
 #[tokio::test]
@@ -254,8 +257,8 @@ async fn events_without_a_sender_are_accepted() {
     assert_eq!(envelope.kind, "event.kf_msg_or_event");
     assert_eq!(envelope.tenant.as_deref(), Some(CORP));
     assert_eq!(envelope.id, format!("wecom:sha256:{}", sha256_hex(kf.as_bytes())));
-    assert_eq!(envelope.payload["Token"], "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR");
-    assert_eq!(envelope.payload["OpenKfId"], "wkAJ2GCAAASSm4_FhToWMFea0xAFfd3Q");
+    assert_eq!(envelope.payload.to_value().unwrap()["Token"], "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR");
+    assert_eq!(envelope.payload.to_value().unwrap()["OpenKfId"], "wkAJ2GCAAASSm4_FhToWMFea0xAFfd3Q");
     assert!(envelope.message.is_none(), "an event has no message view");
 
     // Every documented shape, and the least a message can be: no sender, no

@@ -10,7 +10,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::StatusCode;
-use inlet_shared::samples::{Samples, assert_unauthenticated, dev_settings, handle_with};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::samples::{assert_unauthenticated, handle_with};
 use wecom::WecomFunction;
 
 /// The system allocator, counting the bytes live now and the most live since

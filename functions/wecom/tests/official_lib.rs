@@ -18,11 +18,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use http::{Method, StatusCode};
-use inlet_shared::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient, InletStricter};
-use inlet_shared::crosscheck::{Runtime, Verdicts, reply_text, run_library, with_body};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::samples::{Samples, dev_settings, dev_settings_with, handle_with};
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::crosscheck::Expect::{self, BothAccept, BothRefuse, InletLenient, InletStricter};
+use inlet_testkit::crosscheck::{Runtime, Verdicts, reply_text, run_library, with_body};
+use inlet_testkit::samples::{dev_settings_with, handle_with};
 use serde_json::{Value, json};
 use wecom::WecomFunction;
 use wecom::crypto::seal_padded;
@@ -137,7 +138,8 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
     let dev = App::dev;
     let message = dev().sample("wecom-text-message", NOW, "lib");
     let echo = dev().sample("wecom-url-verification", NOW, "lib");
-    let forged_settings = inlet_shared::conformance::forge(&dev_settings(), &["WECOM_TOKEN", "WECOM_ENCODING_AES_KEY"]);
+    let forged_settings =
+        inlet_testkit::conformance::forge(&dev_settings(), &["WECOM_TOKEN", "WECOM_ENCODING_AES_KEY"]);
     let forged = App::from(forged_settings);
     let signature = message.query["msg_signature"].clone();
     let mut tampered = message.clone();
@@ -329,7 +331,7 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
                 // wechatpy reads a missing FromUserName as None, as inlet reads it as absent.
                 assert_eq!(
                     verdict["source"].as_str(),
-                    sent[0].payload["FromUserName"].as_str(),
+                    sent[0].payload.to_value().unwrap()["FromUserName"].as_str(),
                     "{}: the same sender, or none",
                     case.name
                 );

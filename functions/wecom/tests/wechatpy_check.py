@@ -1,7 +1,7 @@
 """Judges and seals WeCom callbacks with wechatpy's enterprise crypto.
 
 Run by functions/wecom/tests/official_lib.rs through
-inlet_shared::crosscheck::run with the project venv's python (`make tools`
+inlet_testkit::crosscheck::run with the project venv's python (`make tools`
 installs wechatpy there). Reads one JSON document on stdin:
 
     {"judge": [case, ...], "seal": [recipe, ...]}

@@ -240,7 +240,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_service_fails_every_event_transiently_with_a_short_reason() {
-        let sdk = crate::runtime::local_sdk_config("http://127.0.0.1:1");
+        let sdk = crate::aws::access::local_sdk_config("http://127.0.0.1:1");
         let destination = EventBridgeDestination {
             name: "bus".into(),
             bus: "inlet".into(),

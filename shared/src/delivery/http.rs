@@ -36,10 +36,10 @@ use aws_smithy_types::body::SdkBody;
 use futures::StreamExt;
 
 use super::{Delivered, Delivery, DeliveryError, Destination, Outgoing};
+use crate::aws::outbound::{CallError, call, parse_retry_after, standard_webhook};
+use crate::aws::tls::TlsRoots;
 use crate::config::EnvSource;
 use crate::error::ConfigError;
-use crate::outbound::{CallError, call, parse_retry_after, standard_webhook};
-use crate::tls::TlsRoots;
 pub use crate::verify::standard_webhooks::KEY_BYTES;
 use crate::verify::standard_webhooks::SigningKeys;
 
@@ -124,7 +124,7 @@ impl HttpDestination {
     /// public authority, so `roots` is usually [`TlsRoots::System`], not
     /// the Amazon-only roots the AWS clients use.
     pub fn connector(roots: &TlsRoots) -> SharedHttpConnector {
-        crate::outbound::connector(roots)
+        crate::aws::outbound::connector(roots)
     }
 
     /// The time one request may take, from connecting to its answer's
@@ -396,7 +396,7 @@ mod tests {
 
     #[tokio::test]
     async fn answers_are_read_up_to_the_limit() {
-        use crate::outbound::read_at_most;
+        use crate::aws::outbound::read_at_most;
         let body = SdkBody::from(vec![b'x'; MAX_ANSWER_BYTES + 10]);
         assert_eq!(read_at_most(body, MAX_ANSWER_BYTES).await.len(), MAX_ANSWER_BYTES);
         assert_eq!(read_at_most(SdkBody::from("ok"), MAX_ANSWER_BYTES).await, b"ok");

@@ -16,8 +16,8 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchError, SendMessageBatchOutput};
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 
-use super::{Delivered, Delivery, DeliveryError, Destination, Outgoing, conversation_of, is_fifo_id};
-use crate::verify::sha256_hex;
+use super::{Delivered, Delivery, DeliveryError, Destination, Outgoing};
+use crate::queue::{conversation_of, deduplication_id};
 
 /// SendMessageBatch takes at most ten messages…
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -72,14 +72,6 @@ impl SqsDestination {
             self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await?;
         Ok(entry_results(&output, batch.len()))
     }
-}
-
-/// The `MessageDeduplicationId` of an Envelope: its id when FIFO takes it as
-/// it is (at most 128 ASCII letters, digits and punctuation), else the
-/// SHA-256 hex of the id. Either way the same Envelope always gets the same
-/// id, so SQS drops a retry sent within its deduplication interval.
-pub fn deduplication_id(envelope_id: &str) -> String {
-    if is_fifo_id(envelope_id) { envelope_id.to_string() } else { sha256_hex(envelope_id.as_bytes()) }
 }
 
 /// Cuts entries of the given sizes into consecutive calls of at most
@@ -174,7 +166,7 @@ where
             None => code.to_string(),
         };
     }
-    crate::aws_json::with_causes(error)
+    crate::aws::json_api::with_causes(error)
 }
 
 #[async_trait]
@@ -267,27 +259,6 @@ fn held_back() -> DeliveryError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_envelope_id_fifo_takes_is_its_own_deduplication_id() {
-        assert_eq!(deduplication_id("lark:5e3702a84e847582be8db7fb73283c02"), "lark:5e3702a84e847582be8db7fb73283c02");
-        let alertmanager = r#"alertmanager:{}:{alertname="x"}/firing@2024-01-01T00:00:00Z"#;
-        assert_eq!(deduplication_id(alertmanager), alertmanager);
-        let longest = format!("p:{}", "a".repeat(126));
-        assert_eq!(deduplication_id(&longest), longest);
-    }
-
-    #[test]
-    fn other_ids_become_their_sha256_the_same_on_every_attempt() {
-        for id in [format!("p:{}", "a".repeat(127)), "slack:Ev 1".to_string(), "lark:事件".to_string()] {
-            let dedup = deduplication_id(&id);
-            assert_eq!(dedup, sha256_hex(id.as_bytes()), "{id}");
-            assert_eq!(dedup.len(), 64);
-            assert!(is_fifo_id(&dedup));
-            assert_eq!(dedup, deduplication_id(&id.clone()));
-        }
-        assert_ne!(deduplication_id("slack:Ev 1"), deduplication_id("slack:Ev 2"));
-    }
 
     #[test]
     fn calls_hold_at_most_ten_entries_and_the_byte_limit() {

@@ -115,7 +115,7 @@ pub fn build(
             }),
             DestinationKind::Http { url, secret_setting } => {
                 let connector =
-                    http.get_or_insert_with(|| HttpDestination::connector(&crate::tls::TlsRoots::System)).clone();
+                    http.get_or_insert_with(|| HttpDestination::connector(&crate::aws::tls::TlsRoots::System)).clone();
                 Arc::new(HttpDestination::from_env(&spec.name, url, secret_setting, env, connector)?)
             }
             DestinationKind::Sqs { queue_url } => Arc::new(SqsDestination {

@@ -25,12 +25,17 @@ use time::format_description::well_known::Rfc3339;
 
 use super::hosts::ReplyHosts;
 use super::pace::Pacer;
-use super::{CALL_TIMEOUT, MAX_ANSWER_BYTES, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, by_status, unanswered};
+use super::{
+    ERRCODE_BUSY, Http, Outgoing, Reply, ReplyClient, ReplyError, Sent, check_msgtype_part, errcode_failure,
+    errcode_of, url_secrets,
+};
+use crate::aws::outbound::{Answer, json_request};
 use crate::config::EnvSource;
 use crate::error::ConfigError;
-use crate::outbound::{Answer, call, json_request};
 use crate::verify::{sha256_hex, truncate_for_log};
 
+/// The provider whose events the client answers.
+pub const PROVIDER: &str = "dingtalk";
 pub const REPLY_HOSTS: &str = "DINGTALK_REPLY_HOSTS";
 /// DingTalk's API hosts: `oapi.dingtalk.com` serves `/robot/sendBySession`,
 /// the address DingTalk puts in `sessionWebhook`; `api.dingtalk.com` is its
@@ -53,44 +58,26 @@ pub const SEND_TOO_FAST: i64 = 130101;
 /// The session is unknown or over, the conversation gone: no later
 /// attempt can succeed.
 pub const SESSION_GONE: &[i64] = &[300001, 400013];
-/// DingTalk's "system busy".
-const BUSY: i64 = -1;
 
+/// Shows its hosts only: the URLs it calls are credentials.
+#[derive(Debug)]
 pub struct DingTalkClient {
-    connector: SharedHttpConnector,
+    http: Http,
     hosts: ReplyHosts,
     pacer: Pacer,
 }
 
-impl std::fmt::Debug for DingTalkClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DingTalkClient").field("hosts", &self.hosts).finish_non_exhaustive()
-    }
-}
-
 impl DingTalkClient {
     pub fn from_env(env: &dyn EnvSource, connector: SharedHttpConnector) -> Result<Self, ConfigError> {
-        Ok(DingTalkClient {
-            connector,
-            hosts: ReplyHosts::from_env(env, REPLY_HOSTS, DEFAULT_REPLY_HOSTS)?,
-            pacer: Pacer::new(PACE),
-        })
+        let hosts = ReplyHosts::from_env(env, REPLY_HOSTS, DEFAULT_REPLY_HOSTS)?;
+        Ok(DingTalkClient { http: Http::new(connector), hosts, pacer: Pacer::new(PACE) })
     }
 }
 
 #[async_trait]
 impl ReplyClient for DingTalkClient {
-    fn provider(&self) -> &'static str {
-        "dingtalk"
-    }
-
-    async fn send(
-        &self,
-        target: &ReplyTarget,
-        reply: &Reply,
-        _reply_id: &str,
-        now: SystemTime,
-    ) -> Result<Sent, ReplyError> {
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<Sent, ReplyError> {
+        let Outgoing { target, reply, now, .. } = outgoing;
         if reply.update {
             return Err(ReplyError::permanent("DingTalk cannot change a sent message through the sessionWebhook"));
         }
@@ -110,12 +97,9 @@ impl ReplyClient for DingTalkClient {
         // stands for it. The URL is the credential: the pacer keeps its hash.
         let robot = target.field("robot_code").map(str::to_string);
         self.pacer.wait_turn(&robot.unwrap_or_else(|| sha256_hex(url.as_bytes()))).await;
-        let request = json_request(http::Method::POST, url, &[], &body).map_err(|error| unanswered(VIA, error))?;
-        let mut answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|error| unanswered(VIA, error))?;
         // An error page may quote the URL, whose query is the credential.
-        answer.body = super::without_secrets(answer.body, &super::url_secrets(url));
+        let request = json_request(http::Method::POST, url, &[], &body);
+        let answer = self.http.call(VIA, request, &url_secrets(url)).await?;
         judge(&answer, url, now)
     }
 }
@@ -156,11 +140,7 @@ pub fn body_of(reply: &Reply) -> Result<Value, String> {
     match fields.get("msgtype") {
         None => Ok(json!({"msgtype": "actionCard", "actionCard": card})),
         Some(Value::String(msgtype)) if !msgtype.is_empty() => {
-            // DingTalk answers a message without its part with a code that
-            // names no field; this says which one.
-            if !fields.get(msgtype).is_some_and(Value::is_object) {
-                return Err(format!("a dingtalk {msgtype} card needs its \"{msgtype}\" object"));
-            }
+            check_msgtype_part(PROVIDER, fields, msgtype)?;
             Ok(card.clone())
         }
         Some(_) => Err("a dingtalk card's msgtype is a non-empty string (markdown, actionCard, feedCard, link)".into()),
@@ -169,28 +149,18 @@ pub fn body_of(reply: &Reply) -> Result<Value, String> {
 
 /// DingTalk's answer: `{"errcode": 0, "errmsg": "ok"}`, or its error code.
 fn judge(answer: &Answer, url: &str, now: SystemTime) -> Result<Sent, ReplyError> {
-    if !(200..300).contains(&answer.status) {
-        return Err(by_status(VIA, answer, now));
-    }
-    let Some(json) = answer.json() else {
-        // DingTalk always answers JSON: anything else came from something on
-        // the way, and the next attempt may reach DingTalk.
-        return Err(ReplyError::transient(format!("{VIA} answered {} without DingTalk's JSON", answer.status)));
-    };
-    let code = json.get("errcode").and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.parse().ok())));
+    let (json, code) = errcode_of(VIA, "DingTalk", answer, now)?;
     let message = scrub(json.get("errmsg").and_then(Value::as_str).unwrap_or_default(), url);
     match code {
         Some(0) => Ok(Sent::via(VIA)),
-        None => Err(ReplyError::transient(format!("{VIA} answered {} without an errcode", answer.status))),
         Some(SEND_TOO_FAST) => Err(ReplyError::transient_after(
             Some(THROTTLE_WAIT),
             format!("{VIA} is throttled ({SEND_TOO_FAST} {message}: DingTalk takes 20 messages a minute per robot)"),
         )),
-        Some(BUSY) => Err(ReplyError::transient(format!("{VIA} failed: {BUSY} {message}"))),
-        Some(code) if SESSION_GONE.contains(&code) || names_a_gone_session(&message) => {
+        Some(code) if code != ERRCODE_BUSY && (SESSION_GONE.contains(&code) || names_a_gone_session(&message)) => {
             Err(ReplyError::permanent(format!("the sessionWebhook is no longer valid ({code} {message})")))
         }
-        Some(code) => Err(ReplyError::permanent(format!("{VIA} refused the reply: {code} {message}"))),
+        code => Err(errcode_failure(VIA, answer.status, code, &message)),
     }
 }
 
@@ -218,13 +188,9 @@ fn scrub(text: &str, url: &str) -> String {
 mod tests {
     use super::*;
     use crate::delivery::Retry;
+    use crate::reply::testing::{NOW, answer, client};
 
-    const NOW: SystemTime = SystemTime::UNIX_EPOCH;
     const URL: &str = "https://oapi.dingtalk.com/robot/sendBySession?session=c5d4e2f1a0b9secret";
-
-    fn answer(status: u16, body: &str) -> Answer {
-        Answer { status, headers: http::HeaderMap::new(), body: body.as_bytes().to_vec() }
-    }
 
     fn card(card: Value) -> Reply {
         Reply { card: Some(card), ..Reply::default() }
@@ -300,11 +266,8 @@ mod tests {
 
     #[test]
     fn the_client_shows_its_hosts_only() {
-        let env: std::collections::HashMap<&str, &str> = [(REPLY_HOSTS, "127.0.0.1:8099")].into();
-        let connector = crate::outbound::connector(&crate::tls::TlsRoots::System);
-        let client = DingTalkClient::from_env(&env, connector.clone()).unwrap();
-        assert!(format!("{client:?}").contains("127.0.0.1"), "{client:?}");
-        let env: std::collections::HashMap<&str, &str> = [(REPLY_HOSTS, "https://x")].into();
-        assert_eq!(DingTalkClient::from_env(&env, connector).unwrap_err().name, REPLY_HOSTS);
+        let shown = format!("{:?}", client(&[(REPLY_HOSTS, "127.0.0.1:8099")], DingTalkClient::from_env).unwrap());
+        assert!(shown.contains("127.0.0.1"), "{shown}");
+        assert_eq!(client(&[(REPLY_HOSTS, "https://x")], DingTalkClient::from_env).unwrap_err().name, REPLY_HOSTS);
     }
 }

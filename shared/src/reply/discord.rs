@@ -22,15 +22,14 @@ use async_trait::async_trait;
 use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use serde_json::{Map, Value, json};
 
-use super::{
-    CALL_TIMEOUT, MAX_ANSWER_BYTES, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, api_base, by_status, unanswered,
-    without_secrets,
-};
+use super::{Http, Outgoing, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, api_base, by_status, scrub_reason};
+use crate::aws::outbound::{Answer, json_request};
 use crate::config::EnvSource;
 use crate::error::ConfigError;
-use crate::outbound::{Answer, call, json_request};
 use crate::verify::truncate_for_log;
 
+/// The provider whose events the client answers.
+pub const PROVIDER: &str = "discord";
 pub const API_BASE: &str = "DISCORD_API_BASE";
 /// The platform's own API host.
 pub const DEFAULT_API_BASE: &str = "https://discord.com/api/v10";
@@ -52,44 +51,26 @@ const TOKEN_ERROR_CODES: &[i64] = &[50027, 10015];
 /// How many of a form error's field messages a reason quotes.
 const MAX_FIELD_ERRORS: usize = 3;
 
+/// Holds no credential: the interaction token comes with each event.
+#[derive(Debug)]
 pub struct DiscordClient {
-    connector: SharedHttpConnector,
+    http: Http,
     api_base: String,
-}
-
-impl std::fmt::Debug for DiscordClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DiscordClient").field("api_base", &self.api_base).finish_non_exhaustive()
-    }
 }
 
 impl DiscordClient {
     pub fn from_env(env: &dyn EnvSource, connector: SharedHttpConnector) -> Result<Self, ConfigError> {
-        Ok(DiscordClient { connector, api_base: api_base(env, API_BASE, DEFAULT_API_BASE)? })
+        Ok(DiscordClient { http: Http::new(connector), api_base: api_base(env, API_BASE, DEFAULT_API_BASE)? })
     }
 }
 
 #[async_trait]
 impl ReplyClient for DiscordClient {
-    fn provider(&self) -> &'static str {
-        "discord"
-    }
-
-    async fn send(
-        &self,
-        target: &ReplyTarget,
-        reply: &Reply,
-        _reply_id: &str,
-        now: SystemTime,
-    ) -> Result<Sent, ReplyError> {
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<Sent, ReplyError> {
+        let Outgoing { target, reply, now, .. } = outgoing;
         let application = path_part(target, "application_id")?;
         let token = path_part(target, "interaction_token")?;
-        if target.age(now) >= TOKEN_LIFETIME {
-            return Err(ReplyError::permanent(format!(
-                "the interaction token expired (15 min): discord event {} was received at {}",
-                target.event_id, target.received_at
-            )));
-        }
+        target.within(TOKEN_LIFETIME, now, "the interaction token expired (15 min)")?;
         let body = message_body(reply)?;
         let webhook = format!("{}/webhooks/{application}/{token}", self.api_base);
         let (method, url, api) = if reply.update {
@@ -98,15 +79,8 @@ impl ReplyClient for DiscordClient {
             // wait=true: Discord answers with the message (its id) once posted.
             (http::Method::POST, format!("{webhook}?wait=true"), VIA_FOLLOW_UP)
         };
-        let scrub = |error: ReplyError| super::scrub_reason(error, &[token]);
-        let request = json_request(method, &url, &[], &body).map_err(|error| scrub(unanswered(api, error)))?;
-        let mut answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|error| scrub(unanswered(api, error)))?;
-        // A reason quotes the start of a body; cut short, a token in it
-        // would no longer be whole to be replaced afterwards.
-        answer.body = without_secrets(answer.body, &[token]);
-        judge(api, &answer, now).map_err(scrub)
+        let answer = self.http.call(api, json_request(method, &url, &[], &body), &[token]).await?;
+        judge(api, &answer, now).map_err(|error| scrub_reason(error, &[token]))
     }
 }
 
@@ -242,22 +216,10 @@ fn field_errors(errors: Option<&Value>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::delivery::Retry;
-
-    const NOW: SystemTime = SystemTime::UNIX_EPOCH;
-
-    fn answer(status: u16, body: Value) -> Answer {
-        Answer { status, headers: http::HeaderMap::new(), body: body.to_string().into_bytes() }
-    }
+    use crate::reply::testing::{NOW, answer};
 
     fn target(handle: Value) -> ReplyTarget {
-        ReplyTarget {
-            event_id: "discord:1".into(),
-            provider: "discord".into(),
-            tenant: Some("g1".into()),
-            received_at: "1970-01-01T00:00:00Z".into(),
-            chat_id: Some("c1".into()),
-            handle,
-        }
+        crate::reply::testing::target(PROVIDER, "discord:1", Some("g1"), Some("c1"), handle)
     }
 
     #[test]

@@ -31,16 +31,15 @@ use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use serde_json::{Map, Value, json};
 
 use super::pace::Pacer;
-use super::token::TokenCache;
-use super::{
-    CALL_TIMEOUT, MAX_ANSWER_BYTES, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, api_base, not_configured,
-    unanswered,
-};
+use super::token::{Judged, TokenCache};
+use super::{Http, Outgoing, Reply, ReplyClient, ReplyError, Sent, api_base, not_configured};
+use crate::aws::outbound::{Answer, json_request, parse_retry_after};
 use crate::config::{EnvSource, optional};
 use crate::error::ConfigError;
-use crate::outbound::{Answer, call, json_request, parse_retry_after};
 use crate::verify::{Secret, sha256_hex};
 
+/// The provider whose events the client answers.
+pub const PROVIDER: &str = "lark";
 pub const APP_ID: &str = "LARK_APP_ID";
 pub const APP_SECRET: &str = "LARK_APP_SECRET";
 pub const API_BASE: &str = "LARK_API_BASE";
@@ -88,7 +87,7 @@ struct Credentials {
 }
 
 pub struct LarkClient {
-    connector: SharedHttpConnector,
+    http: Http,
     credentials: Option<Credentials>,
     api_base: String,
     tokens: TokenCache,
@@ -120,7 +119,7 @@ impl LarkClient {
             }
         };
         Ok(LarkClient {
-            connector,
+            http: Http::new(connector),
             credentials,
             api_base: api_base(env, API_BASE, DEFAULT_API_BASE)?,
             tokens: TokenCache::new(),
@@ -132,11 +131,7 @@ impl LarkClient {
     async fn fetch_token(&self, credentials: &Credentials, now: SystemTime) -> Result<(Secret, Duration), ReplyError> {
         let url = format!("{}{TOKEN_PATH}", self.api_base);
         let body = json!({"app_id": credentials.app_id, "app_secret": credentials.app_secret.expose()});
-        let request =
-            json_request(http::Method::POST, &url, &[], &body).map_err(|error| unanswered(TOKEN_API, error))?;
-        let answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|error| unanswered(TOKEN_API, error))?;
+        let answer = self.http.call(TOKEN_API, json_request(http::Method::POST, &url, &[], &body), &[]).await?;
         judge_token(&answer, now, &[credentials.app_secret.expose()])
     }
 
@@ -148,53 +143,26 @@ impl LarkClient {
         api: &str,
         url: &str,
         body: &Value,
-        now: SystemTime,
+        outgoing: Outgoing<'_>,
     ) -> Result<Value, ReplyError> {
-        let mut refused_before = None;
-        loop {
-            let token = self.tokens.get(|| self.fetch_token(credentials, now)).await?;
+        let now = outgoing.now;
+        let fetch = || self.fetch_token(credentials, now);
+        let attempt = |token: Secret| async move {
             let authorization = format!("Bearer {}", token.expose());
-            let request = json_request(http::Method::POST, url, &[("authorization", &authorization)], body)
-                .map_err(|error| unanswered(api, error))?;
-            let answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
-                .await
-                .map_err(|error| unanswered(api, error))?;
-            let secrets = [credentials.app_secret.expose(), token.expose()];
-            match judge(api, &answer, now, &secrets) {
-                Judged::Taken(json) => return Ok(json),
-                Judged::Failed(error) => return Err(error),
-                Judged::TokenRefused(code) => {
-                    self.tokens.invalidate(&token).await;
-                    if let Some(first) = refused_before {
-                        // A token fetched a moment ago refused too: something
-                        // Lark has to settle, or the app was just changed.
-                        return Err(ReplyError::transient(format!(
-                            "{api} refused a new tenant access token too (codes {first}, {code})"
-                        )));
-                    }
-                    tracing::info!(code, "{api}: the tenant access token was refused; fetching a new one");
-                    refused_before = Some(code);
-                }
-            }
-        }
+            let request = json_request(http::Method::POST, url, &[("authorization", &authorization)], body);
+            let answer = self.http.call(api, request, &[]).await?;
+            Ok(judge(api, &answer, now, &[credentials.app_secret.expose(), token.expose()]))
+        };
+        self.tokens.call(api, &outgoing.target.event_id, fetch, attempt).await
     }
 }
 
 #[async_trait]
 impl ReplyClient for LarkClient {
-    fn provider(&self) -> &'static str {
-        "lark"
-    }
-
-    async fn send(
-        &self,
-        target: &ReplyTarget,
-        reply: &Reply,
-        reply_id: &str,
-        now: SystemTime,
-    ) -> Result<Sent, ReplyError> {
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<Sent, ReplyError> {
+        let Outgoing { target, reply, reply_id, now } = outgoing;
         let Some(credentials) = &self.credentials else {
-            return Err(not_configured("lark", &format!("{APP_ID}/{APP_SECRET}")));
+            return Err(not_configured(PROVIDER, &format!("{APP_ID}/{APP_SECRET}")));
         };
         let chat = target.field("chat_id").or(target.chat_id.as_deref());
         if reply.update {
@@ -204,26 +172,21 @@ impl ReplyClient for LarkClient {
                     target.event_id
                 ))
             })?;
-            if target.age(now) >= CARD_TOKEN_LIFETIME {
-                return Err(ReplyError::permanent(format!(
-                    "the card's update token has expired (30 min): event {} was received at {}",
-                    target.event_id, target.received_at
-                )));
-            }
+            target.within(CARD_TOKEN_LIFETIME, now, "the card's update token has expired (30 min)")?;
             let body = card_update_body(card_token, reply, target.field("open_id"))?;
             let message_id = target.field("message_id");
             if let Some(key) = chat.or(message_id) {
                 self.pacer.wait_turn(key).await;
             }
             let url = format!("{}{CARD_UPDATE_PATH}", self.api_base);
-            self.call_with_token(credentials, VIA_CARD_UPDATE, &url, &body, now).await?;
+            self.call_with_token(credentials, VIA_CARD_UPDATE, &url, &body, outgoing).await?;
             return Ok(Sent::via(VIA_CARD_UPDATE).with_message_id(message_id.map(str::to_string)));
         }
         let message_id = target.required("message_id")?;
         let url = format!("{}{}", self.api_base, reply_path(message_id)?);
         let body = reply_body(reply, &reply_uuid(reply_id))?;
         self.pacer.wait_turn(chat.unwrap_or(message_id)).await;
-        let json = self.call_with_token(credentials, VIA_REPLY, &url, &body, now).await?;
+        let json = self.call_with_token(credentials, VIA_REPLY, &url, &body, outgoing).await?;
         let posted = json.pointer("/data/message_id").and_then(Value::as_str).map(str::to_string);
         Ok(Sent::via(VIA_REPLY).with_message_id(posted))
     }
@@ -304,39 +267,29 @@ fn card_of(card: &Value) -> Result<&Map<String, Value>, ReplyError> {
     })
 }
 
-/// What one answer of the reply or card API means.
-#[derive(Debug, PartialEq)]
-enum Judged {
-    /// Lark took the call: its answer.
-    Taken(Value),
-    /// The tenant token is invalid or expired (Lark's code).
-    TokenRefused(i64),
-    Failed(ReplyError),
-}
-
 /// Lark's answer: `{"code": 0, "msg": "success", "data": {...}}`, or an
 /// error code (with HTTP 400 for most, 429 when throttled). `secrets` are
 /// values no reason may show, should Lark's `msg` ever quote one.
-fn judge(api: &str, answer: &Answer, now: SystemTime, secrets: &[&str]) -> Judged {
+fn judge(api: &str, answer: &Answer, now: SystemTime, secrets: &[&str]) -> Judged<Value> {
     let json = answer.json();
     let code = json.as_ref().and_then(|json| json.get("code")).and_then(Value::as_i64);
     let status = answer.status;
     if let Some(code) = code.filter(|code| TOKEN_REFUSED_CODES.contains(code)) {
-        return Judged::TokenRefused(code);
+        return Judged::TokenRefused(format!("code {code}"));
     }
     let reason = || describe(api, answer, code, json.as_ref(), secrets);
     if status == 429 || code.is_some_and(|code| THROTTLED_CODES.contains(&code)) {
-        return Judged::Failed(ReplyError::transient_after(throttled_for(answer, now), reason()));
+        return Judged::Done(Err(ReplyError::transient_after(throttled_for(answer, now), reason())));
     }
-    match (status, code) {
-        (200, Some(0)) => Judged::Taken(json.unwrap_or_default()),
-        (408 | 500..=599, _) => Judged::Failed(ReplyError::transient(reason())),
-        (_, Some(_)) => Judged::Failed(ReplyError::permanent(reason())),
+    Judged::Done(match (status, code) {
+        (200, Some(0)) => Ok(json.unwrap_or_default()),
+        (408 | 500..=599, _) => Err(ReplyError::transient(reason())),
+        (_, Some(_)) => Err(ReplyError::permanent(reason())),
         // Lark always answers with its JSON: anything else came from
         // something on the way, and another attempt may reach Lark (the
         // uuid keeps a reply that did arrive from being posted twice).
-        (_, None) => Judged::Failed(ReplyError::transient(reason())),
-    }
+        (_, None) => Err(ReplyError::transient(reason())),
+    })
 }
 
 /// The token endpoint's answer: `{"code": 0, "tenant_access_token": "t-…",
@@ -411,28 +364,17 @@ fn describe(api: &str, answer: &Answer, code: Option<i64>, json: Option<&Value>,
 mod tests {
     use super::*;
     use crate::delivery::Retry;
-    use std::collections::HashMap;
+    use crate::reply::testing::{NOW, answer_with as answer};
 
-    const NOW: SystemTime = SystemTime::UNIX_EPOCH;
-
-    fn answer(status: u16, body: Value, headers: &[(&'static str, &str)]) -> Answer {
-        let mut map = http::HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, http::HeaderValue::from_str(value).unwrap());
-        }
-        Answer { status, headers: map, body: body.to_string().into_bytes() }
-    }
-
-    fn failed(judged: Judged) -> ReplyError {
+    fn failed(judged: Judged<Value>) -> ReplyError {
         match judged {
-            Judged::Failed(error) => error,
+            Judged::Done(Err(error)) => error,
             other => panic!("expected a failure, got {other:?}"),
         }
     }
 
     fn client(env: &[(&str, &str)]) -> Result<LarkClient, ConfigError> {
-        let env: HashMap<&str, &str> = env.iter().copied().collect();
-        LarkClient::from_env(&env, crate::outbound::connector(&crate::tls::TlsRoots::System))
+        crate::reply::testing::client(env, LarkClient::from_env)
     }
 
     #[test]
@@ -505,10 +447,13 @@ mod tests {
     #[test]
     fn answers_are_taken_retried_with_a_new_token_throttled_or_refused() {
         let ok = json!({"code": 0, "msg": "success", "data": {"message_id": "om_2"}});
-        assert_eq!(judge(VIA_REPLY, &answer(200, ok.clone(), &[]), NOW, &[]), Judged::Taken(ok));
+        assert_eq!(judge(VIA_REPLY, &answer(200, ok.clone(), &[]), NOW, &[]), Judged::Done(Ok(ok)));
         for code in TOKEN_REFUSED_CODES {
             let body = json!({"code": code, "msg": "Invalid access token for authorization."});
-            assert_eq!(judge(VIA_REPLY, &answer(400, body, &[]), NOW, &[]), Judged::TokenRefused(*code));
+            assert_eq!(
+                judge(VIA_REPLY, &answer(400, body, &[]), NOW, &[]),
+                Judged::TokenRefused(format!("code {code}"))
+            );
         }
         let limited = json!({"code": 99991400, "msg": "request trigger frequency limit"});
         let throttled =

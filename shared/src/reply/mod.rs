@@ -40,16 +40,17 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_smithy_runtime_api::client::http::SharedHttpConnector;
+use aws_smithy_types::body::SdkBody;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::aws::outbound::{Answer, CallError, call};
 use crate::config::EnvSource;
 pub use crate::delivery::DeliveryError as ReplyError;
 use crate::envelope::Envelope;
 use crate::error::ConfigError;
-use crate::outbound::{Answer, CallError};
 
 /// How long one call to a platform's API may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -202,6 +203,26 @@ impl ReplyTarget {
         };
         Duration::try_from(OffsetDateTime::from(now) - received).unwrap_or(Duration::ZERO)
     }
+
+    /// Whether a part of the handle that the platform takes for `lifetime`
+    /// after the event (an interaction token, a `response_url`) is past it
+    /// at `now`.
+    pub fn expired(&self, lifetime: Duration, now: SystemTime) -> bool {
+        self.age(now) >= lifetime
+    }
+
+    /// Refuses, without a call, a handle past its `lifetime` at `now`: the
+    /// reason says what `expired` (`the interaction token expired (15
+    /// min)`) and when the event was received.
+    pub fn within(&self, lifetime: Duration, now: SystemTime, expired: &str) -> Result<(), ReplyError> {
+        if !self.expired(lifetime, now) {
+            return Ok(());
+        }
+        Err(ReplyError::permanent(format!(
+            "{expired}: {} event {} was received at {}",
+            self.provider, self.event_id, self.received_at
+        )))
+    }
 }
 
 /// What a platform answered to a reply that it took.
@@ -225,22 +246,29 @@ impl Sent {
     }
 }
 
+/// One reply to send: what, where, under which id, and when.
+#[derive(Clone, Copy, Debug)]
+pub struct Outgoing<'a> {
+    pub target: &'a ReplyTarget,
+    pub reply: &'a Reply,
+    /// Identifies this reply on every attempt (platforms that take an
+    /// idempotency key get it).
+    pub reply_id: &'a str,
+    /// Decides whether the handle has expired.
+    pub now: SystemTime,
+}
+
+impl<'a> Outgoing<'a> {
+    pub fn new(target: &'a ReplyTarget, reply: &'a Reply, reply_id: &'a str, now: SystemTime) -> Self {
+        Outgoing { target, reply, reply_id, now }
+    }
+}
+
 /// One platform's reply API.
 #[async_trait]
 pub trait ReplyClient: Send + Sync {
-    /// The provider whose events it answers (`Envelope.provider`).
-    fn provider(&self) -> &'static str;
-
-    /// Sends `reply` to `target`'s conversation. `reply_id` identifies this
-    /// reply on every attempt (platforms that take an idempotency key get
-    /// it); `now` decides whether the handle has expired.
-    async fn send(
-        &self,
-        target: &ReplyTarget,
-        reply: &Reply,
-        reply_id: &str,
-        now: SystemTime,
-    ) -> Result<Sent, ReplyError>;
+    /// Sends the reply to its target's conversation.
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<Sent, ReplyError>;
 }
 
 /// Every platform's client, by provider.
@@ -256,7 +284,8 @@ impl std::fmt::Debug for Replies {
 }
 
 /// The providers inlet can answer (one client each in [`Replies::from_env`]).
-pub const PROVIDERS: &[&str] = &["dingtalk", "discord", "lark", "slack", "telegram", "wecom"];
+pub const PROVIDERS: &[&str] =
+    &[dingtalk::PROVIDER, discord::PROVIDER, lark::PROVIDER, slack::PROVIDER, telegram::PROVIDER, wecom::PROVIDER];
 
 /// The secret settings the reply clients read (resolved from the secret
 /// store at init like the receivers' own).
@@ -269,17 +298,17 @@ impl Replies {
     /// A setting that is set but unusable stops start-up.
     pub fn from_env(env: &dyn EnvSource, connector: SharedHttpConnector) -> Result<Replies, ConfigError> {
         Ok(Replies::default()
-            .with(Arc::new(lark::LarkClient::from_env(env, connector.clone())?))
-            .with(Arc::new(telegram::TelegramClient::from_env(env, connector.clone())?))
-            .with(Arc::new(discord::DiscordClient::from_env(env, connector.clone())?))
-            .with(Arc::new(slack::SlackClient::from_env(env, connector.clone())?))
-            .with(Arc::new(dingtalk::DingTalkClient::from_env(env, connector.clone())?))
-            .with(Arc::new(wecom::WeComClient::from_env(env, connector)?)))
+            .with(lark::PROVIDER, Arc::new(lark::LarkClient::from_env(env, connector.clone())?))
+            .with(telegram::PROVIDER, Arc::new(telegram::TelegramClient::from_env(env, connector.clone())?))
+            .with(discord::PROVIDER, Arc::new(discord::DiscordClient::from_env(env, connector.clone())?))
+            .with(slack::PROVIDER, Arc::new(slack::SlackClient::from_env(env, connector.clone())?))
+            .with(dingtalk::PROVIDER, Arc::new(dingtalk::DingTalkClient::from_env(env, connector.clone())?))
+            .with(wecom::PROVIDER, Arc::new(wecom::WeComClient::from_env(env, connector)?)))
     }
 
-    /// Adds (or replaces) the client of its provider.
-    pub fn with(mut self, client: Arc<dyn ReplyClient>) -> Self {
-        self.clients.insert(client.provider(), client);
+    /// Adds (or replaces) the client that answers `provider`'s events.
+    pub fn with(mut self, provider: &'static str, client: Arc<dyn ReplyClient>) -> Self {
+        self.clients.insert(provider, client);
         self
     }
 
@@ -287,23 +316,17 @@ impl Replies {
         self.clients.keys().copied()
     }
 
-    /// Sends `reply` with the client of `target`'s provider.
-    pub async fn send(
-        &self,
-        target: &ReplyTarget,
-        reply: &Reply,
-        reply_id: &str,
-        now: SystemTime,
-    ) -> Result<Sent, ReplyError> {
-        reply.check().map_err(ReplyError::permanent)?;
-        let client = self.clients.get(target.provider.as_str()).ok_or_else(|| {
+    /// Sends the reply with the client of its target's provider.
+    pub async fn send(&self, outgoing: Outgoing<'_>) -> Result<Sent, ReplyError> {
+        outgoing.reply.check().map_err(ReplyError::permanent)?;
+        let provider = outgoing.target.provider.as_str();
+        let client = self.clients.get(provider).ok_or_else(|| {
             ReplyError::permanent(format!(
-                "inlet cannot answer {} events (replies go to {})",
-                target.provider,
+                "inlet cannot answer {provider} events (replies go to {})",
                 self.clients.keys().copied().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        client.send(target, reply, reply_id, now).await
+        client.send(outgoing).await
     }
 }
 
@@ -331,6 +354,46 @@ pub fn not_configured(provider: &str, setting: &str) -> ReplyError {
 /// The error for a call that got no answer: always worth another attempt.
 pub fn unanswered(api: &str, error: CallError) -> ReplyError {
     ReplyError::transient(format!("{api}: {error}"))
+}
+
+/// How a client calls its platform's API: one connector, the same limits
+/// on every call, and no secret in what comes back.
+#[derive(Clone)]
+pub struct Http {
+    connector: SharedHttpConnector,
+}
+
+/// A connector holds nothing worth showing.
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Http")
+    }
+}
+
+impl Http {
+    pub fn new(connector: SharedHttpConnector) -> Self {
+        Http { connector }
+    }
+
+    /// Sends `request`, a call of `api` (one that could not be built got no
+    /// answer either), within [`CALL_TIMEOUT`], reading at most
+    /// [`MAX_ANSWER_BYTES`] of the answer. Each of `secrets` (a token the
+    /// URL carries, the credential a URL is) is replaced by `<token>` in the
+    /// answer's body and in the reason of a call that got no answer.
+    pub async fn call(
+        &self,
+        api: &str,
+        request: Result<http::Request<SdkBody>, CallError>,
+        secrets: &[&str],
+    ) -> Result<Answer, ReplyError> {
+        let failed = |error| scrub_reason(unanswered(api, error), secrets);
+        let mut answer =
+            call(&self.connector, request.map_err(failed)?, CALL_TIMEOUT, MAX_ANSWER_BYTES).await.map_err(failed)?;
+        // A reason quotes the start of a body; cut short, a secret in it
+        // would no longer be whole to be replaced afterwards.
+        answer.body = without_secrets(answer.body, secrets);
+        Ok(answer)
+    }
 }
 
 /// `body` with every occurrence of each of `secrets` (a token a URL
@@ -407,6 +470,102 @@ pub fn by_status(api: &str, answer: &Answer, now: SystemTime) -> ReplyError {
     }
 }
 
+/// DingTalk's and WeCom's "system busy".
+pub const ERRCODE_BUSY: i64 = -1;
+
+/// An answer of DingTalk's or WeCom's API, which share a shape: HTTP 200
+/// with `{"errcode": 0, "errmsg": "ok", ...}`, or an error's code (a
+/// number, or its digits) and message. Its JSON and its code; an error for
+/// a status outside 2xx ([`by_status`]) or an answer without `platform`'s
+/// JSON.
+pub fn errcode_of(
+    api: &str,
+    platform: &str,
+    answer: &Answer,
+    now: SystemTime,
+) -> Result<(Value, Option<i64>), ReplyError> {
+    if !(200..300).contains(&answer.status) {
+        return Err(by_status(api, answer, now));
+    }
+    let Some(json) = answer.json() else {
+        // The platform always answers JSON: anything else came from
+        // something on the way, and the next attempt may reach it.
+        return Err(ReplyError::transient(format!("{api} answered {} without {platform}'s JSON", answer.status)));
+    };
+    let code = json.get("errcode").and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.parse().ok())));
+    Ok((json, code))
+}
+
+/// What an error code of [`errcode_of`] means when the client knows no more
+/// of it: none at all, or the platform busy, is worth another attempt; any
+/// other refuses the reply. `message` is the `errmsg` as a reason may quote
+/// it.
+pub fn errcode_failure(api: &str, status: u16, code: Option<i64>, message: &str) -> ReplyError {
+    match code {
+        None => ReplyError::transient(format!("{api} answered {status} without an errcode")),
+        Some(ERRCODE_BUSY) => ReplyError::transient(format!("{api} failed: {ERRCODE_BUSY} {message}")),
+        Some(code) => ReplyError::permanent(format!("{api} refused the reply: {code} {message}")),
+    }
+}
+
+/// Checks that a DingTalk or WeCom card of `msgtype` holds that type's own
+/// object (`"markdown": {...}`): the platforms answer a message without it
+/// with a code that names no field; this says which one.
+pub fn check_msgtype_part(platform: &str, card: &Map<String, Value>, msgtype: &str) -> Result<(), String> {
+    if card.get(msgtype).is_some_and(Value::is_object) {
+        return Ok(());
+    }
+    Err(format!("a {platform} {msgtype} card needs its \"{msgtype}\" object"))
+}
+
+/// What the clients' unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub const NOW: SystemTime = SystemTime::UNIX_EPOCH;
+
+    /// An answer with `body`: JSON, or text as it came.
+    pub fn answer(status: u16, body: impl std::fmt::Display) -> Answer {
+        answer_with(status, body, &[])
+    }
+
+    pub fn answer_with(status: u16, body: impl std::fmt::Display, headers: &[(&'static str, &str)]) -> Answer {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, http::HeaderValue::from_str(value).unwrap());
+        }
+        Answer { status, headers: map, body: body.to_string().into_bytes() }
+    }
+
+    /// The target of `provider`'s event `event_id`, received at [`NOW`].
+    pub fn target(
+        provider: &str,
+        event_id: &str,
+        tenant: Option<&str>,
+        chat_id: Option<&str>,
+        handle: Value,
+    ) -> ReplyTarget {
+        ReplyTarget {
+            event_id: event_id.into(),
+            provider: provider.into(),
+            tenant: tenant.map(str::to_string),
+            received_at: "1970-01-01T00:00:00Z".into(),
+            chat_id: chat_id.map(str::to_string),
+            handle,
+        }
+    }
+
+    /// What `from_env` builds from `env`, with the system's TLS roots.
+    pub fn client<C>(
+        env: &[(&str, &str)],
+        from_env: fn(&dyn EnvSource, SharedHttpConnector) -> Result<C, ConfigError>,
+    ) -> Result<C, ConfigError> {
+        let env: std::collections::HashMap<&str, &str> = env.iter().copied().collect();
+        from_env(&env, crate::aws::outbound::connector(&crate::aws::tls::TlsRoots::System))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +609,13 @@ mod tests {
         assert!(target.required("callback_query_id").unwrap_err().is_permanent());
         let later = SystemTime::UNIX_EPOCH + Duration::from_secs(90);
         assert_eq!(target.age(later), Duration::from_secs(90));
+        assert!(target.within(Duration::from_secs(91), later, "the handle expired").is_ok());
+        let expired = target.within(Duration::from_secs(90), later, "the handle expired (1.5 min)").unwrap_err();
+        assert!(expired.is_permanent(), "{expired}");
+        assert_eq!(
+            expired.reason,
+            "the handle expired (1.5 min): telegram event telegram:bot1:7 was received at 1970-01-01T00:00:00Z"
+        );
     }
 
     #[test]
@@ -462,20 +628,9 @@ mod tests {
 
     #[test]
     fn every_provider_inlet_answers_has_a_client() {
-        let replies = Replies::from_env(
-            &std::collections::HashMap::<&str, &str>::new(),
-            crate::outbound::connector(&crate::tls::TlsRoots::System),
-        )
-        .unwrap();
+        let replies = testing::client(&[], Replies::from_env).unwrap();
         assert_eq!(replies.providers().collect::<Vec<_>>(), PROVIDERS);
-        let target = ReplyTarget {
-            event_id: "discord:1".into(),
-            provider: "discord".into(),
-            tenant: None,
-            received_at: "2026-01-01T00:00:00Z".into(),
-            chat_id: None,
-            handle: serde_json::json!({"interaction_token": "SECRET-TOKEN"}),
-        };
+        let target = testing::target("discord", "discord:1", None, None, json!({"interaction_token": "SECRET-TOKEN"}));
         let shown = format!("{target:?}");
         assert!(shown.contains("interaction_token") && !shown.contains("SECRET-TOKEN"), "{shown}");
     }

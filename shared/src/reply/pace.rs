@@ -15,10 +15,16 @@ use tokio::time::Instant;
 const PRUNE_ABOVE: usize = 1024;
 
 /// Spaces calls per key by a fixed interval.
-#[derive(Debug)]
 pub struct Pacer {
     interval: Duration,
     next: Mutex<HashMap<String, Instant>>,
+}
+
+/// The interval only: the keys are conversations.
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer").field("interval", &self.interval).finish_non_exhaustive()
+    }
 }
 
 impl Pacer {

@@ -156,20 +156,25 @@ impl ReplyOutbox for SqsReplyOutbox {
                 .target
                 .as_ref()
                 .and_then(|t| t.chat_id.as_deref().map(|chat| format!("{}:{chat}", t.provider)))
-                .filter(|g| crate::delivery::is_fifo_id(g))
+                .filter(|g| crate::queue::is_fifo_id(g))
                 .unwrap_or_else(|| request.reply_hash());
             send = send.message_group_id(group).message_deduplication_id(request.reply_hash());
         }
-        send.send().await.map(|_| ()).map_err(|error| format!("reply queue: {}", crate::aws_json::with_causes(&error)))
+        send.send()
+            .await
+            .map(|_| ())
+            .map_err(|error| format!("reply queue: {}", crate::aws::json_api::with_causes(&error)))
     }
 }
 
 /// Replies kept in memory, for tests.
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Debug, Default)]
 pub struct MemoryReplyOutbox {
     pub sent: std::sync::Mutex<Vec<ReplyRequest>>,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 #[async_trait]
 impl ReplyOutbox for MemoryReplyOutbox {
     async fn send(&self, request: &ReplyRequest) -> Result<(), String> {

@@ -25,14 +25,14 @@ use serde_json::{Map, Value, json};
 
 use super::hosts::ReplyHosts;
 use super::pace::Pacer;
-use super::{
-    CALL_TIMEOUT, MAX_ANSWER_BYTES, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, api_base, by_status, unanswered,
-};
+use super::{Http, Outgoing, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, api_base, by_status, url_secrets};
+use crate::aws::outbound::{Answer, json_request};
 use crate::config::{EnvSource, optional};
 use crate::error::ConfigError;
-use crate::outbound::{Answer, call, json_request};
 use crate::verify::{Secret, truncate_for_log};
 
+/// The provider whose events the client answers.
+pub const PROVIDER: &str = "slack";
 pub const BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const API_BASE: &str = "SLACK_API_BASE";
 pub const REPLY_HOSTS: &str = "SLACK_REPLY_HOSTS";
@@ -57,7 +57,7 @@ const TRANSIENT_ERRORS: &[&str] = &["fatal_error", "internal_error", "service_un
 const GONE_ERRORS: &[&str] = &["expired_url", "used_url"];
 
 pub struct SlackClient {
-    connector: SharedHttpConnector,
+    http: Http,
     token: Option<Secret>,
     api_base: String,
     hosts: ReplyHosts,
@@ -81,7 +81,7 @@ impl SlackClient {
         let token =
             optional(env, BOT_TOKEN).map(|token| check_token(&token).map(|()| Secret::new(token))).transpose()?;
         Ok(SlackClient {
-            connector,
+            http: Http::new(connector),
             token,
             api_base: api_base(env, API_BASE, DEFAULT_API_BASE)?,
             hosts: ReplyHosts::from_env(env, REPLY_HOSTS, DEFAULT_REPLY_HOSTS)?,
@@ -103,11 +103,8 @@ impl SlackClient {
         let Ok(request) = json_request(http::Method::POST, url, &[], &response_url_body(reply, blocks)) else {
             return Ok(Err("refused (not a valid HTTP URL)".into()));
         };
-        let mut answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|error| unanswered(VIA_RESPONSE_URL, error))?;
         // An error page may quote the URL, whose path is the credential.
-        answer.body = super::without_secrets(answer.body, &super::url_secrets(url));
+        let answer = self.http.call(VIA_RESPONSE_URL, Ok(request), &url_secrets(url)).await?;
         judge_response_url(&answer, now)
     }
 
@@ -148,32 +145,20 @@ impl SlackClient {
         };
         let authorization = format!("Bearer {}", token.expose());
         let url = format!("{}/{method}", self.api_base);
-        let request = json_request(http::Method::POST, &url, &[("authorization", &authorization)], &body)
-            .map_err(|error| unanswered(api, error))?;
-        let answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|error| unanswered(api, error))?;
+        let request = json_request(http::Method::POST, &url, &[("authorization", &authorization)], &body);
+        let answer = self.http.call(api, request, &[]).await?;
         judge_web_api(api, &answer, now)
     }
 }
 
 #[async_trait]
 impl ReplyClient for SlackClient {
-    fn provider(&self) -> &'static str {
-        "slack"
-    }
-
-    async fn send(
-        &self,
-        target: &ReplyTarget,
-        reply: &Reply,
-        _reply_id: &str,
-        now: SystemTime,
-    ) -> Result<Sent, ReplyError> {
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<Sent, ReplyError> {
+        let Outgoing { target, reply, now, .. } = outgoing;
         let blocks = blocks_of(reply)?;
         let why = match target.field("response_url") {
             None => "absent".to_string(),
-            Some(_) if target.age(now) >= RESPONSE_URL_LIFETIME => "expired (older than 30 minutes)".to_string(),
+            Some(_) if target.expired(RESPONSE_URL_LIFETIME, now) => "expired (older than 30 minutes)".to_string(),
             Some(url) => match self.hosts.check(url) {
                 Err(refused) => {
                     // The refusal names the host only: the path is a credential.
@@ -332,33 +317,14 @@ fn judge_web_api(api: &str, answer: &Answer, now: SystemTime) -> Result<Sent, Re
 mod tests {
     use super::*;
     use crate::delivery::Retry;
-    use std::collections::HashMap;
-
-    const NOW: SystemTime = SystemTime::UNIX_EPOCH;
-
-    fn answer(status: u16, body: &str, headers: &[(&'static str, &str)]) -> Answer {
-        let mut map = http::HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, http::HeaderValue::from_str(value).unwrap());
-        }
-        Answer { status, headers: map, body: body.as_bytes().to_vec() }
-    }
+    use crate::reply::testing::{NOW, answer_with as answer};
 
     fn target(handle: Value) -> ReplyTarget {
-        ReplyTarget {
-            event_id: "T1:Ev1".into(),
-            provider: "slack".into(),
-            tenant: Some("T1".into()),
-            received_at: "1970-01-01T00:00:00Z".into(),
-            chat_id: None,
-            handle,
-        }
+        crate::reply::testing::target(PROVIDER, "T1:Ev1", Some("T1"), None, handle)
     }
 
     fn client(env: &[(&str, &str)]) -> Result<SlackClient, ConfigError> {
-        let env: HashMap<&str, &str> = env.iter().copied().collect();
-        let connector = crate::outbound::connector(&crate::tls::TlsRoots::System);
-        SlackClient::from_env(&env, connector)
+        crate::reply::testing::client(env, SlackClient::from_env)
     }
 
     #[test]

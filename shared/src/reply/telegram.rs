@@ -26,15 +26,14 @@ use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use serde_json::{Map, Value, json};
 
 use super::pace::Pacer;
-use super::{
-    CALL_TIMEOUT, MAX_ANSWER_BYTES, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, api_base, by_status,
-    not_configured, unanswered, without_secrets,
-};
+use super::{Http, Outgoing, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, api_base, by_status, not_configured};
+use crate::aws::outbound::{Answer, json_request};
 use crate::config::{EnvSource, optional};
 use crate::error::ConfigError;
-use crate::outbound::{Answer, call, json_request};
 use crate::verify::{Secret, SecretList, truncate_for_log};
 
+/// The provider whose events the client answers.
+pub const PROVIDER: &str = "telegram";
 pub const BOT_TOKENS: &str = "TELEGRAM_BOT_TOKENS";
 pub const API_BASE: &str = "TELEGRAM_API_BASE";
 /// The platform's own API host.
@@ -60,7 +59,7 @@ const NOT_MODIFIED: &str = "message is not modified";
 const MAX_DESCRIPTION_CHARS: usize = 200;
 
 pub struct TelegramClient {
-    connector: SharedHttpConnector,
+    http: Http,
     /// Each bot's token by label; None when `TELEGRAM_BOT_TOKENS` is unset.
     tokens: Option<BTreeMap<String, Secret>>,
     api_base: String,
@@ -81,7 +80,7 @@ impl TelegramClient {
     pub fn from_env(env: &dyn EnvSource, connector: SharedHttpConnector) -> Result<Self, ConfigError> {
         let tokens = optional(env, BOT_TOKENS).map(|raw| parse_tokens(&raw)).transpose()?;
         Ok(TelegramClient {
-            connector,
+            http: Http::new(connector),
             tokens,
             api_base: api_base(env, API_BASE, DEFAULT_API_BASE)?,
             pacer: Pacer::new(PACE),
@@ -91,15 +90,7 @@ impl TelegramClient {
     /// One Bot API call; every error it returns has the token replaced.
     async fn call(&self, token: &Secret, method: &str, api: &str, body: &Value) -> Result<Answer, ReplyError> {
         let url = format!("{}/bot{}/{method}", self.api_base, token.expose());
-        let request =
-            json_request(http::Method::POST, &url, &[], body).map_err(|error| scrub(unanswered(api, error), token))?;
-        let mut answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|error| scrub(unanswered(api, error), token))?;
-        // A reason quotes the start of a body; cut short, a token in it
-        // would no longer be whole to be replaced afterwards.
-        answer.body = without_secrets(answer.body, &[token.expose()]);
-        Ok(answer)
+        self.http.call(api, json_request(http::Method::POST, &url, &[], body), &[token.expose()]).await
     }
 
     /// Stops the pressed button's spinner. Telegram takes this only for a
@@ -121,18 +112,9 @@ impl TelegramClient {
 
 #[async_trait]
 impl ReplyClient for TelegramClient {
-    fn provider(&self) -> &'static str {
-        "telegram"
-    }
-
-    async fn send(
-        &self,
-        target: &ReplyTarget,
-        reply: &Reply,
-        _reply_id: &str,
-        now: SystemTime,
-    ) -> Result<Sent, ReplyError> {
-        let tokens = self.tokens.as_ref().ok_or_else(|| not_configured("telegram", BOT_TOKENS))?;
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<Sent, ReplyError> {
+        let Outgoing { target, reply, now, .. } = outgoing;
+        let tokens = self.tokens.as_ref().ok_or_else(|| not_configured(PROVIDER, BOT_TOKENS))?;
         let bot = target.tenant.as_deref().filter(|bot| !bot.is_empty()).ok_or_else(|| {
             ReplyError::permanent(format!(
                 "telegram event {} names no bot (no tenant): inlet cannot tell whose token answers it",
@@ -362,29 +344,17 @@ pub fn judge(api: &str, bot: &str, answer: &Answer, now: SystemTime) -> Result<S
 mod tests {
     use super::*;
     use crate::delivery::Retry;
-    use std::collections::HashMap;
+    use crate::reply::testing::{NOW, answer};
+    use crate::reply::without_secrets;
 
-    const NOW: SystemTime = SystemTime::UNIX_EPOCH;
     const TOKEN: &str = "123456789:AAHhiddenHIDDENhiddenHIDDEN_hidden-xyz";
 
-    fn answer(status: u16, body: Value) -> Answer {
-        Answer { status, headers: http::HeaderMap::new(), body: body.to_string().into_bytes() }
-    }
-
     fn target(handle: Value) -> ReplyTarget {
-        ReplyTarget {
-            event_id: "telegram:bot1:7".into(),
-            provider: "telegram".into(),
-            tenant: Some("bot1".into()),
-            received_at: "1970-01-01T00:00:00Z".into(),
-            chat_id: Some("42".into()),
-            handle,
-        }
+        crate::reply::testing::target(PROVIDER, "telegram:bot1:7", Some("bot1"), Some("42"), handle)
     }
 
     fn client(env: &[(&str, &str)]) -> Result<TelegramClient, ConfigError> {
-        let env: HashMap<&str, &str> = env.iter().copied().collect();
-        TelegramClient::from_env(&env, crate::outbound::connector(&crate::tls::TlsRoots::System))
+        crate::reply::testing::client(env, TelegramClient::from_env)
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::ReplyError;
 use crate::verify::Secret;
 
 /// How long before its stated expiry a token is renewed: calls in flight
@@ -18,6 +19,15 @@ pub const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 /// from an answer is data, and a huge one must neither overflow the clock
 /// nor keep a token for ever.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// What one call made with a token came to.
+#[derive(Debug, PartialEq)]
+pub enum Judged<T> {
+    /// The platform answered the call: what it came to.
+    Done(Result<T, ReplyError>),
+    /// The platform refused the token as invalid or expired: why.
+    TokenRefused(String),
+}
 
 /// One cached token.
 #[derive(Default)]
@@ -62,6 +72,39 @@ impl TokenCache {
         let margin = RENEW_BEFORE.min(lifetime / 2);
         *slot = Some(Cached { token: token.clone(), renew_at: Instant::now() + lifetime.saturating_sub(margin) });
         Ok(token)
+    }
+
+    /// Makes a call with the token (`attempt`), and once more with a new one
+    /// when the platform refuses the first as invalid or expired (it may
+    /// revoke a token early, e.g. when the secret is reset). A token refused
+    /// right after it was issued is the platform's trouble, or the app was
+    /// just changed: transient, and the queue's retry comes later.
+    pub async fn call<T, F, FetchFut, A, CallFut>(
+        &self,
+        api: &str,
+        event_id: &str,
+        fetch: F,
+        attempt: A,
+    ) -> Result<T, ReplyError>
+    where
+        F: Fn() -> FetchFut,
+        FetchFut: Future<Output = Result<(Secret, Duration), ReplyError>>,
+        A: Fn(Secret) -> CallFut,
+        CallFut: Future<Output = Result<Judged<T>, ReplyError>>,
+    {
+        let token = self.get(&fetch).await?;
+        let refused = match attempt(token.clone()).await? {
+            Judged::Done(done) => return done,
+            Judged::TokenRefused(refused) => refused,
+        };
+        tracing::info!(event_id, "{api}: the access token was refused ({refused}): fetching a new one");
+        self.invalidate(&token).await;
+        match attempt(self.get(&fetch).await?).await? {
+            Judged::Done(done) => done,
+            Judged::TokenRefused(again) => Err(ReplyError::transient(format!(
+                "{api} refused a newly issued access token too ({refused}, then {again})"
+            ))),
+        }
     }
 
     /// Forgets `token` after the platform refused it as invalid or expired,
@@ -117,5 +160,27 @@ mod tests {
         let kept = huge.get(|| async { Ok::<_, String>((Secret::new("t"), Duration::from_secs(u64::MAX))) }).await;
         assert_eq!(kept.unwrap(), Secret::new("t"));
         assert_eq!(failed.unwrap_err(), "down");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_token_is_replaced_once_and_a_new_one_refused_too_is_transient() {
+        let (cache, count) = (TokenCache::new(), AtomicUsize::new(0));
+        let fetch = || async { fetch_counted(&count, Duration::from_secs(7200)).await.map_err(ReplyError::transient) };
+        let first_refused = |token: Secret| async move {
+            Ok(match token.expose() {
+                "t-1" => Judged::TokenRefused("40014 invalid".into()),
+                other => Judged::Done(Ok(other.to_string())),
+            })
+        };
+        assert_eq!(cache.call("api", "e1", &fetch, first_refused).await.unwrap(), "t-2");
+        assert_eq!(count.load(Ordering::SeqCst), 2, "one new token");
+        let all_refused = |_: Secret| async { Ok(Judged::<String>::TokenRefused("42001 expired".into())) };
+        let error = cache.call("api", "e1", &fetch, all_refused).await.unwrap_err();
+        assert!(!error.is_permanent(), "{error}");
+        assert_eq!(error.reason, "api refused a newly issued access token too (42001 expired, then 42001 expired)");
+        assert_eq!(count.load(Ordering::SeqCst), 3, "not retried further");
+        let failed = |_: Secret| async { Ok(Judged::<String>::Done(Err(ReplyError::permanent("refused")))) };
+        assert!(cache.call("api", "e1", &fetch, failed).await.unwrap_err().is_permanent());
+        assert_eq!(count.load(Ordering::SeqCst), 3, "another failure keeps the token");
     }
 }

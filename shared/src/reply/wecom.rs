@@ -23,17 +23,19 @@ use aws_smithy_types::body::SdkBody;
 use serde_json::{Map, Value, json};
 
 use super::pace::Pacer;
-use super::token::TokenCache;
+use super::token::{Judged, TokenCache};
 use super::{
-    CALL_TIMEOUT, MAX_ANSWER_BYTES, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, api_base, by_status,
-    not_configured, unanswered, without_secrets,
+    Http, Outgoing, Reply, ReplyClient, ReplyError, ReplyTarget, Sent, api_base, check_msgtype_part, errcode_failure,
+    errcode_of, not_configured,
 };
+use crate::aws::outbound::{Answer, CallError, USER_AGENT, json_request};
 use crate::config::{EnvSource, optional};
 use crate::error::ConfigError;
 use crate::form::percent_encode;
-use crate::outbound::{Answer, CallError, USER_AGENT, call, json_request};
 use crate::verify::{Secret, truncate_for_log};
 
+/// The provider whose events the client answers.
+pub const PROVIDER: &str = "wecom";
 pub const CORP_ID: &str = "WECOM_CORP_ID";
 pub const CORP_SECRET: &str = "WECOM_CORP_SECRET";
 pub const AGENT_ID: &str = "WECOM_AGENT_ID";
@@ -61,8 +63,6 @@ pub const CREDENTIAL_ERRORS: &[i64] = &[40001, 40013, 40091, 40056];
 pub const TOKEN_ERRORS: &[i64] = &[40014, 42001];
 /// Frequency limits (45009 the app's, 45033 concurrent calls).
 pub const THROTTLE_ERRORS: &[i64] = &[45009, 45033];
-/// WeCom's "system busy".
-const BUSY: i64 = -1;
 /// The invalid agentid answer of `message/send`.
 const INVALID_AGENT_ID: i64 = 40056;
 /// The body fields that say who gets a message: the conversation decides.
@@ -76,7 +76,7 @@ struct Credentials {
 }
 
 pub struct WeComClient {
-    connector: SharedHttpConnector,
+    http: Http,
     api_base: String,
     credentials: Option<Credentials>,
     tokens: TokenCache,
@@ -159,16 +159,12 @@ impl WeComClient {
             }),
         };
         Ok(WeComClient {
-            connector,
+            http: Http::new(connector),
             api_base: api_base(env, API_BASE, DEFAULT_API_BASE)?,
             credentials,
             tokens: TokenCache::new(),
             pacer: Pacer::new(PACE),
         })
-    }
-
-    async fn token(&self, credentials: &Credentials, now: SystemTime) -> Result<Secret, ReplyError> {
-        self.tokens.get(|| self.fetch_token(credentials, now)).await
     }
 
     async fn fetch_token(&self, credentials: &Credentials, now: SystemTime) -> Result<(Secret, Duration), ReplyError> {
@@ -184,70 +180,42 @@ impl WeComClient {
             .header(http::header::USER_AGENT, USER_AGENT)
             .body(SdkBody::empty())
             // The URL holds the secret: the error does not show it.
-            .map_err(|_| unanswered(GETTOKEN, CallError::Build("the URL is not valid HTTP".into())))?;
-        let mut answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|error| unanswered(GETTOKEN, error))?;
-        answer.body = without_secrets(answer.body, &[credentials.secret.expose()]);
+            .map_err(|_| CallError::Build("the URL is not valid HTTP".into()));
+        let answer = self.http.call(GETTOKEN, request, &[credentials.secret.expose()]).await?;
         judge_token(&answer, credentials, now)
     }
 
     async fn post(&self, path: &str, token: &Secret, body: &Value) -> Result<Answer, ReplyError> {
         let url = format!("{}/cgi-bin/{path}?access_token={}", self.api_base, percent_encode(token.expose()));
-        let api = format!("wecom {path}");
-        let request = json_request(http::Method::POST, &url, &[], body).map_err(|error| unanswered(&api, error))?;
-        let mut answer = call(&self.connector, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|error| unanswered(&api, error))?;
-        answer.body = without_secrets(answer.body, &[token.expose()]);
-        Ok(answer)
+        let request = json_request(http::Method::POST, &url, &[], body);
+        self.http.call(&format!("wecom {path}"), request, &[token.expose()]).await
     }
 }
 
 #[async_trait]
 impl ReplyClient for WeComClient {
-    fn provider(&self) -> &'static str {
-        "wecom"
-    }
-
-    async fn send(
-        &self,
-        target: &ReplyTarget,
-        reply: &Reply,
-        _reply_id: &str,
-        now: SystemTime,
-    ) -> Result<Sent, ReplyError> {
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<Sent, ReplyError> {
+        let Outgoing { target, reply, now, .. } = outgoing;
         if reply.update {
             return Err(ReplyError::permanent(
                 "WeCom cannot change a sent message (update is not supported): answer with a new one",
             ));
         }
         let Some(credentials) = &self.credentials else {
-            return Err(not_configured("wecom", CORP_SECRET));
+            return Err(not_configured(PROVIDER, CORP_SECRET));
         };
         check_app(target, credentials.agent_id)?;
         let recipient = Recipient::of(target)?;
         let body = body_of(recipient, credentials.agent_id, reply).map_err(ReplyError::permanent)?;
         let (api, path) = recipient.api();
         self.pacer.wait_turn(&recipient.pace_key()).await;
-        let token = self.token(credentials, now).await?;
-        let answer = self.post(path, &token, &body).await?;
-        let refused = match judge_send(api, &answer, &token, now) {
-            Judged::Done(done) => return done,
-            Judged::TokenRefused(refused) => refused,
+        let fetch = || self.fetch_token(credentials, now);
+        let body = &body;
+        let attempt = |token: Secret| async move {
+            let answer = self.post(path, &token, body).await?;
+            Ok(judge_send(api, &answer, &token, now))
         };
-        // Once: a token refused right after it was issued is WeCom's
-        // trouble, and the queue's retry comes later.
-        tracing::info!(event_id = %target.event_id, "{api}: the access token was refused ({refused}): fetching a new one");
-        self.tokens.invalidate(&token).await;
-        let token = self.token(credentials, now).await?;
-        let answer = self.post(path, &token, &body).await?;
-        match judge_send(api, &answer, &token, now) {
-            Judged::Done(done) => done,
-            Judged::TokenRefused(again) => {
-                Err(ReplyError::transient(format!("{api} refused a newly issued access token too ({again})")))
-            }
-        }
+        self.tokens.call(api, &target.event_id, fetch, attempt).await
     }
 }
 
@@ -290,9 +258,7 @@ fn content_of(reply: &Reply) -> Result<Map<String, Value>, String> {
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .ok_or("a wecom card needs \"msgtype\" (markdown, textcard, template_card …) and its field")?;
-    if !fields.get(msgtype).is_some_and(Value::is_object) {
-        return Err(format!("a wecom {msgtype} card needs its \"{msgtype}\" object"));
-    }
+    check_msgtype_part(PROVIDER, fields, msgtype)?;
     if let Some(field) = RECIPIENT_FIELDS.iter().find(|field| fields.contains_key(**field)) {
         return Err(format!("a wecom card cannot name {field}: a reply goes to the event's conversation"));
     }
@@ -315,25 +281,18 @@ pub fn body_of(recipient: Recipient<'_>, agent_id: i64, reply: &Reply) -> Result
     Ok(Value::Object(body))
 }
 
-/// `errcode` and `errmsg` of a WeCom answer, the message cut short and
-/// without `token`.
-fn error_of(json: &Value, token: Option<&Secret>) -> (Option<i64>, String) {
-    let code = json.get("errcode").and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.parse().ok())));
+/// The `errmsg` of a WeCom answer, cut short and without `secret`.
+fn errmsg(json: &Value, secret: &Secret) -> String {
     let mut message = json.get("errmsg").and_then(Value::as_str).unwrap_or_default().to_string();
-    if let Some(token) = token.filter(|t| !t.expose().is_empty()) {
-        message = message.replace(token.expose(), "***");
+    if !secret.expose().is_empty() {
+        message = message.replace(secret.expose(), "***");
     }
-    (code, truncate_for_log(&message))
+    truncate_for_log(&message)
 }
 
 fn judge_token(answer: &Answer, credentials: &Credentials, now: SystemTime) -> Result<(Secret, Duration), ReplyError> {
-    if !(200..300).contains(&answer.status) {
-        return Err(by_status(GETTOKEN, answer, now));
-    }
-    let Some(json) = answer.json() else {
-        return Err(ReplyError::transient(format!("{GETTOKEN} answered {} without WeCom's JSON", answer.status)));
-    };
-    let (code, mut message) = error_of(&json, Some(&credentials.secret));
+    let (json, code) = errcode_of(GETTOKEN, "WeCom", answer, now)?;
+    let mut message = errmsg(&json, &credentials.secret);
     if !credentials.corp_id.is_empty() {
         message = message.replace(&credentials.corp_id, "***");
     }
@@ -354,38 +313,23 @@ fn judge_token(answer: &Answer, credentials: &Credentials, now: SystemTime) -> R
 }
 
 /// What a send's answer means.
-enum Judged {
-    Done(Result<Sent, ReplyError>),
-    /// The access token was refused (invalid or expired): the reason.
-    TokenRefused(String),
-}
-
-fn judge_send(api: &str, answer: &Answer, token: &Secret, now: SystemTime) -> Judged {
-    if !(200..300).contains(&answer.status) {
-        return Judged::Done(Err(by_status(api, answer, now)));
-    }
-    let Some(json) = answer.json() else {
-        // WeCom always answers JSON: anything else came from something on
-        // the way, and the next attempt may reach WeCom.
-        return Judged::Done(Err(ReplyError::transient(format!(
-            "{api} answered {} without WeCom's JSON",
-            answer.status
-        ))));
+fn judge_send(api: &str, answer: &Answer, token: &Secret, now: SystemTime) -> Judged<Sent> {
+    let (json, code) = match errcode_of(api, "WeCom", answer, now) {
+        Ok(read) => read,
+        Err(error) => return Judged::Done(Err(error)),
     };
-    let (code, message) = error_of(&json, Some(token));
+    let message = errmsg(&json, token);
     Judged::Done(Err(match code {
         Some(0) => return Judged::Done(sent(api, &json)),
         Some(code) if TOKEN_ERRORS.contains(&code) => return Judged::TokenRefused(format!("{code} {message}")),
-        None => ReplyError::transient(format!("{api} answered {} without an errcode", answer.status)),
         Some(code) if THROTTLE_ERRORS.contains(&code) => ReplyError::transient_after(
             Some(THROTTLE_WAIT),
             format!("{api} is throttled ({code} {message}: WeCom takes 30 messages a minute per member)"),
         ),
-        Some(BUSY) => ReplyError::transient(format!("{api} failed: {BUSY} {message}")),
         Some(INVALID_AGENT_ID) => {
             ReplyError::permanent(format!("{api} refused {AGENT_ID} ({INVALID_AGENT_ID} {message})"))
         }
-        Some(code) => ReplyError::permanent(format!("{api} refused the reply: {code} {message}")),
+        code => errcode_failure(api, answer.status, code, &message),
     }))
 }
 
@@ -406,28 +350,14 @@ fn sent(api: &str, json: &Value) -> Result<Sent, ReplyError> {
 mod tests {
     use super::*;
     use crate::delivery::Retry;
-    use std::collections::HashMap;
-
-    const NOW: SystemTime = SystemTime::UNIX_EPOCH;
-
-    fn answer(status: u16, body: Value) -> Answer {
-        Answer { status, headers: http::HeaderMap::new(), body: body.to_string().into_bytes() }
-    }
+    use crate::reply::testing::{NOW, answer};
 
     fn client(env: &[(&str, &str)]) -> Result<WeComClient, ConfigError> {
-        let env: HashMap<&str, &str> = env.iter().copied().collect();
-        WeComClient::from_env(&env, crate::outbound::connector(&crate::tls::TlsRoots::System))
+        crate::reply::testing::client(env, WeComClient::from_env)
     }
 
     fn target(handle: Value) -> ReplyTarget {
-        ReplyTarget {
-            event_id: "wecom:ww1:1".into(),
-            provider: "wecom".into(),
-            tenant: Some("ww1".into()),
-            received_at: "1970-01-01T00:00:00Z".into(),
-            chat_id: None,
-            handle,
-        }
+        crate::reply::testing::target(PROVIDER, "wecom:ww1:1", Some("ww1"), None, handle)
     }
 
     fn credentials() -> Credentials {

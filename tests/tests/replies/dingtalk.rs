@@ -6,10 +6,12 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use inlet_shared::crosscheck::{Runtime, repository_root, run_library};
 use inlet_shared::delivery::Retry;
 use inlet_shared::reply::dingtalk::{DingTalkClient, REPLY_HOSTS, THROTTLE_WAIT, VIA};
-use inlet_shared::reply::{Reply, ReplyClient, ReplyError, ReplyTarget, Sent};
+use inlet_shared::reply::{Reply, ReplyError, ReplyTarget, Sent};
+use inlet_testkit::crosscheck::{Runtime, repository_root, run_library};
+
+use crate::send_now;
 use inlet_tests::platforms::Received;
 use inlet_tests::platforms::dingtalk::{FakeDingTalk, SEND_PATH, Session};
 use serde_json::{Value, json};
@@ -19,7 +21,7 @@ use time::format_description::well_known::Rfc3339;
 fn client(reply_hosts: Option<&str>) -> DingTalkClient {
     let env: std::collections::HashMap<&str, &str> =
         reply_hosts.map(|hosts| (REPLY_HOSTS, hosts)).into_iter().collect();
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     DingTalkClient::from_env(&env, connector).expect("client")
 }
 
@@ -39,7 +41,7 @@ fn target(handle: Value) -> ReplyTarget {
 }
 
 async fn send(client: &DingTalkClient, session: &Session, reply: &Reply) -> Result<Sent, ReplyError> {
-    client.send(&target(session.handle()), reply, "r1", SystemTime::now()).await
+    send_now(client, &target(session.handle()), reply, "r1").await
 }
 
 fn now_ms() -> i64 {
@@ -97,10 +99,10 @@ async fn without_an_expiry_the_reply_is_sent_and_dingtalk_says_when_the_session_
     let client = client_of(&fake);
     let open = fake.issue_session();
     let handle = json!({"session_webhook": open.url, "session_webhook_expired_time": null});
-    client.send(&target(handle), &Reply::text("hi"), "r1", SystemTime::now()).await.expect("sent");
+    send_now(&client, &target(handle), &Reply::text("hi"), "r1").await.expect("sent");
     let over = fake.issue_session_until(now_ms() - 1_000);
     let handle = json!({"session_webhook": over.url});
-    let refused = client.send(&target(handle), &Reply::text("hi"), "r2", SystemTime::now()).await.unwrap_err();
+    let refused = send_now(&client, &target(handle), &Reply::text("hi"), "r2").await.unwrap_err();
     assert!(refused.is_permanent() && refused.reason.contains("no longer valid"), "{refused}");
     assert_eq!(fake.received().len(), 2);
     assert_eq!(fake.delivered().len(), 1);
@@ -116,7 +118,7 @@ async fn a_session_webhook_on_a_foreign_host_is_never_called() {
     let defaults = send(&client(None), &allowed.issue_session(), &Reply::text("hi")).await.expect_err("defaults");
     assert!(defaults.is_permanent(), "{defaults}");
     let elsewhere = json!({"session_webhook": "https://oapi.dingtalk.com.evil.example/robot/sendBySession?session=x"});
-    let refused = client_of(&allowed).send(&target(elsewhere), &Reply::text("hi"), "r1", SystemTime::now()).await;
+    let refused = send_now(&client_of(&allowed), &target(elsewhere), &Reply::text("hi"), "r1").await;
     assert!(refused.unwrap_err().reason.contains("not one of"));
     assert!(foreign.received().is_empty() && allowed.received().is_empty(), "nothing was called");
 }
@@ -162,7 +164,7 @@ async fn replies_of_one_robot_are_spaced_three_seconds_and_other_robots_are_not_
     other_robot["robot_code"] = json!("dingrobot2");
     let started = Instant::now();
     send(&client, &first, &Reply::text("1")).await.expect("first");
-    client.send(&target(other_robot), &Reply::text("other"), "r2", SystemTime::now()).await.expect("other robot");
+    send_now(&client, &target(other_robot), &Reply::text("other"), "r2").await.expect("other robot");
     assert!(started.elapsed() < Duration::from_secs(2), "another robot waits for nobody: {:?}", started.elapsed());
     send(&client, &second_session, &Reply::text("2")).await.expect("second");
     assert!(
@@ -195,9 +197,9 @@ async fn the_session_token_is_never_in_a_reason_or_a_debug() {
     let unreachable =
         json!({"session_webhook": format!("http://127.0.0.1:{closed}{SEND_PATH}?session=sessUNREACHABLE0001")});
     let closed_client = client(Some(&format!("127.0.0.1:{closed}")));
-    errors.push(closed_client.send(&target(unreachable), &Reply::text("x"), "r", SystemTime::now()).await.unwrap_err());
+    errors.push(send_now(&closed_client, &target(unreachable), &Reply::text("x"), "r").await.unwrap_err());
     let foreign = json!({"session_webhook": "https://evil.example/robot/sendBySession?session=sessFOREIGN0001"});
-    errors.push(allowed.send(&target(foreign), &Reply::text("x"), "r", SystemTime::now()).await.unwrap_err());
+    errors.push(send_now(&allowed, &target(foreign), &Reply::text("x"), "r").await.unwrap_err());
     for session in [&expired, &gone, &throttled] {
         for error in &errors {
             assert!(

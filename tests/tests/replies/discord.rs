@@ -1,12 +1,14 @@
 //! Discord replies against its local server (inlet_tests::platforms::discord).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use inlet_shared::delivery::Retry;
 use inlet_shared::reply::discord::{API_BASE, DiscordClient, VIA_EDIT_ORIGINAL, VIA_FOLLOW_UP};
-use inlet_shared::reply::{Reply, ReplyClient, ReplyError, ReplyTarget, Sent};
-use inlet_shared::samples::CapturedLogs;
+use inlet_shared::reply::{Reply, ReplyError, ReplyTarget, Sent};
+
+use crate::send_now;
+use inlet_testkit::CapturedLogs;
 use inlet_tests::platforms::Answer;
 use inlet_tests::platforms::discord::{self, DiscordServer, Interaction};
 use serde_json::{Value, json};
@@ -20,7 +22,7 @@ const TOKEN_MARK: &str = "SECRET-interaction";
 
 fn client_at(base: &str) -> DiscordClient {
     let env: HashMap<&str, &str> = [(API_BASE, base)].into();
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     DiscordClient::from_env(&env, connector).expect("a usable configuration")
 }
 
@@ -46,7 +48,7 @@ fn target(interaction: &Interaction) -> ReplyTarget {
 }
 
 async fn send(client: &DiscordClient, target: &ReplyTarget, reply: Reply) -> Result<Sent, ReplyError> {
-    client.send(target, &reply, "reply-1", SystemTime::now()).await
+    send_now(client, target, &reply, "reply-1").await
 }
 
 fn webhook(interaction: &Interaction) -> String {

@@ -6,11 +6,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use inlet_shared::crosscheck::{Runtime, repository_root, run_library};
 use inlet_shared::delivery::Retry;
 use inlet_shared::reply::lark::{API_BASE, APP_ID, APP_SECRET, LarkClient, VIA_CARD_UPDATE, VIA_REPLY, reply_uuid};
-use inlet_shared::reply::{Reply, ReplyClient, ReplyError, ReplyTarget, Sent};
-use inlet_shared::samples::{Samples, dev_settings, handle_with};
+use inlet_shared::reply::{Reply, ReplyError, ReplyTarget, Sent};
+use inlet_testkit::crosscheck::{Runtime, repository_root, run_library};
+
+use crate::send_now;
+use inlet_shared::samples::{Samples, dev_settings};
+use inlet_testkit::samples::handle_with;
 use inlet_tests::platforms::Received;
 use inlet_tests::platforms::lark::{
     self as fake, CARD_UPDATE_PATH, CHAT, LarkServer, OPERATOR, THROTTLE_RESET_SECS, TOKEN_PATH,
@@ -26,7 +29,7 @@ async fn server() -> LarkServer {
 
 fn client_with(env: &[(&str, String)]) -> LarkClient {
     let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     LarkClient::from_env(&env, connector).expect("client")
 }
 
@@ -58,7 +61,7 @@ fn card_handle(message_id: &str, card_token: &str) -> Value {
 }
 
 async fn send(client: &LarkClient, handle: Value, reply: &Reply, reply_id: &str) -> Result<Sent, ReplyError> {
-    client.send(&target_at(handle, Duration::from_secs(1)), reply, reply_id, SystemTime::now()).await
+    send_now(client, &target_at(handle, Duration::from_secs(1)), reply, reply_id).await
 }
 
 fn update(text: &str) -> Reply {
@@ -204,7 +207,7 @@ async fn a_card_update_within_30_minutes_changes_the_card_for_the_operator() {
     let server = server().await;
     let (card_message, token) = server.add_card_callback(CHAT, Duration::from_secs(29 * 60));
     let target = target_at(card_handle(&card_message, &token), Duration::from_secs(29 * 60));
-    let sent = client_of(&server).send(&target, &update("approved"), "r1", SystemTime::now()).await;
+    let sent = send_now(&client_of(&server), &target, &update("approved"), "r1").await;
     assert_eq!(sent.expect("updated"), Sent::via(VIA_CARD_UPDATE).with_message_id(Some(card_message)));
 
     let card = json!({"elements": [{"tag": "div", "text": {"tag": "plain_text", "content": "approved"}}], "open_ids": [OPERATOR]});
@@ -222,7 +225,7 @@ async fn a_card_update_after_30_minutes_fails_permanently_without_any_request() 
     let server = server().await;
     let (card_message, token) = server.add_card_callback(CHAT, Duration::from_secs(31 * 60));
     let target = target_at(card_handle(&card_message, &token), Duration::from_secs(31 * 60));
-    let error = client_of(&server).send(&target, &update("too late"), "r1", SystemTime::now()).await.unwrap_err();
+    let error = send_now(&client_of(&server), &target, &update("too late"), "r1").await.unwrap_err();
     assert!(error.is_permanent(), "{error}");
     assert!(error.reason.contains("the card's update token has expired (30 min)"), "{error}");
     assert!(server.received().is_empty(), "{:?}", server.received());
@@ -295,7 +298,7 @@ async fn missing_credentials_fail_permanently_naming_the_settings() {
     assert!(server.received().is_empty());
 
     let env: HashMap<&str, &str> = [(APP_ID, fake::APP_ID)].into();
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     assert_eq!(LarkClient::from_env(&env, connector).unwrap_err().name, APP_SECRET, "one without the other");
 }
 
@@ -331,7 +334,7 @@ async fn no_reason_or_debug_output_shows_the_app_secret_or_a_tenant_token() {
     reasons.push(send(&client, message_handle(&recalled), &Reply::text("x"), "r3").await.unwrap_err().reason);
     let (card_message, token) = server.add_card_callback(CHAT, Duration::from_secs(60));
     let old = target_at(card_handle(&card_message, &token), Duration::from_secs(3600));
-    reasons.push(client.send(&old, &update("x"), "r4", SystemTime::now()).await.unwrap_err().reason);
+    reasons.push(send_now(&client, &old, &update("x"), "r4").await.unwrap_err().reason);
     server.refuse_tokens();
     reasons.push(send(&client, message_handle(&parent), &Reply::text("x"), "r5").await.unwrap_err().reason);
     let wrong = [(API_BASE, server.url.clone()), (APP_ID, fake::APP_ID.into()), (APP_SECRET, "WrOnGsEcReT".into())];
@@ -376,7 +379,7 @@ async fn the_receivers_card_callbacks_are_answered_through_their_reply_handles()
     );
     server.put_message("om_devmessage", "oc_devchat");
     server.put_card_token("c-card-update-token", "om_devmessage", Duration::from_secs(1));
-    client.send(&target, &update("approved"), "r1", SystemTime::now()).await.expect("card updated");
+    send_now(&client, &target, &update("approved"), "r1").await.expect("card updated");
     let updated = server.card_token("c-card-update-token").expect("token");
     assert_eq!(updated.updates[0]["open_ids"], json!(["ou_devuser"]));
 
@@ -388,7 +391,7 @@ async fn the_receivers_card_callbacks_are_answered_through_their_reply_handles()
         json!({"message_id": "om_legacy_reply", "chat_id": "oc_devchat", "card_token": "c-card-update-token", "open_id": "ou_devuser"})
     );
     server.put_message("om_legacy_reply", "oc_devchat");
-    client.send(&target, &Reply::text("noted"), "r2", SystemTime::now()).await.expect("replied");
+    send_now(&client, &target, &Reply::text("noted"), "r2").await.expect("replied");
     let posted = server.messages_posted();
     assert_eq!(posted.len(), 1);
     assert_eq!(posted[0].parent_id.as_deref(), Some("om_legacy_reply"));

@@ -9,3 +9,18 @@ mod lark;
 mod slack;
 mod telegram;
 mod wecom;
+
+use std::time::SystemTime;
+
+use inlet_shared::reply::{Outgoing, Reply, ReplyClient, ReplyError, ReplyTarget, Sent};
+
+/// Sends `reply` to `target` with `client` as the reply function does, at
+/// this moment.
+async fn send_now(
+    client: &dyn ReplyClient,
+    target: &ReplyTarget,
+    reply: &Reply,
+    reply_id: &str,
+) -> Result<Sent, ReplyError> {
+    client.send(Outgoing::new(target, reply, reply_id, SystemTime::now())).await
+}

@@ -7,15 +7,17 @@
 //! and JSON body.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use inlet_shared::crosscheck::{Runtime, repository_root, run_library};
 use inlet_shared::delivery::Retry;
 use inlet_shared::reply::slack::{
     API_BASE, BOT_TOKEN, REPLY_HOSTS, SlackClient, VIA_POST_MESSAGE, VIA_RESPONSE_URL, VIA_UPDATE,
 };
-use inlet_shared::reply::{Reply, ReplyClient, ReplyError, ReplyTarget, Sent};
-use inlet_shared::tls::TlsRoots;
+use inlet_shared::reply::{Reply, ReplyError, ReplyTarget, Sent};
+use inlet_testkit::crosscheck::{Runtime, repository_root, run_library};
+
+use crate::send_now;
+use inlet_shared::aws::tls::TlsRoots;
 use inlet_tests::platforms::slack::{self, Shown, SlackServer};
 use inlet_tests::platforms::{Answer, Received};
 use serde_json::{Value, json};
@@ -42,7 +44,7 @@ fn client_with(settings: &[(&str, &str)], token: Option<&str>) -> SlackClient {
     if let Some(token) = token {
         env.insert(BOT_TOKEN, token);
     }
-    SlackClient::from_env(&env, inlet_shared::outbound::connector(&TlsRoots::System)).expect("valid settings")
+    SlackClient::from_env(&env, inlet_shared::aws::outbound::connector(&TlsRoots::System)).expect("valid settings")
 }
 
 fn received_at(ago: Duration) -> String {
@@ -95,7 +97,7 @@ fn update(text: &str) -> Reply {
 }
 
 async fn send(client: &SlackClient, target: &ReplyTarget, reply: &Reply) -> Result<Sent, ReplyError> {
-    client.send(target, reply, "reply-1", SystemTime::now()).await
+    send_now(client, target, reply, "reply-1").await
 }
 
 /// Neither the token nor a response_url's path in `shown`.

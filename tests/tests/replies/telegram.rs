@@ -1,12 +1,14 @@
 //! Telegram replies against its local server (inlet_tests::platforms::telegram).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use inlet_shared::delivery::Retry;
 use inlet_shared::reply::telegram::{API_BASE, BOT_TOKENS, TelegramClient, VIA_EDIT, VIA_SEND};
-use inlet_shared::reply::{Reply, ReplyClient, ReplyError, ReplyTarget, Sent};
-use inlet_shared::samples::CapturedLogs;
+use inlet_shared::reply::{Reply, ReplyError, ReplyTarget, Sent};
+
+use crate::send_now;
+use inlet_testkit::CapturedLogs;
 use inlet_tests::platforms::Answer;
 use inlet_tests::platforms::telegram::{self, TelegramServer};
 use serde_json::{Value, json};
@@ -26,7 +28,7 @@ async fn server() -> TelegramServer {
 
 fn client_with(env: &[(&str, &str)]) -> TelegramClient {
     let env: HashMap<&str, &str> = env.iter().copied().collect();
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     TelegramClient::from_env(&env, connector).expect("a usable configuration")
 }
 
@@ -51,7 +53,7 @@ fn message_handle(chat: &str, message_id: i64) -> Value {
 }
 
 async fn send(client: &TelegramClient, target: &ReplyTarget, reply: Reply) -> Result<Sent, ReplyError> {
-    client.send(target, &reply, "reply-1", SystemTime::now()).await
+    send_now(client, target, &reply, "reply-1").await
 }
 
 fn path(method: &str) -> String {
@@ -221,7 +223,7 @@ async fn without_bot_tokens_every_reply_fails_naming_the_setting() {
 
 #[test]
 fn a_malformed_bot_token_stops_start_up_naming_the_setting_and_the_bot_never_the_value() {
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     let cut = format!("bot1={TOKEN},bot2=7000003:AAFsecretTOKENvalue");
     let env: HashMap<&str, &str> = [(BOT_TOKENS, cut.as_str())].into();
     let error = TelegramClient::from_env(&env, connector).unwrap_err();

@@ -3,14 +3,15 @@
 //! wechatpy 1.8.18 (wecom_sdk_check.py) for the same replies.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::SystemTime;
 
-use inlet_shared::crosscheck::{Runtime, repository_root, run_library};
 use inlet_shared::delivery::Retry;
 use inlet_shared::reply::wecom::{
     AGENT_ID, CORP_ID, CORP_SECRET, MAX_TEXT_BYTES, THROTTLE_WAIT, VIA_APPCHAT_SEND, VIA_MESSAGE_SEND, WeComClient,
 };
-use inlet_shared::reply::{Reply, ReplyClient, ReplyError, ReplyTarget, Sent};
+use inlet_shared::reply::{Reply, ReplyError, ReplyTarget, Sent};
+use inlet_testkit::crosscheck::{Runtime, repository_root, run_library};
+
+use crate::send_now;
 use inlet_tests::platforms::Received;
 use inlet_tests::platforms::wecom::{
     self as fake, APPCHAT_SEND_PATH, CHAT, FakeWeCom, GETTOKEN_PATH, MESSAGE_SEND_PATH, SECRET, USER,
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 
 fn client_with(env: &[(&str, String)]) -> WeComClient {
     let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     WeComClient::from_env(&env, connector).expect("client")
 }
 
@@ -47,7 +48,7 @@ fn target(handle: Value) -> ReplyTarget {
 }
 
 async fn send(client: &WeComClient, handle: Value, reply: &Reply) -> Result<Sent, ReplyError> {
-    client.send(&target(handle), reply, "r1", SystemTime::now()).await
+    send_now(client, &target(handle), reply, "r1").await
 }
 
 fn paths(received: &[Received]) -> Vec<(String, String)> {
@@ -154,7 +155,7 @@ async fn missing_credentials_fail_permanently_naming_the_setting_without_a_reque
     assert!(refused.is_permanent() && refused.reason.contains(CORP_SECRET), "{refused}");
     assert!(server.received().is_empty());
     let env: HashMap<&str, &str> = [(CORP_SECRET, SECRET), (AGENT_ID, "1000002")].into();
-    let connector = inlet_shared::outbound::connector(&inlet_shared::tls::TlsRoots::System);
+    let connector = inlet_shared::aws::outbound::connector(&inlet_shared::aws::tls::TlsRoots::System);
     assert_eq!(WeComClient::from_env(&env, connector.clone()).unwrap_err().name, CORP_ID);
     let env: HashMap<&str, &str> = [(CORP_SECRET, SECRET), (CORP_ID, fake::CORP_ID), (AGENT_ID, "app")].into();
     assert_eq!(WeComClient::from_env(&env, connector).unwrap_err().name, AGENT_ID);

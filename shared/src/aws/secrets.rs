@@ -24,6 +24,7 @@
 //! names the settings and the store, never a value.
 
 use std::collections::HashMap;
+#[cfg(any(test, feature = "testkit"))]
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,10 +32,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::aws_json::{AwsJsonClient, CallTimeouts, SECRETS_MANAGER, SSM};
+use crate::aws::access::AwsAccess;
+use crate::aws::json_api::{AwsJsonClient, CallTimeouts, SECRETS_MANAGER, SSM};
 use crate::config::{EnvSource, optional};
 use crate::error::ConfigError;
-use crate::runtime::AwsAccess;
 
 pub const SOURCE_SETTING: &str = "INLET_SECRETS_SOURCE";
 pub const PREFIX_SETTING: &str = "INLET_SECRETS_PREFIX";
@@ -142,7 +143,7 @@ pub trait SecretStore: Send + Sync {
 }
 
 /// The environment with the secret settings taken from a store: what
-/// [`run`](crate::runtime::run) passes to a provider's `from_env`.
+/// [`run`](crate::aws::lambda::run) passes to a provider's `from_env`.
 pub struct SecretEnv<'a> {
     env: &'a dyn EnvSource,
     secret_settings: &'a [&'a str],
@@ -405,6 +406,7 @@ impl SecretStore for SecretsManagerStore {
 
 /// An in-memory store for tests: values by name, or one failure for every
 /// call, and the names each call asked for.
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Default)]
 pub struct MemoryStore {
     values: HashMap<String, String>,
@@ -412,6 +414,7 @@ pub struct MemoryStore {
     requests: Mutex<Vec<Vec<String>>>,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
@@ -433,6 +436,7 @@ impl MemoryStore {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 #[async_trait]
 impl SecretStore for MemoryStore {
     async fn fetch(&self, names: &[String]) -> Result<HashMap<String, String>, StoreError> {

@@ -19,14 +19,14 @@ use aws_smithy_http_client::Connector;
 use aws_smithy_http_client::tls::{Provider as TlsProvider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
+use crate::aws::partition::Partition;
 use crate::config::{EnvSource, optional};
 use crate::error::ConfigError;
-use crate::runtime::Partition;
 
 pub const SETTING: &str = "INLET_TLS_ROOTS";
 
 /// Amazon Root CA 1–4 and Starfield Services Root Certificate Authority G2.
-pub const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+pub const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("../../certs/amazon-trust-services.pem");
 
 /// The certificate authorities a client trusts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl TlsRoots {
         )
     }
 
-    /// A connector for calls made without an SDK client (crate::aws_json):
+    /// A connector for calls made without an SDK client (crate::aws::json_api):
     /// the same rustls/aws-lc stack the SDK's clients use. It also speaks
     /// plain HTTP, which the local emulator serves.
     pub fn connector(&self) -> Connector {

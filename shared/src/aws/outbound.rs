@@ -21,7 +21,7 @@ use aws_smithy_types::byte_stream::ByteStream;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
-use crate::tls::TlsRoots;
+use crate::aws::tls::TlsRoots;
 use crate::verify::standard_webhooks::SigningKeys;
 
 /// The connector to build once (in `main`) and share: the system's roots,
@@ -77,7 +77,7 @@ pub async fn call(
     let started = tokio::time::Instant::now();
     let response = match tokio::time::timeout(timeout, connector.call(request)).await {
         Err(_) => return Err(CallError::Timeout(timeout)),
-        Ok(Err(error)) => return Err(CallError::NotSent(crate::aws_json::with_causes(&error))),
+        Ok(Err(error)) => return Err(CallError::NotSent(crate::aws::json_api::with_causes(&error))),
         Ok(Ok(response)) => response,
     };
     let status = response.status().as_u16();

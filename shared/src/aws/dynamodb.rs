@@ -9,8 +9,11 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::*;
-use crate::config::DedupSettings;
+use crate::dedup::DedupSettings;
+use crate::dedup::*;
+use crate::dedup::{RELEASED, classify, inbox_copy};
+use crate::envelope::Envelope;
+use crate::operations::{RefusalRecord, failure_key, refusal_key};
 
 /// A stored record, attribute by attribute.
 type Item = HashMap<String, AttributeValue>;

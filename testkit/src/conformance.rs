@@ -4,7 +4,7 @@
 //! ```ignore
 //! #[tokio::test]
 //! async fn keeps_the_provider_contract() {
-//!     inlet_shared::conformance::check::<MyFunction>(&[]).await;
+//!     inlet_testkit::conformance::check::<MyFunction>(&[]).await;
 //! }
 //! ```
 //!
@@ -37,13 +37,16 @@ use std::sync::Mutex;
 use http::{Method, StatusCode};
 use time::OffsetDateTime;
 
-use crate::envelope::Envelope;
-use crate::error::IngressError;
-use crate::ingress::{Decision, IncomingRequest, Reply};
-use crate::provider::match_route;
-use crate::queue::MemoryPublisher;
-use crate::runtime::HttpFunction;
-use crate::samples::{CapturedLogs, SampleRequest, Samples, dev_settings_with};
+use inlet_shared::envelope::Envelope;
+use inlet_shared::error::IngressError;
+use inlet_shared::ingress::{Decision, IncomingRequest, Reply};
+use inlet_shared::provider::HttpFunction;
+use inlet_shared::provider::match_route;
+use inlet_shared::queue::MemoryPublisher;
+use inlet_shared::samples::{SampleRequest, Samples};
+use inlet_shared::telemetry::CapturedLogs;
+
+use crate::samples::dev_settings_with;
 
 /// The time the kit's samples are signed at and judged at.
 pub const NOW: i64 = 1_700_000_000;
@@ -319,7 +322,7 @@ fn secret_fragments(value: Option<&String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prelude::*;
+    use inlet_shared::prelude::*;
 
     /// A provider with one configurable flaw, to prove the kit catches it.
     struct Flawed {

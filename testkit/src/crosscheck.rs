@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::ingress::{IncomingRequest, Reply};
+use inlet_shared::ingress::{IncomingRequest, Reply};
 
 /// Where an official library runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

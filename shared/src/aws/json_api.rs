@@ -1,6 +1,6 @@
 //! One signed call to an AWS service that speaks the AWS JSON 1.1 protocol
 //! (SSM Parameter Store, Secrets Manager): what init needs to read secret
-//! settings (crate::secrets), without linking each service's SDK crate.
+//! settings (crate::aws::secrets), without linking each service's SDK crate.
 //!
 //! Why not the SDK: every receiver links whatever its init may call, and the
 //! SSM and Secrets Manager clients cost about 1 MB of each binary for two
@@ -26,7 +26,8 @@ use aws_smithy_types::byte_stream::ByteStream;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::runtime::{AwsAccess, Partition};
+use crate::aws::access::AwsAccess;
+use crate::aws::partition::Partition;
 
 /// An AWS JSON 1.1 service: how it is named in endpoints, signatures and
 /// operation targets.
@@ -266,7 +267,7 @@ mod tests {
             region: region.into(),
             credentials: Credentials::new("AKIDEXAMPLE", "secret-access-key", Some("session".into()), None, "test"),
             endpoint_url: endpoint.map(str::to_string),
-            tls_roots: crate::tls::TlsRoots::System,
+            tls_roots: crate::aws::tls::TlsRoots::System,
         }
     }
 
