@@ -337,6 +337,65 @@ impl Verdicts {
     }
 }
 
+/// How one provider's cross-check configures both sides of a [`Case`]:
+/// what the check script is told beyond the case's name, body and clock,
+/// and inlet's answer.
+pub trait CaseConfig {
+    /// The script's fields for `request` (the library's secrets, the
+    /// signature headers), as a JSON object.
+    fn library_json(&self, request: &IncomingRequest) -> Value;
+
+    /// The status of inlet's answer to `request` at `now`, configured alike.
+    fn inlet_status(&self, request: &IncomingRequest, now: i64) -> impl Future<Output = StatusCode>;
+}
+
+/// One case of a cross-check judged by [`Outcome`]: a request, the clock
+/// both sides judge it at, what is expected, and how both are configured.
+#[derive(Clone, Debug)]
+pub struct Case<C> {
+    pub name: &'static str,
+    pub config: C,
+    pub request: IncomingRequest,
+    pub now: i64,
+    pub expect: ExpectOutcome,
+}
+
+impl<C: CaseConfig> Case<C> {
+    /// The case as a check script reads it: `name`, `body_b64`, `now` and
+    /// the config's [`CaseConfig::library_json`] fields.
+    pub fn json(&self) -> Value {
+        let mut case = self.config.library_json(&self.request);
+        let fields = case.as_object_mut().expect("library_json is a JSON object");
+        fields.insert("name".into(), self.name.into());
+        fields.insert("body_b64".into(), base64_of(&self.request.body).into());
+        fields.insert("now".into(), self.now.into());
+        case
+    }
+
+    /// The status of inlet's answer to the case.
+    pub async fn inlet_status(&self) -> StatusCode {
+        self.config.inlet_status(&self.request, self.now).await
+    }
+}
+
+/// Has `library` (run by `check`, given `{"verdicts": [case, ...]}`) judge
+/// every case, judges each against inlet's answer with
+/// [`Verdicts::judge_verdict`], and asserts that all agree. Returns the
+/// library's report.
+pub async fn cross_check<C: CaseConfig>(
+    library: &str,
+    check: impl FnOnce(&Value) -> Value,
+    cases: &[Case<C>],
+) -> Value {
+    let report = check(&serde_json::json!({ "verdicts": cases.iter().map(Case::json).collect::<Vec<_>>() }));
+    let mut verdicts = Verdicts::new(library);
+    for case in cases {
+        verdicts.judge_verdict(case.name, case.expect, &report["verdicts"][case.name], case.inlet_status().await);
+    }
+    verdicts.assert_all_agree();
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,3 +64,31 @@ pub fn assert_unauthenticated(reply: &inlet_shared::ingress::Reply, publisher: &
     );
     assert!(publisher.sent().is_empty(), "nothing may be enqueued");
 }
+
+/// `P` built from `env` answers `request` at `now` with the one 401 and
+/// enqueues nothing (see [`assert_unauthenticated`]), and the log says
+/// `logged`; `name` labels the failures.
+///
+/// tracing caches per-callsite interest globally; while another test thread
+/// installs or drops its own capture, one event can be missed. The answer is
+/// checked every time; the log, on up to three tries.
+pub async fn assert_unauthenticated_and_logged<P: Provider>(
+    env: &dyn EnvSource,
+    request: &IncomingRequest,
+    now: i64,
+    name: &str,
+    logged: &str,
+) {
+    let mut log = String::new();
+    for _ in 0..3 {
+        let logs = crate::CapturedLogs::start();
+        let (reply, publisher) = handle_with::<P>(env, request, now).await;
+        assert_eq!(reply.status, http::StatusCode::UNAUTHORIZED, "{name}: {}", String::from_utf8_lossy(&reply.body));
+        assert_unauthenticated(&reply, &publisher);
+        log = logs.text();
+        if log.contains(logged) {
+            break;
+        }
+    }
+    assert!(log.contains(logged), "{name}: the log should say {logged:?}: {log}");
+}

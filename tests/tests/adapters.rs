@@ -344,7 +344,7 @@ async fn destinations_cost_no_extra_request_and_a_retry_reads_its_progress_from_
         }),
     };
     let targets = Targets::new(vec![taking("bus", &[]), taking("app", &["test:flaky"])]);
-    let one = invocation("r", Duration::from_secs(5)).with_targets(targets);
+    let one = Invocation { targets, ..invocation("r", Duration::from_secs(5)) };
     let (event, flaky) = (envelope("delivered", json!({})), envelope("flaky", json!({})));
     assert!(processor.process(&[("m", &event)], &one, NowMs::system).await.is_empty());
     assert_eq!(log.take(), ["UpdateItem", "UpdateItem"], "claim, then completion with both destinations' state");

@@ -69,7 +69,7 @@ fn operations() -> OperationsSettings {
 
 fn invocation(request_id: &str) -> Invocation {
     let deadline = NowMs::system().0 + 5000;
-    Invocation::new(request_id, deadline as u64, LeasePolicy::new(MAX_LEASE)).with_operations(operations())
+    Invocation { operations: operations(), ..Invocation::new(request_id, deadline as u64, LeasePolicy::new(MAX_LEASE)) }
 }
 
 fn envelope(id: &str) -> Envelope {

@@ -150,20 +150,27 @@ fn parameter_text(setting: &Setting) -> String {
     setting.parameter.map(|p| format!("`{p}`")).unwrap_or_else(|| "— (dev only)".into())
 }
 
+/// One setting's row of a settings table: name, template parameter, the
+/// `platform` cell when the table has one, default and meaning.
+fn setting_row(out: &mut String, setting: &Setting, platform: Option<&str>) {
+    let platform = platform.map(|cell| format!(" {cell} |")).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "| {} | {} |{platform} {} | {} |",
+        setting_name(setting),
+        parameter_text(setting),
+        default_text(setting),
+        meaning(setting),
+    );
+}
+
 fn parameters_table(providers: &[Descriptor]) -> String {
     let mut out =
         String::from("| Setting | Template parameter | Platform | Default | Meaning |\n|---|---|---|---|---|\n");
     for provider in providers {
+        let platform = format!("[{name}](../platforms/{name}.md)", name = provider.name);
         for setting in provider.platform.settings {
-            let _ = writeln!(
-                out,
-                "| {} | {} | [{name}](../platforms/{name}.md) | {} | {} |",
-                setting_name(setting),
-                parameter_text(setting),
-                default_text(setting),
-                meaning(setting),
-                name = provider.name,
-            );
+            setting_row(&mut out, setting, Some(&platform));
         }
     }
     out
@@ -207,14 +214,7 @@ fn setup_steps(platform: &Platform) -> String {
 fn settings_table(provider: &Descriptor) -> String {
     let mut out = String::from("| Setting | Template parameter | Default | Meaning |\n|---|---|---|---|\n");
     for setting in provider.platform.settings {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} |",
-            setting_name(setting),
-            parameter_text(setting),
-            default_text(setting),
-            meaning(setting),
-        );
+        setting_row(&mut out, setting, None);
     }
     let retries = &provider.platform.retries;
     let _ = writeln!(

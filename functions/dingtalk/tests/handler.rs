@@ -8,7 +8,9 @@ use http::StatusCode;
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::samples::{Samples, dev_settings};
 use inlet_testkit::CapturedLogs;
-use inlet_testkit::samples::{assert_refused, assert_unauthenticated, dev_settings_with, handle_with};
+use inlet_testkit::samples::{
+    assert_refused, assert_unauthenticated, assert_unauthenticated_and_logged, dev_settings_with, handle_with,
+};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_700_000_000;
@@ -172,21 +174,7 @@ async fn forged_missing_or_stale_credentials_are_the_one_uniform_401() {
         ("signed timestamp not a number", request(SECRET, "yesterday", &body), "outside the allowed window"),
     ];
     for (name, request, logged) in cases {
-        let mut log = String::new();
-        // tracing caches per-callsite interest globally; while another test
-        // thread installs or drops its own capture, one event can be missed.
-        // The answer is checked every time; the log, on up to three tries.
-        for _ in 0..3 {
-            let logs = CapturedLogs::start();
-            let (reply, publisher) = handle_with::<DingtalkFunction>(&dev_settings(), &request, NOW).await;
-            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: {}", String::from_utf8_lossy(&reply.body));
-            assert_unauthenticated(&reply, &publisher);
-            log = logs.text();
-            if log.contains(logged) {
-                break;
-            }
-        }
-        assert!(log.contains(logged), "{name}: the log should say {logged:?}: {log}");
+        assert_unauthenticated_and_logged::<DingtalkFunction>(&dev_settings(), &request, NOW, name, logged).await;
     }
 }
 

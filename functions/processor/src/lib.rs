@@ -56,14 +56,11 @@ pub struct Invocation {
     /// When the runtime ends this invocation; None when it gave no deadline.
     pub deadline: Option<NowMs>,
     pub lease: LeasePolicy,
-    /// How refusal and failure records are kept (defaults unless
-    /// [`Invocation::with_operations`] says otherwise).
+    /// How refusal and failure records are kept (defaults unless set).
     pub operations: OperationsSettings,
-    /// Where the batch's metric line goes (off unless
-    /// [`Invocation::with_metrics`] says otherwise).
+    /// Where the batch's metric line goes (off unless set).
     pub metrics: Metrics,
-    /// The destinations every new event is delivered to (none unless
-    /// [`Invocation::with_targets`] says otherwise).
+    /// The destinations every new event is delivered to (none unless set).
     pub targets: Targets,
     /// Lengthens the visibility of a message whose delivery failed; without
     /// it the queue's own visibility timeout decides when it comes back.
@@ -90,36 +87,6 @@ impl Invocation {
             redelivery_schedule: RedeliverySchedule::default(),
             replies: None,
         }
-    }
-
-    pub fn with_replies(mut self, replies: Arc<dyn ReplyOutbox>) -> Self {
-        self.replies = Some(replies);
-        self
-    }
-
-    pub fn with_redelivery_schedule(mut self, schedule: RedeliverySchedule) -> Self {
-        self.redelivery_schedule = schedule;
-        self
-    }
-
-    pub fn with_targets(mut self, targets: Targets) -> Self {
-        self.targets = targets;
-        self
-    }
-
-    pub fn with_redelivery(mut self, redelivery: Arc<dyn Redelivery>) -> Self {
-        self.redelivery = Some(redelivery);
-        self
-    }
-
-    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = metrics;
-        self
-    }
-
-    pub fn with_operations(mut self, operations: OperationsSettings) -> Self {
-        self.operations = operations;
-        self
     }
 
     pub fn from_context(context: &lambda_runtime::Context, lease: LeasePolicy) -> Self {

@@ -43,15 +43,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (store, sinks, lease, metrics) = (&store, sinks.as_slice(), settings.lease, &metrics);
     let (targets, redelivery, schedule, replies) = (&targets, &redelivery, &schedule, &replies);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
-        let mut invocation = Invocation::from_context(&event.context, lease)
-            .with_operations(operations)
-            .with_metrics(metrics.clone())
-            .with_targets(targets.clone())
-            .with_redelivery(redelivery.clone())
-            .with_redelivery_schedule(schedule.clone());
-        if let Some(replies) = replies {
-            invocation = invocation.with_replies(replies.clone());
-        }
+        let invocation = Invocation {
+            operations,
+            metrics: metrics.clone(),
+            targets: targets.clone(),
+            redelivery: Some(redelivery.clone()),
+            redelivery_schedule: schedule.clone(),
+            replies: replies.clone(),
+            ..Invocation::from_context(&event.context, lease)
+        };
         Ok::<_, lambda_runtime::Error>(
             processor::process_batch(event.payload, &invocation, store, sinks, NowMs::system).await,
         )

@@ -351,7 +351,7 @@ async fn refusal_records_are_stored_in_a_capped_ring_and_never_run_the_sinks() {
         })
         .collect();
     let settings = inlet_shared::operations::OperationsSettings { refusal_cap: 5, ..Default::default() };
-    let invocation = invocation("r1", t0, 5000).with_operations(settings);
+    let invocation = Invocation { operations: settings, ..invocation("r1", t0, 5000) };
     let response = process_batch(batch(records), &invocation, &store, &sinks(&calls, &[]), || NowMs(t0)).await;
     assert!(failures(&response).is_empty(), "records are acknowledged");
     assert_eq!(calls.load(Ordering::SeqCst), 0, "a record is not an event");
@@ -470,7 +470,7 @@ async fn a_batch_writes_one_metric_line_with_its_outcomes_and_event_ages() {
         REFUSAL_RECORD,
     );
     let captured = CapturedMetrics::new();
-    let invocation = invocation("r1", now, 5000).with_metrics(Metrics::to(captured.clone()));
+    let invocation = Invocation { metrics: Metrics::to(captured.clone()), ..invocation("r1", now, 5000) };
     let records = vec![record("m1", ok.clone()), record("m2", failing), refusal];
     process_batch(batch(records), &invocation, &store, &sinks(&calls, &["test:fails"]), || NowMs(now)).await;
     process_batch(batch(vec![record("m3", ok)]), &invocation, &store, &sinks(&calls, &[]), || NowMs(now)).await;

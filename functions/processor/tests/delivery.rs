@@ -110,9 +110,11 @@ impl Processor {
 
     /// Request `request_id` at `now` (ms), 5 s before its deadline.
     fn invocation(&self, request_id: &str, now: i64) -> Invocation {
-        Invocation::new(request_id, (now + 5000) as u64, LeasePolicy::new(Duration::from_secs(9)))
-            .with_targets(self.targets.clone())
-            .with_redelivery(self.redelivery.clone())
+        Invocation {
+            targets: self.targets.clone(),
+            redelivery: Some(self.redelivery.clone()),
+            ..Invocation::new(request_id, (now + 5000) as u64, LeasePolicy::new(Duration::from_secs(9)))
+        }
     }
 
     /// `records` as one batch of `invocation` at `now`: the ids of the
@@ -252,7 +254,7 @@ async fn each_called_destination_writes_a_metric_line_with_its_outcomes_and_late
         target(&idle, Some(json!({"provider": ["nobody"]}))),
     ]);
     let captured = CapturedMetrics::new();
-    let invocation = processor.invocation("r1", 1500).with_metrics(Metrics::to(captured.clone()));
+    let invocation = Invocation { metrics: Metrics::to(captured.clone()), ..processor.invocation("r1", 1500) };
     let records = ["1", "2", "3"].iter().map(|id| record(&format!("m{id}"), &envelope("lark", id), 1)).collect();
     // Envelopes received at the epoch; the batch runs 1.5 s later.
     processor.run_as(&invocation, 1500, records).await;
@@ -316,7 +318,7 @@ async fn the_backoff_schedule_is_a_setting_and_a_bad_one_stops_start_up() {
     // The processor backs off by the schedule it was given.
     let flaky = Scripted::new("flaky").answering("lark:e1", vec![Err(DeliveryError::transient("HTTP 500"))]);
     let processor = Processor::new(vec![target(&flaky, None)]);
-    let invocation = processor.invocation("r1", 1000).with_redelivery_schedule(short);
+    let invocation = Invocation { redelivery_schedule: short, ..processor.invocation("r1", 1000) };
     processor.run_as(&invocation, 1000, vec![record("m1", &envelope("lark", "e1"), 3)]).await;
     assert_eq!(processor.redelivery.delays(), [("handle-m1-3".to_string(), Duration::from_secs(8))]);
 }
@@ -388,7 +390,7 @@ async fn a_destinations_reply_is_queued_once_with_the_events_conversation() {
     let (processor, outbox) = (Processor::new(vec![target(&bot, None)]), FlakyOutbox::failing(0));
     let event = chat_event("t1");
     for (request_id, now) in [("r1", 1000), ("r2", 2000)] {
-        let invocation = processor.invocation(request_id, now).with_replies(outbox.clone());
+        let invocation = Invocation { replies: Some(outbox.clone()), ..processor.invocation(request_id, now) };
         assert!(processor.run_as(&invocation, now, vec![record("m1", &event, 1)]).await.is_empty());
     }
     let sent = outbox.sent();
@@ -407,11 +409,11 @@ async fn a_reply_the_queue_refused_owes_the_destination_again_and_is_queued_unde
     let bot = Scripted::new("bot").answering("telegram:t1", vec![pong(), pong()]);
     let (processor, outbox) = (Processor::new(vec![target(&bot, None)]), FlakyOutbox::failing(1));
     let event = chat_event("t1");
-    let first = processor.invocation("r1", 1000).with_replies(outbox.clone());
+    let first = Invocation { replies: Some(outbox.clone()), ..processor.invocation("r1", 1000) };
     let first = processor.run_as(&first, 1000, vec![record("m1", &event, 1)]).await;
     assert_eq!(first, ["m1"], "not acknowledged while its reply is not queued");
     assert_eq!(processor.store.entry("telegram:t1").unwrap().status, STATUS_IN_PROGRESS);
-    let second = processor.invocation("r2", 60_000).with_replies(outbox.clone());
+    let second = Invocation { replies: Some(outbox.clone()), ..processor.invocation("r2", 60_000) };
     assert!(processor.run_as(&second, 60_000, vec![record("m1", &event, 2)]).await.is_empty());
     assert_eq!(bot.sent("telegram:t1"), 2, "the destination is asked again");
     assert_eq!(outbox.sent().len(), 1);
@@ -431,7 +433,7 @@ async fn a_reply_that_can_never_be_sent_is_refused_and_the_delivery_stands() {
     for (name, event, reply) in cases {
         let bot = Scripted::new("bot").answering(&event.id, vec![answering_with(reply)]);
         let processor = Processor::new(vec![target(&bot, None)]);
-        let invocation = processor.invocation(name, 1000).with_replies(outbox.clone());
+        let invocation = Invocation { replies: Some(outbox.clone()), ..processor.invocation(name, 1000) };
         let response = processor.run_as(&invocation, 1000, vec![record(name, &event, 1)]).await;
         assert!(response.is_empty(), "{name}: delivered; the reply is refused, not retried");
         assert_eq!(processor.store.entry(&event.id).unwrap().status, STATUS_COMPLETED, "{name}");

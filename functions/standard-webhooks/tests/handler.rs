@@ -1,6 +1,8 @@
 //! The Standard Webhooks handler on its own samples and on requests signed
 //! here, with a fixed clock.
 
+mod common;
+
 use std::collections::HashMap;
 
 use http::{HeaderValue, StatusCode};
@@ -15,16 +17,7 @@ use standard_webhooks::StandardWebhooksFunction;
 use standard_webhooks::samples::{message_id, signed_request};
 use standard_webhooks::scheme::{lenient_secret_key, public_key_of, sign, sign_v1a};
 
-const NOW: i64 = 1_700_000_000;
-const DEV_SECRET: &str = "whsec_ZGV2LXN0YW5kYXJkLXdlYmhvb2tzLU5PVC1BLVNFQ1JFVA==";
-const OTHER_SECRET: &str = "whsec_b3RoZXItc291cmNlLXNlY3JldC1OT1QtQS1TRUNSRVQ=";
-
-// The specification's public vector.
-const VECTOR_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-const VECTOR_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
-const VECTOR_TIMESTAMP: i64 = 1_649_367_553;
-const VECTOR_BODY: &str = r#"{"email":"test@example.com","username":"test_user"}"#;
-const VECTOR_SIGNATURE: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+use common::*;
 
 fn sample_at(name: &str, timestamp: i64, unique: &str) -> IncomingRequest {
     StandardWebhooksFunction::sample(name, &dev_settings(), timestamp, unique).expect("a sample").to_incoming()

@@ -31,6 +31,8 @@
 //! reads with `float()`; the specification says integer seconds, and
 //! reading decimals would make inlet round the way Python's float does.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -47,14 +49,7 @@ use standard_webhooks::StandardWebhooksFunction;
 use standard_webhooks::samples::signed_request;
 use standard_webhooks::scheme::{lenient_secret_key, public_key_of, secret_key, sign, sign_v1a};
 
-const NOW: i64 = 1_700_000_000;
-const DEV_SECRET: &str = "whsec_ZGV2LXN0YW5kYXJkLXdlYmhvb2tzLU5PVC1BLVNFQ1JFVA==";
-const OTHER_SECRET: &str = "whsec_b3RoZXItc291cmNlLXNlY3JldC1OT1QtQS1TRUNSRVQ=";
-const VECTOR_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-const VECTOR_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
-const VECTOR_TIMESTAMP: i64 = 1_649_367_553;
-const VECTOR_BODY: &str = r#"{"email":"test@example.com","username":"test_user"}"#;
-const VECTOR_SIGNATURE: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+use common::*;
 
 fn standardwebhooks(input: &Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standardwebhooks_check.py");

@@ -34,9 +34,11 @@ use std::path::Path;
 
 use inlet_shared::ingress::IncomingRequest;
 use inlet_shared::samples::{Samples, dev_settings};
-use inlet_testkit::crosscheck::ExpectOutcome::{self, Both, BothRefuse, InletRefusesBody};
+use inlet_testkit::crosscheck::ExpectOutcome::{Both, BothRefuse, InletRefusesBody};
 use inlet_testkit::crosscheck::Outcome::{self, Event, NotAnEvent, Unauthenticated};
-use inlet_testkit::crosscheck::{Runtime, Verdicts, base64_of, run_library, with_body, with_header, without_header};
+use inlet_testkit::crosscheck::{
+    CaseConfig, Runtime, Verdicts, base64_of, cross_check, run_library, with_body, with_header, without_header,
+};
 use inlet_testkit::samples::{dev_settings_with, handle_with};
 use serde_json::{Value, json};
 use stripe::samples::signed_request;
@@ -65,31 +67,21 @@ fn signed(body: &str, header: &str, signed_t: &str) -> IncomingRequest {
     signed_request("case", "case", body.to_string(), &header).to_incoming()
 }
 
-struct Case {
-    name: &'static str,
-    secrets: Vec<&'static str>,
-    request: IncomingRequest,
-    now: i64,
-    expect: ExpectOutcome,
-}
+/// The secrets both sides are configured with.
+struct Secrets(Vec<&'static str>);
 
-impl Case {
-    fn json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "secrets": self.secrets,
-            "body_b64": base64_of(&self.request.body),
-            "header": self.request.header("stripe-signature"),
-            "now": self.now,
-        })
+impl CaseConfig for Secrets {
+    fn library_json(&self, request: &IncomingRequest) -> Value {
+        json!({ "secrets": self.0, "header": request.header("stripe-signature") })
     }
 
-    async fn inlet_status(&self) -> http::StatusCode {
-        let env = dev_settings_with(&[("STRIPE_WEBHOOK_SECRET", &self.secrets.join(","))]);
-        let (reply, _) = handle_with::<StripeFunction>(&env, &self.request, self.now).await;
-        reply.status
+    async fn inlet_status(&self, request: &IncomingRequest, now: i64) -> http::StatusCode {
+        let env = dev_settings_with(&[("STRIPE_WEBHOOK_SECRET", &self.0.join(","))]);
+        handle_with::<StripeFunction>(&env, request, now).await.0.status
     }
 }
+
+type Case = inlet_testkit::crosscheck::Case<Secrets>;
 
 #[tokio::test]
 async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
@@ -98,7 +90,7 @@ async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
     let sig = signature(DEV_SECRET, &NOW.to_string(), &payment.body);
     let dev = vec![DEV_SECRET];
     let huge_t = "9".repeat(25);
-    let case = |name, request, now, expect| Case { name, secrets: dev.clone(), request, now, expect };
+    let case = |name, request, now, expect| Case { name, config: Secrets(dev.clone()), request, now, expect };
     let mut cases = vec![
         case("stripe-payment-succeeded", payment.clone(), NOW, Both(Event)),
         case("stripe-rotated-secret", sample_at("stripe-rotated-secret", NOW), NOW, Both(Event)),
@@ -224,18 +216,13 @@ async fn inlet_and_stripe_python_agree_on_samples_and_forgeries() {
     ];
     cases.push(Case {
         name: "rotation: the second configured secret signed",
-        secrets: vec!["whsec_new-endpoint-secret", DEV_SECRET],
+        config: Secrets(vec!["whsec_new-endpoint-secret", DEV_SECRET]),
         request: payment.clone(),
         now: NOW,
         expect: Both(Event),
     });
 
-    let report = stripe_python(&json!({ "verdicts": cases.iter().map(Case::json).collect::<Vec<_>>() }));
-    let mut verdicts = Verdicts::new("stripe-python");
-    for case in &cases {
-        verdicts.judge_verdict(case.name, case.expect, &report["verdicts"][case.name], case.inlet_status().await);
-    }
-    verdicts.assert_all_agree();
+    cross_check("stripe-python", stripe_python, &cases).await;
 }
 
 #[tokio::test]
@@ -302,7 +289,7 @@ async fn inlet_and_stripe_python_agree_on_thin_event_notifications() {
         e["type"] = json!("v2.core.account.closed");
         e.as_object_mut().expect("object").remove("related_object");
     });
-    let case = |name, request, now, expect| Case { name, secrets: vec![DEV_SECRET], request, now, expect };
+    let case = |name, request, now, expect| Case { name, config: Secrets(vec![DEV_SECRET]), request, now, expect };
     let cases = vec![
         case("stripe-thin-event", thin.clone(), NOW, Both(Event)),
         case("a type the library does not know, without a related object", sign(unknown_type), NOW, Both(Event)),

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use common::{VECTOR_ECHOSTR, VECTOR_TIMESTAMP, vector_request};
 use http::{Method, StatusCode};
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
@@ -29,6 +30,7 @@ use wecom::WecomFunction;
 use wecom::crypto::seal_padded;
 use wecom::samples::{WecomApp, contact_event, outer_body, text_message};
 
+mod common;
 mod documented;
 
 const NOW: i64 = 1_700_000_000;
@@ -160,25 +162,15 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
         plain.push(pad as u8);
         seal_padded(&app.sealer.key, &plain)
     };
-    let vector_echostr = "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==";
-    let vector = |echostr: &str| {
-        let mut request = IncomingRequest::new(Method::GET, "/wecom/callback", "");
-        for (name, value) in [
-            ("msg_signature", "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3"),
-            ("timestamp", "1409659589"),
-            ("nonce", "263014780"),
-            ("echostr", echostr),
-        ] {
-            request.query.insert(name.into(), value.into());
-        }
-        request
-    };
 
     let mut cases = vec![
         case("sample wecom-url-verification", dev(), echo.clone(), BothAccept),
         case("sample wecom-text-message", dev(), message.clone(), BothAccept),
         case("sample wecom-event", dev(), dev().sample("wecom-event", NOW, "lib"), BothAccept),
-        Case { now: 1_409_659_589, ..case("public vector", App::vector(), vector(vector_echostr), BothAccept) },
+        Case {
+            now: VECTOR_TIMESTAMP,
+            ..case("public vector", App::vector(), vector_request(VECTOR_ECHOSTR), BothAccept)
+        },
         // Forgeries.
         case(
             "signed and sealed with other secrets",
@@ -236,11 +228,11 @@ async fn inlet_and_wechatpy_agree_on_samples_and_forgeries() {
             InletStricter("PKCS#7 pads with copies of the count; wechatpy reads only the last byte"),
         ),
         Case {
-            now: 1_409_659_589,
+            now: VECTOR_TIMESTAMP,
             ..case(
                 "public vector, + arrived as a space",
                 App::vector(),
-                vector(&vector_echostr.replace('+', " ")),
+                vector_request(&VECTOR_ECHOSTR.replace('+', " ")),
                 InletLenient(
                     "base64 holds no space: inlet restores the + that a form-decoding hop turned into one, then checks the signature over it",
                 ),

@@ -16,7 +16,7 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use super::sqs::{describe, split_calls};
-use super::{Delivered, Delivery, DeliveryError, Destination, Outgoing};
+use super::{Delivery, DeliveryError, Destination, Outgoing, finish, screen_sizes};
 
 /// PutEvents takes at most ten entries…
 pub const MAX_CALL_ENTRIES: usize = 10;
@@ -121,33 +121,20 @@ impl Destination for EventBridgeDestination {
     }
 
     async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Delivery> {
-        let mut results: Vec<Option<Result<(), DeliveryError>>> = vec![None; events.len()];
-        let mut sendable = Vec::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            let entry = self.entry(event);
-            let size = entry_size(&entry);
-            if size > MAX_CALL_BYTES {
-                // EventBridge would refuse the entry, and the call with it,
-                // on every attempt.
-                results[index] = Some(Err(DeliveryError::permanent(format!(
-                    "event is {size} bytes as EventBridge counts it, over its {MAX_CALL_BYTES}-byte entry limit"
-                ))));
-            } else {
-                sendable.push((index, entry, size));
-            }
-        }
-        let sizes: Vec<usize> = sendable.iter().map(|(_, _, size)| *size).collect();
+        let entries: Vec<PutEventsRequestEntry> = events.iter().map(|event| self.entry(event)).collect();
+        // EventBridge would refuse an entry over its limit, and the call
+        // with it, on every attempt.
+        let (mut results, sendable, sizes) = screen_sizes(entries.iter().map(entry_size), MAX_CALL_BYTES, |size| {
+            format!("event is {size} bytes as EventBridge counts it, over its {MAX_CALL_BYTES}-byte entry limit")
+        });
         for call in split_calls(&sizes, MAX_CALL_ENTRIES, MAX_CALL_BYTES) {
             let batch = &sendable[call];
-            let answers = self.put(batch.iter().map(|(_, entry, _)| entry.clone()).collect()).await;
-            for ((index, _, _), answer) in batch.iter().zip(answers) {
-                results[*index] = Some(answer);
+            let answers = self.put(batch.iter().map(|&index| entries[index].clone()).collect()).await;
+            for (&index, answer) in batch.iter().zip(answers) {
+                results[index] = Some(answer);
             }
         }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(DeliveryError::transient("not sent"))).map(|()| Delivered::default()))
-            .collect()
+        finish(results)
     }
 }
 

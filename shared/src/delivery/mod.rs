@@ -82,6 +82,41 @@ impl DeliveryError {
     }
 }
 
+/// Each event's answer while a batched delivery (EventBridge, SQS) collects
+/// them: None until its call answers.
+pub(crate) type Answers = Vec<Option<Result<(), DeliveryError>>>;
+
+/// The start of a batched delivery, given each event's size as the service
+/// counts it: an answer for each event, a permanent failure (`too_big(size)`)
+/// for those over `limit`, which the service would refuse on every attempt,
+/// and None for the rest; and the rest to send, as their indices and sizes.
+pub(crate) fn screen_sizes(
+    sizes: impl IntoIterator<Item = usize>,
+    limit: usize,
+    too_big: impl Fn(usize) -> String,
+) -> (Answers, Vec<usize>, Vec<usize>) {
+    let (mut answers, mut sendable, mut sendable_sizes) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, size) in sizes.into_iter().enumerate() {
+        if size > limit {
+            answers.push(Some(Err(DeliveryError::permanent(too_big(size)))));
+        } else {
+            answers.push(None);
+            sendable.push(index);
+            sendable_sizes.push(size);
+        }
+    }
+    (answers, sendable, sendable_sizes)
+}
+
+/// The end of a batched delivery: each event's answer, transient for one
+/// that never got one.
+pub(crate) fn finish(answers: Answers) -> Vec<Delivery> {
+    answers
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(DeliveryError::transient("not sent"))).map(|()| Delivered::default()))
+        .collect()
+}
+
 /// One place events are delivered to.
 #[async_trait]
 pub trait Destination: Send + Sync {

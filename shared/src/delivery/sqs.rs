@@ -16,7 +16,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchError, SendMessageBatchOutput};
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 
-use super::{Delivered, Delivery, DeliveryError, Destination, Outgoing};
+use super::{Delivery, DeliveryError, Destination, Outgoing, finish, screen_sizes};
 use crate::queue::{conversation_of, deduplication_id};
 
 /// SendMessageBatch takes at most ten messages…
@@ -183,25 +183,16 @@ impl Destination for SqsDestination {
     /// later events of that conversation in this delivery are not sent (they
     /// would overtake it) and are reported transient too.
     async fn deliver(&self, events: &[Outgoing<'_>]) -> Vec<Delivery> {
-        let mut results: Vec<Option<Result<(), DeliveryError>>> = vec![None; events.len()];
-        let mut sendable = Vec::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            let size = event.body.len();
-            if size > MAX_MESSAGE_BYTES {
-                results[index] = Some(Err(DeliveryError::permanent(format!(
-                    "event is {size} bytes, over SQS's {MAX_MESSAGE_BYTES}-byte message limit"
-                ))));
-            } else {
-                sendable.push(index);
-            }
-        }
+        let (mut results, sendable, sizes) =
+            screen_sizes(events.iter().map(|event| event.body.len()), MAX_MESSAGE_BYTES, |size| {
+                format!("event is {size} bytes, over SQS's {MAX_MESSAGE_BYTES}-byte message limit")
+            });
         let groups: Vec<Option<String>> = if self.is_fifo() {
             events.iter().map(|e| Some(conversation_of(e.envelope))).collect()
         } else {
             vec![None; events.len()]
         };
         let mut stalled: HashSet<&str> = HashSet::new();
-        let sizes: Vec<usize> = sendable.iter().map(|&i| events[i].body.len()).collect();
         for call in split_calls(&sizes, MAX_BATCH_ENTRIES, MAX_BATCH_BYTES) {
             let mut batch = Vec::with_capacity(call.len());
             for &index in &sendable[call] {
@@ -245,10 +236,7 @@ impl Destination for SqsDestination {
                 results[index] = Some(answer);
             }
         }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(DeliveryError::transient("not sent"))).map(|()| Delivered::default()))
-            .collect()
+        finish(results)
     }
 }
 
