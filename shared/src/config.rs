@@ -108,13 +108,18 @@ pub fn load_env_file(path: &std::path::Path) -> Result<HashMap<String, String>, 
         .collect())
 }
 
+/// Test support: settings from name-value pairs, for every module's settings
+/// tests.
+#[cfg(test)]
+pub(crate) fn test_env(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+    pairs.iter().copied().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
-        pairs.iter().copied().collect()
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn cidrs_accept_bare_addresses() {

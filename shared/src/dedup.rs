@@ -969,9 +969,7 @@ mod tests {
         assert!(inbox_copy(&envelope(json!({"blob": "x".repeat(INBOX_ENVELOPE_MAX_BYTES)}))).is_none());
     }
 
-    fn env(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
-        pairs.iter().copied().collect()
-    }
+    use crate::config::test_env as env;
 
     const PROCESSOR: [(&str, &str); 2] = [("INLET_TABLE_NAME", "t"), ("INLET_QUEUE_VISIBILITY_SECS", "180")];
 

@@ -1114,9 +1114,7 @@ mod tests {
         assert!(line.contains(r#""Class":"not_found""#), "{line}");
     }
 
-    fn env(pairs: &[(&'static str, &'static str)]) -> std::collections::HashMap<&'static str, &'static str> {
-        pairs.iter().copied().collect()
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn ingress_defaults_apply_when_unset() {

@@ -184,9 +184,7 @@ mod tests {
         assert!(failure_key("m-1").starts_with(FAILURE_KEY_PREFIX));
     }
 
-    fn env(pairs: &[(&'static str, &'static str)]) -> std::collections::HashMap<&'static str, &'static str> {
-        pairs.iter().copied().collect()
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn operations_settings_default_and_refuse_an_unbounded_ring() {

@@ -440,9 +440,7 @@ mod tests {
         assert!(batches(&[]).is_empty());
     }
 
-    fn env(pairs: &[(&'static str, &'static str)]) -> std::collections::HashMap<&'static str, &'static str> {
-        pairs.iter().copied().collect()
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn queue_url_is_required() {
