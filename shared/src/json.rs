@@ -630,6 +630,14 @@ pub fn member_values(json: &str, path: &[&str], name: &str) -> Result<Vec<Range<
 /// it) are unchanged. None when a span is not where a string or scalar
 /// member value can be (see [`member_cut`]).
 pub fn without_members(json: &str, values: &[Range<usize>]) -> Option<String> {
+    if let [value] = values {
+        // One member (the usual case): one copy of what stays.
+        let cut = member_cut(json.as_bytes(), value)?;
+        let mut out = String::with_capacity(json.len() - cut.len());
+        out.push_str(&json[..cut.start]);
+        out.push_str(&json[cut.end..]);
+        return Some(out);
+    }
     let mut values = values.to_vec();
     values.sort_by_key(|value| value.start);
     values.dedup();

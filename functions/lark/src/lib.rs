@@ -5,6 +5,7 @@
 //! callbacks. Protocol facts: docs/platforms/lark.md.
 
 use crate::crypto::{decrypt_lark_body, lark_card_signature_v1, lark_signature, signature_matches};
+use http::HeaderName;
 use inlet_shared::config;
 use inlet_shared::envelope::{Keep, Payload};
 use inlet_shared::json::{self, Every, Field};
@@ -128,12 +129,14 @@ impl Provider for LarkFunction {
                 .ok_or_else(|| IngressError::malformed("url_verification without a challenge string"))?;
             return Ok(Decision::Answer(Reply::ok_json(json!({ "challenge": challenge }))));
         }
-        let (envelope, ack) = match endpoint {
-            Endpoint::Event => (event_envelope(opened, now)?, json!({"msg": "success"})),
+        // The acknowledgements are fixed bytes, the JSON `json!` would write.
+        let (envelope, ack): (_, &[u8]) = match endpoint {
+            Endpoint::Event => (event_envelope(opened, now)?, br#"{"msg":"success"}"#),
             // `{}` leaves the card unchanged; a sink can update it later.
-            Endpoint::CardAction => (card_envelope(opened, &request.body, now)?, json!({})),
+            Endpoint::CardAction => (card_envelope(opened, &request.body, now)?, b"{}"),
         };
-        Ok(Decision::enqueue(vec![envelope], Reply::ok_json(ack)))
+        let ack = Reply { status: StatusCode::OK, content_type: Some("application/json"), body: ack.to_vec() };
+        Ok(Decision::enqueue(vec![envelope], ack))
     }
 }
 
@@ -462,10 +465,15 @@ struct SignatureHeaders<'a> {
 
 impl<'a> SignatureHeaders<'a> {
     fn of(request: &'a IncomingRequest) -> Option<Self> {
+        // Looked up by name constants: no parsing of the names per request.
+        const TIMESTAMP: HeaderName = HeaderName::from_static(TIMESTAMP_HEADER);
+        const NONCE: HeaderName = HeaderName::from_static(NONCE_HEADER);
+        const SIGNATURE: HeaderName = HeaderName::from_static(SIGNATURE_HEADER);
+        let header = |name: &HeaderName| request.headers.get(name).and_then(|value| value.to_str().ok());
         Some(SignatureHeaders {
-            timestamp: request.header(TIMESTAMP_HEADER)?,
-            nonce: request.header(NONCE_HEADER)?,
-            signature: request.header(SIGNATURE_HEADER)?,
+            timestamp: header(&TIMESTAMP)?,
+            nonce: header(&NONCE)?,
+            signature: header(&SIGNATURE)?,
         })
     }
 
