@@ -14,7 +14,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5 dingtalk-stream==0.24.3 slack-sdk==3.39.0 slack-bolt==1.30.0 stripe==14.0.1 standardwebhooks==1.1.0 wechatpy==1.8.18 xmltodict==1.0.4
+PY_TOOLS := moto[server]==5.2.5 cargo-lambda==1.9.2 cfn-lint==1.58.0 lark-oapi==1.7.5 dingtalk-stream==0.24.3 slack-sdk==3.39.0 slack-bolt==1.30.0 stripe==14.0.1 standardwebhooks==1.1.0 wechatpy==1.8.18 xmltodict==1.0.4 twilio==9.13.0 line-bot-sdk==3.27.0 sendgrid==6.12.5 squareup==46.0.0.20260916 razorpay==2.0.1 paddle-python-sdk==1.16.1 svix==2.9.1 box-sdk-gen==1.17.0 coinbase-commerce==1.0.1
 VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
 SAM_VENV := .venv-sam
 SAM_BIN := $(CURDIR)/$(SAM_VENV)/bin
@@ -26,7 +26,7 @@ export SAM_CLI_TELEMETRY := 0
 SAM_REGION ?= us-east-1
 # Node libraries the cross-checks run against, in a project-local node_modules.
 NODE_DIR := .tools/node
-NODE_TOOLS := @octokit/webhooks-methods@6.0.0
+NODE_TOOLS := @octokit/webhooks-methods@6.0.0 @linear/sdk@98.0.0 @mux/mux-node@15.3.0 @hubspot/api-client@14.0.1 @shopify/shopify-api@15.0.0
 NODE_STAMP := $(NODE_DIR)/.installed-$(shell echo '$(NODE_TOOLS)' | cksum | cut -d' ' -f1)
 # The peers `make bench-peers` times inlet against (lark-oapi is in PY_TOOLS).
 PEERS_DIR := .tools/peers

@@ -9,7 +9,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_RUNS=${FUZZ_RUNS:-}
 # One target per platform of the registry, then the shared code's.
 # BEGIN GENERATED: platform targets — edit the registry and run inlet gen
-PLATFORM_TARGETS="lark alertmanager grafana alert_api discord telegram openim slack github stripe standard_webhooks wecom dingtalk"
+PLATFORM_TARGETS="lark alertmanager grafana alert_api discord telegram openim slack github stripe standard_webhooks wecom dingtalk hooks"
 # END GENERATED
 FUZZ_TARGETS=${FUZZ_TARGETS:-$PLATFORM_TARGETS envelope_decode alert_split destinations replies}
 # Stable toolchain: cargo-fuzz's nightly-only flags are allowed by RUSTC_BOOTSTRAP.

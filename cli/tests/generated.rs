@@ -1,8 +1,9 @@
 //! A platform is described once: the registry (cli/src/providers.rs, each
-//! platform's `Provider::PLATFORM`) writes template.yaml's per-platform
+//! platform's platform.toml) writes template.yaml's per-platform
 //! sections, the docs' tables, the fuzz list and events/. These tests fail
 //! when any of those files is not what `inlet gen` would write.
 
+use inlet_cli::providers::Described;
 use std::path::{Path, PathBuf};
 
 use inlet_cli::generate::{self, GeneratedFile, Options};
@@ -74,7 +75,7 @@ fn the_processor_defaults_to_each_platforms_own_dedup_window() {
     assert_eq!(windows.len(), PROVIDERS.len());
     for provider in PROVIDERS {
         let row = windows.iter().find(|row| row.provider == provider.name).expect("a row per platform");
-        let retries = provider.platform.retries;
+        let retries = provider.platform().retries;
         assert_eq!((row.window_secs, row.retry_horizon), (retries.dedup_window_secs, retries.horizon));
         // Every window outlasts a replay inside the default timestamp window.
         assert!(retries.dedup_window_secs >= 2 * 300, "{}", provider.name);
@@ -86,7 +87,7 @@ fn every_setting_names_a_parameter_once_and_dev_values_start_every_function() {
     let mut parameters = std::collections::BTreeSet::new();
     let mut names = std::collections::BTreeSet::new();
     for provider in PROVIDERS {
-        for setting in provider.platform.settings {
+        for setting in provider.platform().settings {
             assert!(names.insert(setting.name), "{} is declared twice", setting.name);
             if let Some(parameter) = setting.parameter {
                 assert!(parameters.insert(parameter), "parameter {parameter} is declared twice");
@@ -111,7 +112,7 @@ fn every_platform_of_the_registry_is_in_every_generated_list() {
         assert!(text("README.md").contains(&format!("](docs/platforms/{}.md)", provider.name)));
         assert!(text("fuzz/run.sh").contains(&generate::fuzz::target(provider.name)));
         assert!(text("fuzz/Cargo.toml").contains(&format!("path = \"../functions/{}\"", provider.name)));
-        for setting in provider.platform.settings {
+        for setting in provider.platform().settings {
             assert!(text("events/env.json").contains(&format!("\"{}\":", setting.name)), "{}", setting.name);
             assert!(text("docs/operate/parameters.md").contains(&format!("`{}`", setting.name)), "{}", setting.name);
         }

@@ -33,37 +33,49 @@ def bus_event(envelope):
     }
 
 
-LARK_COMMAND = {
-    "id": "lark:ev-42",
-    "provider": "lark",
-    "kind": "im.message.receive_v1",
-    "tenant": "cli_a1",
-    "received_at": "2026-01-05T09:30:00Z",
-    "verification": {"scheme": "lark-signature", "matched": "LARK_ENCRYPT_KEY#1,LARK_VERIFICATION_TOKEN#1"},
-    "message": {
+def envelope(provider, event_id, kind, tenant, received_at, scheme, matched, **view_and_payload):
+    """An Envelope as inlet delivers it: `<provider>:<event_id>`, verified
+    by `scheme` with the `matched` secrets, its view and payload after."""
+    return {
+        "id": f"{provider}:{event_id}", "provider": provider, "kind": kind, "tenant": tenant,
+        "received_at": received_at, "verification": {"scheme": scheme, "matched": matched},
+        **view_and_payload,
+    }
+
+
+def changed(envelope, view, field, value):
+    """A copy of `envelope` whose `view` ("message", "alert") has `field` set to `value`."""
+    changed = copy.deepcopy(envelope)
+    changed[view][field] = value
+    return changed
+
+
+LARK_COMMAND = envelope(
+    "lark", "ev-42", "im.message.receive_v1", "cli_a1", "2026-01-05T09:30:00Z",
+    "lark-signature", "LARK_ENCRYPT_KEY#1,LARK_VERIFICATION_TOKEN#1",
+    message={
         "chat_id": "oc_devchat", "chat_type": "p2p", "sender_id": "ou_devuser",
         "message_id": "om_42", "text": "/Deploy api staging",
         "reply_handle": {"chat_id": "oc_devchat", "message_id": "om_42"},
     },
-    "payload": {"schema": "2.0", "header": {"event_id": "ev-42", "event_type": "im.message.receive_v1"}},
-}
+    payload={"schema": "2.0", "header": {"event_id": "ev-42", "event_type": "im.message.receive_v1"}},
+)
+# A message that is not a slash command.
+PLAIN_MESSAGE = changed(LARK_COMMAND, "message", "text", "deploy status?")
 
-FIRING_ALERT = {
-    "id": "alertmanager:3fa2c1d0e9b84a11:firing:2026-01-05T09:29:00Z",
-    "provider": "alertmanager",
-    "kind": "alert",
-    "tenant": "inlet",
-    "received_at": "2026-01-05T09:30:01Z",
-    "verification": {"scheme": "bearer-token", "matched": "ALERTMANAGER_BEARER_TOKENS#1"},
-    "alert": {
+FIRING_ALERT = envelope(
+    "alertmanager", "3fa2c1d0e9b84a11:firing:2026-01-05T09:29:00Z", "alert", "inlet", "2026-01-05T09:30:01Z",
+    "bearer-token", "ALERTMANAGER_BEARER_TOKENS#1",
+    alert={
         "name": "HighLatency", "status": "firing", "severity": "page",
         "labels": {"alertname": "HighLatency", "severity": "page"},
         "annotations": {"summary": "p99 over 2 s"}, "summary": "p99 over 2 s",
         "fingerprint": "3fa2c1d0e9b84a11", "starts_at": "2026-01-05T09:29:00Z",
         "group_key": "{}:{alertname=\"HighLatency\"}",
     },
-    "payload": {"receiver": "inlet", "status": "firing"},
-}
+    payload={"receiver": "inlet", "status": "firing"},
+)
+RESOLVED_ALERT = changed(FIRING_ALERT, "alert", "status", "resolved")
 
 
 class HandlerTest(unittest.TestCase):
@@ -84,18 +96,14 @@ class HandlerTest(unittest.TestCase):
             "action": "page", "alert": "HighLatency", "status": "firing",
             "severity": "page", "summary": "p99 over 2 s",
         })
-        resolved = copy.deepcopy(FIRING_ALERT)
-        resolved["alert"]["status"] = "resolved"
         with self.assertLogs(level=logging.INFO):
-            self.assertEqual(app.handler(bus_event(resolved), None)["action"], "close")
+            self.assertEqual(app.handler(bus_event(RESOLVED_ALERT), None)["action"], "close")
 
     def test_anything_else_is_ignored(self):
-        plain = copy.deepcopy(LARK_COMMAND)
-        plain["message"]["text"] = "deploy status?"
         no_view = {key: value for key, value in LARK_COMMAND.items() if key != "message"}
-        for envelope in (plain, no_view):
+        for ignored in (PLAIN_MESSAGE, no_view):
             with self.assertLogs(level=logging.INFO):
-                self.assertEqual(app.handler(bus_event(envelope), None), {"action": "ignored"})
+                self.assertEqual(app.handler(bus_event(ignored), None), {"action": "ignored"})
 
 
 @unittest.skipIf(EventPattern is None, "needs PyYAML and moto (the project's .venv has both)")
@@ -116,19 +124,15 @@ class RulesTest(unittest.TestCase):
 
     def test_each_rule_selects_its_events_and_no_other(self):
         rules = self.rule_patterns()
-        plain = copy.deepcopy(LARK_COMMAND)
-        plain["message"]["text"] = "deploy status?"
-        resolved = copy.deepcopy(FIRING_ALERT)
-        resolved["alert"]["status"] = "resolved"
         expected = [
             (LARK_COMMAND, {"LarkSlashCommand"}),
-            (plain, set()),
+            (PLAIN_MESSAGE, set()),
             (FIRING_ALERT, {"Alert"}),
-            (resolved, {"Alert"}),
+            (RESOLVED_ALERT, {"Alert"}),
         ]
-        for envelope, names in expected:
-            matched = {name for name, pattern in rules.items() if pattern.matches_event(bus_event(envelope))}
-            self.assertEqual(matched, names, envelope["id"])
+        for event, names in expected:
+            matched = {name for name, pattern in rules.items() if pattern.matches_event(bus_event(event))}
+            self.assertEqual(matched, names, event["id"])
 
 
 if __name__ == "__main__":

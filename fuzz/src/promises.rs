@@ -21,7 +21,7 @@ pub const DYNAMODB_MAX_KEY_BYTES: usize = 2048;
 /// Settings whose values are secrets: comma-separated lists, `label=secret`
 /// pairs (Telegram, Standard Webhooks) or `user:password` entries (HTTP Basic).
 // BEGIN GENERATED: secret settings — edit the registry and run inlet gen
-pub const SECRET_SETTINGS: [&str; 19] = [
+pub const SECRET_SETTINGS: [&str; 22] = [
     "LARK_VERIFICATION_TOKEN",
     "LARK_ENCRYPT_KEY",
     "ALERTMANAGER_BASIC_AUTH",
@@ -41,6 +41,9 @@ pub const SECRET_SETTINGS: [&str; 19] = [
     "WECOM_TOKEN",
     "WECOM_ENCODING_AES_KEY",
     "DINGTALK_APP_SECRET",
+    "HOOK_SECRETS",
+    "HOOK_VERIFY_TOKENS",
+    "HOOK_DEV_SIGNING_KEYS",
 ];
 // END GENERATED
 
@@ -83,11 +86,15 @@ pub fn configured_secrets<'a>(settings: impl Fn(&str) -> Option<&'a str>) -> Vec
 /// Headers whose values are credentials, never text the sender may see echoed.
 pub const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "x-telegram-bot-api-secret-token"];
 
+/// Query parameters whose values are credentials (Meta's verify token).
+pub const CREDENTIAL_QUERY: [&str; 1] = ["hub.verify_token"];
+
 /// What the sender wrote itself: `plaintext` (the body before the harness
 /// signed or encrypted it), the body, the method, every header but the
-/// credentials, and the path's last segment (a bot name or OpenIM command,
-/// which refusals may quote). Not the rest of the path, which may hold a
-/// secret (OpenIM's token).
+/// credentials, every query value but the credentials (a handshake's
+/// challenge, which Meta and Dropbox require echoed), and the path's last
+/// segment (a bot name or OpenIM command, which refusals may quote). Not the
+/// rest of the path, which may hold a secret (OpenIM's token).
 pub fn sender_text(request: &IncomingRequest, plaintext: &[u8]) -> Vec<Vec<u8>> {
     let last_segment = request.path.rsplit('/').next().unwrap_or_default();
     let mut text = vec![
@@ -98,6 +105,11 @@ pub fn sender_text(request: &IncomingRequest, plaintext: &[u8]) -> Vec<Vec<u8>> 
     ];
     for (name, value) in &request.headers {
         if !CREDENTIAL_HEADERS.contains(&name.as_str()) {
+            text.push(value.as_bytes().to_vec());
+        }
+    }
+    for (name, value) in &request.query {
+        if !CREDENTIAL_QUERY.contains(&name.as_str()) {
             text.push(value.as_bytes().to_vec());
         }
     }

@@ -64,6 +64,16 @@ pub fn secrets(env: &dyn EnvSource, name: &str) -> SecretList {
     SecretList::parse(name, &env.get(name).unwrap_or_default())
 }
 
+/// [`secrets`] that must hold at least one entry; else the error is `name`
+/// followed by `requirement` (`"is required: …"`).
+pub fn required_secrets(env: &dyn EnvSource, name: &str, requirement: &str) -> Result<SecretList, ConfigError> {
+    let secrets = secrets(env, name);
+    if secrets.is_empty() {
+        return Err(ConfigError::new(name, requirement));
+    }
+    Ok(secrets)
+}
+
 /// Parses a comma-separated list of CIDRs (a bare address means /32 or /128).
 pub fn cidrs(env: &dyn EnvSource, name: &str) -> Result<Vec<IpNet>, ConfigError> {
     let raw = env.get(name).unwrap_or_default();

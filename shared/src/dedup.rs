@@ -235,19 +235,47 @@ pub enum Ownership {
 #[error("dedup store: {0}")]
 pub struct StoreError(pub String);
 
+/// An event's completion, as [`IdempotencyStore::complete`] writes it: the
+/// event (its record keeps it for the inbox), the lock's owner token
+/// (nothing is written unless it still holds the lock), the destinations'
+/// progress, and when.
+pub struct Completion<'a> {
+    envelope: &'a Envelope,
+    owner: &'a str,
+    progress: &'a Progress,
+    now: NowMs,
+}
+
+impl<'a> Completion<'a> {
+    /// `envelope` completed by `owner` at `now`, no destination owed.
+    pub fn new(envelope: &'a Envelope, owner: &'a str, now: NowMs) -> Self {
+        static NOTHING_OWED: Progress = Progress(BTreeMap::new());
+        Completion { envelope, owner, progress: &NOTHING_OWED, now }
+    }
+
+    /// With the destinations' progress to keep in the record.
+    pub fn with_progress(self, progress: &'a Progress) -> Self {
+        Completion { progress, ..self }
+    }
+
+    pub fn envelope(&self) -> &'a Envelope {
+        self.envelope
+    }
+
+    /// What a store writes: the event, the owner, the progress and when.
+    pub fn parts(&self) -> (&'a Envelope, &'a str, &'a Progress, NowMs) {
+        (self.envelope, self.owner, self.progress, self.now)
+    }
+}
+
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
     /// Takes the event's lock for `lease.owner` until `lease.until`.
     async fn claim(&self, envelope: &Envelope, lease: &Lease, now: NowMs) -> Result<Claim, StoreError>;
     /// Marks the event completed (and keeps the Envelope for the inbox, and
-    /// the destinations' progress), only if `owner` still holds the lock.
-    async fn complete(
-        &self,
-        envelope: &Envelope,
-        owner: &str,
-        progress: &Progress,
-        now: NowMs,
-    ) -> Result<Ownership, StoreError>;
+    /// the destinations' progress), only if `completion.owner` still holds
+    /// the lock.
+    async fn complete(&self, completion: Completion<'_>) -> Result<Ownership, StoreError>;
     /// Ends the lease at once after a failure, so a redelivery can take the
     /// event over without waiting, only if `owner` still holds the lock. The
     /// record (and its `sink_runs`) stays, with the destinations' progress.
@@ -518,13 +546,8 @@ impl IdempotencyStore for MemoryStore {
         Ok(Claim::Acquired(Progress::from_stored(deliveries.as_deref())))
     }
 
-    async fn complete(
-        &self,
-        envelope: &Envelope,
-        owner: &str,
-        progress: &Progress,
-        now: NowMs,
-    ) -> Result<Ownership, StoreError> {
+    async fn complete(&self, completion: Completion<'_>) -> Result<Ownership, StoreError> {
+        let (envelope, owner, progress, now) = completion.parts();
         let mut records = self.lock()?;
         match records.get_mut(&envelope.id) {
             Some(record) if record.status == STATUS_IN_PROGRESS && record.owner.as_deref() == Some(owner) => {
@@ -591,7 +614,7 @@ impl OperationsStore for MemoryStore {
 }
 
 /// Default dedup windows, one per platform: each declares its retry horizon
-/// and window beside its code (`Provider::PLATFORM`), and `inlet gen` writes
+/// and window beside its code (`functions/<name>/platform.toml`), and `inlet gen` writes
 /// the table into shared/src/platform.rs, which the processor reads without
 /// depending on the platforms' crates.
 pub use crate::platform::{DEDUP_WINDOWS, DedupWindowDefault};
@@ -761,7 +784,7 @@ mod tests {
             Claim::Acquired(Progress::default()),
             "lease over"
         );
-        assert_eq!(store.complete(&event, "c", &Progress::default(), NowMs(t0 + 1002)).await.unwrap(), Ownership::Held);
+        assert_eq!(store.complete(Completion::new(&event, "c", NowMs(t0 + 1002))).await.unwrap(), Ownership::Held);
         let later = NowMs(t0 + 5000);
         assert_eq!(
             store.claim(&event, &lease("d", later.0 + 1000), later).await.unwrap(),
@@ -789,9 +812,9 @@ mod tests {
         );
         assert_eq!(store.release(&event.id, "late", &Progress::default()).await.unwrap(), Ownership::Lost);
         assert_eq!(store.lease_of(&event.id), Some((Some("new".into()), NowMs(3000))), "the new lease is intact");
-        assert_eq!(store.complete(&event, "late", &Progress::default(), NowMs(1500)).await.unwrap(), Ownership::Lost);
+        assert_eq!(store.complete(Completion::new(&event, "late", NowMs(1500))).await.unwrap(), Ownership::Lost);
         assert_eq!(store.status_of(&event.id), Some(STATUS_IN_PROGRESS), "the late attempt completed nothing");
-        assert_eq!(store.complete(&event, "new", &Progress::default(), NowMs(1600)).await.unwrap(), Ownership::Held);
+        assert_eq!(store.complete(Completion::new(&event, "new", NowMs(1600))).await.unwrap(), Ownership::Held);
         assert_eq!(store.status_of(&event.id), Some(STATUS_COMPLETED));
         assert_eq!(
             store.release(&event.id, "new", &Progress::default()).await.unwrap(),
@@ -808,7 +831,7 @@ mod tests {
         assert_eq!(store.release(&event.id, "a", &Progress::default()).await.unwrap(), Ownership::Held);
         assert_eq!(store.lease_of(&event.id), Some((None, NowMs(RELEASED))));
         assert_eq!(
-            store.complete(&event, "a", &Progress::default(), NowMs(2)).await.unwrap(),
+            store.complete(Completion::new(&event, "a", NowMs(2))).await.unwrap(),
             Ownership::Lost,
             "released is released"
         );
@@ -828,7 +851,7 @@ mod tests {
         assert_eq!(store.entry(&event.id).unwrap().sink_runs, Some(1));
         // "a" crashed; "b" takes over after the lease.
         store.claim(&event, &lease("b", 3000), NowMs(1001)).await.unwrap();
-        store.complete(&event, "b", &Progress::default(), NowMs(1002)).await.unwrap();
+        store.complete(Completion::new(&event, "b", NowMs(1002))).await.unwrap();
         let entry = store.entry(&event.id).unwrap();
         assert_eq!((entry.status.as_str(), entry.sink_runs), (STATUS_COMPLETED, Some(2)));
         assert_eq!(entry.envelope.unwrap()["id"], "t:1", "completion keeps the Envelope for the inbox");
@@ -855,7 +878,7 @@ mod tests {
         let long = envelope_of("long", json!({}));
         for event in [&short, &long] {
             store.claim(event, &lease("a", 1000), NowMs(0)).await.unwrap();
-            store.complete(event, "a", &Progress::default(), NowMs(10)).await.unwrap();
+            store.complete(Completion::new(event, "a", NowMs(10))).await.unwrap();
         }
         assert_eq!(store.entry("short:1").unwrap().expiration, Some(600));
         assert_eq!(store.entry("long:1").unwrap().expiration, Some(7200));

@@ -687,9 +687,7 @@ mod tests {
     #[test]
     fn a_view_keeps_the_text_it_read_and_cuts_only_whole_members() {
         crate::json_object! {
-            struct Secretive<'a> {
-                secret: crate::json::Every<crate::json::Field<'a>> = "secret",
-            }
+            struct Secretive<'a> { secret: crate::json::Every<crate::json::Field<'a>> }
         }
         let text = r#" {"a": "x", "secret": "s1", "list": ["secret"], "secret" : "s2"} "#;
         let (_, whole) = Payload::view_str::<Secretive>(text).unwrap();

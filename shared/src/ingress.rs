@@ -14,7 +14,7 @@ use std::pin::Pin;
 
 use futures::future::{Either, select};
 
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
@@ -35,6 +35,10 @@ pub struct IncomingRequest {
     pub path: String,
     pub headers: HeaderMap,
     pub query: HashMap<String, String>,
+    /// The query string exactly as the caller sent it (API Gateway's
+    /// `rawQueryString`, without the `?`): senders that sign the URL
+    /// (Twilio, Square, HubSpot) sign these bytes, not the parsed pairs.
+    pub raw_query: String,
     pub path_params: HashMap<String, String>,
     /// The caller's address as API Gateway saw it (never from a header).
     pub source_ip: Option<IpAddr>,
@@ -53,6 +57,7 @@ impl IncomingRequest {
             path: path.to_string(),
             headers: HeaderMap::new(),
             query: HashMap::new(),
+            raw_query: String::new(),
             path_params: HashMap::new(),
             source_ip: None,
             request_id: None,
@@ -76,8 +81,9 @@ impl IncomingRequest {
 
     /// Sets the query parameters from a raw query string (`a=1&b=2`), the
     /// way API Gateway splits and decodes it (`%XX` decoded, `+` kept); a
-    /// pair without `=` is ignored.
+    /// pair without `=` is ignored. The text itself is kept as `raw_query`.
     pub fn set_raw_query(&mut self, query: &str) {
+        self.raw_query = query.to_string();
         self.query = query
             .split('&')
             .filter_map(|pair| pair.split_once('='))
@@ -109,12 +115,25 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, IngressError> {
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: Option<&'static str>,
+    /// Headers besides `Content-Type`: a handshake's echo (Asana's
+    /// `X-Hook-Secret`) or `X-Content-Type-Options` on an echoed challenge.
+    pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
 
 impl Reply {
+    pub fn new(status: StatusCode, content_type: Option<&'static str>, body: impl Into<Vec<u8>>) -> Self {
+        Reply { status, content_type, headers: HeaderMap::new(), body: body.into() }
+    }
+
     pub fn json(status: StatusCode, value: &Value) -> Self {
-        Reply { status, content_type: Some("application/json"), body: value.to_string().into_bytes() }
+        Self::new(status, Some("application/json"), value.to_string())
+    }
+
+    /// The same answer with one more header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
     }
 
     pub fn ok_json(value: Value) -> Self {
@@ -122,7 +141,7 @@ impl Reply {
     }
 
     pub fn empty(status: StatusCode) -> Self {
-        Reply { status, content_type: None, body: Vec::new() }
+        Self::new(status, None, Vec::new())
     }
 
     pub fn body_json(&self) -> Option<Value> {

@@ -142,20 +142,11 @@ impl std::ops::Deref for Key<'_> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor<'a>(PhantomData<&'a str>);
-        impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
-            type Value = Key<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Borrowed(key)))
-            }
-            fn visit_str<E>(self, key: &str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Owned(key.to_string())))
-            }
+        // Read as a field's string is, borrowed unless it holds an escape.
+        match deserializer.deserialize_str(FieldVisitor(PhantomData))? {
+            Field::String(key) => Ok(Key(key)),
+            _ => Err(de::Error::invalid_type(de::Unexpected::Other("a value that is not a string"), &"an object key")),
         }
-        deserializer.deserialize_str(KeyVisitor(PhantomData))
     }
 }
 
@@ -229,50 +220,54 @@ impl<'a> Field<'a> {
     }
 }
 
+/// Reads any JSON value as a [`Field`], a string borrowed from the body
+/// unless it holds an escape; an object's [`Key`] is read as its string.
+struct FieldVisitor<'a>(PhantomData<&'a str>);
+
+impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<'a> {
+    type Value = Field<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Field<'a>, E> {
+        Ok(Field::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Field<'a>, E> {
+        Ok(Field::Number(n.into()))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Field<'a>, E> {
+        Ok(Field::Number(n.into()))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Field<'a>, E> {
+        // serde_json hands over finite numbers only; null as Value's
+        // own fallback would be.
+        Ok(Number::from_f64(n).map_or(Field::Null, Field::Number))
+    }
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Field<'a>, E> {
+        Ok(Field::String(Cow::Borrowed(text)))
+    }
+    fn visit_str<E>(self, text: &str) -> Result<Field<'a>, E> {
+        Ok(Field::String(Cow::Owned(text.to_string())))
+    }
+    fn visit_unit<E>(self) -> Result<Field<'a>, E> {
+        Ok(Field::Null)
+    }
+    fn visit_none<E>(self) -> Result<Field<'a>, E> {
+        Ok(Field::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Field<'a>, D::Error> {
+        Field::deserialize(deserializer)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Field<'a>, A::Error> {
+        CheckedVisitor.visit_seq(seq).map(|_| Field::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Field<'a>, A::Error> {
+        CheckedVisitor.visit_map(map).map(|_| Field::Object)
+    }
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldVisitor<'a>(PhantomData<&'a str>);
-        impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<'a> {
-            type Value = Field<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E>(self, b: bool) -> Result<Field<'a>, E> {
-                Ok(Field::Bool(b))
-            }
-            fn visit_i64<E>(self, n: i64) -> Result<Field<'a>, E> {
-                Ok(Field::Number(n.into()))
-            }
-            fn visit_u64<E>(self, n: u64) -> Result<Field<'a>, E> {
-                Ok(Field::Number(n.into()))
-            }
-            fn visit_f64<E>(self, n: f64) -> Result<Field<'a>, E> {
-                // serde_json hands over finite numbers only; null as Value's
-                // own fallback would be.
-                Ok(Number::from_f64(n).map_or(Field::Null, Field::Number))
-            }
-            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Field<'a>, E> {
-                Ok(Field::String(Cow::Borrowed(text)))
-            }
-            fn visit_str<E>(self, text: &str) -> Result<Field<'a>, E> {
-                Ok(Field::String(Cow::Owned(text.to_string())))
-            }
-            fn visit_unit<E>(self) -> Result<Field<'a>, E> {
-                Ok(Field::Null)
-            }
-            fn visit_none<E>(self) -> Result<Field<'a>, E> {
-                Ok(Field::Null)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Field<'a>, D::Error> {
-                Field::deserialize(deserializer)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Field<'a>, A::Error> {
-                CheckedVisitor.visit_seq(seq).map(|_| Field::Array)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Field<'a>, A::Error> {
-                CheckedVisitor.visit_map(map).map(|_| Field::Object)
-            }
-        }
         deserializer.deserialize_any(FieldVisitor(PhantomData))
     }
 }
@@ -476,27 +471,35 @@ impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for First<T> {
 /// [`Checked`]), every other key checked and skipped. See the module's
 /// documentation for what it reads the same as a `Value`.
 ///
+/// A field is its name alone when it reads the key of that name as a
+/// [`Field`]; `name = "key"` reads another key, `name: Type` another type.
+///
 /// ```
 /// inlet_shared::json_object! {
 ///     pub struct Header<'a> {
-///         pub event_id: inlet_shared::json::Field<'a> = "event_id",
+///         pub event_id, kind = "type",
+///         pub tokens: inlet_shared::json::Every<inlet_shared::json::Field<'a>> = "token",
 ///     }
 /// }
-/// let header: Header = serde_json::from_str(r#"{"event_id": "e1", "other": [1]}"#).unwrap();
-/// assert_eq!(header.event_id.text(), Some("e1"));
+/// let header: Header = serde_json::from_str(r#"{"event_id": "e1", "type": "t", "other": [1]}"#).unwrap();
+/// assert_eq!((header.event_id.text(), header.kind.text()), (Some("e1"), Some("t")));
 /// ```
 #[macro_export]
 macro_rules! json_object {
+    (@type $lt:lifetime) => { $crate::json::Field<$lt> };
+    (@type $lt:lifetime $type:ty) => { $type };
+    (@key $field:ident) => { stringify!($field) };
+    (@key $field:ident $key:literal) => { $key };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident<$lt:lifetime> {
-            $( $(#[$field_meta:meta])* $field_vis:vis $field:ident : $type:ty = $key:literal ),* $(,)?
+            $( $(#[$field_meta:meta])* $field_vis:vis $field:ident $(: $type:ty)? $(= $key:literal)? ),* $(,)?
         }
     ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, Default)]
         $vis struct $name<$lt> {
-            $( $(#[$field_meta])* $field_vis $field: $type, )*
+            $( $(#[$field_meta])* $field_vis $field: $crate::json_object!(@type $lt $($type)?), )*
             /// Whether the value was an object (when not, every field is absent).
             pub is_object: bool,
             _borrows: ::core::marker::PhantomData<&$lt str>,
@@ -509,7 +512,7 @@ macro_rules! json_object {
                 map: &mut A,
             ) -> ::core::result::Result<bool, A::Error> {
                 match key {
-                    $( $key => $crate::json::Slot::fill(&mut self.$field, map)?, )*
+                    $( $crate::json_object!(@key $field $($key)?) => $crate::json::Slot::fill(&mut self.$field, map)?, )*
                     _ => return Ok(false),
                 }
                 Ok(true)
@@ -784,19 +787,13 @@ mod tests {
     use serde_json::json;
 
     crate::json_object! {
-        struct Header<'a> {
-            token: Every<Field<'a>> = "token",
-            id: Field<'a> = "id",
-        }
+        struct Header<'a> { token: Every<Field<'a>>, id }
     }
 
     crate::json_object! {
         struct Doc<'a> {
-            kind: Field<'a> = "type",
-            header: Every<Header<'a>> = "header",
-            token: Every<Field<'a>> = "token",
-            present: Option<Checked> = "present",
-            first: First<Header<'a>> = "list",
+            kind = "type", header: Every<Header<'a>>, token: Every<Field<'a>>,
+            present: Option<Checked>, first: First<Header<'a>> = "list",
         }
     }
 

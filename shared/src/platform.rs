@@ -1,8 +1,9 @@
 //! A platform described once, as data.
 //!
-//! Beside its protocol code (`Provider`), each platform's crate declares a
-//! [`Platform`] (`Provider::PLATFORM`): its names, its settings with their
-//! template parameters, descriptions, defaults and dev values, its URLs and
+//! Beside its protocol code (`Provider`), each platform's crate describes
+//! itself as a [`Platform`] in `functions/<name>/platform.toml`
+//! (`Provider::PLATFORM` is that file's text): its names, its settings with
+//! their template parameters, descriptions, defaults and dev values, its URLs and
 //! the console steps that point the platform at inlet, its API Gateway
 //! throttling group, and its sender's retries with the dedup window that
 //! follows. `inlet gen` writes the rest of the repository from the registry
@@ -11,41 +12,53 @@
 //! settings tables of the docs; the fuzz targets' list; events/ and the
 //! dedup windows below. Plain data: nothing here touches AWS.
 
+use serde::{Deserialize, Deserializer, Serialize};
+
 /// What the template, the docs, the fuzz targets and the local stack need
 /// to know about a platform besides its protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Platform {
     /// The platform's name in running text: "Lark", "GitHub", "the custom
     /// alert API" (the template's throttling descriptions list them).
+    #[serde(deserialize_with = "leak::text")]
     pub title: &'static str,
     /// What it sends, for the README's platform table: "Lark / Feishu
     /// events and card callbacks".
+    #[serde(deserialize_with = "leak::text")]
     pub summary: &'static str,
     /// How its requests are proven, in a few words (the README's table).
+    #[serde(deserialize_with = "leak::text")]
     pub verified_by: &'static str,
     /// The Lambda function's `Description` in template.yaml.
+    #[serde(deserialize_with = "leak::text")]
     pub function_description: &'static str,
     /// The API Gateway throttling group of every route.
     pub throttling: Throttling,
     /// The template's name of each API event, one per route and method, in
     /// the order of `Provider::ROUTES` and of each route's methods. They are
     /// logical ids: renaming one replaces its API Gateway route.
+    #[serde(deserialize_with = "leak::texts")]
     pub route_names: &'static [&'static str],
     /// Every setting of the platform besides the shared `INLET_*` ones, in
     /// the order the template passes them (`<PREFIX>_ALLOWED_CIDRS`
     /// included).
+    #[serde(deserialize_with = "leak::list")]
     pub settings: &'static [Setting],
     /// The URLs to give the platform: the stack's outputs.
+    #[serde(deserialize_with = "leak::list")]
     pub urls: &'static [Url],
     /// Pointing the platform at inlet, step by step (Markdown, one line each).
+    #[serde(deserialize_with = "leak::texts")]
     pub console_steps: &'static [&'static str],
     /// The sender's retries and the dedup window that follows.
     pub retries: Retries,
 }
 
 impl Platform {
-    /// What a provider declares until it is described: the registry's tests
-    /// refuse it, so a platform cannot be added without its data.
+    /// A platform without a readable platform.toml: `inlet gen` and the
+    /// registry's tests refuse it, so a platform cannot be added without its
+    /// description.
     pub const UNDESCRIBED: Platform = Platform {
         title: "",
         summary: "",
@@ -72,91 +85,65 @@ impl Platform {
 
 /// One setting: an environment variable of the function and the template
 /// parameter that gives it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Setting {
     /// The environment variable: `LARK_ENCRYPT_KEY`.
+    #[serde(deserialize_with = "leak::text")]
     pub name: &'static str,
     /// Its template parameter: `LarkEncryptKey`. `None` for a dev-only
     /// setting the function never reads (events/env.json only).
+    #[serde(deserialize_with = "leak::optional", default, skip_serializing_if = "Option::is_none")]
     pub parameter: Option<&'static str>,
     /// Never logged, never in an Envelope, `NoEcho` in the template, and
     /// read from the secrets store when one is chosen.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub secret: bool,
     /// One line: the template parameter's `Description`, and the meaning in
     /// every settings table of the docs.
+    /// Left out of a description file for `<PREFIX>_ALLOWED_CIDRS`, which
+    /// then says [`ALLOWED_CIDRS_DESCRIPTION`].
+    #[serde(deserialize_with = "leak::text", default = "allowed_cidrs_description")]
+    #[serde(skip_serializing_if = "is_allowed_cidrs_description")]
     pub description: &'static str,
     /// More for the docs' tables (validation rules, rotation); may be empty.
+    #[serde(deserialize_with = "leak::text", default, skip_serializing_if = "str::is_empty")]
     pub details: &'static str,
     /// The parameter's default; empty for most.
+    #[serde(deserialize_with = "leak::text", default, skip_serializing_if = "str::is_empty")]
     pub default: &'static str,
     /// What the parameter accepts.
+    #[serde(default, skip_serializing_if = "Values::is_text")]
     pub values: Values,
     /// Whether it decides if the function is deployed.
+    #[serde(default, skip_serializing_if = "Deploys::is_no")]
     pub deploys: Deploys,
     /// Its value in the local stack and the tests (events/env.json).
+    #[serde(deserialize_with = "leak::text", default, skip_serializing_if = "str::is_empty")]
     pub dev: &'static str,
 }
 
-impl Setting {
-    const fn new(name: &'static str, parameter: Option<&'static str>, secret: bool, description: &'static str) -> Self {
-        Setting {
-            name,
-            parameter,
-            secret,
-            description,
-            details: "",
-            default: "",
-            values: Values::Text,
-            deploys: Deploys::No,
-            dev: "",
-        }
+/// A description is read once by a tool (`inlet gen`) and lives as long as
+/// it does: its strings are leaked into the `'static` lifetime the types
+/// share with the registry's constant data.
+mod leak {
+    use super::*;
+
+    pub fn text<'de, D: Deserializer<'de>>(from: D) -> Result<&'static str, D::Error> {
+        String::deserialize(from).map(|text| &*text.leak())
     }
 
-    /// A secret setting: `NoEcho`, passed empty when a store is chosen.
-    pub const fn secret(name: &'static str, parameter: &'static str, description: &'static str) -> Self {
-        Self::new(name, Some(parameter), true, description)
+    pub fn optional<'de, D: Deserializer<'de>>(from: D) -> Result<Option<&'static str>, D::Error> {
+        Option::<String>::deserialize(from).map(|text| text.map(|text| &*text.leak()))
     }
 
-    /// A setting that is not a secret.
-    pub const fn plain(name: &'static str, parameter: &'static str, description: &'static str) -> Self {
-        Self::new(name, Some(parameter), false, description)
+    pub fn texts<'de, D: Deserializer<'de>>(from: D) -> Result<&'static [&'static str], D::Error> {
+        let texts = Vec::<String>::deserialize(from)?;
+        Ok(texts.into_iter().map(|text| &*text.leak()).collect::<Vec<_>>().leak())
     }
 
-    /// A setting of the local stack only (e.g. a key samples are signed
-    /// with), never passed to the function.
-    pub const fn dev_only(name: &'static str, description: &'static str) -> Self {
-        Self::new(name, None, false, description)
-    }
-
-    /// `<PREFIX>_ALLOWED_CIDRS`, which every receiver reads, with the usual
-    /// description.
-    pub const fn allowed_cidrs(name: &'static str, parameter: &'static str) -> Self {
-        Self::plain(name, parameter, ALLOWED_CIDRS_DESCRIPTION)
-    }
-
-    pub const fn details(mut self, details: &'static str) -> Self {
-        self.details = details;
-        self
-    }
-
-    pub const fn default(mut self, default: &'static str) -> Self {
-        self.default = default;
-        self
-    }
-
-    pub const fn values(mut self, values: Values) -> Self {
-        self.values = values;
-        self
-    }
-
-    pub const fn deploys(mut self, deploys: Deploys) -> Self {
-        self.deploys = deploys;
-        self
-    }
-
-    pub const fn dev(mut self, dev: &'static str) -> Self {
-        self.dev = dev;
-        self
+    pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(from: D) -> Result<&'static [T], D::Error> {
+        Vec::<T>::deserialize(from).map(|list| &*list.leak())
     }
 }
 
@@ -164,22 +151,50 @@ impl Setting {
 pub const ALLOWED_CIDRS_DESCRIPTION: &str =
     "Source networks allowed to call this provider's routes (comma-separated CIDRs); empty allows all.";
 
+fn allowed_cidrs_description() -> &'static str {
+    ALLOWED_CIDRS_DESCRIPTION
+}
+
+fn is_allowed_cidrs_description(description: &&'static str) -> bool {
+    *description == ALLOWED_CIDRS_DESCRIPTION
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl Values {
+    fn is_text(&self) -> bool {
+        *self == Values::Text
+    }
+}
+
+impl Deploys {
+    fn is_no(&self) -> bool {
+        *self == Deploys::No
+    }
+}
+
 /// What a template parameter accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Values {
     /// Any text (`Type: String`).
+    #[default]
     Text,
     /// A number in a range (`Type: Number`, `MinValue`, `MaxValue`).
     Number { min: u64, max: u64 },
     /// One of these (`AllowedValues`).
-    OneOf(&'static [&'static str]),
+    OneOf(#[serde(deserialize_with = "leak::texts")] &'static [&'static str]),
 }
 
 /// Whether a setting decides if the platform's function is deployed (its
 /// `Has<Platform>` condition).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Deploys {
     /// It has no say.
+    #[default]
     No,
     /// Set, it deploys the function: any one setting marked `Any` suffices.
     /// A secret counts while the secrets come from the parameters; with a
@@ -192,7 +207,8 @@ pub enum Deploys {
 
 /// The API Gateway throttling group of a platform's routes: the template's
 /// `<Group>ThrottlingRateLimit` and `<Group>ThrottlingBurstLimit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Throttling {
     /// Chat platforms deliver every message and interaction of busy
     /// workspaces and retry a 429.
@@ -235,28 +251,35 @@ impl Throttling {
 }
 
 /// A URL to give the platform, as a stack output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Url {
     /// The output's logical id: `LarkEventUrl`.
+    #[serde(deserialize_with = "leak::text")]
     pub output: &'static str,
     /// The path as the platform is given it: `/telegram/<bot>`.
+    #[serde(deserialize_with = "leak::text")]
     pub path: &'static str,
     /// Where it goes in the platform's console.
+    #[serde(deserialize_with = "leak::text")]
     pub description: &'static str,
 }
 
 /// How long a platform's sender may deliver an event again, and how long
 /// the processor remembers its ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Retries {
     /// The sender's retry (or redelivery) horizon in words, as its
     /// documentation states it; for a platform that documents none, what is
     /// known of its undocumented default.
+    #[serde(deserialize_with = "leak::text")]
     pub horizon: &'static str,
     /// Whether the platform documents that horizon.
     pub documented: bool,
     /// The window in which a signed timestamp is accepted, in words
     /// (`±tol` is `INLET_TIMESTAMP_TOLERANCE_SECS`).
+    #[serde(deserialize_with = "leak::text")]
     pub signed_timestamp: &'static str,
     /// The default dedup window: at least the horizon (so every retry is
     /// caught) and not much longer where an id is a body hash. Overridden by
@@ -321,6 +344,7 @@ pub const DEDUP_WINDOWS: &[DedupWindowDefault] = &[
     DedupWindowDefault { provider: "standard-webhooks", retry_horizon: "chosen by each sender (Svix: ~28 h)", window_secs: 604800 },
     DedupWindowDefault { provider: "wecom", retry_horizon: "3 retries within seconds of a missed 5 s answer", window_secs: 3600 },
     DedupWindowDefault { provider: "dingtalk", retry_horizon: "not documented (DingTalk's undocumented default); its signed timestamp is accepted ±1 h", window_secs: 10800 },
+    DedupWindowDefault { provider: "hooks", retry_horizon: "per preset (see the preset table)", window_secs: 604800 },
 ];
 // END GENERATED
 

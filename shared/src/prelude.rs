@@ -8,7 +8,6 @@ pub use crate::config::EnvSource;
 pub use crate::envelope::{AlertView, Envelope, MessageView, Verification};
 pub use crate::error::{ConfigError, IngressError};
 pub use crate::ingress::{Decision, IncomingRequest, IngressSettings, Reply};
-pub use crate::platform::{Deploys, Platform, Retries, Setting, Throttling, Url, Values};
 pub use crate::provider::{Decided, Provider, Route, RouteMatch};
 pub use crate::samples::{SampleRequest, Samples};
 pub use crate::verify::SecretList;

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::config::EnvSource;
 use crate::error::{ConfigError, IngressError};
-use crate::ingress::IngressSettings;
+use crate::ingress::{DEFAULT_DEADLINE_MS, IngressSettings};
 use crate::ingress::{Decision, IncomingRequest, Reply, RouteFacts, run_ingress};
 use crate::queue::Publisher;
 use std::future::Future;
@@ -34,16 +34,15 @@ pub struct Route {
 }
 
 impl Route {
-    /// The deadline of a route whose platform documents none.
-    pub const DEFAULT_DEADLINE_MS: u32 = crate::ingress::DEFAULT_DEADLINE_MS;
-
+    /// A route on `methods` with the default deadline
+    /// ([`DEFAULT_DEADLINE_MS`], for a platform that documents none).
     pub const fn new(methods: &'static [&'static str], path: &'static str) -> Self {
         Route {
             methods,
             path,
             secret_params: &[],
-            ack_deadline_ms: Self::DEFAULT_DEADLINE_MS,
-            answer_deadline_ms: Self::DEFAULT_DEADLINE_MS,
+            ack_deadline_ms: DEFAULT_DEADLINE_MS,
+            answer_deadline_ms: DEFAULT_DEADLINE_MS,
         }
     }
 
@@ -269,11 +268,13 @@ pub trait Provider: Send + Sync + Sized + 'static {
     /// `NoEcho` in template.yaml.
     const SECRET_SETTINGS: &'static [&'static str];
 
-    /// Everything else the repository needs to know of the platform, as
-    /// data (docs/contributing/adding-a-platform.md): `inlet gen` writes
-    /// template.yaml's sections, the docs' tables, the fuzz list and events/
-    /// from it. The registry's tests refuse a provider left undescribed.
-    const PLATFORM: crate::platform::Platform = crate::platform::Platform::UNDESCRIBED;
+    /// Everything else the repository needs to know of the platform: the
+    /// text of its `platform.toml`, beside the crate's `src/` (a
+    /// [`crate::platform::Platform`]; docs/contributing/adding-a-platform.md).
+    /// `inlet gen` writes template.yaml's sections, the docs' tables, the
+    /// fuzz list and events/ from it; the function itself never reads it.
+    /// The registry's tests refuse a provider left undescribed.
+    const PLATFORM: &'static str = "";
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError>;
 
@@ -300,11 +301,7 @@ impl RouteFacts for TableRoute<'_> {
     }
 
     fn deadline_ms(&self, answered: bool) -> u32 {
-        self.lookup
-            .matched
-            .as_ref()
-            .map(|matched| matched.route.deadline_for(answered))
-            .unwrap_or(Route::DEFAULT_DEADLINE_MS)
+        self.lookup.matched.as_ref().map(|matched| matched.route.deadline_for(answered)).unwrap_or(DEFAULT_DEADLINE_MS)
     }
 
     fn is_known_path(&self) -> bool {
@@ -412,8 +409,8 @@ mod tests {
             TableRoute { routes: ROUTES, request: &request, lookup: &lookup }.deadline_ms(false)
         };
         assert_eq!(route(Method::PUT, "/grafana/alerts"), 10_000);
-        assert_eq!(route(Method::POST, "/openim/x"), Route::DEFAULT_DEADLINE_MS);
-        assert_eq!(route(Method::POST, "/nowhere"), Route::DEFAULT_DEADLINE_MS, "no route: the default");
+        assert_eq!(route(Method::POST, "/openim/x"), DEFAULT_DEADLINE_MS);
+        assert_eq!(route(Method::POST, "/nowhere"), DEFAULT_DEADLINE_MS, "no route: the default");
         let challenge = Route::post("/lark/event").deadline_ms(3000).answer_deadline_ms(1000);
         assert_eq!((challenge.deadline_for(false), challenge.deadline_for(true)), (3000, 1000));
     }

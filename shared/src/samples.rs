@@ -44,8 +44,9 @@ pub struct Descriptor {
     pub sample_names: &'static [&'static str],
     pub sample: SampleFn,
     pub open: OpenFn,
-    /// The rest of the platform's description (`Provider::PLATFORM`).
-    pub platform: crate::platform::Platform,
+    /// The rest of the platform's description: its platform.toml
+    /// (`Provider::PLATFORM`), as text.
+    pub description: &'static str,
     /// The function's Rust path, `alert_api::AlertApiFunction` (the fuzz
     /// targets `inlet gen` writes name it).
     pub type_name: fn() -> &'static str,
@@ -62,7 +63,7 @@ pub const fn describe<P: Samples>() -> Descriptor {
         sample_names: P::SAMPLE_NAMES,
         sample: P::sample,
         open: open::<P>,
-        platform: P::PLATFORM,
+        description: P::PLATFORM,
         type_name: std::any::type_name::<P>,
     }
 }
@@ -191,6 +192,7 @@ pub fn incoming_from_apigw_v2_event(event: &Value) -> Option<IncomingRequest> {
     if let Some(query) = event.get("queryStringParameters").and_then(Value::as_object) {
         request.query = query.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();
     }
+    request.raw_query = event.get("rawQueryString").and_then(Value::as_str).unwrap_or_default().to_string();
     request.received_at_ms = event.pointer("/requestContext/timeEpoch").and_then(Value::as_i64);
     request.source_ip = event.pointer("/requestContext/http/sourceIp")?.as_str()?.parse().ok();
     Some(request)

@@ -11,7 +11,7 @@ use inlet_cli::local::{QueueShape, create_resources};
 use inlet_cli::pump::{Invoker, pump_once, queue_arn};
 use inlet_shared::aws::dynamodb::DynamoDbStore;
 use inlet_shared::aws::sqs::SqsPublisher;
-use inlet_shared::dedup::{Claim, IdempotencyStore, Lease, LeasePolicy, NowMs, Ownership, Progress};
+use inlet_shared::dedup::{Claim, Completion, IdempotencyStore, Lease, LeasePolicy, NowMs, Ownership, Progress};
 use inlet_shared::dedup::{DedupSettings, DedupWindows};
 use inlet_shared::envelope::Envelope;
 use inlet_shared::queue::{PublishError, Publisher};
@@ -274,7 +274,7 @@ async fn lock_is_one_conditional_update_and_duplicates_are_classified() {
         store.claim(&event, &lease("b", NowMs(now.0 + 5000)), NowMs(now.0 + 1)).await.unwrap(),
         Claim::InProgress
     );
-    assert_eq!(store.complete(&event, "a", &Progress::default(), now).await.unwrap(), Ownership::Held);
+    assert_eq!(store.complete(Completion::new(&event, "a", now)).await.unwrap(), Ownership::Held);
     let later = NowMs(now.0 + 2);
     assert_eq!(store.claim(&event, &lease("c", later), later).await.unwrap(), Claim::Completed { same_payload: true });
     let changed = envelope("lock", json!({"a": 2}));
@@ -374,7 +374,7 @@ async fn expired_record_is_replaced_by_a_fresh_one_even_before_ttl_deletes_it() 
     store.claim(&event, &lease("a", NowMs(now.0 + 1000)), now).await.unwrap();
     // Crashed, taken over once, then completed: two runs.
     store.claim(&event, &lease("b", NowMs(now.0 + 3000)), NowMs(now.0 + 1001)).await.unwrap();
-    store.complete(&event, "b", &Progress::default(), NowMs(now.0 + 1002)).await.unwrap();
+    store.complete(Completion::new(&event, "b", NowMs(now.0 + 1002))).await.unwrap();
     assert_eq!(number(&f.moto.item("test:old").await.unwrap(), "sink_runs"), 2);
     log.take();
     let after_window = NowMs(now.0 + 1001 + 3_601_000);
@@ -404,7 +404,7 @@ async fn each_provider_record_expires_after_its_own_window() {
     for provider in ["grafana", "lark", "other"] {
         let event = of(provider);
         store.claim(&event, &lease("a", NowMs(now.0 + 1000)), now).await.unwrap();
-        store.complete(&event, "a", &Progress::default(), now).await.unwrap();
+        store.complete(Completion::new(&event, "a", now)).await.unwrap();
     }
     assert_eq!(number(&f.moto.item("grafana:same-id").await.unwrap(), "expiration"), now.secs() + 600);
     assert_eq!(number(&f.moto.item("lark:same-id").await.unwrap(), "expiration"), now.secs() + 86_400);
@@ -432,19 +432,13 @@ async fn late_attempt_cannot_complete_or_release_after_a_takeover() {
         Claim::Acquired(Progress::default())
     );
     assert_eq!(store.release(&event.id, "late", &Progress::default()).await.unwrap(), Ownership::Lost);
-    assert_eq!(
-        store.complete(&event, "late", &Progress::default(), NowMs(now.0 + 1002)).await.unwrap(),
-        Ownership::Lost
-    );
+    assert_eq!(store.complete(Completion::new(&event, "late", NowMs(now.0 + 1002))).await.unwrap(), Ownership::Lost);
     let stored = f.moto.item("test:takeover").await.unwrap();
     assert_eq!(stored["status"].as_s().unwrap(), "IN_PROGRESS", "the late attempt completed nothing");
     assert_eq!(stored["owner"].as_s().unwrap(), "new");
     assert_eq!(number(&stored, "in_progress_expiration"), now.0 + 9000, "nor shortened the new lease");
     assert_eq!(number(&stored, "sink_runs"), 2);
-    assert_eq!(
-        store.complete(&event, "new", &Progress::default(), NowMs(now.0 + 1003)).await.unwrap(),
-        Ownership::Held
-    );
+    assert_eq!(store.complete(Completion::new(&event, "new", NowMs(now.0 + 1003))).await.unwrap(), Ownership::Held);
     assert_eq!(f.moto.item("test:takeover").await.unwrap()["status"].as_s().unwrap(), "COMPLETED");
 }
 
@@ -477,7 +471,10 @@ async fn a_takeover_answers_the_destinations_progress_the_released_attempt_wrote
 
     let mut done = found;
     done.note("app", Ok(()), retry);
-    assert_eq!(store.complete(&event, "second", &done, retry).await.unwrap(), Ownership::Held);
+    assert_eq!(
+        store.complete(Completion::new(&event, "second", retry).with_progress(&done)).await.unwrap(),
+        Ownership::Held
+    );
     let entry = store.entry(&event.id).await.unwrap().unwrap();
     assert_eq!(entry.status, "COMPLETED");
     assert_eq!(entry.deliveries, done);

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+
 use inlet_cli::dev::{ENV_FILE_NAME, PROCESSOR, StackStatus};
 use inlet_cli::process::{port_in_use, session_processes, signal_process};
 use inlet_cli::runtime_api::EnvironmentState;
@@ -18,6 +20,7 @@ use inlet_shared::aws::dynamodb::DynamoDbStore;
 use inlet_shared::config::load_env_file_with_overrides;
 use inlet_shared::dedup::DedupSettings;
 use inlet_shared::dedup::InboxEntry;
+use inlet_shared::samples::SampleRequest;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repository root")
@@ -395,5 +398,127 @@ async fn every_receiver_and_the_processor_write_metric_lines_to_the_stacks_outpu
     for line in metric_lines(&stack) {
         assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "inlet", "{line}");
     }
+    assert_stops_cleanly(stack).await;
+}
+
+/// `name` (a hooks sample) signed at `now` with events/env.json's secrets.
+fn hooks_sample(name: &str, now: i64, unique: &str) -> SampleRequest {
+    inlet_cli::samples::build(name, &settings(), now, unique).unwrap_or_else(|| panic!("sample {name}"))
+}
+
+/// The Envelope ids the hooks function makes of `sample`, decided in
+/// process with the same settings.
+fn hooks_envelope_ids(sample: &SampleRequest, now: i64) -> Vec<String> {
+    use inlet_shared::ingress::Decision;
+    use inlet_shared::provider::Provider;
+    let function = hooks::HooksFunction::from_env(&settings()).expect("the dev settings");
+    let request = sample.to_incoming();
+    let route = inlet_shared::provider::match_route(hooks::HooksFunction::ROUTES, &request).expect("a hooks route");
+    let at = time::OffsetDateTime::from_unix_timestamp(now).expect("a time");
+    match function.decide(&route, &request, at) {
+        Ok(Decision::Enqueue { envelopes, .. }) => {
+            (0..envelopes.len()).map(|at| envelopes.envelope(at).expect("an Envelope").id.clone()).collect()
+        }
+        other => panic!("{}: {other:?}", sample.name),
+    }
+}
+
+/// A Twilio status callback to the stack's own URL, query string included,
+/// signed by hand as Twilio signs (base64 HMAC-SHA1 of the URL, then each
+/// form parameter sorted by name, name and value concatenated) and sent
+/// with the Host header the HTTP client writes: it verifies only if the
+/// function rebuilds the URL from X-Forwarded-Proto, Host, the raw path and
+/// the raw query string as the local gateway hands them over, as API
+/// Gateway does when deployed.
+fn twilio_to_the_stacks_url(api: &str, idempotency_token: &str) -> SampleRequest {
+    let path = "/hooks/devtwilio?tenant=e2e&note=a%20b%2Bc&empty=";
+    let message_sid = format!("SM{idempotency_token}");
+    let params = [
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("To", "+15005550006"),
+        ("MessageStatus", "delivered"),
+        ("MessageSid", message_sid.as_str()),
+    ];
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let signed: String = format!("{api}{path}") + &sorted.iter().map(|(k, v)| format!("{k}{v}")).collect::<String>();
+    let secrets = settings()["HOOK_SECRETS"].clone();
+    let token = hooks::keys::labelled(&secrets, "devtwilio").next().expect("devtwilio's secret");
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(hooks::engine::hmac_sha1(token.as_bytes(), signed.as_bytes()));
+    let mut sample = SampleRequest::post_json(
+        "twilio-to-the-stacks-url",
+        "a Twilio callback signed for the stack's own URL",
+        path,
+        inlet_shared::form::encode_form(&params),
+    );
+    sample.headers = vec![
+        ("content-type".into(), "application/x-www-form-urlencoded".into()),
+        ("x-twilio-signature".into(), signature),
+        ("i-twilio-idempotency-token".into(), idempotency_token.into()),
+    ];
+    sample
+}
+
+#[tokio::test]
+async fn hooks_presets_reach_the_table_once_through_the_local_stack_and_handshakes_enqueue_nothing() {
+    let stack = start().await;
+    let api = stack.api();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let unique = inlet_testkit::moto::unique("hooks");
+
+    // Events: each sent twice (a sender's retry), each one record.
+    let mut expected = BTreeSet::new();
+    let mut events = Vec::new();
+    // Twilio's sample signs http://127.0.0.1:9000/hooks/devtwilio with that
+    // Host header; the second request signs this stack's own URL and query.
+    for name in ["hooks-twilio", "hooks-shopify", "hooks-svix", "hooks-clerk", "hooks-zoom", "hooks-paddle"] {
+        let sample = hooks_sample(name, now, &unique);
+        expected.extend(hooks_envelope_ids(&sample, now));
+        events.push(sample);
+    }
+    let token = format!("e2e-{unique}");
+    events.push(twilio_to_the_stacks_url(&api, &token));
+    expected.insert(format!("hooks:devtwilio:{token}"));
+    assert_eq!(expected.len(), events.len(), "one Envelope per event: {expected:?}");
+    for sample in &events {
+        for attempt in 0..2 {
+            let (answered, body) = inlet_tests::post_sample(&api, sample.clone()).await;
+            assert_eq!(answered, 200, "{} attempt {attempt}: {body}", sample.name);
+        }
+    }
+
+    // Handshakes: answered as the sender expects, never enqueued.
+    let validation = hooks_sample("hooks-zoom-url-validation", now, &unique);
+    let (answered, body) = inlet_tests::post_sample(&api, validation.clone()).await;
+    assert_eq!(answered, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON answer");
+    let plain = serde_json::from_slice::<serde_json::Value>(&validation.body).unwrap()["payload"]["plainToken"]
+        .as_str()
+        .expect("plainToken")
+        .to_string();
+    let secrets = settings()["HOOK_SECRETS"].clone();
+    let zoom_secret = hooks::keys::labelled(&secrets, "devzoom").next().expect("devzoom's secret");
+    let encrypted = hex::encode(inlet_shared::verify::hmac_sha256(zoom_secret.as_bytes(), &[plain.as_bytes()]));
+    assert_eq!(answer, serde_json::json!({"plainToken": plain, "encryptedToken": encrypted}));
+    let verification = hooks_sample("hooks-meta-verification", now, &unique);
+    let challenge = verification.path.split("hub.challenge=").nth(1).expect("a challenge").to_string();
+    let answered = inlet_tests::post_sample(&api, verification).await;
+    assert_eq!(answered, (200, challenge), "Meta's GET is answered with its challenge");
+
+    let all = wait_processed(&stack, &expected, Duration::from_secs(90)).await;
+    for id in &expected {
+        let entry = all.get(id).unwrap_or_else(|| panic!("{id} has no record; log:\n{}", stack.log_tail(40)));
+        assert_eq!(entry.status, "COMPLETED", "{id}");
+        assert_eq!(entry.sink_runs, Some(1), "{id}: the retry was run again");
+        let envelope = entry.envelope.as_ref().expect("the Envelope is stored");
+        let source = id.split(':').nth(1).expect("hooks:<source>:<id>");
+        assert_eq!((envelope["provider"].as_str(), envelope["tenant"].as_str()), (Some("hooks"), Some(source)), "{id}");
+    }
+    // Nothing else of hooks' reached the table: not the retries, not the handshakes.
+    let hooks: BTreeSet<&String> = all.keys().filter(|id| id.starts_with("hooks:")).collect();
+    assert_eq!(hooks, expected.iter().collect(), "hooks records");
+    let after = status(&stack).await;
+    assert_eq!(depth(&stack, &after.dlq_url).await, 0, "nothing went to the dead-letter queue");
     assert_stops_cleanly(stack).await;
 }

@@ -432,7 +432,7 @@ async fn replay_runs_the_sinks_again_once_and_is_counted_on_the_event() {
 
 #[tokio::test]
 async fn replay_refuses_unknown_unfinished_and_unstored_events() {
-    use inlet_shared::dedup::{IdempotencyStore, Lease, Progress};
+    use inlet_shared::dedup::{Completion, IdempotencyStore, Lease};
     let f = fixture(QueueShape::default()).await;
     let store = f.store();
     let unknown = ops::replay(&f.target, "test:never", None).await.unwrap_err();
@@ -446,7 +446,7 @@ async fn replay_refuses_unknown_unfinished_and_unstored_events() {
     let mut big = envelope("big");
     big.payload = json!({"blob": "x".repeat(inlet_shared::dedup::INBOX_ENVELOPE_MAX_BYTES)}).into();
     store.claim(&big, &lease, now).await.unwrap();
-    store.complete(&big, "a", &Progress::default(), now).await.unwrap();
+    store.complete(Completion::new(&big, "a", now)).await.unwrap();
     let unstored = ops::replay(&f.target, "test:big", None).await.unwrap_err();
     assert!(unstored.contains("no stored Envelope"), "{unstored}");
     let own = ops::replay(&f.target, "test:big#replay#1-abc", None).await.unwrap_err();

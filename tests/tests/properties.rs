@@ -6,6 +6,10 @@
 //! decoder, every refusal is a 4xx (503 only while the queue is down) with
 //! a reason, and no answer or Envelope carries a configured secret.
 //!
+//! Every hooks preset's sample, forged one way (a byte of its body or of
+//! its signature, another configured source, a timestamp past the preset's
+//! window), is the one uniform 401 and enqueues nothing.
+//!
 //! And the hand-written metric line reads back as JSON whatever its text,
 //! the allocation-free JSON Pointer finds what serde_json's finds, and a
 //! reply's key survives its encoding without ever merging two replies.
@@ -25,10 +29,13 @@ use std::task::{Context, Poll, Waker};
 
 use discord::crypto::sign_ed25519;
 use grafana::crypto::grafana_signature;
+use hooks::HooksFunction;
+use hooks::presets::{Encoding, Location, PRESETS, Part, Preset, preset};
 use inlet_cli::providers::PROVIDERS;
 use inlet_shared::ingress::{IncomingRequest, Reply};
 use inlet_shared::queue::MemoryPublisher;
-use inlet_shared::samples::{SampleRequest, dev_settings};
+use inlet_shared::samples::{SampleRequest, Samples, dev_settings};
+use inlet_testkit::samples::handle_with;
 use lark::crypto::{decrypt_lark_body, encrypt_lark_body, lark_card_signature_v1, lark_signature};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -154,7 +161,8 @@ fn seal_of(settings: &HashMap<String, String>, request: &IncomingRequest) -> Sea
     if request.header(slack::SIGNATURE_HEADER).is_some() {
         return Seal::SlackSignature;
     }
-    if request.header(github::SIGNATURE_HEADER).is_some() {
+    // Meta's hooks preset signs in the same header, with its own secret.
+    if request.header(github::SIGNATURE_HEADER).is_some() && request.path.starts_with("/github/") {
         return Seal::GithubSignature;
     }
     if request.header(stripe::SIGNATURE_HEADER).is_some() {
@@ -507,6 +515,9 @@ proptest! {
 
     #[test]
     fn dingtalk_requests_keep_the_promises(case in case()) { check_case("dingtalk", &case)?; }
+
+    #[test]
+    fn hooks_requests_keep_the_promises(case in case()) { check_case("hooks", &case)?; }
 }
 
 /// The starting points are genuine: unmutated, every sample is accepted,
@@ -727,5 +738,207 @@ proptest! {
         }
         let second = ReplyRequest::new(event.clone(), Reply::text(text.clone())).with_id(format!("{}#2", id.clone().unwrap_or_default()));
         prop_assert_ne!(second.dedup_key(), plain.dedup_key(), "another id");
+    }
+}
+
+// ---- hooks: every preset's request, forged one way, is the one 401 ----
+
+/// events/env.json's settings, read once: every preset has a dev source.
+fn hooks_settings() -> &'static HashMap<String, String> {
+    static SETTINGS: OnceLock<HashMap<String, String>> = OnceLock::new();
+    SETTINGS.get_or_init(dev_settings)
+}
+
+/// Every source of `HOOK_SOURCES` (`name=preset` pairs).
+fn hook_sources() -> &'static [String] {
+    static SOURCES: OnceLock<Vec<String>> = OnceLock::new();
+    SOURCES.get_or_init(|| {
+        let pairs = hooks_settings().get("HOOK_SOURCES").expect("HOOK_SOURCES in events/env.json");
+        pairs.split(',').filter_map(|pair| pair.split_once('=')).map(|(source, _)| source.trim().to_string()).collect()
+    })
+}
+
+/// `preset`'s event sample (`hooks-<preset>`), signed at `at` for its dev source.
+fn hooks_sample(preset: &Preset, at: i64) -> IncomingRequest {
+    HooksFunction::sample(&format!("hooks-{}", preset.name), hooks_settings(), at, "prop-hooks")
+        .unwrap_or_else(|| panic!("no sample hooks-{}", preset.name))
+        .to_incoming()
+}
+
+/// The source a request's path names.
+fn hooks_source(request: &IncomingRequest) -> &str {
+    request.path.strip_prefix("/hooks/").expect("a /hooks/{source} path")
+}
+
+fn hooks_handle(request: &IncomingRequest) -> (Reply, MemoryPublisher) {
+    block_on(handle_with::<HooksFunction>(hooks_settings(), request, NOW))
+}
+
+/// One way to forge a preset's signed request.
+#[derive(Clone, Debug)]
+enum Forgery {
+    /// One byte of the body xor-ed with a nonzero mask (presets that sign
+    /// the raw body).
+    BodyByte(Index, u8),
+    /// One byte of the signature replaced: the position, then which of
+    /// [`forged_bytes`].
+    SignatureByte(Index, Index),
+    /// Sent to another configured source.
+    OtherSource(Index),
+    /// Signed, genuinely, this many seconds past the preset's window, behind
+    /// or ahead of the clock.
+    Beyond { ahead: bool, secs: u64 },
+}
+
+/// Whether every byte of the body is signed. Not for tokens and Basic
+/// credentials (nothing of the body), Mailgun (two fields of it) or Twilio
+/// (its form's decoded parameters: `%2B` and `%2b` sign the same).
+fn signs_raw_body(preset: &Preset) -> bool {
+    preset.proof.signed.contains(&Part::Body)
+}
+
+fn window_of(preset: &Preset) -> Option<u64> {
+    preset.timestamp.and_then(|timestamp| timestamp.window_secs)
+}
+
+/// The forgeries that apply to `preset`.
+fn forgery(preset: &'static Preset) -> BoxedStrategy<Forgery> {
+    let mut ways = vec![
+        (any::<Index>(), any::<Index>()).prop_map(|(at, to)| Forgery::SignatureByte(at, to)).boxed(),
+        any::<Index>().prop_map(Forgery::OtherSource).boxed(),
+    ];
+    if signs_raw_body(preset) {
+        ways.push((any::<Index>(), 1u8..).prop_map(|(at, xor)| Forgery::BodyByte(at, xor)).boxed());
+    }
+    if window_of(preset).is_some() {
+        ways.push((any::<bool>(), 1u64..=7 * 86_400).prop_map(|(ahead, secs)| Forgery::Beyond { ahead, secs }).boxed());
+    }
+    prop::strategy::Union::new(ways).boxed()
+}
+
+fn hooks_case() -> impl Strategy<Value = (&'static str, Forgery)> {
+    let names: Vec<&'static str> = PRESETS.iter().map(|preset| preset.name).collect();
+    prop::sample::select(names).prop_flat_map(|name| (Just(name), forgery(preset(name).expect("a preset"))))
+}
+
+/// What the byte at `at` of a signature's text may become and still be a
+/// forgery: any other visible character but the same letter in the other
+/// case (hex digits and auth schemes are read in either case) and, in the
+/// last character of a base64 signature, one that differs only in the bits
+/// its decoder ignores (as the senders' libraries ignore them).
+fn forged_bytes(encoding: Encoding, text: &[u8], at: usize) -> Vec<u8> {
+    let sextet = inlet_shared::verify::standard_webhooks::sextet;
+    let old = text[at];
+    let last = text.iter().rposition(|&byte| byte != b'=').unwrap_or(0);
+    let start = text[..=last].iter().rposition(|byte| b" ,=".contains(byte)).map_or(0, |at| at + 1);
+    let ignored_bits = match (last + 1 - start) % 4 {
+        2 => 4,
+        3 => 2,
+        _ => 0,
+    };
+    let unseen = |new: u8| {
+        encoding == Encoding::Base64
+            && at == last
+            && matches!((sextet(old), sextet(new)), (Some(a), Some(b)) if (a ^ b) >> ignored_bits == 0)
+    };
+    (0x21..=0x7e).filter(|new: &u8| !new.eq_ignore_ascii_case(&old) && !unseen(*new)).collect()
+}
+
+/// `preset`'s sample as `forgery` changes it.
+fn forged(preset: &'static Preset, forgery: &Forgery) -> IncomingRequest {
+    let mut request = hooks_sample(preset, NOW);
+    let replace = |text: &mut [u8], at: &Index, to: &Index| {
+        let at = at.index(text.len());
+        let choices = forged_bytes(preset.proof.encoding, text, at);
+        text[at] = choices[to.index(choices.len())];
+    };
+    match forgery {
+        Forgery::BodyByte(at, xor) => {
+            let at = at.index(request.body.len());
+            request.body[at] ^= xor;
+        }
+        Forgery::SignatureByte(at, to) => match preset.proof.location {
+            Location::Headers(names) => {
+                let name = *names.iter().find(|name| request.header(name).is_some()).expect("a signed sample");
+                let mut value = request.header(name).expect("signed").as_bytes().to_vec();
+                replace(&mut value, at, to);
+                let value = http::HeaderValue::from_bytes(&value).expect("visible ASCII");
+                request.headers.insert(http::HeaderName::from_static(name), value);
+            }
+            // Mailgun: the signature is a string of the body.
+            Location::Json(pointer) => {
+                let json: Value = serde_json::from_slice(&request.body).expect("a JSON body");
+                let signature = json.pointer(pointer).and_then(Value::as_str).expect("a signature").as_bytes();
+                let start = request.body.windows(signature.len()).position(|w| w == signature).expect("in the body");
+                replace(&mut request.body[start..start + signature.len()], at, to);
+            }
+        },
+        Forgery::OtherSource(at) => {
+            let own = hooks_source(&request).to_string();
+            let others: Vec<&String> = hook_sources().iter().filter(|source| **source != own).collect();
+            let other = others[at.index(others.len())].clone();
+            request.path = format!("/hooks/{other}");
+            request.path_params.insert("source".into(), other);
+        }
+        Forgery::Beyond { ahead, secs } => {
+            let shift = (window_of(preset).expect("a window") + secs) as i64;
+            request = hooks_sample(preset, if *ahead { NOW + shift } else { NOW - shift });
+        }
+    }
+    request
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any preset, any forgery of its signed sample (a byte of the body or
+    /// of the signature changed, sent to another configured source, signed
+    /// past its window): the one uniform 401, nothing enqueued.
+    #[test]
+    fn every_forgery_of_every_hooks_preset_is_the_one_401((name, forgery) in hooks_case()) {
+        let preset = preset(name).expect("a preset");
+        let request = forged(preset, &forgery);
+        let (reply, publisher) = hooks_handle(&request);
+        let reason = reply.body_json().and_then(|body| body["error"].as_str().map(str::to_string));
+        prop_assert_eq!(
+            (reply.status.as_u16(), reason.as_deref()),
+            (401, Some(inlet_shared::IngressError::UNAUTHENTICATED_BODY)),
+            "{} {:?}: {} {:?}\nbody {}",
+            name,
+            forgery,
+            request.path,
+            request.headers,
+            String::from_utf8_lossy(&request.body)
+        );
+        prop_assert!(publisher.sent().is_empty(), "{name} {forgery:?}: a refusal enqueued");
+    }
+}
+
+/// The forgeries' starting points are genuine: every preset's sample is
+/// accepted with exactly one Envelope, under its source.
+#[test]
+fn every_hooks_presets_sample_is_accepted_with_one_envelope_under_its_source() {
+    for preset in PRESETS {
+        let request = hooks_sample(preset, NOW);
+        let source = hooks_source(&request);
+        let (reply, publisher) = hooks_handle(&request);
+        assert!(
+            reply.status.is_success(),
+            "{}: {} {}",
+            preset.name,
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
+        let sent = publisher.sent();
+        assert_eq!(sent.len(), 1, "{}", preset.name);
+        assert!(sent[0].id.starts_with(&format!("hooks:{source}:")), "{}: {}", preset.name, sent[0].id);
+        assert_eq!(sent[0].tenant.as_deref(), Some(source), "{}", preset.name);
+        // Just inside its window, it is still accepted.
+        if let Some(window) = window_of(preset) {
+            for at in [NOW - window as i64, NOW + window as i64] {
+                let (reply, _) = hooks_handle(&hooks_sample(preset, at));
+                assert!(reply.status.is_success(), "{}: {} s from the clock is inside", preset.name, at - NOW);
+            }
+        }
     }
 }

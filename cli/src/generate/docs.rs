@@ -1,8 +1,10 @@
 //! The docs' per-platform tables: the README's platform table, the platform
 //! settings of docs/operate/parameters.md (the same descriptions as the
 //! template's parameters), the dedup-window tables, and on each platform's
-//! page its console steps and settings table.
+//! page its console steps and settings table (and hooks.md's preset table,
+//! [`super::presets`]).
 
+use crate::providers::Described;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -10,7 +12,7 @@ use inlet_shared::platform::{Platform, Setting, Throttling, Values, human_durati
 use inlet_shared::provider::Route;
 use inlet_shared::samples::Descriptor;
 
-use super::regions::{self, Comment, replace};
+use super::regions::{self, Comment, cell, replace};
 use super::{GeneratedFile, and_list, read};
 
 pub const README: &str = "README.md";
@@ -18,6 +20,7 @@ pub const PARAMETERS: &str = "docs/operate/parameters.md";
 pub const EXACTLY_ONCE: &str = "docs/reference/exactly-once.md";
 pub const WINDOWS: &str = "docs/reference/windows-and-limits.md";
 pub const DEPLOY: &str = "docs/operate/deploy.md";
+pub const METRICS: &str = "docs/operate/metrics.md";
 
 /// A platform's page.
 pub fn page(name: &str) -> String {
@@ -35,11 +38,12 @@ pub fn generate(root: &Path, providers: &[Descriptor]) -> Result<Vec<GeneratedFi
     files.push(edit(EXACTLY_ONCE, "dedup windows", dedup_table(providers, false))?);
     files.push(edit(WINDOWS, "dedup windows", dedup_table(providers, true))?);
     files.push(edit(DEPLOY, "throttling", throttling_table(providers))?);
+    files.push(edit(METRICS, "deadlines", deadline_table(providers))?);
     for provider in providers {
         let path = page(provider.name);
         let mut text = read(root, &path).map_err(|e| format!("{e}: every platform has its page (write it first)"))?;
         for (what, heading, body) in [
-            ("setup", "## Pointing it at inlet", setup_steps(&provider.platform)),
+            ("setup", "## Pointing it at inlet", setup_steps(provider.platform())),
             ("settings", "## Settings", settings_table(provider)),
         ] {
             if !regions::has(&text, what) {
@@ -51,30 +55,13 @@ pub fn generate(root: &Path, providers: &[Descriptor]) -> Result<Vec<GeneratedFi
             }
             text = replace(&path, &text, Comment::Html, what, &body)?;
         }
+        // A page's own tables (hooks.md's presets), in regions it already has.
+        for (what, body) in super::presets::regions(provider.name) {
+            text = replace(&path, &text, Comment::Html, what, &body)?;
+        }
         files.push(GeneratedFile::new(path, text));
     }
     Ok(files)
-}
-
-/// A table cell: no line breaks, no unescaped `|`, and outside code spans
-/// no `<…>` that Markdown would take for an HTML tag (`/openim/<token>`).
-fn cell(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_code = false;
-    for c in text.chars() {
-        match c {
-            '`' => {
-                in_code = !in_code;
-                out.push(c);
-            }
-            '|' => out.push_str("\\|"),
-            '\n' => out.push(' '),
-            '<' if !in_code => out.push_str("&lt;"),
-            '>' if !in_code => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `POST /lark/event`, `/lark/card/action`: a route's methods only when they
@@ -104,7 +91,7 @@ pub fn routes(routes: &[Route]) -> String {
 fn readme_table(providers: &[Descriptor]) -> String {
     let mut out = String::from("| Platform | Route | Verified by | Page |\n|---|---|---|---|\n");
     for provider in providers {
-        let platform = &provider.platform;
+        let platform = provider.platform();
         let _ = writeln!(
             out,
             "| {} | {} | {} | [{name}](docs/platforms/{name}.md) |",
@@ -169,7 +156,7 @@ fn parameters_table(providers: &[Descriptor]) -> String {
         String::from("| Setting | Template parameter | Platform | Default | Meaning |\n|---|---|---|---|---|\n");
     for provider in providers {
         let platform = format!("[{name}](../platforms/{name}.md)", name = provider.name);
-        for setting in provider.platform.settings {
+        for setting in provider.platform().settings {
             setting_row(&mut out, setting, Some(&platform));
         }
     }
@@ -187,7 +174,7 @@ fn dedup_table(providers: &[Descriptor], with_timestamps: bool) -> String {
         String::from("| Provider | Retry horizon | Default window | Setting |\n|---|---|---|---|\n")
     };
     for provider in providers {
-        let retries = &provider.platform.retries;
+        let retries = provider.platform().retries;
         let last =
             if with_timestamps { cell(retries.signed_timestamp) } else { format!("`{}`", dedup_setting(provider)) };
         let _ = writeln!(
@@ -213,10 +200,10 @@ fn setup_steps(platform: &Platform) -> String {
 
 fn settings_table(provider: &Descriptor) -> String {
     let mut out = String::from("| Setting | Template parameter | Default | Meaning |\n|---|---|---|---|\n");
-    for setting in provider.platform.settings {
+    for setting in provider.platform().settings {
         setting_row(&mut out, setting, None);
     }
-    let retries = &provider.platform.retries;
+    let retries = provider.platform().retries;
     let _ = writeln!(
         out,
         "| `{}` | — | {} | the processor's dedup window for this platform's event ids; the sender's retry horizon: {} (see [Dedup windows](../reference/exactly-once.md#dedup-windows)) |",
@@ -232,7 +219,7 @@ fn throttling_table(providers: &[Descriptor]) -> String {
     let mut out = String::from("| Parameters | Default | Routes of |\n|---|---|---|\n");
     for group in Throttling::ALL {
         let titles: Vec<&str> =
-            providers.iter().filter(|p| p.platform.throttling == group).map(|p| p.platform.title).collect();
+            providers.iter().filter(|p| p.platform().throttling == group).map(|p| p.platform().title).collect();
         let (rate, burst) = group.defaults();
         let stem = group.stem();
         let _ = writeln!(
@@ -240,6 +227,36 @@ fn throttling_table(providers: &[Descriptor]) -> String {
             "| `{stem}ThrottlingRateLimit` / `{stem}ThrottlingBurstLimit` | `{rate}` / `{burst}` | {} |",
             if titles.is_empty() { "no platform yet".to_string() } else { and_list(&titles) }
         );
+    }
+    out
+}
+
+/// `3 s`, `1.5 s`, `500 ms`.
+fn deadline_text(ms: u32) -> String {
+    match ms {
+        ms if ms % 1000 == 0 => format!("{} s", ms / 1000),
+        ms if ms > 1000 => format!("{:.1} s", f64::from(ms) / 1000.0),
+        ms => format!("{ms} ms"),
+    }
+}
+
+/// Every route's acknowledgement deadline, and the tighter one of answers
+/// given without enqueueing, grouped by deadline (shortest first).
+fn deadline_table(providers: &[Descriptor]) -> String {
+    let mut groups: std::collections::BTreeMap<u32, Vec<String>> = std::collections::BTreeMap::new();
+    for provider in providers {
+        let title = provider.platform().title;
+        for route in provider.routes {
+            let path = format!("{title} `{}`", route.path);
+            groups.entry(route.ack_deadline_ms).or_default().push(path.clone());
+            if route.answer_deadline_ms != route.ack_deadline_ms {
+                groups.entry(route.answer_deadline_ms).or_default().push(format!("{path} (answers not enqueued)"));
+            }
+        }
+    }
+    let mut out = String::from("| Deadline | 50 % is | Routes |\n|---|---|---|\n");
+    for (ms, routes) in groups {
+        let _ = writeln!(out, "| {} | {} | {} |", deadline_text(ms), deadline_text(ms / 2), cell(&routes.join(", ")));
     }
     out
 }

@@ -9,6 +9,7 @@
 //! after that platform's own). A key of any other prefix would be a setting
 //! of a platform no longer in the registry: it is dropped.
 
+use crate::providers::Described;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -63,7 +64,7 @@ pub fn settings_of(text: &str) -> Result<HashMap<String, String>, String> {
 /// events/env.json with every platform's settings from the registry.
 pub fn env_file(current: &str, providers: &[Descriptor]) -> Result<String, String> {
     let existing = ordered_parameters(current)?;
-    let generated: Vec<&str> = providers.iter().flat_map(|p| p.platform.settings.iter().map(|s| s.name)).collect();
+    let generated: Vec<&str> = providers.iter().flat_map(|p| p.platform().settings.iter().map(|s| s.name)).collect();
     // The hand-written rest, each with the platform whose prefix it has.
     let owner = |key: &str| {
         providers
@@ -79,7 +80,7 @@ pub fn env_file(current: &str, providers: &[Descriptor]) -> Result<String, Strin
         .collect();
     let mut entries: Vec<(String, Value)> = Vec::new();
     for provider in providers {
-        for setting in provider.platform.settings {
+        for setting in provider.platform().settings {
             entries.push((setting.name.to_string(), Value::String(setting.dev.to_string())));
         }
         entries.extend(kept.iter().filter(|(key, _)| owner(key) == Some(provider.name)).map(|&e| e.clone()));

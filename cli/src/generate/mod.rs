@@ -1,7 +1,7 @@
 //! `inlet gen`: everything per-platform, written from the registry.
 //!
 //! A platform is described once: its crate's `Provider` impl (routes,
-//! secret settings) and its `Provider::PLATFORM` data, listed in
+//! secret settings) and its platform.toml, listed in
 //! [`crate::providers::PROVIDERS`]. From that list this module writes, in
 //! memory and deterministically:
 //!
@@ -10,7 +10,8 @@
 //!   parameters' lists, between `# BEGIN GENERATED` / `# END GENERATED`;
 //! - the docs' tables ([`docs`]): the README's platform table, the settings
 //!   table of docs/operate/parameters.md and of each docs/platforms page, the
-//!   console steps of each page, the dedup-window tables;
+//!   console steps of each page, the dedup-window tables, and
+//!   docs/platforms/hooks.md's table of presets ([`presets`]);
 //! - the fuzz harness's platform list ([`fuzz`]): fuzz/Cargo.toml's crates
 //!   and targets, fuzz/run.sh's list, a target for each platform that has no
 //!   hand-written one;
@@ -22,6 +23,7 @@
 //! removes generated files whose platform is gone), [`stale`] names those
 //! that differ from the disk.
 
+use crate::providers::Described;
 use std::path::{Path, PathBuf};
 
 use inlet_shared::samples::Descriptor;
@@ -29,6 +31,7 @@ use inlet_shared::samples::Descriptor;
 pub mod docs;
 pub mod events;
 pub mod fuzz;
+pub mod presets;
 pub mod regions;
 pub mod template;
 
@@ -89,7 +92,7 @@ pub const DEDUP_WINDOWS: &str = "shared/src/platform.rs";
 fn dedup_windows(root: &Path, providers: &[Descriptor]) -> Result<GeneratedFile, String> {
     let mut body = String::from("pub const DEDUP_WINDOWS: &[DedupWindowDefault] = &[\n");
     for provider in providers {
-        let retries = &provider.platform.retries;
+        let retries = provider.platform().retries;
         body.push_str(&format!(
             "    DedupWindowDefault {{ provider: {:?}, retry_horizon: {:?}, window_secs: {} }},\n",
             provider.name, retries.horizon, retries.dedup_window_secs
@@ -156,8 +159,11 @@ pub fn run(root: &Path, options: &Options) -> Result<Vec<PathBuf>, String> {
 pub fn check(providers: &[Descriptor]) -> Result<(), String> {
     for provider in providers {
         let name = provider.name;
-        let platform = &provider.platform;
-        let fail = |why: String| Err(format!("{name}: {why} (its Provider::PLATFORM in functions/{name}/src/lib.rs)"));
+        if let Some(error) = provider.description_error() {
+            return Err(format!("{name}: {error}"));
+        }
+        let platform = provider.platform();
+        let fail = |why: String| Err(format!("{name}: {why} (functions/{name}/platform.toml)"));
         if platform.title.is_empty() || platform.summary.is_empty() || platform.function_description.is_empty() {
             return fail("no title, summary or function description: the platform is not described".into());
         }

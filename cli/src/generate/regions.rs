@@ -66,6 +66,27 @@ pub fn replace(path: &str, text: &str, comment: Comment, what: &str, body: &str)
     Ok(out)
 }
 
+/// A table cell: no line breaks, no unescaped `|`, and outside code spans
+/// no `<…>` that Markdown would take for an HTML tag (`/openim/<token>`).
+pub fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                in_code = !in_code;
+                out.push(c);
+            }
+            '|' => out.push_str("\\|"),
+            '\n' => out.push(' '),
+            '<' if !in_code => out.push_str("&lt;"),
+            '>' if !in_code => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

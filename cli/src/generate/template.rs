@@ -4,6 +4,7 @@
 //! URL outputs, and the throttling parameters that list the platforms of
 //! each group. Everything else in the template is hand-written.
 
+use crate::providers::Described;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -90,7 +91,7 @@ fn parameter_of(setting: &Setting) -> &'static str {
 
 fn parameters(provider: &Descriptor) -> String {
     let mut out = String::new();
-    for setting in provider.platform.deployed_settings() {
+    for setting in provider.platform().deployed_settings() {
         let _ = writeln!(out, "  {}:", parameter_of(setting));
         match setting.values {
             Values::Number { min, max } => {
@@ -120,7 +121,7 @@ fn throttling_parameters(providers: &[Descriptor]) -> String {
     let mut out = String::new();
     for group in Throttling::ALL {
         let titles: Vec<&str> =
-            providers.iter().filter(|p| p.platform.throttling == group).map(|p| p.platform.title).collect();
+            providers.iter().filter(|p| p.platform().throttling == group).map(|p| p.platform().title).collect();
         let listed = if titles.is_empty() { "no platform yet".to_string() } else { and_list(&titles) };
         let (rate, burst) = group.defaults();
         let stem = group.stem();
@@ -139,7 +140,7 @@ fn throttling_parameters(providers: &[Descriptor]) -> String {
 }
 
 fn in_store_condition(provider: &Descriptor) -> Option<String> {
-    provider.platform.secret_settings().next()?;
+    provider.platform().secret_settings().next()?;
     let id = logical_id(provider.name);
     Some(format!(
         "  {id}InStore: !And\n    - !Condition UseSecretsStore\n    - !Not [!Equals [!Join [\"\", !Split [\",{name},\", !Sub \",${{StoreProviders}},\"]], !Sub \",${{StoreProviders}},\"]]\n",
@@ -210,7 +211,7 @@ impl Condition {
 /// named in StoreProviders with a store).
 fn has_condition(provider: &Descriptor) -> String {
     let id = logical_id(provider.name);
-    let platform = &provider.platform;
+    let platform = provider.platform();
     let deciding = |secret: bool, deploys: Deploys| {
         platform
             .deployed_settings()
@@ -259,7 +260,7 @@ const SECRETS_PREFIX: &str = r#"!If [HasSecretsPrefix, !Ref SecretsPrefix, !Sub 
 
 fn function(provider: &Descriptor) -> String {
     let id = logical_id(provider.name);
-    let platform = &provider.platform;
+    let platform = provider.platform();
     let mut out = format!(
         "  {id}Function:
     Type: AWS::Serverless::Function
@@ -448,7 +449,7 @@ fn alarms(provider: &Descriptor) -> [String; 3] {
 fn outputs(provider: &Descriptor) -> String {
     let id = logical_id(provider.name);
     provider
-        .platform
+        .platform()
         .urls
         .iter()
         .map(|url| {

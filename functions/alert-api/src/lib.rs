@@ -45,48 +45,10 @@ impl Provider for AlertApiFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[API_KEYS_SETTING];
 
-    const PLATFORM: Platform = Platform {
-        title: "the custom alert API",
-        summary: "Custom alerts",
-        verified_by: "Bearer API key + sender allowlist",
-        function_description: "AlertApi receiver",
-        throttling: Throttling::Alert,
-        route_names: &["Alert"],
-        settings: &[
-            Setting::secret(
-                API_KEYS_SETTING,
-                "AlertApiKeys",
-                "API keys accepted as Authorization: Bearer, comma-separated. Empty: no custom alert function.",
-            )
-            .details("Rotation: add, switch callers, remove.")
-            .deploys(Deploys::Any)
-            .dev("dev-alert-api-key-NOT-A-SECRET"),
-            Setting::plain(BOT_IDS_SETTING, "AlertBotIds", "sender_id values allowed to post, comma-separated.")
-                .details("Required: empty, the function refuses to start.")
-                .dev("dev-bot"),
-            Setting::allowed_cidrs("ALERT_API_ALLOWED_CIDRS", "AlertApiAllowedCidrs"),
-        ],
-        urls: &[Url { output: "AlertApiUrl", path: "/api/alert", description: "POST custom alerts here" }],
-        console_steps: &[
-            "Deploy with `AlertApiKeys` (a key per caller, comma-separated) and `AlertBotIds` (the `sender_id` \
-             values allowed to post).",
-            "Callers POST to the `AlertApiUrl` output with `Authorization: Bearer <key>` and, so that a retry is \
-             the same alert, an `Idempotency-Key` (example below).",
-        ],
-        // inlet's own API: its callers retry as they choose.
-        retries: Retries {
-            horizon: "the client's own retries",
-            documented: true,
-            signed_timestamp: "none",
-            dedup_window_secs: 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let api_keys = config::secrets(env, API_KEYS_SETTING);
-        if api_keys.is_empty() {
-            return Err(ConfigError::new(API_KEYS_SETTING, "is required (comma-separated API keys)"));
-        }
+        let api_keys = config::required_secrets(env, API_KEYS_SETTING, "is required (comma-separated API keys)")?;
         let bot_ids: HashSet<String> = env
             .get(BOT_IDS_SETTING)
             .unwrap_or_default()
@@ -178,12 +140,9 @@ struct CustomAlert {
 inlet_shared::json_object! {
     /// A custom alert's body as inlet reads it.
     struct Body<'a> {
-        message: Field<'a> = "message",
-        sender_id: Field<'a> = "sender_id",
-        chat_id: Field<'a> = "chat_id",
-        timestamp: Field<'a> = "timestamp",
+        message, sender_id, chat_id, timestamp,
         /// Carried into the alert view (its labels) as it is.
-        metadata: Option<Value> = "metadata",
+        metadata: Option<Value>,
     }
 }
 

@@ -9,10 +9,9 @@
 //! only a queue outage answers 5xx (503); every mistake in the request is 4xx.
 
 use inlet_shared::alerts::{NotificationSplit, check_version, raw_notification};
-use inlet_shared::config;
 use inlet_shared::ingress::EnvelopeSource;
 use inlet_shared::prelude::*;
-use inlet_shared::verify::http_auth::{self, AUTHORIZATION, HttpCredentials, TokenSchemes};
+use inlet_shared::verify::http_auth::{AUTHORIZATION, HttpCredentials};
 
 pub const PROVIDER: &str = "alertmanager";
 pub const PATH: &str = "/alerts/alertmanager";
@@ -21,8 +20,7 @@ pub const KIND: &str = "alert";
 /// The webhook payload version this parser was written for.
 pub const PAYLOAD_VERSION: &str = "4";
 
-pub const BASIC_AUTH_SETTING: &str = "ALERTMANAGER_BASIC_AUTH";
-pub const BEARER_TOKENS_SETTING: &str = "ALERTMANAGER_BEARER_TOKENS";
+inlet_shared::http_credential_settings!("ALERTMANAGER");
 
 /// Settings, read once at start-up.
 pub struct AlertmanagerFunction {
@@ -40,65 +38,15 @@ impl Provider for AlertmanagerFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING];
 
-    const PLATFORM: Platform = Platform {
-        title: "Alertmanager",
-        summary: "Prometheus Alertmanager",
-        verified_by: "Basic or Bearer",
-        function_description: "Alertmanager receiver",
-        throttling: Throttling::Alert,
-        route_names: &["Webhook"],
-        settings: &[
-            Setting::secret(
-                BASIC_AUTH_SETTING,
-                "AlertmanagerBasicAuth",
-                "user:password pairs, comma-separated (http_config.basic_auth).",
-            )
-            .details("A password may contain `:`, not `,`.")
-            .deploys(Deploys::Any)
-            .dev("alertmanager:dev-password-NOT-A-SECRET"),
-            Setting::secret(
-                BEARER_TOKENS_SETTING,
-                "AlertmanagerBearerTokens",
-                "Bearer tokens, comma-separated (http_config.authorization.credentials).",
-            )
-            .details("Compared with what follows the scheme of `Authorization: <type> <credentials>`.")
-            .deploys(Deploys::Any)
-            .dev("dev-alertmanager-token-NOT-A-SECRET"),
-            Setting::allowed_cidrs("ALERTMANAGER_ALLOWED_CIDRS", "AlertmanagerAllowedCidrs"),
-        ],
-        urls: &[Url {
-            output: "AlertmanagerWebhookUrl",
-            path: "/alerts/alertmanager",
-            description: "alertmanager.yml receivers[].webhook_configs[].url",
-        }],
-        console_steps: &[
-            "Deploy with `AlertmanagerBasicAuth` (`user:password`), `AlertmanagerBearerTokens`, or both.",
-            "In `alertmanager.yml`, add a receiver whose `webhook_configs[].url` is the `AlertmanagerWebhookUrl` \
-             output, with `send_resolved: true` and an `http_config` carrying the same credentials (examples \
-             below).",
-            "Route the alerts you want to that receiver.",
-        ],
-        // 5xx and connection errors are retried until the notification's
-        // next group interval.
-        retries: Retries {
-            horizon: "until the next group interval (default 5 min)",
-            documented: true,
-            signed_timestamp: "none",
-            dedup_window_secs: 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let credentials = HttpCredentials {
-            basic: http_auth::basic_auth_list(env, BASIC_AUTH_SETTING)?,
-            tokens: config::secrets(env, BEARER_TOKENS_SETTING),
-            // `authorization.type` defaults to Bearer but may be any scheme.
-            token_schemes: TokenSchemes::AnyButBasic,
-        };
+        // `authorization.type` defaults to Bearer but may be any scheme.
+        let credentials = CREDENTIALS.read(env)?;
         if credentials.is_empty() {
             // Alertmanager has no signature: without credentials anyone could post alerts.
             return Err(ConfigError::new(
-                &format!("{BASIC_AUTH_SETTING}/{BEARER_TOKENS_SETTING}"),
+                &CREDENTIALS.names(),
                 "at least one is required (http_config.basic_auth or http_config.authorization)",
             ));
         }

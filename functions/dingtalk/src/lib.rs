@@ -78,72 +78,7 @@ impl Provider for DingtalkFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[APP_SECRET];
 
-    const PLATFORM: Platform = Platform {
-        title: "DingTalk",
-        summary: "DingTalk (钉钉) outgoing robot",
-        verified_by: "`sign` (HMAC-SHA256 of the timestamp)",
-        function_description: "DingTalk outgoing robot receiver",
-        throttling: Throttling::Chat,
-        route_names: &["Robot"],
-        settings: &[
-            Setting::secret(
-                APP_SECRET,
-                "DingtalkAppSecret",
-                "DingTalk developer console → the app → 凭证与基础信息 → Client Secret (AppSecret) (comma-separated \
-                 list for rotation). Empty: no DingTalk function.",
-            )
-            .details("`verification.matched` names the entry: `DINGTALK_APP_SECRET#2`.")
-            .deploys(Deploys::Any)
-            .dev("dev-dingtalk-app-secret-NOT-A-SECRET"),
-            Setting::plain(
-                "DINGTALK_ALLOWED_CIDRS",
-                "DingtalkAllowedCidrs",
-                "Source networks allowed to call this provider's routes (comma-separated CIDRs); empty allows all. \
-                 Recommended: DingTalk's sign does not cover the body.",
-            ),
-            Setting::plain(
-                REPLY_HOSTS,
-                "DingtalkReplyHosts",
-                "Hosts a message's sessionWebhook may point to for it to become the Envelope's reply handle \
-                 (comma-separated host or host:port; a bare host allows only port 443). Empty: DingTalk's own, \
-                 oapi.dingtalk.com and api.dingtalk.com. DingTalk's sign does not cover the body, so its address \
-                 is not trusted otherwise.",
-            )
-            .details(
-                "Named hosts replace the default. A bare host allows only the default port (443; 80 for \
-                 `http://`), `host:port` exactly that port; hosts match exactly (no subdomains, no wildcards); \
-                 `http://` is kept only for a loopback host named here (`127.0.0.1:8099`, `localhost`, \
-                 `[::1]:9000`), for the local stack and tests. A URL, path, wildcard or unbracketed IPv6 address \
-                 stops the function at start-up. The reply function reads it too.",
-            ),
-        ],
-        urls: &[Url {
-            output: "DingtalkRobotUrl",
-            path: ROUTE,
-            description: "DingTalk developer console → the app → 机器人 → 机器人配置 → HTTP mode → 消息接收地址",
-        }],
-        console_steps: &[
-            "**DingTalk developer console → your internal app → 凭证与基础信息**: copy the **Client Secret \
-             (AppSecret)** into `DingtalkAppSecret`; deploy.",
-            "**添加应用能力 → 机器人**, then in **机器人配置** choose **HTTP** as the message receiving mode (not \
-             Stream) and paste the `DingtalkRobotUrl` output as the **消息接收地址**; save and publish the app \
-             version.",
-            "Add the robot to a group and @mention it, or open a single chat with it.",
-            "Recommended: `DingtalkAllowedCidrs` with DingTalk's calling addresses (the `source_ip` of accepted \
-             requests in the log shows them). `DingtalkReplyHosts` stays empty (DingTalk's hosts) unless DingTalk \
-             starts sending session webhooks on another host: the log's `sessionWebhook not kept as the reply \
-             handle` lines name it.",
-        ],
-        // DingTalk documents no retries. Its signed timestamp is accepted
-        // ±1 h, whatever the tolerance setting: a replay inside those 2 h
-        // must still be a duplicate, so 3 h.
-        retries: Retries {
-            horizon: "not documented (DingTalk's undocumented default); its signed timestamp is accepted ±1 h",
-            documented: false,
-            signed_timestamp: "±1 h, fixed by DingTalk",
-            dedup_window_secs: 3 * 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let secrets = config::secrets(env, APP_SECRET);
@@ -218,25 +153,18 @@ pub fn check_window(timestamp: &str, now: OffsetDateTime) -> Result<i64, Ingress
 inlet_shared::json_object! {
     /// What inlet reads of a robot message.
     pub struct Message<'a> {
-        pub msg_id: Field<'a> = "msgId",
-        pub msgtype: Field<'a> = "msgtype",
-        pub chatbot_corp_id: Field<'a> = "chatbotCorpId",
-        pub conversation_type: Field<'a> = "conversationType",
-        pub conversation_id: Field<'a> = "conversationId",
-        pub sender_staff_id: Field<'a> = "senderStaffId",
-        pub sender_id: Field<'a> = "senderId",
-        pub text: Content<'a> = "text",
-        pub session_webhook: Field<'a> = "sessionWebhook",
-        pub session_webhook_expired_time: Field<'a> = "sessionWebhookExpiredTime",
-        pub robot_code: Field<'a> = "robotCode",
+        pub msg_id = "msgId", pub msgtype, pub chatbot_corp_id = "chatbotCorpId",
+        pub conversation_type = "conversationType", pub conversation_id = "conversationId",
+        pub sender_staff_id = "senderStaffId", pub sender_id = "senderId", pub text: Content<'a>,
+        pub session_webhook = "sessionWebhook",
+        pub session_webhook_expired_time = "sessionWebhookExpiredTime",
+        pub robot_code = "robotCode",
     }
 }
 
 inlet_shared::json_object! {
     /// A text message's `text`.
-    pub struct Content<'a> {
-        pub content: Field<'a> = "content",
-    }
+    pub struct Content<'a> { pub content }
 }
 
 /// The conversation, the sender (the staff id when DingTalk gives it, as its

@@ -5,7 +5,6 @@
 //! removes endpoints that accept them. Protocol facts: docs/platforms/discord.md.
 
 use inlet_shared::envelope::Payload;
-use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
 
 use crate::crypto::{NamedPublicKey, find_signing_key, parse_public_keys};
@@ -48,58 +47,7 @@ impl Provider for DiscordFunction {
     /// The public key is public: Discord has no secret setting.
     const SECRET_SETTINGS: &'static [&'static str] = &[];
 
-    const PLATFORM: Platform = Platform {
-        title: "Discord",
-        summary: "Discord interactions and webhook events",
-        verified_by: "Ed25519",
-        function_description: "Discord receiver",
-        throttling: Throttling::Chat,
-        route_names: &["Interactions", "WebhookEvents"],
-        settings: &[
-            Setting::plain(
-                PUBLIC_KEY_SETTING,
-                "DiscordPublicKey",
-                "Discord application's public key, 64 hex characters (comma-separated list). Empty: no Discord \
-                 function.",
-            )
-            .details("The Envelope names the one that matched (`DISCORD_PUBLIC_KEY#2`).")
-            .deploys(Deploys::Required)
-            .dev("d3867e9267556198215fbac0e96d09785630efc680b42cf6e4fcc7800b45f359"),
-            Setting::dev_only(
-                "DISCORD_DEV_SIGNING_SEED",
-                "Dev only: the private seed `inlet send` signs samples with; never read by the function.",
-            )
-            .dev("88ae4a9f14136179972a522810db7d9a0f8945078813c1bd37ef28010ff0129d"),
-            Setting::allowed_cidrs("DISCORD_ALLOWED_CIDRS", "DiscordAllowedCidrs"),
-        ],
-        urls: &[
-            Url {
-                output: "DiscordInteractionsUrl",
-                path: "/discord/interactions",
-                description: "Discord developer portal → General Information → Interactions Endpoint URL",
-            },
-            Url {
-                output: "DiscordWebhookEventsUrl",
-                path: "/discord/events",
-                description: "Discord developer portal → Webhooks → Endpoint URL",
-            },
-        ],
-        console_steps: &[
-            "Deploy with `DiscordPublicKey` = **Developer Portal → your application → General Information → Public \
-             Key**.",
-            "**Interactions Endpoint URL**: the `DiscordInteractionsUrl` output. Discord verifies it on save with a \
-             signed PING and an invalid one; inlet answers the first and refuses the second.",
-            "For webhook events: **Webhooks → Endpoint URL**: the `DiscordWebhookEventsUrl` output, then enable the \
-             events you want.",
-        ],
-        // Webhook events are retried for about 10 minutes; interactions never.
-        retries: Retries {
-            horizon: "webhook events ~10 min; interactions none",
-            documented: true,
-            signed_timestamp: "±tol",
-            dedup_window_secs: 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let public_keys = parse_public_keys(PUBLIC_KEY_SETTING, &env.get(PUBLIC_KEY_SETTING).unwrap_or_default())?;
@@ -206,39 +154,21 @@ fn webhook_event(
 inlet_shared::json_object! {
     /// What inlet reads of an interaction or a webhook event.
     struct Body<'a> {
-        kind: Field<'a> = "type",
-        id: Field<'a> = "id",
-        application_id: Field<'a> = "application_id",
-        token: Field<'a> = "token",
-        guild_id: Field<'a> = "guild_id",
-        channel_id: Field<'a> = "channel_id",
-        channel: Named<'a> = "channel",
-        member: Member<'a> = "member",
-        user: Named<'a> = "user",
-        message: Named<'a> = "message",
-        data: Data<'a> = "data",
-        event: Named<'a> = "event",
+        kind = "type", id, application_id, token, guild_id, channel_id, channel: Named<'a>,
+        member: Member<'a>, user: Named<'a>, message: Named<'a>, data: Data<'a>, event: Named<'a>,
     }
 }
 
 inlet_shared::json_object! {
     /// An object read for its `id` (a channel, a user, a message) or its
     /// `type` (a webhook event).
-    struct Named<'a> {
-        id: Field<'a> = "id",
-        kind: Field<'a> = "type",
-    }
+    struct Named<'a> { id, kind = "type" }
 }
 
 inlet_shared::json_object! {
-    struct Member<'a> {
-        user: Named<'a> = "user",
-    }
+    struct Member<'a> { user: Named<'a> }
 }
 
 inlet_shared::json_object! {
-    struct Data<'a> {
-        name: Field<'a> = "name",
-        custom_id: Field<'a> = "custom_id",
-    }
+    struct Data<'a> { name, custom_id }
 }

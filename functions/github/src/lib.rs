@@ -12,17 +12,21 @@
 //! `X-GitHub-Hook-ID` (see [`event_id`]), both of which a redelivery
 //! (manual or through the API) keeps.
 
+use inlet_shared::config;
 use inlet_shared::envelope::Payload;
 use inlet_shared::form::{form_field, is_form, parse_form};
-use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
-use inlet_shared::verify::{NamedSecret, constant_time_eq, hmac_sha256};
+use inlet_shared::verify::hmac_sha256;
 
 pub mod samples;
 
 pub const PROVIDER: &str = "github";
 pub const PATH: &str = "/github/webhook";
 pub const SETTING: &str = "GITHUB_WEBHOOK_SECRET";
+/// Why a deployment without [`SETTING`] stops: GitHub sends a hook without
+/// a secret unsigned, and inlet takes nothing unsigned.
+const SECRET_REQUIRED: &str =
+    "is required: the hook's secret (comma-separated while rotating); a hook without a secret is unsigned";
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 pub const EVENT_HEADER: &str = "x-github-event";
 pub const DELIVERY_HEADER: &str = "x-github-delivery";
@@ -41,15 +45,6 @@ pub fn signature_header(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(hmac_sha256(secret.as_bytes(), &[body])))
 }
 
-/// The configured secret whose signature is exactly `presented`. Every
-/// entry is computed and compared, so the time taken does not depend on
-/// which one matched, nor on how much of the header was right.
-pub fn matching_secret<'a>(secrets: &'a SecretList, presented: &str, body: &[u8]) -> Option<&'a NamedSecret> {
-    secrets.find_all_evaluated(|secret| {
-        constant_time_eq(signature_header(secret.expose(), body).as_bytes(), presented.as_bytes())
-    })
-}
-
 impl Provider for GithubFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "GITHUB";
@@ -59,59 +54,10 @@ impl Provider for GithubFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
-    const PLATFORM: Platform = Platform {
-        title: "GitHub",
-        summary: "GitHub webhooks",
-        verified_by: "`X-Hub-Signature-256` (HMAC-SHA256)",
-        function_description: "GitHub webhook receiver",
-        throttling: Throttling::Webhook,
-        route_names: &["Webhook"],
-        settings: &[
-            Setting::secret(
-                SETTING,
-                "GithubWebhookSecret",
-                "The webhook's Secret (comma-separated while rotating: old,new). Empty: no GitHub function.",
-            )
-            .deploys(Deploys::Any)
-            .dev("dev-github-webhook-secret-NOT-A-SECRET"),
-            Setting::allowed_cidrs("GITHUB_ALLOWED_CIDRS", "GithubAllowedCidrs").details(
-                "GitHub publishes its hook source networks at `https://api.github.com/meta` (`hooks`); they change \
-                 from time to time.",
-            ),
-        ],
-        urls: &[Url {
-            output: "GithubWebhookUrl",
-            path: PATH,
-            description: "GitHub → repository or organization Settings → Webhooks → Add webhook → Payload URL (or \
-                          the GitHub App's Webhook URL)",
-        }],
-        console_steps: &[
-            "Deploy with `GithubWebhookSecret` set to a long random string (`openssl rand -hex 32`).",
-            "Repository (or organization) → **Settings → Webhooks → Add webhook**: **Payload URL** = the \
-             `GithubWebhookUrl` output, **Content type** `application/json` (form-encoded works too), **Secret** = \
-             the same string, SSL verification on; choose the events. For a GitHub App: **Developer settings → \
-             GitHub Apps → your app → General → Webhook**, the same URL and secret.",
-            "GitHub sends a `ping` at once; **Recent Deliveries** shows 200 and `{\"ok\":true,\"ping\":true}`.",
-        ],
-        // No automatic retries; deliveries of the last 3 days can be
-        // redelivered by hand. A day over the horizon: a redelivery at its
-        // very end still finds the record.
-        retries: Retries {
-            horizon: "none automatic; manual redelivery of the last 3 days",
-            documented: true,
-            signed_timestamp: "none",
-            dedup_window_secs: 4 * 24 * 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let secrets = SecretList::parse(SETTING, &env.get(SETTING).unwrap_or_default());
-        if secrets.is_empty() {
-            return Err(ConfigError::new(
-                SETTING,
-                "is required: the hook's secret (comma-separated while rotating); a hook without a secret is unsigned",
-            ));
-        }
+        let secrets = config::required_secrets(env, SETTING, SECRET_REQUIRED)?;
         Ok(GithubFunction { secrets, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
     }
 
@@ -122,7 +68,10 @@ impl Provider for GithubFunction {
     fn decide(&self, _route: &RouteMatch, request: &IncomingRequest, now: OffsetDateTime) -> Decided {
         // Verify first, over the raw bytes, whatever the content type.
         let presented = request.credential_header(SIGNATURE_HEADER)?;
-        let matched = matching_secret(&self.secrets, presented, &request.body)
+        // The whole header against each secret's, every one computed.
+        let matched = self
+            .secrets
+            .find_signer(&[presented], |secret| signature_header(secret, &request.body))
             .ok_or(IngressError::BadCredential("X-Hub-Signature-256"))?;
         // Proven genuine: what is missing now is a sender's mistake, not a forgery.
         let event = required_header(request, EVENT_HEADER, "X-GitHub-Event")?;
@@ -212,36 +161,23 @@ fn message_view(event: &str, payload: &GithubEvent) -> Option<MessageView> {
 inlet_shared::json_object! {
     /// What inlet reads of an event's JSON: the tenant and a comment's view.
     struct GithubEvent<'a> {
-        repository: Repository<'a> = "repository",
-        organization: Organization<'a> = "organization",
-        comment: Option<Comment<'a>> = "comment",
-        issue: Option<Issue<'a>> = "issue",
+        repository: Repository<'a>, organization: Organization<'a>, comment: Option<Comment<'a>>,
+        issue: Option<Issue<'a>>,
     }
 }
 
 inlet_shared::json_object! {
-    struct Repository<'a> {
-        full_name: Field<'a> = "full_name",
-    }
+    struct Repository<'a> { full_name }
 }
 
 inlet_shared::json_object! {
-    struct Organization<'a> {
-        login: Field<'a> = "login",
-    }
+    struct Organization<'a> { login }
 }
 
 inlet_shared::json_object! {
-    struct Comment<'a> {
-        id: Field<'a> = "id",
-        body: Field<'a> = "body",
-        user: Organization<'a> = "user",
-    }
+    struct Comment<'a> { id, body, user: Organization<'a> }
 }
 
 inlet_shared::json_object! {
-    struct Issue<'a> {
-        number: Field<'a> = "number",
-        pull_request: Field<'a> = "pull_request",
-    }
+    struct Issue<'a> { number, pull_request }
 }

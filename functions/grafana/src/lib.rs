@@ -15,7 +15,7 @@ use inlet_shared::envelope::Payload;
 use inlet_shared::ingress::EnvelopeSource;
 use inlet_shared::prelude::*;
 use inlet_shared::verify::NamedSecret;
-use inlet_shared::verify::http_auth::{self, AUTHORIZATION, HttpCredentials, TokenSchemes};
+use inlet_shared::verify::http_auth::{AUTHORIZATION, HttpCredentials};
 use serde_json::Map;
 
 pub mod crypto;
@@ -30,8 +30,7 @@ pub const LEGACY_KIND: &str = "legacy-alert";
 /// The unified-alerting webhook payload version this parser was written for.
 pub const PAYLOAD_VERSION: &str = "1";
 
-pub const BASIC_AUTH_SETTING: &str = "GRAFANA_BASIC_AUTH";
-pub const BEARER_TOKENS_SETTING: &str = "GRAFANA_BEARER_TOKENS";
+inlet_shared::http_credential_settings!("GRAFANA");
 pub const HMAC_SECRET_SETTING: &str = "GRAFANA_HMAC_SECRET";
 pub const HMAC_TIMESTAMP_HEADER_SETTING: &str = "GRAFANA_HMAC_TIMESTAMP_HEADER";
 pub const HMAC_SIGNATURE_HEADER_SETTING: &str = "GRAFANA_HMAC_SIGNATURE_HEADER";
@@ -59,87 +58,15 @@ impl Provider for GrafanaFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[BASIC_AUTH_SETTING, BEARER_TOKENS_SETTING, HMAC_SECRET_SETTING];
 
-    const PLATFORM: Platform = Platform {
-        title: "Grafana",
-        summary: "Grafana",
-        verified_by: "Basic, Authorization header, or HMAC-SHA256",
-        function_description: "Grafana receiver",
-        throttling: Throttling::Alert,
-        route_names: &["Webhook", "WebhookPut"],
-        settings: &[
-            Setting::secret(BASIC_AUTH_SETTING, "GrafanaBasicAuth", "user:password pairs, comma-separated.")
-                .deploys(Deploys::Any)
-                .dev("grafana:dev-password-NOT-A-SECRET"),
-            Setting::secret(
-                BEARER_TOKENS_SETTING,
-                "GrafanaBearerTokens",
-                "Credentials of the contact point's Authorization header, comma-separated.",
-            )
-            .details("Compared with what follows the scheme of `Authorization: <scheme> <credentials>`.")
-            .deploys(Deploys::Any)
-            .dev("dev-grafana-token-NOT-A-SECRET"),
-            Setting::secret(
-                HMAC_SECRET_SETTING,
-                "GrafanaHmacSecret",
-                "HMAC-SHA256 secret(s) of the contact point's signature (X-Grafana-Alerting-Signature), \
-                 comma-separated.",
-            )
-            .deploys(Deploys::Any)
-            .dev("dev-grafana-hmac-secret-NOT-A-SECRET"),
-            Setting::plain(
-                HMAC_TIMESTAMP_HEADER_SETTING,
-                "GrafanaHmacTimestampHeader",
-                "Name of the timestamp header configured in the Grafana contact point (optional).",
-            )
-            .details(
-                "When set the signature covers `timestamp:body`, the header is required and must be within the \
-                 window. Only valid with `GRAFANA_HMAC_SECRET`.",
-            )
-            .dev("X-Grafana-Alerting-Timestamp"),
-            Setting::plain(
-                HMAC_SIGNATURE_HEADER_SETTING,
-                "GrafanaHmacSignatureHeader",
-                "Signature header name when the contact point sets a custom one; empty accepts \
-                 X-Grafana-Alerting-Signature and X-Grafana-Alert-Signature.",
-            )
-            .details("Only valid with `GRAFANA_HMAC_SECRET`."),
-            Setting::allowed_cidrs("GRAFANA_ALLOWED_CIDRS", "GrafanaAllowedCidrs"),
-        ],
-        urls: &[Url {
-            output: "GrafanaWebhookUrl",
-            path: "/alerts/grafana",
-            description: "Grafana contact point (Webhook) URL",
-        }],
-        console_steps: &[
-            "Deploy with one or more of `GrafanaBasicAuth`, `GrafanaBearerTokens` and `GrafanaHmacSecret` (with \
-             `GrafanaHmacTimestampHeader`: without a timestamp a captured request can be replayed).",
-            "**Alerting → Contact points → + Add contact point**, Integration **Webhook**: **URL** = the \
-             `GrafanaWebhookUrl` output, **HTTP Method** POST.",
-            "Give the contact point the same credentials: Basic username and password, or the **Authentication \
-             Header** scheme and credentials, and/or **HMAC Signature** (details below).",
-        ],
-        // Grafana does not retry. Signed-timestamp ids must still outlast a
-        // replay (2 × the tolerance) plus the time a copy may wait in the
-        // queue before its claim.
-        retries: Retries {
-            horizon: "none",
-            documented: true,
-            signed_timestamp: "±tol when a timestamp header is configured",
-            dedup_window_secs: 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let credentials = HttpCredentials {
-            basic: http_auth::basic_auth_list(env, BASIC_AUTH_SETTING)?,
-            tokens: config::secrets(env, BEARER_TOKENS_SETTING),
-            // Grafana's "Authentication Header Scheme" is free text (default Bearer).
-            token_schemes: TokenSchemes::AnyButBasic,
-        };
+        // Grafana's "Authentication Header Scheme" is free text (default Bearer).
+        let credentials = CREDENTIALS.read(env)?;
         let hmac_secrets = config::secrets(env, HMAC_SECRET_SETTING);
         if credentials.is_empty() && hmac_secrets.is_empty() {
             return Err(ConfigError::new(
-                &format!("{BASIC_AUTH_SETTING}/{BEARER_TOKENS_SETTING}/{HMAC_SECRET_SETTING}"),
+                &format!("{}/{HMAC_SECRET_SETTING}", CREDENTIALS.names()),
                 "at least one is required (the contact point's Basic auth, Authorization header or HMAC signature)",
             ));
         }

@@ -41,61 +41,7 @@ impl Provider for LarkFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[VERIFICATION_TOKEN, ENCRYPT_KEY];
 
-    const PLATFORM: Platform = Platform {
-        title: "Lark",
-        summary: "Lark / Feishu events and card callbacks",
-        verified_by: "Verification Token; `X-Lark-Signature` (SHA-256) + AES-256-CBC when an Encrypt Key is set; \
-                      old-style cards: SHA-1 keyed by the Verification Token",
-        function_description: "Lark receiver",
-        throttling: Throttling::Chat,
-        route_names: &["Event", "CardAction"],
-        settings: &[
-            Setting::secret(
-                VERIFICATION_TOKEN,
-                "LarkVerificationToken",
-                "Lark console → Events & Callbacks → Encryption Strategy → Verification Token (comma-separated list \
-                 for rotation). Empty: no Lark function is deployed.",
-            )
-            .deploys(Deploys::Any)
-            .dev("dev-verification-token-NOT-A-SECRET"),
-            Setting::secret(
-                ENCRYPT_KEY,
-                "LarkEncryptKey",
-                "Lark Encrypt Key (comma-separated list for rotation). Empty: plaintext events, checked by the \
-                 Verification Token only.",
-            )
-            .dev("dev-encrypt-key-NOT-A-SECRET"),
-            Setting::allowed_cidrs("LARK_ALLOWED_CIDRS", "LarkAllowedCidrs"),
-        ],
-        urls: &[
-            Url {
-                output: "LarkEventUrl",
-                path: "/lark/event",
-                description: "Lark console → Events & Callbacks → Event configuration → Request URL",
-            },
-            Url {
-                output: "LarkCardActionUrl",
-                path: "/lark/card/action",
-                description: "Lark console → Events & Callbacks → Callback configuration → Request URL",
-            },
-        ],
-        console_steps: &[
-            "Deploy with `LarkVerificationToken` (and `LarkEncryptKey`, recommended) copied from **Developer \
-             Console → your app → Events & Callbacks → Encryption Strategy**.",
-            "**Event Configuration → Request URL**: the `LarkEventUrl` output. Lark sends a `url_verification` \
-             challenge at once; inlet answers it without touching the queue.",
-            "**Callback Configuration → Request URL** (card actions): the `LarkCardActionUrl` output.",
-            "Subscribe to events (e.g. `im.message.receive_v1`).",
-        ],
-        // Events are retried 15 s, 5 min, 1 h and 6 h after a failed answer
-        // (docs/platforms/lark.md); a day covers them.
-        retries: Retries {
-            horizon: "~7 h (15 s, 5 min, 1 h, 6 h)",
-            documented: true,
-            signed_timestamp: "±tol when an Encrypt Key is set; none on the token-only path",
-            dedup_window_secs: 24 * 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let verification_tokens = config::secrets(env, VERIFICATION_TOKEN);
@@ -135,7 +81,7 @@ impl Provider for LarkFunction {
             // `{}` leaves the card unchanged; a sink can update it later.
             Endpoint::CardAction => (card_envelope(opened, &request.body, now)?, b"{}"),
         };
-        let ack = Reply { status: StatusCode::OK, content_type: Some("application/json"), body: ack.to_vec() };
+        let ack = Reply::new(StatusCode::OK, Some("application/json"), ack.to_vec());
         Ok(Decision::enqueue(vec![envelope], ack))
     }
 }
@@ -328,83 +274,46 @@ inlet_shared::json_object! {
     /// envelope (`encrypt`), the URL challenge, a v1 or v2 event, a card
     /// callback of either schema. Strings are borrowed from the body.
     struct Body<'a> {
-        encrypt: Field<'a> = "encrypt",
-        schema: Field<'a> = "schema",
-        kind: Field<'a> = "type",
-        challenge: Field<'a> = "challenge",
+        encrypt, schema, kind = "type", challenge,
         /// The Verification Token (v1, the challenge) or a card's update
         /// token (old-style callbacks); every occurrence, to cut them all.
-        token: Every<Field<'a>> = "token",
-        uuid: Field<'a> = "uuid",
-        header: Every<Header<'a>> = "header",
-        event: Event<'a> = "event",
-        action: Field<'a> = "action",
-        tenant_key: Field<'a> = "tenant_key",
-        open_message_id: Field<'a> = "open_message_id",
-        open_chat_id: Field<'a> = "open_chat_id",
-        open_id: Field<'a> = "open_id",
+        token: Every<Field<'a>>,
+        uuid, header: Every<Header<'a>>, event: Event<'a>, action, tenant_key, open_message_id,
+        open_chat_id, open_id,
     }
 }
 
 inlet_shared::json_object! {
     /// A v2 body's `header`.
-    struct Header<'a> {
-        token: Every<Field<'a>> = "token",
-        event_id: Field<'a> = "event_id",
-        event_type: Field<'a> = "event_type",
-        tenant_key: Field<'a> = "tenant_key",
-        app_id: Field<'a> = "app_id",
-    }
+    struct Header<'a> { token: Every<Field<'a>>, event_id, event_type, tenant_key, app_id }
 }
 
 inlet_shared::json_object! {
     /// `event`: a v1 event's type and tenant, a message, a card action.
     struct Event<'a> {
-        kind: Field<'a> = "type",
-        tenant_key: Field<'a> = "tenant_key",
-        app_id: Field<'a> = "app_id",
-        token: Field<'a> = "token",
-        context: CardContext<'a> = "context",
-        operator: Operator<'a> = "operator",
-        message: Message<'a> = "message",
-        sender: Sender<'a> = "sender",
+        kind = "type", tenant_key, app_id, token, context: CardContext<'a>, operator: Operator<'a>,
+        message: Message<'a>, sender: Sender<'a>,
     }
 }
 
 inlet_shared::json_object! {
-    struct CardContext<'a> {
-        open_message_id: Field<'a> = "open_message_id",
-        open_chat_id: Field<'a> = "open_chat_id",
-    }
+    struct CardContext<'a> { open_message_id, open_chat_id }
 }
 
 inlet_shared::json_object! {
-    struct Operator<'a> {
-        open_id: Field<'a> = "open_id",
-    }
+    struct Operator<'a> { open_id }
 }
 
 inlet_shared::json_object! {
-    struct Message<'a> {
-        message_type: Field<'a> = "message_type",
-        content: Field<'a> = "content",
-        message_id: Field<'a> = "message_id",
-        chat_id: Field<'a> = "chat_id",
-        chat_type: Field<'a> = "chat_type",
-    }
+    struct Message<'a> { message_type, content, message_id, chat_id, chat_type }
 }
 
 inlet_shared::json_object! {
-    struct Sender<'a> {
-        sender_id: SenderId<'a> = "sender_id",
-    }
+    struct Sender<'a> { sender_id: SenderId<'a> }
 }
 
 inlet_shared::json_object! {
-    struct SenderId<'a> {
-        open_id: Field<'a> = "open_id",
-        user_id: Field<'a> = "user_id",
-    }
+    struct SenderId<'a> { open_id, user_id }
 }
 
 /// Reads Lark's JSON as its view, and keeps what the Envelope's payload
@@ -632,9 +541,7 @@ fn message_view(event: &Event) -> MessageView {
 
 inlet_shared::json_object! {
     /// A text message's `content`.
-    struct TextContent<'a> {
-        text: Field<'a> = "text",
-    }
+    struct TextContent<'a> { text }
 }
 
 /// Extracts plain text from Lark's message `content`, itself a JSON string:

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use inlet_shared::config;
 use inlet_shared::envelope::Payload;
-use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
 
 pub mod decision;
@@ -90,87 +89,7 @@ impl Provider for OpenimFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[PATH_TOKEN, decision::SECRET_SETTING];
 
-    const PLATFORM: Platform = Platform {
-        title: "OpenIM",
-        summary: "OpenIM server callbacks",
-        verified_by: "source address allowlist, secret path segment",
-        function_description: "Openim receiver",
-        throttling: Throttling::Chat,
-        route_names: &["Callback", "TokenCallback"],
-        settings: &[
-            Setting::plain(
-                "OPENIM_ALLOWED_CIDRS",
-                "OpenimAllowedCidrs",
-                "Source networks OpenIM calls from (comma-separated CIDRs). OpenIM is deployed only when this or \
-                 OpenimPathToken is set.",
-            )
-            .deploys(Deploys::Any)
-            .dev("127.0.0.0/8,::1/128"),
-            Setting::secret(
-                PATH_TOKEN,
-                "OpenimPathToken",
-                "Secret path segment: OpenIM must call /openim/<token>/<command> (comma-separated list). Empty: \
-                 /openim/<command>.",
-            )
-            .details("Entries are `A-Za-z0-9_-`; the Envelope names the one that matched.")
-            .deploys(Deploys::Any),
-            Setting::plain(
-                "OPENIM_BLOCK_ON_FAILURE",
-                "OpenimBlockOnFailure",
-                "true: a before-callback is refused when the event cannot be enqueued; false (default): the user's \
-                 action continues and the loss is logged.",
-            )
-            .default("false")
-            .values(Values::OneOf(&["true", "false"]))
-            .dev("false"),
-            Setting::plain(
-                decision::URL_SETTING,
-                "OpenimDecisionUrl",
-                "The decision hook OpenIM's before-callbacks are put to (https URL, signed with Standard Webhooks). \
-                 Empty: before-callbacks are answered continue.",
-            ),
-            Setting::secret(
-                decision::SECRET_SETTING,
-                "OpenimDecisionSecret",
-                "The decision hook's whsec_ secret (two comma-separated while rotating); required with \
-                 OpenimDecisionUrl.",
-            )
-            .details("A 24–64-byte key."),
-            Setting::plain(
-                decision::TIMEOUT_SETTING,
-                "OpenimDecisionTimeoutMs",
-                "The decision hook's budget in milliseconds (OpenIM waits 5 s; the answer needs the rest).",
-            )
-            .default("2000")
-            .values(Values::Number { min: decision::MIN_TIMEOUT_MS, max: 4000 })
-            .dev("2000"),
-            Setting::plain(
-                decision::FALLBACK_SETTING,
-                "OpenimDecisionFallback",
-                "The answer when the hook does not decide in time or fails: allow (like OpenIM's failedContinue) or \
-                 deny.",
-            )
-            .default("allow")
-            .values(Values::OneOf(&["allow", "deny"]))
-            .dev("allow"),
-        ],
-        urls: &[Url {
-            output: "OpenimCallbackUrl",
-            path: "/openim",
-            description: "OpenIM webhooks.yml url (append /<OpenimPathToken> when set)",
-        }],
-        console_steps: &[
-            "Deploy with `OpenimAllowedCidrs` (the addresses your OpenIM servers call from, their NAT gateway), \
-             `OpenimPathToken`, or both.",
-            "In OpenIM server's `config/webhooks.yml`, set `url` to the `OpenimCallbackUrl` output (+ \
-             `/<OpenimPathToken>` when set) and enable the callbacks you want (example below); OpenIM appends \
-             `/<callbackCommand>`.",
-            "Optional: a decision hook for before-callbacks, `OpenimDecisionUrl` and `OpenimDecisionSecret` (see \
-             [Decision hook](#decision-hook)).",
-        ],
-        // After-callbacks are not retried; before-callbacks are answered.
-        retries: Retries { horizon: "none", documented: true, signed_timestamp: "none", dedup_window_secs: 3600 },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let ingress = IngressSettings::from_env(env, Self::SETTINGS_PREFIX)?;
@@ -292,14 +211,9 @@ fn message_view(body: &Callback) -> Option<MessageView> {
 inlet_shared::json_object! {
     /// What inlet reads of a callback's body.
     struct Callback<'a> {
-        callback_command: Field<'a> = "callbackCommand",
-        server_msg_id: Field<'a> = "serverMsgID",
-        client_msg_id: Field<'a> = "clientMsgID",
-        send_id: Field<'a> = "sendID",
-        recv_id: Field<'a> = "recvID",
-        group_id: Field<'a> = "groupID",
-        content: Field<'a> = "content",
-        content_type: Field<'a> = "contentType",
+        callback_command = "callbackCommand", server_msg_id = "serverMsgID",
+        client_msg_id = "clientMsgID", send_id = "sendID", recv_id = "recvID", group_id = "groupID",
+        content, content_type = "contentType",
         /// Carried into the reply handle as it is.
         session_type: Option<Value> = "sessionType",
     }
@@ -307,8 +221,5 @@ inlet_shared::json_object! {
 
 inlet_shared::json_object! {
     /// A text message's `content`, itself JSON.
-    struct TextContent<'a> {
-        content: Field<'a> = "content",
-        text: Field<'a> = "text",
-    }
+    struct TextContent<'a> { content, text }
 }

@@ -31,7 +31,9 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use inlet_shared::aws::sqs::{BatchOutcome, finish_batch};
-use inlet_shared::dedup::{Claim, FailureRecord, Lease, LeasePolicy, NowMs, Ownership, ProcessorStore, Progress};
+use inlet_shared::dedup::{
+    Claim, Completion, FailureRecord, Lease, LeasePolicy, NowMs, Ownership, ProcessorStore, Progress,
+};
 use inlet_shared::delivery::targets::Targets;
 use inlet_shared::delivery::{Delivery, DeliveryError, Outgoing, Retry};
 use inlet_shared::envelope::Envelope;
@@ -174,7 +176,8 @@ pub async fn process_batch(
              visibility timeout; an attempt still running after its lease may be taken over and run the sinks again"
         );
     }
-    let outcomes = handle_messages(&event.records, invocation, store, sinks, &clock).await;
+    let processing = Processing { invocation, store, sinks, clock: &clock };
+    let outcomes = processing.handle_messages(&event.records).await;
     let mut counts = [0usize; 6];
     for outcome in &outcomes {
         counts[match outcome {
@@ -246,97 +249,332 @@ fn attribute<'a>(record: &'a SqsMessage, name: &str) -> Option<&'a str> {
     record.message_attributes.get(name).and_then(|value| value.string_value.as_deref())
 }
 
-/// Handles one SQS record, whatever it carries: an operator record is
-/// stored, an Envelope (new or replayed) processed, and a record left for
-/// redelivery says why in its failure record.
-pub async fn handle_message(
-    record: &SqsMessage,
-    invocation: &Invocation,
-    store: &dyn ProcessorStore,
-    sinks: &[Box<dyn Sink>],
-    clock: &impl Fn() -> NowMs,
-) -> RecordOutcome {
-    let mut outcomes = handle_messages(std::slice::from_ref(record), invocation, store, sinks, clock).await;
+/// What the records of a batch are processed with: the invocation they
+/// run in, the dedup store, the sinks and the clock.
+pub struct Processing<'a, C> {
+    pub invocation: &'a Invocation,
+    pub store: &'a dyn ProcessorStore,
+    pub sinks: &'a [Box<dyn Sink>],
+    pub clock: &'a C,
+}
+
+/// The outcome of a batch of one record.
+fn only(mut outcomes: Vec<RecordOutcome>) -> RecordOutcome {
     outcomes.pop().unwrap_or_else(|| RecordOutcome::Failed("no outcome".into()))
 }
 
-/// [`handle_message`] for every record of a batch, with one delivery call
-/// per destination for all of them.
-async fn handle_messages(
-    records: &[SqsMessage],
-    invocation: &Invocation,
-    store: &dyn ProcessorStore,
-    sinks: &[Box<dyn Sink>],
-    clock: &impl Fn() -> NowMs,
-) -> Vec<RecordOutcome> {
-    let outcomes = process_records(records, invocation, store, sinks, clock).await;
-    join_all(records.iter().zip(outcomes).map(|(record, outcome)| async move {
-        if let Some(reason) = outcome.failure_reason() {
-            record_failure(record, reason, invocation, store, clock()).await;
-        }
-        outcome
-    }))
-    .await
-}
-
-/// Stores an operator record. Never fails the message: a refusal record is
-/// diagnosis, and retrying one would only carry it to the dead-letter queue,
-/// whose alarm is about events.
-async fn store_record(
-    kind: &str,
-    record: &SqsMessage,
-    invocation: &Invocation,
-    store: &dyn ProcessorStore,
-    now: NowMs,
-) {
-    let message_id = record.message_id.as_deref().unwrap_or("?");
-    if kind != REFUSAL_RECORD {
-        warn!(message_id, kind, "unknown record kind dropped");
-        return;
+impl<C: Fn() -> NowMs> Processing<'_, C> {
+    /// Handles one SQS record, whatever it carries: an operator record is
+    /// stored, an Envelope (new or replayed) processed, and a record left for
+    /// redelivery says why in its failure record.
+    pub async fn handle_message(&self, record: &SqsMessage) -> RecordOutcome {
+        only(self.handle_messages(std::slice::from_ref(record)).await)
     }
-    let refusal: RefusalRecord = match record.body.as_deref().map(serde_json::from_str) {
-        Some(Ok(refusal)) => refusal,
-        Some(Err(e)) => {
-            warn!(message_id, reason = %e, "unreadable refusal record dropped");
+
+    /// [`Processing::handle_message`] for every record of a batch, with one delivery call
+    /// per destination for all of them.
+    async fn handle_messages(&self, records: &[SqsMessage]) -> Vec<RecordOutcome> {
+        let outcomes = self.process_records(records).await;
+        join_all(records.iter().zip(outcomes).map(|(record, outcome)| async move {
+            if let Some(reason) = outcome.failure_reason() {
+                self.record_failure(record, reason).await;
+            }
+            outcome
+        }))
+        .await
+    }
+
+    /// Stores an operator record. Never fails the message: a refusal record is
+    /// diagnosis, and retrying one would only carry it to the dead-letter queue,
+    /// whose alarm is about events.
+    async fn store_record(&self, kind: &str, record: &SqsMessage) {
+        let now = (self.clock)();
+        let message_id = record.message_id.as_deref().unwrap_or("?");
+        if kind != REFUSAL_RECORD {
+            warn!(message_id, kind, "unknown record kind dropped");
             return;
         }
-        None => {
-            warn!(message_id, "refusal record without a body dropped");
-            return;
+        let refusal: RefusalRecord = match record.body.as_deref().map(serde_json::from_str) {
+            Some(Ok(refusal)) => refusal,
+            Some(Err(e)) => {
+                warn!(message_id, reason = %e, "unreadable refusal record dropped");
+                return;
+            }
+            None => {
+                warn!(message_id, "refusal record without a body dropped");
+                return;
+            }
+        };
+        let settings = &self.invocation.operations;
+        let expiration = now.secs().saturating_add(i64::try_from(settings.refusal_ttl.as_secs()).unwrap_or(i64::MAX));
+        match self.store.record_refusal(&refusal, settings.refusal_cap, expiration).await {
+            Ok(()) => {
+                info!(provider = %refusal.provider, class = %refusal.class, status = refusal.status, "refusal recorded")
+            }
+            Err(e) => {
+                error!(message_id, provider = %refusal.provider, reason = %e, "refusal record not stored; dropped")
+            }
         }
-    };
-    let settings = &invocation.operations;
-    let expiration = now.secs().saturating_add(i64::try_from(settings.refusal_ttl.as_secs()).unwrap_or(i64::MAX));
-    match store.record_refusal(&refusal, settings.refusal_cap, expiration).await {
-        Ok(()) => {
-            info!(provider = %refusal.provider, class = %refusal.class, status = refusal.status, "refusal recorded")
-        }
-        Err(e) => error!(message_id, provider = %refusal.provider, reason = %e, "refusal record not stored; dropped"),
     }
-}
 
-/// Writes why a record was left for redelivery (one write); a failure to
-/// write it is logged and changes nothing about the record's outcome.
-async fn record_failure(
-    record: &SqsMessage,
-    reason: String,
-    invocation: &Invocation,
-    store: &dyn ProcessorStore,
-    now: NowMs,
-) {
-    let Some(message_id) = record.message_id.clone() else { return };
-    let envelope = record.body.as_deref().and_then(|body| Envelope::decode(body).ok());
-    let failure = FailureRecord {
-        message_id,
-        reason,
-        event_id: envelope.as_ref().map(|e| e.id.clone()),
-        provider: envelope.map(|e| e.provider),
-        receive_count: record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()),
-        at_ms: now.0,
-    };
-    let ttl = i64::try_from(invocation.operations.failure_ttl.as_secs()).unwrap_or(i64::MAX);
-    if let Err(e) = store.record_failure(&failure, now.secs().saturating_add(ttl)).await {
-        error!(message_id = %failure.message_id, reason = %e, "failure record not written");
+    /// Writes why a record was left for redelivery (one write); a failure to
+    /// write it is logged and changes nothing about the record's outcome.
+    async fn record_failure(&self, record: &SqsMessage, reason: String) {
+        let now = (self.clock)();
+        let Some(message_id) = record.message_id.clone() else { return };
+        let envelope = record.body.as_deref().and_then(|body| Envelope::decode(body).ok());
+        let failure = FailureRecord {
+            message_id,
+            reason,
+            event_id: envelope.as_ref().map(|e| e.id.clone()),
+            provider: envelope.map(|e| e.provider),
+            receive_count: record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()),
+            at_ms: now.0,
+        };
+        let ttl = i64::try_from(self.invocation.operations.failure_ttl.as_secs()).unwrap_or(i64::MAX);
+        if let Err(e) = self.store.record_failure(&failure, now.secs().saturating_add(ttl)).await {
+            error!(message_id = %failure.message_id, reason = %e, "failure record not written");
+        }
+    }
+
+    /// Runs the lock → sinks → destinations → complete sequence for one record.
+    ///
+    /// A replay (`inlet-replay` attribute: only holders of the queue's
+    /// SendMessage permission can set it; receivers never do) runs the same
+    /// sequence under its own key, [`replay_key`], so a redelivered replay runs
+    /// the sinks once and delivers once; the sinks and destinations get the
+    /// Envelope unchanged, `inlet-replay-destination` limits it to one
+    /// destination, and on completion the event's own record counts the replay.
+    pub async fn process_record(&self, record: &SqsMessage) -> RecordOutcome {
+        only(self.process_records(std::slice::from_ref(record)).await)
+    }
+
+    /// The three steps of the module's text for the records of one batch. On a
+    /// FIFO queue (per-conversation ordering; its records carry a
+    /// `MessageGroupId`) they run in rounds, one record of each conversation a
+    /// round in queue order, so no event is delivered before the one ahead of
+    /// it settled; once a record of a conversation is not acknowledged, every
+    /// later record of it in the batch is failed too, and SQS redelivers them
+    /// in order after it.
+    async fn process_records(&self, records: &[SqsMessage]) -> Vec<RecordOutcome> {
+        let all: Vec<&SqsMessage> = records.iter().collect();
+        if !records.iter().any(|record| group_of(record).is_some()) {
+            return self.process_round(&all).await;
+        }
+        // Each record's place in its conversation; a record without a group
+        // (not sent by inlet) is a conversation of its own.
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let ranks: Vec<usize> = records
+            .iter()
+            .map(|record| match group_of(record) {
+                Some(group) => {
+                    let rank = seen.entry(group).or_insert(0);
+                    *rank += 1;
+                    *rank - 1
+                }
+                None => 0,
+            })
+            .collect();
+        let mut outcomes: Vec<Option<RecordOutcome>> = records.iter().map(|_| None).collect();
+        let mut stopped: HashSet<&str> = HashSet::new();
+        for round in 0..=ranks.iter().copied().max().unwrap_or(0) {
+            let mut members = Vec::new();
+            for (index, record) in records.iter().enumerate().filter(|(index, _)| ranks[*index] == round) {
+                match group_of(record) {
+                    Some(group) if stopped.contains(group) => {
+                        outcomes[index] = Some(RecordOutcome::Failed(format!(
+                            "held back: an earlier event of conversation {group} in this batch was not acknowledged, \
+                             and its conversation is kept in order"
+                        )));
+                    }
+                    _ => members.push(index),
+                }
+            }
+            let round_records: Vec<&SqsMessage> = members.iter().map(|&index| &records[index]).collect();
+            let round_outcomes = self.process_round(&round_records).await;
+            for (index, outcome) in members.into_iter().zip(round_outcomes) {
+                if !outcome.acknowledged()
+                    && let Some(group) = group_of(&records[index])
+                {
+                    stopped.insert(group);
+                }
+                outcomes[index] = Some(outcome);
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or_else(|| RecordOutcome::Failed("not processed".into())))
+            .collect()
+    }
+
+    /// Claim and sinks per record, delivery per destination, settle per record.
+    async fn process_round(&self, records: &[&SqsMessage]) -> Vec<RecordOutcome> {
+        let invocation = self.invocation;
+        let steps = join_all(records.iter().map(|record| self.claim_and_run_sinks(record))).await;
+        let results = deliver(&steps, invocation).await;
+        if invocation.metrics.enabled() {
+            for line in destination_metrics(&steps, &results, &invocation.targets, (self.clock)()) {
+                invocation.metrics.emit(&line.line());
+            }
+        }
+        join_all(steps.into_iter().zip(results).map(|(step, results)| async move {
+            match step {
+                Step::Done(outcome) => outcome,
+                Step::Claimed(claimed) => self.settle(*claimed, results).await,
+            }
+        }))
+        .await
+    }
+
+    async fn claim_and_run_sinks<'r>(&self, record: &'r SqsMessage) -> Step<'r> {
+        let Processing { invocation, store, sinks, clock } = *self;
+        if let Some(kind) = attribute(record, RECORD_ATTRIBUTE) {
+            self.store_record(kind, record).await;
+            return Step::Done(RecordOutcome::Recorded);
+        }
+        let message_id = record.message_id.as_deref().unwrap_or("?");
+        let Some(body) = record.body.as_deref() else {
+            return Step::Done(RecordOutcome::Failed("record has no body".into()));
+        };
+        let envelope = match Envelope::decode(body) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                error!(message_id, reason = %e, "record is not an Envelope");
+                return Step::Done(RecordOutcome::Failed(format!("not an Envelope: {e}")));
+            }
+        };
+        let replay_id = attribute(record, REPLAY_ATTRIBUTE);
+        let claimed = match replay_id {
+            None => envelope.clone(),
+            Some(replay_id) if valid_replay_id(replay_id) => {
+                Envelope { id: replay_key(&envelope.id, replay_id), ..envelope.clone() }
+            }
+            Some(_) => {
+                error!(message_id, "replay id is not 1 to 128 letters, digits, '-', '_' or '.'");
+                return Step::Done(RecordOutcome::Failed("invalid replay id".into()));
+            }
+        };
+        let id = claimed.id.as_str();
+        let now = clock();
+        let lease = invocation.lease_for(record, message_id, now);
+        let progress = match store.claim(&claimed, &lease, now).await {
+            Ok(Claim::Acquired(progress)) => progress,
+            Ok(Claim::Completed { same_payload }) => {
+                if !same_payload {
+                    warn!(
+                        id,
+                        "DUPLICATE ID WITH A DIFFERENT PAYLOAD: the provider reused an event id; the first payload was kept"
+                    );
+                }
+                info!(id, "duplicate skipped");
+                return Step::Done(RecordOutcome::Duplicate);
+            }
+            Ok(Claim::InProgress) => {
+                info!(id, "in progress elsewhere; left for redelivery");
+                return Step::Done(RecordOutcome::InProgressElsewhere);
+            }
+            Err(e) => {
+                error!(id, reason = %e, "dedup lock failed");
+                return Step::Done(RecordOutcome::Failed(e.to_string()));
+            }
+        };
+        for sink in sinks {
+            if let Err(e) = sink.handle(&envelope).await {
+                error!(id, sink = sink.name(), reason = %e.reason, "sink failed; releasing the lock for redelivery");
+                release(store, id, &lease.owner, &progress).await;
+                return Step::Done(RecordOutcome::Failed(e.to_string()));
+            }
+        }
+        let owed = if invocation.targets.is_empty() {
+            Vec::new()
+        } else {
+            // Patterns read the Envelope as JSON: the bytes the queue carried.
+            match serde_json::from_str::<serde_json::Value>(body) {
+                Ok(json) => invocation.targets.owed(&json, &progress, attribute(record, REPLAY_DESTINATION_ATTRIBUTE)),
+                Err(e) => {
+                    release(store, id, &lease.owner, &progress).await;
+                    return Step::Done(RecordOutcome::Failed(format!("Envelope not readable as JSON: {e}")));
+                }
+            }
+        };
+        Step::Claimed(Box::new(Claimed { body, envelope, claimed, replay_id, lease, progress, owed }))
+    }
+
+    /// Notes each delivery in the event's progress; completes the event when
+    /// every destination it owed is settled, or releases it for a backed-off
+    /// redelivery that calls only what is still owed.
+    async fn settle(
+        &self,
+        mut claimed: Claimed<'_>,
+        results: Vec<(usize, Result<(), DeliveryError>)>,
+    ) -> RecordOutcome {
+        let Processing { invocation, store, clock, .. } = *self;
+        let id = claimed.claimed.id.clone();
+        let now = clock();
+        let mut retry_after = None;
+        let mut not_delivered = Vec::new();
+        for (index, result) in &results {
+            let Some(target) = invocation.targets.get(*index) else { continue };
+            let name = target.name();
+            match result {
+                Ok(()) => {
+                    info!(id = %id, destination = name, "delivered");
+                    claimed.progress.note(name, Ok(()), now);
+                }
+                Err(e) => {
+                    if e.is_permanent() {
+                        error!(id = %id, destination = name, reason = %e.reason, "PERMANENT DELIVERY FAILURE: the destination refused the event; not retried");
+                    } else {
+                        warn!(id = %id, destination = name, reason = %e.reason, "delivery failed; owed to a redelivery");
+                        not_delivered.push(format!("{name}: {}", e.reason));
+                        if let Retry::Later { after: Some(after) } = e.retry {
+                            retry_after = retry_after.max(Some(after));
+                        }
+                    }
+                    claimed.progress.note(name, Err((e.is_permanent(), &e.reason)), now);
+                }
+            }
+        }
+        if !not_delivered.is_empty() {
+            release(store, &id, &claimed.lease.owner, &claimed.progress).await;
+            return RecordOutcome::NotDelivered {
+                reason: format!("not delivered: {}", not_delivered.join("; ")),
+                retry_after,
+            };
+        }
+        let envelope = &claimed.envelope;
+        let completion = Completion::new(&claimed.claimed, &claimed.lease.owner, clock());
+        match store.complete(completion.with_progress(&claimed.progress)).await {
+            Ok(Ownership::Held) => {
+                info!(id = %id, provider = %envelope.provider, kind = %envelope.kind, "processed");
+                if let Some(replay_id) = claimed.replay_id {
+                    // After the completion: a replay is counted at most once; a
+                    // crash in between leaves it run but uncounted.
+                    match store.count_replay(&envelope.id, replay_id, clock()).await {
+                        Ok(true) => info!(id = %envelope.id, replay_id, "replay counted on the event's record"),
+                        Ok(false) => {
+                            warn!(id = %envelope.id, replay_id, "the event's record is gone; replay not counted")
+                        }
+                        Err(e) => error!(id = %envelope.id, replay_id, reason = %e, "replay not counted"),
+                    }
+                }
+                RecordOutcome::Processed
+            }
+            Ok(Ownership::Lost) => {
+                warn!(
+                    id = %id,
+                    owner = %claimed.lease.owner,
+                    "lock taken over before completion (this attempt outlived its lease); left for redelivery"
+                );
+                RecordOutcome::LostLock
+            }
+            Err(e) => {
+                // The sinks ran; reporting a failure means a redelivery may find
+                // the lease over and run them again (`sink_runs` shows it).
+                error!(id = %id, reason = %e, "marking completed failed");
+                RecordOutcome::Failed(e.to_string())
+            }
+        }
     }
 }
 
@@ -347,25 +585,6 @@ fn valid_replay_id(replay_id: &str) -> bool {
     !replay_id.is_empty()
         && replay_id.len() <= MAX_REPLAY_ID_CHARS
         && replay_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// Runs the lock → sinks → destinations → complete sequence for one record.
-///
-/// A replay (`inlet-replay` attribute: only holders of the queue's
-/// SendMessage permission can set it; receivers never do) runs the same
-/// sequence under its own key, [`replay_key`], so a redelivered replay runs
-/// the sinks once and delivers once; the sinks and destinations get the
-/// Envelope unchanged, `inlet-replay-destination` limits it to one
-/// destination, and on completion the event's own record counts the replay.
-pub async fn process_record(
-    record: &SqsMessage,
-    invocation: &Invocation,
-    store: &dyn ProcessorStore,
-    sinks: &[Box<dyn Sink>],
-    clock: &impl Fn() -> NowMs,
-) -> RecordOutcome {
-    let mut outcomes = process_records(std::slice::from_ref(record), invocation, store, sinks, clock).await;
-    outcomes.pop().unwrap_or_else(|| RecordOutcome::Failed("no outcome".into()))
 }
 
 /// An event whose lock this attempt holds, between the claim and the end.
@@ -386,178 +605,10 @@ enum Step<'r> {
     Claimed(Box<Claimed<'r>>),
 }
 
-/// The three steps of the module's text for the records of one batch. On a
-/// FIFO queue (per-conversation ordering; its records carry a
-/// `MessageGroupId`) they run in rounds, one record of each conversation a
-/// round in queue order, so no event is delivered before the one ahead of
-/// it settled; once a record of a conversation is not acknowledged, every
-/// later record of it in the batch is failed too, and SQS redelivers them
-/// in order after it.
-async fn process_records(
-    records: &[SqsMessage],
-    invocation: &Invocation,
-    store: &dyn ProcessorStore,
-    sinks: &[Box<dyn Sink>],
-    clock: &impl Fn() -> NowMs,
-) -> Vec<RecordOutcome> {
-    let all: Vec<&SqsMessage> = records.iter().collect();
-    if !records.iter().any(|record| group_of(record).is_some()) {
-        return process_round(&all, invocation, store, sinks, clock).await;
-    }
-    // Each record's place in its conversation; a record without a group
-    // (not sent by inlet) is a conversation of its own.
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let ranks: Vec<usize> = records
-        .iter()
-        .map(|record| match group_of(record) {
-            Some(group) => {
-                let rank = seen.entry(group).or_insert(0);
-                *rank += 1;
-                *rank - 1
-            }
-            None => 0,
-        })
-        .collect();
-    let mut outcomes: Vec<Option<RecordOutcome>> = records.iter().map(|_| None).collect();
-    let mut stopped: HashSet<&str> = HashSet::new();
-    for round in 0..=ranks.iter().copied().max().unwrap_or(0) {
-        let mut members = Vec::new();
-        for (index, record) in records.iter().enumerate().filter(|(index, _)| ranks[*index] == round) {
-            match group_of(record) {
-                Some(group) if stopped.contains(group) => {
-                    outcomes[index] = Some(RecordOutcome::Failed(format!(
-                        "held back: an earlier event of conversation {group} in this batch was not acknowledged, \
-                         and its conversation is kept in order"
-                    )));
-                }
-                _ => members.push(index),
-            }
-        }
-        let round_records: Vec<&SqsMessage> = members.iter().map(|&index| &records[index]).collect();
-        let round_outcomes = process_round(&round_records, invocation, store, sinks, clock).await;
-        for (index, outcome) in members.into_iter().zip(round_outcomes) {
-            if !outcome.acknowledged()
-                && let Some(group) = group_of(&records[index])
-            {
-                stopped.insert(group);
-            }
-            outcomes[index] = Some(outcome);
-        }
-    }
-    outcomes
-        .into_iter()
-        .map(|outcome| outcome.unwrap_or_else(|| RecordOutcome::Failed("not processed".into())))
-        .collect()
-}
-
 /// The FIFO message group of a record (Lambda passes it among the record's
 /// attributes).
 fn group_of(record: &SqsMessage) -> Option<&str> {
     record.attributes.get("MessageGroupId").map(String::as_str)
-}
-
-/// Claim and sinks per record, delivery per destination, settle per record.
-async fn process_round(
-    records: &[&SqsMessage],
-    invocation: &Invocation,
-    store: &dyn ProcessorStore,
-    sinks: &[Box<dyn Sink>],
-    clock: &impl Fn() -> NowMs,
-) -> Vec<RecordOutcome> {
-    let steps =
-        join_all(records.iter().map(|record| claim_and_run_sinks(record, invocation, store, sinks, clock))).await;
-    let results = deliver(&steps, invocation).await;
-    if invocation.metrics.enabled() {
-        for line in destination_metrics(&steps, &results, &invocation.targets, clock()) {
-            invocation.metrics.emit(&line.line());
-        }
-    }
-    join_all(steps.into_iter().zip(results).map(|(step, results)| async move {
-        match step {
-            Step::Done(outcome) => outcome,
-            Step::Claimed(claimed) => settle(*claimed, results, invocation, store, clock).await,
-        }
-    }))
-    .await
-}
-
-async fn claim_and_run_sinks<'r>(
-    record: &'r SqsMessage,
-    invocation: &Invocation,
-    store: &dyn ProcessorStore,
-    sinks: &[Box<dyn Sink>],
-    clock: &impl Fn() -> NowMs,
-) -> Step<'r> {
-    if let Some(kind) = attribute(record, RECORD_ATTRIBUTE) {
-        store_record(kind, record, invocation, store, clock()).await;
-        return Step::Done(RecordOutcome::Recorded);
-    }
-    let message_id = record.message_id.as_deref().unwrap_or("?");
-    let Some(body) = record.body.as_deref() else {
-        return Step::Done(RecordOutcome::Failed("record has no body".into()));
-    };
-    let envelope = match Envelope::decode(body) {
-        Ok(envelope) => envelope,
-        Err(e) => {
-            error!(message_id, reason = %e, "record is not an Envelope");
-            return Step::Done(RecordOutcome::Failed(format!("not an Envelope: {e}")));
-        }
-    };
-    let replay_id = attribute(record, REPLAY_ATTRIBUTE);
-    let claimed = match replay_id {
-        None => envelope.clone(),
-        Some(replay_id) if valid_replay_id(replay_id) => {
-            Envelope { id: replay_key(&envelope.id, replay_id), ..envelope.clone() }
-        }
-        Some(_) => {
-            error!(message_id, "replay id is not 1 to 128 letters, digits, '-', '_' or '.'");
-            return Step::Done(RecordOutcome::Failed("invalid replay id".into()));
-        }
-    };
-    let id = claimed.id.as_str();
-    let now = clock();
-    let lease = invocation.lease_for(record, message_id, now);
-    let progress = match store.claim(&claimed, &lease, now).await {
-        Ok(Claim::Acquired(progress)) => progress,
-        Ok(Claim::Completed { same_payload }) => {
-            if !same_payload {
-                warn!(
-                    id,
-                    "DUPLICATE ID WITH A DIFFERENT PAYLOAD: the provider reused an event id; the first payload was kept"
-                );
-            }
-            info!(id, "duplicate skipped");
-            return Step::Done(RecordOutcome::Duplicate);
-        }
-        Ok(Claim::InProgress) => {
-            info!(id, "in progress elsewhere; left for redelivery");
-            return Step::Done(RecordOutcome::InProgressElsewhere);
-        }
-        Err(e) => {
-            error!(id, reason = %e, "dedup lock failed");
-            return Step::Done(RecordOutcome::Failed(e.to_string()));
-        }
-    };
-    for sink in sinks {
-        if let Err(e) = sink.handle(&envelope).await {
-            error!(id, sink = sink.name(), reason = %e.reason, "sink failed; releasing the lock for redelivery");
-            release(store, id, &lease.owner, &progress).await;
-            return Step::Done(RecordOutcome::Failed(e.to_string()));
-        }
-    }
-    let owed = if invocation.targets.is_empty() {
-        Vec::new()
-    } else {
-        // Patterns read the Envelope as JSON: the bytes the queue carried.
-        match serde_json::from_str::<serde_json::Value>(body) {
-            Ok(json) => invocation.targets.owed(&json, &progress, attribute(record, REPLAY_DESTINATION_ATTRIBUTE)),
-            Err(e) => {
-                release(store, id, &lease.owner, &progress).await;
-                return Step::Done(RecordOutcome::Failed(format!("Envelope not readable as JSON: {e}")));
-            }
-        }
-    };
-    Step::Claimed(Box::new(Claimed { body, envelope, claimed, replay_id, lease, progress, owed }))
 }
 
 /// Each destination's deliveries in this batch, for its metric line: only
@@ -686,80 +737,5 @@ async fn queue_reply(
             Ok(())
         }
         Err(reason) => Err(DeliveryError::transient(format!("answered with a reply that was not queued: {reason}"))),
-    }
-}
-
-/// Notes each delivery in the event's progress; completes the event when
-/// every destination it owed is settled, or releases it for a backed-off
-/// redelivery that calls only what is still owed.
-async fn settle(
-    mut claimed: Claimed<'_>,
-    results: Vec<(usize, Result<(), DeliveryError>)>,
-    invocation: &Invocation,
-    store: &dyn ProcessorStore,
-    clock: &impl Fn() -> NowMs,
-) -> RecordOutcome {
-    let id = claimed.claimed.id.clone();
-    let now = clock();
-    let mut retry_after = None;
-    let mut not_delivered = Vec::new();
-    for (index, result) in &results {
-        let Some(target) = invocation.targets.get(*index) else { continue };
-        let name = target.name();
-        match result {
-            Ok(()) => {
-                info!(id = %id, destination = name, "delivered");
-                claimed.progress.note(name, Ok(()), now);
-            }
-            Err(e) => {
-                if e.is_permanent() {
-                    error!(id = %id, destination = name, reason = %e.reason, "PERMANENT DELIVERY FAILURE: the destination refused the event; not retried");
-                } else {
-                    warn!(id = %id, destination = name, reason = %e.reason, "delivery failed; owed to a redelivery");
-                    not_delivered.push(format!("{name}: {}", e.reason));
-                    if let Retry::Later { after: Some(after) } = e.retry {
-                        retry_after = retry_after.max(Some(after));
-                    }
-                }
-                claimed.progress.note(name, Err((e.is_permanent(), &e.reason)), now);
-            }
-        }
-    }
-    if !not_delivered.is_empty() {
-        release(store, &id, &claimed.lease.owner, &claimed.progress).await;
-        return RecordOutcome::NotDelivered {
-            reason: format!("not delivered: {}", not_delivered.join("; ")),
-            retry_after,
-        };
-    }
-    let envelope = &claimed.envelope;
-    match store.complete(&claimed.claimed, &claimed.lease.owner, &claimed.progress, clock()).await {
-        Ok(Ownership::Held) => {
-            info!(id = %id, provider = %envelope.provider, kind = %envelope.kind, "processed");
-            if let Some(replay_id) = claimed.replay_id {
-                // After the completion: a replay is counted at most once; a
-                // crash in between leaves it run but uncounted.
-                match store.count_replay(&envelope.id, replay_id, clock()).await {
-                    Ok(true) => info!(id = %envelope.id, replay_id, "replay counted on the event's record"),
-                    Ok(false) => warn!(id = %envelope.id, replay_id, "the event's record is gone; replay not counted"),
-                    Err(e) => error!(id = %envelope.id, replay_id, reason = %e, "replay not counted"),
-                }
-            }
-            RecordOutcome::Processed
-        }
-        Ok(Ownership::Lost) => {
-            warn!(
-                id = %id,
-                owner = %claimed.lease.owner,
-                "lock taken over before completion (this attempt outlived its lease); left for redelivery"
-            );
-            RecordOutcome::LostLock
-        }
-        Err(e) => {
-            // The sinks ran; reporting a failure means a redelivery may find
-            // the lease over and run them again (`sink_runs` shows it).
-            error!(id = %id, reason = %e, "marking completed failed");
-            RecordOutcome::Failed(e.to_string())
-        }
     }
 }

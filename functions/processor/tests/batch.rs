@@ -8,13 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use inlet_shared::dedup::{
-    Claim, IdempotencyStore, Lease, LeasePolicy, MemoryStore, NowMs, Progress, STATUS_COMPLETED, STATUS_IN_PROGRESS,
+    Claim, Completion, IdempotencyStore, Lease, LeasePolicy, MemoryStore, NowMs, Progress, STATUS_COMPLETED,
+    STATUS_IN_PROGRESS,
 };
 use inlet_shared::envelope::Envelope;
 use inlet_shared::operations::{RECORD_ATTRIBUTE, REFUSAL_RECORD, REPLAY_ATTRIBUTE};
 use inlet_shared::sink::{Sink, SinkError};
 use inlet_testkit::events::refusal;
-use processor::{Invocation, process_batch, process_record};
+use processor::{Invocation, Processing, process_batch};
 use serde_json::json;
 
 const WINDOW: Duration = Duration::from_secs(3600);
@@ -281,7 +282,7 @@ async fn a_late_attempt_cannot_complete_a_lock_it_lost_and_its_event_is_not_lost
     assert_eq!(memory.status_of("test:a"), Some(STATUS_IN_PROGRESS), "the late attempt completed nothing");
     assert_eq!(memory.lease_of("test:a").unwrap().0.as_deref(), Some("later-attempt"), "nor released it");
     // The later attempt completes; the late attempt's redelivery is then a duplicate.
-    memory.complete(&envelope("a"), "later-attempt", &Progress::default(), NowMs(50_001)).await.unwrap();
+    memory.complete(Completion::new(&envelope("a"), "later-attempt", NowMs(50_001))).await.unwrap();
     let redelivery =
         process_batch(batch(vec![record("m", body)]), &invocation("r2", 60_000, 5000), memory.as_ref(), &sinks, || {
             NowMs(60_000)
@@ -314,15 +315,16 @@ async fn each_receive_of_a_message_is_a_different_owner() {
     // A runtime that gives no request id must still tell the receives apart.
     let no_id = Invocation::new("", 0, LeasePolicy::new(MAX_LEASE));
     let hang: Vec<Box<dyn Sink>> = vec![Box::new(Hang)];
-    let attempt = process_record(&first, &no_id, &store, &hang, &|| NowMs(1000));
-    assert!(tokio::time::timeout(Duration::from_millis(20), attempt).await.is_err());
-    let attempt = process_record(&again, &no_id, &store, &hang, &|| NowMs(10_001));
-    assert!(tokio::time::timeout(Duration::from_millis(20), attempt).await.is_err());
+    let (first_clock, again_clock) = (|| NowMs(1000), || NowMs(10_001));
+    let attempt = Processing { invocation: &no_id, store: &store, sinks: &hang, clock: &first_clock };
+    assert!(tokio::time::timeout(Duration::from_millis(20), attempt.process_record(&first)).await.is_err());
+    let attempt = Processing { invocation: &no_id, store: &store, sinks: &hang, clock: &again_clock };
+    assert!(tokio::time::timeout(Duration::from_millis(20), attempt.process_record(&again)).await.is_err());
     let owner_two = Lease::owner_token("", "m", Some("2"));
     assert_eq!(store.lease_of("test:a").unwrap().0.as_deref(), Some(owner_two.as_str()), "taken over");
     let owner_one = Lease::owner_token("", "m", Some("1"));
     assert_eq!(
-        store.complete(&envelope("a"), &owner_one, &Progress::default(), NowMs(10_002)).await.unwrap(),
+        store.complete(Completion::new(&envelope("a"), &owner_one, NowMs(10_002))).await.unwrap(),
         inlet_shared::dedup::Ownership::Lost,
         "the first receive cannot complete the second's lock"
     );

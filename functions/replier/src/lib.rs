@@ -32,8 +32,8 @@ use futures::future::join_all;
 use inlet_shared::aws::dynamodb::DynamoDbStore;
 use inlet_shared::aws::sqs::{BatchOutcome, finish_batch};
 use inlet_shared::dedup::{
-    Claim, IdempotencyStore, InboxEntry, Lease, LeasePolicy, MemoryStore, NowMs, Ownership, Progress, STATUS_COMPLETED,
-    StoreError,
+    Claim, Completion, IdempotencyStore, InboxEntry, Lease, LeasePolicy, MemoryStore, NowMs, Ownership, Progress,
+    STATUS_COMPLETED, StoreError,
 };
 use inlet_shared::delivery::Retry;
 use inlet_shared::envelope::{Envelope, Verification};
@@ -275,7 +275,7 @@ pub async fn handle_record(
         Err(Unresolved::Never { provider, reason }) => {
             error!(reply = %key, event_id, reason = %reason, "REPLY REFUSED: there is nowhere to send it; not retried");
             progress.note(provider.as_deref().unwrap_or(RECORD_PROVIDER), Err((true, &reason)), clock());
-            complete(store, &claimed, owner, &progress, clock()).await;
+            complete(store, Completion::new(&claimed, owner, clock()).with_progress(&progress)).await;
             return Outcome::Refused(reason);
         }
     };
@@ -284,7 +284,7 @@ pub async fn handle_record(
     match replies.send(Outgoing::new(&target, &request.reply, &key, system_time(clock()))).await {
         Ok(sent) => {
             progress.note(provider, Ok(()), clock());
-            match store.complete(&claimed, owner, &progress, clock()).await {
+            match store.complete(Completion::new(&claimed, owner, clock()).with_progress(&progress)).await {
                 Ok(Ownership::Held) => {
                     info!(
                         reply = %key,
@@ -323,7 +323,7 @@ pub async fn handle_record(
                 "PERMANENT REPLY FAILURE: the platform refused the reply; not retried"
             );
             progress.note(provider, Err((true, &e.reason)), clock());
-            complete(store, &claimed, owner, &progress, clock()).await;
+            complete(store, Completion::new(&claimed, owner, clock()).with_progress(&progress)).await;
             Outcome::Refused(e.reason)
         }
         Err(e) => {
@@ -390,8 +390,9 @@ async fn release(store: &dyn ReplyStore, id: &str, owner: &str, progress: &Progr
 
 /// Completes a reply that will never be sent. The message is acknowledged
 /// whatever this answers: a retry could only be refused again.
-async fn complete(store: &dyn ReplyStore, record: &Envelope, owner: &str, progress: &Progress, now: NowMs) {
-    match store.complete(record, owner, progress, now).await {
+async fn complete(store: &dyn ReplyStore, completion: Completion<'_>) {
+    let record = completion.envelope();
+    match store.complete(completion).await {
         Ok(Ownership::Held) => {}
         Ok(Ownership::Lost) => warn!(reply = %record.id, "lock taken over before the refusal was recorded"),
         Err(e) => error!(reply = %record.id, reason = %e, "the refusal could not be recorded"),

@@ -88,10 +88,7 @@ impl Harness {
     async fn processed(&self, envelope: &Envelope) {
         let lease = Lease { owner: "processor".into(), until: NowMs(NOW.0 + 60_000) };
         assert!(matches!(self.store.claim(envelope, &lease, NOW).await.unwrap(), Claim::Acquired(_)));
-        assert_eq!(
-            self.store.complete(envelope, "processor", &Progress::default(), NOW).await.unwrap(),
-            Ownership::Held
-        );
+        assert_eq!(self.store.complete(Completion::new(envelope, "processor", NOW)).await.unwrap(), Ownership::Held);
     }
 
     /// The last metric line.
@@ -251,7 +248,7 @@ async fn a_reply_to_an_event_not_processed_yet_is_retried_until_it_is() {
     assert!(harness.platform.calls().is_empty(), "nothing was sent");
     assert_eq!(harness.metric()["ReplyFailed"], 1);
 
-    harness.store.complete(&event, "processor", &Progress::default(), NOW).await.unwrap();
+    harness.store.complete(Completion::new(&event, "processor", NOW)).await.unwrap();
     assert!(harness.run(vec![record("m1", &request.to_json(), 3)]).await.is_empty());
     assert_eq!(harness.platform.calls().len(), 1);
 }

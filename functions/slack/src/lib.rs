@@ -10,6 +10,7 @@
 //! Bolt answers before verifying (see [`is_ssl_check`]).
 //! Protocol facts: docs/platforms/slack.md, Slack.
 
+use inlet_shared::config;
 use inlet_shared::envelope::{Keep, Payload};
 use inlet_shared::form::{form_field, parse_form, percent_decode};
 use inlet_shared::json::{self, Every, Field, First, string_at};
@@ -67,72 +68,15 @@ impl Provider for SlackFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SIGNING_SECRET_SETTING];
 
-    const PLATFORM: Platform = Platform {
-        title: "Slack",
-        summary: "Slack (Events API, interactivity, slash commands)",
-        verified_by: "`X-Slack-Signature` (HMAC-SHA256, timestamped)",
-        function_description: "Slack receiver",
-        throttling: Throttling::Chat,
-        route_names: &["Events", "Interactions", "Commands"],
-        settings: &[
-            Setting::secret(
-                SIGNING_SECRET_SETTING,
-                "SlackSigningSecret",
-                "api.slack.com/apps → your app → Basic Information → App Credentials → Signing Secret \
-                 (comma-separated list for rotation). Empty: no Slack function is deployed.",
-            )
-            .details("The Envelope names the one that matched (`SLACK_SIGNING_SECRET#1`).")
-            .deploys(Deploys::Any)
-            .dev("dev-slack-signing-secret-NOT-A-SECRET"),
-            Setting::allowed_cidrs("SLACK_ALLOWED_CIDRS", "SlackAllowedCidrs")
-                .details("Slack publishes no fixed ranges."),
-        ],
-        urls: &[
-            Url {
-                output: "SlackEventsUrl",
-                path: EVENTS_PATH,
-                description: "api.slack.com/apps → your app → Event Subscriptions → Request URL",
-            },
-            Url {
-                output: "SlackInteractionsUrl",
-                path: INTERACTIONS_PATH,
-                description: "api.slack.com/apps → your app → Interactivity & Shortcuts → Request URL",
-            },
-            Url {
-                output: "SlackCommandsUrl",
-                path: COMMANDS_PATH,
-                description: "api.slack.com/apps → your app → Slash Commands → (each command) → Request URL",
-            },
-        ],
-        console_steps: &[
-            "**api.slack.com/apps → your app → Basic Information → App Credentials → Signing Secret**: deploy with \
-             it as `SlackSigningSecret`.",
-            "**Event Subscriptions**: turn on, **Request URL** = the `SlackEventsUrl` output. Slack sends a signed \
-             `url_verification` at once and shows \"Verified\" when inlet echoes the challenge. Then **Subscribe to \
-             bot events** (e.g. `message.channels`, `app_mention`) and reinstall the app if asked.",
-            "**Interactivity & Shortcuts**: turn on, **Request URL** = the `SlackInteractionsUrl` output (leave \
-             **Select Menus → Options Load URL** empty: inlet answers option requests with no options).",
-            "**Slash Commands → Create New Command**: **Request URL** = the `SlackCommandsUrl` output, for every \
-             command.",
-        ],
-        // Events API: three retries, at once, after ~1 min and ~5 min.
-        retries: Retries {
-            horizon: "3 retries over ~5 min (at once, ~1 min, ~5 min)",
-            documented: true,
-            signed_timestamp: "±tol",
-            dedup_window_secs: 2 * 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let secrets = SecretList::parse(SIGNING_SECRET_SETTING, &env.get(SIGNING_SECRET_SETTING).unwrap_or_default());
-        if secrets.is_empty() {
-            return Err(ConfigError::new(
-                SIGNING_SECRET_SETTING,
-                "is required (api.slack.com/apps → your app → Basic Information → App Credentials → Signing Secret; \
-                 comma-separated while rotating)",
-            ));
-        }
+        let secrets = config::required_secrets(
+            env,
+            SIGNING_SECRET_SETTING,
+            "is required (api.slack.com/apps → your app → Basic Information → App Credentials → Signing Secret; \
+             comma-separated while rotating)",
+        )?;
         Ok(SlackFunction { secrets, ingress: IngressSettings::from_env(env, Self::SETTINGS_PREFIX)? })
     }
 
@@ -245,99 +189,52 @@ fn command_without_token(mut fields: Value) -> Value {
 inlet_shared::json_object! {
     /// What inlet reads of an Events API body or an interaction payload.
     struct Body<'a> {
-        kind: Field<'a> = "type",
-        token: Every<Field<'a>> = "token",
-        challenge: Field<'a> = "challenge",
-        event: Event<'a> = "event",
-        event_id: Field<'a> = "event_id",
-        minute_rate_limited: Field<'a> = "minute_rate_limited",
-        team_id: Field<'a> = "team_id",
-        team: Id<'a> = "team",
-        user: Id<'a> = "user",
-        enterprise_id: Field<'a> = "enterprise_id",
-        enterprise: Id<'a> = "enterprise",
-        trigger_id: Field<'a> = "trigger_id",
-        channel: Id<'a> = "channel",
-        container: Container<'a> = "container",
-        message: MessageFields<'a> = "message",
-        response_url: Field<'a> = "response_url",
-        response_urls: First<ResponseUrl<'a>> = "response_urls",
-        actions: First<Action<'a>> = "actions",
-        view: View<'a> = "view",
-        callback_id: Field<'a> = "callback_id",
+        kind = "type", token: Every<Field<'a>>, challenge, event: Event<'a>, event_id,
+        minute_rate_limited, team_id, team: Id<'a>, user: Id<'a>, enterprise_id, enterprise: Id<'a>,
+        trigger_id, channel: Id<'a>, container: Container<'a>, message: MessageFields<'a>,
+        response_url, response_urls: First<ResponseUrl<'a>>, actions: First<Action<'a>>,
+        view: View<'a>, callback_id,
     }
 }
 
 inlet_shared::json_object! {
     /// A team, an enterprise, a channel, a user: its id (and a user's team).
-    struct Id<'a> {
-        id: Field<'a> = "id",
-        team_id: Field<'a> = "team_id",
-    }
+    struct Id<'a> { id, team_id }
 }
 
 inlet_shared::json_object! {
     /// An Events API event.
     struct Event<'a> {
-        kind: Field<'a> = "type",
-        subtype: Field<'a> = "subtype",
-        channel: Field<'a> = "channel",
-        channel_type: Field<'a> = "channel_type",
-        ts: Field<'a> = "ts",
-        thread_ts: Field<'a> = "thread_ts",
-        user: Field<'a> = "user",
-        bot_id: Field<'a> = "bot_id",
-        text: Field<'a> = "text",
-        message: MessageFields<'a> = "message",
+        kind = "type", subtype, channel, channel_type, ts, thread_ts, user, bot_id, text,
+        message: MessageFields<'a>,
     }
 }
 
 inlet_shared::json_object! {
     /// A message's fields (an edited message's new version, an
     /// interaction's message).
-    struct MessageFields<'a> {
-        ts: Field<'a> = "ts",
-        thread_ts: Field<'a> = "thread_ts",
-        user: Field<'a> = "user",
-        bot_id: Field<'a> = "bot_id",
-        text: Field<'a> = "text",
-    }
+    struct MessageFields<'a> { ts, thread_ts, user, bot_id, text }
 }
 
 inlet_shared::json_object! {
-    struct Container<'a> {
-        channel_id: Field<'a> = "channel_id",
-        message_ts: Field<'a> = "message_ts",
-    }
+    struct Container<'a> { channel_id, message_ts }
 }
 
 inlet_shared::json_object! {
-    struct ResponseUrl<'a> {
-        response_url: Field<'a> = "response_url",
-    }
+    struct ResponseUrl<'a> { response_url }
 }
 
 inlet_shared::json_object! {
     /// The first of an interaction's actions.
-    struct Action<'a> {
-        value: Field<'a> = "value",
-        selected_option: SelectedOption<'a> = "selected_option",
-        action_id: Field<'a> = "action_id",
-        name: Field<'a> = "name",
-    }
+    struct Action<'a> { value, selected_option: SelectedOption<'a>, action_id, name }
 }
 
 inlet_shared::json_object! {
-    struct SelectedOption<'a> {
-        value: Field<'a> = "value",
-    }
+    struct SelectedOption<'a> { value }
 }
 
 inlet_shared::json_object! {
-    struct View<'a> {
-        id: Field<'a> = "id",
-        callback_id: Field<'a> = "callback_id",
-    }
+    struct View<'a> { id, callback_id }
 }
 
 /// A reply handle from the values Slack gave; absent ones are left out.

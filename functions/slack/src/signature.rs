@@ -9,7 +9,7 @@
 //! signed exactly as the header carries it, and the whole `v0=…` string is
 //! compared (so an upper-case digest or another version prefix fails).
 
-use inlet_shared::verify::{NamedSecret, SecretList, constant_time_eq, hmac_sha256};
+use inlet_shared::verify::{NamedSecret, SecretList, hmac_sha256};
 
 /// The only signature version Slack has defined.
 pub const VERSION: &str = "v0";
@@ -21,23 +21,14 @@ pub fn slack_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
 }
 
 /// The configured secret under which `presented` signs `body` at
-/// `timestamp`. Every entry is computed and compared in constant time, so
-/// neither a match's position nor how much of a guess was right shows in
-/// the time taken.
+/// `timestamp`, every entry computed and compared ([`SecretList::find_signer`]).
 pub fn find_signing_secret<'a>(
     secrets: &'a SecretList,
     timestamp: &str,
     body: &[u8],
     presented: &str,
 ) -> Option<&'a NamedSecret> {
-    let mut found = None;
-    for entry in secrets.iter() {
-        let expected = slack_signature(entry.value.expose(), timestamp, body);
-        if constant_time_eq(expected.as_bytes(), presented.as_bytes()) && found.is_none() {
-            found = Some(entry);
-        }
-    }
-    found
+    secrets.find_signer(&[presented], |secret| slack_signature(secret, timestamp, body))
 }
 
 #[cfg(test)]

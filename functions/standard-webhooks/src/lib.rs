@@ -111,55 +111,7 @@ impl Provider for StandardWebhooksFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
-    const PLATFORM: Platform = Platform {
-        title: "Standard Webhooks",
-        summary: "Standard Webhooks senders",
-        verified_by: "`webhook-signature` (HMAC-SHA256 with the source's secret)",
-        function_description: "Standard Webhooks receiver (several senders)",
-        throttling: Throttling::Webhook,
-        route_names: &["Webhook"],
-        settings: &[
-            Setting::secret(
-                SETTING,
-                "StandardWebhooksSecrets",
-                "source=whsec_… pairs, comma-separated, one per sender (a source may appear twice while its secret \
-                 is rotated). Empty: no Standard Webhooks function.",
-            )
-            .details(
-                "A key is a secret, `whsec_` + base64 (the prefix may be left out; the trailing `=` padding too), \
-                 or a public key, `whpk_` + base64 of 32 bytes. A source name outside `A-Za-z0-9_-` (1–64), a \
-                 secret that is not base64 (a character outside the alphabet, one character more than a multiple \
-                 of four) or decodes to nothing, a public key that is not 32 bytes of a usable Ed25519 point, or a \
-                 `whsk_` secret key stops the function at start-up.",
-            )
-            .deploys(Deploys::Any)
-            .dev("devsource=whsec_ZGV2LXN0YW5kYXJkLXdlYmhvb2tzLU5PVC1BLVNFQ1JFVA=="),
-            Setting::allowed_cidrs("STANDARD_WEBHOOKS_ALLOWED_CIDRS", "StandardWebhooksAllowedCidrs")
-                .details("One allowlist for all sources."),
-        ],
-        urls: &[Url {
-            output: "StandardWebhooksUrl",
-            path: "/webhooks/<source>",
-            description: "The sender's webhook endpoint URL, with <source> replaced by the sender's name in \
-                          StandardWebhooksSecrets",
-        }],
-        console_steps: &[
-            "In the sender's dashboard or API, add a webhook endpoint with the URL of the `StandardWebhooksUrl` \
-             output, where `<source>` is a name you choose for that sender: 1–64 of `A-Za-z0-9_-`, e.g. \
-             `billing`.",
-            "Copy the endpoint's signing secret (`whsec_…`) and deploy with `StandardWebhooksSecrets=billing=whsec_…` \
-             (more senders: `billing=whsec_…,crm=whsec_…`). A sender that signs asymmetrically publishes a public \
-             key instead: `billing=whpk_…`.",
-            "Send a test message from the sender: it is answered 200 and queued.",
-        ],
-        // Each sender chooses its own schedule (Svix: about 28 h in all).
-        retries: Retries {
-            horizon: "chosen by each sender (Svix: ~28 h)",
-            documented: true,
-            signed_timestamp: "±tol",
-            dedup_window_secs: 7 * 24 * 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let keys = parse_keys(&env.get(SETTING).unwrap_or_default())?;
@@ -202,9 +154,7 @@ impl Provider for StandardWebhooksFunction {
 
 inlet_shared::json_object! {
     /// The one field inlet reads of a payload: its `type`.
-    struct Kind<'a> {
-        kind: inlet_shared::json::Field<'a> = "type",
-    }
+    struct Kind<'a> { kind = "type" }
 }
 
 impl StandardWebhooksFunction {

@@ -20,10 +20,10 @@
 //! to fetch in `related_object`), which the Envelope marks with `fetch`
 //! (see `fetch_of`).
 
+use inlet_shared::config;
 use inlet_shared::envelope::Payload;
-use inlet_shared::json::Field;
 use inlet_shared::prelude::*;
-use inlet_shared::verify::{NamedSecret, TimestampWindow, constant_time_eq, hmac_sha256, python_int, truncate_for_log};
+use inlet_shared::verify::{TimestampWindow, hmac_sha256, python_int, truncate_for_log};
 
 pub mod samples;
 
@@ -118,24 +118,6 @@ pub fn is_too_old(canonical_timestamp: &str, now: OffsetDateTime, window: Timest
     }
 }
 
-/// The configured secret that signed one of the header's `v1` values. All
-/// secrets and all values are compared, in constant time, so the time taken
-/// does not depend on which matched.
-pub fn matching_secret<'s>(
-    secrets: &'s SecretList,
-    header: &SignatureHeader<'_>,
-    body: &[u8],
-) -> Option<&'s NamedSecret> {
-    secrets.find_all_evaluated(|secret| {
-        let expected = signature(secret.expose(), &header.timestamp, body);
-        let mut matches = false;
-        for presented in &header.v1 {
-            matches |= constant_time_eq(expected.as_bytes(), presented.as_bytes());
-        }
-        matches
-    })
-}
-
 impl Provider for StripeFunction {
     const NAME: &'static str = PROVIDER;
     const SETTINGS_PREFIX: &'static str = "STRIPE";
@@ -146,60 +128,14 @@ impl Provider for StripeFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
-    const PLATFORM: Platform = Platform {
-        title: "Stripe",
-        summary: "Stripe",
-        verified_by: "`Stripe-Signature` (HMAC-SHA256, timestamped, any `v1`)",
-        function_description: "Stripe webhook receiver",
-        throttling: Throttling::Webhook,
-        route_names: &["Webhook"],
-        settings: &[
-            Setting::secret(
-                SETTING,
-                "StripeWebhookSecret",
-                "The endpoint's signing secret, whsec_… (comma-separated while rolling: old,new). Empty: no Stripe \
-                 function.",
-            )
-            .details("Each entry must start with `whsec_` (an API key here stops the function at start-up).")
-            .deploys(Deploys::Any)
-            .dev("whsec_dev-stripe-endpoint-secret-NOT-A-SECRET"),
-            Setting::allowed_cidrs("STRIPE_ALLOWED_CIDRS", "StripeAllowedCidrs").details(
-                "Stripe publishes its webhook source addresses (`https://stripe.com/files/ips/ips_webhooks.txt`); \
-                 they go here as /32 entries.",
-            ),
-        ],
-        urls: &[Url {
-            output: "StripeWebhookUrl",
-            path: PATH,
-            description: "Stripe Dashboard → Developers → Webhooks (Workbench → Webhooks) → Add endpoint → \
-                          Endpoint URL",
-        }],
-        console_steps: &[
-            "Stripe Dashboard → **Developers → Webhooks** (Workbench → Webhooks) → **Add endpoint** (or **Add \
-             destination** → Webhook endpoint): **Endpoint URL** = the `StripeWebhookUrl` output; the events to \
-             send, on your account or (Connect) on connected accounts; either payload style, snapshot or thin.",
-            "Open the endpoint → **Signing secret → Reveal**, and deploy with `StripeWebhookSecret` set to that \
-             `whsec_…` value.",
-            "**Send test webhook** (or `stripe trigger payment_intent.succeeded`): the endpoint's log shows 200 \
-             `{\"received\":true}`.",
-        ],
-        // Live mode: retried for up to 3 days; a day more, as for GitHub.
-        retries: Retries {
-            horizon: "up to 3 days",
-            documented: true,
-            signed_timestamp: "older than tol refused; a future `t` accepted, as stripe-python does",
-            dedup_window_secs: 4 * 24 * 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let secrets = SecretList::parse(SETTING, &env.get(SETTING).unwrap_or_default());
-        if secrets.is_empty() {
-            return Err(ConfigError::new(
-                SETTING,
-                "is required: the endpoint's signing secret (whsec_…), comma-separated while rolling",
-            ));
-        }
+        let secrets = config::required_secrets(
+            env,
+            SETTING,
+            "is required: the endpoint's signing secret (whsec_…), comma-separated while rolling",
+        )?;
         for entry in secrets.iter() {
             // A Stripe API key pasted here would be a secret in the wrong place.
             if !entry.value.expose().starts_with(SECRET_PREFIX) || entry.value.expose().len() == SECRET_PREFIX.len() {
@@ -220,7 +156,11 @@ impl Provider for StripeFunction {
         let raw = request.credential_header(SIGNATURE_HEADER)?;
         let header = parse_signature_header(raw)
             .map_err(|why| IngressError::unauthenticated(format!("Stripe-Signature cannot be read: {why}")))?;
-        let matched = matching_secret(&self.secrets, &header, &request.body)
+        // The secret that signed any of the `v1` values; all secrets and all
+        // values are compared.
+        let matched = self
+            .secrets
+            .find_signer(&header.v1, |secret| signature(secret, &header.timestamp, &request.body))
             .ok_or(IngressError::BadCredential("Stripe-Signature"))?;
         let window = self.ingress.timestamp_window;
         if is_too_old(&header.timestamp, now, window) {
@@ -266,12 +206,8 @@ fn fetch_of(event: &Event, id: &str) -> Value {
 inlet_shared::json_object! {
     /// What inlet reads of an event, snapshot or thin.
     struct Event<'a> {
-        id: Field<'a> = "id",
-        kind: Field<'a> = "type",
-        object: Field<'a> = "object",
-        account: Field<'a> = "account",
-        context: Field<'a> = "context",
+        id, kind = "type", object, account, context,
         /// A thin event's object, carried into the Envelope's `fetch` as it is.
-        related_object: Option<Value> = "related_object",
+        related_object: Option<Value>,
     }
 }

@@ -44,51 +44,7 @@ impl Provider for TelegramFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[SETTING];
 
-    const PLATFORM: Platform = Platform {
-        title: "Telegram",
-        summary: "Telegram bots",
-        verified_by: "`X-Telegram-Bot-Api-Secret-Token`",
-        function_description: "Telegram receiver",
-        throttling: Throttling::Chat,
-        route_names: &["Webhook"],
-        settings: &[
-            Setting::secret(
-                SETTING,
-                "TelegramSecretTokens",
-                "bot=secret pairs, comma-separated; each secret is the secret_token given to setWebhook. Empty: no \
-                 Telegram function.",
-            )
-            .details(
-                "A bot may appear twice while its secret is rotated. Bot names and secrets must be 1–64 / 1–256 \
-                 characters of `A-Za-z0-9_-` (Telegram's rule for secrets); anything else stops the function at \
-                 start-up.",
-            )
-            .deploys(Deploys::Any)
-            .dev("devbot=dev-telegram-secret-NOT-A-SECRET"),
-            Setting::allowed_cidrs("TELEGRAM_ALLOWED_CIDRS", "TelegramAllowedCidrs")
-                .details("Telegram's documented source networks: 149.154.160.0/20, 91.108.4.0/22."),
-        ],
-        urls: &[Url {
-            output: "TelegramWebhookUrl",
-            path: "/telegram/<bot>",
-            description: "setWebhook url, with <bot> replaced by the bot's name in TelegramSecretTokens",
-        }],
-        console_steps: &[
-            "Give each bot a name and a secret (1–256 of `A-Za-z0-9_-`) and deploy with \
-             `TelegramSecretTokens=<bot>=<secret>,…`.",
-            "Call the Bot API's `setWebhook` with `url` = the `TelegramWebhookUrl` output, `<bot>` replaced by the \
-             bot's name, and `secret_token` = that bot's secret (example below).",
-            "Optional: Telegram's documented source networks (149.154.160.0/20, 91.108.4.0/22) in \
-             `TelegramAllowedCidrs`.",
-        ],
-        // Undelivered updates are kept for 24 hours.
-        retries: Retries {
-            horizon: "~24 h (updates kept 24 h)",
-            documented: true,
-            signed_timestamp: "none",
-            dedup_window_secs: 48 * 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let secrets = SecretList::parse_labelled(SETTING, &env.get(SETTING).unwrap_or_default())?;
@@ -255,30 +211,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for Update<'a> {
 inlet_shared::json_object! {
     /// A message (or channel post) and a callback query, in one view.
     struct Content<'a> {
-        id: Field<'a> = "id",
-        message_id: Field<'a> = "message_id",
-        chat: Chat<'a> = "chat",
-        from: Chat<'a> = "from",
-        sender_chat: Chat<'a> = "sender_chat",
-        text: Field<'a> = "text",
-        caption: Field<'a> = "caption",
-        data: Field<'a> = "data",
-        message: QueryMessage<'a> = "message",
+        id, message_id, chat: Chat<'a>, from: Chat<'a>, sender_chat: Chat<'a>, text, caption, data,
+        message: QueryMessage<'a>,
     }
 }
 
 inlet_shared::json_object! {
     /// A chat, a user: its id and type.
-    struct Chat<'a> {
-        id: Field<'a> = "id",
-        kind: Field<'a> = "type",
-    }
+    struct Chat<'a> { id, kind = "type" }
 }
 
 inlet_shared::json_object! {
     /// A callback query's message.
-    struct QueryMessage<'a> {
-        message_id: Field<'a> = "message_id",
-        chat: Chat<'a> = "chat",
-    }
+    struct QueryMessage<'a> { message_id, chat: Chat<'a> }
 }

@@ -75,69 +75,7 @@ impl Provider for WecomFunction {
     ];
     const SECRET_SETTINGS: &'static [&'static str] = &[TOKEN, ENCODING_AES_KEY];
 
-    const PLATFORM: Platform = Platform {
-        title: "WeCom",
-        summary: "WeCom (企业微信) app callbacks",
-        verified_by: "`msg_signature` (SHA-1) + AES-256-CBC, CorpID",
-        function_description: "WeCom (企业微信) app callback receiver",
-        throttling: Throttling::Chat,
-        route_names: &["UrlVerification", "Callback"],
-        settings: &[
-            Setting::secret(
-                TOKEN,
-                "WecomToken",
-                "WeCom admin → 应用管理 → the app → 接收消息 → 设置API接收 → Token (comma-separated list for rotation). \
-                 Empty: no WeCom function.",
-            )
-            .details("`verification.matched` names the entry: `WECOM_TOKEN#2`.")
-            .deploys(Deploys::Required)
-            .dev("devWeComToken"),
-            Setting::secret(
-                ENCODING_AES_KEY,
-                "WecomEncodingAesKey",
-                "The same page's EncodingAESKey, 43 characters (comma-separated list for rotation).",
-            )
-            .details(
-                "A value that is not 43 base64 characters stops the function at start-up (the message names the \
-                 entry, never the value).",
-            )
-            .deploys(Deploys::Required)
-            .dev("ZGV2LXdlY29tLWFlcy1rZXktTk9ULUEtU0VDUkVUISE"),
-            Setting::plain(
-                CORP_ID,
-                "WecomCorpId",
-                "WeCom admin → 我的企业 → 企业信息 → 企业ID (CorpID, ww…): every decrypted message must end with it.",
-            )
-            .details("Not a secret: it is in every message.")
-            .deploys(Deploys::Required)
-            .dev("wwdevcorp0000000001"),
-            Setting::allowed_cidrs("WECOM_ALLOWED_CIDRS", "WecomAllowedCidrs")
-                .details("WeCom's callback source ranges come from its API `getcallbackip`."),
-        ],
-        urls: &[Url {
-            output: "WecomCallbackUrl",
-            path: ROUTE,
-            description: "WeCom admin → the app → 接收消息 → 设置API接收 → URL (save it there: WeCom checks it with a \
-                          GET at once)",
-        }],
-        console_steps: &[
-            "Deploy with `WecomToken`, `WecomEncodingAesKey` and `WecomCorpId`: **WeCom admin console → 应用管理 → \
-             your self-built app → 接收消息 → 设置API接收** shows (or generates: 随机获取) the **Token** and the \
-             **EncodingAESKey**; **我的企业 → 企业信息 → 企业ID** is the CorpID.",
-            "On the same **设置API接收** page, **URL**: the `WecomCallbackUrl` output; **Save**. WeCom sends the GET \
-             check at once and saves only if inlet answers it (within 1 s).",
-            "If WeCom refuses the URL because of its domain, put a custom domain your company owns in front of the \
-             HTTP API and use that URL.",
-            "Optional: WeCom's callback source ranges (API `getcallbackip`) in `WecomAllowedCidrs`.",
-        ],
-        // Three tries, 5 s apart, after a missed 5 s answer.
-        retries: Retries {
-            horizon: "3 retries within seconds of a missed 5 s answer",
-            documented: true,
-            signed_timestamp: "±tol",
-            dedup_window_secs: 3600,
-        },
-    };
+    const PLATFORM: &'static str = include_str!("../platform.toml");
 
     fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let tokens = config::secrets(env, TOKEN);
@@ -202,7 +140,7 @@ impl WecomFunction {
         if !is_wecom_echo(&opened.message) {
             return Err(IngressError::unauthenticated("echostr opens, but not to a decimal echo as WeCom sends"));
         }
-        Ok(Decision::Answer(Reply { status: StatusCode::OK, content_type: Some("text/plain"), body: opened.message }))
+        Ok(Decision::Answer(Reply::new(StatusCode::OK, Some("text/plain"), opened.message)))
     }
 
     /// POST: a message or event. Verified and decrypted, then parsed.

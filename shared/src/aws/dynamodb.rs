@@ -380,13 +380,8 @@ impl IdempotencyStore for DynamoDbStore {
         }
     }
 
-    async fn complete(
-        &self,
-        envelope: &Envelope,
-        owner: &str,
-        progress: &Progress,
-        now: NowMs,
-    ) -> Result<Ownership, StoreError> {
+    async fn complete(&self, completion: Completion<'_>) -> Result<Ownership, StoreError> {
+        let (envelope, owner, progress, now) = completion.parts();
         let mut set = vec!["#status = :completed", "#completed_at = :now_ms"];
         let mut request = self
             .client

@@ -64,6 +64,8 @@ pub fn incoming(request: lambda_http::Request) -> IncomingRequest {
         .path_parameters_ref()
         .map(|q| q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
         .unwrap_or_default();
+    // lambda_http builds the URI's query from `rawQueryString` as it came.
+    let raw_query = request.uri().query().unwrap_or_default().to_string();
     let (parts, body) = request.into_parts();
     let body = match body {
         Body::Empty => Vec::new(),
@@ -76,6 +78,7 @@ pub fn incoming(request: lambda_http::Request) -> IncomingRequest {
         path,
         headers: parts.headers,
         query,
+        raw_query,
         path_params,
         source_ip,
         request_id,
@@ -103,6 +106,9 @@ pub fn response(reply: Reply) -> Answer {
     if let Some(content_type) = reply.content_type {
         builder = builder.header(http::header::CONTENT_TYPE, content_type);
     }
+    for (name, value) in &reply.headers {
+        builder = builder.header(name, value);
+    }
     let body = if reply.body.is_empty() {
         Body::Empty
     } else {
@@ -125,30 +131,38 @@ mod tests {
 
     #[tokio::test]
     async fn a_reply_reaches_the_runtime_with_its_status_type_and_exact_bytes() {
-        let json = answered(Reply {
-            status: http::StatusCode::OK,
-            content_type: Some("application/json"),
-            body: br#"{"challenge":"\u00e9x"}"#.to_vec(),
-        })
-        .await;
+        let json =
+            answered(Reply::new(http::StatusCode::OK, Some("application/json"), br#"{"challenge":"\u00e9x"}"#)).await;
         assert_eq!(json.status(), 200);
         assert_eq!(json.headers()[http::header::CONTENT_TYPE], "application/json");
         assert_eq!(json.body(), &lambda_http::Body::Text(r#"{"challenge":"\u00e9x"}"#.to_string()));
         // Bytes that are not UTF-8 stay bytes (API Gateway gets them base64
         // encoded); lambda_http's own conversion would have decoded them by
         // the Content-Type's charset, replacing them with U+FFFD.
-        let bytes = answered(Reply {
-            status: http::StatusCode::BAD_REQUEST,
-            content_type: Some("text/plain"),
-            body: vec![b'o', 0xff, b'k'],
-        })
-        .await;
+        let bytes =
+            answered(Reply::new(http::StatusCode::BAD_REQUEST, Some("text/plain"), vec![b'o', 0xff, b'k'])).await;
         assert_eq!(bytes.status(), 400);
         assert_eq!(bytes.body(), &lambda_http::Body::Binary(vec![b'o', 0xff, b'k']));
-        let empty =
-            answered(Reply { status: http::StatusCode::NO_CONTENT, content_type: None, body: Vec::new() }).await;
+        let empty = answered(
+            Reply::new(http::StatusCode::NO_CONTENT, None, Vec::new())
+                .with_header(http::HeaderName::from_static("x-hook-secret"), http::HeaderValue::from_static("abc")),
+        )
+        .await;
         assert_eq!((empty.status(), empty.body()), (http::StatusCode::NO_CONTENT, &lambda_http::Body::Empty));
         assert!(empty.headers().get(http::header::CONTENT_TYPE).is_none());
+        // A handshake's own headers go out with it (Asana's X-Hook-Secret).
+        assert_eq!(empty.headers()["x-hook-secret"], "abc");
+    }
+
+    #[test]
+    fn the_query_string_is_kept_exactly_as_sent() {
+        // Senders that sign the URL (Twilio, Square, HubSpot) sign these bytes.
+        let sample = crate::samples::SampleRequest::post_json("q", "q", "/x/y?b=2&a=%2B1+%20&a=3", "{}");
+        let event = sample.to_apigw_v2_event(0);
+        let request = incoming(lambda_http::request::from_str(&event.to_string()).expect("an HTTP API event"));
+        assert_eq!(request.raw_query, "b=2&a=%2B1+%20&a=3");
+        assert_eq!(crate::samples::incoming_from_apigw_v2_event(&event).unwrap().raw_query, request.raw_query);
+        assert_eq!(sample.to_incoming().raw_query, request.raw_query);
     }
 
     #[test]

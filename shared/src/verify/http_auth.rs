@@ -106,6 +106,53 @@ pub struct Authenticated<'a> {
     pub matched: &'a NamedSecret,
 }
 
+/// The two settings of a sender whose user chooses how it authenticates
+/// (Alertmanager's `http_config`, Grafana's contact point), declared once
+/// per platform by [`http_credential_settings!`](crate::http_credential_settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CredentialSettings {
+    /// `<PREFIX>_BASIC_AUTH`: `user:password` entries for `Basic`.
+    pub basic_auth: &'static str,
+    /// `<PREFIX>_BEARER_TOKENS`: the credentials of any other scheme.
+    pub bearer_tokens: &'static str,
+}
+
+impl CredentialSettings {
+    /// `BASIC/TOKENS`: the name an error about both settings gives.
+    pub fn names(&self) -> String {
+        format!("{}/{}", self.basic_auth, self.bearer_tokens)
+    }
+
+    /// Reads both settings. A token is accepted under any scheme but
+    /// `Basic`: the sender lets its user choose the scheme.
+    pub fn read(&self, env: &dyn EnvSource) -> Result<HttpCredentials, ConfigError> {
+        Ok(HttpCredentials {
+            basic: basic_auth_list(env, self.basic_auth)?,
+            tokens: config::secrets(env, self.bearer_tokens),
+            token_schemes: TokenSchemes::AnyButBasic,
+        })
+    }
+}
+
+/// Declares a platform's [`CredentialSettings`] as `CREDENTIALS`, and
+/// their names as `BASIC_AUTH_SETTING` (`<prefix>_BASIC_AUTH`) and
+/// `BEARER_TOKENS_SETTING` (`<prefix>_BEARER_TOKENS`).
+#[macro_export]
+macro_rules! http_credential_settings {
+    ($prefix:literal) => {
+        /// `user:password` entries for `Basic`.
+        pub const BASIC_AUTH_SETTING: &str = concat!($prefix, "_BASIC_AUTH");
+        /// The credentials of any other `Authorization` scheme.
+        pub const BEARER_TOKENS_SETTING: &str = concat!($prefix, "_BEARER_TOKENS");
+        /// How the `Authorization` header's credentials are configured.
+        pub const CREDENTIALS: $crate::verify::http_auth::CredentialSettings =
+            $crate::verify::http_auth::CredentialSettings {
+                basic_auth: BASIC_AUTH_SETTING,
+                bearer_tokens: BEARER_TOKENS_SETTING,
+            };
+    };
+}
+
 impl HttpCredentials {
     pub fn is_empty(&self) -> bool {
         self.basic.is_empty() && self.tokens.is_empty()

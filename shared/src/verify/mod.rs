@@ -146,6 +146,23 @@ impl SecretList {
         }
         found
     }
+
+    /// The first entry whose signature, `sign(secret)`, equals any of the
+    /// `presented` ones. Every entry is signed and compared with every
+    /// presented value, each in constant time, so the time taken depends
+    /// neither on which entry or value matched nor on how much of a guess
+    /// was right.
+    pub fn find_signer<P: AsRef<[u8]>, E: AsRef<[u8]>>(
+        &self,
+        presented: &[P],
+        mut sign: impl FnMut(&str) -> E,
+    ) -> Option<&NamedSecret> {
+        self.find_all_evaluated(|secret| {
+            let expected = sign(secret.expose());
+            // `|`, not `any`: no presented value is skipped once one matched.
+            presented.iter().fold(false, |matched, value| matched | constant_time_eq(expected.as_ref(), value.as_ref()))
+        })
+    }
 }
 
 /// Python's `int(text)` in base 10, as canonical decimal text: surrounding
@@ -355,5 +372,20 @@ mod tests {
         assert_eq!(found.map(|e| e.name.as_str()), Some("S#2"));
         assert_eq!(seen, ["a", "b", "b"], "every entry is evaluated");
         assert!(list.find_all_evaluated(|_| false).is_none());
+    }
+
+    #[test]
+    fn find_signer_signs_with_every_entry_and_accepts_any_presented_value() {
+        let list = SecretList::parse("S", "a,b,c");
+        let mut signed = Vec::new();
+        let mut sign = |secret: &str| {
+            signed.push(secret.to_string());
+            format!("sig-{secret}")
+        };
+        let found = list.find_signer(&["nope", "sig-b", "sig-c"], &mut sign);
+        assert_eq!(found.map(|e| e.name.as_str()), Some("S#2"));
+        assert_eq!(signed, ["a", "b", "c"], "every entry is signed");
+        assert!(list.find_signer(&["sig-"], |secret| format!("sig-{secret}")).is_none());
+        assert!(list.find_signer::<&str, String>(&[], |secret| format!("sig-{secret}")).is_none());
     }
 }

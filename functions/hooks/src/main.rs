@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    inlet_shared::aws::lambda::run::<hooks::HooksFunction>().await
+}
