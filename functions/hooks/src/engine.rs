@@ -22,7 +22,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::keys::{Key, LENIENT_BASE64, Source, SourceKey};
 use crate::presets::{
-    Algorithm, Body, Encoding, Fallback, Field, Handshake, Layout, Location, Part, Preset, Unit, UrlForm,
+    Algorithm, Body, Encoding, Fallback, Field, Handshake, Layout, Location, Part, Preset, Timestamp, Unit, UrlForm,
 };
 
 /// `Envelope.provider`.
@@ -43,7 +43,7 @@ pub fn decide(source: &Source, request: &IncomingRequest, now: OffsetDateTime) -
     }
     let mut proven = prove(source, request)?;
     if let (Some(timestamp), Some(text)) = (preset.timestamp, proven.timestamp.as_deref()) {
-        check_window(text, timestamp.unit, timestamp.window_secs, now)?;
+        check_window(text, preset, timestamp, now)?;
     }
     // Proven genuine: from here a bad body is the sender's mistake (400).
     let body = read_body(preset, request, proven.json.take())?;
@@ -56,7 +56,7 @@ pub fn decide(source: &Source, request: &IncomingRequest, now: OffsetDateTime) -
                 timestamp: "(missing)".into(),
                 tolerance_secs: timestamp.window_secs.unwrap_or(0),
             })?;
-        check_window(&text, timestamp.unit, timestamp.window_secs, now)?;
+        check_window(&text, preset, timestamp, now)?;
     }
     let mut kind_override = None;
     match preset.handshake {
@@ -175,7 +175,11 @@ fn prove_standard_webhooks<'s>(source: &'s Source, request: &IncomingRequest) ->
         timestamp: truncate_for_log(raw),
         tolerance_secs: preset.timestamp.and_then(|t| t.window_secs).unwrap_or(0),
     })?;
-    let (timestamp, entries) = (timestamp.to_string(), entries(signature));
+    // As many entries as any other preset's signatures are checked (each
+    // `v1a` one is an Ed25519 verification of the body).
+    let mut entries = entries(signature);
+    entries.truncate(MAX_PRESENTED_SIGNATURES);
+    let timestamp = timestamp.to_string();
     let key = first_match(&source.keys, |key| match &key.key {
         Key::StandardWebhooks(sw) => sw.verify(&entries, id, &timestamp, &request.body).is_ok(),
         _ => false,
@@ -231,8 +235,19 @@ fn presented(preset: &Preset, request: &IncomingRequest, json: Option<&Value>) -
             }
         }
     }
+    // What the caller sends is checked, not what it could send: an empty
+    // entry proves nothing, a repeated one nothing more, and a sender lists
+    // a few signatures at most (one per secret while rotating). Each one
+    // kept costs a comparison, or a verification for ECDSA.
+    found.signatures.retain(|signature| !signature.is_empty());
+    found.signatures.sort();
+    found.signatures.dedup();
+    found.signatures.truncate(MAX_PRESENTED_SIGNATURES);
     Ok(found)
 }
+
+/// The signatures of one request that are checked; more are ignored.
+const MAX_PRESENTED_SIGNATURES: usize = 8;
 
 fn prove_signature<'s>(source: &'s Source, request: &IncomingRequest) -> Result<Proven<'s>, IngressError> {
     let preset = source.preset;
@@ -264,9 +279,7 @@ fn prove_signature<'s>(source: &'s Source, request: &IncomingRequest) -> Result<
     let key = first_match(&source.keys, |key| {
         let mut matched = false;
         for message in &messages {
-            for signature in &presented.signatures {
-                matched |= signature_matches(preset.proof.algorithm, &key.key, message, signature);
-            }
+            matched |= any_signature_matches(preset.proof.algorithm, &key.key, message, &presented.signatures);
         }
         matched
     })
@@ -274,20 +287,28 @@ fn prove_signature<'s>(source: &'s Source, request: &IncomingRequest) -> Result<
     Ok(Proven { key, timestamp, signature: presented.text, json })
 }
 
-fn signature_matches(algorithm: Algorithm, key: &Key, message: &[u8], presented: &[u8]) -> bool {
-    match (algorithm, key) {
-        (Algorithm::HmacSha256, Key::Bytes(key)) => constant_time_eq(&hmac_sha256(key, &[message]), presented),
-        (Algorithm::HmacSha1, Key::Bytes(key)) => constant_time_eq(&hmac_sha1(key, message), presented),
-        (Algorithm::EcdsaP256Sha256, Key::P256(key)) => match p256::ecdsa::Signature::from_der(presented) {
-            // Senders' libraries may write either s; both verify.
-            Ok(signature) => {
-                let signature = signature.normalize_s();
-                key.verify(message, &signature).is_ok()
+/// Whether any of `presented` is `key`'s signature of `message`: an HMAC is
+/// computed once and compared with each (every one, in constant time).
+fn any_signature_matches(algorithm: Algorithm, key: &Key, message: &[u8], presented: &[Vec<u8>]) -> bool {
+    let expected: Vec<u8> = match (algorithm, key) {
+        (Algorithm::HmacSha256, Key::Bytes(key)) => hmac_sha256(key, &[message]).to_vec(),
+        (Algorithm::HmacSha1, Key::Bytes(key)) => hmac_sha1(key, message).to_vec(),
+        (Algorithm::EcdsaP256Sha256, Key::P256(key)) => {
+            let mut matched = false;
+            for signature in presented {
+                // Senders' libraries may write either s; both verify.
+                matched |= p256::ecdsa::Signature::from_der(signature)
+                    .is_ok_and(|signature| key.verify(message, &signature.normalize_s()).is_ok());
             }
-            Err(_) => false,
-        },
-        _ => false,
+            return matched;
+        }
+        _ => return false,
+    };
+    let mut matched = false;
+    for signature in presented {
+        matched |= constant_time_eq(&expected, signature);
     }
+    matched
 }
 
 /// Raw HMAC-SHA1 of `message` under `key`.
@@ -453,15 +474,26 @@ pub fn twilio_params(request: &IncomingRequest) -> Option<String> {
     constant_time_eq(sha256_hex(&request.body).as_bytes(), presented.to_ascii_lowercase().as_bytes()).then(String::new)
 }
 
-/// `text` as a signed timestamp within `window_secs` of `now`, either way.
-fn check_window(text: &str, unit: Unit, window_secs: Option<u64>, now: OffsetDateTime) -> Result<(), IngressError> {
-    let tolerance_secs = window_secs.unwrap_or(u64::MAX);
-    let stale = || IngressError::StaleTimestamp { timestamp: truncate_for_log(text), tolerance_secs };
-    let at = timestamp_secs(text, unit).ok_or_else(stale)?;
-    match window_secs {
-        Some(window) if at.abs_diff(now.unix_timestamp()) > window => Err(stale()),
-        _ => Ok(()),
-    }
+/// How far ahead of the receiver's clock a signed timestamp may be when its
+/// sender documents no window.
+const UNDOCUMENTED_WINDOW_AHEAD_SECS: u64 = 300;
+
+/// `text` as a signed timestamp within the preset's window of `now`, either
+/// way. Where the sender documents no window, a timestamp older than the
+/// preset's dedup window (or more than 5 min ahead) is refused too: a
+/// replayed request is then either a duplicate the processor still
+/// remembers or stale, never a new event.
+fn check_window(text: &str, preset: &Preset, timestamp: Timestamp, now: OffsetDateTime) -> Result<(), IngressError> {
+    let (behind, ahead) = match timestamp.window_secs {
+        Some(window) => (window, window),
+        None => (preset.dedup_window_secs, UNDOCUMENTED_WINDOW_AHEAD_SECS),
+    };
+    let stale = || IngressError::StaleTimestamp { timestamp: truncate_for_log(text), tolerance_secs: behind };
+    let at = timestamp_secs(text, timestamp.unit).ok_or_else(stale)?;
+    let now = now.unix_timestamp();
+    let too_old = at < now && now.abs_diff(at) > behind;
+    let too_new = at > now && at.abs_diff(now) > ahead;
+    if too_old || too_new { Err(stale()) } else { Ok(()) }
 }
 
 /// A timestamp in whole seconds since the epoch.

@@ -141,8 +141,9 @@ pub struct Timestamp {
     pub from: Field,
     pub unit: Unit,
     /// Accepted distance from the receiver's clock, either way, in
-    /// seconds; `None` where the sender documents no window (the timestamp
-    /// is still signed, and the dedup id catches a replay).
+    /// seconds; `None` where the sender documents no window: then a
+    /// timestamp older than the preset's dedup window, or more than 5 min
+    /// ahead, is refused, so a replay is a remembered duplicate or stale.
     pub window_secs: Option<u64>,
 }
 
@@ -561,12 +562,16 @@ pub static PRESETS: &[Preset] = &[
             unit: Unit::Seconds,
             window_secs: None,
         }),
-        event_id: &[Field::Json("/event-data/id")],
+        // Mailgun signs its timestamp and token, not the event: the token,
+        // unique per signature, is the id, so a captured signature is
+        // queued once (Mailgun's own advice: cache the tokens).
+        event_id: &[Field::Json("/signature/token")],
         kind: &[Field::Json("/event-data/event")],
         retries: "~8 h (10 min, 10 min, 15 min, 30 min, 1 h, 2 h, 4 h)",
         notes: "The signature is in the body, so the body is read before it is proven (a body that is not JSON is \
-                refused like a bad signature). Mailgun documents no timestamp window; the event id catches \
-                replays.",
+                refused like a bad signature). Mailgun signs only its timestamp and token, not the event: the \
+                token is the id, so one signature is queued once, whatever event it is sent with. Mailgun \
+                documents no timestamp window: one older than the dedup window is refused.",
         ..BASE
     },
     Preset {

@@ -280,7 +280,8 @@ fn signed(preset: &str, source: &str, key: &str, ts: i64, unique: &str) -> Signe
             })
             .to_string();
             request = post(source, body);
-            (id, "delivered")
+            // The token is what Mailgun signs, so it is the id.
+            (token, "delivered")
         }
         "sendgrid" => {
             // Base64 DER ECDSA P-256 (SHA-256) over timestamp + body.
@@ -995,5 +996,44 @@ async fn the_generated_events_verify_as_api_gateway_hands_them_over() {
             reply.status,
             String::from_utf8_lossy(&reply.body)
         );
+    }
+}
+
+#[tokio::test]
+async fn a_mailgun_signature_sent_again_with_another_event_is_queued_once() {
+    // Mailgun signs its timestamp and token only: whoever holds one
+    // delivered request can pair its signature with any event. The token is
+    // the id, so the processor takes the first (the genuine delivery) only.
+    let env = two_sources("mailgun");
+    let genuine = signed("mailgun", "a", &keys("mailgun", 1).signing, NOW, "one");
+    let mut forged_body: Value = serde_json::from_slice(&genuine.request.body).unwrap();
+    forged_body["event-data"] = json!({"id": "another-event", "event": "failed"});
+    let mut forged = genuine.request.clone();
+    forged.body = forged_body.to_string().into_bytes();
+    let (_, first) = handle(&env, &genuine.request).await;
+    let (_, second) = handle(&env, &forged).await;
+    assert_eq!(first.sent()[0].id, second.sent()[0].id, "one signature, one id");
+}
+
+#[tokio::test]
+async fn without_a_documented_window_a_timestamp_older_than_the_dedup_window_is_refused() {
+    // SendGrid and Mailgun document no window: a replay must be either a
+    // duplicate the processor still remembers or stale, never new again.
+    for name in ["sendgrid", "mailgun", "zendesk"] {
+        let preset = hooks::presets::preset(name).expect("a preset");
+        let env = two_sources(name);
+        let key = keys(name, 1).signing;
+        let within = NOW - preset.dedup_window_secs as i64 + 60;
+        let (reply, _) =
+            handle_with::<HooksFunction>(&env, &signed(name, "a", &key, within, "inside").request, NOW).await;
+        assert!(reply.status.is_success(), "{name}: inside the dedup window: {}", reply.status);
+        let beyond = NOW - preset.dedup_window_secs as i64 - 60;
+        let (reply, publisher) =
+            handle_with::<HooksFunction>(&env, &signed(name, "a", &key, beyond, "outside").request, NOW).await;
+        assert_unauthenticated(&reply, &publisher);
+        let ahead = NOW + 3600;
+        let (reply, publisher) =
+            handle_with::<HooksFunction>(&env, &signed(name, "a", &key, ahead, "ahead").request, NOW).await;
+        assert_unauthenticated(&reply, &publisher);
     }
 }
