@@ -583,6 +583,23 @@ fn event_id(preset: &Preset, request: &IncomingRequest, body: &ReadBody, proven:
         // A token or password is never hashed into an id.
         Fallback::SignatureAndBody | Fallback::BodyHash => format!("sha256:{}", sha256_hex(&request.body)),
         Fallback::PerRequest => request.request_scoped_id(),
+        Fallback::EachEventId(member) => {
+            let ids: Option<Vec<String>> = body
+                .json
+                .as_ref()
+                .and_then(Value::as_array)
+                .filter(|events| !events.is_empty())
+                .map(|events| events.iter().map(|event| event.get(member).map(Value::to_string)).collect())
+                .and_then(|ids: Option<Vec<String>>| ids);
+            match ids {
+                Some(mut ids) => {
+                    ids.sort();
+                    format!("sha256:{}", sha256_hex(ids.join("\n").as_bytes()))
+                }
+                // An event without its id: the body stands for the batch.
+                None => format!("sha256:{}", sha256_hex(&request.body)),
+            }
+        }
     }
 }
 

@@ -158,6 +158,10 @@ pub enum Fallback {
     /// This request's own id: the sender's notifications are identical by
     /// design (Dropbox), so none may merge.
     PerRequest,
+    /// SHA-256 of this member of every event of a JSON array body, sorted
+    /// (HubSpot's `eventId`): a retry of the batch counts its attempts in
+    /// the body, so its hash changes, while its events' ids do not.
+    EachEventId(&'static str),
 }
 
 /// What the body is.
@@ -719,11 +723,12 @@ pub static PRESETS: &[Preset] = &[
             unit: Unit::Millis,
             window_secs: Some(300),
         }),
-        fallback_id: Fallback::BodyHash,
+        fallback_id: Fallback::EachEventId("eventId"),
         kind: &[Field::Json("/0/subscriptionType")],
         retries: "up to 10 retries over 24 h",
         dedup_window_secs: 2 * DAY,
-        notes: "One request is a batch of events (each with its eventId): the body's hash is the id.",
+        notes: "One request is a batch of events, each with its eventId, and a retry counts its attempts in the \
+                body: the id is the hash of the batch's eventIds.",
         ..BASE
     },
     Preset {
@@ -1112,6 +1117,15 @@ impl Preset {
                 Fallback::SignatureAndBody if !secret_in_header => "sha256(signature, body)",
                 Fallback::SignatureAndBody | Fallback::BodyHash => "sha256(body)",
                 Fallback::PerRequest => "this request's own id (never merged)",
+                Fallback::EachEventId(member) => {
+                    return self
+                        .event_id
+                        .iter()
+                        .map(Field::describe)
+                        .chain([format!("sha256(every event's `{member}`)")])
+                        .collect::<Vec<_>>()
+                        .join(", else ");
+                }
             }
             .to_string(),
         );

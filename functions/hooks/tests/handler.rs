@@ -350,13 +350,14 @@ fn signed(preset: &str, source: &str, key: &str, ts: i64, unique: &str) -> Signe
         }
         "hubspot" => {
             // base64 HMAC-SHA256 of method + URI + body + timestamp (ms).
-            let body = json!([{"eventId": 1, "subscriptionType": "contact.creation", "objectId": unique}]).to_string();
+            let event_id = u32::from_str_radix(&sha256_hex(unique.as_bytes())[..7], 16).unwrap();
+            let body = json!([{"eventId": event_id, "subscriptionType": "contact.creation", "objectId": unique, "attemptNumber": 0}]).to_string();
             let ms = (ts * 1000).to_string();
             request = post(source, body.clone());
             let message = format!("POST{}{body}{ms}", url_of(source));
             set(&mut request, "x-hubspot-request-timestamp", &ms);
             set(&mut request, "x-hubspot-signature-v3", &b64(&hmac256(s, message.as_bytes())));
-            (body_hash(&body), "contact.creation")
+            (format!("sha256:{}", sha256_hex(event_id.to_string().as_bytes())), "contact.creation")
         }
         "zendesk" => {
             // base64 HMAC-SHA256 of timestamp + body.
@@ -1036,4 +1037,31 @@ async fn without_a_documented_window_a_timestamp_older_than_the_dedup_window_is_
             handle_with::<HooksFunction>(&env, &signed(name, "a", &key, ahead, "ahead").request, NOW).await;
         assert_unauthenticated(&reply, &publisher);
     }
+}
+
+#[tokio::test]
+async fn a_hubspot_retry_counts_its_attempt_in_the_body_and_keeps_its_id() {
+    // HubSpot resends a batch with attemptNumber raised: the body (and its
+    // hash) changes, the events' ids do not.
+    let env = two_sources("hubspot");
+    let first = signed("hubspot", "a", &keys("hubspot", 1).signing, NOW, "one");
+    let retry_body =
+        String::from_utf8(first.request.body.clone()).unwrap().replace("\"attemptNumber\":0", "\"attemptNumber\":1");
+    assert_ne!(retry_body.as_bytes(), &first.request.body[..], "the retry's body differs");
+    let ms = (NOW * 1000).to_string();
+    let mut retry = post("a", retry_body.clone());
+    let message = format!("POST{}{retry_body}{ms}", url_of("a"));
+    set(&mut retry, "x-hubspot-request-timestamp", &ms);
+    set(
+        &mut retry,
+        "x-hubspot-signature-v3",
+        &b64(&hmac256(keys("hubspot", 1).signing.as_bytes(), message.as_bytes())),
+    );
+    let (_, one) = handle(&env, &first.request).await;
+    let (reply, two) = handle(&env, &retry).await;
+    assert!(reply.status.is_success(), "{}", reply.status);
+    assert_eq!(one.sent()[0].id, two.sent()[0].id);
+    let other = signed("hubspot", "a", &keys("hubspot", 1).signing, NOW, "two");
+    let (_, three) = handle(&env, &other.request).await;
+    assert_ne!(one.sent()[0].id, three.sent()[0].id, "another event, another id");
 }
