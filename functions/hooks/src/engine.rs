@@ -16,7 +16,7 @@ use http::{HeaderName, HeaderValue, Method};
 use inlet_shared::envelope::Payload;
 use inlet_shared::form::{is_form, parse_form, percent_decode};
 use inlet_shared::prelude::*;
-use inlet_shared::verify::{constant_time_eq, hmac_sha256, sha256_hex, truncate_for_log};
+use inlet_shared::verify::{constant_time_eq, hmac_sha256, sha256_bytes, sha256_hex, truncate_for_log};
 use p256::ecdsa::signature::Verifier;
 use time::format_description::well_known::Rfc3339;
 
@@ -122,9 +122,12 @@ fn prove<'s>(source: &'s Source, request: &IncomingRequest) -> Result<Proven<'s>
                 }
                 _ => presented.as_bytes().to_vec(),
             };
+            // Compared as digests: equal lengths, so the time taken does not
+            // tell the secret's length either.
+            let presented = sha256_bytes(&presented);
             let key = first_match(
                 &source.keys,
-                |key| matches!(&key.key, Key::Bytes(secret) if constant_time_eq(secret, &presented)),
+                |key| matches!(&key.key, Key::Bytes(secret) if constant_time_eq(&sha256_bytes(secret), &presented)),
             )
             .ok_or_else(|| unauthenticated(preset, "the credential matches no secret of the source"))?;
             Ok(Proven { key, timestamp: None, signature: String::new(), json: None })
@@ -639,7 +642,8 @@ fn get_handshake(source: &Source, request: &IncomingRequest) -> Decided {
             let token = query("hub.verify_token").unwrap_or_default();
             let mut matched = false;
             for expected in &source.verify_tokens {
-                matched |= constant_time_eq(expected.expose().as_bytes(), token.as_bytes());
+                matched |=
+                    constant_time_eq(&sha256_bytes(expected.expose().as_bytes()), &sha256_bytes(token.as_bytes()));
             }
             if !matched || query("hub.mode") != Some("subscribe") {
                 return Err(unauthenticated(preset, "hub.verify_token or hub.mode does not match"));
