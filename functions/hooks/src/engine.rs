@@ -592,8 +592,7 @@ fn event_id(preset: &Preset, request: &IncomingRequest, body: &ReadBody, proven:
                 .as_ref()
                 .and_then(Value::as_array)
                 .filter(|events| !events.is_empty())
-                .map(|events| events.iter().map(|event| event.get(member).map(Value::to_string)).collect())
-                .and_then(|ids: Option<Vec<String>>| ids);
+                .and_then(|events| events.iter().map(|event| event.get(member).map(Value::to_string)).collect());
             match ids {
                 Some(mut ids) => {
                     ids.sort();

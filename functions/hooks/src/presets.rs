@@ -1112,23 +1112,12 @@ impl Preset {
         let mut sources: Vec<String> = self.event_id.iter().map(Field::describe).collect();
         // A token or password is never hashed into an id (engine::event_id).
         let secret_in_header = matches!(self.proof.algorithm, Algorithm::Token | Algorithm::BasicAuth);
-        sources.push(
-            match self.fallback_id {
-                Fallback::SignatureAndBody if !secret_in_header => "sha256(signature, body)",
-                Fallback::SignatureAndBody | Fallback::BodyHash => "sha256(body)",
-                Fallback::PerRequest => "this request's own id (never merged)",
-                Fallback::EachEventId(member) => {
-                    return self
-                        .event_id
-                        .iter()
-                        .map(Field::describe)
-                        .chain([format!("sha256(every event's `{member}`)")])
-                        .collect::<Vec<_>>()
-                        .join(", else ");
-                }
-            }
-            .to_string(),
-        );
+        sources.push(match self.fallback_id {
+            Fallback::SignatureAndBody if !secret_in_header => "sha256(signature, body)".to_string(),
+            Fallback::SignatureAndBody | Fallback::BodyHash => "sha256(body)".to_string(),
+            Fallback::PerRequest => "this request's own id (never merged)".to_string(),
+            Fallback::EachEventId(member) => format!("sha256(every event's `{member}`)"),
+        });
         sources.join(", else ")
     }
 }
